@@ -1,0 +1,1 @@
+//! ctower alerts (under construction).

@@ -1,0 +1,1 @@
+//! ctower collector (under construction).

@@ -1,0 +1,67 @@
+//! Alarm events, following the ANSI/ISA-18.2 alarm states.
+
+use crate::ScopeKey;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// ISA-18.2 alarm states (the subset without shelving and suppression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmState {
+    /// Normal: condition clear, nothing to acknowledge.
+    Normal,
+    /// Active and not yet acknowledged.
+    UnackActive,
+    /// Active and acknowledged.
+    AckActive,
+    /// Returned to normal before anyone acknowledged it.
+    UnackRtn,
+}
+
+impl AlarmState {
+    pub fn is_active(self) -> bool {
+        matches!(self, AlarmState::UnackActive | AlarmState::AckActive)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmEventKind {
+    /// The condition became (and stayed, for the on-delay) true.
+    Raised,
+    /// The condition cleared past its hysteresis band.
+    Cleared,
+    /// An operator acknowledged the alarm.
+    Acknowledged,
+}
+
+/// One change of one alarm. There is one alarm per (rule, scope); its
+/// events update it, they never multiply it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmEvent {
+    /// Event time of the change (the end of the window that caused it).
+    pub ts_ms: i64,
+    pub rule: Arc<str>,
+    pub scope: ScopeKey,
+    /// The telemetry signal for telemetry rules, `None` for KPI rules.
+    pub signal: Option<Arc<str>>,
+    pub kind: AlarmEventKind,
+    /// State after the change.
+    pub state: AlarmState,
+    pub priority: Priority,
+    /// The metric or signal statistic the rule watches.
+    pub metric: Arc<str>,
+    /// The value that caused the change, if any.
+    pub value: Option<f64>,
+    pub threshold: f64,
+    pub message: Arc<str>,
+}

@@ -1,0 +1,296 @@
+//! KPI records: what the stream emits for every closed window and scope.
+//!
+//! Formulas (ISO 22400-2, see README "KPIs"): times are summed over the
+//! state-modelled assets of the scope (asset-time), quantities are summed,
+//! and every ratio is computed from those sums — a roll-up never averages
+//! ratios.
+
+use crate::{AssetKey, Role, ScopeKey};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Additive part of a KPI record: everything a roll-up sums.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KpiSums {
+    /// Time model, milliseconds of asset-time in the window.
+    pub running_ms: i64,
+    pub planned_stop_ms: i64,
+    pub unplanned_stop_ms: i64,
+    pub changeover_ms: i64,
+    pub no_shift_ms: i64,
+    pub unknown_ms: i64,
+    /// Units, from cumulative counters (reset-safe deltas).
+    pub produced: u64,
+    pub good: u64,
+    pub reject: u64,
+    /// Σ ideal cycle time × units produced, milliseconds.
+    pub ideal_time_ms: f64,
+    /// Energy from cumulative meters, kWh.
+    pub energy_kwh: f64,
+    /// Σ of each meter's last power reading in the window, kW (`None`: no reading).
+    pub power_kw: Option<f64>,
+    /// Water from cumulative meters, m³.
+    pub water_feed_m3: f64,
+    pub water_permeate_m3: f64,
+    pub water_concentrate_m3: f64,
+}
+
+impl KpiSums {
+    pub fn add(&mut self, o: &KpiSums) {
+        self.running_ms += o.running_ms;
+        self.planned_stop_ms += o.planned_stop_ms;
+        self.unplanned_stop_ms += o.unplanned_stop_ms;
+        self.changeover_ms += o.changeover_ms;
+        self.no_shift_ms += o.no_shift_ms;
+        self.unknown_ms += o.unknown_ms;
+        self.produced += o.produced;
+        self.good += o.good;
+        self.reject += o.reject;
+        self.ideal_time_ms += o.ideal_time_ms;
+        self.energy_kwh += o.energy_kwh;
+        self.power_kw = match (self.power_kw, o.power_kw) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.water_feed_m3 += o.water_feed_m3;
+        self.water_permeate_m3 += o.water_permeate_m3;
+        self.water_concentrate_m3 += o.water_concentrate_m3;
+    }
+
+    /// Asset-time covered by the time model (all buckets).
+    pub fn modelled_ms(&self) -> i64 {
+        self.running_ms
+            + self.planned_stop_ms
+            + self.unplanned_stop_ms
+            + self.changeover_ms
+            + self.no_shift_ms
+            + self.unknown_ms
+    }
+
+    /// Planned busy time (ISO 22400-2): planned operation time less planned
+    /// downtime. No-shift and unknown time are outside it: unknown is never
+    /// counted as downtime.
+    pub fn planned_busy_ms(&self) -> i64 {
+        self.running_ms + self.unplanned_stop_ms + self.changeover_ms
+    }
+}
+
+/// Ratios derived from [`KpiSums`]; `None` where the denominator is zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KpiRatios {
+    /// Actual production time / planned busy time.
+    pub availability: Option<f64>,
+    /// Ideal cycle time × produced / actual production time (raw, may exceed 1).
+    pub performance: Option<f64>,
+    /// Good / produced.
+    pub quality: Option<f64>,
+    /// A × min(P, 1) × Q; 0 when any factor is 0.
+    pub oee: Option<f64>,
+    pub kwh_per_good_unit: Option<f64>,
+    /// Mean power over the window while the scope did not run at all, kW.
+    pub standby_kw: Option<f64>,
+    /// Permeate (recovered) / feed.
+    pub water_recovery: Option<f64>,
+    /// Share of modelled asset-time that is not UNKNOWN.
+    pub data_coverage: Option<f64>,
+}
+
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
+}
+
+impl KpiRatios {
+    pub fn from_sums(s: &KpiSums, window_ms: i64) -> Self {
+        let availability = ratio(s.running_ms as f64, s.planned_busy_ms() as f64);
+        let performance = ratio(s.ideal_time_ms, s.running_ms as f64);
+        let quality = ratio(s.good as f64, s.produced as f64);
+        let factors = [availability, performance.map(|p| p.min(1.0)), quality];
+        let oee = if factors.contains(&Some(0.0)) {
+            Some(0.0)
+        } else if let [Some(a), Some(p), Some(q)] = factors {
+            Some(a * p * q)
+        } else {
+            None
+        };
+        let modelled = s.modelled_ms();
+        let standby_kw = (modelled > 0 && s.running_ms == 0 && window_ms > 0)
+            .then(|| s.energy_kwh * 3_600_000.0 / window_ms as f64);
+        KpiRatios {
+            availability,
+            performance,
+            quality,
+            oee,
+            kwh_per_good_unit: ratio(s.energy_kwh, s.good as f64),
+            standby_kw,
+            water_recovery: ratio(s.water_permeate_m3, s.water_feed_m3),
+            data_coverage: ratio((modelled - s.unknown_ms) as f64, modelled as f64),
+        }
+    }
+}
+
+/// KPIs of one scope over one closed window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiRecord {
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    #[serde(flatten)]
+    pub scope: ScopeKey,
+    /// 0 for the first result of a window; a correction carries a higher one.
+    pub revision: u32,
+    #[serde(flatten)]
+    pub sums: KpiSums,
+    #[serde(flatten)]
+    pub ratios: KpiRatios,
+}
+
+impl KpiRecord {
+    pub fn new(window_start_ms: i64, window_end_ms: i64, scope: ScopeKey, sums: KpiSums) -> Self {
+        let ratios = KpiRatios::from_sums(&sums, window_end_ms - window_start_ms);
+        KpiRecord {
+            window_start_ms,
+            window_end_ms,
+            scope,
+            revision: 0,
+            sums,
+            ratios,
+        }
+    }
+
+    /// A KPI by its field name, for alert rules and reports.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let s = &self.sums;
+        let r = &self.ratios;
+        Some(match name {
+            "availability" => r.availability?,
+            "performance" => r.performance?,
+            "quality" => r.quality?,
+            "oee" => r.oee?,
+            "kwh_per_good_unit" => r.kwh_per_good_unit?,
+            "standby_kw" => r.standby_kw?,
+            "water_recovery" => r.water_recovery?,
+            "data_coverage" => r.data_coverage?,
+            "energy_kwh" => s.energy_kwh,
+            "power_kw" => s.power_kw?,
+            "produced" => s.produced as f64,
+            "good" => s.good as f64,
+            "reject" => s.reject as f64,
+            "running_ms" => s.running_ms as f64,
+            "unplanned_stop_ms" => s.unplanned_stop_ms as f64,
+            "unknown_ms" => s.unknown_ms as f64,
+            "water_feed_m3" => s.water_feed_m3,
+            "water_permeate_m3" => s.water_permeate_m3,
+            "water_concentrate_m3" => s.water_concentrate_m3,
+            _ => return None,
+        })
+    }
+
+    /// Names accepted by [`KpiRecord::metric`].
+    pub const METRICS: &'static [&'static str] = &[
+        "availability",
+        "performance",
+        "quality",
+        "oee",
+        "kwh_per_good_unit",
+        "standby_kw",
+        "water_recovery",
+        "data_coverage",
+        "energy_kwh",
+        "power_kw",
+        "produced",
+        "good",
+        "reject",
+        "running_ms",
+        "unplanned_stop_ms",
+        "unknown_ms",
+        "water_feed_m3",
+        "water_permeate_m3",
+        "water_concentrate_m3",
+    ];
+}
+
+/// Statistics of one numeric signal of one asset over one closed window,
+/// the input of telemetry alert rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalWindow {
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub asset: AssetKey,
+    pub signal: Arc<str>,
+    pub role: Role,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// The value with the latest event time in the window.
+    pub last: f64,
+}
+
+/// Everything the stream emits, in a deterministic order: by window end,
+/// then KPIs before signals, then by scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamOutput {
+    Kpi(KpiRecord),
+    Signal(SignalWindow),
+}
+
+impl StreamOutput {
+    pub fn window_end_ms(&self) -> i64 {
+        match self {
+            StreamOutput::Kpi(k) => k.window_end_ms,
+            StreamOutput::Signal(s) => s.window_end_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worked_example_iso22400() {
+        // 480-min shift, 30-min break, 47 min unplanned stops, ideal cycle 1 s,
+        // 19,271 produced, 18,848 good.
+        let min = 60_000;
+        let s = KpiSums {
+            running_ms: (480 - 30 - 47) * min,
+            planned_stop_ms: 30 * min,
+            unplanned_stop_ms: 47 * min,
+            produced: 19_271,
+            good: 18_848,
+            ideal_time_ms: 19_271_000.0,
+            ..Default::default()
+        };
+        let r = KpiRatios::from_sums(&s, 480 * min);
+        assert!((r.availability.unwrap() - 0.895_556).abs() < 1e-6);
+        assert!((r.performance.unwrap() - 0.796_981).abs() < 1e-6);
+        assert!((r.quality.unwrap() - 0.978_050).abs() < 1e-6);
+        assert!((r.oee.unwrap() - 0.698_074).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zero_availability_gives_zero_oee_and_no_production_no_quality() {
+        let s = KpiSums {
+            unplanned_stop_ms: 60_000,
+            ..Default::default()
+        };
+        let r = KpiRatios::from_sums(&s, 60_000);
+        assert_eq!(r.availability, Some(0.0));
+        assert_eq!(r.quality, None);
+        assert_eq!(r.oee, Some(0.0));
+    }
+
+    #[test]
+    fn performance_above_one_is_capped_in_oee_only() {
+        let s = KpiSums {
+            running_ms: 1000,
+            produced: 2,
+            good: 2,
+            ideal_time_ms: 2000.0,
+            ..Default::default()
+        };
+        let r = KpiRatios::from_sums(&s, 1000);
+        assert_eq!(r.performance, Some(2.0));
+        assert_eq!(r.oee, Some(1.0));
+    }
+}

@@ -1,0 +1,30 @@
+//! Shared types of ctower, the one small place every stage agrees on.
+//!
+//! Data flows collector → stream → {alerts, store, publish} → tui; each stage
+//! depends on this crate and never on a stage further down the flow. Nothing
+//! here does I/O except the replay file codec ([`replay`]), which is a format
+//! shared by the simulator, the recorder, the replayer and the batch mode.
+
+pub mod alarm;
+pub mod asset;
+pub mod kpi;
+pub mod metrics;
+pub mod obs;
+pub mod replay;
+pub mod time;
+
+pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
+pub use asset::{AssetKey, Level, ScopeKey};
+pub use kpi::{KpiRecord, SignalWindow, StreamOutput};
+pub use metrics::PipelineMetrics;
+pub use obs::{Bucket, Observation, Role, Value};
+pub use replay::{ReplayReader, ReplayRecord, ReplayWriter};
+
+/// What a viewer (the TUI) is fed: everything it shows arrives as one of these.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Update {
+    Kpi(KpiRecord),
+    Alarm(AlarmEvent),
+    Metrics(PipelineMetrics),
+}

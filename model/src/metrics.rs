@@ -1,0 +1,30 @@
+//! Self-metrics of the pipeline, shown in the TUI and logged.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineMetrics {
+    /// Messages received from all sources since start.
+    pub received: u64,
+    /// Observations accepted into the pipeline.
+    pub accepted: u64,
+    /// Messages rejected, by reason (see the README's dead-letter reasons).
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Messages received per second over the last interval.
+    pub ingest_rate_per_s: f64,
+    /// Event-time watermark, ms since the epoch (`None` before any data).
+    pub watermark_ms: Option<i64>,
+    /// Newest event time seen minus the watermark, ms.
+    pub watermark_lag_ms: i64,
+    /// Windows closed so far.
+    pub windows_closed: u64,
+    /// Sites currently marked stale (silent past the idle timeout).
+    pub stale_sites: Vec<String>,
+}
+
+impl PipelineMetrics {
+    pub fn dead_letter_total(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+}

@@ -1,0 +1,102 @@
+//! Observations: one decoded, validated telemetry value with its event time.
+
+use crate::AssetKey;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What a signal means to the KPI engine. Set per source in configuration
+/// (signal name → role); a numeric signal with no role is a free process value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Machine state with an optional reason code (string payload).
+    State,
+    /// Cumulative count of all units produced.
+    CounterTotal,
+    /// Cumulative count of good units.
+    CounterGood,
+    /// Cumulative count of rejected units.
+    CounterReject,
+    /// Product currently made (string payload); selects the ideal cycle time.
+    Product,
+    /// Cumulative active energy meter, kWh.
+    EnergyKwh,
+    /// Instantaneous active power, kW.
+    PowerKw,
+    /// Cumulative water meters, m³.
+    WaterFeedM3,
+    WaterPermeateM3,
+    WaterConcentrateM3,
+    /// Water quality: conductivity µS/cm, total organic carbon ppb.
+    ConductivityUsCm,
+    TocPpb,
+    /// Any other numeric value (temperature, pressure …), for alert rules.
+    Process,
+}
+
+impl Role {
+    /// Roles whose payload value is a string rather than a number.
+    pub fn is_text(self) -> bool {
+        matches!(self, Role::State | Role::Product)
+    }
+}
+
+/// Time buckets of the ISO 22400 time model that a machine state maps to.
+/// `Unknown` (no data, or a stale source) is never counted as downtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Running,
+    PlannedStop,
+    UnplannedStop,
+    Changeover,
+    NoShift,
+    Unknown,
+}
+
+impl Bucket {
+    pub const ALL: [Bucket; 6] = [
+        Bucket::Running,
+        Bucket::PlannedStop,
+        Bucket::UnplannedStop,
+        Bucket::Changeover,
+        Bucket::NoShift,
+        Bucket::Unknown,
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Value {
+    Number(f64),
+    State {
+        bucket: Bucket,
+        code: Arc<str>,
+        reason: Option<Arc<str>>,
+    },
+    Text(Arc<str>),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// One telemetry value, decoded and mapped to the asset model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub asset: AssetKey,
+    /// The signal's name as it appears in the source (last topic level).
+    pub signal: Arc<str>,
+    pub role: Role,
+    /// Event time: the source timestamp, milliseconds since the Unix epoch (UTC).
+    pub ts_ms: i64,
+    pub value: Value,
+    /// Arrival order, assigned by the collector; breaks ties between equal
+    /// event times so that processing is deterministic.
+    pub seq: u64,
+}

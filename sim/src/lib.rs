@@ -1,0 +1,1 @@
+//! ctower sim (under construction).

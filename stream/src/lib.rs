@@ -1,0 +1,1 @@
+//! ctower stream (under construction).

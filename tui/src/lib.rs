@@ -1,0 +1,1 @@
+//! ctower tui (under construction).
