@@ -62,7 +62,11 @@ impl AssetKey {
 
 impl fmt::Display for AssetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}/{}", self.site, self.area, self.line, self.asset)
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.site, self.area, self.line, self.asset
+        )
     }
 }
 
@@ -167,6 +171,9 @@ mod tests {
         let a = AssetKey::new("ab", "c", "l", "x");
         let b = AssetKey::new("a", "bc", "l", "x");
         assert_ne!(a.stable_hash(), b.stable_hash());
-        assert_eq!(a.stable_hash(), AssetKey::new("ab", "c", "l", "x").stable_hash());
+        assert_eq!(
+            a.stable_hash(),
+            AssetKey::new("ab", "c", "l", "x").stable_hash()
+        );
     }
 }

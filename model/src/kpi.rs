@@ -230,7 +230,7 @@ pub struct SignalWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamOutput {
-    Kpi(KpiRecord),
+    Kpi(Box<KpiRecord>),
     Signal(SignalWindow),
 }
 

@@ -17,7 +17,7 @@ pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
 pub use asset::{AssetKey, Level, ScopeKey};
 pub use kpi::{KpiRecord, SignalWindow, StreamOutput};
 pub use metrics::PipelineMetrics;
-pub use obs::{Bucket, Observation, Role, Value};
+pub use obs::{Batch, Bucket, Observation, Role, Value};
 pub use replay::{ReplayReader, ReplayRecord, ReplayWriter};
 
 /// What a viewer (the TUI) is fed: everything it shows arrives as one of these.

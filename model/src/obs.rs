@@ -100,3 +100,13 @@ pub struct Observation {
     /// event times so that processing is deterministic.
     pub seq: u64,
 }
+
+/// What the collector hands to the stream: observations in arrival order and
+/// the event-time watermark after them. The collector guarantees that no
+/// observation in this or any later batch is older than the window holding
+/// the watermark (later ones are dead-lettered as `too_late`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub observations: Vec<Observation>,
+    pub watermark_ms: Option<i64>,
+}

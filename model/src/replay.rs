@@ -85,7 +85,12 @@ impl<W: Write> ReplayWriter<W> {
         // mtime 0 and no file name: identical input gives identical bytes.
         let out = GzBuilder::new().mtime(0).write(inner, Compression::new(6));
         let mut w = ReplayWriter { out, count: 0 };
-        serde_json::to_writer(&mut w.out, &Header { ctower_replay: FORMAT_VERSION })?;
+        serde_json::to_writer(
+            &mut w.out,
+            &Header {
+                ctower_replay: FORMAT_VERSION,
+            },
+        )?;
         w.out.write_all(b"\n")?;
         Ok(w)
     }

@@ -1,1 +1,49 @@
-//! ctower stream (under construction).
+//! ctower's stream processor: a timely dataflow that turns observations into
+//! per-window KPIs (ISO 22400 OEE, energy, water recovery) for every asset,
+//! line, site and the group.
+//!
+//! The dataflow runs on its own OS threads (`-w` workers). The collector feeds
+//! it [`Batch`]es through a bounded channel and wakes it with an activator;
+//! results leave through a second bounded channel, one message per closed
+//! window, in a deterministic order. Shape of the dataflow:
+//!
+//! ```text
+//! ingest (worker 0: batches → observations at their window, frontier = watermark)
+//!   ─exchange by asset─> assets (per-asset accumulators; close windows at the frontier)
+//!   ─exchange to worker 0─> roll-up (asset → line → site → group; sort; send)
+//! ```
+//!
+//! The timely timestamp is the window start in ms: the frontier *is* the
+//! event-time watermark, so a window closes exactly when every worker has
+//! seen everything before it.
+
+pub mod accum;
+mod dataflow;
+pub mod rollup;
+
+pub use accum::{AccumConfig, AssetAccumulator, AssetWindow};
+pub use ctower_model::Batch;
+pub use dataflow::{start, Pipeline, PipelineInput, WindowOutput};
+
+/// Settings of the stream processor.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Timely worker threads in this process.
+    pub workers: usize,
+    pub accum: AccumConfig,
+    /// Batches queued between the collector and the dataflow. When full, the
+    /// sender waits (back-pressure on the collector).
+    pub input_capacity: usize,
+    /// Closed windows queued for the consumers. When full, the dataflow waits.
+    pub output_capacity: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("could not start the timely workers: {0}")]
+    Start(String),
+    #[error("the stream processor has stopped")]
+    Stopped,
+    #[error("a timely worker panicked: {0}")]
+    WorkerPanicked(String),
+}

@@ -1,0 +1,356 @@
+//! The timely wiring: thin, all KPI logic lives in `accum` and `rollup`.
+
+use crate::accum::{AccumConfig, AssetAccumulator, AssetWindow};
+use crate::{rollup, StreamConfig, StreamError};
+use ctower_model::time::window_start;
+use ctower_model::{Batch, Observation, StreamOutput};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::{source, Operator};
+use timely::dataflow::operators::{Capability, Probe};
+use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::scheduling::SyncActivator;
+use timely::worker::Worker;
+
+/// Timely time: window start, ms since the epoch.
+type Time = u64;
+
+/// All results of one closed window, in deterministic order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowOutput {
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub outputs: Vec<StreamOutput>,
+}
+
+/// The sending side of the pipeline. Cheap to clone; the dataflow finishes
+/// its last windows and stops once every clone is dropped.
+#[derive(Clone)]
+pub struct PipelineInput {
+    // `Option` so that `Drop` can close the channel before waking the
+    // ingest operator, which then sees the disconnect and flushes.
+    tx: Option<tokio::sync::mpsc::Sender<Batch>>,
+    activator: SyncActivator,
+}
+
+impl Drop for PipelineInput {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        // The worker may already be gone; nothing to wake then.
+        let _ = self.activator.activate();
+    }
+}
+
+impl PipelineInput {
+    /// Sends from async code; waits while the queue is full.
+    pub async fn send(&self, batch: Batch) -> Result<(), StreamError> {
+        let tx = self.tx.as_ref().ok_or(StreamError::Stopped)?;
+        tx.send(batch).await.map_err(|_| StreamError::Stopped)?;
+        self.wake()
+    }
+
+    /// Sends from a plain thread (never from inside a tokio runtime); blocks
+    /// while the queue is full.
+    pub fn blocking_send(&self, batch: Batch) -> Result<(), StreamError> {
+        let tx = self.tx.as_ref().ok_or(StreamError::Stopped)?;
+        tx.blocking_send(batch).map_err(|_| StreamError::Stopped)?;
+        self.wake()
+    }
+
+    fn wake(&self) -> Result<(), StreamError> {
+        self.activator.activate().map_err(|_| StreamError::Stopped)
+    }
+}
+
+/// A running pipeline: its result channel and its worker threads.
+pub struct Pipeline {
+    pub outputs: Receiver<WindowOutput>,
+    pub windows_closed: Arc<AtomicU64>,
+    pub workers: PipelineJoin,
+}
+
+/// The timely worker threads of a running pipeline.
+pub struct PipelineJoin {
+    guards: timely::communication::WorkerGuards<()>,
+}
+
+impl PipelineJoin {
+    /// Waits for the workers to finish: they do once every [`PipelineInput`]
+    /// is dropped and the last windows are closed.
+    pub fn join(self) -> Result<(), StreamError> {
+        for r in self.guards.join() {
+            r.map_err(StreamError::WorkerPanicked)?;
+        }
+        Ok(())
+    }
+}
+
+struct Shared {
+    input: Mutex<Option<tokio::sync::mpsc::Receiver<Batch>>>,
+    output: Mutex<Option<SyncSender<WindowOutput>>>,
+    activator: Mutex<Option<std::sync::mpsc::Sender<SyncActivator>>>,
+    windows_closed: Arc<AtomicU64>,
+    accum: AccumConfig,
+}
+
+/// Starts the timely workers and returns the input and the results.
+pub fn start(cfg: StreamConfig) -> Result<(PipelineInput, Pipeline), StreamError> {
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(cfg.input_capacity.max(1));
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel(cfg.output_capacity.max(1));
+    let (act_tx, act_rx) = std::sync::mpsc::channel();
+    let windows_closed = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(Shared {
+        input: Mutex::new(Some(in_rx)),
+        output: Mutex::new(Some(out_tx)),
+        activator: Mutex::new(Some(act_tx)),
+        windows_closed: windows_closed.clone(),
+        accum: cfg.accum,
+    });
+    let config = if cfg.workers <= 1 {
+        timely::Config::thread()
+    } else {
+        timely::Config::process(cfg.workers)
+    };
+    let guards = timely::execute(config, move |worker| build(worker, &shared))
+        .map_err(StreamError::Start)?;
+    // Worker 0 hands out the activator of its ingest operator once built.
+    let activator = act_rx
+        .recv_timeout(Duration::from_secs(30))
+        .map_err(|_| StreamError::Start("worker 0 did not build the dataflow".into()))?;
+    Ok((
+        PipelineInput {
+            tx: Some(in_tx),
+            activator,
+        },
+        Pipeline {
+            outputs: out_rx,
+            windows_closed,
+            workers: PipelineJoin { guards },
+        },
+    ))
+}
+
+fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
+    match m.lock() {
+        Ok(mut g) => g.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    }
+}
+
+fn build(worker: &mut Worker, shared: &Shared) {
+    let index = worker.index();
+    let input = if index == 0 {
+        take(&shared.input)
+    } else {
+        None
+    };
+    let output = if index == 0 {
+        take(&shared.output)
+    } else {
+        None
+    };
+    let act_tx = if index == 0 {
+        take(&shared.activator)
+    } else {
+        None
+    };
+    let accum = shared.accum.clone();
+    let window_ms = accum.window_ms;
+    let windows_closed = shared.windows_closed.clone();
+    let probe = ProbeHandle::<Time>::new();
+
+    worker.dataflow::<Time, _, _>(|scope| {
+        let observations = ingest(scope, input, act_tx, probe.clone(), window_ms);
+        let assets = assets(observations, accum);
+        roll_up(assets, output, window_ms, windows_closed).probe_with(&probe);
+    });
+}
+
+fn to_time(ms: i64) -> Time {
+    // The collector only admits timestamps after 2000-01-01.
+    ms.max(0) as Time
+}
+
+/// Worker 0 drains the input channel and emits each observation at its
+/// window; its capability follows the watermark. At the end of the input it
+/// closes every window up to the last event, waits until the roll-up has
+/// emitted them (the probe), and only then lets the frontier go empty, so the
+/// final windows are closed deterministically rather than dropped.
+fn ingest<'s>(
+    scope: Scope<'s, Time>,
+    input: Option<tokio::sync::mpsc::Receiver<Batch>>,
+    act_tx: Option<std::sync::mpsc::Sender<SyncActivator>>,
+    probe: ProbeHandle<Time>,
+    window_ms: i64,
+) -> Stream<'s, Time, Vec<Observation>> {
+    source::<_, CapacityContainerBuilder<Vec<Observation>>, _, _>(
+        scope,
+        "Ingest",
+        move |cap, info| {
+            let mut cap: Option<Capability<Time>> = Some(cap);
+            let mut input = input;
+            if let Some(tx) = act_tx {
+                let _ = tx.send(scope.worker().sync_activator_for(info.address.to_vec()));
+            }
+            let self_activator = scope.activator_for(info.address.clone());
+            let mut max_ts: Option<i64> = None;
+            let mut horizon: Option<Time> = None;
+            move |output| {
+                let Some(rx) = input.as_mut() else {
+                    // Not worker 0, or finished: hold nothing.
+                    if let Some(h) = horizon {
+                        if probe.less_than(&h) {
+                            self_activator.activate_after(Duration::from_millis(1));
+                            return;
+                        }
+                    }
+                    cap = None;
+                    return;
+                };
+                let Some(c) = cap.as_mut() else { return };
+                // Bounded work per activation keeps the worker responsive.
+                for _ in 0..64 {
+                    match rx.try_recv() {
+                        Ok(batch) => {
+                            for obs in batch.observations {
+                                let t = to_time(window_start(obs.ts_ms, window_ms));
+                                max_ts = Some(max_ts.map_or(obs.ts_ms, |m| m.max(obs.ts_ms)));
+                                // The collector never sends anything older than the
+                                // watermark; guard the invariant without panicking.
+                                let t = t.max(*c.time());
+                                output.session(&c.delayed(&t)).give(obs);
+                            }
+                            if let Some(wm) = batch.watermark_ms {
+                                let t = to_time(window_start(wm, window_ms));
+                                if t > *c.time() {
+                                    c.downgrade(&t);
+                                }
+                            }
+                        }
+                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return,
+                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                            let h = max_ts
+                                .map(|m| to_time(window_start(m, window_ms) + window_ms))
+                                .unwrap_or(*c.time())
+                                .max(*c.time());
+                            c.downgrade(&h);
+                            horizon = Some(h);
+                            input = None;
+                            self_activator.activate();
+                            return;
+                        }
+                    }
+                }
+                self_activator.activate();
+            }
+        },
+    )
+}
+
+/// Per-asset accumulators, spread over the workers by asset.
+fn assets(
+    observations: Stream<'_, Time, Vec<Observation>>,
+    accum: AccumConfig,
+) -> Stream<'_, Time, Vec<AssetWindow>> {
+    let window_ms = accum.window_ms;
+    observations.unary_frontier::<CapacityContainerBuilder<Vec<AssetWindow>>, _, _, _>(
+        Exchange::new(|o: &Observation| o.asset.stable_hash()),
+        "Assets",
+        move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut accs: BTreeMap<ctower_model::AssetKey, AssetAccumulator> = BTreeMap::new();
+            // The next window this worker closes.
+            let mut next: Option<i64> = None;
+            move |(input, frontier), output| {
+                input.for_each(|_time, data| {
+                    for obs in data.drain(..) {
+                        let w = window_start(obs.ts_ms, window_ms);
+                        next = Some(next.map_or(w, |n| n.min(w)));
+                        accs.entry(obs.asset.clone())
+                            .or_insert_with(|| AssetAccumulator::new(obs.asset.clone(), w))
+                            .push(obs, window_ms);
+                    }
+                });
+                let Some(c) = cap.as_mut() else { return };
+                let Some(limit) = frontier.frontier().first().copied() else {
+                    // Input finished: the ingest closed every window first.
+                    cap = None;
+                    return;
+                };
+                if let Some(mut w) = next {
+                    while to_time(w) < limit {
+                        let t = to_time(w);
+                        let at = c.delayed(&t);
+                        let mut session = output.session(&at);
+                        for acc in accs.values_mut() {
+                            if let Some(aw) = acc.close(w, &accum) {
+                                session.give(aw);
+                            }
+                        }
+                        drop(session);
+                        w += window_ms;
+                    }
+                    next = Some(w);
+                    c.downgrade(&to_time(w).max(*c.time()));
+                } else if limit > *c.time() {
+                    c.downgrade(&limit);
+                }
+            }
+        },
+    )
+}
+
+/// Worker 0 rolls up each closed window and sends it to the consumers.
+fn roll_up<'s>(
+    assets: Stream<'s, Time, Vec<AssetWindow>>,
+    output: Option<SyncSender<WindowOutput>>,
+    window_ms: i64,
+    windows_closed: Arc<AtomicU64>,
+) -> Stream<'s, Time, Vec<()>> {
+    assets.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Exchange::new(|_: &AssetWindow| 0),
+        "RollUp",
+        move |_cap, _info| {
+            let mut pending: HashMap<Time, Vec<AssetWindow>> = HashMap::new();
+            let mut output = output;
+            move |(input, frontier), _out| {
+                input.for_each(|cap, data| {
+                    if let Some(t) = cap.least() {
+                        pending.entry(*t).or_default().append(data);
+                    }
+                });
+                let mut ready: Vec<Time> = pending
+                    .keys()
+                    .copied()
+                    .filter(|t| !frontier.less_equal(t))
+                    .collect();
+                ready.sort_unstable();
+                for t in ready {
+                    let Some(windows) = pending.remove(&t) else {
+                        continue;
+                    };
+                    let start = t as i64;
+                    let outputs = rollup::roll_up(start, window_ms, windows);
+                    windows_closed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(tx) = output.as_ref() {
+                        let msg = WindowOutput {
+                            window_start_ms: start,
+                            window_end_ms: start + window_ms,
+                            outputs,
+                        };
+                        if tx.send(msg).is_err() {
+                            // Nobody listens any more; keep closing windows so
+                            // the dataflow can finish.
+                            output = None;
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
