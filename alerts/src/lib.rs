@@ -1,1 +1,95 @@
-//! ctower alerts (under construction).
+//! ctower alerts: turns the stream's KPI records and signal windows into
+//! alarms, and tells people about them.
+//!
+//! Three parts, from pure to I/O:
+//! - [`config`]: the `[alerts]` configuration (`[[alerts.rules]]`,
+//!   `[[alerts.hooks]]`) and its validation, which reports every problem
+//!   with its full key path.
+//! - [`engine`]: [`AlarmEngine`], threshold rules with on-delay and
+//!   hysteresis and the ANSI/ISA-18.2 alarm lifecycle (Normal, UnackActive,
+//!   AckActive, UnackRtn), one alarm per (rule, scope, signal). Pure and
+//!   deterministic: event time only, no I/O, ordered state; replaying the
+//!   same stream gives the same alarms.
+//! - [`hooks`]: [`HookDispatcher`], delivering [`AlarmEvent`](ctower_model::AlarmEvent)s to log
+//!   hooks (`tracing`) and webhooks (JSON, Standard-Webhooks signatures,
+//!   retries with backoff), one OS thread and one bounded queue per webhook.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), ctower_alerts::AlertsError> {
+//! # let cfg = ctower_alerts::AlertsConfig::default();
+//! # let outputs: Vec<ctower_model::StreamOutput> = Vec::new();
+//! let (rules, hooks) = cfg.build("alerts")?;
+//! let mut engine = ctower_alerts::AlarmEngine::new(rules);
+//! let hooks = ctower_alerts::HookDispatcher::start(hooks)?;
+//! for out in &outputs {
+//!     for ev in engine.process(out) {
+//!         hooks.send(&ev);
+//!     }
+//! }
+//! hooks.shutdown();
+//! # Ok(()) }
+//! ```
+//!
+//! Not here yet (see the mission's "Alerts"): rate-of-change, deadman,
+//! anomaly and drift rules; shelving, suppression and out-of-service;
+//! flood and chatter detection; a durable outbox; escalation; the audit log.
+
+pub mod config;
+pub mod engine;
+pub mod hooks;
+
+pub use config::{
+    AlertsConfig, Condition, ConfigIssue, Hook, HookKind, HookSpec, LogHook, Rule, RuleSource,
+    RuleSpec, ScopeFilter, SourceKind, Stat, WebhookHook, WebhookSecret,
+};
+pub use engine::{AlarmEngine, AlarmStatus};
+pub use hooks::{Clock, DispatcherOptions, HookDispatcher, HookStats};
+
+/// Errors of the alerts crate.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    /// The configuration has problems; every one is listed.
+    #[error("invalid alerts configuration ({} problem(s)): {}", .0.len(), join_issues(.0))]
+    Config(Vec<ConfigIssue>),
+    /// A webhook signing secret is unusable (the secret itself is never shown).
+    #[error("invalid webhook secret: {0}")]
+    Secret(String),
+    /// A hook thread could not be started.
+    #[error("cannot start the thread of hook `{hook}`: {source}")]
+    Spawn {
+        hook: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An alarm event could not be encoded as JSON.
+    #[error("cannot encode the alarm event: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The webhook endpoint answered with a non-2xx status.
+    #[error("webhook `{hook}` answered HTTP {status}")]
+    HttpStatus { hook: String, status: u16 },
+    /// The webhook request failed in transport (connection, timeout, protocol).
+    #[error("webhook `{hook}`: {source}")]
+    Transport {
+        hook: String,
+        #[source]
+        source: ureq::Error,
+    },
+    /// Every attempt failed with a retryable error.
+    #[error("webhook `{hook}`: gave up after {attempts} attempt(s): {last}")]
+    GaveUp {
+        hook: String,
+        attempts: u32,
+        last: Box<AlertsError>,
+    },
+    /// The dispatcher's shutdown deadline passed while the event was being retried.
+    #[error("webhook `{hook}`: delivery abandoned at shutdown")]
+    Aborted { hook: String },
+}
+
+fn join_issues(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,812 @@
+//! The alarm engine: threshold rules with on-delay and hysteresis, and the
+//! ISA-18.2 alarm lifecycle. Pure: no I/O and no wall clock; time is the
+//! event time of the inputs (window ends) and of acknowledgements.
+//!
+//! ```text
+//!            raise                 ack
+//!  Normal ───────────> UnackActive ─────> AckActive
+//!    ^                   │    ^               │
+//!    │ ack         clear │    │ raise         │ clear
+//!    │                   v    │               │
+//!    └──────────────── UnackRtn               │
+//!    ^                                        │
+//!    └────────────────────────────────────────┘
+//! ```
+//!
+//! Semantics, per alarm (one per rule, scope and signal):
+//! - The condition must hold continuously: the alarm raises at the first
+//!   window end `e` with `e − s ≥ on_delay`, where `s` is the start of the
+//!   first window of the current run of true windows. With no on-delay it
+//!   raises on the first true window.
+//! - While not active, a value that is not beyond the threshold ends the
+//!   run (even inside the hysteresis band). An undefined value (`None`,
+//!   non-finite) or a window that never arrives changes nothing: the run is
+//!   held, not broken.
+//! - Once active, the alarm clears only past `clear_at`.
+//! - Inputs must come in event-time order (by window end). Alarms decide on
+//!   the first result of a window and are never retracted: a KPI correction
+//!   (`revision > 0`), an input whose window end is earlier than the latest
+//!   one seen, and a second input for a window an alarm already evaluated
+//!   are not evaluated, only counted in [`AlarmEngine::late_ignored`].
+
+use crate::config::{Rule, RuleSource, ScopeFilter, Stat};
+use ctower_model::{
+    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, Level, Priority, ScopeKey, StreamOutput,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Identity of one alarm: rule (by index), scope, signal.
+type AlarmKey = (usize, ScopeKey, Option<Arc<str>>);
+
+#[derive(Debug, Clone)]
+struct Slot {
+    state: AlarmState,
+    /// Window start of the first true window of the current run, while not active.
+    run_start_ms: Option<i64>,
+    /// Latest window end evaluated for this alarm.
+    last_end_ms: i64,
+    last_value: Option<f64>,
+    /// When the alarm last raised.
+    raised_ms: Option<i64>,
+    /// When the state last changed.
+    changed_ms: i64,
+}
+
+impl Slot {
+    fn new(now_ms: i64) -> Self {
+        Slot {
+            state: AlarmState::Normal,
+            run_start_ms: None,
+            last_end_ms: i64::MIN,
+            last_value: None,
+            raised_ms: None,
+            changed_ms: now_ms,
+        }
+    }
+
+    /// A slot that carries no information and can be forgotten.
+    fn is_idle(&self) -> bool {
+        self.state == AlarmState::Normal && self.run_start_ms.is_none()
+    }
+}
+
+/// A current alarm (any state but Normal), as shown in an alarm list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmStatus {
+    pub rule: Arc<str>,
+    pub scope: ScopeKey,
+    pub signal: Option<Arc<str>>,
+    pub state: AlarmState,
+    pub priority: Priority,
+    pub metric: Arc<str>,
+    pub message: Arc<str>,
+    /// Latest defined value seen for this alarm.
+    pub value: Option<f64>,
+    pub threshold: f64,
+    pub clear_at: f64,
+    /// Event time of the latest raise.
+    pub raised_ms: Option<i64>,
+    /// Event time of the latest state change.
+    pub changed_ms: i64,
+}
+
+/// Threshold rules → ISA-18.2 alarm events. See the module docs for the
+/// exact semantics.
+#[derive(Debug, Clone)]
+pub struct AlarmEngine {
+    rules: Vec<Rule>,
+    by_name: BTreeMap<Arc<str>, usize>,
+    alarms: BTreeMap<AlarmKey, Slot>,
+    watermark_ms: Option<i64>,
+    late_ignored: u64,
+}
+
+fn filter_matches(
+    f: &ScopeFilter,
+    site: Option<&str>,
+    area: Option<&str>,
+    line: Option<&str>,
+    asset: Option<&str>,
+) -> bool {
+    let ok = |want: &Option<Arc<str>>, have: Option<&str>| match want {
+        None => true,
+        Some(w) => have == Some(&**w),
+    };
+    ok(&f.site, site) && ok(&f.area, area) && ok(&f.line, line) && ok(&f.asset, asset)
+}
+
+fn defined(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+/// What one stream output means for one rule: the alarm's scope and signal,
+/// the value, and the window.
+struct Input {
+    scope: ScopeKey,
+    signal: Option<Arc<str>>,
+    value: Option<f64>,
+    window_start_ms: i64,
+    window_end_ms: i64,
+}
+
+fn select(rule: &Rule, out: &StreamOutput) -> Option<Input> {
+    match (&rule.source, out) {
+        (RuleSource::Kpi { level, metric }, StreamOutput::Kpi(rec)) => {
+            let s = &rec.scope;
+            if s.level != *level
+                || !filter_matches(
+                    &rule.filter,
+                    s.site.as_deref(),
+                    s.area.as_deref(),
+                    s.line.as_deref(),
+                    s.asset.as_deref(),
+                )
+            {
+                return None;
+            }
+            Some(Input {
+                scope: s.clone(),
+                signal: None,
+                value: defined(rec.metric(metric)),
+                window_start_ms: rec.window_start_ms,
+                window_end_ms: rec.window_end_ms,
+            })
+        }
+        (RuleSource::Signal { signal, stat }, StreamOutput::Signal(w)) => {
+            let a: &AssetKey = &w.asset;
+            if w.signal != *signal
+                || !filter_matches(
+                    &rule.filter,
+                    Some(&a.site),
+                    Some(&a.area),
+                    Some(&a.line),
+                    Some(&a.asset),
+                )
+            {
+                return None;
+            }
+            let value = match stat {
+                Stat::Min => w.min,
+                Stat::Max => w.max,
+                Stat::Mean => w.mean,
+                Stat::Last => w.last,
+            };
+            Some(Input {
+                scope: a.scope(Level::Asset),
+                signal: Some(w.signal.clone()),
+                // A window without samples has no statistic.
+                value: defined((w.count > 0).then_some(value)),
+                window_start_ms: w.window_start_ms,
+                window_end_ms: w.window_end_ms,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// One change of one alarm, before it becomes an [`AlarmEvent`].
+struct Change {
+    kind: AlarmEventKind,
+    state: AlarmState,
+    value: Option<f64>,
+    threshold: f64,
+    ts_ms: i64,
+}
+
+fn event(rule: &Rule, scope: &ScopeKey, signal: &Option<Arc<str>>, c: Change) -> AlarmEvent {
+    AlarmEvent {
+        ts_ms: c.ts_ms,
+        rule: rule.name.clone(),
+        scope: scope.clone(),
+        signal: signal.clone(),
+        kind: c.kind,
+        state: c.state,
+        priority: rule.priority,
+        metric: rule.metric_label(),
+        value: c.value,
+        threshold: c.threshold,
+        message: rule.message.clone(),
+    }
+}
+
+impl AlarmEngine {
+    /// An engine over `rules` (names are expected unique, as
+    /// [`AlertsConfig::validate`](crate::AlertsConfig::validate) ensures;
+    /// with duplicates, acknowledgement by name reaches the first).
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let mut by_name = BTreeMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            by_name.entry(r.name.clone()).or_insert(i);
+        }
+        AlarmEngine {
+            rules,
+            by_name,
+            alarms: BTreeMap::new(),
+            watermark_ms: None,
+            late_ignored: 0,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Inputs not evaluated because they were out of event-time order or a
+    /// second result for an already evaluated window.
+    pub fn late_ignored(&self) -> u64 {
+        self.late_ignored
+    }
+
+    /// Evaluates one stream output against every rule. Events come in rule
+    /// order; there is at most one per rule.
+    pub fn process(&mut self, out: &StreamOutput) -> Vec<AlarmEvent> {
+        let end = out.window_end_ms();
+        let correction = matches!(out, StreamOutput::Kpi(k) if k.revision > 0);
+        if correction || self.watermark_ms.is_some_and(|w| end < w) {
+            self.late_ignored += 1;
+            return Vec::new();
+        }
+        self.watermark_ms = Some(end);
+        let mut events = Vec::new();
+        let mut ignored = false;
+        for (idx, rule) in self.rules.iter().enumerate() {
+            let Some(input) = select(rule, out) else {
+                continue;
+            };
+            let Input {
+                scope,
+                signal,
+                value,
+                window_start_ms,
+                window_end_ms,
+            } = input;
+            let key: AlarmKey = (idx, scope, signal);
+            let slot = match self.alarms.get_mut(&key) {
+                Some(slot) => slot,
+                None => {
+                    // Nothing to remember unless the value starts a run.
+                    if !value.is_some_and(|v| rule.trips(v)) {
+                        continue;
+                    }
+                    self.alarms
+                        .entry(key.clone())
+                        .or_insert_with(|| Slot::new(window_end_ms))
+                }
+            };
+            if window_end_ms <= slot.last_end_ms {
+                ignored = true;
+                continue;
+            }
+            slot.last_end_ms = window_end_ms;
+            let Some(v) = value else {
+                continue; // undefined: hold
+            };
+            slot.last_value = Some(v);
+            let (_, scope, signal) = &key;
+            if slot.state.is_active() {
+                if rule.clears(v) {
+                    slot.state = match slot.state {
+                        AlarmState::UnackActive => AlarmState::UnackRtn,
+                        _ => AlarmState::Normal,
+                    };
+                    slot.changed_ms = window_end_ms;
+                    slot.run_start_ms = None;
+                    events.push(event(
+                        rule,
+                        scope,
+                        signal,
+                        Change {
+                            kind: AlarmEventKind::Cleared,
+                            state: slot.state,
+                            value: Some(v),
+                            threshold: rule.clear_at,
+                            ts_ms: window_end_ms,
+                        },
+                    ));
+                }
+            } else if rule.trips(v) {
+                let start = *slot.run_start_ms.get_or_insert(window_start_ms);
+                if window_end_ms - start >= rule.on_delay_ms {
+                    slot.state = AlarmState::UnackActive;
+                    slot.run_start_ms = None;
+                    slot.raised_ms = Some(window_end_ms);
+                    slot.changed_ms = window_end_ms;
+                    events.push(event(
+                        rule,
+                        scope,
+                        signal,
+                        Change {
+                            kind: AlarmEventKind::Raised,
+                            state: slot.state,
+                            value: Some(v),
+                            threshold: rule.threshold,
+                            ts_ms: window_end_ms,
+                        },
+                    ));
+                }
+            } else {
+                slot.run_start_ms = None;
+            }
+            if slot.is_idle() {
+                self.alarms.remove(&key);
+            }
+        }
+        if ignored {
+            self.late_ignored += 1;
+        }
+        events
+    }
+
+    /// An operator acknowledges an alarm at `ts_ms`. UnackActive →
+    /// AckActive, UnackRtn → Normal; `None` when there is nothing to
+    /// acknowledge (unknown alarm, Normal or already acknowledged). The
+    /// event carries no value and the rule's threshold.
+    pub fn acknowledge(
+        &mut self,
+        rule: &str,
+        scope: &ScopeKey,
+        signal: Option<&str>,
+        ts_ms: i64,
+    ) -> Option<AlarmEvent> {
+        let idx = *self.by_name.get(rule)?;
+        let key: AlarmKey = (idx, scope.clone(), signal.map(Arc::from));
+        let slot = self.alarms.get_mut(&key)?;
+        let next = match slot.state {
+            AlarmState::UnackActive => AlarmState::AckActive,
+            AlarmState::UnackRtn => AlarmState::Normal,
+            AlarmState::AckActive | AlarmState::Normal => return None,
+        };
+        slot.state = next;
+        slot.changed_ms = ts_ms;
+        let r = &self.rules[idx];
+        let ev = event(
+            r,
+            &key.1,
+            &key.2,
+            Change {
+                kind: AlarmEventKind::Acknowledged,
+                state: next,
+                value: None,
+                threshold: r.threshold,
+                ts_ms,
+            },
+        );
+        if slot.is_idle() {
+            self.alarms.remove(&key);
+        }
+        Some(ev)
+    }
+
+    /// Current alarms: every alarm not Normal (active, or returned to
+    /// normal and still unacknowledged), in rule order, then scope, then
+    /// signal.
+    pub fn active(&self) -> impl Iterator<Item = AlarmStatus> + '_ {
+        self.alarms
+            .iter()
+            .filter(|(_, s)| s.state != AlarmState::Normal)
+            .map(|((idx, scope, signal), s)| {
+                let r = &self.rules[*idx];
+                AlarmStatus {
+                    rule: r.name.clone(),
+                    scope: scope.clone(),
+                    signal: signal.clone(),
+                    state: s.state,
+                    priority: r.priority,
+                    metric: r.metric_label(),
+                    message: r.message.clone(),
+                    value: s.last_value,
+                    threshold: r.threshold,
+                    clear_at: r.clear_at,
+                    raised_ms: s.raised_ms,
+                    changed_ms: s.changed_ms,
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Condition;
+    use ctower_model::kpi::{KpiSums, SignalWindow};
+    use ctower_model::{KpiRecord, Role};
+    use proptest::prelude::*;
+
+    const MIN: i64 = 60_000;
+
+    fn rule(cond: Condition, threshold: f64, clear_at: f64, on_delay_ms: i64) -> Rule {
+        Rule {
+            name: "r".into(),
+            source: RuleSource::Signal {
+                signal: "x".into(),
+                stat: Stat::Last,
+            },
+            condition: cond,
+            threshold,
+            clear_at,
+            on_delay_ms,
+            priority: Priority::High,
+            message: "m".into(),
+            filter: ScopeFilter::default(),
+        }
+    }
+
+    fn asset() -> AssetKey {
+        AssetKey::new("s", "a", "l", "m1")
+    }
+
+    /// Signal window `i` (one minute long) with `value` (None: no samples).
+    fn win(i: i64, value: Option<f64>) -> StreamOutput {
+        let v = value.unwrap_or(f64::NAN);
+        StreamOutput::Signal(SignalWindow {
+            window_start_ms: i * MIN,
+            window_end_ms: (i + 1) * MIN,
+            asset: asset(),
+            signal: "x".into(),
+            role: Role::Process,
+            count: u64::from(value.is_some()),
+            min: v,
+            max: v,
+            mean: v,
+            last: v,
+        })
+    }
+
+    fn kinds(evs: &[AlarmEvent]) -> Vec<(AlarmEventKind, AlarmState)> {
+        evs.iter().map(|e| (e.kind, e.state)).collect()
+    }
+
+    fn scope() -> ScopeKey {
+        asset().scope(Level::Asset)
+    }
+
+    fn run(engine: &mut AlarmEngine, values: &[Option<f64>]) -> Vec<AlarmEvent> {
+        values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| engine.process(&win(i as i64, *v)))
+            .collect()
+    }
+
+    #[test]
+    fn isa_18_2_transitions() {
+        use AlarmEventKind::*;
+        use AlarmState::*;
+        let mut e = AlarmEngine::new(vec![rule(Condition::Above, 10.0, 8.0, 0)]);
+        // Normal → UnackActive.
+        let ev = e.process(&win(0, Some(11.0)));
+        assert_eq!(kinds(&ev), vec![(Raised, UnackActive)]);
+        assert_eq!(ev[0].ts_ms, MIN);
+        assert_eq!(ev[0].value, Some(11.0));
+        assert_eq!(ev[0].threshold, 10.0);
+        assert_eq!(&*ev[0].metric, "x.last");
+        assert_eq!(ev[0].signal.as_deref(), Some("x"));
+        assert_eq!(ev[0].scope, scope());
+        // Still true: no event, no duplicate.
+        assert!(e.process(&win(1, Some(12.0))).is_empty());
+        // UnackActive → AckActive.
+        let ack = e.acknowledge("r", &scope(), Some("x"), 150_000);
+        assert_eq!(
+            ack.as_ref().map(|a| (a.kind, a.state)),
+            Some((Acknowledged, AckActive))
+        );
+        assert_eq!(ack.as_ref().map(|a| a.ts_ms), Some(150_000));
+        // Acknowledging again does nothing.
+        assert!(e.acknowledge("r", &scope(), Some("x"), 160_000).is_none());
+        // AckActive → Normal.
+        let ev = e.process(&win(2, Some(7.0)));
+        assert_eq!(kinds(&ev), vec![(Cleared, Normal)]);
+        assert_eq!(ev[0].threshold, 8.0);
+        assert_eq!(ev[0].value, Some(7.0));
+        assert_eq!(e.active().count(), 0);
+        // Normal → UnackActive → UnackRtn.
+        assert_eq!(
+            kinds(&e.process(&win(3, Some(11.0)))),
+            vec![(Raised, UnackActive)]
+        );
+        assert_eq!(
+            kinds(&e.process(&win(4, Some(1.0)))),
+            vec![(Cleared, UnackRtn)]
+        );
+        let list: Vec<_> = e.active().collect();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].state, UnackRtn);
+        assert_eq!(list[0].raised_ms, Some(4 * MIN));
+        // UnackRtn → UnackActive on a new raise.
+        assert_eq!(
+            kinds(&e.process(&win(5, Some(11.0)))),
+            vec![(Raised, UnackActive)]
+        );
+        assert_eq!(
+            kinds(&e.process(&win(6, Some(1.0)))),
+            vec![(Cleared, UnackRtn)]
+        );
+        // UnackRtn → Normal on acknowledgement.
+        let ack = e.acknowledge("r", &scope(), Some("x"), 7 * MIN + 1);
+        assert_eq!(
+            ack.map(|a| (a.kind, a.state, a.value)),
+            Some((Acknowledged, Normal, None))
+        );
+        assert_eq!(e.active().count(), 0);
+        assert!(e
+            .acknowledge("r", &scope(), Some("x"), 7 * MIN + 2)
+            .is_none());
+        assert!(e.acknowledge("nope", &scope(), Some("x"), 0).is_none());
+        assert!(e.acknowledge("r", &scope(), None, 0).is_none());
+    }
+
+    #[test]
+    fn on_delay_needs_continuous_windows() {
+        // 3-minute on-delay on one-minute windows: raises at the end of the
+        // third consecutive true window.
+        let mut e = AlarmEngine::new(vec![rule(Condition::Below, 0.5, 0.7, 3 * MIN)]);
+        let ev = run(
+            &mut e,
+            &[
+                Some(0.4),
+                Some(0.4),
+                Some(0.6),
+                Some(0.4),
+                Some(0.4),
+                Some(0.4),
+            ],
+        );
+        // The 0.6 (inside the band, not active) reset the timer: raise at window 5.
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].ts_ms, 6 * MIN);
+        assert_eq!(ev[0].kind, AlarmEventKind::Raised);
+    }
+
+    #[test]
+    fn on_delay_is_held_across_undefined_values() {
+        let mut e = AlarmEngine::new(vec![rule(Condition::Below, 0.5, 0.7, 3 * MIN)]);
+        let ev = run(&mut e, &[Some(0.4), None, Some(0.3)]);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].ts_ms, 3 * MIN);
+        assert_eq!(ev[0].value, Some(0.3));
+    }
+
+    #[test]
+    fn zero_on_delay_raises_on_first_true_window() {
+        let mut e = AlarmEngine::new(vec![rule(Condition::Below, 0.5, 0.7, 0)]);
+        let ev = run(&mut e, &[Some(0.9), Some(0.49)]);
+        assert_eq!(
+            kinds(&ev),
+            vec![(AlarmEventKind::Raised, AlarmState::UnackActive)]
+        );
+        assert_eq!(ev[0].ts_ms, 2 * MIN);
+    }
+
+    #[test]
+    fn hysteresis_band_keeps_the_alarm_active() {
+        let mut e = AlarmEngine::new(vec![rule(Condition::Below, 0.5, 0.7, 0)]);
+        let ev = run(
+            &mut e,
+            &[Some(0.4), Some(0.5), Some(0.69), Some(0.6), None, Some(0.7)],
+        );
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].kind, AlarmEventKind::Cleared);
+        assert_eq!(ev[1].ts_ms, 6 * MIN);
+        assert_eq!(ev[1].value, Some(0.7));
+    }
+
+    #[test]
+    fn late_and_duplicate_windows_are_not_reevaluated() {
+        let mut e = AlarmEngine::new(vec![rule(Condition::Above, 10.0, 10.0, 0)]);
+        assert_eq!(e.process(&win(5, Some(11.0))).len(), 1);
+        // Same window again (a correction) and an older window: ignored.
+        assert!(e.process(&win(5, Some(1.0))).is_empty());
+        assert!(e.process(&win(3, Some(1.0))).is_empty());
+        assert_eq!(e.late_ignored(), 2);
+        assert_eq!(e.active().count(), 1);
+    }
+
+    #[test]
+    fn kpi_corrections_are_not_evaluated() {
+        let r = Rule {
+            source: RuleSource::Kpi {
+                level: Level::Line,
+                metric: "availability".into(),
+            },
+            ..rule(Condition::Below, 0.5, 0.7, 0)
+        };
+        let mut e = AlarmEngine::new(vec![r]);
+        let mut rec = kpi(asset().scope(Level::Line), 0, 0, MIN);
+        if let StreamOutput::Kpi(k) = &mut rec {
+            k.revision = 1;
+        }
+        assert!(e.process(&rec).is_empty());
+        assert_eq!(e.late_ignored(), 1);
+        assert_eq!(e.active().count(), 0);
+    }
+
+    fn kpi(level_scope: ScopeKey, start: i64, running_ms: i64, unplanned_ms: i64) -> StreamOutput {
+        let sums = KpiSums {
+            running_ms,
+            unplanned_stop_ms: unplanned_ms,
+            ..Default::default()
+        };
+        StreamOutput::Kpi(Box::new(KpiRecord::new(
+            start,
+            start + MIN,
+            level_scope,
+            sums,
+        )))
+    }
+
+    #[test]
+    fn kpi_rules_match_level_and_filters() {
+        let r = Rule {
+            name: "avail".into(),
+            source: RuleSource::Kpi {
+                level: Level::Line,
+                metric: "availability".into(),
+            },
+            filter: ScopeFilter {
+                site: Some("s".into()),
+                ..Default::default()
+            },
+            ..rule(Condition::Below, 0.5, 0.7, 0)
+        };
+        let mut e = AlarmEngine::new(vec![r]);
+        let line = asset().scope(Level::Line);
+        let other_site = AssetKey::new("t", "a", "l", "m1").scope(Level::Line);
+        let site = asset().scope(Level::Site);
+        // Wrong level, wrong site: nothing.
+        assert!(e.process(&kpi(site, 0, 0, MIN)).is_empty());
+        assert!(e.process(&kpi(other_site, 0, 0, MIN)).is_empty());
+        // Undefined availability (no planned busy time): nothing.
+        assert!(e.process(&kpi(line.clone(), 0, 0, 0)).is_empty());
+        let ev = e.process(&kpi(line.clone(), MIN, 10_000, 50_000));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(&*ev[0].metric, "availability");
+        assert_eq!(ev[0].signal, None);
+        assert_eq!(ev[0].scope, line);
+        assert!(e.acknowledge("avail", &line, None, 0).is_some());
+    }
+
+    #[test]
+    fn active_is_ordered_deterministically() {
+        let mut e = AlarmEngine::new(vec![rule(Condition::Above, 0.0, 0.0, 0)]);
+        for name in ["m3", "m1", "m2"] {
+            let w = StreamOutput::Signal(SignalWindow {
+                window_start_ms: 0,
+                window_end_ms: MIN,
+                asset: AssetKey::new("s", "a", "l", name),
+                signal: "x".into(),
+                role: Role::Process,
+                count: 1,
+                min: 1.0,
+                max: 1.0,
+                mean: 1.0,
+                last: 1.0,
+            });
+            assert_eq!(e.process(&w).len(), 1);
+        }
+        let order: Vec<String> = e
+            .active()
+            .filter_map(|a| a.scope.asset.map(|s| s.to_string()))
+            .collect();
+        assert_eq!(order, vec!["m1", "m2", "m3"]);
+    }
+
+    /// A step of a random scenario: a window value or an acknowledgement.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Value(Option<f64>),
+        Ack,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            8 => proptest::option::weighted(0.85, 0.0f64..1.0).prop_map(Step::Value),
+            1 => Just(Step::Ack),
+        ]
+    }
+
+    fn play(e: &mut AlarmEngine, steps: &[Step]) -> Vec<(usize, AlarmEvent)> {
+        let mut out = Vec::new();
+        let mut i = 0i64;
+        for (n, s) in steps.iter().enumerate() {
+            match s {
+                Step::Value(v) => {
+                    for ev in e.process(&win(i, *v)) {
+                        out.push((n, ev));
+                    }
+                    i += 1;
+                }
+                Step::Ack => {
+                    if let Some(ev) = e.acknowledge("r", &scope(), Some("x"), i * MIN) {
+                        out.push((n, ev));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn raise_and_clear_alternate(
+            steps in proptest::collection::vec(step(), 0..80),
+            below in any::<bool>(),
+            delay_windows in 0i64..5,
+        ) {
+            let r = if below {
+                rule(Condition::Below, 0.4, 0.6, delay_windows * MIN)
+            } else {
+                rule(Condition::Above, 0.6, 0.4, delay_windows * MIN)
+            };
+            let mut e = AlarmEngine::new(vec![r]);
+            let evs = play(&mut e, &steps);
+            let mut active = false;
+            let mut unacked = false;
+            for (_, ev) in &evs {
+                match ev.kind {
+                    AlarmEventKind::Raised => {
+                        prop_assert!(!active, "raise while active");
+                        active = true;
+                        unacked = true;
+                    }
+                    AlarmEventKind::Cleared => {
+                        prop_assert!(active, "clear while not active");
+                        active = false;
+                    }
+                    AlarmEventKind::Acknowledged => {
+                        prop_assert!(unacked, "ack of an acknowledged alarm");
+                        unacked = false;
+                    }
+                }
+                let expected = match (active, unacked) {
+                    (true, true) => AlarmState::UnackActive,
+                    (true, false) => AlarmState::AckActive,
+                    (false, true) => AlarmState::UnackRtn,
+                    (false, false) => AlarmState::Normal,
+                };
+                prop_assert_eq!(ev.state, expected);
+            }
+        }
+
+        #[test]
+        fn never_raises_before_the_on_delay(
+            values in proptest::collection::vec(proptest::option::weighted(0.85, 0.0f64..1.0), 0..80),
+            delay_windows in 0i64..6,
+        ) {
+            let r = rule(Condition::Below, 0.4, 0.6, delay_windows * MIN);
+            let mut e = AlarmEngine::new(vec![r.clone()]);
+            let evs = run(&mut e, &values);
+            for ev in evs.iter().filter(|e| e.kind == AlarmEventKind::Raised) {
+                let k = (ev.ts_ms / MIN - 1) as usize; // index of the raising window
+                prop_assert!(values[k].is_some_and(|v| r.trips(v)));
+                // Every window of the last `delay` (at least the raising one)
+                // was true or undefined.
+                let first = (k + 1).saturating_sub(delay_windows.max(1) as usize);
+                for v in values[first..=k].iter().flatten() {
+                    prop_assert!(r.trips(*v), "window in the on-delay was not true");
+                }
+                prop_assert!(k + 1 >= delay_windows as usize);
+            }
+        }
+
+        #[test]
+        fn band_never_clears_an_active_alarm(
+            band in proptest::collection::vec(proptest::option::of(0.0f64..0.6), 1..60),
+            below in any::<bool>(),
+        ) {
+            // Raise first, then stay strictly on the alarm side of clear_at.
+            let (r, trip, band): (Rule, f64, Vec<Option<f64>>) = if below {
+                (rule(Condition::Below, 0.4, 0.6, 0), 0.1, band)
+            } else {
+                (rule(Condition::Above, 0.6, 0.4, 0), 0.9, band.iter().map(|v| v.map(|x| 1.0 - x)).collect())
+            };
+            let mut e = AlarmEngine::new(vec![r]);
+            let mut values = vec![Some(trip)];
+            values.extend(band);
+            let evs = run(&mut e, &values);
+            prop_assert_eq!(evs.len(), 1);
+            prop_assert_eq!(evs[0].kind, AlarmEventKind::Raised);
+            prop_assert_eq!(e.active().count(), 1);
+        }
+    }
+}
