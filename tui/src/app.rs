@@ -1,0 +1,532 @@
+//! The dashboard's state: pure, no I/O, no clock of its own.
+//!
+//! Everything the screen shows is derived from this state by
+//! [`crate::render`]; the terminal loop ([`crate::run`]) only feeds it
+//! updates, keys and the wall time.
+
+use ctower_model::{AlarmEvent, AlarmState, KpiRecord, Level, PipelineMetrics, ScopeKey, Update};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What the terminal loop should do after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing beyond redrawing.
+    None,
+    /// Leave the dashboard.
+    Quit,
+}
+
+/// Identity of one alarm: one alarm per (rule, scope, signal), whose events
+/// update it and never multiply it.
+pub type AlarmKey = (Arc<str>, ScopeKey, Option<Arc<str>>);
+
+/// What the dashboard knows about one site.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteState {
+    /// Newest window of the site-level KPI (latest revision of it).
+    pub kpi: Option<KpiRecord>,
+    /// Wall time (ms since the epoch) of the last KPI of this site, any level.
+    pub last_update_ms: Option<i64>,
+}
+
+/// The dashboard state.
+#[derive(Debug, Clone)]
+pub struct App {
+    title: String,
+    sites: BTreeMap<Arc<str>, SiteState>,
+    /// Newest line-level KPI per line scope.
+    lines: BTreeMap<ScopeKey, KpiRecord>,
+    /// Newest group-level KPI.
+    group: Option<KpiRecord>,
+    alarms: BTreeMap<AlarmKey, AlarmEvent>,
+    metrics: Option<PipelineMetrics>,
+    /// Event time (window end) of the newest window seen, ms since the epoch.
+    newest_window_end_ms: Option<i64>,
+    selected: usize,
+    show_help: bool,
+    feed_lost: bool,
+}
+
+/// Whether `new` should replace `old` as the shown window of one scope:
+/// a newer window does, and so does a correction (same window, revision
+/// not lower). An older window arriving late is not shown.
+fn supersedes(new: &KpiRecord, old: &KpiRecord) -> bool {
+    (new.window_end_ms, new.window_start_ms, new.revision)
+        >= (old.window_end_ms, old.window_start_ms, old.revision)
+}
+
+fn upsert(slot: &mut Option<KpiRecord>, k: &KpiRecord) {
+    match slot {
+        Some(old) if !supersedes(k, old) => {}
+        _ => *slot = Some(k.clone()),
+    }
+}
+
+impl App {
+    pub fn new(title: impl Into<String>) -> Self {
+        App {
+            title: title.into(),
+            sites: BTreeMap::new(),
+            lines: BTreeMap::new(),
+            group: None,
+            alarms: BTreeMap::new(),
+            metrics: None,
+            newest_window_end_ms: None,
+            selected: 0,
+            show_help: false,
+            feed_lost: false,
+        }
+    }
+
+    /// Applies one update received at wall time `now_ms` (ms since the epoch).
+    pub fn apply(&mut self, u: &Update, now_ms: i64) {
+        match u {
+            Update::Kpi(k) => self.apply_kpi(k, now_ms),
+            Update::Alarm(a) => self.apply_alarm(a),
+            Update::Metrics(m) => {
+                for s in &m.stale_sites {
+                    self.ensure_site(s);
+                }
+                self.metrics = Some(m.clone());
+            }
+        }
+    }
+
+    fn apply_kpi(&mut self, k: &KpiRecord, now_ms: i64) {
+        self.newest_window_end_ms = Some(
+            self.newest_window_end_ms
+                .map_or(k.window_end_ms, |t| t.max(k.window_end_ms)),
+        );
+        if k.scope.level == Level::Group {
+            upsert(&mut self.group, k);
+            return;
+        }
+        let Some(site) = k.scope.site.clone() else {
+            return;
+        };
+        self.ensure_site(&site);
+        let Some(state) = self.sites.get_mut(&site) else {
+            return;
+        };
+        state.last_update_ms = Some(state.last_update_ms.map_or(now_ms, |t| t.max(now_ms)));
+        match k.scope.level {
+            Level::Site => upsert(&mut state.kpi, k),
+            Level::Line => {
+                let slot = self
+                    .lines
+                    .entry(k.scope.clone())
+                    .or_insert_with(|| k.clone());
+                if supersedes(k, slot) {
+                    *slot = k.clone();
+                }
+            }
+            Level::Group | Level::Asset => {}
+        }
+    }
+
+    fn apply_alarm(&mut self, a: &AlarmEvent) {
+        let key: AlarmKey = (a.rule.clone(), a.scope.clone(), a.signal.clone());
+        if a.state == AlarmState::Normal {
+            self.alarms.remove(&key);
+            return;
+        }
+        if let Some(site) = &a.scope.site {
+            self.ensure_site(site);
+        }
+        self.alarms.insert(key, a.clone());
+    }
+
+    /// Adds a site to the list, keeping the same site selected.
+    fn ensure_site(&mut self, site: &str) {
+        if self.sites.contains_key(site) {
+            return;
+        }
+        let had_sites = !self.sites.is_empty();
+        let pos = self.sites.keys().filter(|k| &***k < site).count();
+        self.sites.insert(site.into(), SiteState::default());
+        if had_sites && pos <= self.selected {
+            self.selected += 1;
+        }
+    }
+
+    /// Handles one key press.
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c') if ctrl => return Action::Quit,
+            KeyCode::Char('q') => return Action::Quit,
+            KeyCode::Esc if self.show_help => self.show_help = false,
+            KeyCode::Esc => return Action::Quit,
+            KeyCode::Char('?') => self.show_help = !self.show_help,
+            KeyCode::Right | KeyCode::Tab => self.select_next(),
+            KeyCode::Left | KeyCode::BackTab => self.select_prev(),
+            KeyCode::Char(c @ '1'..='9') => {
+                let n = c as usize - '1' as usize;
+                if n < self.sites.len() {
+                    self.selected = n;
+                }
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn select_next(&mut self) {
+        let n = self.sites.len();
+        if n > 0 {
+            self.selected = (self.selected + 1) % n;
+        }
+    }
+
+    fn select_prev(&mut self) {
+        let n = self.sites.len();
+        if n > 0 {
+            self.selected = (self.selected + n - 1) % n;
+        }
+    }
+
+    /// Marks the update feed as lost (its sender hung up); shown in the header.
+    pub fn set_feed_lost(&mut self, lost: bool) {
+        self.feed_lost = lost;
+    }
+
+    pub fn feed_lost(&self) -> bool {
+        self.feed_lost
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Sites in display order (by name) with their state.
+    pub fn sites(&self) -> impl ExactSizeIterator<Item = (&Arc<str>, &SiteState)> {
+        self.sites.iter()
+    }
+
+    pub fn site_count(&self) -> usize {
+        self.sites.len()
+    }
+
+    /// Index of the selected site in [`App::sites`] (0 when there is none).
+    pub fn selected_index(&self) -> usize {
+        self.selected
+    }
+
+    pub fn selected_site(&self) -> Option<&Arc<str>> {
+        self.sites.keys().nth(self.selected)
+    }
+
+    /// Newest line-level KPIs of one site, in line order.
+    pub fn lines_of<'a>(&'a self, site: &'a str) -> impl Iterator<Item = &'a KpiRecord> + 'a {
+        self.lines
+            .values()
+            .filter(move |k| k.scope.site.as_deref() == Some(site))
+    }
+
+    pub fn group_kpi(&self) -> Option<&KpiRecord> {
+        self.group.as_ref()
+    }
+
+    /// Listed alarms (every state but Normal), highest priority first, then
+    /// newest first.
+    pub fn alarms(&self) -> Vec<&AlarmEvent> {
+        let mut v: Vec<&AlarmEvent> = self.alarms.values().collect();
+        v.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(b.ts_ms.cmp(&a.ts_ms))
+                .then_with(|| a.scope.cmp(&b.scope))
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+        v
+    }
+
+    pub fn alarm_count(&self) -> usize {
+        self.alarms.len()
+    }
+
+    /// Listed alarms nobody has acknowledged yet.
+    pub fn unacked_count(&self) -> usize {
+        self.alarms
+            .values()
+            .filter(|a| matches!(a.state, AlarmState::UnackActive | AlarmState::UnackRtn))
+            .count()
+    }
+
+    /// Listed alarms whose scope lies in `site`.
+    pub fn site_alarm_count(&self, site: &str) -> usize {
+        self.alarms
+            .values()
+            .filter(|a| a.scope.site.as_deref() == Some(site))
+            .count()
+    }
+
+    pub fn metrics(&self) -> Option<&PipelineMetrics> {
+        self.metrics.as_ref()
+    }
+
+    pub fn newest_window_end_ms(&self) -> Option<i64> {
+        self.newest_window_end_ms
+    }
+
+    pub fn show_help(&self) -> bool {
+        self.show_help
+    }
+
+    /// A site is stale when its newest site KPI covers less than 90 % of
+    /// its asset-time with data, or when the pipeline marked it silent.
+    pub fn site_is_stale(&self, site: &str) -> bool {
+        let low_coverage = self
+            .sites
+            .get(site)
+            .and_then(|s| s.kpi.as_ref())
+            .and_then(|k| k.ratios.data_coverage)
+            .is_some_and(|c| c < STALE_COVERAGE);
+        let marked = self
+            .metrics
+            .as_ref()
+            .is_some_and(|m| m.stale_sites.iter().any(|s| s == site));
+        low_coverage || marked
+    }
+}
+
+/// Data coverage below which a site is shown STALE.
+pub const STALE_COVERAGE: f64 = 0.9;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctower_model::kpi::KpiSums;
+    use ctower_model::{AlarmEventKind, AssetKey, Priority};
+
+    fn line(site: &str, line: &str) -> ScopeKey {
+        AssetKey::new(site, "packaging", line, "x").scope(Level::Line)
+    }
+
+    fn site(site: &str) -> ScopeKey {
+        AssetKey::new(site, "a", "l", "x").scope(Level::Site)
+    }
+
+    fn kpi(scope: ScopeKey, end_ms: i64, good: u64) -> Update {
+        let sums = KpiSums {
+            running_ms: 50_000,
+            unplanned_stop_ms: 10_000,
+            produced: 100,
+            good,
+            ideal_time_ms: 40_000.0,
+            ..Default::default()
+        };
+        Update::Kpi(KpiRecord::new(end_ms - 60_000, end_ms, scope, sums))
+    }
+
+    fn alarm(scope: ScopeKey, state: AlarmState) -> Update {
+        Update::Alarm(AlarmEvent {
+            ts_ms: 1_000,
+            rule: "oee_low".into(),
+            scope,
+            signal: None,
+            kind: AlarmEventKind::Raised,
+            state,
+            priority: Priority::High,
+            metric: "oee".into(),
+            value: Some(0.4),
+            threshold: 0.6,
+            message: "OEE below 60 %".into(),
+        })
+    }
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn app_with_sites(names: &[&str]) -> App {
+        let mut app = App::new("t");
+        for n in names {
+            app.apply(&kpi(site(n), 60_000, 99), 0);
+        }
+        app
+    }
+
+    #[test]
+    fn selection_wraps_both_ways() {
+        let mut app = app_with_sites(&["a", "b", "c"]);
+        assert_eq!(app.selected_index(), 0);
+        app.on_key(press(KeyCode::Left));
+        assert_eq!(app.selected_index(), 2);
+        app.on_key(press(KeyCode::Right));
+        assert_eq!(app.selected_index(), 0);
+        app.on_key(press(KeyCode::Tab));
+        app.on_key(press(KeyCode::Tab));
+        app.on_key(press(KeyCode::Tab));
+        assert_eq!(app.selected_index(), 0);
+        app.on_key(press(KeyCode::BackTab));
+        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
+    }
+
+    #[test]
+    fn selection_on_empty_dashboard_is_harmless() {
+        let mut app = App::new("t");
+        app.on_key(press(KeyCode::Right));
+        app.on_key(press(KeyCode::Left));
+        app.on_key(press(KeyCode::Char('3')));
+        assert_eq!(app.selected_index(), 0);
+        assert!(app.selected_site().is_none());
+    }
+
+    #[test]
+    fn digits_jump_to_existing_sites_only() {
+        let mut app = app_with_sites(&["a", "b", "c"]);
+        app.on_key(press(KeyCode::Char('3')));
+        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
+        app.on_key(press(KeyCode::Char('9')));
+        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
+        app.on_key(press(KeyCode::Char('1')));
+        assert_eq!(app.selected_site().map(|s| &**s), Some("a"));
+    }
+
+    #[test]
+    fn a_new_site_does_not_move_the_selection() {
+        let mut app = app_with_sites(&["b", "c"]);
+        app.on_key(press(KeyCode::Right));
+        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
+        app.apply(&kpi(site("a"), 60_000, 99), 0);
+        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
+        app.apply(&kpi(site("d"), 60_000, 99), 0);
+        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
+    }
+
+    #[test]
+    fn correction_replaces_and_older_window_does_not() {
+        let mut app = App::new("t");
+        let scope = line("s", "l1");
+        app.apply(&kpi(scope.clone(), 120_000, 90), 0);
+        let mut corr = kpi(scope.clone(), 120_000, 95);
+        if let Update::Kpi(k) = &mut corr {
+            k.revision = 1;
+        }
+        app.apply(&corr, 1);
+        let shown: Vec<_> = app.lines_of("s").collect();
+        assert_eq!(shown.len(), 1);
+        assert_eq!((shown[0].sums.good, shown[0].revision), (95, 1));
+
+        // A late first revision of the same window does not undo the correction.
+        app.apply(&kpi(scope.clone(), 120_000, 90), 2);
+        assert_eq!(app.lines_of("s").next().map(|k| k.sums.good), Some(95));
+        // An older window does not replace a newer one.
+        app.apply(&kpi(scope.clone(), 60_000, 10), 3);
+        assert_eq!(app.lines_of("s").next().map(|k| k.sums.good), Some(95));
+        // A newer window does.
+        app.apply(&kpi(scope, 180_000, 80), 4);
+        let k = app.lines_of("s").next().cloned();
+        assert_eq!(
+            k.map(|k| (k.window_end_ms, k.sums.good)),
+            Some((180_000, 80))
+        );
+        assert_eq!(
+            app.sites().next().and_then(|(_, s)| s.last_update_ms),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn site_kpi_correction_replaces() {
+        let mut app = App::new("t");
+        app.apply(&kpi(site("s"), 60_000, 90), 0);
+        let mut corr = kpi(site("s"), 60_000, 97);
+        if let Update::Kpi(k) = &mut corr {
+            k.revision = 2;
+        }
+        app.apply(&corr, 0);
+        let good = app
+            .sites()
+            .next()
+            .and_then(|(_, s)| s.kpi.as_ref())
+            .map(|k| k.sums.good);
+        assert_eq!(good, Some(97));
+    }
+
+    #[test]
+    fn alarm_leaves_on_normal_and_rtn_stays() {
+        let mut app = App::new("t");
+        let scope = line("s", "l1");
+        app.apply(&alarm(scope.clone(), AlarmState::UnackActive), 0);
+        assert_eq!((app.alarm_count(), app.unacked_count()), (1, 1));
+        assert_eq!(app.site_alarm_count("s"), 1);
+        app.apply(&alarm(scope.clone(), AlarmState::AckActive), 0);
+        assert_eq!((app.alarm_count(), app.unacked_count()), (1, 0));
+        app.apply(&alarm(scope.clone(), AlarmState::UnackRtn), 0);
+        assert_eq!(app.alarm_count(), 1);
+        assert_eq!(app.alarms()[0].state, AlarmState::UnackRtn);
+        app.apply(&alarm(scope, AlarmState::Normal), 0);
+        assert_eq!(app.alarm_count(), 0);
+        // The alarm's site stays on the dashboard.
+        assert_eq!(app.site_count(), 1);
+    }
+
+    #[test]
+    fn alarms_sort_by_priority_then_newest() {
+        let mut app = App::new("t");
+        let mk = |rule: &str, p: Priority, ts: i64| {
+            let Update::Alarm(mut a) = alarm(site("s"), AlarmState::UnackActive) else {
+                unreachable!()
+            };
+            a.rule = rule.into();
+            a.priority = p;
+            a.ts_ms = ts;
+            Update::Alarm(a)
+        };
+        app.apply(&mk("low_new", Priority::Low, 9), 0);
+        app.apply(&mk("urgent_old", Priority::Urgent, 1), 0);
+        app.apply(&mk("high_old", Priority::High, 2), 0);
+        app.apply(&mk("high_new", Priority::High, 5), 0);
+        let order: Vec<&str> = app.alarms().iter().map(|a| &*a.rule).collect();
+        assert_eq!(order, ["urgent_old", "high_new", "high_old", "low_new"]);
+    }
+
+    #[test]
+    fn keys_quit_and_help() {
+        let mut app = App::new("t");
+        assert_eq!(app.on_key(press(KeyCode::Char('?'))), Action::None);
+        assert!(app.show_help());
+        // Esc closes the overlay first, then quits.
+        assert_eq!(app.on_key(press(KeyCode::Esc)), Action::None);
+        assert!(!app.show_help());
+        assert_eq!(app.on_key(press(KeyCode::Esc)), Action::Quit);
+        app.on_key(press(KeyCode::Char('?')));
+        assert_eq!(app.on_key(press(KeyCode::Char('q'))), Action::Quit);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.on_key(ctrl_c), Action::Quit);
+        assert_eq!(app.on_key(press(KeyCode::Char('c'))), Action::None);
+        // Key releases (sent on some platforms) are ignored.
+        let mut release = press(KeyCode::Char('q'));
+        release.kind = KeyEventKind::Release;
+        assert_eq!(app.on_key(release), Action::None);
+    }
+
+    #[test]
+    fn stale_by_coverage_or_by_metrics() {
+        let mut app = App::new("t");
+        let sums = KpiSums {
+            running_ms: 50_000,
+            unknown_ms: 10_000,
+            ..Default::default()
+        };
+        app.apply(&Update::Kpi(KpiRecord::new(0, 60_000, site("s"), sums)), 0);
+        assert!(app.site_is_stale("s"));
+        app.apply(&kpi(site("t"), 60_000, 99), 0);
+        assert!(!app.site_is_stale("t"));
+        let m = PipelineMetrics {
+            stale_sites: vec!["t".into(), "u".into()],
+            ..Default::default()
+        };
+        app.apply(&Update::Metrics(m), 0);
+        assert!(app.site_is_stale("t"));
+        assert!(app.site_is_stale("u"));
+        assert_eq!(app.site_count(), 3);
+    }
+}

@@ -1,0 +1,190 @@
+//! The thin terminal loop: terminal set-up and restore, input, redraws.
+
+use crate::app::{Action, App};
+use crate::ui::render;
+use ctower_model::Update;
+use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::{cursor, execute};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Once;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Longest wait for a key before looking at the updates again.
+const POLL: Duration = Duration::from_millis(200);
+/// Shortest time between two frames (at most 10 frames per second).
+const FRAME: Duration = Duration::from_millis(100);
+/// Redraw at least this often, so the freshness of each site ticks on.
+const IDLE_REDRAW: Duration = Duration::from_secs(1);
+/// Most updates applied between two looks at the keyboard, so a flood of
+/// updates cannot starve input handling.
+const MAX_UPDATES_PER_TURN: usize = 10_000;
+
+/// Options of [`run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuiOptions {
+    /// Shown at the top left of the dashboard.
+    pub title: String,
+    /// Return when the updates channel disconnects. When `false` the
+    /// dashboard stays up (showing FEED LOST) until the user quits.
+    pub exit_on_disconnect: bool,
+}
+
+impl Default for TuiOptions {
+    fn default() -> Self {
+        TuiOptions {
+            title: "ctower".to_string(),
+            exit_on_disconnect: false,
+        }
+    }
+}
+
+/// Errors of the terminal dashboard.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    /// The terminal could not be set up (raw mode, alternate screen, size).
+    #[error("cannot set up the terminal: {0}")]
+    Init(#[source] std::io::Error),
+    /// Drawing a frame failed.
+    #[error("cannot draw on the terminal: {0}")]
+    Draw(#[source] std::io::Error),
+    /// Reading terminal events failed.
+    #[error("cannot read terminal input: {0}")]
+    Input(#[source] std::io::Error),
+}
+
+/// Whether [`run`] has the terminal in raw mode and the alternate screen.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static PANIC_HOOK: Once = Once::new();
+
+/// Restores the terminal: leaves raw mode and the alternate screen and
+/// shows the cursor again.
+///
+/// Does nothing unless [`run`] has set the terminal up, and acts once, so it
+/// is safe to call from anywhere and more than once: meant for the binary's
+/// signal handler before it exits the process (the dashboard's own exits
+/// restore the terminal by themselves).
+pub fn restore_terminal() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        // Errors are ignored: there is nothing better to do while leaving.
+        let _ = ratatui::try_restore();
+        let _ = execute!(std::io::stdout(), cursor::Show);
+    }
+}
+
+/// On top of ratatui's panic hook (which leaves raw mode and the alternate
+/// screen), shows the cursor before the panic message is printed.
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}
+
+/// Restores the terminal when dropped, on every exit path of [`run`]
+/// (return, error, unwinding panic).
+struct RestoreGuard;
+
+impl Drop for RestoreGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Runs the dashboard until the user quits, or until `updates` disconnects
+/// when `opts.exit_on_disconnect` is set. Blocking: run it on its own thread.
+///
+/// The terminal is switched to raw mode and the alternate screen; a panic
+/// hook (ratatui's) restores it before the panic message is printed, and a
+/// guard restores it on every return.
+pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
+    // The guard comes first so that a half-done set-up is undone too.
+    let _guard = RestoreGuard;
+    ACTIVE.store(true, Ordering::SeqCst);
+    // Installs ratatui's panic hook, then raw mode and the alternate screen.
+    let mut terminal = ratatui::try_init().map_err(TuiError::Init)?;
+    install_panic_hook();
+    let mut app = App::new(opts.title);
+    tracing::debug!("tui started");
+
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    loop {
+        // Drain pending updates, a bounded number per turn.
+        let mut backlog = false;
+        let mut applied = 0;
+        while applied < MAX_UPDATES_PER_TURN {
+            match updates.try_recv() {
+                Ok(u) => {
+                    app.apply(&u, wall_ms());
+                    applied += 1;
+                    dirty = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if !app.feed_lost() {
+                        tracing::info!("tui: update feed disconnected");
+                        app.set_feed_lost(true);
+                        dirty = true;
+                    }
+                    if opts.exit_on_disconnect {
+                        return Ok(());
+                    }
+                    break;
+                }
+            }
+        }
+        if applied == MAX_UPDATES_PER_TURN {
+            backlog = true;
+        }
+
+        // Redraw: at most every FRAME, at least every IDLE_REDRAW.
+        let since = last_draw.map(|t| t.elapsed());
+        let due = match since {
+            None => true,
+            Some(e) => (dirty && e >= FRAME) || e >= IDLE_REDRAW,
+        };
+        if due {
+            let now = wall_ms();
+            terminal
+                .draw(|f| render(f, &app, now))
+                .map_err(TuiError::Draw)?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+
+        // Wait for input; do not sleep while updates are piling up, nor
+        // past the moment a pending redraw is due.
+        let timeout = if backlog {
+            Duration::ZERO
+        } else if dirty {
+            let e = last_draw.map_or(FRAME, |t| t.elapsed());
+            FRAME.saturating_sub(e).min(POLL)
+        } else {
+            POLL
+        };
+        if event::poll(timeout).map_err(TuiError::Input)? {
+            match event::read().map_err(TuiError::Input)? {
+                Event::Key(key) => {
+                    if app.on_key(key) == Action::Quit {
+                        tracing::debug!("tui: quit by user");
+                        return Ok(());
+                    }
+                    // Keys are answered at once, not at the next frame slot.
+                    last_draw = None;
+                }
+                Event::Resize(..) => last_draw = None,
+                _ => {}
+            }
+        }
+    }
+}

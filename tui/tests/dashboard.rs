@@ -1,0 +1,424 @@
+//! Snapshot tests of the dashboard, drawn on ratatui's `TestBackend`.
+//!
+//! The snapshots hold the text only (no colours): every value must be
+//! readable from the text alone.
+
+use ctower_model::kpi::KpiSums;
+use ctower_model::{
+    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, KpiRecord, Level, PipelineMetrics, Priority,
+    ScopeKey, Update,
+};
+use ctower_tui::{render, App};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+
+const MIN: i64 = 60_000;
+/// 2025-03-04T10:15:00Z, the end of the newest 15-minute window.
+const WINDOW_END: i64 = 1_741_083_300_000;
+const WINDOW_START: i64 = WINDOW_END - 15 * MIN;
+/// Wall time of the drawing: 12 s after the window closed.
+const NOW: i64 = WINDOW_END + 12_000;
+
+/// One line's window: minutes per time bucket, units, ideal cycle time,
+/// energy.
+struct LineSpec {
+    area: &'static str,
+    line: &'static str,
+    run_min: i64,
+    unplanned_min: i64,
+    changeover_min: i64,
+    unknown_min: i64,
+    produced: u64,
+    good: u64,
+    cycle_s: f64,
+    kwh: f64,
+    kw: Option<f64>,
+}
+
+fn line_kpi(site: &str, l: &LineSpec) -> KpiRecord {
+    let sums = KpiSums {
+        running_ms: l.run_min * MIN,
+        unplanned_stop_ms: l.unplanned_min * MIN,
+        changeover_ms: l.changeover_min * MIN,
+        unknown_ms: l.unknown_min * MIN,
+        produced: l.produced,
+        good: l.good,
+        reject: l.produced - l.good,
+        ideal_time_ms: l.produced as f64 * l.cycle_s * 1_000.0,
+        energy_kwh: l.kwh,
+        power_kw: l.kw,
+        ..Default::default()
+    };
+    let scope = AssetKey::new(site, l.area, l.line, "-").scope(Level::Line);
+    KpiRecord::new(WINDOW_START, WINDOW_END, scope, sums)
+}
+
+/// The site-level roll-up of its lines (sums first, then ratios), plus the
+/// site's purified-water system (feed, permeate m³).
+fn site_kpi(site: &str, lines: &[KpiRecord], water: (f64, f64)) -> KpiRecord {
+    let mut sums = KpiSums::default();
+    for l in lines {
+        sums.add(&l.sums);
+    }
+    sums.water_feed_m3 = water.0;
+    sums.water_permeate_m3 = water.1;
+    sums.water_concentrate_m3 = water.0 - water.1;
+    let scope = AssetKey::new(site, "-", "-", "-").scope(Level::Site);
+    KpiRecord::new(WINDOW_START, WINDOW_END, scope, sums)
+}
+
+fn group_kpi(sites: &[KpiRecord]) -> KpiRecord {
+    let mut sums = KpiSums::default();
+    for s in sites {
+        sums.add(&s.sums);
+    }
+    KpiRecord::new(WINDOW_START, WINDOW_END, ScopeKey::group(), sums)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spec(
+    area: &'static str,
+    line: &'static str,
+    (run_min, unplanned_min, changeover_min, unknown_min): (i64, i64, i64, i64),
+    produced: u64,
+    good: u64,
+    cycle_s: f64,
+    kwh: f64,
+    kw: Option<f64>,
+) -> LineSpec {
+    LineSpec {
+        area,
+        line,
+        run_min,
+        unplanned_min,
+        changeover_min,
+        unknown_min,
+        produced,
+        good,
+        cycle_s,
+        kwh,
+        kw,
+    }
+}
+
+/// Feeds a site's lines and roll-up to the app, received at `at_ms`.
+fn feed_site(
+    app: &mut App,
+    site: &str,
+    lines: &[LineSpec],
+    water: (f64, f64),
+    at_ms: i64,
+) -> KpiRecord {
+    let recs: Vec<KpiRecord> = lines.iter().map(|l| line_kpi(site, l)).collect();
+    for r in &recs {
+        app.apply(&Update::Kpi(r.clone()), at_ms);
+    }
+    let s = site_kpi(site, &recs, water);
+    app.apply(&Update::Kpi(s.clone()), at_ms);
+    s
+}
+
+fn metrics(stale_sites: &[&str]) -> Update {
+    Update::Metrics(PipelineMetrics {
+        received: 1_284_330,
+        accepted: 1_284_315,
+        dead_letters: [
+            ("malformed_json".to_string(), 3),
+            ("unknown_topic".to_string(), 12),
+        ]
+        .into_iter()
+        .collect(),
+        ingest_rate_per_s: 1_240.5,
+        watermark_ms: Some(WINDOW_END + 25_000),
+        watermark_lag_ms: 4_200,
+        windows_closed: 18_432,
+        stale_sites: stale_sites.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn alarm(
+    scope: ScopeKey,
+    signal: Option<&str>,
+    rule: &str,
+    state: AlarmState,
+    priority: Priority,
+    metric: &str,
+    value: f64,
+    threshold: f64,
+    message: &str,
+    ts_ms: i64,
+) -> Update {
+    Update::Alarm(AlarmEvent {
+        ts_ms,
+        rule: rule.into(),
+        scope,
+        signal: signal.map(Into::into),
+        kind: match state {
+            AlarmState::UnackRtn => AlarmEventKind::Cleared,
+            _ => AlarmEventKind::Raised,
+        },
+        state,
+        priority,
+        metric: metric.into(),
+        value: Some(value),
+        threshold,
+        message: message.into(),
+    })
+}
+
+/// Three plants: Cork (tableting, no power readings, so average kW),
+/// Lyon (packaging and sterile filling, one poor line), Pune (liquids).
+/// With `stale`, a third of Pune's asset-time has no data, and Cork's last
+/// KPI arrived seven minutes ago.
+fn three_sites(stale: bool) -> App {
+    let mut app = App::new("ctower · Group control tower");
+    let cork = feed_site(
+        &mut app,
+        "cork",
+        &[
+            spec(
+                "tableting",
+                "press-1",
+                (12, 2, 1, 0),
+                18_000,
+                17_820,
+                0.04,
+                30.5,
+                None,
+            ),
+            spec(
+                "tableting",
+                "coater-1",
+                (15, 0, 0, 0),
+                600,
+                597,
+                1.4,
+                12.0,
+                None,
+            ),
+        ],
+        (0.0, 0.0),
+        if stale { NOW - 420_000 } else { NOW - 4_000 },
+    );
+    let lyon = feed_site(
+        &mut app,
+        "lyon",
+        &[
+            spec(
+                "packaging",
+                "blister-1",
+                (14, 1, 0, 0),
+                1_620,
+                1_604,
+                0.5,
+                11.2,
+                Some(46.1),
+            ),
+            spec(
+                "packaging",
+                "blister-2",
+                (9, 6, 0, 0),
+                950,
+                931,
+                0.5,
+                8.4,
+                Some(31.0),
+            ),
+            spec(
+                "sterile",
+                "vial-fill-1",
+                (15, 0, 0, 0),
+                3_900,
+                3_880,
+                0.2,
+                21.7,
+                Some(88.4),
+            ),
+        ],
+        (12.4, 10.9),
+        NOW - 2_000,
+    );
+    let unknown = if stale { 5 } else { 0 };
+    let pune = feed_site(
+        &mut app,
+        "pune",
+        &[spec(
+            "liquids",
+            "syrup-1",
+            (8, 2, 0, unknown),
+            2_100,
+            2_050,
+            0.2,
+            9.8,
+            Some(38.2),
+        )],
+        (5.0, 4.1),
+        NOW - 95_000,
+    );
+    app.apply(&Update::Kpi(group_kpi(&[cork, lyon, pune])), NOW);
+    app.apply(
+        &alarm(
+            AssetKey::new("lyon", "utilities", "wfi-loop", "pw-1").scope(Level::Asset),
+            Some("conductivity"),
+            "wfi_conductivity_usp",
+            AlarmState::UnackActive,
+            Priority::Urgent,
+            "max",
+            1.62,
+            1.3,
+            "WFI conductivity above USP limit 1.3 µS/cm",
+            WINDOW_END - 60_000,
+        ),
+        NOW,
+    );
+    app.apply(
+        &alarm(
+            AssetKey::new("cork", "tableting", "press-1", "-").scope(Level::Line),
+            None,
+            "availability_low",
+            AlarmState::UnackRtn,
+            Priority::Medium,
+            "availability",
+            0.78,
+            0.8,
+            "Availability below 80 %",
+            WINDOW_END,
+        ),
+        NOW,
+    );
+    app
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal
+        .draw(|f| render(f, app, NOW))
+        .expect("draw on test backend");
+    terminal
+}
+
+#[test]
+fn empty_dashboard_waits_for_data() {
+    let app = App::new("ctower · Group control tower");
+    let terminal = draw(&app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn three_sites_with_lines_and_alarms() {
+    let mut app = three_sites(false);
+    app.apply(&metrics(&[]), NOW);
+    press(&mut app, KeyCode::Right); // select Lyon
+    let terminal = draw(&app, 110, 34);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = three_sites(false);
+    app.apply(&metrics(&[]), NOW);
+    press(&mut app, KeyCode::Char('?'));
+    let terminal = draw(&app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn stale_sites() {
+    // Pune: a third of its asset-time unknown; Cork: marked silent by the pipeline.
+    let mut app = three_sites(true);
+    app.apply(&metrics(&["cork"]), NOW);
+    press(&mut app, KeyCode::Char('3')); // select Pune
+    let terminal = draw(&app, 100, 30);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn narrow_terminal() {
+    let mut app = three_sites(false);
+    app.apply(&metrics(&[]), NOW);
+    press(&mut app, KeyCode::Char('2')); // select Lyon
+    let terminal = draw(&app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn wide_terminal_with_many_sites() {
+    let mut app = three_sites(false);
+    app.apply(&metrics(&[]), NOW);
+    for (i, site) in ["basel", "dublin", "leiden", "mumbai", "sao-paulo"]
+        .into_iter()
+        .enumerate()
+    {
+        let i = i as i64;
+        let spec = [spec(
+            "packaging",
+            "line-1",
+            (13 - i, 1 + i, 1, 0),
+            1_500 - 100 * i as u64,
+            1_480 - 110 * i as u64,
+            0.5,
+            10.0 + i as f64,
+            Some(40.0 + 2.0 * i as f64),
+        )];
+        feed_site(
+            &mut app,
+            site,
+            &spec,
+            (8.0, 7.0 - 0.4 * i as f64),
+            NOW - 3_000,
+        );
+    }
+    press(&mut app, KeyCode::Char('4')); // select Lyon (basel, cork, dublin, lyon, …)
+    let terminal = draw(&app, 160, 48);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn many_sites_on_a_small_screen_keep_the_selected_tile_visible() {
+    let mut app = App::new("t");
+    for i in 0..20 {
+        let site = format!("site-{i:02}");
+        let spec = [spec("a", "l", (15, 0, 0, 0), 100, 99, 9.0, 1.0, Some(4.0))];
+        feed_site(&mut app, &site, &spec, (0.0, 0.0), NOW);
+    }
+    for _ in 0..17 {
+        press(&mut app, KeyCode::Right);
+    }
+    let terminal = draw(&app, 80, 24);
+    let text = terminal.backend().to_string();
+    assert!(text.contains("▶18 site-17"), "{text}");
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = three_sites(true);
+    app.apply(&metrics(&["cork"]), NOW);
+    press(&mut app, KeyCode::Char('?'));
+    for (w, h) in [
+        (1, 1),
+        (10, 3),
+        (20, 5),
+        (30, 8),
+        (40, 12),
+        (200, 4),
+        (3, 80),
+    ] {
+        draw(&app, w, h);
+    }
+}
+
+#[test]
+fn oee_colour_is_not_the_only_carrier() {
+    // The red OEE of blister-2 is also printed as text.
+    let mut app = three_sites(false);
+    press(&mut app, KeyCode::Right);
+    let terminal = draw(&app, 110, 34);
+    let text = terminal.backend().to_string();
+    assert!(text.contains("51.7"), "{text}");
+}
