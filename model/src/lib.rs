@@ -6,6 +6,7 @@
 //! shared by the simulator, the recorder, the replayer and the batch mode.
 
 pub mod alarm;
+pub mod config;
 pub mod asset;
 pub mod kpi;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod time;
 
 pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
 pub use asset::{AssetKey, Level, ScopeKey};
+pub use config::ConfigIssue;
 pub use kpi::{KpiRecord, SignalWindow, StreamOutput};
 pub use metrics::PipelineMetrics;
 pub use obs::{Batch, Bucket, Observation, Role, Value};

@@ -65,6 +65,9 @@ struct Header {
 pub struct ReplayWriter<W: Write> {
     out: GzEncoder<W>,
     count: u64,
+    // One line is serialised here and handed to the encoder in one write:
+    // many tiny writes into flate2 cost far more than the copy.
+    line: Vec<u8>,
 }
 
 impl ReplayWriter<BufWriter<File>> {
@@ -84,7 +87,11 @@ impl<W: Write> ReplayWriter<W> {
     pub fn new(inner: W) -> io::Result<Self> {
         // mtime 0 and no file name: identical input gives identical bytes.
         let out = GzBuilder::new().mtime(0).write(inner, Compression::new(6));
-        let mut w = ReplayWriter { out, count: 0 };
+        let mut w = ReplayWriter {
+            out,
+            count: 0,
+            line: Vec::with_capacity(256),
+        };
         serde_json::to_writer(
             &mut w.out,
             &Header {
@@ -111,8 +118,10 @@ impl<W: Write> ReplayWriter<W> {
             payload,
             payload_b64,
         };
-        serde_json::to_writer(&mut self.out, &line)?;
-        self.out.write_all(b"\n")?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &line)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
         self.count += 1;
         Ok(())
     }

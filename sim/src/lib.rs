@@ -1,1 +1,284 @@
-//! ctower sim (under construction).
+//! # ctower-sim: a deterministic plant simulator
+//!
+//! Generates the MQTT telemetry of a group of plants, exactly as the
+//! factories would publish it under the telemetry contract
+//! (`docs/telemetry-contract.md`): topics
+//! `{enterprise}/{site}/{area}/{line}/{asset}/{signal}`, JSON payloads
+//! `{"ts":<ms>,"value":…}`, written as a replay file
+//! ([`ctower_model::ReplayWriter`]). The recording drives the default demo,
+//! the tests of the pipeline and the tuning of alarm rules, so it contains
+//! realistic normal operation (shift calendars in each site's time zone,
+//! breaks, changeovers, micro-stops, a PLC counter reset), four scripted
+//! incidents that the default alarm rules must catch ([`IncidentKind`]),
+//! late and out-of-order delivery, and malformed messages.
+//!
+//! Same [`SimConfig`] → byte-identical output: all randomness comes from a
+//! seeded SplitMix64 generator, nothing depends on the wall clock, on hash
+//! map order or on threads. Records are streamed out in receive-time order
+//! through a small reorder buffer, so memory stays flat for long recordings.
+//!
+//! ```
+//! let cfg = ctower_sim::SimConfig { hours: 0.05, plants: 1, ..Default::default() };
+//! let mut w = ctower_model::ReplayWriter::new(Vec::new()).unwrap();
+//! let summary = ctower_sim::simulate(&cfg, &mut w).unwrap();
+//! let bytes = w.finish().unwrap();
+//! assert!(summary.messages > 0 && !bytes.is_empty());
+//! ```
+
+mod assets;
+mod calendar;
+mod malformed;
+mod plant;
+mod rng;
+mod sink;
+mod timeline;
+
+pub use plant::PRODUCTS;
+
+use ctower_model::ReplayWriter;
+use std::io::Write;
+
+/// 2026-03-02T05:00:00Z: 06:00 in Lyon and Basel, 13:00 in Shanghai.
+pub const DEFAULT_START_MS: i64 = 1_772_427_600_000;
+
+/// Longest recording accepted, hours (a year).
+pub const MAX_HOURS: f64 = 24.0 * 366.0;
+/// Most plants accepted.
+pub const MAX_PLANTS: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Seed of every random choice; the scripted incidents do not depend on it.
+    pub seed: u64,
+    /// Length of the recording, hours.
+    pub hours: f64,
+    /// Number of plants; they cycle through the archetypes lyon-fill,
+    /// basel-api, shanghai-pack (plant 3 is `lyon-fill-2`, …).
+    pub plants: usize,
+    /// Start of the recording, ms since the Unix epoch (UTC).
+    pub start_ms: i64,
+    /// Leave out the malformed messages (late delivery stays).
+    pub clean: bool,
+    /// First topic level.
+    pub enterprise: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            hours: 2.0,
+            plants: 3,
+            start_ms: DEFAULT_START_MS,
+            clean: false,
+            enterprise: "acme".to_string(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// End of the recording (exclusive), ms since the epoch.
+    pub fn end_ms(&self) -> i64 {
+        self.start_ms + (self.hours * 3_600_000.0).round() as i64
+    }
+
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |m: String| Err(SimError::InvalidConfig(m));
+        if self.plants == 0 || self.plants > MAX_PLANTS {
+            return bad(format!(
+                "plants must be between 1 and {MAX_PLANTS}, not {}",
+                self.plants
+            ));
+        }
+        if !(self.hours.is_finite() && self.hours > 0.0 && self.hours <= MAX_HOURS) {
+            return bad(format!(
+                "hours must be > 0 and at most {MAX_HOURS}, not {}",
+                self.hours
+            ));
+        }
+        if self.end_ms() - self.start_ms < 1_000 {
+            return bad(format!("hours {} is shorter than a second", self.hours));
+        }
+        let e = &self.enterprise;
+        if e.is_empty()
+            || e.chars()
+                .any(|c| matches!(c, '/' | '+' | '#') || c.is_control())
+        {
+            return bad(format!(
+                "enterprise `{e}` must be one non-empty topic level (no `/`, `+`, `#`)"
+            ));
+        }
+        // Keep every timestamp well inside what the contract accepts.
+        if !(0..=4_000_000_000_000).contains(&self.start_ms) {
+            return bad(format!("start {} is outside 1970..2096", self.start_ms));
+        }
+        Ok(())
+    }
+}
+
+/// The scripted incidents. Each trips one rule of the default alarm
+/// configuration (windows of 60 s):
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncidentKind {
+    /// A line is `stopped` with reason `breakdown` for 25–30 min during a
+    /// shift: line `availability < 0.5` for 10 min.
+    Breakdown,
+    /// RO recovery drifts from ~0.85 to ~0.60 over 30 min, stays low 10 min,
+    /// then a 15-min CIP (feed stopped) restores it: site `water_recovery < 0.70`
+    /// for 5 min.
+    MembraneFouling,
+    /// A line in `no_shift` draws ~40 kW instead of ~4 kW for 30 min, then
+    /// drops back to standby while still off shift: line `standby_kw > 15`
+    /// for 10 min.
+    NightEnergyLeak,
+    /// A whole site publishes nothing for 15 min, then resumes with a full
+    /// snapshot (counters and meters jumped): site `data_coverage < 0.5` for 2 min.
+    SilentSource,
+}
+
+impl IncidentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::Breakdown => "breakdown",
+            IncidentKind::MembraneFouling => "membrane_fouling",
+            IncidentKind::NightEnergyLeak => "night_energy_leak",
+            IncidentKind::SilentSource => "silent_source",
+        }
+    }
+}
+
+/// One scripted incident, [start_ms, end_ms) in event time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub kind: IncidentKind,
+    pub site: String,
+    /// Empty for a site-wide incident ([`IncidentKind::SilentSource`]).
+    pub area: String,
+    /// Empty for a site-wide incident.
+    pub line: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// The scripted PLC counter reset: at `at_ms` the three counters of this
+/// asset drop to 0 and count on from there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterReset {
+    pub site: String,
+    pub area: String,
+    pub line: String,
+    pub asset: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimSummary {
+    /// Records written, malformed ones included.
+    pub messages: u64,
+    /// Malformed records among them.
+    pub malformed: u64,
+    /// Real messages delivered 5–25 s after their event time.
+    pub late: u64,
+    /// Scripted incidents, by start time.
+    pub incidents: Vec<Incident>,
+    /// The one scripted counter reset (none if the recording is too short).
+    pub counter_reset: Option<CounterReset>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("invalid simulator configuration: {0}")]
+    InvalidConfig(String),
+    #[error("writing the replay file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Generation step: every asset advances to the end of a step, then all
+/// records received before it are written.
+const STEP_MS: i64 = 10_000;
+
+/// Simulates the recording described by `cfg` into `out`, sorted by receive
+/// time. Call [`ReplayWriter::finish`] afterwards.
+pub fn simulate<W: Write>(
+    cfg: &SimConfig,
+    out: &mut ReplayWriter<W>,
+) -> Result<SimSummary, SimError> {
+    cfg.validate()?;
+    let (t0, end) = (cfg.start_ms, cfg.end_ms());
+    let plan = plant::build(cfg, end);
+    let mut plants = plan.plants;
+    let bad = if cfg.clean {
+        Vec::new()
+    } else {
+        malformed::plan(cfg, &plants, end)
+    };
+    let mut sink = sink::Sink::new(rng::Rng::derive(cfg.seed, &[plant::STREAM_LATENCY]));
+    let mut bad_i = 0;
+    let mut c = t0;
+    while c < end {
+        let until = (c + STEP_MS).min(end);
+        for p in &mut plants {
+            p.run(until, &mut sink);
+        }
+        while let Some(b) = bad.get(bad_i).filter(|b| b.ts < until) {
+            sink.push(b.t_ms, b.topic.clone(), b.payload.clone());
+            bad_i += 1;
+        }
+        // Everything generated later is received at or after `until`.
+        sink.flush_before(until, out)?;
+        c = until;
+    }
+    sink.flush_all(out)?;
+    Ok(SimSummary {
+        messages: sink.written,
+        malformed: bad.len() as u64,
+        late: sink.late,
+        incidents: plan.incidents,
+        counter_reset: plan.counter_reset,
+    })
+}
+
+/// One site of a simulated group, for building a matching configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteInfo {
+    pub site: String,
+    /// IANA time zone of the shift calendar.
+    pub time_zone: &'static str,
+    /// Production lines: (area, line, machine asset, products).
+    pub lines: Vec<LineInfo>,
+    /// Whether the site has the HVAC energy meter `utilities/hvac/ahu`.
+    /// Every site has the RO skid `utilities/ro-1/skid`.
+    pub hvac: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineInfo {
+    pub area: &'static str,
+    pub line: &'static str,
+    pub asset: &'static str,
+    pub products: Vec<&'static str>,
+}
+
+/// The sites that [`simulate`] generates for `plants` plants.
+pub fn sites(plants: usize) -> Vec<SiteInfo> {
+    (0..plants)
+        .map(|k| {
+            let a = &plant::ARCHETYPES[k % plant::ARCHETYPES.len()];
+            SiteInfo {
+                site: plant::site_name(k),
+                time_zone: a.time_zone,
+                lines: a
+                    .lines
+                    .iter()
+                    .map(|l| LineInfo {
+                        area: l.area,
+                        line: l.line,
+                        asset: l.asset,
+                        products: l.product_names(),
+                    })
+                    .collect(),
+                hvac: a.hvac,
+            }
+        })
+        .collect()
+}
