@@ -6,8 +6,8 @@
 //! shared by the simulator, the recorder, the replayer and the batch mode.
 
 pub mod alarm;
-pub mod config;
 pub mod asset;
+pub mod config;
 pub mod kpi;
 pub mod metrics;
 pub mod obs;

@@ -1,0 +1,294 @@
+//! `[[sources]]` configuration: serde shapes, checked into [`SourceSpec`] at load.
+
+use crate::decode::{DecoderSpec, TopicPattern};
+use ctower_model::{Bucket, ConfigIssue, Role};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One MQTT source as written in the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Unique name, used in logs and the client id.
+    pub name: String,
+    /// `mqtt://host:port`, or `embedded` for the broker this process starts.
+    pub broker_url: String,
+    /// Default `ctower-{name}`.
+    pub client_id: Option<String>,
+    /// Topic filters; default `["#"]`.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    /// 0 or 1; default 1.
+    pub qos: Option<u8>,
+    /// Default 30.
+    pub keep_alive_secs: Option<u64>,
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password (never the password).
+    pub password_env: Option<String>,
+    /// Default `{enterprise}/{site}/{area}/{line}/{asset}/{signal}`.
+    pub topic_pattern: Option<String>,
+    /// Signal name → role overrides (`state`, `counter_total`, …, `process`).
+    #[serde(default)]
+    pub signals: BTreeMap<String, Role>,
+    /// State code → bucket overrides (`running`, `planned_stop`, …).
+    #[serde(default)]
+    pub states: BTreeMap<String, Bucket>,
+    /// Default 65536.
+    pub max_payload_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerAddr {
+    /// The broker started by this process (the demo).
+    Embedded,
+    Tcp {
+        host: String,
+        port: u16,
+    },
+}
+
+impl BrokerAddr {
+    pub fn parse(url: &str) -> Result<BrokerAddr, String> {
+        if url == "embedded" {
+            return Ok(BrokerAddr::Embedded);
+        }
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| {
+                "expected mqtt://HOST:PORT or `embedded` (TLS is not supported yet)".to_string()
+            })?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| "missing :PORT".to_string())?;
+        if host.is_empty() {
+            return Err("missing host".into());
+        }
+        let port = port
+            .trim_end_matches('/')
+            .parse::<u16>()
+            .map_err(|_| format!("port `{port}` is not a number from 1 to 65535"))?;
+        if port == 0 {
+            return Err("port 0 is not a broker port".into());
+        }
+        Ok(BrokerAddr::Tcp {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+        })
+    }
+}
+
+/// Credentials; the password is read from the environment at load and never logged.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A checked source.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub name: Arc<str>,
+    pub broker: BrokerAddr,
+    pub client_id: String,
+    pub subscriptions: Vec<String>,
+    pub qos: u8,
+    pub keep_alive: Duration,
+    pub credentials: Option<Credentials>,
+    pub decoder: DecoderSpec,
+}
+
+impl SourceConfig {
+    /// Checks one source; `key` is its path, e.g. `sources[0]`. `env` looks up
+    /// environment variables (injected so tests do not touch the process env).
+    pub fn check(
+        &self,
+        key: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<SourceSpec> {
+        let before = issues.len();
+        let mut issue = |k: &str, m: String| issues.push(ConfigIssue::new(format!("{key}.{k}"), m));
+        if self.name.trim().is_empty() {
+            issue("name", "must not be empty".into());
+        }
+        let broker = BrokerAddr::parse(&self.broker_url)
+            .map_err(|e| issue("broker_url", format!("`{}`: {e}", self.broker_url)))
+            .ok();
+        let qos = self.qos.unwrap_or(1);
+        if qos > 1 {
+            issue("qos", format!("{qos} is not supported (use 0 or 1)"));
+        }
+        let keep_alive_secs = self.keep_alive_secs.unwrap_or(30);
+        if !(5..=3600).contains(&keep_alive_secs) {
+            issue(
+                "keep_alive_secs",
+                format!("{keep_alive_secs} is outside 5..=3600"),
+            );
+        }
+        let subscriptions = if self.subscriptions.is_empty() {
+            vec!["#".to_string()]
+        } else {
+            self.subscriptions.clone()
+        };
+        for (i, s) in subscriptions.iter().enumerate() {
+            if s.is_empty() || !valid_filter(s) {
+                issue(
+                    &format!("subscriptions[{i}]"),
+                    format!("`{s}` is not a valid MQTT topic filter"),
+                );
+            }
+        }
+        let credentials = match (&self.username, &self.password_env) {
+            (None, None) => None,
+            (Some(u), None) => Some(Credentials {
+                username: u.clone(),
+                password: String::new(),
+            }),
+            (None, Some(_)) => {
+                issue("password_env", "set `username` too".into());
+                None
+            }
+            (Some(u), Some(var)) => match env(var) {
+                Some(p) => Some(Credentials {
+                    username: u.clone(),
+                    password: p,
+                }),
+                None => {
+                    issue(
+                        "password_env",
+                        format!("environment variable `{var}` is not set"),
+                    );
+                    None
+                }
+            },
+        };
+        let pattern = self
+            .topic_pattern
+            .as_deref()
+            .unwrap_or(TopicPattern::DEFAULT);
+        let pattern = TopicPattern::parse(pattern)
+            .map_err(|e| issue("topic_pattern", e))
+            .ok();
+        let max_payload_bytes = self.max_payload_bytes.unwrap_or(64 * 1024);
+        if max_payload_bytes == 0 || max_payload_bytes > 16 * 1024 * 1024 {
+            issue(
+                "max_payload_bytes",
+                format!("{max_payload_bytes} is outside 1..=16777216"),
+            );
+        }
+        if issues.len() > before {
+            return None;
+        }
+        let (broker, pattern) = (broker?, pattern?);
+        Some(SourceSpec {
+            name: self.name.as_str().into(),
+            broker,
+            client_id: self
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("ctower-{}", self.name)),
+            subscriptions,
+            qos,
+            keep_alive: Duration::from_secs(keep_alive_secs),
+            credentials,
+            decoder: DecoderSpec::new(pattern, &self.signals, &self.states, max_payload_bytes),
+        })
+    }
+}
+
+/// MQTT filter rules: `#` only last and alone in its level, `+` alone in its level.
+fn valid_filter(f: &str) -> bool {
+    let levels: Vec<&str> = f.split('/').collect();
+    levels.iter().enumerate().all(|(i, l)| {
+        (*l == "#" && i == levels.len() - 1) || *l == "+" || (!l.contains('#') && !l.contains('+'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> SourceConfig {
+        SourceConfig {
+            name: "a".into(),
+            broker_url: url.into(),
+            client_id: None,
+            subscriptions: vec![],
+            qos: None,
+            keep_alive_secs: None,
+            username: None,
+            password_env: None,
+            topic_pattern: None,
+            signals: BTreeMap::new(),
+            states: BTreeMap::new(),
+            max_payload_bytes: None,
+        }
+    }
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(BrokerAddr::parse("embedded"), Ok(BrokerAddr::Embedded));
+        assert_eq!(
+            BrokerAddr::parse("mqtt://10.0.0.1:1883"),
+            Ok(BrokerAddr::Tcp {
+                host: "10.0.0.1".into(),
+                port: 1883
+            })
+        );
+        assert!(BrokerAddr::parse("mqtts://h:8883").is_err());
+        assert!(BrokerAddr::parse("mqtt://h").is_err());
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_key() {
+        let mut c = cfg("http://x");
+        c.qos = Some(2);
+        c.subscriptions = vec!["a/#/b".into()];
+        c.username = Some("u".into());
+        c.password_env = Some("NOPE".into());
+        let mut issues = vec![];
+        assert!(c.check("sources[3]", &|_| None, &mut issues).is_none());
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[3].broker_url",
+                "sources[3].qos",
+                "sources[3].subscriptions[0]",
+                "sources[3].password_env"
+            ]
+        );
+    }
+
+    #[test]
+    fn password_comes_from_env_and_is_not_printed() {
+        let mut c = cfg("mqtt://h:1883");
+        c.username = Some("u".into());
+        c.password_env = Some("PW".into());
+        let mut issues = vec![];
+        let s = c
+            .check(
+                "sources[0]",
+                &|k| (k == "PW").then(|| "s3cret".to_string()),
+                &mut issues,
+            )
+            .unwrap();
+        assert_eq!(s.credentials.as_ref().unwrap().password, "s3cret");
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+}

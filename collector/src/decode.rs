@@ -1,0 +1,602 @@
+//! Unified-Namespace JSON decoding: topic → asset model, payload → value.
+//! Pure: no I/O, no clock. Every rejection names its reason.
+
+use ctower_model::time::parse_rfc3339_ms;
+use ctower_model::{AssetKey, Bucket, Observation, Role, Value};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a message was refused. The names are the dead-letter reasons of the
+/// telemetry contract (README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    MalformedJson,
+    MissingField,
+    WrongType,
+    NonFinite,
+    Oversized,
+    UnknownTopic,
+    UnknownState,
+    TimestampOutOfRange,
+    TooLate,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::MalformedJson,
+        Reason::MissingField,
+        Reason::WrongType,
+        Reason::NonFinite,
+        Reason::Oversized,
+        Reason::UnknownTopic,
+        Reason::UnknownState,
+        Reason::TimestampOutOfRange,
+        Reason::TooLate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MalformedJson => "malformed_json",
+            Reason::MissingField => "missing_field",
+            Reason::WrongType => "wrong_type",
+            Reason::NonFinite => "non_finite",
+            Reason::Oversized => "oversized",
+            Reason::UnknownTopic => "unknown_topic",
+            Reason::UnknownState => "unknown_state",
+            Reason::TimestampOutOfRange => "timestamp_out_of_range",
+            Reason::TooLate => "too_late",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection {
+        reason,
+        detail: detail.into(),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Any,
+    Site,
+    Area,
+    Line,
+    Asset,
+    Signal,
+}
+
+/// A topic pattern such as `{enterprise}/{site}/{area}/{line}/{asset}/{signal}`.
+/// `{site}`, `{line}`, `{asset}` and `{signal}` are required; `{area}` is
+/// optional (`-` when absent); any other `{name}` matches any level and is
+/// ignored; plain text must match exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPattern {
+    parts: Vec<Part>,
+}
+
+impl TopicPattern {
+    pub const DEFAULT: &'static str = "{enterprise}/{site}/{area}/{line}/{asset}/{signal}";
+
+    pub fn parse(s: &str) -> Result<TopicPattern, String> {
+        let mut parts = Vec::new();
+        for level in s.split('/') {
+            let part = match level {
+                "{site}" => Part::Site,
+                "{area}" => Part::Area,
+                "{line}" => Part::Line,
+                "{asset}" => Part::Asset,
+                "{signal}" => Part::Signal,
+                l if l.starts_with('{') && l.ends_with('}') && l.len() > 2 => Part::Any,
+                l if l.is_empty() || l.contains(['{', '}', '+', '#']) => {
+                    return Err(format!(
+                        "level `{l}` of `{s}` is neither a {{placeholder}} nor plain text"
+                    ))
+                }
+                l => Part::Literal(l.to_string()),
+            };
+            if part != Part::Any && !matches!(part, Part::Literal(_)) && parts.contains(&part) {
+                return Err(format!("`{s}` names {level} twice"));
+            }
+            parts.push(part);
+        }
+        for need in [Part::Site, Part::Line, Part::Asset, Part::Signal] {
+            if !parts.contains(&need) {
+                return Err(format!(
+                    "`{s}` lacks a {:?} level ({{{}}})",
+                    need,
+                    format!("{need:?}").to_lowercase()
+                ));
+            }
+        }
+        Ok(TopicPattern { parts })
+    }
+}
+
+/// Checked decoding rules of one source.
+#[derive(Debug, Clone)]
+pub struct DecoderSpec {
+    pattern: TopicPattern,
+    signals: HashMap<String, Role>,
+    states: HashMap<String, Bucket>,
+    max_payload_bytes: usize,
+}
+
+/// Default signal names of the telemetry contract.
+pub const DEFAULT_SIGNALS: &[(&str, Role)] = &[
+    ("state", Role::State),
+    ("count_total", Role::CounterTotal),
+    ("count_good", Role::CounterGood),
+    ("count_reject", Role::CounterReject),
+    ("product", Role::Product),
+    ("energy_kwh", Role::EnergyKwh),
+    ("power_kw", Role::PowerKw),
+    ("feed_m3", Role::WaterFeedM3),
+    ("permeate_m3", Role::WaterPermeateM3),
+    ("concentrate_m3", Role::WaterConcentrateM3),
+    ("conductivity_us_cm", Role::ConductivityUsCm),
+    ("toc_ppb", Role::TocPpb),
+];
+
+/// Default state codes of the telemetry contract.
+pub const DEFAULT_STATES: &[(&str, Bucket)] = &[
+    ("running", Bucket::Running),
+    ("stopped", Bucket::UnplannedStop),
+    ("fault", Bucket::UnplannedStop),
+    ("blocked", Bucket::UnplannedStop),
+    ("starved", Bucket::UnplannedStop),
+    ("break", Bucket::PlannedStop),
+    ("planned_maintenance", Bucket::PlannedStop),
+    ("cip", Bucket::PlannedStop),
+    ("sip", Bucket::PlannedStop),
+    ("changeover", Bucket::Changeover),
+    ("no_shift", Bucket::NoShift),
+    ("off", Bucket::NoShift),
+];
+
+impl DecoderSpec {
+    pub fn new(
+        pattern: TopicPattern,
+        signals: &BTreeMap<String, Role>,
+        states: &BTreeMap<String, Bucket>,
+        max_payload_bytes: usize,
+    ) -> Self {
+        let mut s: HashMap<String, Role> = DEFAULT_SIGNALS
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        s.extend(signals.iter().map(|(k, v)| (k.clone(), *v)));
+        let mut st: HashMap<String, Bucket> = DEFAULT_STATES
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        st.extend(states.iter().map(|(k, v)| (k.clone(), *v)));
+        DecoderSpec {
+            pattern,
+            signals: s,
+            states: st,
+            max_payload_bytes,
+        }
+    }
+
+    /// The contract's defaults.
+    pub fn default_uns() -> Self {
+        let pattern = match TopicPattern::parse(TopicPattern::DEFAULT) {
+            Ok(p) => p,
+            Err(e) => unreachable!("the default pattern parses: {e}"),
+        };
+        Self::new(pattern, &BTreeMap::new(), &BTreeMap::new(), 64 * 1024)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Ts<'a> {
+    Int(i64),
+    Float(f64),
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Val<'a> {
+    Num(f64),
+    #[serde(borrow)]
+    Text(Cow<'a, str>),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow)]
+    ts: Option<Ts<'a>>,
+    #[serde(borrow)]
+    value: Option<Val<'a>>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+}
+
+/// Earliest and latest timestamps accepted at all: 2000-01-01 and 2100-01-01.
+pub const TS_MIN_MS: i64 = 946_684_800_000;
+pub const TS_MAX_MS: i64 = 4_102_444_800_000;
+
+/// Bound on cached topic prefixes, so that a flood of distinct topics cannot
+/// grow memory without limit (beyond it, names are simply not shared).
+const CACHE_LIMIT: usize = 100_000;
+
+/// Decodes messages of one source. Keeps a cache of asset keys so that the
+/// names of an asset are allocated once.
+#[derive(Debug)]
+pub struct Decoder {
+    spec: DecoderSpec,
+    assets: HashMap<String, AssetKey>,
+    names: HashMap<String, Arc<str>>,
+}
+
+impl Decoder {
+    pub fn new(spec: DecoderSpec) -> Self {
+        Decoder {
+            spec,
+            assets: HashMap::new(),
+            names: HashMap::new(),
+        }
+    }
+
+    fn name(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.names.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        if self.names.len() < CACHE_LIMIT {
+            self.names.insert(s.to_string(), a.clone());
+        }
+        a
+    }
+
+    /// Maps a topic to its asset and signal name.
+    pub fn map_topic(&mut self, topic: &str) -> Result<(AssetKey, Arc<str>), Rejection> {
+        let Some((prefix, _)) = topic.rsplit_once('/') else {
+            return reject(Reason::UnknownTopic, format!("`{topic}` has one level"));
+        };
+        let levels: Vec<&str> = topic.split('/').collect();
+        let parts = &self.spec.pattern.parts;
+        if levels.len() != parts.len() {
+            return reject(
+                Reason::UnknownTopic,
+                format!(
+                    "`{topic}` has {} levels, the pattern {}",
+                    levels.len(),
+                    parts.len()
+                ),
+            );
+        }
+        let (mut site, mut area, mut line, mut asset, mut signal) = ("", "-", "", "", "");
+        for (part, level) in parts.iter().zip(&levels) {
+            if level.is_empty() {
+                return reject(
+                    Reason::UnknownTopic,
+                    format!("`{topic}` has an empty level"),
+                );
+            }
+            match part {
+                Part::Literal(l) if l != level => {
+                    return reject(
+                        Reason::UnknownTopic,
+                        format!("`{topic}`: expected `{l}`, found `{level}`"),
+                    )
+                }
+                Part::Literal(_) | Part::Any => {}
+                Part::Site => site = level,
+                Part::Area => area = level,
+                Part::Line => line = level,
+                Part::Asset => asset = level,
+                Part::Signal => signal = level,
+            }
+        }
+        // The signal is not always the last level; cache on the whole
+        // topic less its last level plus the signal.
+        let cache_key = if parts.last() == Some(&Part::Signal) {
+            prefix.to_string()
+        } else {
+            topic.to_string()
+        };
+        let key = match self.assets.get(&cache_key) {
+            Some(k) => k.clone(),
+            None => {
+                let k = AssetKey {
+                    site: self.name(site),
+                    area: self.name(area),
+                    line: self.name(line),
+                    asset: self.name(asset),
+                };
+                if self.assets.len() < CACHE_LIMIT {
+                    self.assets.insert(cache_key, k.clone());
+                }
+                k
+            }
+        };
+        Ok((key, self.name(signal)))
+    }
+
+    /// Decodes one message. `seq` is its arrival number.
+    pub fn decode(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        seq: u64,
+    ) -> Result<Observation, Rejection> {
+        if payload.len() > self.spec.max_payload_bytes {
+            return reject(
+                Reason::Oversized,
+                format!(
+                    "{} bytes > max_payload_bytes {}",
+                    payload.len(),
+                    self.spec.max_payload_bytes
+                ),
+            );
+        }
+        let (asset, signal) = self.map_topic(topic)?;
+        let p: Payload = serde_json::from_slice(payload).map_err(|e| Rejection {
+            reason: Reason::MalformedJson,
+            detail: e.to_string(),
+        })?;
+        let ts_ms = match p.ts {
+            None => return reject(Reason::MissingField, "`ts` is required"),
+            Some(Ts::Int(ms)) => ms,
+            Some(Ts::Float(f)) if f.is_finite() && f.fract() == 0.0 => f as i64,
+            Some(Ts::Float(f)) => {
+                return reject(
+                    Reason::WrongType,
+                    format!("`ts` {f} is not whole milliseconds"),
+                )
+            }
+            Some(Ts::Text(s)) => match parse_rfc3339_ms(&s) {
+                Some(ms) => ms,
+                None => return reject(Reason::WrongType, format!("`ts` `{s}` is not RFC 3339")),
+            },
+        };
+        if !(TS_MIN_MS..TS_MAX_MS).contains(&ts_ms) {
+            return reject(
+                Reason::TimestampOutOfRange,
+                format!("`ts` {ts_ms} is outside 2000-01-01..2100-01-01"),
+            );
+        }
+        let role = self
+            .spec
+            .signals
+            .get(&*signal)
+            .copied()
+            .unwrap_or(Role::Process);
+        let value = match (role, p.value) {
+            (_, None) => return reject(Reason::MissingField, "`value` is required"),
+            (Role::State, Some(Val::Text(code))) => match self.spec.states.get(&*code) {
+                Some(bucket) => Value::State {
+                    bucket: *bucket,
+                    code: self.name(&code),
+                    reason: p.reason.as_deref().map(|r| self.name(r)),
+                },
+                None => {
+                    return reject(
+                        Reason::UnknownState,
+                        format!("state code `{code}` is not mapped"),
+                    )
+                }
+            },
+            (Role::Product, Some(Val::Text(s))) => Value::Text(self.name(&s)),
+            (Role::State | Role::Product, Some(_)) => {
+                return reject(
+                    Reason::WrongType,
+                    format!("`value` of `{signal}` must be a string"),
+                )
+            }
+            (_, Some(Val::Num(v))) => {
+                if !v.is_finite() {
+                    return reject(Reason::NonFinite, format!("`value` {v}"));
+                }
+                let cumulative = matches!(
+                    role,
+                    Role::CounterTotal
+                        | Role::CounterGood
+                        | Role::CounterReject
+                        | Role::EnergyKwh
+                        | Role::WaterFeedM3
+                        | Role::WaterPermeateM3
+                        | Role::WaterConcentrateM3
+                );
+                if cumulative && v < 0.0 {
+                    return reject(
+                        Reason::WrongType,
+                        format!("cumulative `{signal}` is negative ({v})"),
+                    );
+                }
+                Value::Number(v)
+            }
+            (_, Some(Val::Text(s))) => {
+                let t = s.trim().to_ascii_lowercase();
+                if matches!(
+                    t.as_str(),
+                    "nan" | "inf" | "-inf" | "infinity" | "-infinity" | "+infinity"
+                ) {
+                    return reject(Reason::NonFinite, format!("`value` \"{s}\""));
+                }
+                return reject(
+                    Reason::WrongType,
+                    format!("`value` of `{signal}` must be a number, got \"{s}\""),
+                );
+            }
+            (_, Some(Val::Other(_))) => {
+                return reject(
+                    Reason::WrongType,
+                    format!("`value` of `{signal}` must be a number"),
+                )
+            }
+        };
+        Ok(Observation {
+            asset,
+            signal,
+            role,
+            ts_ms,
+            value,
+            seq,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec() -> Decoder {
+        Decoder::new(DecoderSpec::default_uns())
+    }
+
+    fn reason(topic: &str, payload: &str) -> Reason {
+        dec()
+            .decode(topic, payload.as_bytes(), 0)
+            .unwrap_err()
+            .reason
+    }
+
+    const T: &str = "acme/lyon/aseptic/fill-1/filler";
+
+    #[test]
+    fn decodes_contract_examples() {
+        let mut d = dec();
+        let o = d
+            .decode(
+                &format!("{T}/state"),
+                br#"{"ts":1772427600000,"value":"stopped","reason":"jam"}"#,
+                7,
+            )
+            .unwrap();
+        assert_eq!(
+            o.asset,
+            AssetKey::new("lyon", "aseptic", "fill-1", "filler")
+        );
+        assert_eq!(o.role, Role::State);
+        assert_eq!(o.seq, 7);
+        match o.value {
+            Value::State { bucket, reason, .. } => {
+                assert_eq!(bucket, Bucket::UnplannedStop);
+                assert_eq!(reason.as_deref(), Some("jam"));
+            }
+            v => panic!("{v:?}"),
+        }
+        let o = d
+            .decode(
+                &format!("{T}/count_total"),
+                br#"{"ts":"2026-03-02T05:00:00.000Z","value":42,"quality":"good"}"#,
+                8,
+            )
+            .unwrap();
+        assert_eq!(o.ts_ms, 1_772_427_600_000);
+        assert_eq!(o.value, Value::Number(42.0));
+        let o = d
+            .decode(
+                &format!("{T}/temperature_c"),
+                br#"{"ts":1772427600000,"value":-3.5}"#,
+                9,
+            )
+            .unwrap();
+        assert_eq!(o.role, Role::Process);
+    }
+
+    #[test]
+    fn every_reason() {
+        let ts = "1772427600000";
+        assert_eq!(reason(&format!("{T}/state"), "{"), Reason::MalformedJson);
+        assert_eq!(
+            reason(&format!("{T}/state"), r#"{"value":"running"}"#),
+            Reason::MissingField
+        );
+        assert_eq!(
+            reason(
+                &format!("{T}/count_total"),
+                &format!(r#"{{"ts":{ts},"value":"12,5"}}"#)
+            ),
+            Reason::WrongType
+        );
+        assert_eq!(
+            reason(
+                &format!("{T}/count_total"),
+                &format!(r#"{{"ts":{ts},"value":"NaN"}}"#)
+            ),
+            Reason::NonFinite
+        );
+        assert_eq!(
+            reason(
+                &format!("{T}/count_total"),
+                &format!(r#"{{"ts":{ts},"value":-1}}"#)
+            ),
+            Reason::WrongType
+        );
+        assert_eq!(
+            reason(
+                &format!("{T}/state"),
+                &format!(r#"{{"ts":{ts},"value":3}}"#)
+            ),
+            Reason::WrongType
+        );
+        assert_eq!(
+            reason("acme/lyon/garbage", &format!(r#"{{"ts":{ts},"value":1}}"#)),
+            Reason::UnknownTopic
+        );
+        assert_eq!(
+            reason(
+                &format!("{T}/state"),
+                &format!(r#"{{"ts":{ts},"value":"exploded"}}"#)
+            ),
+            Reason::UnknownState
+        );
+        assert_eq!(
+            reason(&format!("{T}/x"), r#"{"ts":4102444800001,"value":1}"#),
+            Reason::TimestampOutOfRange
+        );
+        let big = format!(r#"{{"ts":{ts},"value":"{}"}}"#, "x".repeat(70_000));
+        assert_eq!(reason(&format!("{T}/x"), &big), Reason::Oversized);
+    }
+
+    #[test]
+    fn custom_pattern_with_literal_and_no_area() {
+        let p = TopicPattern::parse("plant/{site}/{line}/{asset}/{signal}").unwrap();
+        let mut d = Decoder::new(DecoderSpec::new(
+            p,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            1024,
+        ));
+        let (k, s) = d.map_topic("plant/s1/l1/a1/power_kw").unwrap();
+        assert_eq!(k, AssetKey::new("s1", "-", "l1", "a1"));
+        assert_eq!(&*s, "power_kw");
+        assert_eq!(
+            d.map_topic("other/s1/l1/a1/x").unwrap_err().reason,
+            Reason::UnknownTopic
+        );
+        assert!(TopicPattern::parse("{site}/{line}/{signal}").is_err());
+        assert!(TopicPattern::parse("{site}/{line}/{asset}/{signal}/#").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_input(topic in "[a-z/{}#+]{0,40}", payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = dec().decode(&topic, &payload, 0);
+        }
+    }
+}
