@@ -151,27 +151,8 @@ pub struct HookSpec {
     pub secret_env: Option<String>,
 }
 
-/// One configuration problem, with the full key path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigIssue {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigIssue {
-    fn new(key: String, message: impl Into<String>) -> Self {
-        ConfigIssue {
-            key,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
+/// One configuration problem, with the full key path (shared with every crate).
+pub use ctower_model::ConfigIssue;
 
 /// What a rule watches.
 #[derive(Debug, Clone, PartialEq)]
@@ -896,7 +877,7 @@ mod tests {
         has("alerts.hooks[1].url", "not allowed for a \"log\" hook");
         has("alerts.hooks[2].url", "whitespace");
         assert_eq!(
-            ConfigIssue::new("a.b".into(), "bad").to_string(),
+            ConfigIssue::new("a.b", "bad").to_string(),
             "a.b: bad".to_string()
         );
     }

@@ -211,6 +211,27 @@ impl SourceConfig {
     }
 }
 
+/// Whether an MQTT topic filter (`+`, `#`) matches a topic.
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (f, Some(l)) if f == l => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
+impl SourceSpec {
+    /// Whether this source subscribes to `topic`.
+    pub fn subscribes_to(&self, topic: &str) -> bool {
+        self.subscriptions.iter().any(|f| filter_matches(f, topic))
+    }
+}
+
 /// MQTT filter rules: `#` only last and alone in its level, `+` alone in its level.
 fn valid_filter(f: &str) -> bool {
     let levels: Vec<&str> = f.split('/').collect();
@@ -238,6 +259,16 @@ mod tests {
             states: BTreeMap::new(),
             max_payload_bytes: None,
         }
+    }
+
+    #[test]
+    fn filters() {
+        assert!(filter_matches("#", "a/b"));
+        assert!(filter_matches("a/#", "a/b/c"));
+        assert!(filter_matches("a/+/c", "a/b/c"));
+        assert!(!filter_matches("a/+/c", "a/b/d"));
+        assert!(!filter_matches("a/b", "a/b/c"));
+        assert!(!filter_matches("a/b/c", "a/b"));
     }
 
     #[test]

@@ -38,4 +38,9 @@ pub enum CollectorError {
     BrokerUrl { url: String, reason: String },
     #[error("the pipeline has stopped")]
     PipelineStopped,
+    #[error("cannot start thread `{name}`: {source}")]
+    Thread {
+        name: String,
+        source: std::io::Error,
+    },
 }

@@ -53,7 +53,8 @@ pub fn cumulative_delta(prev: Option<f64>, now: f64) -> f64 {
 pub struct AssetAccumulator {
     key: AssetKey,
     first_window_ms: i64,
-    /// Set by the first `state` observation: only such assets have a time model.
+    /// Set at the window of the first `state` observation: only such assets
+    /// have a time model.
     modelled: bool,
     state: Option<Bucket>,
     last_msg_ms: Option<i64>,
@@ -114,6 +115,12 @@ impl AssetAccumulator {
         let end = w + cfg.window_ms;
         let mut events = self.pending.remove(&w).unwrap_or_default();
         events.sort_by_key(|o| (o.ts_ms, o.seq));
+        // An asset has a time model from the window of its first state
+        // message on; before that message, its time is UNKNOWN, so the
+        // buckets of every modelled window add up to the window length.
+        if !self.modelled && events.iter().any(|o| o.role == Role::State) {
+            self.modelled = true;
+        }
 
         let mut sums = KpiSums::default();
         let mut stats: BTreeMap<(Arc<str>, Role), Stats> = BTreeMap::new();
@@ -171,10 +178,7 @@ impl AssetAccumulator {
     ) {
         self.last_msg_ms = Some(obs.ts_ms);
         match (obs.role, &obs.value) {
-            (Role::State, Value::State { bucket, .. }) => {
-                self.modelled = true;
-                self.state = Some(*bucket);
-            }
+            (Role::State, Value::State { bucket, .. }) => self.state = Some(*bucket),
             (Role::Product, Value::Text(p)) => self.product = Some(p.clone()),
             (Role::CounterTotal, Value::Number(v)) => {
                 let d = cumulative_delta(self.total.replace(*v), *v);
@@ -294,12 +298,13 @@ mod tests {
         let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
         // Pushed out of order on purpose: the accumulator sorts by event time.
         a.push(obs(20_000, Role::CounterTotal, Value::Number(10.0)), W);
-        a.push(state(0, Bucket::Running), W);
+        a.push(state(5, Bucket::Running), W);
         a.push(obs(1, Role::Product, Value::Text("p".into())), W);
         a.push(obs(2, Role::CounterTotal, Value::Number(0.0)), W);
         a.push(state(30_000, Bucket::UnplannedStop), W);
         let w0 = a.close(0, &c).unwrap();
-        assert_eq!(w0.sums.running_ms, 30_000);
+        assert_eq!(w0.sums.unknown_ms, 5, "before the first state message");
+        assert_eq!(w0.sums.running_ms, 30_000 - 5);
         assert_eq!(w0.sums.unplanned_stop_ms, 30_000);
         assert_eq!(w0.sums.produced, 10);
         assert_eq!(w0.sums.ideal_time_ms, 1000.0);

@@ -10,13 +10,16 @@ use std::collections::BTreeMap;
 
 /// Builds every KPI record of one window, in a deterministic order: KPIs by
 /// scope (group, sites, lines, assets), then signal statistics by asset and
-/// signal. The order of `assets` does not matter.
+/// signal. The order of `assets` does not matter: they are sorted first.
 pub fn roll_up(
     window_start_ms: i64,
     window_ms: i64,
-    assets: Vec<AssetWindow>,
+    mut assets: Vec<AssetWindow>,
 ) -> Vec<StreamOutput> {
     let end = window_start_ms + window_ms;
+    // Floating-point sums depend on the order of the terms: fix it, so the
+    // result does not depend on which worker delivered first.
+    assets.sort_by(|x, y| x.asset.cmp(&y.asset));
     let mut scopes: BTreeMap<ScopeKey, KpiSums> = BTreeMap::new();
     let mut signals = Vec::new();
     for a in assets {

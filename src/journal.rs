@@ -1,0 +1,237 @@
+//! The local journal: every KPI record and alarm event appended to
+//! `DIR/ctower.lp` in InfluxDB line protocol, so it can be imported later
+//! (`influx write --bucket B --precision ns --file DIR/ctower.lp`).
+//!
+//! ```text
+//! kpi,level=line,site=lyon-fill,area=aseptic,line=fill-1 availability=0.93,…,produced=5210i,revision=0i 1772427660000000000
+//! alarm,rule=line-breakdown,scope=lyon-fill/aseptic/fill-1,kind=raised state="unack_active",priority="high",value=0.31,threshold=0.5,message="…" 1772430600000000000
+//! ```
+//! Points are keyed by the window end (KPIs) or the event time (alarms), so
+//! writing the same window again — a replay, a correction — overwrites.
+
+use ctower_model::{AlarmEvent, KpiRecord, SignalWindow, StreamOutput};
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub struct Journal {
+    path: PathBuf,
+    out: BufWriter<File>,
+    line: String,
+}
+
+fn esc_key(s: &str, out: &mut String) {
+    for c in s.chars() {
+        if matches!(c, ',' | ' ' | '=') {
+            out.push('\\');
+        }
+        if c == '\n' {
+            out.push(' ');
+            continue;
+        }
+        out.push(c);
+    }
+}
+
+fn esc_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+struct Fields<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Fields<'_> {
+    fn sep(&mut self, name: &str) {
+        self.out.push(if self.first { ' ' } else { ',' });
+        self.first = false;
+        esc_key(name, self.out);
+        self.out.push('=');
+    }
+    fn float(&mut self, name: &str, v: Option<f64>) {
+        // NaN and infinities are not valid line protocol: never write them.
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            self.sep(name);
+            let _ = write!(self.out, "{v}");
+        }
+    }
+    fn int(&mut self, name: &str, v: i64) {
+        self.sep(name);
+        let _ = write!(self.out, "{v}i");
+    }
+    fn text(&mut self, name: &str, v: &str) {
+        self.sep(name);
+        esc_str(v, self.out);
+    }
+}
+
+fn tag(out: &mut String, k: &str, v: Option<&str>) {
+    if let Some(v) = v.filter(|v| !v.is_empty()) {
+        out.push(',');
+        out.push_str(k);
+        out.push('=');
+        esc_key(v, out);
+    }
+}
+
+/// One KPI record as a line (no newline).
+pub fn kpi_line(k: &KpiRecord, out: &mut String) {
+    out.push_str("kpi,level=");
+    out.push_str(k.scope.level.as_str());
+    tag(out, "site", k.scope.site.as_deref());
+    tag(out, "area", k.scope.area.as_deref());
+    tag(out, "line", k.scope.line.as_deref());
+    tag(out, "asset", k.scope.asset.as_deref());
+    let s = &k.sums;
+    let r = &k.ratios;
+    let mut f = Fields { out, first: true };
+    f.float("availability", r.availability);
+    f.float("performance", r.performance);
+    f.float("quality", r.quality);
+    f.float("oee", r.oee);
+    f.float("kwh_per_good_unit", r.kwh_per_good_unit);
+    f.float("standby_kw", r.standby_kw);
+    f.float("water_recovery", r.water_recovery);
+    f.float("data_coverage", r.data_coverage);
+    f.int("running_ms", s.running_ms);
+    f.int("planned_stop_ms", s.planned_stop_ms);
+    f.int("unplanned_stop_ms", s.unplanned_stop_ms);
+    f.int("changeover_ms", s.changeover_ms);
+    f.int("no_shift_ms", s.no_shift_ms);
+    f.int("unknown_ms", s.unknown_ms);
+    f.int("produced", s.produced as i64);
+    f.int("good", s.good as i64);
+    f.int("reject", s.reject as i64);
+    f.float("ideal_time_ms", Some(s.ideal_time_ms));
+    f.float("energy_kwh", Some(s.energy_kwh));
+    f.float("power_kw", s.power_kw);
+    f.float("water_feed_m3", Some(s.water_feed_m3));
+    f.float("water_permeate_m3", Some(s.water_permeate_m3));
+    f.float("water_concentrate_m3", Some(s.water_concentrate_m3));
+    f.int("revision", i64::from(k.revision));
+    let _ = write!(out, " {}", k.window_end_ms * 1_000_000);
+}
+
+/// One signal statistic as a line (no newline).
+pub fn signal_line(s: &SignalWindow, out: &mut String) {
+    out.push_str("signal");
+    tag(out, "site", Some(&s.asset.site));
+    tag(out, "area", Some(&s.asset.area));
+    tag(out, "line", Some(&s.asset.line));
+    tag(out, "asset", Some(&s.asset.asset));
+    tag(out, "signal", Some(&s.signal));
+    let mut f = Fields { out, first: true };
+    f.int("count", s.count as i64);
+    f.float("min", Some(s.min));
+    f.float("max", Some(s.max));
+    f.float("mean", Some(s.mean));
+    f.float("last", Some(s.last));
+    let _ = write!(out, " {}", s.window_end_ms * 1_000_000);
+}
+
+/// One alarm event as a line (no newline).
+pub fn alarm_line(a: &AlarmEvent, out: &mut String) {
+    out.push_str("alarm");
+    tag(out, "rule", Some(&a.rule));
+    tag(out, "scope", Some(&a.scope.to_string()));
+    tag(out, "signal", a.signal.as_deref());
+    let kind = serde_json::to_value(a.kind).ok();
+    tag(out, "kind", kind.as_ref().and_then(|v| v.as_str()));
+    let state = serde_json::to_value(a.state).ok();
+    let priority = serde_json::to_value(a.priority).ok();
+    let mut f = Fields { out, first: true };
+    f.text(
+        "state",
+        state.as_ref().and_then(|v| v.as_str()).unwrap_or("?"),
+    );
+    f.text(
+        "priority",
+        priority.as_ref().and_then(|v| v.as_str()).unwrap_or("?"),
+    );
+    f.text("metric", &a.metric);
+    f.float("value", a.value);
+    f.float("threshold", Some(a.threshold));
+    f.text("message", &a.message);
+    let _ = write!(out, " {}", a.ts_ms * 1_000_000);
+}
+
+impl Journal {
+    pub fn open(dir: &Path) -> std::io::Result<Journal> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("ctower.lp");
+        let f = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(Journal {
+            path,
+            out: BufWriter::new(f),
+            line: String::with_capacity(512),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write_output(&mut self, o: &StreamOutput) -> std::io::Result<()> {
+        self.line.clear();
+        match o {
+            StreamOutput::Kpi(k) => kpi_line(k, &mut self.line),
+            StreamOutput::Signal(s) => signal_line(s, &mut self.line),
+        }
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    pub fn write_alarm(&mut self, a: &AlarmEvent) -> std::io::Result<()> {
+        self.line.clear();
+        alarm_line(a, &mut self.line);
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctower_model::kpi::KpiSums;
+    use ctower_model::{AssetKey, Level};
+
+    #[test]
+    fn escapes_and_skips_undefined_fields() {
+        let scope = AssetKey::new("lyon fill", "a,b", "l=1", "m").scope(Level::Line);
+        let k = KpiRecord::new(
+            0,
+            60_000,
+            scope,
+            KpiSums {
+                running_ms: 60_000,
+                ..Default::default()
+            },
+        );
+        let mut s = String::new();
+        kpi_line(&k, &mut s);
+        assert!(
+            s.starts_with(r"kpi,level=line,site=lyon\ fill,area=a\,b,line=l\=1 "),
+            "{s}"
+        );
+        assert!(
+            !s.contains("quality="),
+            "undefined ratio must be omitted: {s}"
+        );
+        assert!(!s.contains("kwh_per_good_unit="), "{s}");
+        assert!(s.contains("running_ms=60000i,"), "{s}");
+        assert!(s.ends_with(" 60000000000"));
+    }
+}

@@ -1,0 +1,402 @@
+//! Configuration: `configs/*.toml` layered with `CTOWER__…` environment
+//! variables (`CTOWER__PIPELINE__WORKERS=4`), strict (unknown keys are
+//! errors), units in the names, checked into typed settings at load with
+//! every problem reported at once, each with its key.
+
+use anyhow::{bail, Context};
+use ctower_alerts::{AlertsConfig, Hook, Rule};
+use ctower_collector::admission::AdmissionConfig;
+use ctower_collector::config::{BrokerAddr, SourceSpec};
+use ctower_collector::SourceConfig;
+use ctower_model::ConfigIssue;
+use ctower_stream::AccumConfig;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub products: BTreeMap<String, ProductConfig>,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub dead_letters: DeadLetterConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub demo: DemoConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Timely worker threads (`-w` overrides).
+    pub workers: usize,
+    /// Tumbling KPI window.
+    pub window_secs: u64,
+    /// How late an event may arrive and still be counted in its window.
+    pub allowed_lateness_secs: u64,
+    /// A site silent this long (in event time, behind the newest site) no
+    /// longer holds the watermark back.
+    pub idle_timeout_secs: u64,
+    /// An asset silent this long is UNKNOWN in the time model.
+    pub stale_after_secs: u64,
+    /// Refuse event times this far ahead of the newest one seen.
+    pub max_future_secs: u64,
+    /// Observations per batch handed to the stream.
+    pub batch_size: usize,
+    /// Batches queued between collector and stream (full: the collector waits).
+    pub queue_batches: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: 2,
+            window_secs: 60,
+            allowed_lateness_secs: 30,
+            idle_timeout_secs: 60,
+            stale_after_secs: 60,
+            max_future_secs: 300,
+            batch_size: 1024,
+            queue_batches: 64,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductConfig {
+    /// Ideal cycle time of one unit, seconds (ISO 22400 "planned run time per item").
+    pub ideal_cycle_secs: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterConfig {
+    pub path: PathBuf,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            path: PathBuf::from("out/dead-letters.jsonl"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Directory of the local journal (InfluxDB line protocol).
+    pub dir: PathBuf,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dir: PathBuf::from("out/journal"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Recording replayed by the demo.
+    pub recording: PathBuf,
+    /// Replay speed factor of the demo.
+    pub speed: f64,
+    /// Address of the embedded broker (`127.0.0.1:0` = any free port).
+    pub broker_bind: String,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            recording: PathBuf::from("replay-data/plants-2h.jsonl.gz"),
+            speed: 10.0,
+            broker_bind: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+/// Checked settings.
+pub struct Settings {
+    pub workers: usize,
+    pub accum: AccumConfig,
+    pub admission: AdmissionConfig,
+    pub batch_size: usize,
+    pub queue_batches: usize,
+    pub sources: Vec<SourceSpec>,
+    pub dead_letters: PathBuf,
+    pub journal_dir: PathBuf,
+    pub rules: Vec<Rule>,
+    pub hooks: Vec<Hook>,
+    pub demo: CheckedDemo,
+}
+
+pub struct CheckedDemo {
+    pub recording: PathBuf,
+    pub speed: f64,
+    pub broker_bind: std::net::SocketAddr,
+}
+
+impl Settings {
+    pub fn uses_embedded_broker(&self) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.broker == BrokerAddr::Embedded)
+    }
+}
+
+/// Loads a file and the `CTOWER__…` environment, then checks everything.
+pub fn load(path: &Path) -> anyhow::Result<Settings> {
+    let raw: RawSettings = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("CTOWER")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .with_context(|| format!("reading configuration {}", path.display()))?;
+    match check(raw, &|k| std::env::var(k).ok()) {
+        Ok(s) => Ok(s),
+        Err(issues) => {
+            let list: Vec<String> = issues.iter().map(|i| format!("  - {i}")).collect();
+            bail!(
+                "{} problem(s) in configuration {}:\n{}",
+                issues.len(),
+                path.display(),
+                list.join("\n")
+            )
+        }
+    }
+}
+
+fn positive(issues: &mut Vec<ConfigIssue>, key: &str, v: u64, max: u64) {
+    if v == 0 || v > max {
+        issues.push(ConfigIssue::new(key, format!("{v} is outside 1..={max}")));
+    }
+}
+
+pub fn check(
+    raw: RawSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, Vec<ConfigIssue>> {
+    let mut issues = Vec::new();
+    let p = &raw.pipeline;
+    if p.workers == 0 || p.workers > 256 {
+        issues.push(ConfigIssue::new(
+            "pipeline.workers",
+            format!("{} is outside 1..=256", p.workers),
+        ));
+    }
+    positive(&mut issues, "pipeline.window_secs", p.window_secs, 86_400);
+    positive(
+        &mut issues,
+        "pipeline.idle_timeout_secs",
+        p.idle_timeout_secs,
+        86_400,
+    );
+    positive(
+        &mut issues,
+        "pipeline.stale_after_secs",
+        p.stale_after_secs,
+        86_400,
+    );
+    positive(
+        &mut issues,
+        "pipeline.max_future_secs",
+        p.max_future_secs,
+        86_400 * 7,
+    );
+    positive(
+        &mut issues,
+        "pipeline.batch_size",
+        p.batch_size as u64,
+        1 << 20,
+    );
+    positive(
+        &mut issues,
+        "pipeline.queue_batches",
+        p.queue_batches as u64,
+        1 << 16,
+    );
+    if p.allowed_lateness_secs > 86_400 {
+        issues.push(ConfigIssue::new(
+            "pipeline.allowed_lateness_secs",
+            format!("{} is more than a day", p.allowed_lateness_secs),
+        ));
+    }
+    if p.window_secs > 0 && 86_400 % p.window_secs != 0 {
+        issues.push(ConfigIssue::new(
+            "pipeline.window_secs",
+            format!(
+                "{} does not divide a day, so windows would not align to days",
+                p.window_secs
+            ),
+        ));
+    }
+    let mut ideal_cycle_ms = HashMap::new();
+    for (name, prod) in &raw.products {
+        let v = prod.ideal_cycle_secs;
+        if !(v.is_finite() && v > 0.0) {
+            issues.push(ConfigIssue::new(
+                format!("products.{name}.ideal_cycle_secs"),
+                format!("{v} must be a positive number of seconds"),
+            ));
+        }
+        ideal_cycle_ms.insert(name.clone(), v * 1000.0);
+    }
+    let mut sources = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, s) in raw.sources.iter().enumerate() {
+        let key = format!("sources[{i}]");
+        if !names.insert(s.name.clone()) {
+            issues.push(ConfigIssue::new(
+                format!("{key}.name"),
+                format!("`{}` is used twice", s.name),
+            ));
+        }
+        if let Some(spec) = s.check(&key, env, &mut issues) {
+            sources.push(spec);
+        }
+    }
+    let alerts = raw.alerts.validate_with_env("alerts", env);
+    let (rules, hooks) = match alerts {
+        Ok(rh) => rh,
+        Err(mut more) => {
+            issues.append(&mut more);
+            (vec![], vec![])
+        }
+    };
+    let d = &raw.demo;
+    if !(d.speed.is_finite() && d.speed > 0.0) {
+        issues.push(ConfigIssue::new(
+            "demo.speed",
+            format!("{} must be a positive factor", d.speed),
+        ));
+    }
+    let broker_bind = d
+        .broker_bind
+        .parse()
+        .map_err(|_| {
+            issues.push(ConfigIssue::new(
+                "demo.broker_bind",
+                format!("`{}` is not HOST:PORT (e.g. 127.0.0.1:0)", d.broker_bind),
+            ))
+        })
+        .ok();
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    let ms = |s: u64| s as i64 * 1000;
+    Ok(Settings {
+        workers: p.workers,
+        accum: AccumConfig {
+            window_ms: ms(p.window_secs),
+            stale_after_ms: ms(p.stale_after_secs),
+            ideal_cycle_ms,
+        },
+        admission: AdmissionConfig {
+            window_ms: ms(p.window_secs),
+            allowed_lateness_ms: ms(p.allowed_lateness_secs),
+            idle_timeout_ms: ms(p.idle_timeout_secs),
+            max_future_ms: ms(p.max_future_secs),
+        },
+        batch_size: p.batch_size,
+        queue_batches: p.queue_batches,
+        sources,
+        dead_letters: raw.dead_letters.path,
+        journal_dir: raw.journal.dir,
+        rules,
+        hooks,
+        demo: CheckedDemo {
+            recording: raw.demo.recording,
+            speed: raw.demo.speed,
+            broker_bind: broker_bind
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<RawSettings, config::ConfigError> {
+        config::Config::builder()
+            .add_source(config::File::from_str(toml_text, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()
+    }
+
+    #[test]
+    fn shipped_configs_load() {
+        for f in ["configs/default.toml", "configs/example-plant.toml"] {
+            let text = std::fs::read_to_string(f).unwrap();
+            let raw = parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+            if let Err(issues) = check(raw, &|_| Some("secret".into())) {
+                panic!("{f}: {issues:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = parse("[pipeline]\nwindow_sec = 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("window_sec"), "{e}");
+    }
+
+    #[test]
+    fn all_problems_at_once() {
+        let raw = parse(
+            r#"
+            [pipeline]
+            workers = 0
+            window_secs = 7
+            [products.x]
+            ideal_cycle_secs = -1
+            [[sources]]
+            name = "a"
+            broker_url = "http://x"
+            [[alerts.rules]]
+            name = "r"
+            source = "kpi"
+            level = "line"
+            metric = "nope"
+            condition = "below"
+            threshold = 1
+            priority = "high"
+            "#,
+        )
+        .unwrap();
+        let keys: Vec<String> = check(raw, &|_| None)
+            .err()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        for k in [
+            "pipeline.workers",
+            "pipeline.window_secs",
+            "products.x.ideal_cycle_secs",
+            "sources[0].broker_url",
+            "alerts.rules[0].metric",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+        }
+    }
+}
