@@ -6,6 +6,7 @@
 
 mod batch;
 mod journal;
+mod live;
 mod progress;
 mod settings;
 
@@ -50,6 +51,51 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The demo: embedded broker, looping replay of the recorded plants,
+    /// pipeline, journal and dashboard (also what `ctower` alone runs).
+    Demo {
+        #[arg(short, long, default_value = "configs/default.toml")]
+        config: PathBuf,
+        #[arg(short, long)]
+        workers: Option<usize>,
+        /// Replay speed factor (default: `demo.speed`).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// No dashboard: run headless until Ctrl-C.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Publish a recording to a broker, paced (1, 10 …) or at full speed (max).
+    Replay {
+        file: PathBuf,
+        #[arg(long)]
+        broker: String,
+        #[arg(long, default_value = "1")]
+        speed: String,
+        /// Start again at the end, shifting event times forward each pass.
+        #[arg(long = "loop")]
+        loop_forever: bool,
+        /// Shift event times so the recording starts now.
+        #[arg(long)]
+        now: bool,
+        #[arg(long, default_value = "ctower-replay")]
+        client_id: String,
+    },
+    /// Record live MQTT traffic into a replay file.
+    Record {
+        #[arg(long)]
+        broker: String,
+        /// Topic filter(s) to record.
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Stop after this many messages (default: on Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+        #[arg(long, default_value = "ctower-record")]
+        client_id: String,
+    },
     /// Write a deterministic recording of simulated plants.
     Simulate {
         #[arg(long, default_value_t = 42)]
@@ -78,15 +124,50 @@ fn init_logs(filter: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("logging: {e}"))
 }
 
+/// While the dashboard owns the terminal, logs go to a file beside the journal.
+fn init_file_logs(filter: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the log file {}", path.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+fn endpoint(url: &str) -> anyhow::Result<ctower_collector::mqtt::BrokerEndpoint> {
+    match ctower_collector::config::BrokerAddr::parse(url) {
+        Ok(ctower_collector::config::BrokerAddr::Tcp { host, port }) => {
+            Ok(ctower_collector::mqtt::BrokerEndpoint::new(host, port))
+        }
+        Ok(_) => bail!("--broker `{url}`: give mqtt://HOST:PORT"),
+        Err(e) => bail!("--broker `{url}`: {e}"),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run {
+    let command = cli.command.unwrap_or(Command::Demo {
         config: PathBuf::from("configs/default.toml"),
         workers: None,
-        replay: None,
         speed: None,
-        until_end: false,
-        out: None,
+        headless: false,
     });
     match command {
         Command::Run {
@@ -104,7 +185,14 @@ fn main() -> anyhow::Result<()> {
                 bail!("--workers must be at least 1");
             }
             let (Some(recording), Some(out)) = (replay, out) else {
-                bail!("live mode is not available in this build yet: use --replay FILE --speed max --until-end --out DIR");
+                return live::run(
+                    settings,
+                    live::LiveOptions {
+                        workers,
+                        tui: false,
+                        demo_replay: None,
+                    },
+                );
             };
             if speed.as_deref() != Some("max") || !until_end {
                 bail!("batch mode needs --speed max --until-end (for a paced replay publish to a broker with `ctower replay`)");
@@ -121,6 +209,98 @@ fn main() -> anyhow::Result<()> {
                 out = %out.display(),
                 "batch done"
             );
+            Ok(())
+        }
+        Command::Demo {
+            config,
+            workers,
+            speed,
+            headless,
+        } => {
+            let settings = settings::load(&config)?;
+            if headless {
+                init_logs(&cli.log)?;
+            } else {
+                init_file_logs(&cli.log, &settings.journal_dir.join("ctower.log"))?;
+            }
+            let workers = workers.unwrap_or(settings.workers).max(1);
+            let recording = settings.demo.recording.clone();
+            if !recording.exists() {
+                bail!(
+                    "the demo recording {} is missing (regenerate it: ctower simulate -o {})",
+                    recording.display(),
+                    recording.display()
+                );
+            }
+            let speed = speed.unwrap_or(settings.demo.speed);
+            live::run(
+                settings,
+                live::LiveOptions {
+                    workers,
+                    tui: !headless,
+                    demo_replay: Some((recording, speed)),
+                },
+            )
+        }
+        Command::Replay {
+            file,
+            broker,
+            speed,
+            loop_forever,
+            now,
+            client_id,
+        } => {
+            init_logs(&cli.log)?;
+            let endpoint = endpoint(&broker)?;
+            let mut o = ctower_collector::replay::PublishOptions::new(client_id);
+            o.speed = speed.parse().map_err(|e| anyhow::anyhow!("--speed: {e}"))?;
+            o.loop_forever = loop_forever;
+            if now {
+                o.shift_to_now = Some(live::wall_ms);
+            }
+            let bar = progress::records_bar(
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                "replay",
+            );
+            let stats = runtime()?.block_on(ctower_collector::replay::publish_recording(
+                &file,
+                &endpoint,
+                o,
+                |p| {
+                    bar.set_position(p.published);
+                    bar.set_message(format!(
+                        "replay @ {}",
+                        ctower_model::time::rfc3339_ms(p.event_time_ms)
+                    ));
+                },
+            ))?;
+            bar.finish_and_clear();
+            tracing::info!(published = stats.published, acknowledged = stats.acknowledged, passes = stats.passes, broker = %endpoint, "replay done");
+            Ok(())
+        }
+        Command::Record {
+            broker,
+            topics,
+            output,
+            count,
+            client_id,
+        } => {
+            init_logs(&cli.log)?;
+            let endpoint = endpoint(&broker)?;
+            let rt = runtime()?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let n = rt.block_on(async move {
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        let _ = stop_tx.send(true);
+                    }
+                });
+                ctower_collector::replay::record(
+                    &endpoint, &client_id, topics, &output, stop_rx, count, None,
+                )
+                .await
+            })?;
+            tracing::info!(records = n, "recording written");
             Ok(())
         }
         Command::Simulate {

@@ -44,8 +44,19 @@ impl Admission {
     }
 
     /// Decides on one message's event time and, if admitted, advances the
-    /// watermark.
-    pub fn admit(&mut self, site: &Arc<str>, ts_ms: i64) -> Result<(), Rejection> {
+    /// watermark. `recv_ms` is when the message was received: an event time
+    /// too far ahead of it is a wrong clock, refused even as the very first
+    /// message, so one bad timestamp can never push the watermark ahead.
+    pub fn admit(&mut self, site: &Arc<str>, ts_ms: i64, recv_ms: i64) -> Result<(), Rejection> {
+        if ts_ms > recv_ms.saturating_add(self.cfg.max_future_ms) {
+            return Err(Rejection {
+                reason: Reason::TimestampOutOfRange,
+                detail: format!(
+                    "`ts` {ts_ms} is {} s ahead of its receive time {recv_ms}",
+                    (ts_ms - recv_ms) / 1000
+                ),
+            });
+        }
         if let Some(n) = self.newest {
             if ts_ms > n.saturating_add(self.cfg.max_future_ms) {
                 return Err(Rejection {
@@ -132,26 +143,36 @@ mod tests {
     fn watermark_follows_the_slowest_active_site_and_skips_silent_ones() {
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
         let mut m = adm();
-        m.admit(&a, 100_000).unwrap();
-        m.admit(&b, 150_000).unwrap();
+        m.admit(&a, 100_000, 100_000).unwrap();
+        m.admit(&b, 150_000, 150_000).unwrap();
         assert_eq!(m.watermark(), Some(70_000));
-        m.admit(&b, 140_000).unwrap(); // out of order, within lateness
+        m.admit(&b, 140_000, 140_000).unwrap(); // out of order, within lateness
         assert_eq!(m.watermark(), Some(70_000));
         // a falls silent: once b is more than 60 s ahead, a no longer holds it back.
-        m.admit(&b, 161_000).unwrap();
+        m.admit(&b, 161_000, 161_000).unwrap();
         assert_eq!(m.watermark(), Some(131_000));
-        m.admit(&b, 400_000).unwrap();
+        m.admit(&b, 400_000, 400_000).unwrap();
         assert_eq!(m.watermark(), Some(370_000));
         assert_eq!(m.stale_sites(), vec!["a".to_string()]);
         // a comes back with data in a closed window: too late.
-        assert_eq!(m.admit(&a, 250_000).unwrap_err().reason, Reason::TooLate);
-        // Same window as the watermark: still open.
-        m.admit(&a, 361_000).unwrap();
-        // Far future.
         assert_eq!(
-            m.admit(&a, 10_000_000).unwrap_err().reason,
+            m.admit(&a, 250_000, 250_000).unwrap_err().reason,
+            Reason::TooLate
+        );
+        // Same window as the watermark: still open.
+        m.admit(&a, 361_000, 361_000).unwrap();
+        // Far future of the newest event time, and of the receive time
+        // (refused even as the first message: nothing moves).
+        assert_eq!(
+            m.admit(&a, 10_000_000, 10_000_000).unwrap_err().reason,
             Reason::TimestampOutOfRange
         );
+        let mut fresh = adm();
+        assert_eq!(
+            fresh.admit(&a, 10_000_000, 400_000).unwrap_err().reason,
+            Reason::TimestampOutOfRange
+        );
+        assert_eq!(fresh.watermark(), None);
         // The watermark never goes back.
         assert_eq!(m.watermark(), Some(370_000));
     }

@@ -81,7 +81,7 @@ impl Ingestor {
             .decode(&msg.topic, &msg.payload, self.seq)
             .and_then(|obs| {
                 self.admission
-                    .admit(&obs.asset.site, obs.ts_ms)
+                    .admit(&obs.asset.site, obs.ts_ms, msg.recv_ms)
                     .map(|_| obs)
             });
         match result {
@@ -180,7 +180,7 @@ mod tests {
             source: 0,
             topic: topic.into(),
             payload: payload.as_bytes().to_vec(),
-            recv_ms: 5,
+            recv_ms: 1_772_427_700_000,
         }
     }
 

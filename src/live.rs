@@ -1,0 +1,275 @@
+//! Live mode: MQTT sources → ingest thread → timely pipeline → outputs
+//! (journal, alarms and hooks, dashboard). The demo adds the embedded broker
+//! and a looping replay of the recorded plants.
+//!
+//! Threads and queues (every one bounded):
+//! - tokio runtime: one task per source (rumqttc poll loop) and the demo
+//!   replayer. Sources → ingest: `RawMessage` channel (8192); full: the poll
+//!   loop waits, so the broker holds the QoS 1 backlog;
+//! - ingest thread: decoder, admission, dead letters → pipeline input
+//!   (`pipeline.queue_batches`); full: the ingest thread waits;
+//! - timely workers (their own threads) → closed windows (64); full: the
+//!   dataflow waits;
+//! - output thread: journal, alarm engine, hooks, dashboard updates
+//!   (10 000); full: KPI and metric updates for the dashboard are dropped
+//!   (the next window replaces them), alarm events wait.
+
+use crate::batch;
+use crate::journal::Journal;
+use crate::settings::Settings;
+use anyhow::Context;
+use ctower_alerts::{AlarmEngine, HookDispatcher};
+use ctower_collector::broker::EmbeddedBroker;
+use ctower_collector::deadletter::DeadLetterFile;
+use ctower_collector::mqtt::{run_source, BrokerEndpoint};
+use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
+use ctower_collector::RawMessage;
+use ctower_model::{Level, PipelineMetrics, StreamOutput, Update};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub struct LiveOptions {
+    pub workers: usize,
+    /// Show the dashboard (otherwise headless until Ctrl-C).
+    pub tui: bool,
+    /// Demo: replay this recording into the embedded broker, looping.
+    pub demo_replay: Option<(std::path::PathBuf, f64)>,
+}
+
+/// Sends a dashboard update; KPIs and metrics may be dropped when the
+/// dashboard lags (a newer one follows), alarm events never are.
+fn to_tui(tx: &Option<SyncSender<Update>>, u: Update) -> bool {
+    let Some(tx) = tx else { return true };
+    match u {
+        Update::Alarm(_) => tx.send(u).is_ok(),
+        other => !matches!(tx.try_send(other), Err(TrySendError::Disconnected(_))),
+    }
+}
+
+pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ctower-io")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let settings = Arc::new(settings);
+
+    let broker = if settings.uses_embedded_broker() || opts.demo_replay.is_some() {
+        let b = EmbeddedBroker::start(settings.demo.broker_bind)?;
+        tracing::info!(url = %b.url(), "embedded broker ready");
+        Some(b)
+    } else {
+        None
+    };
+    let embedded_port = broker.as_ref().map(|b| b.port());
+
+    let (input, pipeline) = ctower_stream::start(batch::stream_config(&settings, opts.workers))?;
+    let windows_closed = pipeline.windows_closed.clone();
+    let (outputs, workers) = (pipeline.outputs, pipeline.workers);
+
+    // Sources → ingest.
+    let (raw_tx, mut raw_rx) = tokio::sync::mpsc::channel::<RawMessage>(8192);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for (i, spec) in settings.sources.iter().enumerate() {
+        let (spec, tx, stop) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
+        rt.spawn(async move {
+            let name = spec.name.clone();
+            match run_source(i, spec, embedded_port, tx, wall_ms, stop, None).await {
+                Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
+                Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
+            }
+        });
+    }
+    drop(raw_tx);
+
+    // Ingest thread.
+    let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
+    let ingest = {
+        let settings = settings.clone();
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("ctower-ingest".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let mut ing =
+                    batch::ingestor(&settings, Some(DeadLetterFile::new(&settings.dead_letters)));
+                while let Some(msg) = raw_rx.blocking_recv() {
+                    let mut full = ing.push(&msg)?;
+                    // Take what is already queued, then hand over a batch:
+                    // batches grow under load and stay small when idle.
+                    while full.is_none() {
+                        match raw_rx.try_recv() {
+                            Ok(m) => full = ing.push(&m)?,
+                            Err(_) => break,
+                        }
+                    }
+                    let batch = match full {
+                        Some(b) => b,
+                        None => ing.flush()?,
+                    };
+                    input.blocking_send(batch)?;
+                    if let Ok(mut m) = metrics.lock() {
+                        *m = ing.metrics();
+                    }
+                }
+                if ing.pending() > 0 {
+                    input.blocking_send(ing.flush()?)?;
+                }
+                Ok(())
+            })
+            .context("starting the ingest thread")?
+    };
+
+    // Output thread: journal, alarms, hooks, dashboard.
+    let (tui_tx, tui_rx) = if opts.tui {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Update>(10_000);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let output = {
+        let settings = settings.clone();
+        let tui_tx = tui_tx.clone();
+        std::thread::Builder::new()
+            .name("ctower-output".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let mut journal = Journal::open(&settings.journal_dir).with_context(|| {
+                    format!("opening the journal in {}", settings.journal_dir.display())
+                })?;
+                tracing::info!(journal = %journal.path().display(), "journal open");
+                let mut engine = AlarmEngine::new(settings.rules.clone());
+                let hooks = HookDispatcher::start(settings.hooks.clone())?;
+                for window in outputs.iter() {
+                    for out in &window.outputs {
+                        journal.write_output(out)?;
+                        for ev in engine.process(out) {
+                            journal.write_alarm(&ev)?;
+                            hooks.send(&ev);
+                            to_tui(&tui_tx, Update::Alarm(ev));
+                        }
+                        if let StreamOutput::Kpi(k) = out {
+                            if matches!(k.scope.level, Level::Group | Level::Site | Level::Line) {
+                                to_tui(&tui_tx, Update::Kpi((**k).clone()));
+                            }
+                        }
+                    }
+                    journal.flush()?;
+                }
+                let stats = hooks.shutdown();
+                tracing::info!(
+                    sent = stats.sent,
+                    failed = stats.failed,
+                    dropped = stats.dropped,
+                    "hooks stopped"
+                );
+                Ok(())
+            })
+            .context("starting the output thread")?
+    };
+
+    // Self-metrics, once a second.
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (metrics, done, tui_tx) = (metrics.clone(), done.clone(), tui_tx.clone());
+        std::thread::Builder::new()
+            .name("ctower-metrics".into())
+            .spawn(move || {
+                let (mut last, mut at) = (0u64, Instant::now());
+                let mut logged = Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(Duration::from_secs(1));
+                    let mut m = metrics.lock().map(|m| m.clone()).unwrap_or_default();
+                    let dt = at.elapsed().as_secs_f64().max(1e-3);
+                    m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
+                    m.windows_closed = windows_closed.load(Ordering::Relaxed);
+                    (last, at) = (m.received, Instant::now());
+                    if logged.elapsed() >= Duration::from_secs(30) {
+                        logged = Instant::now();
+                        tracing::info!(
+                            received = m.received,
+                            rate_per_s = m.ingest_rate_per_s.round(),
+                            dead_letters = m.dead_letter_total(),
+                            watermark_lag_ms = m.watermark_lag_ms,
+                            windows = m.windows_closed,
+                            stale_sites = ?m.stale_sites,
+                            "pipeline"
+                        );
+                    }
+                    if !to_tui(&tui_tx, Update::Metrics(m)) {
+                        break;
+                    }
+                }
+            })
+            .context("starting the metrics thread")?
+    };
+    drop(tui_tx);
+
+    // Demo: loop the recording through the embedded broker.
+    if let (Some((recording, speed)), Some(port)) = (opts.demo_replay.clone(), embedded_port) {
+        rt.spawn(async move {
+            let mut o = PublishOptions::new("ctower-demo-replay");
+            o.speed = Speed::Factor(speed);
+            o.loop_forever = true;
+            o.shift_to_now = Some(wall_ms);
+            let endpoint = BrokerEndpoint::new("127.0.0.1", port);
+            if let Err(e) = publish_recording(&recording, &endpoint, o, |_| {}).await {
+                tracing::error!(error = %e, recording = %recording.display(), "demo replay failed");
+            }
+        });
+    }
+
+    // Foreground: the dashboard, or wait for Ctrl-C.
+    let result = match tui_rx {
+        Some(rx) => ctower_tui::run(
+            rx,
+            ctower_tui::TuiOptions {
+                title: "ctower · group control tower".into(),
+                exit_on_disconnect: false,
+            },
+        )
+        .map_err(anyhow::Error::from),
+        None => rt.block_on(async {
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            tracing::info!("Ctrl-C: stopping");
+            Ok(())
+        }),
+    };
+
+    // Orderly stop: sources end → ingest drains → pipeline closes the open
+    // windows → outputs are journaled. Bounded: a stuck stage cannot hang the exit.
+    let _ = stop_tx.send(true);
+    done.store(true, Ordering::Relaxed);
+    ticker.thread().unpark();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (name, h) in [("ingest", ingest), ("output", output)] {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if h.is_finished() {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(stage = name, error = %e, "stage failed"),
+                Err(_) => tracing::error!(stage = name, "stage panicked"),
+            }
+        } else {
+            tracing::warn!(stage = name, "did not stop within 10 s; exiting anyway");
+        }
+    }
+    if Instant::now() < deadline {
+        let _ = workers.join();
+    }
+    rt.shutdown_timeout(Duration::from_secs(2));
+    drop(broker);
+    result
+}
