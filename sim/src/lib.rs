@@ -2,7 +2,7 @@
 //!
 //! Generates the MQTT telemetry of a group of plants, exactly as the
 //! factories would publish it under the telemetry contract
-//! (`docs/telemetry-contract.md`): topics
+//! (README, "Telemetry contract"): topics
 //! `{enterprise}/{site}/{area}/{line}/{asset}/{signal}`, JSON payloads
 //! `{"ts":<ms>,"value":…}`, written as a replay file
 //! ([`ctower_model::ReplayWriter`]). The recording drives the default demo,
