@@ -38,7 +38,7 @@ pub enum CollectorError {
     BrokerUrl { url: String, reason: String },
     #[error("the pipeline has stopped")]
     PipelineStopped,
-    #[error("cannot start thread `{name}`: {source}")]
+    #[error("thread `{name}`: {source}")]
     Thread {
         name: String,
         source: std::io::Error,

@@ -1,1 +1,431 @@
-//! (being written)
+//! Live MQTT sources: one rumqttc client per `[[sources]]` entry.
+//!
+//! [`run_source`] connects, subscribes to the source's filters on every
+//! CONNACK (so subscriptions come back after a reconnect even on a broker
+//! that lost the session), and forwards each PUBLISH as a [`RawMessage`] to
+//! the ingest thread.
+//!
+//! ## Queues and back-pressure
+//!
+//! - The pipeline channel (`tx`) is bounded by its creator. When it is full,
+//!   the poll loop awaits `tx.send`: this is the designed back-pressure.
+//!   While it waits, rumqttc reads nothing more from the socket, TCP fills
+//!   up and the broker queues for us (a persistent session,
+//!   `clean_session = false`, so QoS 1 messages queued by the broker also
+//!   survive a reconnect). Nothing in the loop blocks a thread. Keep-alive
+//!   pings are not sent while we wait: a pipeline stalled for more than
+//!   1.5 × keep-alive gets the connection closed by the broker, and we
+//!   reconnect.
+//! - rumqttc's request channel ([`REQUEST_CHANNEL_CAPACITY`]) only carries
+//!   SUBSCRIBE and DISCONNECT requests here, sent with `try_*`: never awaited
+//!   from the poll loop.
+//! - QoS 1 messages are acknowledged by rumqttc as they are read, before
+//!   they reach the pipeline: delivery is at least once up to this process;
+//!   messages buffered inside it are lost if it crashes.
+//!
+//! ## Reconnects
+//!
+//! On an error the loop logs a warning with the attempt count and polls
+//! again after an exponential back-off: 500 ms doubling to 30 s, reset by
+//! the next successful CONNACK. It never gives up; it stops when `stop`
+//! turns true (or its sender is dropped) or the pipeline closes `tx`.
+
+use crate::config::{BrokerAddr, SourceSpec};
+use crate::ingest::RawMessage;
+use crate::CollectorError;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
+    SubscribeFilter, SubscribeReasonCode,
+};
+use std::fmt;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+/// Capacity of rumqttc's request channel (client → event loop). When it is
+/// full, `AsyncClient::publish` waits (the replay's back-pressure); the
+/// source and record loops only use `try_*` on it, so they never wait.
+pub const REQUEST_CHANNEL_CAPACITY: usize = 256;
+/// Largest incoming MQTT packet accepted. Larger than the largest allowed
+/// `max_payload_bytes` (16 MiB) so an oversized payload reaches the decoder
+/// and becomes an `oversized` dead letter: rumqttc would otherwise drop the
+/// connection, and a persistent session would redeliver the same message
+/// after every reconnect.
+pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// Largest outgoing packet (replay publishes).
+pub const MAX_OUTGOING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// Outgoing QoS 1 publishes in flight (replay publishes).
+pub const MAX_INFLIGHT: u16 = 1_000;
+
+/// A resolved broker address: host and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerEndpoint {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        BrokerEndpoint {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// [`BrokerAddr::Embedded`] resolves to `127.0.0.1:embedded_port`; an
+    /// error if no embedded broker runs (`embedded_port` is `None`).
+    pub fn resolve(
+        addr: &BrokerAddr,
+        embedded_port: Option<u16>,
+    ) -> Result<BrokerEndpoint, CollectorError> {
+        match addr {
+            BrokerAddr::Tcp { host, port } => Ok(BrokerEndpoint::new(host.clone(), *port)),
+            BrokerAddr::Embedded => match embedded_port {
+                Some(port) => Ok(BrokerEndpoint::new("127.0.0.1", port)),
+                None => Err(CollectorError::BrokerUrl {
+                    url: "embedded".into(),
+                    reason: "no embedded broker is running in this process".into(),
+                }),
+            },
+        }
+    }
+}
+
+impl fmt::Display for BrokerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "mqtt://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What a source loop did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// PUBLISH packets received.
+    pub received: u64,
+    /// Messages handed to the pipeline channel.
+    pub forwarded: u64,
+    /// Successful connections (CONNACKs).
+    pub connections: u64,
+    /// Connections after the first one.
+    pub reconnects: u64,
+    /// Connection errors (each followed by a back-off and a new attempt).
+    pub connection_errors: u64,
+}
+
+/// Connection state of a source, published on the optional status channel
+/// (for the dashboard, and for tests to wait on instead of sleeping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// Connecting (first attempt, or after a back-off).
+    Connecting,
+    /// CONNACK received, SUBACK pending; `connection` counts from 1.
+    Connected { connection: u64 },
+    /// The broker acknowledged the subscriptions of this connection.
+    Subscribed { connection: u64 },
+    /// The connection failed; the next attempt is in `retry_in_ms`.
+    Disconnected {
+        attempt: u32,
+        error: String,
+        retry_in_ms: u64,
+    },
+    /// The loop has ended.
+    Stopped,
+}
+
+/// Reconnect back-off: 500 ms doubling to 30 s.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) const FIRST: Duration = Duration::from_millis(500);
+    pub(crate) const MAX: Duration = Duration::from_secs(30);
+
+    pub(crate) fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+}
+
+/// Resolves when `stop` is true. A dropped sender counts as a stop: nobody
+/// could stop the loop any more.
+pub(crate) async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+pub(crate) fn qos_from_u8(qos: u8) -> Result<QoS, CollectorError> {
+    match qos {
+        0 => Ok(QoS::AtMostOnce),
+        1 => Ok(QoS::AtLeastOnce),
+        2 => Ok(QoS::ExactlyOnce),
+        q => Err(CollectorError::Mqtt(format!("QoS {q} is not 0, 1 or 2"))),
+    }
+}
+
+/// Options common to every client of this crate.
+pub(crate) fn base_options(
+    client_id: &str,
+    endpoint: &BrokerEndpoint,
+    keep_alive: Duration,
+) -> Result<MqttOptions, CollectorError> {
+    if client_id.is_empty() {
+        return Err(CollectorError::Mqtt("the MQTT client id is empty".into()));
+    }
+    let mut o = MqttOptions::new(client_id, endpoint.host.clone(), endpoint.port);
+    // rumqttc panics below 1 s; the configuration allows 5..=3600 s.
+    o.set_keep_alive(keep_alive.max(Duration::from_secs(1)));
+    o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
+    o.set_inflight(MAX_INFLIGHT);
+    o.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
+    Ok(o)
+}
+
+/// Sends DISCONNECT and polls until it is written (at most 1 s).
+pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
+    if client.try_disconnect().is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs one live source until `stop` turns true or the pipeline closes `tx`.
+///
+/// - `index`: the source's position in the configuration ([`RawMessage::source`]);
+/// - `embedded_port`: the port of the embedded broker, for `broker_url = "embedded"`;
+/// - `tx`: the bounded pipeline channel; a full channel pauses the loop (back-pressure);
+/// - `clock`: wall-clock milliseconds since the epoch, stamped as `recv_ms`;
+/// - `status`: optional connection-state reports ([`SourceStatus`]).
+///
+/// Errors only on a configuration problem (no embedded broker, QoS > 2,
+/// empty client id); connection errors are retried forever with back-off.
+pub async fn run_source(
+    index: usize,
+    spec: SourceSpec,
+    embedded_port: Option<u16>,
+    tx: mpsc::Sender<RawMessage>,
+    clock: fn() -> i64,
+    stop: watch::Receiver<bool>,
+    status: Option<watch::Sender<SourceStatus>>,
+) -> Result<SourceStats, CollectorError> {
+    let endpoint = BrokerEndpoint::resolve(&spec.broker, embedded_port)?;
+    let qos = qos_from_u8(spec.qos)?;
+    let mut options = base_options(&spec.client_id, &endpoint, spec.keep_alive)?;
+    options.set_clean_session(false);
+    if let Some(c) = &spec.credentials {
+        options.set_credentials(c.username.clone(), c.password.clone());
+    }
+    let span = tracing::info_span!("mqtt_source", source = %spec.name, index, broker = %endpoint);
+    SourceLoop {
+        index,
+        filters: spec
+            .subscriptions
+            .iter()
+            .map(|f| SubscribeFilter::new(f.clone(), qos))
+            .collect(),
+        tx,
+        clock,
+        stop,
+        status,
+        stats: SourceStats::default(),
+    }
+    .run(options)
+    .instrument(span)
+    .await
+}
+
+struct SourceLoop {
+    index: usize,
+    filters: Vec<SubscribeFilter>,
+    tx: mpsc::Sender<RawMessage>,
+    clock: fn() -> i64,
+    stop: watch::Receiver<bool>,
+    status: Option<watch::Sender<SourceStatus>>,
+    stats: SourceStats,
+}
+
+impl SourceLoop {
+    fn report(&self, s: SourceStatus) {
+        if let Some(tx) = &self.status {
+            tx.send_replace(s);
+        }
+    }
+
+    async fn run(mut self, options: MqttOptions) -> Result<SourceStats, CollectorError> {
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        let mut backoff = Backoff::new();
+        let mut attempt: u32 = 0;
+        self.report(SourceStatus::Connecting);
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = stop_requested(&mut self.stop) => break,
+                e = eventloop.poll() => e,
+            };
+            match event {
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                    self.stats.connections += 1;
+                    if self.stats.connections > 1 {
+                        self.stats.reconnects += 1;
+                    }
+                    attempt = 0;
+                    backoff.reset();
+                    let connection = self.stats.connections;
+                    tracing::info!(
+                        connection,
+                        session_present = ack.session_present,
+                        "MQTT connected"
+                    );
+                    if self.filters.is_empty() {
+                        self.report(SourceStatus::Subscribed { connection });
+                    } else {
+                        self.report(SourceStatus::Connected { connection });
+                        // The channel was drained by the last reconnect: it has room.
+                        if let Err(e) = client.try_subscribe_many(self.filters.clone()) {
+                            tracing::error!(error = %e, "cannot queue SUBSCRIBE");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+                    for (f, code) in self.filters.iter().zip(&ack.return_codes) {
+                        if *code == SubscribeReasonCode::Failure {
+                            tracing::warn!(filter = %f.path, "the broker refused the subscription");
+                        }
+                    }
+                    tracing::debug!(filters = self.filters.len(), "subscribed");
+                    self.report(SourceStatus::Subscribed {
+                        connection: self.stats.connections,
+                    });
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    self.stats.received += 1;
+                    let msg = RawMessage {
+                        source: self.index,
+                        topic: p.topic,
+                        payload: p.payload.to_vec(),
+                        recv_ms: (self.clock)(),
+                    };
+                    // Back-pressure: wait for room in the bounded pipeline channel.
+                    let sent = tokio::select! {
+                        biased;
+                        () = stop_requested(&mut self.stop) => break,
+                        r = self.tx.send(msg) => r,
+                    };
+                    if sent.is_err() {
+                        tracing::info!("the pipeline channel is closed; stopping the source");
+                        break;
+                    }
+                    self.stats.forwarded += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    self.stats.connection_errors += 1;
+                    let delay = backoff.next_delay();
+                    let error = describe(&e);
+                    tracing::warn!(
+                        attempt,
+                        error = %error,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "MQTT connection failed; reconnecting"
+                    );
+                    self.report(SourceStatus::Disconnected {
+                        attempt,
+                        error,
+                        retry_in_ms: delay.as_millis() as u64,
+                    });
+                    tokio::select! {
+                        biased;
+                        () = stop_requested(&mut self.stop) => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    self.report(SourceStatus::Connecting);
+                }
+            }
+        }
+        if eventloop.network.is_some() {
+            disconnect(&client, &mut eventloop).await;
+        }
+        tracing::info!(
+            received = self.stats.received,
+            forwarded = self.stats.forwarded,
+            reconnects = self.stats.reconnects,
+            "MQTT source stopped"
+        );
+        self.report(SourceStatus::Stopped);
+        Ok(self.stats)
+    }
+}
+
+/// A connection error for the logs; a refused CONNACK says so in words.
+pub(crate) fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(code) => {
+            format!("the broker refused the connection ({code:?})")
+        }
+        e => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_30s_and_resets() {
+        let mut b = Backoff::new();
+        let delays: Vec<u64> = (0..9).map(|_| b.next_delay().as_millis() as u64).collect();
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn embedded_needs_a_port() {
+        assert!(BrokerEndpoint::resolve(&BrokerAddr::Embedded, None).is_err());
+        assert_eq!(
+            BrokerEndpoint::resolve(&BrokerAddr::Embedded, Some(1884))
+                .unwrap()
+                .to_string(),
+            "mqtt://127.0.0.1:1884"
+        );
+        let tcp = BrokerAddr::Tcp {
+            host: "::1".into(),
+            port: 1883,
+        };
+        assert_eq!(
+            BrokerEndpoint::resolve(&tcp, None).unwrap().to_string(),
+            "mqtt://[::1]:1883"
+        );
+    }
+
+    #[test]
+    fn qos_above_2_is_an_error() {
+        assert!(qos_from_u8(3).is_err());
+        assert_eq!(qos_from_u8(1).unwrap(), QoS::AtLeastOnce);
+    }
+}

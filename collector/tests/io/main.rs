@@ -1,0 +1,14 @@
+//! Integration tests of the collector's I/O: the embedded broker, live
+//! sources, replay publishing and recording, against rumqttd and Mosquitto.
+//!
+//! Mosquitto tests skip loudly when `mosquitto` is not installed, and fail
+//! instead when `CTOWER_REQUIRE_SERVICES=1`. No test sleeps to synchronise:
+//! they wait on broker readiness, SUBACKs (source status), PUBACKs
+//! (`publish_recording` returns after them) and channel receives, all
+//! under timeouts.
+
+mod common;
+mod embedded;
+mod loop_shift;
+mod mosquitto;
+mod record;
