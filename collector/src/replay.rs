@@ -265,20 +265,14 @@ fn read_passes(
     let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
     let mut pass = 0u32;
     while passes.is_none_or(|p| pass < p) {
-        let shift = base_shift
-            .unwrap_or(0)
-            .saturating_add(span.saturating_mul(i64::from(pass)));
         let mut n = 0u64;
         for rec in ReplayReader::open(path)? {
             let rec = rec?;
-            let shift = match base_shift {
-                Some(_) => shift,
-                None => {
-                    let s = shift_to_now.map_or(0, |now| shift_to_now_ms(rec.t_ms, now()));
-                    base_shift = Some(s);
-                    s
-                }
-            };
+            // The base shift is fixed by the first record of the first pass.
+            let base = *base_shift.get_or_insert_with(|| {
+                shift_to_now.map_or(0, |now| shift_to_now_ms(rec.t_ms, now()))
+            });
+            let shift = base.saturating_add(span.saturating_mul(i64::from(pass)));
             if pass == 0 {
                 min_t = min_t.min(rec.t_ms);
                 max_t = max_t.max(rec.t_ms);

@@ -87,5 +87,12 @@ async fn shift_to_now_makes_the_first_event_time_current() {
         "first event time {first} is not within a minute before now ({before}..{after})"
     );
     assert_eq!((first - recs[0].t_ms) % 60_000, 0, "whole-minute shift");
+    // Every record moves by the same shift, not only the first.
+    let shift = first - ts_of(&recs[0].payload).unwrap().as_i64().unwrap();
+    for (sent, rec) in got.iter().zip(&recs) {
+        let now_ts = ts_of(&sent.payload).unwrap().as_i64().unwrap();
+        let was = ts_of(&rec.payload).unwrap().as_i64().unwrap();
+        assert_eq!(now_ts - was, shift, "record {} not shifted like the first", rec.topic);
+    }
     source.stop().await;
 }
