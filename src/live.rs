@@ -219,7 +219,9 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
             let mut o = PublishOptions::new("ctower-demo-replay");
             o.speed = Speed::Factor(speed);
             o.loop_forever = true;
-            o.shift_to_now = Some(wall_ms);
+            // Recorded event times (each pass shifted forward), not "now":
+            // at 10x the event time runs ahead of the wall clock, and a live
+            // tower refuses event times far ahead of their receive time.
             let endpoint = BrokerEndpoint::new("127.0.0.1", port);
             if let Err(e) = publish_recording(&recording, &endpoint, o, |_| {}).await {
                 tracing::error!(error = %e, recording = %recording.display(), "demo replay failed");
