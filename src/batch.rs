@@ -11,6 +11,7 @@
 //! the worker count: messages are admitted in file order, windows close on
 //! the event-time frontier, and each window's results are sorted.
 
+use crate::outfiles::{JsonlOutputs, Summary};
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_alerts::AlarmEngine;
@@ -19,23 +20,8 @@ use ctower_collector::decode::DecoderSpec;
 use ctower_collector::{Ingestor, RawMessage};
 use ctower_model::{ReplayReader, StreamOutput};
 use ctower_stream::StreamConfig;
-use serde::Serialize;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
-
-#[derive(Debug, Serialize)]
-pub struct BatchSummary {
-    pub recording: String,
-    pub workers: usize,
-    pub messages: u64,
-    pub accepted: u64,
-    pub dead_letters: std::collections::BTreeMap<String, u64>,
-    pub windows: u64,
-    pub kpi_records: u64,
-    pub alarm_events: u64,
-}
 
 /// The ingestor for a configuration: one decoder per source; with no
 /// sources, the telemetry contract's default decoding.
@@ -67,7 +53,7 @@ pub fn run(
     out_dir: &Path,
     workers: usize,
     show_progress: bool,
-) -> anyhow::Result<BatchSummary> {
+) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let dead_path = out_dir.join("dead-letters.jsonl");
     // A fresh run: never append to the previous run's dead letters.
@@ -108,46 +94,28 @@ pub fn run(
         })
         .context("starting the feeder thread")?;
 
-    let mut kpis = BufWriter::new(File::create(out_dir.join("kpis.jsonl"))?);
-    let mut alarms = BufWriter::new(File::create(out_dir.join("alarms.jsonl"))?);
+    let mut files = JsonlOutputs::create(out_dir)?;
     let mut engine = AlarmEngine::new(settings.rules.clone());
-    let (mut windows, mut kpi_records, mut alarm_events) = (0u64, 0u64, 0u64);
     for window in pipeline.outputs.iter() {
-        windows += 1;
+        files.window_closed();
         for out in &window.outputs {
             if let StreamOutput::Kpi(k) = out {
-                serde_json::to_writer(&mut kpis, k)?;
-                kpis.write_all(b"\n")?;
-                kpi_records += 1;
+                files.kpi(k)?;
             }
             for ev in engine.process(out) {
-                serde_json::to_writer(&mut alarms, &ev)?;
-                alarms.write_all(b"\n")?;
-                alarm_events += 1;
+                files.alarm(&ev)?;
             }
         }
     }
-    kpis.flush()?;
-    alarms.flush()?;
     let ing = feeder
         .join()
         .map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
     pipeline.workers.join()?;
     bar.finish_and_clear();
-
-    let m = ing.metrics();
-    let summary = BatchSummary {
-        recording: recording.display().to_string(),
+    let summary = files.finish(
+        &ing.metrics(),
         workers,
-        messages: m.received,
-        accepted: m.accepted,
-        dead_letters: m.dead_letters,
-        windows,
-        kpi_records,
-        alarm_events,
-    };
-    let mut f = File::create(out_dir.join("summary.json"))?;
-    serde_json::to_writer_pretty(&mut f, &summary)?;
-    f.write_all(b"\n")?;
+        Some(recording.display().to_string()),
+    )?;
     Ok(summary)
 }

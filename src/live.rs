@@ -16,12 +16,13 @@
 
 use crate::batch;
 use crate::journal::Journal;
+use crate::outfiles::JsonlOutputs;
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_alerts::{AlarmEngine, HookDispatcher};
 use ctower_collector::broker::EmbeddedBroker;
 use ctower_collector::deadletter::DeadLetterFile;
-use ctower_collector::mqtt::{run_source, BrokerEndpoint};
+use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_collector::RawMessage;
 use ctower_model::{Level, PipelineMetrics, StreamOutput, Update};
@@ -43,6 +44,10 @@ pub struct LiveOptions {
     pub tui: bool,
     /// Demo: replay this recording into the embedded broker, looping.
     pub demo_replay: Option<(std::path::PathBuf, f64)>,
+    /// Also write `kpis.jsonl`, `alarms.jsonl`, `summary.json` here.
+    pub out_dir: Option<std::path::PathBuf>,
+    /// Stop (closing every open window) after this many messages.
+    pub stop_after: Option<u64>,
 }
 
 /// Sends a dashboard update; KPIs and metrics may be dropped when the
@@ -82,9 +87,25 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     for (i, spec) in settings.sources.iter().enumerate() {
         let (spec, tx, stop) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
+        let (status_tx, mut status_rx) = tokio::sync::watch::channel(SourceStatus::Connecting);
+        let name = spec.name.clone();
+        rt.spawn(async move {
+            while status_rx.changed().await.is_ok() {
+                let status = status_rx.borrow_and_update().clone();
+                match status {
+                    SourceStatus::Subscribed { connection } => {
+                        tracing::info!(source = %name, connection, "source subscribed")
+                    }
+                    SourceStatus::Disconnected { attempt, error, retry_in_ms } => {
+                        tracing::warn!(source = %name, attempt, error, retry_in_ms, "source disconnected")
+                    }
+                    _ => {}
+                }
+            }
+        });
         rt.spawn(async move {
             let name = spec.name.clone();
-            match run_source(i, spec, embedded_port, tx, wall_ms, stop, None).await {
+            match run_source(i, spec, embedded_port, tx, wall_ms, stop, Some(status_tx)).await {
                 Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
                 Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
             }
@@ -94,6 +115,8 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
 
     // Ingest thread.
     let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop_after = opts.stop_after;
     let ingest = {
         let settings = settings.clone();
         let metrics = metrics.clone();
@@ -102,13 +125,19 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
             .spawn(move || -> anyhow::Result<()> {
                 let mut ing =
                     batch::ingestor(&settings, Some(DeadLetterFile::new(&settings.dead_letters)));
+                let mut received = 0u64;
+                let reached = |n: u64| stop_after.is_some_and(|s| n >= s);
                 while let Some(msg) = raw_rx.blocking_recv() {
+                    received += 1;
                     let mut full = ing.push(&msg)?;
                     // Take what is already queued, then hand over a batch:
                     // batches grow under load and stay small when idle.
-                    while full.is_none() {
+                    while full.is_none() && !reached(received) {
                         match raw_rx.try_recv() {
-                            Ok(m) => full = ing.push(&m)?,
+                            Ok(m) => {
+                                received += 1;
+                                full = ing.push(&m)?;
+                            }
                             Err(_) => break,
                         }
                     }
@@ -120,10 +149,20 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                     if let Ok(mut m) = metrics.lock() {
                         *m = ing.metrics();
                     }
+                    if reached(received) {
+                        tracing::info!(received, "--stop-after reached: stopping");
+                        break;
+                    }
                 }
                 if ing.pending() > 0 {
                     input.blocking_send(ing.flush()?)?;
                 }
+                if let Ok(mut m) = metrics.lock() {
+                    *m = ing.metrics();
+                }
+                // Dropping the input closes every open window.
+                drop(input);
+                let _ = done_tx.send(());
                 Ok(())
             })
             .context("starting the ingest thread")?
@@ -139,6 +178,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let output = {
         let settings = settings.clone();
         let tui_tx = tui_tx.clone();
+        let (out_dir, metrics, workers_n) = (opts.out_dir.clone(), metrics.clone(), opts.workers);
         std::thread::Builder::new()
             .name("ctower-output".into())
             .spawn(move || -> anyhow::Result<()> {
@@ -148,10 +188,27 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                 tracing::info!(journal = %journal.path().display(), "journal open");
                 let mut engine = AlarmEngine::new(settings.rules.clone());
                 let hooks = HookDispatcher::start(settings.hooks.clone())?;
+                let mut files = match &out_dir {
+                    Some(d) => {
+                        std::fs::create_dir_all(d)
+                            .with_context(|| format!("creating {}", d.display()))?;
+                        Some(JsonlOutputs::create(d)?)
+                    }
+                    None => None,
+                };
                 for window in outputs.iter() {
+                    if let Some(f) = files.as_mut() {
+                        f.window_closed();
+                    }
                     for out in &window.outputs {
                         journal.write_output(out)?;
+                        if let (Some(f), StreamOutput::Kpi(k)) = (files.as_mut(), out) {
+                            f.kpi(k)?;
+                        }
                         for ev in engine.process(out) {
+                            if let Some(f) = files.as_mut() {
+                                f.alarm(&ev)?;
+                            }
                             journal.write_alarm(&ev)?;
                             hooks.send(&ev);
                             to_tui(&tui_tx, Update::Alarm(ev));
@@ -171,6 +228,17 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                     dropped = stats.dropped,
                     "hooks stopped"
                 );
+                if let Some(f) = files {
+                    let m = metrics.lock().map(|m| m.clone()).unwrap_or_default();
+                    let s = f.finish(&m, workers_n, None)?;
+                    tracing::info!(
+                        messages = s.messages,
+                        windows = s.windows,
+                        kpi_records = s.kpi_records,
+                        alarm_events = s.alarm_events,
+                        "outputs written"
+                    );
+                }
                 Ok(())
             })
             .context("starting the output thread")?
@@ -240,10 +308,13 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::from),
         None => rt.block_on(async {
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
-            tracing::info!("Ctrl-C: stopping");
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    r.context("waiting for Ctrl-C")?;
+                    tracing::info!("Ctrl-C: stopping");
+                }
+                _ = done_rx => {}
+            }
             Ok(())
         }),
     };

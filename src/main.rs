@@ -7,6 +7,7 @@
 mod batch;
 mod journal;
 mod live;
+mod outfiles;
 mod progress;
 mod settings;
 
@@ -47,9 +48,13 @@ enum Command {
         /// Stop at the end of the recording (batch mode).
         #[arg(long)]
         until_end: bool,
-        /// Output directory of the batch mode.
+        /// Write kpis.jsonl, alarms.jsonl and summary.json here (batch
+        /// mode; optional in live mode).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Live mode: stop after this many messages, closing every open window.
+        #[arg(long, conflicts_with = "replay")]
+        stop_after: Option<u64>,
     },
     /// The demo: embedded broker, looping replay of the recorded plants,
     /// pipeline, journal and dashboard (also what `ctower` alone runs).
@@ -119,6 +124,7 @@ fn init_logs(filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).context("--log")?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init()
         .map_err(|e| anyhow::anyhow!("logging: {e}"))
@@ -177,6 +183,7 @@ fn main() -> anyhow::Result<()> {
             speed,
             until_end,
             out,
+            stop_after,
         } => {
             init_logs(&cli.log)?;
             let settings = settings::load(&config)?;
@@ -184,13 +191,15 @@ fn main() -> anyhow::Result<()> {
             if workers == 0 {
                 bail!("--workers must be at least 1");
             }
-            let (Some(recording), Some(out)) = (replay, out) else {
+            let (Some(recording), Some(out)) = (replay, out.clone()) else {
                 return live::run(
                     settings,
                     live::LiveOptions {
                         workers,
                         tui: false,
                         demo_replay: None,
+                        out_dir: out,
+                        stop_after,
                     },
                 );
             };
@@ -239,6 +248,8 @@ fn main() -> anyhow::Result<()> {
                     workers,
                     tui: !headless,
                     demo_replay: Some((recording, speed)),
+                    out_dir: None,
+                    stop_after: None,
                 },
             )
         }
