@@ -92,7 +92,12 @@ async fn shift_to_now_makes_the_first_event_time_current() {
     for (sent, rec) in got.iter().zip(&recs) {
         let now_ts = ts_of(&sent.payload).unwrap().as_i64().unwrap();
         let was = ts_of(&rec.payload).unwrap().as_i64().unwrap();
-        assert_eq!(now_ts - was, shift, "record {} not shifted like the first", rec.topic);
+        assert_eq!(
+            now_ts - was,
+            shift,
+            "record {} not shifted like the first",
+            rec.topic
+        );
     }
     source.stop().await;
 }
