@@ -353,6 +353,11 @@ impl Decoder {
             );
         }
         let (asset, signal) = self.map_topic(topic)?;
+        // serde would take a JSON array as a struct by position: the
+        // contract is one JSON object per message.
+        if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return reject(Reason::MalformedJson, "payload is not a JSON object");
+        }
         let p: Payload = serde_json::from_slice(payload).map_err(|e| Rejection {
             reason: Reason::MalformedJson,
             detail: e.to_string(),
@@ -522,6 +527,14 @@ mod tests {
     fn every_reason() {
         let ts = "1772427600000";
         assert_eq!(reason(&format!("{T}/state"), "{"), Reason::MalformedJson);
+        assert_eq!(
+            reason(&format!("{T}/count_total"), "[1772427770000, 80, null]"),
+            Reason::MalformedJson
+        );
+        assert_eq!(
+            reason(&format!("{T}/count_total"), " 42"),
+            Reason::MalformedJson
+        );
         assert_eq!(
             reason(&format!("{T}/state"), r#"{"value":"running"}"#),
             Reason::MissingField

@@ -1,0 +1,99 @@
+//! Helpers shared by the batch-mode integration tests: run the real `ctower`
+//! binary, read its output files.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The root package's directory: the working directory of every run.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The committed recording.
+pub fn recording() -> PathBuf {
+    root().join("replay-data/plants-2h.jsonl.gz")
+}
+
+/// A fresh, empty scratch directory under cargo's per-target temporary
+/// directory (removed and recreated on every run, so nothing piles up).
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("removing {}: {e}", dir.display()));
+    }
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// Runs the batch mode through the real command line:
+/// `ctower run -c configs/default.toml --replay REC --speed max --until-end --out OUT -w N`.
+pub fn run_batch(recording: &Path, out: &Path, workers: usize) {
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_ctower"))
+        .current_dir(root())
+        .args([
+            "--log",
+            "warn",
+            "run",
+            "-c",
+            "configs/default.toml",
+            "--replay",
+        ])
+        .arg(recording)
+        .args(["--speed", "max", "--until-end", "--out"])
+        .arg(out)
+        .args(["-w", &workers.to_string()])
+        .output()
+        .expect("starting the ctower binary");
+    assert!(
+        output.status.success(),
+        "ctower batch run ({} workers, {}) failed with {}\nstdout:\n{}\nstderr:\n{}",
+        workers,
+        recording.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!(
+        "batch run: {} with {workers} worker(s) in {:.2} s",
+        recording.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// One JSON value per non-empty line; a missing file reads as no lines.
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("reading {}: {e}", path.display()),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{} line {}: {e}: {l}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// `summary.json` of an output directory.
+pub fn read_summary(out: &Path) -> Value {
+    let path = out.join("summary.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Σ of `summary.json`'s `dead_letters` counts by reason.
+pub fn dead_letter_total(summary: &Value) -> u64 {
+    summary["dead_letters"]
+        .as_object()
+        .expect("summary.json: dead_letters is an object")
+        .values()
+        .map(|v| v.as_u64().expect("summary.json: dead letter count"))
+        .sum()
+}

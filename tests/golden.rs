@@ -1,0 +1,877 @@
+//! Golden test of the batch mode: the KPIs the product writes for the
+//! committed recording must equal a plain, non-streaming recomputation made
+//! here from the recording itself, under the telemetry contract and the KPI
+//! formulas (ISO 22400-2), and must not depend on the number of workers.
+//!
+//! The reference shares no code with the product beyond the replay reader:
+//! its own JSON decoding (`serde_json::Value`), its own RFC 3339 parsing, its
+//! own product table parsing, and a different time-model algorithm (the
+//! whole timeline of an asset as segments, then intersected with windows,
+//! instead of a per-window sweep).
+
+mod common;
+
+use common::{dead_letter_total, read_jsonl, read_summary, recording, root, run_batch, scratch};
+use ctower_model::ReplayReader;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Tumbling window, aligned to the epoch (`pipeline.window_secs`).
+const W: i64 = 60_000;
+/// `pipeline.stale_after_secs`.
+const STALE_MS: i64 = 60_000;
+/// `pipeline.max_future_secs`.
+const MAX_FUTURE_MS: i64 = 300_000;
+/// The contract's default `max_payload_bytes` (64 KiB).
+const MAX_PAYLOAD_BYTES: usize = 65_536;
+
+// ---------------------------------------------------------------------------
+// Batch runs, once per test binary.
+
+struct Runs {
+    w1: PathBuf,
+    w2: PathBuf,
+}
+
+fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let base = scratch("golden");
+        let (w1, w2) = (base.join("w1"), base.join("w2"));
+        run_batch(&recording(), &w1, 1);
+        run_batch(&recording(), &w2, 2);
+        Runs { w1, w2 }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Plain decoding of the recording.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Running,
+    Planned,
+    Unplanned,
+    Changeover,
+    NoShift,
+    Unknown,
+}
+
+fn state_bucket(code: &str) -> Option<Bucket> {
+    Some(match code {
+        "running" => Bucket::Running,
+        "stopped" | "fault" | "blocked" | "starved" => Bucket::Unplanned,
+        "break" | "planned_maintenance" | "cip" | "sip" => Bucket::Planned,
+        "changeover" => Bucket::Changeover,
+        "no_shift" | "off" => Bucket::NoShift,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    State,
+    Product,
+    CountTotal,
+    CountGood,
+    CountReject,
+    EnergyKwh,
+    PowerKw,
+    Feed,
+    Permeate,
+    Concentrate,
+    /// Conductivity, TOC and free process values: no KPI uses them.
+    Other,
+}
+
+fn role(signal: &str) -> Role {
+    match signal {
+        "state" => Role::State,
+        "product" => Role::Product,
+        "count_total" => Role::CountTotal,
+        "count_good" => Role::CountGood,
+        "count_reject" => Role::CountReject,
+        "energy_kwh" => Role::EnergyKwh,
+        "power_kw" => Role::PowerKw,
+        "feed_m3" => Role::Feed,
+        "permeate_m3" => Role::Permeate,
+        "concentrate_m3" => Role::Concentrate,
+        // conductivity_us_cm, toc_ppb and any other name.
+        _ => Role::Other,
+    }
+}
+
+fn is_cumulative(r: Role) -> bool {
+    matches!(
+        r,
+        Role::CountTotal
+            | Role::CountGood
+            | Role::CountReject
+            | Role::EnergyKwh
+            | Role::Feed
+            | Role::Permeate
+            | Role::Concentrate
+    )
+}
+
+#[derive(Debug, Clone)]
+enum Val {
+    State(Bucket),
+    Product(String),
+    Num(f64),
+}
+
+/// (site, area, line, asset)
+type AssetId = (String, String, String, String);
+
+#[derive(Debug, Clone)]
+struct Msg {
+    /// Position in the file.
+    idx: usize,
+    ts: i64,
+    role: Role,
+    signal: String,
+    val: Val,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn ts_min() -> i64 {
+    days_from_civil(2000, 1, 1) * 86_400_000
+}
+
+fn ts_max() -> i64 {
+    days_from_civil(2100, 1, 1) * 86_400_000
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` → ms since the epoch.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > mdays[(mo - 1) as usize] {
+        return None;
+    }
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let digits = &s[start..i.min(start + 3)];
+        ms = digits.parse::<i64>().ok()? * 10_i64.pow(3 - digits.len() as u32);
+    }
+    let offset_min = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if *sign == b'-' {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Some(secs * 1000 + ms)
+}
+
+/// Decodes one message under the telemetry contract, except for the
+/// admission checks that depend on the other messages.
+fn decode(topic: &str, payload: &[u8]) -> Result<(AssetId, Msg), String> {
+    let levels: Vec<&str> = topic.split('/').collect();
+    if levels.len() != 6 || levels.iter().any(|l| l.is_empty()) {
+        return Err(format!("topic `{topic}`"));
+    }
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(format!("{} bytes", payload.len()));
+    }
+    let v: Value = serde_json::from_slice(payload).map_err(|e| format!("json: {e}"))?;
+    let obj = v.as_object().ok_or("not a JSON object")?;
+    let ts = match obj.get("ts") {
+        Some(Value::Number(n)) => n.as_i64().ok_or(format!("ts {n} is not integer ms"))?,
+        Some(Value::String(s)) => parse_rfc3339(s).ok_or(format!("ts `{s}` is not RFC 3339"))?,
+        Some(other) => return Err(format!("ts {other}")),
+        None => return Err("no ts".into()),
+    };
+    if !(ts_min()..ts_max()).contains(&ts) {
+        return Err(format!("ts {ts} outside 2000..2100"));
+    }
+    let value = obj.get("value").ok_or("no value")?;
+    let signal = levels[5];
+    let r = role(signal);
+    let val = match r {
+        Role::State => {
+            let code = value.as_str().ok_or("state is not a string")?;
+            Val::State(state_bucket(code).ok_or(format!("state `{code}`"))?)
+        }
+        Role::Product => Val::Product(value.as_str().ok_or("product is not a string")?.into()),
+        _ => {
+            let x = match value {
+                Value::Number(n) => n.as_f64().ok_or("number")?,
+                other => return Err(format!("value {other} is not a number")),
+            };
+            if !x.is_finite() || (is_cumulative(r) && x < 0.0) {
+                return Err(format!("value {x}"));
+            }
+            Val::Num(x)
+        }
+    };
+    let asset = (
+        levels[1].to_string(),
+        levels[2].to_string(),
+        levels[3].to_string(),
+        levels[4].to_string(),
+    );
+    Ok((
+        asset,
+        Msg {
+            idx: 0,
+            ts,
+            role: r,
+            signal: signal.to_string(),
+            val,
+        },
+    ))
+}
+
+struct Input {
+    /// Records in the file.
+    records: usize,
+    /// Accepted messages per asset, in (ts, file index) order.
+    assets: BTreeMap<AssetId, Vec<Msg>>,
+    accepted: usize,
+    /// Refused messages: (receive time, topic), in file order.
+    refused: Vec<(i64, String)>,
+}
+
+fn input() -> &'static Input {
+    static INPUT: OnceLock<Input> = OnceLock::new();
+    INPUT.get_or_init(|| {
+        let reader = ReplayReader::open(&recording()).expect("opening the recording");
+        let mut assets: BTreeMap<AssetId, Vec<Msg>> = BTreeMap::new();
+        let mut refused = Vec::new();
+        let (mut records, mut accepted) = (0, 0);
+        let mut newest: Option<i64> = None;
+        for (idx, rec) in reader.enumerate() {
+            let rec = rec.expect("reading the recording");
+            records += 1;
+            let ok = decode(&rec.topic, &rec.payload).and_then(|(asset, msg)| match newest {
+                Some(n) if msg.ts > n + MAX_FUTURE_MS => {
+                    Err(format!("ts {} > newest {n} + 300 s", msg.ts))
+                }
+                _ => Ok((asset, msg)),
+            });
+            match ok {
+                Ok((asset, mut msg)) => {
+                    newest = Some(newest.map_or(msg.ts, |n| n.max(msg.ts)));
+                    msg.idx = idx;
+                    assets.entry(asset).or_default().push(msg);
+                    accepted += 1;
+                }
+                Err(_) => refused.push((rec.t_ms, rec.topic)),
+            }
+        }
+        for msgs in assets.values_mut() {
+            msgs.sort_by_key(|m| (m.ts, m.idx));
+        }
+        Input {
+            records,
+            assets,
+            accepted,
+            refused,
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The reference KPIs.
+
+/// Ideal cycle times from `[products]` of configs/default.toml, in ms.
+/// A minimal reader: `"name" = { ideal_cycle_secs = X }` lines in the table.
+fn products() -> BTreeMap<String, f64> {
+    let text = std::fs::read_to_string(root().join("configs/default.toml"))
+        .expect("reading configs/default.toml");
+    let mut out = BTreeMap::new();
+    let mut in_table = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_table = line == "[products]";
+            continue;
+        }
+        if !in_table || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, rest) = line.split_once('=').expect("product line `name = {…}`");
+        let name = name.trim().trim_matches('"').to_string();
+        let secs = rest
+            .split_once("ideal_cycle_secs")
+            .and_then(|(_, r)| r.trim_start().strip_prefix('='))
+            .map(|r| r.trim_start())
+            .and_then(|r| r.split([',', '}', ' ']).next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no ideal_cycle_secs in `{line}`"));
+        out.insert(name, secs * 1000.0);
+    }
+    assert_eq!(out.len(), 12, "products of configs/default.toml: {out:?}");
+    out
+}
+
+#[derive(Debug, Clone, Default)]
+struct Sums {
+    running: i64,
+    planned: i64,
+    unplanned: i64,
+    changeover: i64,
+    no_shift: i64,
+    unknown: i64,
+    produced: u64,
+    good: u64,
+    reject: u64,
+    ideal_ms: f64,
+    energy: f64,
+    power: Option<f64>,
+    feed: f64,
+    permeate: f64,
+    concentrate: f64,
+}
+
+impl Sums {
+    fn add_time(&mut self, b: Bucket, ms: i64) {
+        *match b {
+            Bucket::Running => &mut self.running,
+            Bucket::Planned => &mut self.planned,
+            Bucket::Unplanned => &mut self.unplanned,
+            Bucket::Changeover => &mut self.changeover,
+            Bucket::NoShift => &mut self.no_shift,
+            Bucket::Unknown => &mut self.unknown,
+        } += ms;
+    }
+
+    fn add(&mut self, o: &Sums) {
+        self.running += o.running;
+        self.planned += o.planned;
+        self.unplanned += o.unplanned;
+        self.changeover += o.changeover;
+        self.no_shift += o.no_shift;
+        self.unknown += o.unknown;
+        self.produced += o.produced;
+        self.good += o.good;
+        self.reject += o.reject;
+        self.ideal_ms += o.ideal_ms;
+        self.energy += o.energy;
+        if let Some(p) = o.power {
+            self.power = Some(self.power.unwrap_or(0.0) + p);
+        }
+        self.feed += o.feed;
+        self.permeate += o.permeate;
+        self.concentrate += o.concentrate;
+    }
+
+    fn modelled(&self) -> i64 {
+        self.running
+            + self.planned
+            + self.unplanned
+            + self.changeover
+            + self.no_shift
+            + self.unknown
+    }
+}
+
+fn window_of(ts: i64) -> i64 {
+    ts.div_euclid(W) * W
+}
+
+/// Knobs of the reference, so that a test can check the comparison fails
+/// when the reference is wrong.
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    stale_ms: i64,
+}
+
+const PARAMS: Params = Params { stale_ms: STALE_MS };
+
+/// The asset's time model as segments [from, to) with a bucket, from the
+/// start of the window of its first state message to `end`.
+fn timeline(msgs: &[Msg], end: i64, p: Params) -> Vec<(i64, i64, Bucket)> {
+    let Some(first_state) = msgs.iter().find(|m| m.role == Role::State) else {
+        return Vec::new();
+    };
+    let s0 = first_state.ts;
+    let mut segs = vec![(window_of(s0), s0, Bucket::Unknown)];
+    let mut state: Option<Bucket> = None;
+    let mut i = 0;
+    while i < msgs.len() {
+        // All messages at this instant, then the state holding after them.
+        let e = msgs[i].ts;
+        while i < msgs.len() && msgs[i].ts == e {
+            if let Val::State(b) = msgs[i].val {
+                state = Some(b);
+            }
+            i += 1;
+        }
+        let Some(b) = state else { continue };
+        let next = msgs.get(i).map_or(end, |m| m.ts.min(end));
+        let fresh_until = (e + p.stale_ms).min(next);
+        segs.push((e, fresh_until, b));
+        segs.push((fresh_until, next, Bucket::Unknown));
+    }
+    segs.retain(|(a, b, _)| b > a);
+    segs
+}
+
+type Key = (
+    i64,
+    u8,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+const LEVELS: [&str; 4] = ["group", "site", "line", "asset"];
+
+fn show_key(k: &Key) -> String {
+    let path: Vec<&str> = [&k.2, &k.3, &k.4, &k.5]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    format!(
+        "window {} {} {}",
+        k.0,
+        LEVELS[k.1 as usize],
+        if path.is_empty() {
+            "(all)".to_string()
+        } else {
+            path.join("/")
+        }
+    )
+}
+
+/// Reference sums for every (window, scope) the output must hold.
+fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
+    let ideal = products();
+    let last_window = input
+        .assets
+        .values()
+        .flatten()
+        .map(|m| m.ts)
+        .max()
+        .map(window_of)
+        .expect("accepted messages");
+    let end = last_window + W;
+    let mut out: BTreeMap<Key, Sums> = BTreeMap::new();
+    for ((site, area, line, asset), msgs) in &input.assets {
+        let first_window = window_of(msgs[0].ts);
+        let mut win: BTreeMap<i64, Sums> = (first_window..=last_window)
+            .step_by(W as usize)
+            .map(|w| (w, Sums::default()))
+            .collect();
+        // Time model: whole timeline, then intersected with the windows.
+        for (a, b, bucket) in timeline(msgs, end, p) {
+            let mut w = window_of(a);
+            while w < b {
+                let ms = b.min(w + W) - a.max(w);
+                win.get_mut(&w)
+                    .expect("window in range")
+                    .add_time(bucket, ms);
+                w += W;
+            }
+        }
+        // Counters, meters, power, product.
+        let mut prev: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut product: Option<&str> = None;
+        for m in msgs {
+            let s = win.get_mut(&window_of(m.ts)).expect("window in range");
+            match (&m.val, m.role) {
+                (Val::Product(name), _) => product = Some(name),
+                (Val::Num(x), Role::PowerKw) => s.power = Some(*x),
+                (Val::Num(x), r) if is_cumulative(r) => {
+                    let delta = match prev.insert(&m.signal, *x) {
+                        None => 0.0,
+                        Some(before) if *x >= before => x - before,
+                        Some(_) => *x,
+                    };
+                    let units = delta.round() as u64;
+                    match r {
+                        Role::CountTotal => {
+                            s.produced += units;
+                            let cycle = product.and_then(|p| ideal.get(p)).copied().unwrap_or(0.0);
+                            s.ideal_ms += delta * cycle;
+                        }
+                        Role::CountGood => s.good += units,
+                        Role::CountReject => s.reject += units,
+                        Role::EnergyKwh => s.energy += delta,
+                        Role::Feed => s.feed += delta,
+                        Role::Permeate => s.permeate += delta,
+                        Role::Concentrate => s.concentrate += delta,
+                        _ => unreachable!("not cumulative"),
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Roll-ups: asset, line, site, group.
+        for (w, s) in win {
+            let o = |x: &String| Some(x.clone());
+            let scopes: [Key; 4] = [
+                (w, 0, None, None, None, None),
+                (w, 1, o(site), None, None, None),
+                (w, 2, o(site), o(area), o(line), None),
+                (w, 3, o(site), o(area), o(line), o(asset)),
+            ];
+            for k in scopes {
+                out.entry(k).or_default().add(&s);
+            }
+        }
+    }
+    out
+}
+
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    Int(i64),
+    Float(Option<f64>),
+    Text(Option<String>),
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Int(i) => write!(f, "{i}"),
+            Expect::Float(Some(x)) => write!(f, "{x}"),
+            Expect::Text(Some(s)) => write!(f, "\"{s}\""),
+            Expect::Float(None) | Expect::Text(None) => write!(f, "null"),
+        }
+    }
+}
+
+/// Every field of the KPI record of `k`, in the order of the JSON output.
+fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
+    use Expect::{Float, Int, Text};
+    let availability = ratio(
+        s.running as f64,
+        (s.running + s.unplanned + s.changeover) as f64,
+    );
+    let performance = ratio(s.ideal_ms, s.running as f64);
+    let quality = ratio(s.good as f64, s.produced as f64);
+    let factors = [availability, performance.map(|p| p.min(1.0)), quality];
+    let oee = if factors.contains(&Some(0.0)) {
+        Some(0.0)
+    } else if let [Some(a), Some(p), Some(q)] = factors {
+        Some(a * p * q)
+    } else {
+        None
+    };
+    let modelled = s.modelled();
+    let standby = (modelled > 0 && s.running == 0).then(|| s.energy * 3_600_000.0 / W as f64);
+    let coverage = ratio((modelled - s.unknown) as f64, modelled as f64);
+    vec![
+        ("window_start_ms", Int(k.0)),
+        ("window_end_ms", Int(k.0 + W)),
+        ("level", Text(Some(LEVELS[k.1 as usize].to_string()))),
+        ("site", Text(k.2.clone())),
+        ("area", Text(k.3.clone())),
+        ("line", Text(k.4.clone())),
+        ("asset", Text(k.5.clone())),
+        ("revision", Int(0)),
+        ("running_ms", Int(s.running)),
+        ("planned_stop_ms", Int(s.planned)),
+        ("unplanned_stop_ms", Int(s.unplanned)),
+        ("changeover_ms", Int(s.changeover)),
+        ("no_shift_ms", Int(s.no_shift)),
+        ("unknown_ms", Int(s.unknown)),
+        ("produced", Int(s.produced as i64)),
+        ("good", Int(s.good as i64)),
+        ("reject", Int(s.reject as i64)),
+        ("ideal_time_ms", Float(Some(s.ideal_ms))),
+        ("energy_kwh", Float(Some(s.energy))),
+        ("power_kw", Float(s.power)),
+        ("water_feed_m3", Float(Some(s.feed))),
+        ("water_permeate_m3", Float(Some(s.permeate))),
+        ("water_concentrate_m3", Float(Some(s.concentrate))),
+        ("availability", Float(availability)),
+        ("performance", Float(performance)),
+        ("quality", Float(quality)),
+        ("oee", Float(oee)),
+        ("kwh_per_good_unit", Float(ratio(s.energy, s.good as f64))),
+        ("standby_kw", Float(standby)),
+        ("water_recovery", Float(ratio(s.permeate, s.feed))),
+        ("data_coverage", Float(coverage)),
+    ]
+}
+
+fn close(a: f64, b: f64) -> bool {
+    let d = (a - b).abs();
+    d <= 1e-9 || d <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn matches(want: &Expect, got: &Value) -> bool {
+    match (want, got) {
+        (Expect::Int(i), v) => v.as_i64() == Some(*i),
+        (Expect::Float(None) | Expect::Text(None), v) => v.is_null(),
+        (Expect::Float(Some(x)), v) => v.as_f64().is_some_and(|y| close(*x, y)),
+        (Expect::Text(Some(s)), v) => v.as_str() == Some(s.as_str()),
+    }
+}
+
+fn text_field(v: &Value, f: &str) -> Option<String> {
+    match &v[f] {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => panic!("kpis.jsonl: field {f} is {other}, not a string or null"),
+    }
+}
+
+fn key_of(v: &Value) -> Key {
+    let level = v["level"].as_str().expect("kpis.jsonl: level");
+    let rank = LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .unwrap_or_else(|| panic!("kpis.jsonl: unknown level {level}")) as u8;
+    (
+        v["window_start_ms"]
+            .as_i64()
+            .expect("kpis.jsonl: window_start_ms"),
+        rank,
+        text_field(v, "site"),
+        text_field(v, "area"),
+        text_field(v, "line"),
+        text_field(v, "asset"),
+    )
+}
+
+/// Every difference between the reference and the product's records,
+/// readable, in key order.
+fn differences(reference: &BTreeMap<Key, Sums>, product: &[Value]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let mut got: BTreeMap<Key, &Value> = BTreeMap::new();
+    for v in product {
+        let k = key_of(v);
+        if got.insert(k.clone(), v).is_some() {
+            diffs.push(format!("{}: more than one record", show_key(&k)));
+        }
+    }
+    for k in reference.keys().filter(|k| !got.contains_key(*k)) {
+        diffs.push(format!("{}: missing from kpis.jsonl", show_key(k)));
+    }
+    for k in got.keys().filter(|k| !reference.contains_key(*k)) {
+        diffs.push(format!(
+            "{}: in kpis.jsonl, not in the reference",
+            show_key(k)
+        ));
+    }
+    for (k, s) in reference {
+        let Some(v) = got.get(k) else { continue };
+        let fields = expected_fields(k, s);
+        let obj = v.as_object().expect("kpis.jsonl: a JSON object per line");
+        let names: BTreeSet<&str> = fields.iter().map(|(n, _)| *n).collect();
+        let extra: Vec<&String> = obj.keys().filter(|n| !names.contains(n.as_str())).collect();
+        if !extra.is_empty() {
+            diffs.push(format!("{}: unexpected fields {extra:?}", show_key(k)));
+        }
+        for (name, want) in &fields {
+            match obj.get(*name) {
+                None => diffs.push(format!("{}: field {name} missing", show_key(k))),
+                Some(g) if !matches(want, g) => diffs.push(format!(
+                    "{}: {name}: reference {want}, product {g}",
+                    show_key(k)
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    diffs
+}
+
+fn report(diffs: &[String]) -> String {
+    let mut s = format!("{} difference(s); the first 20:\n", diffs.len());
+    for d in diffs.iter().take(20) {
+        s.push_str("  ");
+        s.push_str(d);
+        s.push('\n');
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
+// Tests.
+
+#[test]
+fn batch_output_does_not_depend_on_the_worker_count() {
+    let r = runs();
+    for file in ["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"] {
+        let a = std::fs::read(r.w1.join(file)).unwrap_or_else(|e| panic!("{file} (-w 1): {e}"));
+        let b = std::fs::read(r.w2.join(file)).unwrap_or_else(|e| panic!("{file} (-w 2): {e}"));
+        assert!(!a.is_empty(), "{file} is empty");
+        if a != b {
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            let line = a[..at].iter().filter(|c| **c == b'\n').count() + 1;
+            panic!(
+                "{file} differs between -w 1 ({} bytes) and -w 2 ({} bytes), first at byte {at} (line {line})",
+                a.len(),
+                b.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn refused_messages_match_the_dead_letters() {
+    let input = input();
+    let out = &runs().w2;
+    let summary = read_summary(out);
+    let dead = read_jsonl(&out.join("dead-letters.jsonl"));
+    assert_eq!(summary["messages"].as_u64(), Some(input.records as u64));
+    assert_eq!(summary["accepted"].as_u64(), Some(input.accepted as u64));
+    assert_eq!(dead_letter_total(&summary), input.refused.len() as u64);
+    assert_eq!(dead.len(), input.refused.len());
+    // The same messages, not only the same count.
+    let mut theirs: Vec<(i64, String)> = dead
+        .iter()
+        .map(|d| {
+            (
+                d["recv_ms"].as_i64().expect("dead letter recv_ms"),
+                d["topic"].as_str().expect("dead letter topic").to_string(),
+            )
+        })
+        .collect();
+    let mut ours = input.refused.clone();
+    theirs.sort();
+    ours.sort();
+    assert_eq!(ours, theirs, "refused messages (receive time, topic)");
+}
+
+#[test]
+fn kpis_equal_the_plain_recomputation() {
+    let input = input();
+    let out = &runs().w2;
+    let product = read_jsonl(&out.join("kpis.jsonl"));
+    let reference = reference(input, PARAMS);
+
+    // Sanity of the reference itself: 2 h of 60-s windows, 3 sites, and a
+    // group record in each window.
+    let windows: BTreeSet<i64> = reference.keys().map(|k| k.0).collect();
+    assert_eq!(windows.len(), 120, "windows in the reference");
+    let sites: BTreeSet<&String> = reference.keys().filter_map(|k| k.2.as_ref()).collect();
+    assert_eq!(sites.len(), 3, "sites: {sites:?}");
+    for w in &windows {
+        assert!(
+            reference.contains_key(&(*w, 0, None, None, None, None)),
+            "no group record in window {w}"
+        );
+    }
+    let summary = read_summary(out);
+    assert_eq!(summary["windows"].as_u64(), Some(120));
+    assert_eq!(summary["kpi_records"].as_u64(), Some(product.len() as u64));
+
+    let diffs = differences(&reference, &product);
+    assert!(
+        diffs.is_empty(),
+        "kpis.jsonl differs from the reference ({} records vs {}): {}",
+        product.len(),
+        reference.len(),
+        report(&diffs)
+    );
+    eprintln!(
+        "{} KPI records equal the reference ({} windows)",
+        product.len(),
+        windows.len()
+    );
+}
+
+/// The comparison is able to fail: a reference with a stale threshold one
+/// second short of the configured one disagrees with the product.
+#[test]
+fn a_perturbed_reference_is_caught() {
+    let product = read_jsonl(&runs().w2.join("kpis.jsonl"));
+    let perturbed = reference(input(), Params { stale_ms: 59_000 });
+    let diffs = differences(&perturbed, &product);
+    assert!(
+        diffs.iter().any(|d| d.contains("unknown_ms")),
+        "a 59-s stale threshold went unnoticed: {}",
+        report(&diffs)
+    );
+}
+
+#[test]
+fn reference_rfc3339_parser() {
+    assert_eq!(
+        parse_rfc3339("2026-03-02T05:00:00Z"),
+        Some(1_772_427_600_000)
+    );
+    assert_eq!(
+        parse_rfc3339("2026-03-02T05:00:00.123Z"),
+        Some(1_772_427_600_123)
+    );
+    assert_eq!(
+        parse_rfc3339("2026-03-02T06:00:00.5+01:00"),
+        Some(1_772_427_600_500)
+    );
+    assert_eq!(parse_rfc3339("2000-01-01T00:00:00Z"), Some(946_684_800_000));
+    assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None);
+    assert_eq!(parse_rfc3339("2026-03-02 05:00"), None);
+    assert_eq!(ts_max(), 4_102_444_800_000);
+}
