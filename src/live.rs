@@ -299,14 +299,37 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
 
     // Foreground: the dashboard, or wait for Ctrl-C.
     let result = match tui_rx {
-        Some(rx) => ctower_tui::run(
-            rx,
-            ctower_tui::TuiOptions {
-                title: "ctower · group control tower".into(),
-                exit_on_disconnect: false,
-            },
-        )
-        .map_err(anyhow::Error::from),
+        Some(rx) => {
+            // In raw mode Ctrl-C is a key the dashboard handles; a signal
+            // from outside (kill -INT/-TERM) must still give the terminal back.
+            rt.spawn(async {
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                    ctower_tui::restore_terminal();
+                    tracing::warn!("signal received: terminal restored, exiting");
+                    std::process::exit(130);
+                }
+            });
+            ctower_tui::run(
+                rx,
+                ctower_tui::TuiOptions {
+                    title: "ctower · group control tower".into(),
+                    exit_on_disconnect: false,
+                },
+            )
+            .map_err(anyhow::Error::from)
+        }
         None => rt.block_on(async {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => {
