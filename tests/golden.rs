@@ -612,7 +612,7 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         (s.running + s.unplanned + s.changeover) as f64,
     );
     let performance = ratio(s.ideal_ms, s.running as f64);
-    let quality = ratio(s.good as f64, s.produced as f64);
+    let quality = ratio(s.good as f64, s.produced as f64).map(|q| q.min(1.0));
     let factors = [availability, performance.map(|p| p.min(1.0)), quality];
     let oee = if factors.contains(&Some(0.0)) {
         Some(0.0)

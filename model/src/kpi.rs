@@ -82,7 +82,7 @@ pub struct KpiRatios {
     pub availability: Option<f64>,
     /// Ideal cycle time × produced / actual production time (raw, may exceed 1).
     pub performance: Option<f64>,
-    /// Good / produced.
+    /// Good / produced, at most 1.
     pub quality: Option<f64>,
     /// A × min(P, 1) × Q; 0 when any factor is 0.
     pub oee: Option<f64>,
@@ -103,7 +103,10 @@ impl KpiRatios {
     pub fn from_sums(s: &KpiSums, window_ms: i64) -> Self {
         let availability = ratio(s.running_ms as f64, s.planned_busy_ms() as f64);
         let performance = ratio(s.ideal_time_ms, s.running_ms as f64);
-        let quality = ratio(s.good as f64, s.produced as f64);
+        // Bounded at 1: a good counter read later than the total counter can
+        // briefly count more good units than produced in one window (the raw
+        // `good` and `produced` stay in the record).
+        let quality = ratio(s.good as f64, s.produced as f64).map(|q| q.min(1.0));
         let factors = [availability, performance.map(|p| p.min(1.0)), quality];
         let oee = if factors.contains(&Some(0.0)) {
             Some(0.0)
@@ -278,6 +281,20 @@ mod tests {
         assert_eq!(r.availability, Some(0.0));
         assert_eq!(r.quality, None);
         assert_eq!(r.oee, Some(0.0));
+    }
+
+    #[test]
+    fn quality_is_bounded_when_good_leads_produced() {
+        let s = KpiSums {
+            running_ms: 1000,
+            produced: 1,
+            good: 2,
+            ideal_time_ms: 1000.0,
+            ..Default::default()
+        };
+        let r = KpiRatios::from_sums(&s, 1000);
+        assert_eq!(r.quality, Some(1.0));
+        assert_eq!(r.oee, Some(1.0));
     }
 
     #[test]
