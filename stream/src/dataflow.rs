@@ -217,13 +217,27 @@ fn ingest<'s>(
                 for _ in 0..64 {
                     match rx.try_recv() {
                         Ok(batch) => {
-                            for obs in batch.observations {
-                                let t = to_time(window_start(obs.ts_ms, window_ms));
-                                max_ts = Some(max_ts.map_or(obs.ts_ms, |m| m.max(obs.ts_ms)));
+                            let window_of = |o: &Observation| window_start(o.ts_ms, window_ms);
+                            let mut obs = batch.observations;
+                            if let Some(m) = obs.iter().map(|o| o.ts_ms).max() {
+                                max_ts = Some(max_ts.map_or(m, |x| x.max(m)));
+                            }
+                            // One output session per window, not per observation:
+                            // each session may allocate a whole output buffer.
+                            // (Order within a window does not matter: the
+                            // accumulators sort by event time and sequence.)
+                            obs.sort_by_key(window_of);
+                            let mut it = obs.into_iter().peekable();
+                            while let Some(first) = it.next() {
+                                let w = window_of(&first);
                                 // The collector never sends anything older than the
                                 // watermark; guard the invariant without panicking.
-                                let t = t.max(*c.time());
-                                output.session(&c.delayed(&t)).give(obs);
+                                let at = c.delayed(&to_time(w).max(*c.time()));
+                                let mut session = output.session(&at);
+                                session.give(first);
+                                while let Some(o) = it.next_if(|o| window_of(o) == w) {
+                                    session.give(o);
+                                }
                             }
                             if let Some(wm) = batch.watermark_ms {
                                 let t = to_time(window_start(wm, window_ms));
