@@ -5,6 +5,7 @@
 //! See `ctower --help` and the README.
 
 mod batch;
+mod bench;
 mod journal;
 mod live;
 mod outfiles;
@@ -101,6 +102,30 @@ enum Command {
         #[arg(long, default_value = "ctower-record")]
         client_id: String,
     },
+    /// Measure the decode path and the batch mode; prints a Markdown report
+    /// (see BENCHMARKS.md). Build with `--release`.
+    Bench {
+        #[arg(short, long, default_value = "configs/default.toml")]
+        config: PathBuf,
+        /// Plants to simulate (ignored with --recording).
+        #[arg(long, default_value_t = 100)]
+        plants: usize,
+        /// Hours to simulate (ignored with --recording).
+        #[arg(long, default_value_t = 1.0)]
+        hours: f64,
+        /// Simulator seed (ignored with --recording).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Worker counts for the batch mode, comma-separated.
+        #[arg(short, long, value_delimiter = ',', default_value = "1,2")]
+        workers: Vec<usize>,
+        /// Measure this recording instead of simulating one.
+        #[arg(long)]
+        recording: Option<PathBuf>,
+        /// Run each phase this many times and keep the fastest.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
     /// Write a deterministic recording of simulated plants.
     Simulate {
         #[arg(long, default_value_t = 42)]
@@ -167,8 +192,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error and its causes, plainly: no backtrace for a user.
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Demo {
         config: PathBuf::from("configs/default.toml"),
         workers: None,
@@ -313,6 +351,29 @@ fn main() -> anyhow::Result<()> {
             })?;
             tracing::info!(records = n, "recording written");
             Ok(())
+        }
+        Command::Bench {
+            config,
+            plants,
+            hours,
+            seed,
+            workers,
+            recording,
+            repeat,
+        } => {
+            init_logs(&cli.log)?;
+            let settings = settings::load(&config)?;
+            bench::run(
+                &settings,
+                &bench::BenchOptions {
+                    plants,
+                    hours,
+                    seed,
+                    workers,
+                    recording,
+                    repeat,
+                },
+            )
         }
         Command::Simulate {
             seed,
