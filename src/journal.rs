@@ -68,6 +68,10 @@ impl Fields<'_> {
         self.sep(name);
         let _ = write!(self.out, "{v}i");
     }
+    fn boolean(&mut self, name: &str, v: bool) {
+        self.sep(name);
+        self.out.push(if v { 't' } else { 'f' });
+    }
     fn text(&mut self, name: &str, v: &str) {
         self.sep(name);
         esc_str(v, self.out);
@@ -102,12 +106,17 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("standby_kw", r.standby_kw);
     f.float("water_recovery", r.water_recovery);
     f.float("data_coverage", r.data_coverage);
+    f.float("teep", r.teep);
+    f.float("mtbf_ms", r.mtbf_ms);
+    f.float("mttr_ms", r.mttr_ms);
+    f.boolean("ideal_rate_suspect", r.ideal_rate_suspect);
     f.int("running_ms", s.running_ms);
     f.int("planned_stop_ms", s.planned_stop_ms);
     f.int("unplanned_stop_ms", s.unplanned_stop_ms);
     f.int("changeover_ms", s.changeover_ms);
     f.int("no_shift_ms", s.no_shift_ms);
     f.int("unknown_ms", s.unknown_ms);
+    f.int("unplanned_stops", s.unplanned_stops as i64);
     f.int("produced", s.produced as i64);
     f.int("good", s.good as i64);
     f.int("reject", s.reject as i64);

@@ -215,7 +215,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                         }
                         if let StreamOutput::Kpi(k) = out {
                             if matches!(k.scope.level, Level::Group | Level::Site | Level::Line) {
-                                to_tui(&tui_tx, Update::Kpi((**k).clone()));
+                                to_tui(&tui_tx, Update::Kpi(k.clone()));
                             }
                         }
                     }

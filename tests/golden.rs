@@ -378,6 +378,7 @@ struct Sums {
     changeover: i64,
     no_shift: i64,
     unknown: i64,
+    stops: u64,
     produced: u64,
     good: u64,
     reject: u64,
@@ -408,6 +409,7 @@ impl Sums {
         self.changeover += o.changeover;
         self.no_shift += o.no_shift;
         self.unknown += o.unknown;
+        self.stops += o.stops;
         self.produced += o.produced;
         self.good += o.good;
         self.reject += o.reject;
@@ -535,9 +537,17 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
         // Counters, meters, power, product.
         let mut prev: BTreeMap<&str, f64> = BTreeMap::new();
         let mut product: Option<&str> = None;
+        let mut last_state: Option<Bucket> = None;
         for m in msgs {
             let s = win.get_mut(&window_of(m.ts)).expect("window in range");
             match (&m.val, m.role) {
+                (Val::State(b), _) => {
+                    // A stop begins where the state changes into an unplanned stop.
+                    if *b == Bucket::Unplanned && last_state != Some(Bucket::Unplanned) {
+                        s.stops += 1;
+                    }
+                    last_state = Some(*b);
+                }
                 (Val::Product(name), _) => product = Some(name),
                 (Val::Num(x), Role::PowerKw) => s.power = Some(*x),
                 (Val::Num(x), r) if is_cumulative(r) => {
@@ -591,6 +601,7 @@ enum Expect {
     Int(i64),
     Float(Option<f64>),
     Text(Option<String>),
+    Bool(bool),
 }
 
 impl fmt::Display for Expect {
@@ -600,13 +611,14 @@ impl fmt::Display for Expect {
             Expect::Float(Some(x)) => write!(f, "{x}"),
             Expect::Text(Some(s)) => write!(f, "\"{s}\""),
             Expect::Float(None) | Expect::Text(None) => write!(f, "null"),
+            Expect::Bool(b) => write!(f, "{b}"),
         }
     }
 }
 
 /// Every field of the KPI record of `k`, in the order of the JSON output.
 fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
-    use Expect::{Float, Int, Text};
+    use Expect::{Bool, Float, Int, Text};
     let availability = ratio(
         s.running as f64,
         (s.running + s.unplanned + s.changeover) as f64,
@@ -639,6 +651,7 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         ("changeover_ms", Int(s.changeover)),
         ("no_shift_ms", Int(s.no_shift)),
         ("unknown_ms", Int(s.unknown)),
+        ("unplanned_stops", Int(s.stops as i64)),
         ("produced", Int(s.produced as i64)),
         ("good", Int(s.good as i64)),
         ("reject", Int(s.reject as i64)),
@@ -656,6 +669,22 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         ("standby_kw", Float(standby)),
         ("water_recovery", Float(ratio(s.permeate, s.feed))),
         ("data_coverage", Float(coverage)),
+        // TEEP = OEE × PBT / calendar time (all modelled machine-time).
+        (
+            "teep",
+            Float(oee.and_then(|o| {
+                ratio(
+                    o * (s.running + s.unplanned + s.changeover) as f64,
+                    modelled as f64,
+                )
+            })),
+        ),
+        ("mtbf_ms", Float(ratio(s.running as f64, s.stops as f64))),
+        ("mttr_ms", Float(ratio(s.unplanned as f64, s.stops as f64))),
+        (
+            "ideal_rate_suspect",
+            Bool(performance.is_some_and(|p| p > 1.0)),
+        ),
     ]
 }
 
@@ -670,6 +699,7 @@ fn matches(want: &Expect, got: &Value) -> bool {
         (Expect::Float(None) | Expect::Text(None), v) => v.is_null(),
         (Expect::Float(Some(x)), v) => v.as_f64().is_some_and(|y| close(*x, y)),
         (Expect::Text(Some(s)), v) => v.as_str() == Some(s.as_str()),
+        (Expect::Bool(b), v) => v.as_bool() == Some(*b),
     }
 }
 

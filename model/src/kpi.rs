@@ -19,6 +19,9 @@ pub struct KpiSums {
     pub changeover_ms: i64,
     pub no_shift_ms: i64,
     pub unknown_ms: i64,
+    /// Unplanned stops that began in the window (a change of state into an
+    /// unplanned stop): the "failures" of MTBF and MTTR.
+    pub unplanned_stops: u64,
     /// Units, from cumulative counters (reset-safe deltas).
     pub produced: u64,
     pub good: u64,
@@ -43,6 +46,7 @@ impl KpiSums {
         self.changeover_ms += o.changeover_ms;
         self.no_shift_ms += o.no_shift_ms;
         self.unknown_ms += o.unknown_ms;
+        self.unplanned_stops += o.unplanned_stops;
         self.produced += o.produced;
         self.good += o.good;
         self.reject += o.reject;
@@ -93,6 +97,15 @@ pub struct KpiRatios {
     pub water_recovery: Option<f64>,
     /// Share of modelled asset-time that is not UNKNOWN.
     pub data_coverage: Option<f64>,
+    /// OEE × planned busy time / calendar (modelled) time.
+    pub teep: Option<f64>,
+    /// Mean operating time between failures: running / unplanned stops, ms.
+    pub mtbf_ms: Option<f64>,
+    /// Mean time to repair: unplanned stop time / unplanned stops, ms.
+    pub mttr_ms: Option<f64>,
+    /// Raw performance above 1: the ideal cycle time is probably too long
+    /// (OEE uses min(P, 1)).
+    pub ideal_rate_suspect: bool,
 }
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
@@ -127,6 +140,10 @@ impl KpiRatios {
             standby_kw,
             water_recovery: ratio(s.water_permeate_m3, s.water_feed_m3),
             data_coverage: ratio((modelled - s.unknown_ms) as f64, modelled as f64),
+            teep: oee.and_then(|o| ratio(o * s.planned_busy_ms() as f64, modelled as f64)),
+            mtbf_ms: ratio(s.running_ms as f64, s.unplanned_stops as f64),
+            mttr_ms: ratio(s.unplanned_stop_ms as f64, s.unplanned_stops as f64),
+            ideal_rate_suspect: performance.is_some_and(|p| p > 1.0),
         }
     }
 }
@@ -172,6 +189,10 @@ impl KpiRecord {
             "standby_kw" => r.standby_kw?,
             "water_recovery" => r.water_recovery?,
             "data_coverage" => r.data_coverage?,
+            "teep" => r.teep?,
+            "mtbf_ms" => r.mtbf_ms?,
+            "mttr_ms" => r.mttr_ms?,
+            "unplanned_stops" => s.unplanned_stops as f64,
             "energy_kwh" => s.energy_kwh,
             "power_kw" => s.power_kw?,
             "produced" => s.produced as f64,
@@ -197,6 +218,10 @@ impl KpiRecord {
         "standby_kw",
         "water_recovery",
         "data_coverage",
+        "teep",
+        "mtbf_ms",
+        "mttr_ms",
+        "unplanned_stops",
         "energy_kwh",
         "power_kw",
         "produced",
@@ -269,6 +294,26 @@ mod tests {
         assert!((r.performance.unwrap() - 0.796_981).abs() < 1e-6);
         assert!((r.quality.unwrap() - 0.978_050).abs() < 1e-6);
         assert!((r.oee.unwrap() - 0.698_074).abs() < 1e-6);
+        // No no-shift or UNKNOWN time: calendar = 480 min, PBT = 450 min.
+        assert!((r.teep.unwrap() - 0.698_074 * 450.0 / 480.0).abs() < 1e-6);
+        assert!(!r.ideal_rate_suspect);
+    }
+
+    #[test]
+    fn mtbf_and_mttr_from_stop_count() {
+        let s = KpiSums {
+            running_ms: 50_000,
+            unplanned_stop_ms: 10_000,
+            unplanned_stops: 4,
+            ..Default::default()
+        };
+        let r = KpiRatios::from_sums(&s, 60_000);
+        assert_eq!(r.mtbf_ms, Some(12_500.0));
+        assert_eq!(r.mttr_ms, Some(2_500.0));
+        assert_eq!(
+            KpiRatios::from_sums(&KpiSums::default(), 60_000).mtbf_ms,
+            None
+        );
     }
 
     #[test]
@@ -309,5 +354,6 @@ mod tests {
         let r = KpiRatios::from_sums(&s, 1000);
         assert_eq!(r.performance, Some(2.0));
         assert_eq!(r.oee, Some(1.0));
+        assert!(r.ideal_rate_suspect);
     }
 }

@@ -26,7 +26,7 @@ pub use replay::{ReplayReader, ReplayRecord, ReplayWriter};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
-    Kpi(KpiRecord),
+    Kpi(Box<KpiRecord>),
     Alarm(AlarmEvent),
     Metrics(PipelineMetrics),
 }

@@ -178,7 +178,14 @@ impl AssetAccumulator {
     ) {
         self.last_msg_ms = Some(obs.ts_ms);
         match (obs.role, &obs.value) {
-            (Role::State, Value::State { bucket, .. }) => self.state = Some(*bucket),
+            (Role::State, Value::State { bucket, .. }) => {
+                // A stop begins on a change into an unplanned stop (a
+                // repeated "stopped" heartbeat is the same stop).
+                if *bucket == Bucket::UnplannedStop && self.state != Some(Bucket::UnplannedStop) {
+                    sums.unplanned_stops += 1;
+                }
+                self.state = Some(*bucket);
+            }
             (Role::Product, Value::Text(p)) => self.product = Some(p.clone()),
             (Role::CounterTotal, Value::Number(v)) => {
                 let d = cumulative_delta(self.total.replace(*v), *v);
@@ -306,6 +313,7 @@ mod tests {
         assert_eq!(w0.sums.unknown_ms, 5, "before the first state message");
         assert_eq!(w0.sums.running_ms, 30_000 - 5);
         assert_eq!(w0.sums.unplanned_stop_ms, 30_000);
+        assert_eq!(w0.sums.unplanned_stops, 1);
         assert_eq!(w0.sums.produced, 10);
         assert_eq!(w0.sums.ideal_time_ms, 1000.0);
         // Window 1: no message; stale 30 s after the last one (t = 30 s), so

@@ -495,7 +495,7 @@ fn bucket_times(s: &KpiSums) -> [i64; 6] {
 #[derive(Debug, Clone, Default)]
 struct RefSums {
     times: [i64; 6],
-    counts: [u64; 3],
+    counts: [u64; 4],
     /// ideal time, energy, feed, permeate, concentrate: (Σ, Σ|x|)
     floats: [(f64, f64); 5],
     power: Option<(f64, f64)>,
@@ -524,7 +524,11 @@ impl RefSums {
         for (acc, t) in self.times.iter_mut().zip(times) {
             *acc += t;
         }
-        for (acc, c) in self.counts.iter_mut().zip([s.produced, s.good, s.reject]) {
+        for (acc, c) in
+            self.counts
+                .iter_mut()
+                .zip([s.produced, s.good, s.reject, s.unplanned_stops])
+        {
             *acc += c;
         }
         for (acc, f) in self.floats.iter_mut().zip(float_fields(s)) {
@@ -541,7 +545,7 @@ impl RefSums {
     fn to_sums(&self) -> KpiSums {
         let [running_ms, planned_stop_ms, unplanned_stop_ms, changeover_ms, no_shift_ms, unknown_ms] =
             self.times;
-        let [produced, good, reject] = self.counts;
+        let [produced, good, reject, unplanned_stops] = self.counts;
         let f = self.floats.map(|x| x.0);
         KpiSums {
             running_ms,
@@ -550,6 +554,7 @@ impl RefSums {
             changeover_ms,
             no_shift_ms,
             unknown_ms,
+            unplanned_stops,
             produced,
             good,
             reject,
@@ -600,8 +605,8 @@ fn check_sums(got: &KpiSums, want: &RefSums, what: &str) -> Result<(), TestCaseE
         what
     );
     prop_assert_eq!(
-        (got.produced, got.good, got.reject),
-        (w.produced, w.good, w.reject),
+        (got.produced, got.good, got.reject, got.unplanned_stops),
+        (w.produced, w.good, w.reject, w.unplanned_stops),
         "counts at {}",
         what
     );
@@ -664,7 +669,7 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
     let f = |hi: f64| prop_oneof![Just(0.0), 0.0..hi];
     (
         (t(), t(), t(), t(), t(), t()),
-        (0u64..1_000, 0u64..1_000, 0u64..100),
+        (0u64..1_000, 0u64..1_000, 0u64..100, 0u64..20),
         (f(1e6), f(1e4), f(1e3), f(1e3), f(1e3)),
         prop::option::of(-100.0..1e4f64),
     )
@@ -675,6 +680,7 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
             changeover_ms: t.3,
             no_shift_ms: t.4,
             unknown_ms: t.5,
+            unplanned_stops: c.3,
             produced: c.0,
             good: c.1,
             reject: c.2,

@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     site_sums.add(&sums);
                     let scope = AssetKey::new(site, "packaging", line, "-").scope(Level::Line);
                     let k = KpiRecord::new(end - 15 * MIN, end, scope, sums);
-                    if tx.send(Update::Kpi(k)).is_err() {
+                    if tx.send(Update::Kpi(Box::new(k))).is_err() {
                         return;
                     }
                 }
@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 site_sums.water_permeate_m3 = 8.0 + 0.1 * wobble as f64;
                 let scope = AssetKey::new(site, "-", "-", "-").scope(Level::Site);
                 let k = KpiRecord::new(end - 15 * MIN, end, scope, site_sums);
-                if tx.send(Update::Kpi(k)).is_err() {
+                if tx.send(Update::Kpi(Box::new(k))).is_err() {
                     return;
                 }
             }

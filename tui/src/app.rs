@@ -321,7 +321,12 @@ mod tests {
             ideal_time_ms: 40_000.0,
             ..Default::default()
         };
-        Update::Kpi(KpiRecord::new(end_ms - 60_000, end_ms, scope, sums))
+        Update::Kpi(Box::new(KpiRecord::new(
+            end_ms - 60_000,
+            end_ms,
+            scope,
+            sums,
+        )))
     }
 
     fn alarm(scope: ScopeKey, state: AlarmState) -> Update {
@@ -516,7 +521,10 @@ mod tests {
             unknown_ms: 10_000,
             ..Default::default()
         };
-        app.apply(&Update::Kpi(KpiRecord::new(0, 60_000, site("s"), sums)), 0);
+        app.apply(
+            &Update::Kpi(Box::new(KpiRecord::new(0, 60_000, site("s"), sums))),
+            0,
+        );
         assert!(app.site_is_stale("s"));
         app.apply(&kpi(site("t"), 60_000, 99), 0);
         assert!(!app.site_is_stale("t"));

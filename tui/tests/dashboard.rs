@@ -112,10 +112,10 @@ fn feed_site(
 ) -> KpiRecord {
     let recs: Vec<KpiRecord> = lines.iter().map(|l| line_kpi(site, l)).collect();
     for r in &recs {
-        app.apply(&Update::Kpi(r.clone()), at_ms);
+        app.apply(&Update::Kpi(Box::new(r.clone())), at_ms);
     }
     let s = site_kpi(site, &recs, water);
-    app.apply(&Update::Kpi(s.clone()), at_ms);
+    app.apply(&Update::Kpi(Box::new(s.clone())), at_ms);
     s
 }
 
@@ -257,7 +257,7 @@ fn three_sites(stale: bool) -> App {
         (5.0, 4.1),
         NOW - 95_000,
     );
-    app.apply(&Update::Kpi(group_kpi(&[cork, lyon, pune])), NOW);
+    app.apply(&Update::Kpi(Box::new(group_kpi(&[cork, lyon, pune]))), NOW);
     app.apply(
         &alarm(
             AssetKey::new("lyon", "utilities", "wfi-loop", "pw-1").scope(Level::Asset),
