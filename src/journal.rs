@@ -110,6 +110,8 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("mtbf_ms", r.mtbf_ms);
     f.float("mttr_ms", r.mttr_ms);
     f.boolean("ideal_rate_suspect", r.ideal_rate_suspect);
+    f.float("conductivity_within_usp", r.conductivity_within_usp);
+    f.float("toc_within_usp", r.toc_within_usp);
     f.int("running_ms", s.running_ms);
     f.int("planned_stop_ms", s.planned_stop_ms);
     f.int("unplanned_stop_ms", s.unplanned_stop_ms);
@@ -126,6 +128,11 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("water_feed_m3", Some(s.water_feed_m3));
     f.float("water_permeate_m3", Some(s.water_permeate_m3));
     f.float("water_concentrate_m3", Some(s.water_concentrate_m3));
+    f.int("conductivity_measured_ms", s.conductivity_measured_ms);
+    f.int("conductivity_within_ms", s.conductivity_within_ms);
+    f.int("toc_measured_ms", s.toc_measured_ms);
+    f.int("toc_within_ms", s.toc_within_ms);
+    f.int("usp_excursions", s.usp_excursions as i64);
     f.int("revision", i64::from(k.revision));
     let _ = write!(out, " {}", k.window_end_ms * 1_000_000);
 }

@@ -31,6 +31,26 @@ pub struct RawSettings {
     pub alerts: AlertsConfig,
     #[serde(default)]
     pub demo: DemoConfig,
+    #[serde(default)]
+    pub water: WaterConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WaterConfig {
+    /// Purified-water conductivity limit, µS/cm (USP <645> stage 1 at 25 °C).
+    pub conductivity_limit_us_cm: f64,
+    /// Purified-water TOC limit, ppb (USP <643>).
+    pub toc_limit_ppb: f64,
+}
+
+impl Default for WaterConfig {
+    fn default() -> Self {
+        WaterConfig {
+            conductivity_limit_us_cm: 1.3,
+            toc_limit_ppb: 500.0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +300,20 @@ pub fn check(
             (vec![], vec![])
         }
     };
+    for (key, v) in [
+        (
+            "water.conductivity_limit_us_cm",
+            raw.water.conductivity_limit_us_cm,
+        ),
+        ("water.toc_limit_ppb", raw.water.toc_limit_ppb),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            issues.push(ConfigIssue::new(
+                key,
+                format!("{v} must be a positive number"),
+            ));
+        }
+    }
     let d = &raw.demo;
     if !(d.speed.is_finite() && d.speed > 0.0) {
         issues.push(ConfigIssue::new(
@@ -307,6 +341,8 @@ pub fn check(
             window_ms: ms(p.window_secs),
             stale_after_ms: ms(p.stale_after_secs),
             ideal_cycle_ms,
+            conductivity_limit_us_cm: raw.water.conductivity_limit_us_cm,
+            toc_limit_ppb: raw.water.toc_limit_ppb,
         },
         admission: AdmissionConfig {
             window_ms: ms(p.window_secs),

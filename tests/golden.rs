@@ -388,6 +388,9 @@ struct Sums {
     feed: f64,
     permeate: f64,
     concentrate: f64,
+    /// Water quality ms: conductivity measured/within, TOC measured/within.
+    quality: [i64; 4],
+    excursions: u64,
 }
 
 impl Sums {
@@ -418,6 +421,10 @@ impl Sums {
         if let Some(p) = o.power {
             self.power = Some(self.power.unwrap_or(0.0) + p);
         }
+        for (a, b) in self.quality.iter_mut().zip(o.quality) {
+            *a += b;
+        }
+        self.excursions += o.excursions;
         self.feed += o.feed;
         self.permeate += o.permeate;
         self.concentrate += o.concentrate;
@@ -575,6 +582,42 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
                 _ => {}
             }
         }
+        // Water quality: each reading holds until the next reading of the
+        // same signal or for the stale time, whichever is first.
+        for (k, (name, limit)) in [("conductivity_us_cm", 1.3), ("toc_ppb", 500.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let readings: Vec<(i64, f64)> = msgs
+                .iter()
+                .filter(|m| m.signal == name)
+                .filter_map(|m| match m.val {
+                    Val::Num(x) => Some((m.ts, x)),
+                    _ => None,
+                })
+                .collect();
+            for (i, &(t, v)) in readings.iter().enumerate() {
+                let next = readings.get(i + 1).map_or(end, |r| r.0);
+                let until = next.min(t + STALE_MS).min(end);
+                let within = v <= limit;
+                let was_within = i == 0 || readings[i - 1].1 <= limit;
+                if !within && was_within {
+                    win.get_mut(&window_of(t))
+                        .expect("window in range")
+                        .excursions += 1;
+                }
+                let mut w = window_of(t);
+                while w < until {
+                    let ms = until.min(w + W) - t.max(w);
+                    let q = &mut win.get_mut(&w).expect("window in range").quality;
+                    q[2 * k] += ms;
+                    if within {
+                        q[2 * k + 1] += ms;
+                    }
+                    w += W;
+                }
+            }
+        }
         // Roll-ups: asset, line, site, group.
         for (w, s) in win {
             let o = |x: &String| Some(x.clone());
@@ -661,6 +704,11 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         ("water_feed_m3", Float(Some(s.feed))),
         ("water_permeate_m3", Float(Some(s.permeate))),
         ("water_concentrate_m3", Float(Some(s.concentrate))),
+        ("conductivity_measured_ms", Int(s.quality[0])),
+        ("conductivity_within_ms", Int(s.quality[1])),
+        ("toc_measured_ms", Int(s.quality[2])),
+        ("toc_within_ms", Int(s.quality[3])),
+        ("usp_excursions", Int(s.excursions as i64)),
         ("availability", Float(availability)),
         ("performance", Float(performance)),
         ("quality", Float(quality)),
@@ -684,6 +732,14 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         (
             "ideal_rate_suspect",
             Bool(performance.is_some_and(|p| p > 1.0)),
+        ),
+        (
+            "conductivity_within_usp",
+            Float(ratio(s.quality[1] as f64, s.quality[0] as f64)),
+        ),
+        (
+            "toc_within_usp",
+            Float(ratio(s.quality[3] as f64, s.quality[2] as f64)),
         ),
     ]
 }

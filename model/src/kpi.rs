@@ -36,6 +36,14 @@ pub struct KpiSums {
     pub water_feed_m3: f64,
     pub water_permeate_m3: f64,
     pub water_concentrate_m3: f64,
+    /// Purified-water quality: time covered by a fresh conductivity (TOC)
+    /// reading, and the part of it within the USP limit, ms.
+    pub conductivity_measured_ms: i64,
+    pub conductivity_within_ms: i64,
+    pub toc_measured_ms: i64,
+    pub toc_within_ms: i64,
+    /// Readings that crossed a USP limit (the previous reading was within).
+    pub usp_excursions: u64,
 }
 
 impl KpiSums {
@@ -59,6 +67,11 @@ impl KpiSums {
         self.water_feed_m3 += o.water_feed_m3;
         self.water_permeate_m3 += o.water_permeate_m3;
         self.water_concentrate_m3 += o.water_concentrate_m3;
+        self.conductivity_measured_ms += o.conductivity_measured_ms;
+        self.conductivity_within_ms += o.conductivity_within_ms;
+        self.toc_measured_ms += o.toc_measured_ms;
+        self.toc_within_ms += o.toc_within_ms;
+        self.usp_excursions += o.usp_excursions;
     }
 
     /// Asset-time covered by the time model (all buckets).
@@ -106,6 +119,10 @@ pub struct KpiRatios {
     /// Raw performance above 1: the ideal cycle time is probably too long
     /// (OEE uses min(P, 1)).
     pub ideal_rate_suspect: bool,
+    /// Share of measured time with conductivity within USP <645> (1.3 µS/cm).
+    pub conductivity_within_usp: Option<f64>,
+    /// Share of measured time with TOC within USP <643> (500 ppb).
+    pub toc_within_usp: Option<f64>,
 }
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
@@ -144,6 +161,11 @@ impl KpiRatios {
             mtbf_ms: ratio(s.running_ms as f64, s.unplanned_stops as f64),
             mttr_ms: ratio(s.unplanned_stop_ms as f64, s.unplanned_stops as f64),
             ideal_rate_suspect: performance.is_some_and(|p| p > 1.0),
+            conductivity_within_usp: ratio(
+                s.conductivity_within_ms as f64,
+                s.conductivity_measured_ms as f64,
+            ),
+            toc_within_usp: ratio(s.toc_within_ms as f64, s.toc_measured_ms as f64),
         }
     }
 }
@@ -193,6 +215,9 @@ impl KpiRecord {
             "mtbf_ms" => r.mtbf_ms?,
             "mttr_ms" => r.mttr_ms?,
             "unplanned_stops" => s.unplanned_stops as f64,
+            "conductivity_within_usp" => r.conductivity_within_usp?,
+            "toc_within_usp" => r.toc_within_usp?,
+            "usp_excursions" => s.usp_excursions as f64,
             "energy_kwh" => s.energy_kwh,
             "power_kw" => s.power_kw?,
             "produced" => s.produced as f64,
@@ -222,6 +247,9 @@ impl KpiRecord {
         "mtbf_ms",
         "mttr_ms",
         "unplanned_stops",
+        "conductivity_within_usp",
+        "toc_within_usp",
+        "usp_excursions",
         "energy_kwh",
         "power_kw",
         "produced",

@@ -19,6 +19,10 @@ pub struct AccumConfig {
     pub stale_after_ms: i64,
     /// Ideal cycle time per product, milliseconds per unit.
     pub ideal_cycle_ms: HashMap<String, f64>,
+    /// USP <645> conductivity limit, µS/cm (1.3).
+    pub conductivity_limit_us_cm: f64,
+    /// USP <643> TOC limit, ppb (500).
+    pub toc_limit_ppb: f64,
 }
 
 /// One asset's contribution to one closed window.
@@ -66,6 +70,9 @@ pub struct AssetAccumulator {
     feed: Option<f64>,
     permeate: Option<f64>,
     concentrate: Option<f64>,
+    /// Latest conductivity and TOC readings: (event time, within the limit).
+    conductivity: Option<(i64, bool)>,
+    toc: Option<(i64, bool)>,
     pending: BTreeMap<i64, Vec<Observation>>,
     unknown_products: u64,
 }
@@ -86,6 +93,8 @@ impl AssetAccumulator {
             feed: None,
             permeate: None,
             concentrate: None,
+            conductivity: None,
+            toc: None,
             pending: BTreeMap::new(),
             unknown_products: 0,
         }
@@ -127,10 +136,12 @@ impl AssetAccumulator {
         let mut cursor = w;
         for obs in events {
             self.integrate(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
+            self.integrate_quality(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
             cursor = obs.ts_ms;
             self.apply(obs, cfg, &mut sums, &mut stats);
         }
         self.integrate(cursor, end, cfg.stale_after_ms, &mut sums);
+        self.integrate_quality(cursor, end, cfg.stale_after_ms, &mut sums);
 
         let signals = stats
             .into_iter()
@@ -167,6 +178,25 @@ impl AssetAccumulator {
         };
         add_time(sums, state, stale_from - a);
         add_time(sums, Bucket::Unknown, b - stale_from);
+    }
+
+    /// Water quality time in `[a, b)`: a reading holds until the next
+    /// reading of the same signal or until it is `stale_after_ms` old.
+    fn integrate_quality(&self, a: i64, b: i64, stale_after_ms: i64, sums: &mut KpiSums) {
+        // Readings are applied before the interval that follows them, so
+        // a reading's time is never after `a`.
+        let held = |reading: Option<(i64, bool)>| {
+            reading.map_or(0, |(t, _)| ((t + stale_after_ms).min(b) - a).max(0))
+        };
+        let (c, t) = (held(self.conductivity), held(self.toc));
+        sums.conductivity_measured_ms += c;
+        sums.toc_measured_ms += t;
+        if self.conductivity.is_some_and(|(_, ok)| ok) {
+            sums.conductivity_within_ms += c;
+        }
+        if self.toc.is_some_and(|(_, ok)| ok) {
+            sums.toc_within_ms += t;
+        }
     }
 
     fn apply(
@@ -222,6 +252,20 @@ impl AssetAccumulator {
                 role @ (Role::PowerKw | Role::ConductivityUsCm | Role::TocPpb | Role::Process),
                 Value::Number(v),
             ) => {
+                let quality = match role {
+                    Role::ConductivityUsCm => {
+                        Some((&mut self.conductivity, cfg.conductivity_limit_us_cm))
+                    }
+                    Role::TocPpb => Some((&mut self.toc, cfg.toc_limit_ppb)),
+                    _ => None,
+                };
+                if let Some((reading, limit)) = quality {
+                    let ok = *v <= limit;
+                    if !ok && reading.is_none_or(|(_, was_ok)| was_ok) {
+                        sums.usp_excursions += 1;
+                    }
+                    *reading = Some((obs.ts_ms, ok));
+                }
                 if role == Role::PowerKw {
                     sums.power_kw = Some(*v);
                 }
@@ -273,7 +317,29 @@ mod tests {
             window_ms: W,
             stale_after_ms: 30_000,
             ideal_cycle_ms: HashMap::from([("p".to_string(), 100.0)]),
+            conductivity_limit_us_cm: 1.3,
+            toc_limit_ppb: 500.0,
         }
+    }
+
+    #[test]
+    fn water_quality_time_within_limits_and_excursions() {
+        let c = cfg();
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "u", "ro-1", "skid"), 0);
+        let cond = |ts, v| obs(ts, Role::ConductivityUsCm, Value::Number(v));
+        a.push(cond(0, 0.8), W);
+        a.push(cond(20_000, 1.5), W); // excursion
+        a.push(cond(30_000, 1.6), W); // still out: same excursion
+        a.push(cond(40_000, 0.9), W);
+        let w0 = a.close(0, &c).unwrap();
+        assert_eq!(w0.sums.conductivity_measured_ms, W);
+        assert_eq!(w0.sums.conductivity_within_ms, 20_000 + 20_000);
+        assert_eq!(w0.sums.usp_excursions, 1);
+        assert_eq!(w0.sums.toc_measured_ms, 0);
+        // The last reading (t = 40 s) holds 30 s: 20 s into window 1.
+        let w1 = a.close(W, &c).unwrap();
+        assert_eq!(w1.sums.conductivity_measured_ms, 10_000);
+        assert_eq!(w1.sums.conductivity_within_ms, 10_000);
     }
 
     fn obs(ts: i64, role: Role, value: Value) -> Observation {

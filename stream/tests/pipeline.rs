@@ -60,6 +60,8 @@ fn run(workers: usize, batch: usize) -> Vec<WindowOutput> {
             window_ms: W,
             stale_after_ms: 30_000,
             ideal_cycle_ms: HashMap::new(),
+            conductivity_limit_us_cm: 1.3,
+            toc_limit_ppb: 500.0,
         },
         input_capacity: 4,
         output_capacity: 4,

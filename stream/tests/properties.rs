@@ -55,6 +55,8 @@ fn cfg() -> AccumConfig {
         window_ms: W,
         stale_after_ms: STALE,
         ideal_cycle_ms: HashMap::from([("A".to_string(), 1000.0), ("B".to_string(), 2500.0)]),
+        conductivity_limit_us_cm: 1.3,
+        toc_limit_ppb: 500.0,
     }
 }
 
@@ -496,9 +498,21 @@ fn bucket_times(s: &KpiSums) -> [i64; 6] {
 struct RefSums {
     times: [i64; 6],
     counts: [u64; 4],
+    /// conductivity measured/within, TOC measured/within (ms), excursions.
+    water: [i64; 5],
     /// ideal time, energy, feed, permeate, concentrate: (Σ, Σ|x|)
     floats: [(f64, f64); 5],
     power: Option<(f64, f64)>,
+}
+
+fn water_fields(s: &KpiSums) -> [i64; 5] {
+    [
+        s.conductivity_measured_ms,
+        s.conductivity_within_ms,
+        s.toc_measured_ms,
+        s.toc_within_ms,
+        s.usp_excursions as i64,
+    ]
 }
 
 fn float_fields(s: &KpiSums) -> [f64; 5] {
@@ -524,6 +538,9 @@ impl RefSums {
         for (acc, t) in self.times.iter_mut().zip(times) {
             *acc += t;
         }
+        for (acc, w) in self.water.iter_mut().zip(water_fields(s)) {
+            *acc += w;
+        }
         for (acc, c) in
             self.counts
                 .iter_mut()
@@ -547,7 +564,13 @@ impl RefSums {
             self.times;
         let [produced, good, reject, unplanned_stops] = self.counts;
         let f = self.floats.map(|x| x.0);
+        let [cm, cw, tm, tw, exc] = self.water;
         KpiSums {
+            conductivity_measured_ms: cm,
+            conductivity_within_ms: cw,
+            toc_measured_ms: tm,
+            toc_within_ms: tw,
+            usp_excursions: exc as u64,
             running_ms,
             planned_stop_ms,
             unplanned_stop_ms,
@@ -605,8 +628,20 @@ fn check_sums(got: &KpiSums, want: &RefSums, what: &str) -> Result<(), TestCaseE
         what
     );
     prop_assert_eq!(
-        (got.produced, got.good, got.reject, got.unplanned_stops),
-        (w.produced, w.good, w.reject, w.unplanned_stops),
+        (
+            got.produced,
+            got.good,
+            got.reject,
+            got.unplanned_stops,
+            water_fields(got)
+        ),
+        (
+            w.produced,
+            w.good,
+            w.reject,
+            w.unplanned_stops,
+            water_fields(&w)
+        ),
         "counts at {}",
         what
     );
@@ -669,7 +704,13 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
     let f = |hi: f64| prop_oneof![Just(0.0), 0.0..hi];
     (
         (t(), t(), t(), t(), t(), t()),
-        (0u64..1_000, 0u64..1_000, 0u64..100, 0u64..20),
+        (
+            0u64..1_000,
+            0u64..1_000,
+            0u64..100,
+            0u64..20,
+            (t(), t(), t(), t(), 0u64..5),
+        ),
         (f(1e6), f(1e4), f(1e3), f(1e3), f(1e3)),
         prop::option::of(-100.0..1e4f64),
     )
@@ -681,6 +722,11 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
             no_shift_ms: t.4,
             unknown_ms: t.5,
             unplanned_stops: c.3,
+            conductivity_measured_ms: c.4 .0,
+            conductivity_within_ms: c.4 .1,
+            toc_measured_ms: c.4 .2,
+            toc_within_ms: c.4 .3,
+            usp_excursions: c.4 .4,
             produced: c.0,
             good: c.1,
             reject: c.2,
