@@ -61,12 +61,7 @@ fn to_tui(tx: &Option<SyncSender<Update>>, u: Update) -> bool {
 }
 
 pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ctower-io")
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let rt = crate::runtime()?;
     let settings = Arc::new(settings);
 
     let broker = if settings.uses_embedded_broker() || opts.demo_replay.is_some() {

@@ -184,9 +184,12 @@ fn endpoint(url: &str) -> anyhow::Result<ctower_collector::mqtt::BrokerEndpoint>
     }
 }
 
+/// The tokio runtime for MQTT I/O: two threads are plenty, the heavy work
+/// runs on timely's own threads.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("ctower-io")
         .enable_all()
         .build()
         .context("starting the tokio runtime")
