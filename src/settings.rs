@@ -33,6 +33,28 @@ pub struct RawSettings {
     pub demo: DemoConfig,
     #[serde(default)]
     pub water: WaterConfig,
+    #[serde(default)]
+    pub time_model: TimeModelConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeModelConfig {
+    /// An unplanned stop ending within this time is a micro-stop (a
+    /// performance loss); 0 disables. KPI windows close this much later.
+    pub micro_stop_secs: u64,
+    /// Rejects within this time of a start-up (running after a changeover,
+    /// planned stop or no shift) are start-up (yield) losses.
+    pub startup_secs: u64,
+}
+
+impl Default for TimeModelConfig {
+    fn default() -> Self {
+        TimeModelConfig {
+            micro_stop_secs: 120,
+            startup_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,6 +289,19 @@ pub fn check(
             ),
         ));
     }
+    let t = &raw.time_model;
+    if t.micro_stop_secs > 3_600 {
+        issues.push(ConfigIssue::new(
+            "time_model.micro_stop_secs",
+            format!("{} is more than an hour", t.micro_stop_secs),
+        ));
+    }
+    if t.startup_secs > 86_400 {
+        issues.push(ConfigIssue::new(
+            "time_model.startup_secs",
+            format!("{} is more than a day", t.startup_secs),
+        ));
+    }
     let mut ideal_cycle_ms = HashMap::new();
     for (name, prod) in &raw.products {
         let v = prod.ideal_cycle_secs;
@@ -343,6 +378,8 @@ pub fn check(
             ideal_cycle_ms,
             conductivity_limit_us_cm: raw.water.conductivity_limit_us_cm,
             toc_limit_ppb: raw.water.toc_limit_ppb,
+            micro_stop_ms: ms(t.micro_stop_secs),
+            startup_ms: ms(t.startup_secs),
         },
         admission: AdmissionConfig {
             window_ms: ms(p.window_secs),

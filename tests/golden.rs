@@ -23,6 +23,9 @@ use std::sync::OnceLock;
 const W: i64 = 60_000;
 /// `pipeline.stale_after_secs`.
 const STALE_MS: i64 = 60_000;
+/// `time_model.micro_stop_secs` and `time_model.startup_secs` (defaults).
+const MICRO_MS: i64 = 120_000;
+const STARTUP_MS: i64 = 300_000;
 /// `pipeline.max_future_secs`.
 const MAX_FUTURE_MS: i64 = 300_000;
 /// The contract's default `max_payload_bytes` (64 KiB).
@@ -55,6 +58,8 @@ enum Bucket {
     Running,
     Planned,
     Unplanned,
+    /// An unplanned stop that ended within `MICRO_MS`.
+    Micro,
     Changeover,
     NoShift,
     Unknown,
@@ -378,11 +383,16 @@ struct Sums {
     changeover: i64,
     no_shift: i64,
     unknown: i64,
+    micro: i64,
     stops: u64,
+    micro_stops: u64,
     produced: u64,
     good: u64,
     reject: u64,
     ideal_ms: f64,
+    good_ideal_ms: f64,
+    startup_ideal_ms: f64,
+    startup_good_ideal_ms: f64,
     energy: f64,
     power: Option<f64>,
     feed: f64,
@@ -399,6 +409,7 @@ impl Sums {
             Bucket::Running => &mut self.running,
             Bucket::Planned => &mut self.planned,
             Bucket::Unplanned => &mut self.unplanned,
+            Bucket::Micro => &mut self.micro,
             Bucket::Changeover => &mut self.changeover,
             Bucket::NoShift => &mut self.no_shift,
             Bucket::Unknown => &mut self.unknown,
@@ -412,7 +423,12 @@ impl Sums {
         self.changeover += o.changeover;
         self.no_shift += o.no_shift;
         self.unknown += o.unknown;
+        self.micro += o.micro;
         self.stops += o.stops;
+        self.micro_stops += o.micro_stops;
+        self.good_ideal_ms += o.good_ideal_ms;
+        self.startup_ideal_ms += o.startup_ideal_ms;
+        self.startup_good_ideal_ms += o.startup_good_ideal_ms;
         self.produced += o.produced;
         self.good += o.good;
         self.reject += o.reject;
@@ -434,6 +450,7 @@ impl Sums {
         self.running
             + self.planned
             + self.unplanned
+            + self.micro
             + self.changeover
             + self.no_shift
             + self.unknown
@@ -449,9 +466,22 @@ fn window_of(ts: i64) -> i64 {
 #[derive(Debug, Clone, Copy)]
 struct Params {
     stale_ms: i64,
+    micro_ms: i64,
 }
 
-const PARAMS: Params = Params { stale_ms: STALE_MS };
+const PARAMS: Params = Params {
+    stale_ms: STALE_MS,
+    micro_ms: MICRO_MS,
+};
+
+/// Whether the stop that begins with `msgs[i]` is a micro-stop: the next
+/// state message that is not an unplanned stop comes within `micro_ms`.
+fn stop_is_micro(msgs: &[Msg], i: usize, p: Params) -> bool {
+    msgs[i + 1..]
+        .iter()
+        .find(|m| matches!(m.val, Val::State(b) if b != Bucket::Unplanned))
+        .is_some_and(|m| m.ts - msgs[i].ts <= p.micro_ms)
+}
 
 /// The asset's time model as segments [from, to) with a bucket, from the
 /// start of the window of its first state message to `end`.
@@ -468,7 +498,12 @@ fn timeline(msgs: &[Msg], end: i64, p: Params) -> Vec<(i64, i64, Bucket)> {
         let e = msgs[i].ts;
         while i < msgs.len() && msgs[i].ts == e {
             if let Val::State(b) = msgs[i].val {
-                state = Some(b);
+                let in_stop = matches!(state, Some(Bucket::Unplanned | Bucket::Micro));
+                state = Some(match b {
+                    Bucket::Unplanned if in_stop => state.expect("in a stop"),
+                    Bucket::Unplanned if stop_is_micro(msgs, i, p) => Bucket::Micro,
+                    other => other,
+                });
             }
             i += 1;
         }
@@ -545,13 +580,29 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
         let mut prev: BTreeMap<&str, f64> = BTreeMap::new();
         let mut product: Option<&str> = None;
         let mut last_state: Option<Bucket> = None;
-        for m in msgs {
+        // Start-ups: running after a changeover, planned stop or no shift.
+        let mut startup_until: Option<i64> = None;
+        for (i, m) in msgs.iter().enumerate() {
             let s = win.get_mut(&window_of(m.ts)).expect("window in range");
+            let in_startup = startup_until.is_some_and(|u| m.ts < u);
+            let cycle = product.and_then(|p| ideal.get(p)).copied();
             match (&m.val, m.role) {
                 (Val::State(b), _) => {
                     // A stop begins where the state changes into an unplanned stop.
                     if *b == Bucket::Unplanned && last_state != Some(Bucket::Unplanned) {
-                        s.stops += 1;
+                        if stop_is_micro(msgs, i, p) {
+                            s.micro_stops += 1;
+                        } else {
+                            s.stops += 1;
+                        }
+                    }
+                    if *b == Bucket::Running
+                        && matches!(
+                            last_state,
+                            Some(Bucket::Changeover | Bucket::Planned | Bucket::NoShift)
+                        )
+                    {
+                        startup_until = Some(m.ts + STARTUP_MS);
                     }
                     last_state = Some(*b);
                 }
@@ -567,10 +618,20 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
                     match r {
                         Role::CountTotal => {
                             s.produced += units;
-                            let cycle = product.and_then(|p| ideal.get(p)).copied().unwrap_or(0.0);
-                            s.ideal_ms += delta * cycle;
+                            let c = cycle.unwrap_or(0.0);
+                            s.ideal_ms += delta * c;
+                            if in_startup {
+                                s.startup_ideal_ms += delta * c;
+                            }
                         }
-                        Role::CountGood => s.good += units,
+                        Role::CountGood => {
+                            s.good += units;
+                            let c = cycle.unwrap_or(0.0);
+                            s.good_ideal_ms += delta * c;
+                            if in_startup {
+                                s.startup_good_ideal_ms += delta * c;
+                            }
+                        }
                         Role::CountReject => s.reject += units,
                         Role::EnergyKwh => s.energy += delta,
                         Role::Feed => s.feed += delta,
@@ -662,11 +723,11 @@ impl fmt::Display for Expect {
 /// Every field of the KPI record of `k`, in the order of the JSON output.
 fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
     use Expect::{Bool, Float, Int, Text};
-    let availability = ratio(
-        s.running as f64,
-        (s.running + s.unplanned + s.changeover) as f64,
-    );
-    let performance = ratio(s.ideal_ms, s.running as f64);
+    // Micro-stops are a performance loss: inside actual production time.
+    let apt = s.running + s.micro;
+    let pbt = apt + s.unplanned + s.changeover;
+    let availability = ratio(apt as f64, pbt as f64);
+    let performance = ratio(s.ideal_ms, apt as f64);
     let quality = ratio(s.good as f64, s.produced as f64).map(|q| q.min(1.0));
     let factors = [availability, performance.map(|p| p.min(1.0)), quality];
     let oee = if factors.contains(&Some(0.0)) {
@@ -677,8 +738,11 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         None
     };
     let modelled = s.modelled();
-    let standby = (modelled > 0 && s.running == 0).then(|| s.energy * 3_600_000.0 / W as f64);
+    let standby = (modelled > 0 && apt == 0).then(|| s.energy * 3_600_000.0 / W as f64);
     let coverage = ratio((modelled - s.unknown) as f64, modelled as f64);
+    let quality_loss = (s.ideal_ms - s.good_ideal_ms).max(0.0);
+    let startup = (s.startup_ideal_ms - s.startup_good_ideal_ms).clamp(0.0, quality_loss);
+    let defect = (quality_loss - startup).max(0.0);
     vec![
         ("window_start_ms", Int(k.0)),
         ("window_end_ms", Int(k.0 + W)),
@@ -691,14 +755,23 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         ("running_ms", Int(s.running)),
         ("planned_stop_ms", Int(s.planned)),
         ("unplanned_stop_ms", Int(s.unplanned)),
+        ("micro_stop_ms", Int(s.micro)),
         ("changeover_ms", Int(s.changeover)),
         ("no_shift_ms", Int(s.no_shift)),
         ("unknown_ms", Int(s.unknown)),
         ("unplanned_stops", Int(s.stops as i64)),
+        ("micro_stops", Int(s.micro_stops as i64)),
+        ("rejected_state_messages", Int(0)),
         ("produced", Int(s.produced as i64)),
         ("good", Int(s.good as i64)),
         ("reject", Int(s.reject as i64)),
         ("ideal_time_ms", Float(Some(s.ideal_ms))),
+        ("good_ideal_ms", Float(Some(s.good_ideal_ms))),
+        ("startup_ideal_ms", Float(Some(s.startup_ideal_ms))),
+        (
+            "startup_good_ideal_ms",
+            Float(Some(s.startup_good_ideal_ms)),
+        ),
         ("energy_kwh", Float(Some(s.energy))),
         ("power_kw", Float(s.power)),
         ("water_feed_m3", Float(Some(s.feed))),
@@ -720,15 +793,20 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         // TEEP = OEE × PBT / calendar time (all modelled machine-time).
         (
             "teep",
-            Float(oee.and_then(|o| {
-                ratio(
-                    o * (s.running + s.unplanned + s.changeover) as f64,
-                    modelled as f64,
-                )
-            })),
+            Float(oee.and_then(|o| ratio(o * pbt as f64, modelled as f64))),
         ),
-        ("mtbf_ms", Float(ratio(s.running as f64, s.stops as f64))),
+        ("mtbf_ms", Float(ratio(apt as f64, s.stops as f64))),
         ("mttr_ms", Float(ratio(s.unplanned as f64, s.stops as f64))),
+        // The six big losses.
+        ("loss_breakdown_ms", Float(Some(s.unplanned as f64))),
+        ("loss_setup_ms", Float(Some(s.changeover as f64))),
+        ("loss_minor_stop_ms", Float(Some(s.micro as f64))),
+        (
+            "loss_speed_ms",
+            Float(Some((s.running as f64 - s.ideal_ms).max(0.0))),
+        ),
+        ("loss_defect_ms", Float(Some(defect))),
+        ("loss_startup_ms", Float(Some(startup))),
         (
             "ideal_rate_suspect",
             Bool(performance.is_some_and(|p| p > 1.0)),
@@ -929,15 +1007,35 @@ fn kpis_equal_the_plain_recomputation() {
 }
 
 /// The comparison is able to fail: a reference with a stale threshold one
-/// second short of the configured one disagrees with the product.
+/// second short of the configured one, or a shorter micro-stop threshold,
+/// disagrees with the product.
 #[test]
 fn a_perturbed_reference_is_caught() {
     let product = read_jsonl(&runs().w2.join("kpis.jsonl"));
-    let perturbed = reference(input(), Params { stale_ms: 59_000 });
+    let perturbed = reference(
+        input(),
+        Params {
+            stale_ms: 59_000,
+            ..PARAMS
+        },
+    );
     let diffs = differences(&perturbed, &product);
     assert!(
         diffs.iter().any(|d| d.contains("unknown_ms")),
         "a 59-s stale threshold went unnoticed: {}",
+        report(&diffs)
+    );
+    let perturbed = reference(
+        input(),
+        Params {
+            micro_ms: 100_000,
+            ..PARAMS
+        },
+    );
+    let diffs = differences(&perturbed, &product);
+    assert!(
+        diffs.iter().any(|d| d.contains("micro_stop_ms")),
+        "a 100-s micro-stop threshold went unnoticed: {}",
         report(&diffs)
     );
 }

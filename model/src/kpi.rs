@@ -15,19 +15,33 @@ pub struct KpiSums {
     /// Time model, milliseconds of asset-time in the window.
     pub running_ms: i64,
     pub planned_stop_ms: i64,
+    /// Unplanned stops longer than the micro-stop threshold (breakdowns).
     pub unplanned_stop_ms: i64,
+    /// Unplanned stops that ended within the micro-stop threshold: a
+    /// performance loss (minor stops), counted in actual production time.
+    pub micro_stop_ms: i64,
     pub changeover_ms: i64,
     pub no_shift_ms: i64,
     pub unknown_ms: i64,
     /// Unplanned stops that began in the window (a change of state into an
     /// unplanned stop): the "failures" of MTBF and MTTR.
     pub unplanned_stops: u64,
+    /// Micro-stops that began in the window.
+    pub micro_stops: u64,
+    /// State messages of a second state signal of an asset: they would
+    /// overlap the owner's states, so they are rejected and counted here.
+    pub rejected_state_messages: u64,
     /// Units, from cumulative counters (reset-safe deltas).
     pub produced: u64,
     pub good: u64,
     pub reject: u64,
     /// Σ ideal cycle time × units produced, milliseconds.
     pub ideal_time_ms: f64,
+    /// Σ ideal cycle time × good units, milliseconds (fully productive time).
+    pub good_ideal_ms: f64,
+    /// The same two sums over start-up periods only (yield losses).
+    pub startup_ideal_ms: f64,
+    pub startup_good_ideal_ms: f64,
     /// Energy from cumulative meters, kWh.
     pub energy_kwh: f64,
     /// Σ of each meter's last power reading in the window, kW (`None`: no reading).
@@ -51,14 +65,20 @@ impl KpiSums {
         self.running_ms += o.running_ms;
         self.planned_stop_ms += o.planned_stop_ms;
         self.unplanned_stop_ms += o.unplanned_stop_ms;
+        self.micro_stop_ms += o.micro_stop_ms;
         self.changeover_ms += o.changeover_ms;
         self.no_shift_ms += o.no_shift_ms;
         self.unknown_ms += o.unknown_ms;
         self.unplanned_stops += o.unplanned_stops;
+        self.micro_stops += o.micro_stops;
+        self.rejected_state_messages += o.rejected_state_messages;
         self.produced += o.produced;
         self.good += o.good;
         self.reject += o.reject;
         self.ideal_time_ms += o.ideal_time_ms;
+        self.good_ideal_ms += o.good_ideal_ms;
+        self.startup_ideal_ms += o.startup_ideal_ms;
+        self.startup_good_ideal_ms += o.startup_good_ideal_ms;
         self.energy_kwh += o.energy_kwh;
         self.power_kw = match (self.power_kw, o.power_kw) {
             (Some(a), Some(b)) => Some(a + b),
@@ -79,6 +99,7 @@ impl KpiSums {
         self.running_ms
             + self.planned_stop_ms
             + self.unplanned_stop_ms
+            + self.micro_stop_ms
             + self.changeover_ms
             + self.no_shift_ms
             + self.unknown_ms
@@ -88,7 +109,13 @@ impl KpiSums {
     /// downtime. No-shift and unknown time are outside it: unknown is never
     /// counted as downtime.
     pub fn planned_busy_ms(&self) -> i64 {
-        self.running_ms + self.unplanned_stop_ms + self.changeover_ms
+        self.actual_production_ms() + self.unplanned_stop_ms + self.changeover_ms
+    }
+
+    /// Actual production time (ISO 22400-2 APT): running, including the
+    /// micro-stops, which are a performance loss rather than downtime.
+    pub fn actual_production_ms(&self) -> i64 {
+        self.running_ms + self.micro_stop_ms
     }
 }
 
@@ -116,6 +143,15 @@ pub struct KpiRatios {
     pub mtbf_ms: Option<f64>,
     /// Mean time to repair: unplanned stop time / unplanned stops, ms.
     pub mttr_ms: Option<f64>,
+    /// The six big losses, ms of asset-time (TPM; see docs/kpis.md). With
+    /// P ≤ 1 they and the fully productive time (`good_ideal_ms`) add up to
+    /// the planned busy time.
+    pub loss_breakdown_ms: f64,
+    pub loss_setup_ms: f64,
+    pub loss_minor_stop_ms: f64,
+    pub loss_speed_ms: f64,
+    pub loss_defect_ms: f64,
+    pub loss_startup_ms: f64,
     /// Raw performance above 1: the ideal cycle time is probably too long
     /// (OEE uses min(P, 1)).
     pub ideal_rate_suspect: bool,
@@ -131,8 +167,9 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 
 impl KpiRatios {
     pub fn from_sums(s: &KpiSums, window_ms: i64) -> Self {
-        let availability = ratio(s.running_ms as f64, s.planned_busy_ms() as f64);
-        let performance = ratio(s.ideal_time_ms, s.running_ms as f64);
+        let apt = s.actual_production_ms() as f64;
+        let availability = ratio(apt, s.planned_busy_ms() as f64);
+        let performance = ratio(s.ideal_time_ms, apt);
         // Bounded at 1: a good counter read later than the total counter can
         // briefly count more good units than produced in one window (the raw
         // `good` and `produced` stay in the record).
@@ -145,8 +182,12 @@ impl KpiRatios {
         } else {
             None
         };
+        // Ideal time of units made but not good; the part made during
+        // start-ups is the yield loss, the rest process defects.
+        let quality_loss = (s.ideal_time_ms - s.good_ideal_ms).max(0.0);
+        let startup_loss = (s.startup_ideal_ms - s.startup_good_ideal_ms).clamp(0.0, quality_loss);
         let modelled = s.modelled_ms();
-        let standby_kw = (modelled > 0 && s.running_ms == 0 && window_ms > 0)
+        let standby_kw = (modelled > 0 && s.actual_production_ms() == 0 && window_ms > 0)
             .then(|| s.energy_kwh * 3_600_000.0 / window_ms as f64);
         KpiRatios {
             availability,
@@ -158,8 +199,16 @@ impl KpiRatios {
             water_recovery: ratio(s.water_permeate_m3, s.water_feed_m3),
             data_coverage: ratio((modelled - s.unknown_ms) as f64, modelled as f64),
             teep: oee.and_then(|o| ratio(o * s.planned_busy_ms() as f64, modelled as f64)),
-            mtbf_ms: ratio(s.running_ms as f64, s.unplanned_stops as f64),
+            mtbf_ms: ratio(apt, s.unplanned_stops as f64),
             mttr_ms: ratio(s.unplanned_stop_ms as f64, s.unplanned_stops as f64),
+            loss_breakdown_ms: s.unplanned_stop_ms as f64,
+            loss_setup_ms: s.changeover_ms as f64,
+            loss_minor_stop_ms: s.micro_stop_ms as f64,
+            // Running time not covered by the ideal time of what was made
+            // (0 when the ideal rate is beaten: see `ideal_rate_suspect`).
+            loss_speed_ms: (s.running_ms as f64 - s.ideal_time_ms).max(0.0),
+            loss_defect_ms: (quality_loss - startup_loss).max(0.0),
+            loss_startup_ms: startup_loss,
             ideal_rate_suspect: performance.is_some_and(|p| p > 1.0),
             conductivity_within_usp: ratio(
                 s.conductivity_within_ms as f64,
@@ -225,6 +274,8 @@ impl KpiRecord {
             "reject" => s.reject as f64,
             "running_ms" => s.running_ms as f64,
             "unplanned_stop_ms" => s.unplanned_stop_ms as f64,
+            "micro_stop_ms" => s.micro_stop_ms as f64,
+            "micro_stops" => s.micro_stops as f64,
             "unknown_ms" => s.unknown_ms as f64,
             "water_feed_m3" => s.water_feed_m3,
             "water_permeate_m3" => s.water_permeate_m3,
@@ -257,6 +308,8 @@ impl KpiRecord {
         "reject",
         "running_ms",
         "unplanned_stop_ms",
+        "micro_stop_ms",
+        "micro_stops",
         "unknown_ms",
         "water_feed_m3",
         "water_permeate_m3",

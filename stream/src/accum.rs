@@ -23,6 +23,24 @@ pub struct AccumConfig {
     pub conductivity_limit_us_cm: f64,
     /// USP <643> TOC limit, ppb (500).
     pub toc_limit_ppb: f64,
+    /// An unplanned stop that ends within this time of its start is a
+    /// micro-stop (a performance loss, not a breakdown); 0 disables.
+    /// Windows close this much later, so that a stop's end is known.
+    pub micro_stop_ms: i64,
+    /// Rejects in this time after a start-up (running after a changeover,
+    /// a planned stop or no shift) are start-up (yield) losses.
+    pub startup_ms: i64,
+}
+
+impl AccumConfig {
+    /// How far past a window's end the accumulator must see before it can
+    /// close the window: the micro-stop threshold, in whole windows.
+    pub fn lookahead_ms(&self) -> i64 {
+        if self.micro_stop_ms <= 0 || self.window_ms <= 0 {
+            return 0;
+        }
+        (self.micro_stop_ms + self.window_ms - 1) / self.window_ms * self.window_ms
+    }
 }
 
 /// One asset's contribution to one closed window.
@@ -60,7 +78,16 @@ pub struct AssetAccumulator {
     /// Set at the window of the first `state` observation: only such assets
     /// have a time model.
     modelled: bool,
+    /// The state signal that owns the time model: the first one seen. State
+    /// messages of any other signal of the asset would overlap it and are
+    /// rejected (counted), never double-counted.
+    state_signal: Option<Arc<str>>,
     state: Option<Bucket>,
+    /// The current unplanned stop is a micro-stop.
+    stop_micro: bool,
+    /// End of the current start-up period (running after a changeover,
+    /// planned stop or no shift).
+    startup_until: Option<i64>,
     last_msg_ms: Option<i64>,
     product: Option<Arc<str>>,
     total: Option<f64>,
@@ -83,7 +110,10 @@ impl AssetAccumulator {
             key,
             first_window_ms,
             modelled: false,
+            state_signal: None,
             state: None,
+            stop_micro: false,
+            startup_until: None,
             last_msg_ms: None,
             product: None,
             total: None,
@@ -130,6 +160,13 @@ impl AssetAccumulator {
         if !self.modelled && events.iter().any(|o| o.role == Role::State) {
             self.modelled = true;
         }
+        if self.state_signal.is_none() {
+            self.state_signal = events
+                .iter()
+                .find(|o| o.role == Role::State)
+                .map(|o| o.signal.clone());
+        }
+        let changes = self.state_changes(&events, end + cfg.micro_stop_ms, cfg.window_ms);
 
         let mut sums = KpiSums::default();
         let mut stats: BTreeMap<(Arc<str>, Role), Stats> = BTreeMap::new();
@@ -138,7 +175,7 @@ impl AssetAccumulator {
             self.integrate(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
             self.integrate_quality(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
             cursor = obs.ts_ms;
-            self.apply(obs, cfg, &mut sums, &mut stats);
+            self.apply(obs, cfg, &changes, &mut sums, &mut stats);
         }
         self.integrate(cursor, end, cfg.stale_after_ms, &mut sums);
         self.integrate_quality(cursor, end, cfg.stale_after_ms, &mut sums);
@@ -166,6 +203,38 @@ impl AssetAccumulator {
         })
     }
 
+    /// The owner signal's state messages from `events` (this window) and
+    /// the pending windows up to `until`, as (time, seq, is an unplanned
+    /// stop), in event order: what decides whether a stop is a micro-stop.
+    fn state_changes(
+        &self,
+        events: &[Observation],
+        until: i64,
+        window_ms: i64,
+    ) -> Vec<(i64, u64, bool)> {
+        let Some(owner) = self.state_signal.as_ref() else {
+            return Vec::new();
+        };
+        let last_window = window_start(until, window_ms);
+        let later = self
+            .pending
+            .range(..=last_window)
+            .flat_map(|(_, v)| v.iter());
+        let mut out: Vec<(i64, u64, bool)> = events
+            .iter()
+            .chain(later)
+            .filter(|o| o.signal == *owner)
+            .filter_map(|o| match &o.value {
+                Value::State { bucket, .. } if o.ts_ms <= until => {
+                    Some((o.ts_ms, o.seq, *bucket == Bucket::UnplannedStop))
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Adds the time in `[a, b)` to the current bucket, or to UNKNOWN where
     /// the asset has been silent for longer than `stale_after_ms`.
     fn integrate(&self, a: i64, b: i64, stale_after_ms: i64, sums: &mut KpiSums) {
@@ -176,7 +245,11 @@ impl AssetAccumulator {
             (Some(s), Some(last)) => (s, (last + stale_after_ms).clamp(a, b)),
             _ => (Bucket::Unknown, a),
         };
-        add_time(sums, state, stale_from - a);
+        if state == Bucket::UnplannedStop && self.stop_micro {
+            sums.micro_stop_ms += stale_from - a;
+        } else {
+            add_time(sums, state, stale_from - a);
+        }
         add_time(sums, Bucket::Unknown, b - stale_from);
     }
 
@@ -203,16 +276,49 @@ impl AssetAccumulator {
         &mut self,
         obs: Observation,
         cfg: &AccumConfig,
+        changes: &[(i64, u64, bool)],
         sums: &mut KpiSums,
         stats: &mut BTreeMap<(Arc<str>, Role), Stats>,
     ) {
         self.last_msg_ms = Some(obs.ts_ms);
+        let ideal = |product: &Option<Arc<str>>| {
+            product
+                .as_deref()
+                .and_then(|p| cfg.ideal_cycle_ms.get(p))
+                .copied()
+        };
+        let in_startup = self.startup_until.is_some_and(|u| obs.ts_ms < u);
         match (obs.role, &obs.value) {
+            (Role::State, Value::State { .. })
+                if self.state_signal.as_ref() != Some(&obs.signal) =>
+            {
+                sums.rejected_state_messages += 1;
+            }
             (Role::State, Value::State { bucket, .. }) => {
                 // A stop begins on a change into an unplanned stop (a
-                // repeated "stopped" heartbeat is the same stop).
+                // repeated "stopped" heartbeat is the same stop). It is a
+                // micro-stop when the owner's next other state comes within
+                // the threshold.
                 if *bucket == Bucket::UnplannedStop && self.state != Some(Bucket::UnplannedStop) {
-                    sums.unplanned_stops += 1;
+                    let ends = changes
+                        .iter()
+                        .find(|&&(t, seq, stop)| (t, seq) > (obs.ts_ms, obs.seq) && !stop)
+                        .map(|&(t, _, _)| t);
+                    self.stop_micro = cfg.micro_stop_ms > 0
+                        && ends.is_some_and(|t| t - obs.ts_ms <= cfg.micro_stop_ms);
+                    if self.stop_micro {
+                        sums.micro_stops += 1;
+                    } else {
+                        sums.unplanned_stops += 1;
+                    }
+                }
+                if *bucket == Bucket::Running
+                    && matches!(
+                        self.state,
+                        Some(Bucket::Changeover | Bucket::PlannedStop | Bucket::NoShift)
+                    )
+                {
+                    self.startup_until = Some(obs.ts_ms + cfg.startup_ms);
                 }
                 self.state = Some(*bucket);
             }
@@ -221,17 +327,25 @@ impl AssetAccumulator {
                 let d = cumulative_delta(self.total.replace(*v), *v);
                 let units = d.round() as u64;
                 sums.produced += units;
-                match self
-                    .product
-                    .as_deref()
-                    .and_then(|p| cfg.ideal_cycle_ms.get(p))
-                {
-                    Some(ideal) => sums.ideal_time_ms += d * ideal,
+                match ideal(&self.product) {
+                    Some(ideal) => {
+                        sums.ideal_time_ms += d * ideal;
+                        if in_startup {
+                            sums.startup_ideal_ms += d * ideal;
+                        }
+                    }
                     None => self.unknown_products += units,
                 }
             }
             (Role::CounterGood, Value::Number(v)) => {
-                sums.good += cumulative_delta(self.good.replace(*v), *v).round() as u64;
+                let d = cumulative_delta(self.good.replace(*v), *v);
+                sums.good += d.round() as u64;
+                if let Some(ideal) = ideal(&self.product) {
+                    sums.good_ideal_ms += d * ideal;
+                    if in_startup {
+                        sums.startup_good_ideal_ms += d * ideal;
+                    }
+                }
             }
             (Role::CounterReject, Value::Number(v)) => {
                 sums.reject += cumulative_delta(self.reject.replace(*v), *v).round() as u64;
@@ -319,6 +433,8 @@ mod tests {
             ideal_cycle_ms: HashMap::from([("p".to_string(), 100.0)]),
             conductivity_limit_us_cm: 1.3,
             toc_limit_ppb: 500.0,
+            micro_stop_ms: 0,
+            startup_ms: 0,
         }
     }
 
@@ -397,6 +513,102 @@ mod tests {
         // 120–130 s stale; 130–160 s stopped; 160–180 s stale again.
         assert_eq!(w2.sums.unknown_ms, 10_000 + 20_000);
         assert_eq!(w2.sums.unplanned_stop_ms, 30_000);
+    }
+
+    fn named_state(ts: i64, signal: &str, b: Bucket) -> Observation {
+        Observation {
+            signal: signal.into(),
+            ..state(ts, b)
+        }
+    }
+
+    #[test]
+    fn short_stops_are_micro_stops_long_ones_breakdowns() {
+        let c = AccumConfig {
+            micro_stop_ms: 120_000,
+            startup_ms: 0,
+            ..cfg()
+        };
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
+        a.push(state(0, Bucket::Running), W);
+        // 50 s stop across the window boundary: a micro-stop.
+        a.push(state(40_000, Bucket::UnplannedStop), W);
+        a.push(state(45_000, Bucket::UnplannedStop), W); // heartbeat, same stop
+        a.push(state(90_000, Bucket::Running), W);
+        // 150 s stop: a breakdown, its end seen two windows later.
+        a.push(state(100_000, Bucket::UnplannedStop), W);
+        a.push(state(250_000, Bucket::Running), W);
+        for t in (10_000..300_000).step_by(20_000) {
+            a.push(obs(t, Role::Process, Value::Number(1.0)), W);
+        }
+        let w0 = a.close(0, &c).unwrap();
+        assert_eq!((w0.sums.micro_stop_ms, w0.sums.micro_stops), (20_000, 1));
+        assert_eq!((w0.sums.unplanned_stop_ms, w0.sums.unplanned_stops), (0, 0));
+        let w1 = a.close(W, &c).unwrap();
+        assert_eq!(w1.sums.micro_stop_ms, 30_000);
+        assert_eq!(
+            (w1.sums.unplanned_stop_ms, w1.sums.unplanned_stops),
+            (20_000, 1)
+        );
+        assert_eq!(w1.sums.running_ms, 10_000);
+        assert_eq!(w1.sums.modelled_ms(), W);
+        let w2 = a.close(2 * W, &c).unwrap();
+        assert_eq!(w2.sums.unplanned_stop_ms, W);
+        // Micro-stop time is actual production time: A counts it as up.
+        let r = ctower_model::kpi::KpiRatios::from_sums(&w1.sums, W);
+        assert_eq!(r.availability, Some(40_000.0 / 60_000.0));
+        assert_eq!(r.loss_minor_stop_ms, 30_000.0);
+        assert_eq!(r.loss_breakdown_ms, 20_000.0);
+    }
+
+    #[test]
+    fn a_second_state_signal_is_rejected_not_double_counted() {
+        let c = cfg();
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
+        a.push(named_state(0, "state", Bucket::Running), W);
+        a.push(named_state(10_000, "fault_state", Bucket::UnplannedStop), W);
+        a.push(named_state(20_000, "state", Bucket::UnplannedStop), W);
+        for t in [30_000, 50_000] {
+            a.push(obs(t, Role::Process, Value::Number(1.0)), W);
+        }
+        let w = a.close(0, &c).unwrap();
+        assert_eq!(w.sums.rejected_state_messages, 1);
+        assert_eq!(w.sums.running_ms, 20_000);
+        assert_eq!(w.sums.unplanned_stop_ms, 40_000);
+        assert_eq!(w.sums.unplanned_stops, 1);
+        assert_eq!(w.sums.modelled_ms(), W);
+    }
+
+    #[test]
+    fn rejects_after_a_changeover_are_startup_losses() {
+        let c = AccumConfig {
+            startup_ms: 30_000,
+            ..cfg()
+        };
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
+        let n = |ts, role, v| obs(ts, role, Value::Number(v));
+        a.push(obs(0, Role::Product, Value::Text("p".into())), W);
+        a.push(state(0, Bucket::Changeover), W);
+        a.push(n(0, Role::CounterTotal, 0.0), W);
+        a.push(n(0, Role::CounterGood, 0.0), W);
+        a.push(state(10_000, Bucket::Running), W);
+        // Within 30 s of the start-up: 100 made, 90 good.
+        a.push(n(30_000, Role::CounterTotal, 100.0), W);
+        a.push(n(30_000, Role::CounterGood, 90.0), W);
+        // After it: 200 made, 195 good.
+        a.push(n(50_000, Role::CounterTotal, 300.0), W);
+        a.push(n(50_000, Role::CounterGood, 285.0), W);
+        let w = a.close(0, &c).unwrap();
+        let s = &w.sums;
+        assert_eq!((s.produced, s.good), (300, 285));
+        assert_eq!(s.startup_ideal_ms, 100.0 * 100.0);
+        assert_eq!(s.startup_good_ideal_ms, 90.0 * 100.0);
+        let r = ctower_model::kpi::KpiRatios::from_sums(s, W);
+        assert_eq!(r.loss_startup_ms, 1_000.0);
+        assert_eq!(r.loss_defect_ms, 500.0);
+        assert_eq!(r.loss_setup_ms, 10_000.0);
+        // Running 50 s, ideal time of what was made 30 s.
+        assert_eq!(r.loss_speed_ms, 20_000.0);
     }
 
     #[test]

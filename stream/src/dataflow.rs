@@ -161,11 +161,12 @@ fn build(worker: &mut Worker, shared: &Shared) {
     };
     let accum = shared.accum.clone();
     let window_ms = accum.window_ms;
+    let lookahead_ms = accum.lookahead_ms();
     let windows_closed = shared.windows_closed.clone();
     let probe = ProbeHandle::<Time>::new();
 
     worker.dataflow::<Time, _, _>(|scope| {
-        let observations = ingest(scope, input, act_tx, probe.clone(), window_ms);
+        let observations = ingest(scope, input, act_tx, probe.clone(), window_ms, lookahead_ms);
         let assets = assets(observations, accum);
         roll_up(assets, output, window_ms, windows_closed).probe_with(&probe);
     });
@@ -178,15 +179,17 @@ fn to_time(ms: i64) -> Time {
 
 /// Worker 0 drains the input channel and emits each observation at its
 /// window; its capability follows the watermark. At the end of the input it
-/// closes every window up to the last event, waits until the roll-up has
-/// emitted them (the probe), and only then lets the frontier go empty, so the
-/// final windows are closed deterministically rather than dropped.
+/// closes every window up to the last event (advancing the frontier past it
+/// by the accumulators' lookahead), waits until the roll-up has emitted them
+/// (the probe), and only then lets the frontier go empty, so the final
+/// windows are closed deterministically rather than dropped.
 fn ingest<'s>(
     scope: Scope<'s, Time>,
     input: Option<tokio::sync::mpsc::Receiver<Batch>>,
     act_tx: Option<std::sync::mpsc::Sender<SyncActivator>>,
     probe: ProbeHandle<Time>,
     window_ms: i64,
+    lookahead_ms: i64,
 ) -> Stream<'s, Time, Vec<Observation>> {
     source::<_, CapacityContainerBuilder<Vec<Observation>>, _, _>(
         scope,
@@ -248,11 +251,14 @@ fn ingest<'s>(
                         }
                         Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return,
                         Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                            // The first window not to close; the accumulators
+                            // close a window once the frontier is past it by
+                            // their lookahead.
                             let h = max_ts
                                 .map(|m| to_time(window_start(m, window_ms) + window_ms))
                                 .unwrap_or(*c.time())
                                 .max(*c.time());
-                            c.downgrade(&h);
+                            c.downgrade(&(h + lookahead_ms as Time).max(*c.time()));
                             horizon = Some(h);
                             input = None;
                             self_activator.activate();
@@ -272,6 +278,7 @@ fn assets(
     accum: AccumConfig,
 ) -> Stream<'_, Time, Vec<AssetWindow>> {
     let window_ms = accum.window_ms;
+    let lookahead = accum.lookahead_ms() as Time;
     observations.unary_frontier::<CapacityContainerBuilder<Vec<AssetWindow>>, _, _, _>(
         Exchange::new(|o: &Observation| o.asset.stable_hash()),
         "Assets",
@@ -297,7 +304,9 @@ fn assets(
                     return;
                 };
                 if let Some(mut w) = next {
-                    while to_time(w) < limit {
+                    // A window closes once the frontier is past it by the
+                    // lookahead: micro-stops need to see a stop's end.
+                    while to_time(w) + lookahead < limit {
                         let t = to_time(w);
                         let at = c.delayed(&t);
                         let mut session = output.session(&at);

@@ -62,6 +62,8 @@ fn run(workers: usize, batch: usize) -> Vec<WindowOutput> {
             ideal_cycle_ms: HashMap::new(),
             conductivity_limit_us_cm: 1.3,
             toc_limit_ppb: 500.0,
+            micro_stop_ms: 0,
+            startup_ms: 0,
         },
         input_capacity: 4,
         output_capacity: 4,

@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const W: i64 = 60_000;
 const STALE: i64 = 30_000;
+/// Micro-stop threshold: the generated stops are both shorter and longer.
+const MICRO: i64 = 20_000;
 /// 2026-03-02T05:00:00Z, aligned to the window.
 const T0: i64 = 1_772_427_600_000;
 /// Windows closed after the generated span (silence until the end).
@@ -57,6 +59,8 @@ fn cfg() -> AccumConfig {
         ideal_cycle_ms: HashMap::from([("A".to_string(), 1000.0), ("B".to_string(), 2500.0)]),
         conductivity_limit_us_cm: 1.3,
         toc_limit_ppb: 500.0,
+        micro_stop_ms: MICRO,
+        startup_ms: 10_000,
     }
 }
 
@@ -329,6 +333,9 @@ fn drive(obs: &[Observation], arrival_seed: u64, windows: i64) -> Vec<AssetWindo
         let j = ((o.ts_ms - T0) / W) as u64;
         phases[rng.below(j + 1) as usize].push(o);
     }
+    // As in the dataflow, a window closes once the frontier is past it by
+    // the lookahead (the micro-stop threshold in whole windows).
+    let look = (cfg.lookahead_ms() / W) as usize;
     let mut acc: Option<AssetAccumulator> = None;
     let mut out = Vec::new();
     for (k, phase) in phases.into_iter().enumerate() {
@@ -337,8 +344,14 @@ fn drive(obs: &[Observation], arrival_seed: u64, windows: i64) -> Vec<AssetWindo
             acc.get_or_insert_with(|| AssetAccumulator::new(o.asset.clone(), w))
                 .push(o, W);
         }
-        if let Some(a) = acc.as_mut() {
-            out.extend(a.close(T0 + k as i64 * W, &cfg));
+        if let (Some(a), Some(c)) = (acc.as_mut(), k.checked_sub(look)) {
+            out.extend(a.close(T0 + c as i64 * W, &cfg));
+        }
+    }
+    // End of input: the remaining windows close with nothing more to come.
+    if let Some(a) = acc.as_mut() {
+        for c in n.saturating_sub(look)..n {
+            out.extend(a.close(T0 + c as i64 * W, &cfg));
         }
     }
     out
@@ -441,16 +454,20 @@ fn ratios_in_bounds(specs: &[Spec], arrival: u64) -> Result<(), TestCaseError> {
 /// Bucket times per window, integrated over the whole timeline at once
 /// (not window by window): between consecutive messages the asset is in the
 /// bucket of its latest state message, or UNKNOWN from `stale_after_ms`
-/// after its latest message on, or before any state message.
-fn reference_time_model(obs: &[Observation], from: i64, to: i64) -> BTreeMap<i64, [i64; 6]> {
+/// after its latest message on, or before any state message. An unplanned
+/// stop whose next other state comes within `MICRO` of its start is a
+/// micro-stop (slot 6).
+fn reference_time_model(obs: &[Observation], from: i64, to: i64) -> BTreeMap<i64, [i64; 7]> {
     const UNKNOWN: usize = 5;
-    let mut out: BTreeMap<i64, [i64; 6]> = BTreeMap::new();
+    const UNPLANNED: usize = 2;
+    const MICRO_SLOT: usize = 6;
+    let mut out: BTreeMap<i64, [i64; 7]> = BTreeMap::new();
     let mut add = |a: i64, b: i64, slot: usize| {
         let mut t = a.max(from);
         while t < b.min(to) {
             let w = window_start(t, W);
             let e = b.min(w + W);
-            out.entry(w).or_insert([0; 6])[slot] += e - t;
+            out.entry(w).or_insert([0; 7])[slot] += e - t;
             t = e;
         }
     };
@@ -466,21 +483,40 @@ fn reference_time_model(obs: &[Observation], from: i64, to: i64) -> BTreeMap<i64
             add(a, b, UNKNOWN);
         }
     };
-    for o in in_order(obs) {
+    let ordered = in_order(obs);
+    for (i, o) in ordered.iter().enumerate() {
         if o.ts_ms > cursor {
             segment(cursor, o.ts_ms, state, last);
         }
         cursor = o.ts_ms;
         last = Some(o.ts_ms);
         if let Value::State { bucket, .. } = o.value {
-            state = Some(Bucket::ALL.iter().position(|b| *b == bucket).unwrap());
+            let slot = Bucket::ALL.iter().position(|b| *b == bucket).unwrap();
+            let continues = matches!(state, Some(UNPLANNED | MICRO_SLOT));
+            state = Some(match slot {
+                UNPLANNED if continues => state.unwrap(),
+                UNPLANNED => {
+                    let end = ordered[i + 1..].iter().find_map(|n| match n.value {
+                        Value::State { bucket, .. } if bucket != Bucket::UnplannedStop => {
+                            Some(n.ts_ms)
+                        }
+                        _ => None,
+                    });
+                    if end.is_some_and(|e| e - o.ts_ms <= MICRO) {
+                        MICRO_SLOT
+                    } else {
+                        UNPLANNED
+                    }
+                }
+                other => other,
+            });
         }
     }
     segment(cursor, to, state, last);
     out
 }
 
-fn bucket_times(s: &KpiSums) -> [i64; 6] {
+fn bucket_times(s: &KpiSums) -> [i64; 7] {
     [
         s.running_ms,
         s.planned_stop_ms,
@@ -488,6 +524,7 @@ fn bucket_times(s: &KpiSums) -> [i64; 6] {
         s.changeover_ms,
         s.no_shift_ms,
         s.unknown_ms,
+        s.micro_stop_ms,
     ]
 }
 
@@ -496,12 +533,13 @@ fn bucket_times(s: &KpiSums) -> [i64; 6] {
 
 #[derive(Debug, Clone, Default)]
 struct RefSums {
-    times: [i64; 6],
-    counts: [u64; 4],
+    times: [i64; 7],
+    counts: [u64; 6],
     /// conductivity measured/within, TOC measured/within (ms), excursions.
     water: [i64; 5],
-    /// ideal time, energy, feed, permeate, concentrate: (Σ, Σ|x|)
-    floats: [(f64, f64); 5],
+    /// ideal time, energy, feed, permeate, concentrate, good ideal time,
+    /// start-up ideal and good ideal time: (Σ, Σ|x|)
+    floats: [(f64, f64); 8],
     power: Option<(f64, f64)>,
 }
 
@@ -515,37 +553,35 @@ fn water_fields(s: &KpiSums) -> [i64; 5] {
     ]
 }
 
-fn float_fields(s: &KpiSums) -> [f64; 5] {
+fn float_fields(s: &KpiSums) -> [f64; 8] {
     [
         s.ideal_time_ms,
         s.energy_kwh,
         s.water_feed_m3,
         s.water_permeate_m3,
         s.water_concentrate_m3,
+        s.good_ideal_ms,
+        s.startup_ideal_ms,
+        s.startup_good_ideal_ms,
     ]
 }
 
 impl RefSums {
     fn add(&mut self, s: &KpiSums) {
-        let times = [
-            s.running_ms,
-            s.planned_stop_ms,
-            s.unplanned_stop_ms,
-            s.changeover_ms,
-            s.no_shift_ms,
-            s.unknown_ms,
-        ];
-        for (acc, t) in self.times.iter_mut().zip(times) {
+        for (acc, t) in self.times.iter_mut().zip(bucket_times(s)) {
             *acc += t;
         }
         for (acc, w) in self.water.iter_mut().zip(water_fields(s)) {
             *acc += w;
         }
-        for (acc, c) in
-            self.counts
-                .iter_mut()
-                .zip([s.produced, s.good, s.reject, s.unplanned_stops])
-        {
+        for (acc, c) in self.counts.iter_mut().zip([
+            s.produced,
+            s.good,
+            s.reject,
+            s.unplanned_stops,
+            s.micro_stops,
+            s.rejected_state_messages,
+        ]) {
             *acc += c;
         }
         for (acc, f) in self.floats.iter_mut().zip(float_fields(s)) {
@@ -560,9 +596,10 @@ impl RefSums {
     }
 
     fn to_sums(&self) -> KpiSums {
-        let [running_ms, planned_stop_ms, unplanned_stop_ms, changeover_ms, no_shift_ms, unknown_ms] =
+        let [running_ms, planned_stop_ms, unplanned_stop_ms, changeover_ms, no_shift_ms, unknown_ms, micro_stop_ms] =
             self.times;
-        let [produced, good, reject, unplanned_stops] = self.counts;
+        let [produced, good, reject, unplanned_stops, micro_stops, rejected_state_messages] =
+            self.counts;
         let f = self.floats.map(|x| x.0);
         let [cm, cw, tm, tw, exc] = self.water;
         KpiSums {
@@ -577,7 +614,10 @@ impl RefSums {
             changeover_ms,
             no_shift_ms,
             unknown_ms,
+            micro_stop_ms,
             unplanned_stops,
+            micro_stops,
+            rejected_state_messages,
             produced,
             good,
             reject,
@@ -587,6 +627,9 @@ impl RefSums {
             water_feed_m3: f[2],
             water_permeate_m3: f[3],
             water_concentrate_m3: f[4],
+            good_ideal_ms: f[5],
+            startup_ideal_ms: f[6],
+            startup_good_ideal_ms: f[7],
         }
     }
 }
@@ -713,8 +756,15 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
         ),
         (f(1e6), f(1e4), f(1e3), f(1e3), f(1e3)),
         prop::option::of(-100.0..1e4f64),
+        (t(), 0u64..20, 0u64..5, f(1e6), f(1e6), f(1e6)),
     )
-        .prop_map(|(t, c, f, power_kw)| KpiSums {
+        .prop_map(|(t, c, f, power_kw, m)| KpiSums {
+            micro_stop_ms: m.0,
+            micro_stops: m.1,
+            rejected_state_messages: m.2,
+            good_ideal_ms: m.3,
+            startup_ideal_ms: m.4,
+            startup_good_ideal_ms: m.5,
             running_ms: t.0,
             planned_stop_ms: t.1,
             unplanned_stop_ms: t.2,
@@ -814,7 +864,7 @@ proptest! {
         for aw in &wins {
             let s = &aw.sums;
             let w = aw.window_start_ms;
-            for t in [s.running_ms, s.planned_stop_ms, s.unplanned_stop_ms, s.changeover_ms, s.no_shift_ms, s.unknown_ms] {
+            for t in bucket_times(s) {
                 prop_assert!(t >= 0, "negative bucket time in {:?}", s);
             }
             match first_state {
@@ -844,7 +894,7 @@ proptest! {
         let want = reference_time_model(&obs, first, end);
         for aw in wins.iter().filter(|a| a.window_start_ms >= first) {
             let w = aw.window_start_ms;
-            prop_assert_eq!(bucket_times(&aw.sums), want[&w], "window {} (running, planned, unplanned, changeover, no shift, unknown)", w - T0);
+            prop_assert_eq!(bucket_times(&aw.sums), want[&w], "window {} (running, planned, unplanned, changeover, no shift, unknown, micro-stop)", w - T0);
         }
     }
 
