@@ -97,7 +97,9 @@ pub fn run(
     let mut files = JsonlOutputs::create(out_dir)?;
     let mut engine = AlarmEngine::new(settings.rules.clone());
     for window in pipeline.outputs.iter() {
-        files.window_closed();
+        if !window.flush {
+            files.window_closed();
+        }
         for out in &window.outputs {
             if let StreamOutput::Kpi(k) = out {
                 files.kpi(k)?;

@@ -95,6 +95,11 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     tag(out, "area", k.scope.area.as_deref());
     tag(out, "line", k.scope.line.as_deref());
     tag(out, "asset", k.scope.asset.as_deref());
+    if k.period != ctower_model::Period::Window {
+        tag(out, "period", Some(k.period.as_str()));
+    }
+    tag(out, "production_day", k.production_day.as_deref());
+    tag(out, "shift", k.shift.as_deref());
     let s = &k.sums;
     let r = &k.ratios;
     let mut f = Fields { out, first: true };
@@ -146,6 +151,8 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.int("toc_within_ms", s.toc_within_ms);
     f.int("usp_excursions", s.usp_excursions as i64);
     f.int("revision", i64::from(k.revision));
+    f.boolean("complete", k.complete);
+    f.int("period_start_ms", k.window_start_ms);
     let _ = write!(out, " {}", k.window_end_ms * 1_000_000);
 }
 

@@ -192,7 +192,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                     None => None,
                 };
                 for window in outputs.iter() {
-                    if let Some(f) = files.as_mut() {
+                    if let (Some(f), false) = (files.as_mut(), window.flush) {
                         f.window_closed();
                     }
                     for out in &window.outputs {
@@ -209,7 +209,9 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                             to_tui(&tui_tx, Update::Alarm(ev));
                         }
                         if let StreamOutput::Kpi(k) = out {
-                            if matches!(k.scope.level, Level::Group | Level::Site | Level::Line) {
+                            if k.period == ctower_model::Period::Window
+                                && matches!(k.scope.level, Level::Group | Level::Site | Level::Line)
+                            {
                                 to_tui(&tui_tx, Update::Kpi(k.clone()));
                             }
                         }

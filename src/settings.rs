@@ -9,6 +9,7 @@ use ctower_collector::admission::AdmissionConfig;
 use ctower_collector::config::{BrokerAddr, SourceSpec};
 use ctower_collector::SourceConfig;
 use ctower_model::ConfigIssue;
+use ctower_stream::calendar::SiteCalendarConfig;
 use ctower_stream::AccumConfig;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,9 @@ pub struct RawSettings {
     pub water: WaterConfig,
     #[serde(default)]
     pub time_model: TimeModelConfig,
+    /// Shift calendars by site name (`[sites.NAME]`).
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteCalendarConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,6 +306,12 @@ pub fn check(
             format!("{} is more than a day", t.startup_secs),
         ));
     }
+    let mut calendars = HashMap::new();
+    for (site, cal) in &raw.sites {
+        if let Some(c) = cal.check(&format!("sites.{site}"), p.window_secs, &mut issues) {
+            calendars.insert(std::sync::Arc::<str>::from(site.as_str()), c);
+        }
+    }
     let mut ideal_cycle_ms = HashMap::new();
     for (name, prod) in &raw.products {
         let v = prod.ideal_cycle_secs;
@@ -380,6 +390,7 @@ pub fn check(
             toc_limit_ppb: raw.water.toc_limit_ppb,
             micro_stop_ms: ms(t.micro_stop_secs),
             startup_ms: ms(t.startup_secs),
+            calendars: std::sync::Arc::new(calendars),
         },
         admission: AdmissionConfig {
             window_ms: ms(p.window_secs),

@@ -517,8 +517,10 @@ fn timeline(msgs: &[Msg], end: i64, p: Params) -> Vec<(i64, i64, Bucket)> {
     segs
 }
 
+/// (period start, period kind (`PERIODS`), level, site, area, line, asset)
 type Key = (
     i64,
+    u8,
     u8,
     Option<String>,
     Option<String>,
@@ -527,17 +529,135 @@ type Key = (
 );
 
 const LEVELS: [&str; 4] = ["group", "site", "line", "asset"];
+const PERIODS: [&str; 3] = ["window", "shift", "day"];
+
+// ---------------------------------------------------------------------------
+// The site calendars of configs/default.toml, evaluated independently.
+
+/// (site, zone, production day start, shifts as (name, start, end) in
+/// minutes of the local day; end ≤ start crosses midnight).
+type Calendar = (
+    &'static str,
+    chrono_tz::Tz,
+    u32,
+    [(&'static str, u32, u32); 3],
+);
+
+const CALENDARS: [Calendar; 3] = [
+    (
+        "lyon-fill",
+        chrono_tz::Europe::Paris,
+        360,
+        [
+            ("early", 360, 840),
+            ("late", 840, 1320),
+            ("night", 1320, 360),
+        ],
+    ),
+    (
+        "basel-api",
+        chrono_tz::Europe::Zurich,
+        360,
+        [
+            ("early", 360, 840),
+            ("late", 840, 1320),
+            ("night", 1320, 360),
+        ],
+    ),
+    (
+        "shanghai-pack",
+        chrono_tz::Asia::Shanghai,
+        480,
+        [("day", 480, 960), ("evening", 960, 1440), ("night", 0, 480)],
+    ),
+];
+
+/// The UTC ms of local midnight of `date` plus `min` minutes (the earliest
+/// instant when the local time is ambiguous).
+fn local_ms(tz: chrono_tz::Tz, date: chrono::NaiveDate, min: u32) -> i64 {
+    use chrono::TimeZone;
+    let t = date.and_hms_opt(0, 0, 0).expect("midnight") + chrono::Duration::minutes(min.into());
+    tz.from_local_datetime(&t)
+        .earliest()
+        .expect("calendar times exist in the reference's range")
+        .timestamp_millis()
+}
+
+/// Periods a window of `site` belongs to: (kind, start, end, production
+/// day, shift), the day first.
+fn periods_of(site: &str, w: i64) -> Vec<(u8, i64, i64, String, Option<String>)> {
+    use chrono::{Datelike, Timelike};
+    let Some(&(_, tz, day_start, shifts)) = CALENDARS.iter().find(|c| c.0 == site) else {
+        return vec![];
+    };
+    let utc = chrono::DateTime::from_timestamp_millis(w).expect("window time");
+    let local = utc.with_timezone(&tz);
+    let minute = local.hour() * 60 + local.minute();
+    let date = local.date_naive();
+    let before = |start: u32| {
+        if minute >= start {
+            date
+        } else {
+            date.pred_opt().expect("date")
+        }
+    };
+    let day = before(day_start);
+    let next = |d: chrono::NaiveDate| d.succ_opt().expect("date");
+    let mut out = vec![(
+        2,
+        local_ms(tz, day, day_start),
+        local_ms(tz, next(day), day_start),
+        day.to_string(),
+        None,
+    )];
+    for (name, a, b) in shifts {
+        let inside = if a < b {
+            (a..b).contains(&minute)
+        } else {
+            minute >= a || minute < b
+        };
+        if inside {
+            let started = before(a);
+            let end = if b <= a {
+                local_ms(tz, next(started), b)
+            } else {
+                local_ms(tz, started, b)
+            };
+            let start = local_ms(tz, started, a);
+            // The production day of a shift is that of its start.
+            let sd = if a >= day_start {
+                started
+            } else {
+                started.pred_opt().expect("date")
+            };
+            let _ = sd.day();
+            out.push((1, start, end, sd.to_string(), Some(name.to_string())));
+        }
+    }
+    out
+}
+
+/// The expected record of a key: its sums and what the calendar says.
+#[derive(Debug, Clone, Default)]
+struct Ref {
+    sums: Sums,
+    end: i64,
+    production_day: Option<String>,
+    shift: Option<String>,
+    complete: bool,
+}
 
 fn show_key(k: &Key) -> String {
-    let path: Vec<&str> = [&k.2, &k.3, &k.4, &k.5]
+    let path: Vec<&str> = [&k.3, &k.4, &k.5, &k.6]
         .into_iter()
         .flatten()
         .map(String::as_str)
         .collect();
     format!(
-        "window {} {} {}",
+        "{} {} {} {}",
+        PERIODS[k.1 as usize],
         k.0,
-        LEVELS[k.1 as usize],
+        LEVELS[k.2 as usize],
         if path.is_empty() {
             "(all)".to_string()
         } else {
@@ -547,7 +667,7 @@ fn show_key(k: &Key) -> String {
 }
 
 /// Reference sums for every (window, scope) the output must hold.
-fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
+fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
     let ideal = products();
     let last_window = input
         .assets
@@ -558,7 +678,7 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
         .map(window_of)
         .expect("accepted messages");
     let end = last_window + W;
-    let mut out: BTreeMap<Key, Sums> = BTreeMap::new();
+    let mut out: BTreeMap<Key, Ref> = BTreeMap::new();
     for ((site, area, line, asset), msgs) in &input.assets {
         let first_window = window_of(msgs[0].ts);
         let mut win: BTreeMap<i64, Sums> = (first_window..=last_window)
@@ -679,17 +799,51 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Sums> {
                 }
             }
         }
-        // Roll-ups: asset, line, site, group.
+        // Roll-ups: asset, line, site, group; windows, then the site's
+        // shifts and production days (site, line and asset scopes).
         for (w, s) in win {
             let o = |x: &String| Some(x.clone());
-            let scopes: [Key; 4] = [
-                (w, 0, None, None, None, None),
-                (w, 1, o(site), None, None, None),
-                (w, 2, o(site), o(area), o(line), None),
-                (w, 3, o(site), o(area), o(line), o(asset)),
+            let periods = periods_of(site, w);
+            let label = periods.iter().find(|p| p.0 == 1).and_then(|p| p.4.clone());
+            let day = periods.first().map(|p| p.3.clone());
+            let scopes = [
+                (0, None, None, None, None),
+                (1, o(site), None, None, None),
+                (2, o(site), o(area), o(line), None),
+                (3, o(site), o(area), o(line), o(asset)),
             ];
-            for k in scopes {
-                out.entry(k).or_default().add(&s);
+            for (level, a, b, c, d) in scopes {
+                let r = out
+                    .entry((w, 0, level, a.clone(), b.clone(), c.clone(), d.clone()))
+                    .or_default();
+                r.sums.add(&s);
+                r.end = w + W;
+                r.complete = true;
+                if level > 0 {
+                    r.production_day.clone_from(&day);
+                    r.shift.clone_from(&label);
+                }
+                if level == 0 {
+                    continue;
+                }
+                for (kind, start, stop, pday, shift) in &periods {
+                    let r = out
+                        .entry((
+                            *start,
+                            *kind,
+                            level,
+                            a.clone(),
+                            b.clone(),
+                            c.clone(),
+                            d.clone(),
+                        ))
+                        .or_default();
+                    r.sums.add(&s);
+                    r.end = *stop;
+                    r.complete = *stop <= end;
+                    r.production_day = Some(pday.clone());
+                    r.shift.clone_from(shift);
+                }
             }
         }
     }
@@ -721,8 +875,9 @@ impl fmt::Display for Expect {
 }
 
 /// Every field of the KPI record of `k`, in the order of the JSON output.
-fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
+fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
     use Expect::{Bool, Float, Int, Text};
+    let s = &r.sums;
     // Micro-stops are a performance loss: inside actual production time.
     let apt = s.running + s.micro;
     let pbt = apt + s.unplanned + s.changeover;
@@ -738,20 +893,24 @@ fn expected_fields(k: &Key, s: &Sums) -> Vec<(&'static str, Expect)> {
         None
     };
     let modelled = s.modelled();
-    let standby = (modelled > 0 && apt == 0).then(|| s.energy * 3_600_000.0 / W as f64);
+    let standby = (modelled > 0 && apt == 0).then(|| s.energy * 3_600_000.0 / (r.end - k.0) as f64);
     let coverage = ratio((modelled - s.unknown) as f64, modelled as f64);
     let quality_loss = (s.ideal_ms - s.good_ideal_ms).max(0.0);
     let startup = (s.startup_ideal_ms - s.startup_good_ideal_ms).clamp(0.0, quality_loss);
     let defect = (quality_loss - startup).max(0.0);
     vec![
         ("window_start_ms", Int(k.0)),
-        ("window_end_ms", Int(k.0 + W)),
-        ("level", Text(Some(LEVELS[k.1 as usize].to_string()))),
-        ("site", Text(k.2.clone())),
-        ("area", Text(k.3.clone())),
-        ("line", Text(k.4.clone())),
-        ("asset", Text(k.5.clone())),
+        ("window_end_ms", Int(r.end)),
+        ("level", Text(Some(LEVELS[k.2 as usize].to_string()))),
+        ("site", Text(k.3.clone())),
+        ("area", Text(k.4.clone())),
+        ("line", Text(k.5.clone())),
+        ("asset", Text(k.6.clone())),
         ("revision", Int(0)),
+        ("period", Text(Some(PERIODS[k.1 as usize].to_string()))),
+        ("production_day", Text(r.production_day.clone())),
+        ("shift", Text(r.shift.clone())),
+        ("complete", Bool(r.complete)),
         ("running_ms", Int(s.running)),
         ("planned_stop_ms", Int(s.planned)),
         ("unplanned_stop_ms", Int(s.unplanned)),
@@ -851,10 +1010,16 @@ fn key_of(v: &Value) -> Key {
         .iter()
         .position(|l| *l == level)
         .unwrap_or_else(|| panic!("kpis.jsonl: unknown level {level}")) as u8;
+    let period = v["period"].as_str().expect("kpis.jsonl: period");
+    let kind = PERIODS
+        .iter()
+        .position(|p| *p == period)
+        .unwrap_or_else(|| panic!("kpis.jsonl: unknown period {period}")) as u8;
     (
         v["window_start_ms"]
             .as_i64()
             .expect("kpis.jsonl: window_start_ms"),
+        kind,
         rank,
         text_field(v, "site"),
         text_field(v, "area"),
@@ -865,7 +1030,7 @@ fn key_of(v: &Value) -> Key {
 
 /// Every difference between the reference and the product's records,
 /// readable, in key order.
-fn differences(reference: &BTreeMap<Key, Sums>, product: &[Value]) -> Vec<String> {
+fn differences(reference: &BTreeMap<Key, Ref>, product: &[Value]) -> Vec<String> {
     let mut diffs = Vec::new();
     let mut got: BTreeMap<Key, &Value> = BTreeMap::new();
     for v in product {
@@ -977,15 +1142,20 @@ fn kpis_equal_the_plain_recomputation() {
 
     // Sanity of the reference itself: 2 h of 60-s windows, 3 sites, and a
     // group record in each window.
-    let windows: BTreeSet<i64> = reference.keys().map(|k| k.0).collect();
+    let windows: BTreeSet<i64> = reference.keys().filter(|k| k.1 == 0).map(|k| k.0).collect();
     assert_eq!(windows.len(), 120, "windows in the reference");
-    let sites: BTreeSet<&String> = reference.keys().filter_map(|k| k.2.as_ref()).collect();
+    let sites: BTreeSet<&String> = reference.keys().filter_map(|k| k.3.as_ref()).collect();
     assert_eq!(sites.len(), 3, "sites: {sites:?}");
     for w in &windows {
         assert!(
-            reference.contains_key(&(*w, 0, None, None, None, None)),
+            reference.contains_key(&(*w, 0, 0, None, None, None, None)),
             "no group record in window {w}"
         );
+    }
+    // Every site has its (incomplete) first shift and production day.
+    for kind in [1, 2] {
+        let n = reference.keys().filter(|k| k.1 == kind && k.2 == 1).count();
+        assert_eq!(n, 3, "{} records at site level", PERIODS[kind as usize]);
     }
     let summary = read_summary(out);
     assert_eq!(summary["windows"].as_u64(), Some(120));
@@ -1038,6 +1208,36 @@ fn a_perturbed_reference_is_caught() {
         "a 100-s micro-stop threshold went unnoticed: {}",
         report(&diffs)
     );
+}
+
+/// The reference's calendars are those of configs/default.toml.
+#[test]
+fn reference_calendars_match_the_configuration() {
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).expect("default.toml");
+    let hhmm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    for (site, tz, day_start, shifts) in CALENDARS {
+        let section = text
+            .split(&format!("[sites.{site}]"))
+            .nth(1)
+            .and_then(|t| t.split("\n[").next())
+            .unwrap_or_else(|| panic!("no [sites.{site}] in configs/default.toml"));
+        assert!(
+            section.contains(&format!("time_zone = \"{}\"", tz.name())),
+            "{site}"
+        );
+        assert!(
+            section.contains(&format!("production_day_start = \"{}\"", hhmm(day_start))),
+            "{site}"
+        );
+        for (name, a, b) in shifts {
+            let line = format!(
+                "{{ name = \"{name}\", start = \"{}\", end = \"{}\" }}",
+                hhmm(a),
+                hhmm(b)
+            );
+            assert!(section.contains(&line), "{site}: `{line}` in {section}");
+        }
+    }
 }
 
 #[test]

@@ -241,6 +241,10 @@ impl AlarmEngine {
     /// Evaluates one stream output against every rule. Events come in rule
     /// order; there is at most one per rule.
     pub fn process(&mut self, out: &StreamOutput) -> Vec<AlarmEvent> {
+        // Rules evaluate windows; shift and day records are reports.
+        if matches!(out, StreamOutput::Kpi(k) if k.period != ctower_model::Period::Window) {
+            return Vec::new();
+        }
         let end = out.window_end_ms();
         let correction = matches!(out, StreamOutput::Kpi(k) if k.revision > 0);
         if correction || self.watermark_ms.is_some_and(|w| end < w) {

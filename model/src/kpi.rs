@@ -219,15 +219,48 @@ impl KpiRatios {
     }
 }
 
-/// KPIs of one scope over one closed window.
+/// The period a KPI record covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// One event-time window (`pipeline.window_secs`).
+    Window,
+    /// One shift instance of the site's calendar, in its local time.
+    Shift,
+    /// One production day of the site, in its local time (23 to 25 hours).
+    Day,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Window => "window",
+            Period::Shift => "shift",
+            Period::Day => "day",
+        }
+    }
+}
+
+/// KPIs of one scope over one closed window, shift or production day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KpiRecord {
+    /// Bounds of the window, or of the shift or production day (UTC ms).
     pub window_start_ms: i64,
     pub window_end_ms: i64,
     #[serde(flatten)]
     pub scope: ScopeKey,
     /// 0 for the first result of a window; a correction carries a higher one.
     pub revision: u32,
+    /// What the record covers: a window, a shift or a production day.
+    pub period: Period,
+    /// The site's production day (local date) of the window, or of the
+    /// shift's start; `None` at group level or without a site calendar.
+    pub production_day: Option<Arc<str>>,
+    /// The shift of the window, or of a shift record.
+    pub shift: Option<Arc<str>>,
+    /// `false` for a shift or day record emitted before the period ended
+    /// (the input ended first).
+    pub complete: bool,
     #[serde(flatten)]
     pub sums: KpiSums,
     #[serde(flatten)]
@@ -242,6 +275,10 @@ impl KpiRecord {
             window_end_ms,
             scope,
             revision: 0,
+            period: Period::Window,
+            production_day: None,
+            shift: None,
+            complete: true,
             sums,
             ratios,
         }

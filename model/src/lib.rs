@@ -17,7 +17,7 @@ pub mod time;
 pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
 pub use asset::{AssetKey, Level, ScopeKey};
 pub use config::ConfigIssue;
-pub use kpi::{KpiRecord, SignalWindow, StreamOutput};
+pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::PipelineMetrics;
 pub use obs::{Batch, Bucket, Observation, Role, Value};
 pub use replay::{ReplayReader, ReplayRecord, ReplayWriter};

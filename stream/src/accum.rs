@@ -5,6 +5,7 @@
 //! sequence) to integrate the machine-state time model and to take deltas of
 //! cumulative counters and meters.
 
+use crate::calendar::SiteCalendar;
 use ctower_model::kpi::KpiSums;
 use ctower_model::time::window_start;
 use ctower_model::{AssetKey, Bucket, Observation, Role, SignalWindow, Value};
@@ -30,6 +31,9 @@ pub struct AccumConfig {
     /// Rejects in this time after a start-up (running after a changeover,
     /// a planned stop or no shift) are start-up (yield) losses.
     pub startup_ms: i64,
+    /// Shift calendars by site: outside every shift known time is no-shift,
+    /// in breaks and planned maintenance it is planned downtime.
+    pub calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
 }
 
 impl AccumConfig {
@@ -179,6 +183,9 @@ impl AssetAccumulator {
         }
         self.integrate(cursor, end, cfg.stale_after_ms, &mut sums);
         self.integrate_quality(cursor, end, cfg.stale_after_ms, &mut sums);
+        if let Some(cal) = cfg.calendars.get(&self.key.site) {
+            apply_calendar(&mut sums, &cal.classify(w));
+        }
 
         let signals = stats
             .into_iter()
@@ -408,6 +415,33 @@ impl AssetAccumulator {
     }
 }
 
+/// The calendar decides what is planned: outside every shift, the known
+/// time of the window is no-shift; in a break or planned maintenance it is
+/// planned downtime. Stops there are no failures. UNKNOWN stays UNKNOWN.
+fn apply_calendar(sums: &mut KpiSums, slot: &crate::calendar::Slot) {
+    if slot.shift.is_some() && !slot.planned {
+        return;
+    }
+    let known = [
+        &mut sums.running_ms,
+        &mut sums.micro_stop_ms,
+        &mut sums.unplanned_stop_ms,
+        &mut sums.changeover_ms,
+        &mut sums.planned_stop_ms,
+        &mut sums.no_shift_ms,
+    ]
+    .into_iter()
+    .map(std::mem::take)
+    .sum::<i64>();
+    if slot.shift.is_none() {
+        sums.no_shift_ms = known;
+    } else {
+        sums.planned_stop_ms = known;
+    }
+    sums.unplanned_stops = 0;
+    sums.micro_stops = 0;
+}
+
 fn add_time(sums: &mut KpiSums, bucket: Bucket, ms: i64) {
     let slot = match bucket {
         Bucket::Running => &mut sums.running_ms,
@@ -435,6 +469,7 @@ mod tests {
             toc_limit_ppb: 500.0,
             micro_stop_ms: 0,
             startup_ms: 0,
+            calendars: Default::default(),
         }
     }
 
@@ -609,6 +644,44 @@ mod tests {
         assert_eq!(r.loss_setup_ms, 10_000.0);
         // Running 50 s, ideal time of what was made 30 s.
         assert_eq!(r.loss_speed_ms, 20_000.0);
+    }
+
+    #[test]
+    fn the_calendar_makes_breaks_planned_and_gaps_no_shift() {
+        use crate::calendar::{BreakConfig, ShiftConfig, SiteCalendarConfig};
+        let cal = SiteCalendarConfig {
+            time_zone: "UTC".into(),
+            production_day_start: "00:00".into(),
+            shifts: vec![ShiftConfig {
+                name: "day".into(),
+                start: "00:00".into(),
+                end: "00:02".into(),
+            }],
+            breaks: vec![BreakConfig {
+                start: "00:01".into(),
+                end: "00:02".into(),
+            }],
+            maintenance: vec![],
+        };
+        let mut issues = vec![];
+        let cal = cal.check("sites.s", 60, &mut issues).expect("calendar");
+        let c = AccumConfig {
+            calendars: Arc::new(HashMap::from([(Arc::from("s"), cal)])),
+            ..cfg()
+        };
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
+        for t in (0..3 * W).step_by(20_000) {
+            a.push(state(t, Bucket::UnplannedStop), W);
+        }
+        // 00:00 in the shift: an unplanned stop (a failure).
+        let w0 = a.close(0, &c).unwrap();
+        assert_eq!((w0.sums.unplanned_stop_ms, w0.sums.unplanned_stops), (W, 1));
+        // 00:01 a break: planned downtime, whatever the machine says.
+        let w1 = a.close(W, &c).unwrap();
+        assert_eq!((w1.sums.planned_stop_ms, w1.sums.unplanned_stop_ms), (W, 0));
+        // 00:02 outside every shift: no shift.
+        let w2 = a.close(2 * W, &c).unwrap();
+        assert_eq!((w2.sums.no_shift_ms, w2.sums.modelled_ms()), (W, W));
     }
 
     #[test]

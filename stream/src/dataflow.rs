@@ -26,6 +26,9 @@ pub struct WindowOutput {
     pub window_start_ms: i64,
     pub window_end_ms: i64,
     pub outputs: Vec<StreamOutput>,
+    /// The end-of-input flush: no window closed, `outputs` holds the shift
+    /// and day records of periods still open (marked incomplete).
+    pub flush: bool,
 }
 
 /// The sending side of the pipeline. Cheap to clone; the dataflow finishes
@@ -162,13 +165,14 @@ fn build(worker: &mut Worker, shared: &Shared) {
     let accum = shared.accum.clone();
     let window_ms = accum.window_ms;
     let lookahead_ms = accum.lookahead_ms();
+    let calendars = accum.calendars.clone();
     let windows_closed = shared.windows_closed.clone();
     let probe = ProbeHandle::<Time>::new();
 
     worker.dataflow::<Time, _, _>(|scope| {
         let observations = ingest(scope, input, act_tx, probe.clone(), window_ms, lookahead_ms);
         let assets = assets(observations, accum);
-        roll_up(assets, output, window_ms, windows_closed).probe_with(&probe);
+        roll_up(assets, output, window_ms, calendars, windows_closed).probe_with(&probe);
     });
 }
 
@@ -333,6 +337,7 @@ fn roll_up<'s>(
     assets: Stream<'s, Time, Vec<AssetWindow>>,
     output: Option<SyncSender<WindowOutput>>,
     window_ms: i64,
+    calendars: Arc<HashMap<Arc<str>, crate::calendar::SiteCalendar>>,
     windows_closed: Arc<AtomicU64>,
 ) -> Stream<'s, Time, Vec<()>> {
     assets.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
@@ -341,6 +346,9 @@ fn roll_up<'s>(
         move |_cap, _info| {
             let mut pending: HashMap<Time, Vec<AssetWindow>> = HashMap::new();
             let mut output = output;
+            let mut periods = rollup::Periods::new(calendars);
+            let mut last_end: Option<i64> = None;
+            let mut flushed = false;
             move |(input, frontier), _out| {
                 input.for_each(|cap, data| {
                     if let Some(t) = cap.least() {
@@ -358,19 +366,38 @@ fn roll_up<'s>(
                         continue;
                     };
                     let start = t as i64;
-                    let outputs = rollup::roll_up(start, window_ms, windows);
+                    let mut outputs = rollup::roll_up(start, window_ms, windows);
+                    periods.window(start, start + window_ms, &mut outputs);
+                    last_end = Some(start + window_ms);
                     windows_closed.fetch_add(1, Ordering::Relaxed);
                     if let Some(tx) = output.as_ref() {
                         let msg = WindowOutput {
                             window_start_ms: start,
                             window_end_ms: start + window_ms,
                             outputs,
+                            flush: false,
                         };
                         if tx.send(msg).is_err() {
                             // Nobody listens any more; keep closing windows so
                             // the dataflow can finish.
                             output = None;
                         }
+                    }
+                }
+                // The end of the input (the frontier is empty only after
+                // every window closed): shifts and days still open.
+                if frontier.is_empty() && !flushed {
+                    flushed = true;
+                    let outputs = periods.finish();
+                    if let (Some(tx), Some(end), false) =
+                        (output.as_ref(), last_end, outputs.is_empty())
+                    {
+                        let _ = tx.send(WindowOutput {
+                            window_start_ms: end,
+                            window_end_ms: end,
+                            outputs,
+                            flush: true,
+                        });
                     }
                 }
             }

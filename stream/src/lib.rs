@@ -18,6 +18,7 @@
 //! seen everything before it.
 
 pub mod accum;
+pub mod calendar;
 mod dataflow;
 pub mod rollup;
 

@@ -64,6 +64,7 @@ fn run(workers: usize, batch: usize) -> Vec<WindowOutput> {
             toc_limit_ppb: 500.0,
             micro_stop_ms: 0,
             startup_ms: 0,
+            calendars: Default::default(),
         },
         input_capacity: 4,
         output_capacity: 4,

@@ -61,6 +61,7 @@ fn cfg() -> AccumConfig {
         toc_limit_ppb: 500.0,
         micro_stop_ms: MICRO,
         startup_ms: 10_000,
+        calendars: Default::default(),
     }
 }
 

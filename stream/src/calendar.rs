@@ -1,0 +1,495 @@
+//! Site shift calendars: shifts, breaks, planned maintenance and the
+//! production day of a site, in the site's own IANA time zone (chrono-tz).
+//! Pure: a UTC window start in, its local classification out.
+//!
+//! Shifts may cross midnight; a shift instance is named by the local date on
+//! which it starts. Days with a DST change last 23 or 25 hours, and so do the
+//! shifts across the change: bounds are computed from local wall-clock times.
+//! Calendar boundaries must fall on window boundaries (checked at load), so a
+//! whole window is in one shift, one break state and one production day.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
+use chrono_tz::Tz;
+use ctower_model::ConfigIssue;
+use serde::Deserialize;
+use std::sync::Arc;
+
+const DAY_MIN: u32 = 1440;
+
+/// `[sites.NAME]` in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteCalendarConfig {
+    /// IANA time zone, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    /// Local time at which a production day starts, `HH:MM`.
+    #[serde(default = "default_day_start")]
+    pub production_day_start: String,
+    /// Shifts, local `HH:MM` times; `end` ≤ `start` crosses midnight.
+    #[serde(default)]
+    pub shifts: Vec<ShiftConfig>,
+    /// Daily breaks (planned downtime), local `HH:MM`.
+    #[serde(default)]
+    pub breaks: Vec<BreakConfig>,
+    /// Planned maintenance (planned downtime), local `YYYY-MM-DDTHH:MM`.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceConfig>,
+}
+
+fn default_day_start() -> String {
+    "06:00".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftConfig {
+    pub name: String,
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakConfig {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    pub from: String,
+    pub to: String,
+}
+
+/// A checked site calendar.
+#[derive(Debug, Clone)]
+pub struct SiteCalendar {
+    tz: Tz,
+    day_start_min: u32,
+    /// (name, start minute, end minute); end ≤ start crosses midnight.
+    shifts: Vec<(Arc<str>, u32, u32)>,
+    /// Shift index for every minute of the local day.
+    shift_at: Vec<Option<u16>>,
+    /// Break for every minute of the local day.
+    break_at: Vec<bool>,
+    /// Planned maintenance, UTC ms, [from, to).
+    maintenance: Vec<(i64, i64)>,
+}
+
+/// What the calendar says about one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// Production day (local date of its start), `YYYY-MM-DD`.
+    pub production_day: NaiveDate,
+    /// The shift and the local date on which that shift instance started.
+    pub shift: Option<(Arc<str>, NaiveDate)>,
+    /// A break or planned maintenance: planned downtime.
+    pub planned: bool,
+}
+
+fn parse_hhmm(s: &str, allow_24: bool) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    match (h, m) {
+        (24, 0) if allow_24 => Some(DAY_MIN),
+        (0..=23, 0..=59) => Some(h * 60 + m),
+        _ => None,
+    }
+}
+
+/// Minutes of the day covered by `[start, end)`; `end ≤ start` wraps.
+fn minutes(start: u32, end: u32) -> Vec<u32> {
+    if end > start {
+        (start..end).collect()
+    } else {
+        (start..DAY_MIN).chain(0..end).collect()
+    }
+}
+
+fn fmt_min(m: u32) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+impl SiteCalendarConfig {
+    /// Checks the calendar of site `key` (e.g. `sites.lyon-fill`); every
+    /// problem is pushed with its key. `window_secs` must let every boundary
+    /// fall on a window boundary in any time zone.
+    pub fn check(
+        &self,
+        key: &str,
+        window_secs: u64,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<SiteCalendar> {
+        let before = issues.len();
+        let tz: Option<Tz> = self.time_zone.parse().ok();
+        if tz.is_none() {
+            issues.push(ConfigIssue::new(
+                format!("{key}.time_zone"),
+                format!(
+                    "`{}` is not an IANA time zone (e.g. Europe/Paris)",
+                    self.time_zone
+                ),
+            ));
+        }
+        // Time-zone offsets are whole quarter hours: a window dividing 15 min
+        // and boundaries on window multiples keep every boundary aligned.
+        if window_secs == 0 || 900 % window_secs != 0 {
+            issues.push(ConfigIssue::new(
+                key.to_string(),
+                format!("shift calendars need pipeline.window_secs to divide 900 (15 min); it is {window_secs}"),
+            ));
+        }
+        let aligned = |m: u32| window_secs > 0 && (u64::from(m) * 60) % window_secs == 0;
+        let mut time = |k: String, v: &str, allow_24: bool| -> Option<u32> {
+            match parse_hhmm(v, allow_24) {
+                Some(m) if aligned(m) => Some(m),
+                Some(_) => {
+                    issues.push(ConfigIssue::new(
+                        k,
+                        format!("`{v}` is not on a window boundary ({window_secs} s)"),
+                    ));
+                    None
+                }
+                None => {
+                    issues.push(ConfigIssue::new(
+                        k,
+                        format!("`{v}` is not a local time HH:MM"),
+                    ));
+                    None
+                }
+            }
+        };
+        let day_start = time(
+            format!("{key}.production_day_start"),
+            &self.production_day_start,
+            false,
+        );
+        let mut shifts = Vec::new();
+        for (i, s) in self.shifts.iter().enumerate() {
+            let k = format!("{key}.shifts[{i}]");
+            let a = time(format!("{k}.start"), &s.start, false);
+            let b = time(format!("{k}.end"), &s.end, true);
+            if let (Some(a), Some(b)) = (a, b) {
+                shifts.push((i, s.name.as_str(), a, b % DAY_MIN));
+            }
+        }
+        let mut breaks = Vec::new();
+        for (i, b) in self.breaks.iter().enumerate() {
+            let k = format!("{key}.breaks[{i}]");
+            let s = time(format!("{k}.start"), &b.start, false);
+            let e = time(format!("{k}.end"), &b.end, true);
+            if let (Some(s), Some(e)) = (s, e) {
+                breaks.push((i, s, e % DAY_MIN));
+            }
+        }
+        let mut shift_at: Vec<Option<u16>> = vec![None; DAY_MIN as usize];
+        let mut names = std::collections::BTreeSet::new();
+        for (n, &(i, name, a, b)) in shifts.iter().enumerate() {
+            if name.is_empty() || !names.insert(name) {
+                issues.push(ConfigIssue::new(
+                    format!("{key}.shifts[{i}].name"),
+                    format!("`{name}` is empty or used twice"),
+                ));
+            }
+            for m in minutes(a, b) {
+                if let Some(other) = shift_at[m as usize] {
+                    let o = shifts[other as usize];
+                    issues.push(ConfigIssue::new(
+                        format!("{key}.shifts[{i}]"),
+                        format!(
+                            "`{name}` overlaps `{}` ({}–{}) at {}",
+                            o.1,
+                            fmt_min(o.2),
+                            fmt_min(o.3),
+                            fmt_min(m)
+                        ),
+                    ));
+                    break;
+                }
+                shift_at[m as usize] = Some(n as u16);
+            }
+        }
+        let mut break_at = vec![false; DAY_MIN as usize];
+        for &(i, s, e) in &breaks {
+            for m in minutes(s, e) {
+                if break_at[m as usize] {
+                    issues.push(ConfigIssue::new(
+                        format!("{key}.breaks[{i}]"),
+                        format!("overlaps another break at {}", fmt_min(m)),
+                    ));
+                    break;
+                }
+                break_at[m as usize] = true;
+            }
+        }
+        let mut maintenance = Vec::new();
+        for (i, m) in self.maintenance.iter().enumerate() {
+            let k = format!("{key}.maintenance[{i}]");
+            let parse = |v: &str| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M").ok();
+            let (from, to) = (parse(&m.from), parse(&m.to));
+            for (field, v, p) in [("from", &m.from, from), ("to", &m.to, to)] {
+                match p {
+                    None => issues.push(ConfigIssue::new(
+                        format!("{k}.{field}"),
+                        format!("`{v}` is not a local date-time YYYY-MM-DDTHH:MM"),
+                    )),
+                    Some(t) if !aligned(t.hour() * 60 + t.minute()) => {
+                        issues.push(ConfigIssue::new(
+                            format!("{k}.{field}"),
+                            format!("`{v}` is not on a window boundary ({window_secs} s)"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let (Some(f), Some(t), Some(tz)) = (from, to, tz) {
+                if t <= f {
+                    issues.push(ConfigIssue::new(
+                        k,
+                        format!("`to` {} is not after `from` {}", m.to, m.from),
+                    ));
+                } else {
+                    maintenance.push((local_to_utc(tz, f), local_to_utc(tz, t)));
+                }
+            }
+        }
+        if issues.len() > before {
+            return None;
+        }
+        Some(SiteCalendar {
+            tz: tz?,
+            day_start_min: day_start?,
+            shifts: shifts
+                .into_iter()
+                .map(|(_, n, a, b)| (Arc::from(n), a, b))
+                .collect(),
+            shift_at,
+            break_at,
+            maintenance,
+        })
+    }
+}
+
+/// The UTC instant (ms) of a local wall-clock time. An ambiguous time (the
+/// repeated hour when clocks go back) is its first occurrence; a time that
+/// does not exist (skipped when clocks go forward) is the first existing
+/// minute after it.
+fn local_to_utc(tz: Tz, t: NaiveDateTime) -> i64 {
+    let mut t = t;
+    for _ in 0..(24 * 60) {
+        if let Some(dt) = tz.from_local_datetime(&t).earliest() {
+            return dt.timestamp_millis();
+        }
+        t += Duration::minutes(1);
+    }
+    // No zone skips a whole day of wall-clock time.
+    unreachable!("no local time within a day after {t}")
+}
+
+impl SiteCalendar {
+    pub fn time_zone(&self) -> Tz {
+        self.tz
+    }
+
+    fn local(&self, utc_ms: i64) -> NaiveDateTime {
+        let utc = chrono::DateTime::from_timestamp_millis(utc_ms)
+            .unwrap_or_default()
+            .naive_utc();
+        self.tz.from_utc_datetime(&utc).naive_local()
+    }
+
+    /// The calendar slot of the window starting at `window_start_ms`.
+    pub fn classify(&self, window_start_ms: i64) -> Slot {
+        let local = self.local(window_start_ms);
+        let date = local.date();
+        let m = local.hour() * 60 + local.minute();
+        let yesterday = date.pred_opt().unwrap_or(date);
+        let production_day = if m >= self.day_start_min {
+            date
+        } else {
+            yesterday
+        };
+        let shift = self.shift_at[m as usize].map(|i| {
+            let (name, start, _) = &self.shifts[i as usize];
+            // Before its start minute: the instance began the day before.
+            (name.clone(), if m >= *start { date } else { yesterday })
+        });
+        let planned = self.break_at[m as usize]
+            || self
+                .maintenance
+                .iter()
+                .any(|&(a, b)| (a..b).contains(&window_start_ms));
+        Slot {
+            production_day,
+            shift,
+            planned,
+        }
+    }
+
+    /// UTC bounds (ms) of the production day `day`: 23 or 25 hours on DST days.
+    pub fn day_bounds(&self, day: NaiveDate) -> (i64, i64) {
+        let at = |d: NaiveDate| {
+            local_to_utc(
+                self.tz,
+                d.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(self.day_start_min)),
+            )
+        };
+        (at(day), at(day.succ_opt().unwrap_or(day)))
+    }
+
+    /// UTC bounds (ms) of the instance of shift `name` that starts on `date`.
+    pub fn shift_bounds(&self, name: &str, date: NaiveDate) -> Option<(i64, i64)> {
+        let (_, a, b) = self.shifts.iter().find(|(n, _, _)| &**n == name)?;
+        let start = date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(*a));
+        let end_date = if b <= a { date.succ_opt()? } else { date };
+        let end = end_date.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(*b));
+        Some((local_to_utc(self.tz, start), local_to_utc(self.tz, end)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cal(tz: &str, shifts: &[(&str, &str, &str)], breaks: &[(&str, &str)]) -> SiteCalendar {
+        let cfg = SiteCalendarConfig {
+            time_zone: tz.into(),
+            production_day_start: "06:00".into(),
+            shifts: shifts
+                .iter()
+                .map(|(n, s, e)| ShiftConfig {
+                    name: n.to_string(),
+                    start: s.to_string(),
+                    end: e.to_string(),
+                })
+                .collect(),
+            breaks: breaks
+                .iter()
+                .map(|(s, e)| BreakConfig {
+                    start: s.to_string(),
+                    end: e.to_string(),
+                })
+                .collect(),
+            maintenance: vec![],
+        };
+        let mut issues = vec![];
+        let c = cfg.check("sites.x", 60, &mut issues);
+        assert!(issues.is_empty(), "{issues:?}");
+        c.expect("valid calendar")
+    }
+
+    fn utc(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("test time")
+            .timestamp_millis()
+    }
+
+    const H: i64 = 3_600_000;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("date")
+    }
+
+    #[test]
+    fn dst_days_last_23_and_25_hours_in_paris() {
+        let c = cal("Europe/Paris", &[("night", "22:00", "06:00")], &[]);
+        let (a, b) = c.day_bounds(d(2026, 3, 28));
+        assert_eq!(b - a, 23 * H, "spring forward in production day 28 March");
+        let (a, b) = c.day_bounds(d(2026, 10, 24));
+        assert_eq!(b - a, 25 * H, "fall back in production day 24 October");
+        let (a, b) = c.shift_bounds("night", d(2026, 3, 28)).expect("shift");
+        assert_eq!((a, b - a), (utc("2026-03-28T21:00:00Z"), 7 * H));
+        let (_, len) = c
+            .shift_bounds("night", d(2026, 10, 24))
+            .map(|(a, b)| (a, b - a))
+            .expect("shift");
+        assert_eq!(len, 9 * H);
+    }
+
+    #[test]
+    fn night_shift_across_midnight_in_shanghai() {
+        let c = cal(
+            "Asia/Shanghai",
+            &[("day", "08:00", "20:00"), ("night", "20:00", "08:00")],
+            &[("12:00", "12:30")],
+        );
+        // 2026-03-02 17:00 UTC = 03-03 01:00 Shanghai: the night shift that
+        // began on 03-02, production day 03-02 (before 06:00).
+        let s = c.classify(utc("2026-03-02T17:00:00Z"));
+        assert_eq!(s.shift, Some(("night".into(), d(2026, 3, 2))));
+        assert_eq!(s.production_day, d(2026, 3, 2));
+        assert!(!s.planned);
+        // 04:30 UTC = 12:30 local: the break has just ended.
+        assert!(c.classify(utc("2026-03-03T04:29:00Z")).planned);
+        assert!(!c.classify(utc("2026-03-03T04:30:00Z")).planned);
+        let (a, b) = c.shift_bounds("night", d(2026, 3, 2)).expect("shift");
+        assert_eq!(
+            (a, b),
+            (utc("2026-03-02T12:00:00Z"), utc("2026-03-03T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn gaps_between_shifts_are_no_shift() {
+        let c = cal("Europe/Zurich", &[("early", "06:00", "14:00")], &[]);
+        let s = c.classify(utc("2026-03-02T13:00:00Z")); // 14:00 local
+        assert_eq!(s.shift, None);
+        assert_eq!(s.production_day, d(2026, 3, 2));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let cfg = SiteCalendarConfig {
+            time_zone: "Mars/Olympus".into(),
+            production_day_start: "6am".into(),
+            shifts: vec![
+                ShiftConfig {
+                    name: "a".into(),
+                    start: "06:00".into(),
+                    end: "14:00".into(),
+                },
+                ShiftConfig {
+                    name: "b".into(),
+                    start: "13:00".into(),
+                    end: "22:00".into(),
+                },
+            ],
+            breaks: vec![BreakConfig {
+                start: "10:00".into(),
+                end: "25:00".into(),
+            }],
+            maintenance: vec![MaintenanceConfig {
+                from: "2026-03-02T10:00".into(),
+                to: "tomorrow".into(),
+            }],
+        };
+        let mut issues = vec![];
+        assert!(cfg.check("sites.x", 60, &mut issues).is_none());
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sites.x.time_zone",
+                "sites.x.production_day_start",
+                "sites.x.breaks[0].end",
+                "sites.x.shifts[1]",
+                "sites.x.maintenance[0].to",
+            ],
+            "{issues:?}"
+        );
+        assert!(issues[3].message.contains("overlaps `a`"), "{issues:?}");
+        let mut issues = vec![];
+        let mut ok = cfg.clone();
+        ok.time_zone = "UTC".into();
+        ok.production_day_start = "06:00".into();
+        ok.shifts.truncate(1);
+        ok.breaks.clear();
+        ok.maintenance.clear();
+        assert!(ok.check("sites.x", 7_200, &mut issues).is_none());
+        assert_eq!(issues.len(), 1, "{issues:?}");
+    }
+}
