@@ -97,7 +97,7 @@ pub fn run(
     let mut files = JsonlOutputs::create(out_dir)?;
     let mut engine = AlarmEngine::new(settings.rules.clone());
     for window in pipeline.outputs.iter() {
-        if !window.flush {
+        if window.closes_window {
             files.window_closed();
         }
         for out in &window.outputs {

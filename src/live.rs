@@ -192,7 +192,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                     None => None,
                 };
                 for window in outputs.iter() {
-                    if let (Some(f), false) = (files.as_mut(), window.flush) {
+                    if let (Some(f), true) = (files.as_mut(), window.closes_window) {
                         f.window_closed();
                     }
                     for out in &window.outputs {

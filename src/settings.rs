@@ -95,6 +95,10 @@ pub struct PipelineConfig {
     pub stale_after_secs: u64,
     /// Refuse event times this far ahead of the newest one seen.
     pub max_future_secs: u64,
+    /// Late data up to this far behind the watermark corrects the closed
+    /// windows, shifts and days (a higher revision); older data is
+    /// dead-lettered `too_late`. 0 disables corrections.
+    pub correction_horizon_secs: u64,
     /// Observations per batch handed to the stream.
     pub batch_size: usize,
     /// Batches queued between collector and stream (full: the collector waits).
@@ -110,6 +114,7 @@ impl Default for PipelineConfig {
             idle_timeout_secs: 60,
             stale_after_secs: 60,
             max_future_secs: 300,
+            correction_horizon_secs: 1_800,
             batch_size: 1024,
             queue_batches: 64,
         }
@@ -278,6 +283,12 @@ pub fn check(
         p.queue_batches as u64,
         1 << 16,
     );
+    if p.correction_horizon_secs > 86_400 {
+        issues.push(ConfigIssue::new(
+            "pipeline.correction_horizon_secs",
+            format!("{} is more than a day", p.correction_horizon_secs),
+        ));
+    }
     if p.allowed_lateness_secs > 86_400 {
         issues.push(ConfigIssue::new(
             "pipeline.allowed_lateness_secs",
@@ -391,12 +402,14 @@ pub fn check(
             micro_stop_ms: ms(t.micro_stop_secs),
             startup_ms: ms(t.startup_secs),
             calendars: std::sync::Arc::new(calendars),
+            correction_horizon_ms: ms(p.correction_horizon_secs),
         },
         admission: AdmissionConfig {
             window_ms: ms(p.window_secs),
             allowed_lateness_ms: ms(p.allowed_lateness_secs),
             idle_timeout_ms: ms(p.idle_timeout_secs),
             max_future_ms: ms(p.max_future_secs),
+            correction_horizon_ms: ms(p.correction_horizon_secs),
         },
         batch_size: p.batch_size,
         queue_batches: p.queue_batches,

@@ -377,6 +377,7 @@ fn products() -> BTreeMap<String, f64> {
 
 #[derive(Debug, Clone, Default)]
 struct Sums {
+    messages: u64,
     running: i64,
     planned: i64,
     unplanned: i64,
@@ -423,6 +424,7 @@ impl Sums {
         self.changeover += o.changeover;
         self.no_shift += o.no_shift;
         self.unknown += o.unknown;
+        self.messages += o.messages;
         self.micro += o.micro;
         self.stops += o.stops;
         self.micro_stops += o.micro_stops;
@@ -704,6 +706,7 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
         let mut startup_until: Option<i64> = None;
         for (i, m) in msgs.iter().enumerate() {
             let s = win.get_mut(&window_of(m.ts)).expect("window in range");
+            s.messages += 1;
             let in_startup = startup_until.is_some_and(|u| m.ts < u);
             let cycle = product.and_then(|p| ideal.get(p)).copied();
             match (&m.val, m.role) {
@@ -911,6 +914,7 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ("production_day", Text(r.production_day.clone())),
         ("shift", Text(r.shift.clone())),
         ("complete", Bool(r.complete)),
+        ("messages", Int(s.messages as i64)),
         ("running_ms", Int(s.running)),
         ("planned_stop_ms", Int(s.planned)),
         ("unplanned_stop_ms", Int(s.unplanned)),

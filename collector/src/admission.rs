@@ -20,6 +20,9 @@ pub struct AdmissionConfig {
     pub idle_timeout_ms: i64,
     /// Refuse timestamps this far ahead of the newest event time seen.
     pub max_future_ms: i64,
+    /// Data older than the watermark's window by at most this much is
+    /// admitted and corrects closed windows; older data is `too_late`.
+    pub correction_horizon_ms: i64,
 }
 
 #[derive(Debug)]
@@ -70,11 +73,12 @@ impl Admission {
         }
         if let Some(wm) = self.watermark {
             let closed = window_start(wm, self.cfg.window_ms);
-            if window_start(ts_ms, self.cfg.window_ms) < closed {
+            let oldest = closed - self.cfg.correction_horizon_ms;
+            if window_start(ts_ms, self.cfg.window_ms) < oldest {
                 return Err(Rejection {
                     reason: Reason::TooLate,
                     detail: format!(
-                        "`ts` {ts_ms} is in a closed window (watermark {wm}, windows before {closed} are closed)"
+                        "`ts` {ts_ms} is beyond the correction horizon (watermark {wm}, windows before {oldest} can no longer be corrected)"
                     ),
                 });
             }
@@ -136,6 +140,7 @@ mod tests {
             allowed_lateness_ms: 30_000,
             idle_timeout_ms: 60_000,
             max_future_ms: 300_000,
+            correction_horizon_ms: 0,
         })
     }
 

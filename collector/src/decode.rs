@@ -460,6 +460,7 @@ impl Decoder {
             ts_ms,
             value,
             seq,
+            watermark_ms: None,
         })
     }
 }

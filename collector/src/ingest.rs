@@ -77,9 +77,11 @@ impl Ingestor {
                 )
                 .map(|_| None);
         };
+        let watermark = self.admission.watermark();
         let result = decoder
             .decode(&msg.topic, &msg.payload, self.seq)
-            .and_then(|obs| {
+            .and_then(|mut obs| {
+                obs.watermark_ms = watermark;
                 self.admission
                     .admit(&obs.asset.site, obs.ts_ms, msg.recv_ms)
                     .map(|_| obs)
@@ -169,6 +171,7 @@ mod tests {
                 allowed_lateness_ms: 30_000,
                 idle_timeout_ms: 60_000,
                 max_future_ms: 300_000,
+                correction_horizon_ms: 0,
             },
             dead,
             2,

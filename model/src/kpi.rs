@@ -12,6 +12,8 @@ use std::sync::Arc;
 /// Additive part of a KPI record: everything a roll-up sums.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KpiSums {
+    /// Observations (accepted messages) of the window.
+    pub messages: u64,
     /// Time model, milliseconds of asset-time in the window.
     pub running_ms: i64,
     pub planned_stop_ms: i64,
@@ -62,6 +64,7 @@ pub struct KpiSums {
 
 impl KpiSums {
     pub fn add(&mut self, o: &KpiSums) {
+        self.messages += o.messages;
         self.running_ms += o.running_ms;
         self.planned_stop_ms += o.planned_stop_ms;
         self.unplanned_stop_ms += o.unplanned_stop_ms;
@@ -92,6 +95,44 @@ impl KpiSums {
         self.toc_measured_ms += o.toc_measured_ms;
         self.toc_within_ms += o.toc_within_ms;
         self.usp_excursions += o.usp_excursions;
+    }
+
+    /// Takes `o` back out of a sum it was added to (a correction replaces
+    /// a window's contribution to a shift or day).
+    pub fn sub(&mut self, o: &KpiSums) {
+        self.messages = self.messages.saturating_sub(o.messages);
+        self.running_ms -= o.running_ms;
+        self.planned_stop_ms -= o.planned_stop_ms;
+        self.unplanned_stop_ms -= o.unplanned_stop_ms;
+        self.micro_stop_ms -= o.micro_stop_ms;
+        self.changeover_ms -= o.changeover_ms;
+        self.no_shift_ms -= o.no_shift_ms;
+        self.unknown_ms -= o.unknown_ms;
+        self.unplanned_stops = self.unplanned_stops.saturating_sub(o.unplanned_stops);
+        self.micro_stops = self.micro_stops.saturating_sub(o.micro_stops);
+        self.rejected_state_messages = self
+            .rejected_state_messages
+            .saturating_sub(o.rejected_state_messages);
+        self.produced = self.produced.saturating_sub(o.produced);
+        self.good = self.good.saturating_sub(o.good);
+        self.reject = self.reject.saturating_sub(o.reject);
+        self.ideal_time_ms -= o.ideal_time_ms;
+        self.good_ideal_ms -= o.good_ideal_ms;
+        self.startup_ideal_ms -= o.startup_ideal_ms;
+        self.startup_good_ideal_ms -= o.startup_good_ideal_ms;
+        self.energy_kwh -= o.energy_kwh;
+        self.power_kw = match (self.power_kw, o.power_kw) {
+            (Some(a), Some(b)) => Some(a - b),
+            (a, _) => a,
+        };
+        self.water_feed_m3 -= o.water_feed_m3;
+        self.water_permeate_m3 -= o.water_permeate_m3;
+        self.water_concentrate_m3 -= o.water_concentrate_m3;
+        self.conductivity_measured_ms -= o.conductivity_measured_ms;
+        self.conductivity_within_ms -= o.conductivity_within_ms;
+        self.toc_measured_ms -= o.toc_measured_ms;
+        self.toc_within_ms -= o.toc_within_ms;
+        self.usp_excursions = self.usp_excursions.saturating_sub(o.usp_excursions);
     }
 
     /// Asset-time covered by the time model (all buckets).

@@ -99,12 +99,17 @@ pub struct Observation {
     /// Arrival order, assigned by the collector; breaks ties between equal
     /// event times so that processing is deterministic.
     pub seq: u64,
+    /// The event-time watermark when the collector admitted it (before it).
+    /// An observation whose window closed before that (by the stream's
+    /// lookahead) is late: it corrects closed windows instead.
+    #[serde(default)]
+    pub watermark_ms: Option<i64>,
 }
 
 /// What the collector hands to the stream: observations in arrival order and
-/// the event-time watermark after them. The collector guarantees that no
-/// observation in this or any later batch is older than the window holding
-/// the watermark (later ones are dead-lettered as `too_late`).
+/// the event-time watermark after them. Observations older than the
+/// watermark's window by more than the correction horizon are dead-lettered
+/// as `too_late`; younger late ones come through and correct closed windows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     pub observations: Vec<Observation>,

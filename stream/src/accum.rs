@@ -31,6 +31,9 @@ pub struct AccumConfig {
     /// Rejects in this time after a start-up (running after a changeover,
     /// a planned stop or no shift) are start-up (yield) losses.
     pub startup_ms: i64,
+    /// How far back (behind the watermark) late data still corrects closed
+    /// windows; 0 keeps no history and makes no corrections.
+    pub correction_horizon_ms: i64,
     /// Shift calendars by site: outside every shift known time is no-shift,
     /// in breaks and planned maintenance it is planned downtime.
     pub calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
@@ -75,9 +78,11 @@ pub fn cumulative_delta(prev: Option<f64>, now: f64) -> f64 {
     }
 }
 
-#[derive(Debug)]
-pub struct AssetAccumulator {
-    key: AssetKey,
+/// What an asset carries from one window to the next: state, the last
+/// readings of its counters and meters. Cloned at every window start so a
+/// late observation can replay the windows it touches.
+#[derive(Debug, Clone, Default)]
+struct Carry {
     first_window_ms: i64,
     /// Set at the window of the first `state` observation: only such assets
     /// have a time model.
@@ -104,33 +109,40 @@ pub struct AssetAccumulator {
     /// Latest conductivity and TOC readings: (event time, within the limit).
     conductivity: Option<(i64, bool)>,
     toc: Option<(i64, bool)>,
-    pending: BTreeMap<i64, Vec<Observation>>,
     unknown_products: u64,
+}
+
+/// A closed window kept for corrections: what the asset carried into it,
+/// its observations, and what was emitted.
+#[derive(Debug)]
+struct Closed {
+    carry: Carry,
+    events: Vec<Observation>,
+    out: AssetWindow,
+}
+
+#[derive(Debug)]
+pub struct AssetAccumulator {
+    key: AssetKey,
+    c: Carry,
+    pending: BTreeMap<i64, Vec<Observation>>,
+    /// Closed windows within the correction horizon, by start.
+    closed: BTreeMap<i64, Closed>,
+    /// Late observations too old to replay (before the kept windows).
+    late_dropped: u64,
 }
 
 impl AssetAccumulator {
     pub fn new(key: AssetKey, first_window_ms: i64) -> Self {
         AssetAccumulator {
             key,
-            first_window_ms,
-            modelled: false,
-            state_signal: None,
-            state: None,
-            stop_micro: false,
-            startup_until: None,
-            last_msg_ms: None,
-            product: None,
-            total: None,
-            good: None,
-            reject: None,
-            energy: None,
-            feed: None,
-            permeate: None,
-            concentrate: None,
-            conductivity: None,
-            toc: None,
+            c: Carry {
+                first_window_ms,
+                ..Carry::default()
+            },
             pending: BTreeMap::new(),
-            unknown_products: 0,
+            closed: BTreeMap::new(),
+            late_dropped: 0,
         }
     }
 
@@ -141,41 +153,45 @@ impl AssetAccumulator {
     /// Units produced under a product missing from the product table
     /// (they count as produced and good, but add no ideal time).
     pub fn unknown_product_units(&self) -> u64 {
-        self.unknown_products
+        self.c.unknown_products
     }
 
     pub fn push(&mut self, obs: Observation, window_ms: i64) {
         let w = window_start(obs.ts_ms, window_ms);
-        self.first_window_ms = self.first_window_ms.min(w);
+        self.c.first_window_ms = self.c.first_window_ms.min(w);
         self.pending.entry(w).or_default().push(obs);
     }
 
     /// Closes the window starting at `w`; `None` before the asset's first window.
     pub fn close(&mut self, w: i64, cfg: &AccumConfig) -> Option<AssetWindow> {
-        if w < self.first_window_ms {
+        if w < self.c.first_window_ms {
             return None;
         }
+        let carry = (cfg.correction_horizon_ms > 0).then(|| self.c.clone());
         let end = w + cfg.window_ms;
         let mut events = self.pending.remove(&w).unwrap_or_default();
         events.sort_by_key(|o| (o.ts_ms, o.seq));
         // An asset has a time model from the window of its first state
         // message on; before that message, its time is UNKNOWN, so the
         // buckets of every modelled window add up to the window length.
-        if !self.modelled && events.iter().any(|o| o.role == Role::State) {
-            self.modelled = true;
+        if !self.c.modelled && events.iter().any(|o| o.role == Role::State) {
+            self.c.modelled = true;
         }
-        if self.state_signal.is_none() {
-            self.state_signal = events
+        if self.c.state_signal.is_none() {
+            self.c.state_signal = events
                 .iter()
                 .find(|o| o.role == Role::State)
                 .map(|o| o.signal.clone());
         }
         let changes = self.state_changes(&events, end + cfg.micro_stop_ms, cfg.window_ms);
 
-        let mut sums = KpiSums::default();
+        let mut sums = KpiSums {
+            messages: events.len() as u64,
+            ..KpiSums::default()
+        };
         let mut stats: BTreeMap<(Arc<str>, Role), Stats> = BTreeMap::new();
         let mut cursor = w;
-        for obs in events {
+        for obs in &events {
             self.integrate(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
             self.integrate_quality(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
             cursor = obs.ts_ms;
@@ -202,12 +218,105 @@ impl AssetAccumulator {
                 last: s.last,
             })
             .collect();
-        Some(AssetWindow {
+        let out = AssetWindow {
             window_start_ms: w,
             asset: self.key.clone(),
             sums,
             signals,
-        })
+        };
+        if let Some(carry) = carry {
+            self.closed.insert(
+                w,
+                Closed {
+                    carry,
+                    events,
+                    out: out.clone(),
+                },
+            );
+            // Keep the windows a late observation may still reach.
+            let keep_from = w - cfg.correction_horizon_ms - cfg.lookahead_ms();
+            while self
+                .closed
+                .first_key_value()
+                .is_some_and(|(k, _)| *k < keep_from)
+            {
+                self.closed.pop_first();
+            }
+        }
+        Some(out)
+    }
+
+    /// Late observations (their windows are closed, before `next`): replays
+    /// the windows from the earliest one they touch up to `next` from what
+    /// the asset carried into it, and returns the windows whose result
+    /// changed. Observations before the kept windows cannot be replayed:
+    /// they are counted (`late_dropped`) and left out.
+    pub fn correct(
+        &mut self,
+        late: Vec<Observation>,
+        next: i64,
+        cfg: &AccumConfig,
+    ) -> Vec<AssetWindow> {
+        let window_of = |o: &Observation| window_start(o.ts_ms, cfg.window_ms);
+        let Some(earliest) = late.iter().map(window_of).min() else {
+            return Vec::new();
+        };
+        // A late state can reclassify a stop that began up to the micro-stop
+        // threshold before it: replay from there.
+        let from = earliest - cfg.lookahead_ms();
+        // Where the replay starts, and what the asset carried into it. A
+        // window before the asset's first one was never emitted for it.
+        let kept_from = self.closed.first_key_value().map(|(k, _)| *k);
+        let unseen = earliest < self.c.first_window_ms
+            && kept_from.is_none_or(|k| k == self.c.first_window_ms);
+        let (start, carry) = if unseen {
+            let base = self
+                .closed
+                .first_key_value()
+                .map_or_else(|| self.c.clone(), |(_, c)| c.carry.clone());
+            (
+                earliest,
+                Carry {
+                    first_window_ms: earliest,
+                    ..base
+                },
+            )
+        } else {
+            match self.closed.range(from..).next() {
+                Some((k, c)) => (*k, c.carry.clone()),
+                None => (next, self.c.clone()),
+            }
+        };
+        let mut before: BTreeMap<i64, AssetWindow> = BTreeMap::new();
+        for (k, c) in self.closed.split_off(&start) {
+            before.insert(k, c.out);
+            self.pending.entry(k).or_default().extend(c.events);
+        }
+        for o in late {
+            let w = window_of(&o);
+            if w < start {
+                self.late_dropped += 1;
+            } else {
+                self.pending.entry(w).or_default().push(o);
+            }
+        }
+        self.c = carry;
+        let mut changed = Vec::new();
+        let mut w = start;
+        while w < next {
+            if let Some(aw) = self.close(w, cfg) {
+                if before.get(&w) != Some(&aw) {
+                    changed.push(aw);
+                }
+            }
+            w += cfg.window_ms;
+        }
+        changed
+    }
+
+    /// Late observations that were too old to replay.
+    pub fn late_dropped(&self) -> u64 {
+        self.late_dropped
     }
 
     /// The owner signal's state messages from `events` (this window) and
@@ -219,7 +328,7 @@ impl AssetAccumulator {
         until: i64,
         window_ms: i64,
     ) -> Vec<(i64, u64, bool)> {
-        let Some(owner) = self.state_signal.as_ref() else {
+        let Some(owner) = self.c.state_signal.as_ref() else {
             return Vec::new();
         };
         let last_window = window_start(until, window_ms);
@@ -245,14 +354,14 @@ impl AssetAccumulator {
     /// Adds the time in `[a, b)` to the current bucket, or to UNKNOWN where
     /// the asset has been silent for longer than `stale_after_ms`.
     fn integrate(&self, a: i64, b: i64, stale_after_ms: i64, sums: &mut KpiSums) {
-        if !self.modelled || b <= a {
+        if !self.c.modelled || b <= a {
             return;
         }
-        let (state, stale_from) = match (self.state, self.last_msg_ms) {
+        let (state, stale_from) = match (self.c.state, self.c.last_msg_ms) {
             (Some(s), Some(last)) => (s, (last + stale_after_ms).clamp(a, b)),
             _ => (Bucket::Unknown, a),
         };
-        if state == Bucket::UnplannedStop && self.stop_micro {
+        if state == Bucket::UnplannedStop && self.c.stop_micro {
             sums.micro_stop_ms += stale_from - a;
         } else {
             add_time(sums, state, stale_from - a);
@@ -268,36 +377,36 @@ impl AssetAccumulator {
         let held = |reading: Option<(i64, bool)>| {
             reading.map_or(0, |(t, _)| ((t + stale_after_ms).min(b) - a).max(0))
         };
-        let (c, t) = (held(self.conductivity), held(self.toc));
+        let (c, t) = (held(self.c.conductivity), held(self.c.toc));
         sums.conductivity_measured_ms += c;
         sums.toc_measured_ms += t;
-        if self.conductivity.is_some_and(|(_, ok)| ok) {
+        if self.c.conductivity.is_some_and(|(_, ok)| ok) {
             sums.conductivity_within_ms += c;
         }
-        if self.toc.is_some_and(|(_, ok)| ok) {
+        if self.c.toc.is_some_and(|(_, ok)| ok) {
             sums.toc_within_ms += t;
         }
     }
 
     fn apply(
         &mut self,
-        obs: Observation,
+        obs: &Observation,
         cfg: &AccumConfig,
         changes: &[(i64, u64, bool)],
         sums: &mut KpiSums,
         stats: &mut BTreeMap<(Arc<str>, Role), Stats>,
     ) {
-        self.last_msg_ms = Some(obs.ts_ms);
+        self.c.last_msg_ms = Some(obs.ts_ms);
         let ideal = |product: &Option<Arc<str>>| {
             product
                 .as_deref()
                 .and_then(|p| cfg.ideal_cycle_ms.get(p))
                 .copied()
         };
-        let in_startup = self.startup_until.is_some_and(|u| obs.ts_ms < u);
+        let in_startup = self.c.startup_until.is_some_and(|u| obs.ts_ms < u);
         match (obs.role, &obs.value) {
             (Role::State, Value::State { .. })
-                if self.state_signal.as_ref() != Some(&obs.signal) =>
+                if self.c.state_signal.as_ref() != Some(&obs.signal) =>
             {
                 sums.rejected_state_messages += 1;
             }
@@ -306,14 +415,14 @@ impl AssetAccumulator {
                 // repeated "stopped" heartbeat is the same stop). It is a
                 // micro-stop when the owner's next other state comes within
                 // the threshold.
-                if *bucket == Bucket::UnplannedStop && self.state != Some(Bucket::UnplannedStop) {
+                if *bucket == Bucket::UnplannedStop && self.c.state != Some(Bucket::UnplannedStop) {
                     let ends = changes
                         .iter()
                         .find(|&&(t, seq, stop)| (t, seq) > (obs.ts_ms, obs.seq) && !stop)
                         .map(|&(t, _, _)| t);
-                    self.stop_micro = cfg.micro_stop_ms > 0
+                    self.c.stop_micro = cfg.micro_stop_ms > 0
                         && ends.is_some_and(|t| t - obs.ts_ms <= cfg.micro_stop_ms);
-                    if self.stop_micro {
+                    if self.c.stop_micro {
                         sums.micro_stops += 1;
                     } else {
                         sums.unplanned_stops += 1;
@@ -321,33 +430,33 @@ impl AssetAccumulator {
                 }
                 if *bucket == Bucket::Running
                     && matches!(
-                        self.state,
+                        self.c.state,
                         Some(Bucket::Changeover | Bucket::PlannedStop | Bucket::NoShift)
                     )
                 {
-                    self.startup_until = Some(obs.ts_ms + cfg.startup_ms);
+                    self.c.startup_until = Some(obs.ts_ms + cfg.startup_ms);
                 }
-                self.state = Some(*bucket);
+                self.c.state = Some(*bucket);
             }
-            (Role::Product, Value::Text(p)) => self.product = Some(p.clone()),
+            (Role::Product, Value::Text(p)) => self.c.product = Some(p.clone()),
             (Role::CounterTotal, Value::Number(v)) => {
-                let d = cumulative_delta(self.total.replace(*v), *v);
+                let d = cumulative_delta(self.c.total.replace(*v), *v);
                 let units = d.round() as u64;
                 sums.produced += units;
-                match ideal(&self.product) {
+                match ideal(&self.c.product) {
                     Some(ideal) => {
                         sums.ideal_time_ms += d * ideal;
                         if in_startup {
                             sums.startup_ideal_ms += d * ideal;
                         }
                     }
-                    None => self.unknown_products += units,
+                    None => self.c.unknown_products += units,
                 }
             }
             (Role::CounterGood, Value::Number(v)) => {
-                let d = cumulative_delta(self.good.replace(*v), *v);
+                let d = cumulative_delta(self.c.good.replace(*v), *v);
                 sums.good += d.round() as u64;
-                if let Some(ideal) = ideal(&self.product) {
+                if let Some(ideal) = ideal(&self.c.product) {
                     sums.good_ideal_ms += d * ideal;
                     if in_startup {
                         sums.startup_good_ideal_ms += d * ideal;
@@ -355,19 +464,19 @@ impl AssetAccumulator {
                 }
             }
             (Role::CounterReject, Value::Number(v)) => {
-                sums.reject += cumulative_delta(self.reject.replace(*v), *v).round() as u64;
+                sums.reject += cumulative_delta(self.c.reject.replace(*v), *v).round() as u64;
             }
             (Role::EnergyKwh, Value::Number(v)) => {
-                sums.energy_kwh += cumulative_delta(self.energy.replace(*v), *v);
+                sums.energy_kwh += cumulative_delta(self.c.energy.replace(*v), *v);
             }
             (Role::WaterFeedM3, Value::Number(v)) => {
-                sums.water_feed_m3 += cumulative_delta(self.feed.replace(*v), *v);
+                sums.water_feed_m3 += cumulative_delta(self.c.feed.replace(*v), *v);
             }
             (Role::WaterPermeateM3, Value::Number(v)) => {
-                sums.water_permeate_m3 += cumulative_delta(self.permeate.replace(*v), *v);
+                sums.water_permeate_m3 += cumulative_delta(self.c.permeate.replace(*v), *v);
             }
             (Role::WaterConcentrateM3, Value::Number(v)) => {
-                sums.water_concentrate_m3 += cumulative_delta(self.concentrate.replace(*v), *v);
+                sums.water_concentrate_m3 += cumulative_delta(self.c.concentrate.replace(*v), *v);
             }
             (
                 role @ (Role::PowerKw | Role::ConductivityUsCm | Role::TocPpb | Role::Process),
@@ -375,9 +484,9 @@ impl AssetAccumulator {
             ) => {
                 let quality = match role {
                     Role::ConductivityUsCm => {
-                        Some((&mut self.conductivity, cfg.conductivity_limit_us_cm))
+                        Some((&mut self.c.conductivity, cfg.conductivity_limit_us_cm))
                     }
-                    Role::TocPpb => Some((&mut self.toc, cfg.toc_limit_ppb)),
+                    Role::TocPpb => Some((&mut self.c.toc, cfg.toc_limit_ppb)),
                     _ => None,
                 };
                 if let Some((reading, limit)) = quality {
@@ -392,7 +501,7 @@ impl AssetAccumulator {
                 }
                 let v = *v;
                 stats
-                    .entry((obs.signal, role))
+                    .entry((obs.signal.clone(), role))
                     .and_modify(|s| {
                         s.count += 1;
                         s.min = s.min.min(v);
@@ -470,6 +579,7 @@ mod tests {
             micro_stop_ms: 0,
             startup_ms: 0,
             calendars: Default::default(),
+            correction_horizon_ms: 0,
         }
     }
 
@@ -501,6 +611,7 @@ mod tests {
             ts_ms: ts,
             value,
             seq: ts as u64,
+            watermark_ms: None,
         }
     }
 
@@ -594,6 +705,45 @@ mod tests {
         assert_eq!(r.availability, Some(40_000.0 / 60_000.0));
         assert_eq!(r.loss_minor_stop_ms, 30_000.0);
         assert_eq!(r.loss_breakdown_ms, 20_000.0);
+    }
+
+    #[test]
+    fn a_late_state_reclassifies_the_stop_before_it() {
+        let c = AccumConfig {
+            micro_stop_ms: 30_000,
+            correction_horizon_ms: 10 * W,
+            ..cfg()
+        };
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
+        a.push(state(0, Bucket::Running), W);
+        a.push(state(50_000, Bucket::UnplannedStop), W);
+        for t in [10_000, 30_000, 65_000, 90_000, 110_000, 130_000] {
+            a.push(obs(t, Role::Process, Value::Number(1.0)), W);
+        }
+        let w0 = a.close(0, &c).unwrap();
+        assert_eq!(
+            (w0.sums.unplanned_stop_ms, w0.sums.unplanned_stops),
+            (10_000, 1)
+        );
+        let w1 = a.close(W, &c).unwrap();
+        assert_eq!(w1.sums.unplanned_stop_ms, W);
+        // The stop ended at 70 s: that state message comes after both
+        // windows closed. Window 0's stop was a micro-stop after all.
+        let fixed = a.correct(vec![state(70_000, Bucket::Running)], 2 * W, &c);
+        let starts: Vec<i64> = fixed.iter().map(|w| w.window_start_ms).collect();
+        assert_eq!(starts, [0, W]);
+        assert_eq!(
+            (fixed[0].sums.micro_stop_ms, fixed[0].sums.micro_stops),
+            (10_000, 1)
+        );
+        assert_eq!(fixed[0].sums.unplanned_stops, 0);
+        assert_eq!(
+            (fixed[1].sums.micro_stop_ms, fixed[1].sums.running_ms),
+            (10_000, 50_000)
+        );
+        assert_eq!(fixed[1].sums.messages, w1.sums.messages + 1);
+        // Nothing late: nothing corrected.
+        assert!(a.correct(vec![], 2 * W, &c).is_empty());
     }
 
     #[test]

@@ -26,9 +26,10 @@ pub struct WindowOutput {
     pub window_start_ms: i64,
     pub window_end_ms: i64,
     pub outputs: Vec<StreamOutput>,
-    /// The end-of-input flush: no window closed, `outputs` holds the shift
-    /// and day records of periods still open (marked incomplete).
-    pub flush: bool,
+    /// A window closed. Otherwise `outputs` holds only corrections, or
+    /// (at the end of the input) the shifts and days still open, marked
+    /// incomplete.
+    pub closes_window: bool,
 }
 
 /// The sending side of the pipeline. Cheap to clone; the dataflow finishes
@@ -165,14 +166,19 @@ fn build(worker: &mut Worker, shared: &Shared) {
     let accum = shared.accum.clone();
     let window_ms = accum.window_ms;
     let lookahead_ms = accum.lookahead_ms();
-    let calendars = accum.calendars.clone();
+    // Kept windows reach back as far as the accumulators' replay can.
+    let stage = rollup::RollUp::new(
+        window_ms,
+        accum.calendars.clone(),
+        accum.correction_horizon_ms + lookahead_ms + window_ms,
+    );
     let windows_closed = shared.windows_closed.clone();
     let probe = ProbeHandle::<Time>::new();
 
     worker.dataflow::<Time, _, _>(|scope| {
         let observations = ingest(scope, input, act_tx, probe.clone(), window_ms, lookahead_ms);
         let assets = assets(observations, accum);
-        roll_up(assets, output, window_ms, calendars, windows_closed).probe_with(&probe);
+        roll_up(assets, output, stage, window_ms, windows_closed).probe_with(&probe);
     });
 }
 
@@ -224,7 +230,15 @@ fn ingest<'s>(
                 for _ in 0..64 {
                     match rx.try_recv() {
                         Ok(batch) => {
-                            let window_of = |o: &Observation| window_start(o.ts_ms, window_ms);
+                            // Each observation goes out at its window, or at
+                            // the watermark's window when it was admitted
+                            // after that window had closed (late): a time
+                            // fixed by the input alone, never by scheduling.
+                            let window_of = |o: &Observation| {
+                                let w = window_start(o.ts_ms, window_ms);
+                                o.watermark_ms
+                                    .map_or(w, |wm| w.max(window_start(wm, window_ms)))
+                            };
                             let mut obs = batch.observations;
                             if let Some(m) = obs.iter().map(|o| o.ts_ms).max() {
                                 max_ts = Some(max_ts.map_or(m, |x| x.max(m)));
@@ -237,8 +251,8 @@ fn ingest<'s>(
                             let mut it = obs.into_iter().peekable();
                             while let Some(first) = it.next() {
                                 let w = window_of(&first);
-                                // The collector never sends anything older than the
-                                // watermark; guard the invariant without panicking.
+                                // The batch's watermark never exceeds a later
+                                // observation's; guard it without panicking.
                                 let at = c.delayed(&to_time(w).max(*c.time()));
                                 let mut session = output.session(&at);
                                 session.give(first);
@@ -277,6 +291,12 @@ fn ingest<'s>(
 }
 
 /// Per-asset accumulators, spread over the workers by asset.
+///
+/// An observation that arrives at a timely time past its window's close
+/// (window + lookahead) is late: it is held, with a capability for its
+/// time, and applied as a correction once the frontier passes that time —
+/// after every window closing before it and before any closing after it, so
+/// that what each revision contains does not depend on scheduling.
 fn assets(
     observations: Stream<'_, Time, Vec<Observation>>,
     accum: AccumConfig,
@@ -291,10 +311,25 @@ fn assets(
             let mut accs: BTreeMap<ctower_model::AssetKey, AssetAccumulator> = BTreeMap::new();
             // The next window this worker closes.
             let mut next: Option<i64> = None;
+            // Late observations by the time they came at.
+            let mut late: BTreeMap<Time, (Capability<Time>, Vec<Observation>)> = BTreeMap::new();
             move |(input, frontier), output| {
-                input.for_each(|_time, data| {
+                input.for_each(|icap, data| {
+                    let t = icap.least().copied();
                     for obs in data.drain(..) {
                         let w = window_start(obs.ts_ms, window_ms);
+                        if let (Some(t), Some(_)) = (t, next) {
+                            if t > to_time(w) + lookahead {
+                                if let Some(held) = late.get_mut(&t) {
+                                    held.1.push(obs);
+                                    continue;
+                                }
+                                if let Some(c) = icap.retain_least(0) {
+                                    late.insert(t, (c, vec![obs]));
+                                    continue;
+                                }
+                            }
+                        }
                         next = Some(next.map_or(w, |n| n.min(w)));
                         accs.entry(obs.asset.clone())
                             .or_insert_with(|| AssetAccumulator::new(obs.asset.clone(), w))
@@ -302,42 +337,70 @@ fn assets(
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
-                let Some(limit) = frontier.frontier().first().copied() else {
-                    // Input finished: the ingest closed every window first.
-                    cap = None;
-                    return;
-                };
-                if let Some(mut w) = next {
-                    // A window closes once the frontier is past it by the
-                    // lookahead: micro-stops need to see a stop's end.
-                    while to_time(w) + lookahead < limit {
-                        let t = to_time(w);
-                        let at = c.delayed(&t);
-                        let mut session = output.session(&at);
-                        for acc in accs.values_mut() {
-                            if let Some(aw) = acc.close(w, &accum) {
-                                session.give(aw);
+                let limit = frontier.frontier().first().copied();
+                loop {
+                    let close_at = next.map(|w| to_time(w) + lookahead);
+                    let late_at = late.first_key_value().map(|(t, _)| *t);
+                    let due = |t: Time| limit.is_none_or(|l| t < l);
+                    match (late_at, close_at) {
+                        // Corrections first, unless a window closes before them.
+                        (Some(t), close) if due(t) && close.is_none_or(|k| t <= k || !due(k)) => {
+                            let Some((lcap, obs)) = late.remove(&t) else {
+                                break;
+                            };
+                            let upto = next.unwrap_or(i64::MIN);
+                            let mut by_asset: BTreeMap<ctower_model::AssetKey, Vec<Observation>> =
+                                BTreeMap::new();
+                            for o in obs {
+                                by_asset.entry(o.asset.clone()).or_default().push(o);
+                            }
+                            let mut session = output.session(&lcap);
+                            for (key, obs) in by_asset {
+                                // An asset first seen in late data appears as of now.
+                                let acc = accs
+                                    .entry(key.clone())
+                                    .or_insert_with(|| AssetAccumulator::new(key, upto));
+                                for aw in acc.correct(obs, upto, &accum) {
+                                    session.give(aw);
+                                }
                             }
                         }
-                        drop(session);
-                        w += window_ms;
+                        // A window closes once the frontier is past it by the
+                        // lookahead: micro-stops need to see a stop's end.
+                        (_, Some(k)) if limit.is_some_and(|l| k < l) => {
+                            let Some(w) = next else { break };
+                            let at = c.delayed(&to_time(w));
+                            let mut session = output.session(&at);
+                            for acc in accs.values_mut() {
+                                if let Some(aw) = acc.close(w, &accum) {
+                                    session.give(aw);
+                                }
+                            }
+                            drop(session);
+                            next = Some(w + window_ms);
+                        }
+                        _ => break,
                     }
-                    next = Some(w);
-                    c.downgrade(&to_time(w).max(*c.time()));
-                } else if limit > *c.time() {
-                    c.downgrade(&limit);
+                }
+                match (limit, next) {
+                    // Input finished: the ingest closed every window first.
+                    (None, _) => cap = None,
+                    (Some(_), Some(w)) => c.downgrade(&to_time(w).max(*c.time())),
+                    (Some(l), None) if l > *c.time() => c.downgrade(&l),
+                    _ => {}
                 }
             }
         },
     )
 }
 
-/// Worker 0 rolls up each closed window and sends it to the consumers.
+/// Worker 0 rolls up each closed window (and the corrections that came at
+/// its time) and sends it to the consumers.
 fn roll_up<'s>(
     assets: Stream<'s, Time, Vec<AssetWindow>>,
     output: Option<SyncSender<WindowOutput>>,
+    mut stage: rollup::RollUp,
     window_ms: i64,
-    calendars: Arc<HashMap<Arc<str>, crate::calendar::SiteCalendar>>,
     windows_closed: Arc<AtomicU64>,
 ) -> Stream<'s, Time, Vec<()>> {
     assets.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
@@ -346,7 +409,6 @@ fn roll_up<'s>(
         move |_cap, _info| {
             let mut pending: HashMap<Time, Vec<AssetWindow>> = HashMap::new();
             let mut output = output;
-            let mut periods = rollup::Periods::new(calendars);
             let mut last_end: Option<i64> = None;
             let mut flushed = false;
             move |(input, frontier), _out| {
@@ -361,43 +423,52 @@ fn roll_up<'s>(
                     .filter(|t| !frontier.less_equal(t))
                     .collect();
                 ready.sort_unstable();
+                let mut send = |msg: WindowOutput| {
+                    if let Some(tx) = output.as_ref() {
+                        if tx.send(msg).is_err() {
+                            // Nobody listens any more; keep closing windows
+                            // so the dataflow can finish.
+                            output = None;
+                        }
+                    }
+                };
                 for t in ready {
                     let Some(windows) = pending.remove(&t) else {
                         continue;
                     };
                     let start = t as i64;
-                    let mut outputs = rollup::roll_up(start, window_ms, windows);
-                    periods.window(start, start + window_ms, &mut outputs);
-                    last_end = Some(start + window_ms);
-                    windows_closed.fetch_add(1, Ordering::Relaxed);
-                    if let Some(tx) = output.as_ref() {
-                        let msg = WindowOutput {
+                    let (outputs, closes_window) = stage.at(start, windows);
+                    if closes_window {
+                        last_end = Some(start + window_ms);
+                        windows_closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if closes_window || !outputs.is_empty() {
+                        send(WindowOutput {
                             window_start_ms: start,
                             window_end_ms: start + window_ms,
                             outputs,
-                            flush: false,
-                        };
-                        if tx.send(msg).is_err() {
-                            // Nobody listens any more; keep closing windows so
-                            // the dataflow can finish.
-                            output = None;
-                        }
+                            closes_window,
+                        });
                     }
                 }
                 // The end of the input (the frontier is empty only after
                 // every window closed): shifts and days still open.
                 if frontier.is_empty() && !flushed {
                     flushed = true;
-                    let outputs = periods.finish();
-                    if let (Some(tx), Some(end), false) =
-                        (output.as_ref(), last_end, outputs.is_empty())
-                    {
-                        let _ = tx.send(WindowOutput {
+                    let outputs = stage.finish();
+                    if let (Some(end), false) = (last_end, outputs.is_empty()) {
+                        send(WindowOutput {
                             window_start_ms: end,
                             window_end_ms: end,
                             outputs,
-                            flush: true,
+                            closes_window: false,
                         });
+                    }
+                    if stage.dropped_corrections() > 0 {
+                        tracing::warn!(
+                            corrections = stage.dropped_corrections(),
+                            "corrections for windows older than the correction horizon were dropped"
+                        );
                     }
                 }
             }

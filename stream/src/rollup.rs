@@ -6,7 +6,7 @@
 use crate::accum::AssetWindow;
 use crate::calendar::{SiteCalendar, Slot};
 use ctower_model::kpi::KpiSums;
-use ctower_model::{KpiRecord, Level, Period, ScopeKey, StreamOutput};
+use ctower_model::{AssetKey, KpiRecord, Level, Period, ScopeKey, StreamOutput};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -40,15 +40,203 @@ pub fn roll_up(
         .collect()
 }
 
+/// The roll-up stage: windows, their corrections, shifts and days.
+#[derive(Debug)]
+pub struct RollUp {
+    window_ms: i64,
+    revisions: Revisions,
+    periods: Periods,
+}
+
+impl RollUp {
+    /// `keep_ms`: how long closed windows, shifts and days stay correctable.
+    pub fn new(
+        window_ms: i64,
+        calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
+        keep_ms: i64,
+    ) -> Self {
+        RollUp {
+            window_ms,
+            revisions: Revisions::new(keep_ms),
+            periods: Periods::new(calendars, keep_ms),
+        }
+    }
+
+    /// Everything final at timely time `t`: the corrections of earlier
+    /// windows that came at `t`, then the window starting at `t` (when any
+    /// asset closed it) with the shifts and days it ends. Returns the
+    /// outputs — the window's records and signals, its periods, then the
+    /// corrections (window records, then periods) — and whether a window
+    /// closed.
+    pub fn at(&mut self, t: i64, assets: Vec<AssetWindow>) -> (Vec<StreamOutput>, bool) {
+        let (regular, late): (Vec<AssetWindow>, Vec<AssetWindow>) =
+            assets.into_iter().partition(|a| a.window_start_ms >= t);
+        let mut by_window: BTreeMap<i64, Vec<AssetWindow>> = BTreeMap::new();
+        for a in late {
+            by_window.entry(a.window_start_ms).or_default().push(a);
+        }
+        let mut corrections = Vec::new();
+        for (w, changed) in by_window {
+            let mut revised = self.revisions.correct(w, self.window_ms, changed);
+            let mut periods = Vec::new();
+            self.periods.correct(&mut revised, &mut periods);
+            let records: Vec<KpiRecord> = revised.into_iter().map(|r| r.new).collect();
+            self.revisions.emitted(&records);
+            corrections.extend(records.into_iter().map(|k| StreamOutput::Kpi(Box::new(k))));
+            corrections.extend(periods);
+        }
+        let closes = !regular.is_empty();
+        let mut outputs = Vec::new();
+        if closes {
+            let sums: Vec<(AssetKey, KpiSums)> = regular
+                .iter()
+                .map(|a| (a.asset.clone(), a.sums.clone()))
+                .collect();
+            outputs = roll_up(t, self.window_ms, regular);
+            self.periods.window(t + self.window_ms, &mut outputs);
+            self.revisions.keep(t, &sums, &outputs);
+        }
+        outputs.extend(corrections);
+        (outputs, closes)
+    }
+
+    /// At the end of the input: shifts and days still open, incomplete.
+    pub fn finish(&mut self) -> Vec<StreamOutput> {
+        self.periods.finish()
+    }
+
+    /// Corrections that came for windows older than the horizon.
+    pub fn dropped_corrections(&self) -> u64 {
+        self.revisions.dropped
+    }
+}
+
+/// The window results kept for corrections: per window, each asset's sums
+/// and each scope's emitted record. A corrected asset window replaces its
+/// asset's sums; the window's scopes are summed again in the same order as
+/// the first time, and every scope whose sums changed is re-emitted with the
+/// next revision.
+#[derive(Debug, Default)]
+pub struct Revisions {
+    keep_ms: i64,
+    windows: BTreeMap<i64, Kept>,
+    /// Corrections for windows no longer kept (older than the horizon).
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    assets: BTreeMap<AssetKey, KpiSums>,
+    emitted: BTreeMap<ScopeKey, KpiRecord>,
+}
+
+/// A re-emitted window record and the one it replaces (none: a new scope).
+#[derive(Debug, Clone)]
+pub struct Revised {
+    pub new: KpiRecord,
+    pub old: Option<KpiRecord>,
+}
+
+impl Revisions {
+    /// Keeps windows for `keep_ms` (0: keeps nothing, corrects nothing).
+    pub fn new(keep_ms: i64) -> Self {
+        Revisions {
+            keep_ms,
+            ..Revisions::default()
+        }
+    }
+
+    /// Remembers a closed window: its assets' sums and its records (after
+    /// labelling). Forgets windows older than the horizon.
+    pub fn keep(
+        &mut self,
+        window_start_ms: i64,
+        assets: &[(AssetKey, KpiSums)],
+        outputs: &[StreamOutput],
+    ) {
+        if self.keep_ms <= 0 {
+            return;
+        }
+        let kept = Kept {
+            assets: assets.iter().cloned().collect(),
+            emitted: outputs
+                .iter()
+                .filter_map(|o| match o {
+                    StreamOutput::Kpi(k) => Some((k.scope.clone(), (**k).clone())),
+                    StreamOutput::Signal(_) => None,
+                })
+                .collect(),
+        };
+        self.windows.insert(window_start_ms, kept);
+        let from = window_start_ms - self.keep_ms;
+        while self
+            .windows
+            .first_key_value()
+            .is_some_and(|(k, _)| *k < from)
+        {
+            self.windows.pop_first();
+        }
+    }
+
+    /// Applies corrected asset windows of window `w`; returns the scope
+    /// records that changed, with their next revision (not yet labelled).
+    pub fn correct(&mut self, w: i64, window_ms: i64, changed: Vec<AssetWindow>) -> Vec<Revised> {
+        let Some(kept) = self.windows.get_mut(&w) else {
+            self.dropped += changed.len() as u64;
+            return Vec::new();
+        };
+        for aw in changed {
+            kept.assets.insert(aw.asset, aw.sums);
+        }
+        let assets: Vec<AssetWindow> = kept
+            .assets
+            .iter()
+            .map(|(k, s)| AssetWindow {
+                window_start_ms: w,
+                asset: k.clone(),
+                sums: s.clone(),
+                signals: Vec::new(),
+            })
+            .collect();
+        let mut out = Vec::new();
+        for o in roll_up(w, window_ms, assets) {
+            let StreamOutput::Kpi(mut new) = o else {
+                continue;
+            };
+            let old = kept.emitted.get(&new.scope).cloned();
+            if old.as_ref().is_some_and(|o| o.sums == new.sums) {
+                continue;
+            }
+            new.revision = old.as_ref().map_or(0, |o| o.revision + 1);
+            out.push(Revised { new: *new, old });
+        }
+        out
+    }
+
+    /// Stores the labelled re-emitted records as the latest of their window.
+    pub fn emitted(&mut self, records: &[KpiRecord]) {
+        for r in records {
+            if let Some(kept) = self.windows.get_mut(&r.window_start_ms) {
+                kept.emitted.insert(r.scope.clone(), r.clone());
+            }
+        }
+    }
+}
+
 /// Shift and production-day roll-ups of every site with a calendar: the
 /// window records of the site's scopes (site, lines, assets) are labelled
 /// with their production day and shift and summed into the open periods;
 /// a period is emitted once a window ends at or after its end. Sums first,
-/// ratios from the sums, as for windows.
+/// ratios from the sums, as for windows. Emitted periods are kept for the
+/// correction horizon: a corrected window record replaces its contribution
+/// and the period's changed scopes are re-emitted with the next revision.
 #[derive(Debug, Default)]
 pub struct Periods {
     calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
+    keep_ms: i64,
     open: BTreeMap<PeriodKey, PeriodSums>,
+    /// Emitted periods within the horizon, with each scope's revision.
+    done: BTreeMap<PeriodKey, (PeriodSums, BTreeMap<ScopeKey, u32>)>,
 }
 
 /// Ordered so that periods come out by end, then start, then kind and site.
@@ -61,6 +249,9 @@ struct PeriodKey {
     shift: Option<Arc<str>>,
 }
 
+/// A period a window belongs to, with the period's production day.
+type PeriodOf = (PeriodKey, Arc<str>);
+
 #[derive(Debug)]
 struct PeriodSums {
     production_day: Arc<str>,
@@ -68,73 +259,74 @@ struct PeriodSums {
 }
 
 impl Periods {
-    pub fn new(calendars: Arc<HashMap<Arc<str>, SiteCalendar>>) -> Self {
+    pub fn new(calendars: Arc<HashMap<Arc<str>, SiteCalendar>>, keep_ms: i64) -> Self {
         Periods {
             calendars,
+            keep_ms,
             open: BTreeMap::new(),
+            done: BTreeMap::new(),
         }
+    }
+
+    /// The site's calendar slot of window `w`: labels for its records and
+    /// the periods (with their production day) it belongs to.
+    fn periods_of(&self, site: &Arc<str>, w: i64) -> Option<(Slot, Arc<str>, Vec<PeriodOf>)> {
+        let cal = self.calendars.get(site)?;
+        let slot = cal.classify(w);
+        let day: Arc<str> = slot.production_day.to_string().into();
+        let (ds, de) = cal.day_bounds(slot.production_day);
+        let mut keys = vec![(
+            PeriodKey {
+                end_ms: de,
+                start_ms: ds,
+                period: Period::Day,
+                site: site.clone(),
+                shift: None,
+            },
+            day.clone(),
+        )];
+        if let Some((name, started)) = &slot.shift {
+            if let Some((ss, se)) = cal.shift_bounds(name, *started) {
+                let shift_day: Arc<str> = cal.classify(ss).production_day.to_string().into();
+                keys.push((
+                    PeriodKey {
+                        end_ms: se,
+                        start_ms: ss,
+                        period: Period::Shift,
+                        site: site.clone(),
+                        shift: Some(name.clone()),
+                    },
+                    shift_day,
+                ));
+            }
+        }
+        Some((slot, day, keys))
+    }
+
+    /// Labels a window record with its production day and shift; returns
+    /// its periods.
+    fn label(&self, k: &mut KpiRecord) -> Vec<PeriodOf> {
+        let Some(site) = k.scope.site.clone() else {
+            return Vec::new();
+        };
+        let Some((slot, day, keys)) = self.periods_of(&site, k.window_start_ms) else {
+            return Vec::new();
+        };
+        k.production_day = Some(day);
+        k.shift = slot.shift.map(|(name, _)| name);
+        keys
     }
 
     /// Labels the window records in `outputs` with their production day and
     /// shift, adds them to their periods, and appends the records of every
     /// period that has ended by the window's end.
-    pub fn window(
-        &mut self,
-        window_start_ms: i64,
-        window_end_ms: i64,
-        outputs: &mut Vec<StreamOutput>,
-    ) {
+    pub fn window(&mut self, window_end_ms: i64, outputs: &mut Vec<StreamOutput>) {
         if self.calendars.is_empty() {
             return;
         }
-        // One classification per site and window.
-        let mut slots: HashMap<Arc<str>, Option<(Slot, Arc<str>)>> = HashMap::new();
         for out in outputs.iter_mut() {
             let StreamOutput::Kpi(k) = out else { continue };
-            let Some(site) = k.scope.site.clone() else {
-                continue;
-            };
-            let labelled = slots.entry(site.clone()).or_insert_with(|| {
-                let cal = self.calendars.get(&site)?;
-                let slot = cal.classify(window_start_ms);
-                let day: Arc<str> = slot.production_day.to_string().into();
-                Some((slot, day))
-            });
-            let Some((slot, day)) = labelled else {
-                continue;
-            };
-            let Some(cal) = self.calendars.get(&site) else {
-                continue;
-            };
-            k.production_day = Some(day.clone());
-            k.shift = slot.shift.as_ref().map(|(name, _)| name.clone());
-            let (ds, de) = cal.day_bounds(slot.production_day);
-            let mut keys = vec![(
-                PeriodKey {
-                    end_ms: de,
-                    start_ms: ds,
-                    period: Period::Day,
-                    site: site.clone(),
-                    shift: None,
-                },
-                day.clone(),
-            )];
-            if let Some((name, started)) = &slot.shift {
-                if let Some((ss, se)) = cal.shift_bounds(name, *started) {
-                    let shift_day: Arc<str> = cal.classify(ss).production_day.to_string().into();
-                    keys.push((
-                        PeriodKey {
-                            end_ms: se,
-                            start_ms: ss,
-                            period: Period::Shift,
-                            site: site.clone(),
-                            shift: Some(name.clone()),
-                        },
-                        shift_day,
-                    ));
-                }
-            }
-            for (key, production_day) in keys {
+            for (key, production_day) in self.label(k) {
                 self.open
                     .entry(key)
                     .or_insert_with(|| PeriodSums {
@@ -148,6 +340,72 @@ impl Periods {
             }
         }
         self.emit(|end| end <= window_end_ms, true, outputs);
+        let from = window_end_ms - self.keep_ms;
+        while self
+            .done
+            .first_key_value()
+            .is_some_and(|(k, _)| k.end_ms < from)
+        {
+            self.done.pop_first();
+        }
+    }
+
+    /// Labels re-emitted window records and moves their change into their
+    /// periods; appends the next revision of every emitted period scope
+    /// that changed.
+    pub fn correct(&mut self, revised: &mut [Revised], outputs: &mut Vec<StreamOutput>) {
+        if self.calendars.is_empty() {
+            return;
+        }
+        // Per emitted period, the scopes that changed and whether they
+        // had been emitted (a scope new to the period starts at revision 0).
+        let mut touched: BTreeMap<PeriodKey, BTreeMap<ScopeKey, bool>> = BTreeMap::new();
+        for r in revised.iter_mut() {
+            for (key, production_day) in self.label(&mut r.new) {
+                let sums = if let Some((p, _)) = self.done.get_mut(&key) {
+                    let existed = p.scopes.contains_key(&r.new.scope);
+                    touched
+                        .entry(key)
+                        .or_default()
+                        .entry(r.new.scope.clone())
+                        .or_insert(existed);
+                    p
+                } else {
+                    self.open.entry(key).or_insert_with(|| PeriodSums {
+                        production_day,
+                        scopes: BTreeMap::new(),
+                    })
+                };
+                let s = sums.scopes.entry(r.new.scope.clone()).or_default();
+                if let Some(old) = &r.old {
+                    s.sub(&old.sums);
+                }
+                s.add(&r.new.sums);
+            }
+        }
+        for (key, scopes) in touched {
+            let Some((p, revs)) = self.done.get_mut(&key) else {
+                continue;
+            };
+            for (scope, existed) in scopes {
+                let Some(s) = p.scopes.get(&scope) else {
+                    continue;
+                };
+                let next = match revs.get(&scope) {
+                    Some(r) => r + 1,
+                    None if existed => 1,
+                    None => 0,
+                };
+                let rev = revs.entry(scope.clone()).or_insert(next);
+                *rev = next;
+                let mut k = KpiRecord::new(key.start_ms, key.end_ms, scope, s.clone());
+                k.period = key.period;
+                k.production_day = Some(p.production_day.clone());
+                k.shift = key.shift.clone();
+                k.revision = *rev;
+                outputs.push(StreamOutput::Kpi(Box::new(k)));
+            }
+        }
     }
 
     /// At the end of the input: the records of every period still open,
@@ -164,13 +422,16 @@ impl Periods {
                 break;
             }
             let (key, sums) = entry.remove_entry();
-            for (scope, s) in sums.scopes {
-                let mut k = KpiRecord::new(key.start_ms, key.end_ms, scope, s);
+            for (scope, s) in &sums.scopes {
+                let mut k = KpiRecord::new(key.start_ms, key.end_ms, scope.clone(), s.clone());
                 k.period = key.period;
                 k.production_day = Some(sums.production_day.clone());
                 k.shift = key.shift.clone();
                 k.complete = complete;
                 out.push(StreamOutput::Kpi(Box::new(k)));
+            }
+            if self.keep_ms > 0 {
+                self.done.insert(key, (sums, BTreeMap::new()));
             }
         }
     }

@@ -1,9 +1,10 @@
 //! The dataflow against the plain accumulators: same results with 1 and 3
 //! workers, every window closed, nothing dropped at the end of the input.
 
-use ctower_model::{AssetKey, Batch, Bucket, Observation, Role, StreamOutput, Value};
+use ctower_model::kpi::KpiSums;
+use ctower_model::{AssetKey, Batch, Bucket, Observation, Period, Role, StreamOutput, Value};
 use ctower_stream::{start, AccumConfig, StreamConfig, WindowOutput};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const W: i64 = 60_000;
 const T0: i64 = 1_772_427_600_000; // 2026-03-02T05:00:00Z
@@ -22,6 +23,7 @@ fn observations() -> Vec<Observation> {
                 ts_ms: ts,
                 value,
                 seq,
+                watermark_ms: None,
             });
         };
         for k in 0..60 {
@@ -54,6 +56,15 @@ fn observations() -> Vec<Observation> {
 }
 
 fn run(workers: usize, batch: usize) -> Vec<WindowOutput> {
+    run_with(workers, batch, observations(), 0)
+}
+
+fn run_with(
+    workers: usize,
+    batch: usize,
+    obs: Vec<Observation>,
+    correction_horizon_ms: i64,
+) -> Vec<WindowOutput> {
     let cfg = StreamConfig {
         workers,
         accum: AccumConfig {
@@ -65,13 +76,13 @@ fn run(workers: usize, batch: usize) -> Vec<WindowOutput> {
             micro_stop_ms: 0,
             startup_ms: 0,
             calendars: Default::default(),
+            correction_horizon_ms,
         },
         input_capacity: 4,
         output_capacity: 4,
     };
     let (input, pipeline) = start(cfg).expect("pipeline starts");
     let feeder = std::thread::spawn(move || {
-        let obs = observations();
         let mut max = i64::MIN;
         for chunk in obs.chunks(batch) {
             max = chunk.iter().map(|o| o.ts_ms).max().unwrap_or(max).max(max);
@@ -110,4 +121,78 @@ fn worker_count_and_batching_do_not_change_results() {
         })
         .sum();
     assert_eq!(produced, 5 * 59 * 17);
+}
+
+/// The observations in arrival order, each stamped with the watermark
+/// before it as the collector's admission does (newest so far − 30 s).
+fn admitted(mut obs: Vec<Observation>) -> Vec<Observation> {
+    let mut newest = i64::MIN;
+    for o in &mut obs {
+        o.watermark_ms = (newest > i64::MIN).then(|| newest - 30_000);
+        newest = newest.max(o.ts_ms);
+    }
+    obs
+}
+
+fn latest_window_records(outputs: &[WindowOutput]) -> BTreeMap<(i64, String), (u32, KpiSums)> {
+    let mut latest = BTreeMap::new();
+    for k in outputs
+        .iter()
+        .flat_map(|w| &w.outputs)
+        .filter_map(|o| match o {
+            StreamOutput::Kpi(k) if k.period == Period::Window => Some(k),
+            _ => None,
+        })
+    {
+        let key = (k.window_start_ms, k.scope.to_string());
+        let prev = latest.insert(key, (k.revision, k.sums.clone()));
+        if let Some((rev, _)) = prev {
+            assert!(k.revision > rev, "revisions of {} must increase", k.scope);
+        }
+    }
+    latest
+}
+
+#[test]
+fn late_data_corrects_closed_windows_whatever_the_workers() {
+    let on_time = run_with(1, 1000, admitted(observations()), 600_000);
+    // Five observations of the first minutes arrive after everything else.
+    let mut obs = observations();
+    let mut late = Vec::new();
+    for i in [95, 80, 60, 40, 20] {
+        late.push(obs.remove(i));
+    }
+    let first_late = late.iter().map(|o| o.ts_ms).min().expect("late data");
+    obs.extend(late);
+    let obs = admitted(obs);
+    let one = run_with(1, 1000, obs.clone(), 600_000);
+    assert_eq!(run_with(2, 7, obs.clone(), 600_000), one);
+    assert_eq!(run_with(3, 1, obs, 600_000), one);
+
+    let want = latest_window_records(&on_time);
+    let got = latest_window_records(&one);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    let mut corrected = 0;
+    for (key, (rev, sums)) in &got {
+        assert_eq!(
+            &want[key].1, sums,
+            "{key:?}: latest revision {rev} differs from on time"
+        );
+        if *rev > 0 {
+            corrected += 1;
+            assert!(
+                key.0 + W > first_late,
+                "{key:?} corrected, before the late data"
+            );
+        }
+    }
+    assert!(corrected > 0, "no correction was emitted");
+    // The corrections come as outputs of later windows, after their records.
+    assert!(one.iter().any(|w| w.outputs.iter().any(|o| matches!(
+        o,
+        StreamOutput::Kpi(k) if k.revision > 0 && k.window_start_ms < w.window_start_ms
+    ))));
 }

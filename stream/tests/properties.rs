@@ -61,6 +61,7 @@ fn cfg() -> AccumConfig {
         toc_limit_ppb: 500.0,
         micro_stop_ms: MICRO,
         startup_ms: 10_000,
+        correction_horizon_ms: 30 * W,
         calendars: Default::default(),
     }
 }
@@ -315,6 +316,7 @@ fn build(spec: &Spec, asset: &AssetKey) -> Vec<Observation> {
             ts_ms: T0 + at,
             value,
             seq,
+            watermark_ms: None,
         })
         .collect()
 }
@@ -535,7 +537,7 @@ fn bucket_times(s: &KpiSums) -> [i64; 7] {
 #[derive(Debug, Clone, Default)]
 struct RefSums {
     times: [i64; 7],
-    counts: [u64; 6],
+    counts: [u64; 7],
     /// conductivity measured/within, TOC measured/within (ms), excursions.
     water: [i64; 5],
     /// ideal time, energy, feed, permeate, concentrate, good ideal time,
@@ -582,6 +584,7 @@ impl RefSums {
             s.unplanned_stops,
             s.micro_stops,
             s.rejected_state_messages,
+            s.messages,
         ]) {
             *acc += c;
         }
@@ -599,7 +602,7 @@ impl RefSums {
     fn to_sums(&self) -> KpiSums {
         let [running_ms, planned_stop_ms, unplanned_stop_ms, changeover_ms, no_shift_ms, unknown_ms, micro_stop_ms] =
             self.times;
-        let [produced, good, reject, unplanned_stops, micro_stops, rejected_state_messages] =
+        let [produced, good, reject, unplanned_stops, micro_stops, rejected_state_messages, messages] =
             self.counts;
         let f = self.floats.map(|x| x.0);
         let [cm, cw, tm, tw, exc] = self.water;
@@ -619,6 +622,7 @@ impl RefSums {
             unplanned_stops,
             micro_stops,
             rejected_state_messages,
+            messages,
             produced,
             good,
             reject,
@@ -760,6 +764,7 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
         (t(), 0u64..20, 0u64..5, f(1e6), f(1e6), f(1e6)),
     )
         .prop_map(|(t, c, f, power_kw, m)| KpiSums {
+            messages: c.0 + c.2,
             micro_stop_ms: m.0,
             micro_stops: m.1,
             rejected_state_messages: m.2,
@@ -896,6 +901,61 @@ proptest! {
         for aw in wins.iter().filter(|a| a.window_start_ms >= first) {
             let w = aw.window_start_ms;
             prop_assert_eq!(bucket_times(&aw.sums), want[&w], "window {} (running, planned, unplanned, changeover, no shift, unknown, micro-stop)", w - T0);
+        }
+    }
+
+    /// 1c. Late data: observations held back past their windows' close and
+    /// then applied as a correction leave every window, in its latest
+    /// revision, equal to receiving everything on time; windows before the
+    /// earliest late one (less the micro-stop lookahead) are never corrected.
+    #[test]
+    fn corrections_converge_to_the_on_time_result(spec in spec(false), late_seed in any::<u64>(), cut in 1i64..=6) {
+        let obs = build(&spec, &key(0));
+        let cfg = cfg();
+        let n = spec.windows + EXTRA;
+        let Some(first) = obs.iter().map(|o| window_start(o.ts_ms, W)).min() else {
+            return Ok(());
+        };
+        let close_all = |a: &mut AssetAccumulator, from: i64, to: i64| -> BTreeMap<i64, AssetWindow> {
+            (from..to)
+                .filter_map(|k| a.close(T0 + k * W, &cfg))
+                .map(|aw| (aw.window_start_ms, aw))
+                .collect()
+        };
+        let mut on_time = AssetAccumulator::new(key(0), first);
+        for o in &obs {
+            on_time.push(o.clone(), W);
+        }
+        let want = close_all(&mut on_time, 0, n);
+
+        // A random quarter of the observations of the first `cut` windows
+        // arrive only after those windows closed.
+        let cut = cut.min(n);
+        let mut rng = SplitMix(late_seed);
+        let (late, timely): (Vec<Observation>, Vec<Observation>) = obs
+            .iter()
+            .cloned()
+            .partition(|o| o.ts_ms < T0 + cut * W && rng.below(4) == 0);
+        let Some(first_timely) = timely.iter().map(|o| window_start(o.ts_ms, W)).min() else {
+            return Ok(());
+        };
+        let mut a = AssetAccumulator::new(key(0), first_timely);
+        for o in timely {
+            a.push(o, W);
+        }
+        let mut got = close_all(&mut a, 0, cut);
+        let earliest_late = late.iter().map(|o| window_start(o.ts_ms, W)).min();
+        for aw in a.correct(late, T0 + cut * W, &cfg) {
+            prop_assert!(
+                earliest_late.is_some_and(|e| aw.window_start_ms >= e - cfg.lookahead_ms()),
+                "window {} corrected, before the late data", aw.window_start_ms - T0
+            );
+            got.insert(aw.window_start_ms, aw);
+        }
+        got.extend(close_all(&mut a, cut, n));
+        prop_assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+        for (w, aw) in &want {
+            prop_assert_eq!(&got[w].sums, &aw.sums, "window {}", w - T0);
         }
     }
 
