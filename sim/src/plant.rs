@@ -284,6 +284,7 @@ pub(crate) const STREAM_PHYSICS: u64 = 2;
 pub(crate) const STREAM_LATENCY: u64 = 3;
 pub(crate) const STREAM_MALFORMED: u64 = 4;
 const STREAM_JITTER: u64 = 5;
+pub(crate) const STREAM_VERY_LATE: u64 = 6;
 
 /// The first start time from `preferred` on (then backwards from it), in
 /// whole minutes, that `ok` accepts.
