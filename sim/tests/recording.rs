@@ -948,6 +948,64 @@ fn summer_time_moves_the_european_shifts_an_hour_earlier_in_utc() {
 }
 
 #[test]
+fn shift_plans_follow_local_time_across_the_dst_change_and_shanghai_midnight() {
+    // 2026-03-28T15:00Z to 2026-03-29T06:00Z: Europe/Paris and Zurich go
+    // from CET (UTC+1) to CEST (UTC+2) at 01:00Z; Shanghai (UTC+8, no
+    // summer time) passes midnight at 16:00Z.
+    let start_ms = 1_774_710_000_000;
+    let r = run(SimConfig {
+        start_ms,
+        hours: 15.0,
+        clean: true,
+        ..SimConfig::default()
+    });
+    assert!(r.invalid.is_empty());
+    let h = |hours: i64| start_ms + hours * 60 * MIN;
+    let c = state_changes(&r);
+    // First change into `to` at or after `from`; plan boundaries come
+    // 5–45 s after the planned minute.
+    let at = |line: (&str, &str, &str), to: &str, from: i64| {
+        c[&(line.0.into(), line.1.into(), line.2.into())]
+            .iter()
+            .find(|x| x.0 >= from && x.1 == to)
+            .map(|x| x.0)
+    };
+    let expect = |line, to, boundary: i64| {
+        let t = at(line, to, boundary - MIN);
+        assert!(
+            t.is_some_and(|t| (boundary + 5_000..=boundary + 45_000).contains(&t)),
+            "{line:?} → {to}: {t:?}, planned {boundary}"
+        );
+    };
+    let fill1 = ("lyon-fill", "aseptic", "fill-1");
+    let fill2 = ("lyon-fill", "aseptic", "fill-2");
+    expect(fill1, "no_shift", h(6)); // 22:00 CET = 21:00Z
+    expect(fill2, "no_shift", h(7)); // 23:00 CET = 22:00Z
+    expect(fill1, "running", h(13)); // 06:00 CEST = 04:00Z, not 05:00Z
+    expect(fill2, "running", h(14)); // 07:00 CEST = 05:00Z
+    expect(("basel-api", "synthesis", "spps-1"), "running", h(13));
+    expect(
+        ("basel-api", "synthesis", "purif-1"),
+        "running",
+        h(13) + 30 * MIN,
+    );
+    let blister1 = ("shanghai-pack", "packaging", "blister-1");
+    expect(blister1, "no_shift", h(1)); // 24:00 CST = 16:00Z
+    expect(blister1, "running", h(9)); // 08:00 CST = 00:00Z
+    expect(blister1, "break", h(12) + 30 * MIN); // 11:30 CST = 03:30Z
+                                                 // Nothing in between: the European lines sleep through the change.
+    assert_eq!(
+        at(fill1, "running", h(6) + MIN),
+        at(fill1, "running", h(13) - MIN)
+    );
+    // The freeze-dryer runs round the clock, through both.
+    assert!(
+        at(("lyon-fill", "aseptic", "lyo-1"), "no_shift", start_ms).is_none(),
+        "lyo-1 must never be off shift"
+    );
+}
+
+#[test]
 fn very_late_delivery_moves_only_the_chosen_messages() {
     let normal = default_run();
     let cfg = SimConfig {
