@@ -140,6 +140,11 @@ enum Command {
         /// Leave out the malformed messages.
         #[arg(long)]
         clean: bool,
+        /// Real messages per site and hour delivered 2–10 min after their
+        /// event time, beyond the allowed lateness (0: none; the recording
+        /// is then unchanged).
+        #[arg(long, default_value_t = 0)]
+        very_late_per_hour: u32,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -384,6 +389,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             plants,
             start,
             clean,
+            very_late_per_hour,
             output,
         } => {
             init_logs(&cli.log)?;
@@ -392,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 hours,
                 plants,
                 clean,
+                very_late_per_hour,
                 ..Default::default()
             };
             if let Some(s) = start {
@@ -408,6 +415,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 messages = summary.messages,
                 malformed = summary.malformed,
                 late = summary.late,
+                very_late = summary.very_late,
+                very_late_per_site = ?summary.very_late_per_site(),
                 incidents = summary.incidents.len(),
                 output = %output.display(),
                 "recording written"

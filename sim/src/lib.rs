@@ -10,7 +10,10 @@
 //! realistic normal operation (shift calendars in each site's time zone,
 //! breaks, changeovers, micro-stops, a PLC counter reset), four scripted
 //! incidents that the default alarm rules must catch ([`IncidentKind`]),
-//! late and out-of-order delivery, and malformed messages.
+//! late and out-of-order delivery, and malformed messages. On request
+//! ([`SimConfig::very_late_per_hour`]) a few real messages also arrive
+//! minutes late, beyond the pipeline's allowed lateness; the summary lists
+//! them ([`SimSummary::very_late_messages`]).
 //!
 //! Same [`SimConfig`] → byte-identical output: all randomness comes from a
 //! seeded SplitMix64 generator, nothing depends on the wall clock, on hash
@@ -32,6 +35,7 @@ mod plant;
 mod rng;
 mod sink;
 mod timeline;
+mod very_late;
 
 pub use plant::PRODUCTS;
 
@@ -45,6 +49,8 @@ pub const DEFAULT_START_MS: i64 = 1_772_427_600_000;
 pub const MAX_HOURS: f64 = 24.0 * 366.0;
 /// Most plants accepted.
 pub const MAX_PLANTS: usize = 10_000;
+/// Most very-late messages accepted per plant and hour (one a second).
+pub const MAX_VERY_LATE_PER_HOUR: u32 = 3_600;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -61,6 +67,12 @@ pub struct SimConfig {
     pub clean: bool,
     /// First topic level.
     pub enterprise: String,
+    /// Real messages per plant and hour of recording delivered very late:
+    /// 2–10 min after their event time, far beyond the pipeline's allowed
+    /// lateness (30 s) and after newer messages. 0 (the default) turns this
+    /// off and leaves the recording exactly as without it; any other value
+    /// changes only the delivery time of the chosen messages.
+    pub very_late_per_hour: u32,
 }
 
 impl Default for SimConfig {
@@ -72,6 +84,7 @@ impl Default for SimConfig {
             start_ms: DEFAULT_START_MS,
             clean: false,
             enterprise: "acme".to_string(),
+            very_late_per_hour: 0,
         }
     }
 }
@@ -106,6 +119,12 @@ impl SimConfig {
         {
             return bad(format!(
                 "enterprise `{e}` must be one non-empty topic level (no `/`, `+`, `#`)"
+            ));
+        }
+        if self.very_late_per_hour > MAX_VERY_LATE_PER_HOUR {
+            return bad(format!(
+                "very late messages per hour must be at most {MAX_VERY_LATE_PER_HOUR}, not {}",
+                self.very_late_per_hour
             ));
         }
         // Keep every timestamp well inside what the contract accepts.
@@ -179,10 +198,38 @@ pub struct SimSummary {
     pub malformed: u64,
     /// Real messages delivered 5–25 s after their event time.
     pub late: u64,
+    /// Real messages delivered 2–10 min after their event time (only with
+    /// [`SimConfig::very_late_per_hour`]); not counted in `late`.
+    pub very_late: u64,
+    /// Those messages, by event time (then topic).
+    pub very_late_messages: Vec<VeryLateMessage>,
     /// Scripted incidents, by start time.
     pub incidents: Vec<Incident>,
     /// The one scripted counter reset (none if the recording is too short).
     pub counter_reset: Option<CounterReset>,
+}
+
+/// A real message delivered very late. Its event time falls in the window
+/// `ts - ts % window_ms`, which was closed long before it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VeryLateMessage {
+    pub site: String,
+    pub topic: String,
+    /// Event time (the payload's `ts`), ms since the epoch.
+    pub ts: i64,
+    /// Receive time (the record's `t_ms`), ms since the epoch.
+    pub t_ms: i64,
+}
+
+impl SimSummary {
+    /// Very-late messages per site.
+    pub fn very_late_per_site(&self) -> std::collections::BTreeMap<&str, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for m in &self.very_late_messages {
+            *out.entry(m.site.as_str()).or_insert(0) += 1;
+        }
+        out
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +259,11 @@ pub fn simulate<W: Write>(
     } else {
         malformed::plan(cfg, &plants, end)
     };
-    let mut sink = sink::Sink::new(rng::Rng::derive(cfg.seed, &[plant::STREAM_LATENCY]));
+    let very_late = very_late::plan(cfg, &plants, end);
+    let mut sink = sink::Sink::new(
+        rng::Rng::derive(cfg.seed, &[plant::STREAM_LATENCY]),
+        very_late,
+    );
     let mut bad_i = 0;
     let mut c = t0;
     while c < end {
@@ -229,10 +280,23 @@ pub fn simulate<W: Write>(
         c = until;
     }
     sink.flush_all(out)?;
+    let mut very_late_messages: Vec<VeryLateMessage> = sink
+        .very_late
+        .drain(..)
+        .map(|(k, topic, ts, t_ms)| VeryLateMessage {
+            site: plants[k].site.clone(),
+            topic,
+            ts,
+            t_ms,
+        })
+        .collect();
+    very_late_messages.sort_by(|a, b| (a.ts, &a.topic).cmp(&(b.ts, &b.topic)));
     Ok(SimSummary {
         messages: sink.written,
         malformed: bad.len() as u64,
         late: sink.late,
+        very_late: very_late_messages.len() as u64,
+        very_late_messages,
         incidents: plan.incidents,
         counter_reset: plan.counter_reset,
     })

@@ -284,6 +284,7 @@ pub(crate) const STREAM_PHYSICS: u64 = 2;
 pub(crate) const STREAM_LATENCY: u64 = 3;
 pub(crate) const STREAM_MALFORMED: u64 = 4;
 const STREAM_JITTER: u64 = 5;
+pub(crate) const STREAM_VERY_LATE: u64 = 6;
 
 /// The first start time from `preferred` on (then backwards from it), in
 /// whole minutes, that `ok` accepts.
@@ -617,4 +618,51 @@ fn script_events(
         t += rng.exp(mean) as i64 + len;
     }
     products
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::HOUR;
+
+    /// Plan boundaries (before jitter) over 2026-03-28T15:00Z..+15 h: the EU
+    /// change to summer time at 01:00Z and midnight in Shanghai at 16:00Z.
+    #[test]
+    fn shift_plans_follow_local_wall_clock_time_across_dst_and_midnight() {
+        let t0 = 1_774_710_000_000; // 2026-03-28T15:00:00Z
+        let end = t0 + 15 * HOUR;
+        let h = |hours: i64| t0 + hours * HOUR;
+        let changes = |tz, plan| {
+            let tl = Timeline::from_plan(t0, end, tz, plan);
+            tl.segs.iter().map(|s| (s.start, s.st)).collect::<Vec<_>>()
+        };
+        // Lyon fill-1: 17:30 CET break (16:30Z), 22:00 CET end (21:00Z),
+        // then 06:00 *CEST* start (04:00Z, an hour earlier in UTC).
+        assert_eq!(
+            changes(Tz::CentralEurope, LYON_FILL_1),
+            [
+                (t0, St::Running),
+                (h(1) + HOUR / 2, St::Break),
+                (h(2), St::Running),
+                (h(6), St::NoShift),
+                (h(13), St::Running),
+            ]
+        );
+        // Shanghai: 23:00 CST at the start, shift ends at 24:00 (16:00Z),
+        // restarts at 08:00 (00:00Z), break 11:30–12:15 (03:30Z–04:15Z).
+        assert_eq!(
+            changes(Tz::China, SHANGHAI_A),
+            [
+                (t0, St::Running),
+                (h(1), St::NoShift),
+                (h(9), St::Running),
+                (h(12) + HOUR / 2, St::Break),
+                (h(13) + HOUR / 4, St::Running),
+            ]
+        );
+        assert_eq!(
+            changes(Tz::CentralEurope, ROUND_THE_CLOCK),
+            [(t0, St::Running)]
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::rng::Rng;
 use crate::timeline::St;
+use crate::very_late;
 use ctower_model::{ReplayRecord, ReplayWriter};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -68,17 +69,22 @@ pub(crate) struct Sink {
     heap: BinaryHeap<Pending>,
     seq: u64,
     latency: Rng,
+    very_late_plan: very_late::Plan,
     pub(crate) late: u64,
+    /// (plant index, topic, event time, receive time) of each very-late message.
+    pub(crate) very_late: Vec<(usize, String, i64, i64)>,
     pub(crate) written: u64,
 }
 
 impl Sink {
-    pub(crate) fn new(latency: Rng) -> Self {
+    pub(crate) fn new(latency: Rng, very_late_plan: very_late::Plan) -> Self {
         Sink {
             heap: BinaryHeap::new(),
             seq: 0,
             latency,
+            very_late_plan,
             late: 0,
+            very_late: Vec::new(),
             written: 0,
         }
     }
@@ -88,12 +94,26 @@ impl Sink {
         if silent.iter().any(|&(a, b)| (a..b).contains(&ts)) {
             return;
         }
-        let delay = if self.latency.chance(LATE_SHARE) {
-            self.late += 1;
+        // The latency stream is drawn exactly as without very-late delivery,
+        // so that turning it on changes only the chosen messages.
+        let late = self.latency.chance(LATE_SHARE);
+        let mut delay = if late {
             self.latency.range_i64(LATE_MS.0, LATE_MS.1)
         } else {
             self.latency.range_i64(LATENCY_MS.0, LATENCY_MS.1)
         };
+        let target = self
+            .very_late_plan
+            .get_mut(topic)
+            .filter(|q| q.front().is_some_and(|t| t.from_ts <= ts))
+            .and_then(|q| q.pop_front());
+        if let Some(t) = target {
+            delay = t.delay_ms;
+            self.very_late
+                .push((t.site_index, topic.to_string(), ts, ts + delay));
+        } else if late {
+            self.late += 1;
+        }
         self.push(ts + delay, topic.to_string(), payload.into_bytes());
     }
 
@@ -150,7 +170,7 @@ mod tests {
 
     #[test]
     fn flush_is_sorted_with_stable_ties() {
-        let mut s = Sink::new(Rng::derive(1, &[]));
+        let mut s = Sink::new(Rng::derive(1, &[]), very_late::Plan::new());
         for (t, name) in [(30, "c"), (10, "a"), (30, "d"), (10, "b"), (20, "x")] {
             s.push(t, name.into(), Vec::new());
         }

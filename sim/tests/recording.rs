@@ -948,6 +948,152 @@ fn summer_time_moves_the_european_shifts_an_hour_earlier_in_utc() {
 }
 
 #[test]
+fn shift_plans_follow_local_time_across_the_dst_change_and_shanghai_midnight() {
+    // 2026-03-28T15:00Z to 2026-03-29T06:00Z: Europe/Paris and Zurich go
+    // from CET (UTC+1) to CEST (UTC+2) at 01:00Z; Shanghai (UTC+8, no
+    // summer time) passes midnight at 16:00Z.
+    let start_ms = 1_774_710_000_000;
+    let r = run(SimConfig {
+        start_ms,
+        hours: 15.0,
+        clean: true,
+        ..SimConfig::default()
+    });
+    assert!(r.invalid.is_empty());
+    let h = |hours: i64| start_ms + hours * 60 * MIN;
+    let c = state_changes(&r);
+    // First change into `to` at or after `from`; plan boundaries come
+    // 5–45 s after the planned minute.
+    let at = |line: (&str, &str, &str), to: &str, from: i64| {
+        c[&(line.0.into(), line.1.into(), line.2.into())]
+            .iter()
+            .find(|x| x.0 >= from && x.1 == to)
+            .map(|x| x.0)
+    };
+    let expect = |line, to, boundary: i64| {
+        let t = at(line, to, boundary - MIN);
+        assert!(
+            t.is_some_and(|t| (boundary + 5_000..=boundary + 45_000).contains(&t)),
+            "{line:?} → {to}: {t:?}, planned {boundary}"
+        );
+    };
+    let fill1 = ("lyon-fill", "aseptic", "fill-1");
+    let fill2 = ("lyon-fill", "aseptic", "fill-2");
+    expect(fill1, "no_shift", h(6)); // 22:00 CET = 21:00Z
+    expect(fill2, "no_shift", h(7)); // 23:00 CET = 22:00Z
+    expect(fill1, "running", h(13)); // 06:00 CEST = 04:00Z, not 05:00Z
+    expect(fill2, "running", h(14)); // 07:00 CEST = 05:00Z
+    expect(("basel-api", "synthesis", "spps-1"), "running", h(13));
+    expect(
+        ("basel-api", "synthesis", "purif-1"),
+        "running",
+        h(13) + 30 * MIN,
+    );
+    let blister1 = ("shanghai-pack", "packaging", "blister-1");
+    expect(blister1, "no_shift", h(1)); // 24:00 CST = 16:00Z
+    expect(blister1, "running", h(9)); // 08:00 CST = 00:00Z
+    expect(blister1, "break", h(12) + 30 * MIN); // 11:30 CST = 03:30Z
+                                                 // Nothing in between: the European lines sleep through the change.
+    assert_eq!(
+        at(fill1, "running", h(6) + MIN),
+        at(fill1, "running", h(13) - MIN)
+    );
+    // The freeze-dryer runs round the clock, through both.
+    assert!(
+        at(("lyon-fill", "aseptic", "lyo-1"), "no_shift", start_ms).is_none(),
+        "lyo-1 must never be off shift"
+    );
+}
+
+#[test]
+fn very_late_delivery_moves_only_the_chosen_messages() {
+    let normal = default_run();
+    let cfg = SimConfig {
+        very_late_per_hour: 5,
+        ..SimConfig::default()
+    };
+    let r = run(cfg.clone());
+    // 5 per plant and hour, 3 plants, 2 hours.
+    assert_eq!(r.summary.very_late, 30);
+    assert_eq!(r.summary.very_late_messages.len(), 30);
+    let per_site = r.summary.very_late_per_site();
+    assert_eq!(
+        per_site.values().copied().collect::<Vec<_>>(),
+        [10, 10, 10],
+        "{per_site:?}"
+    );
+    assert!(r
+        .summary
+        .very_late_messages
+        .windows(2)
+        .all(|w| (w[0].ts, &w[0].topic) <= (w[1].ts, &w[1].topic)));
+    // The same records, bar the receive time of the very-late ones.
+    assert_eq!(r.records.len(), normal.records.len());
+    let key = |rec: &ReplayRecord| (rec.topic.clone(), rec.payload.clone());
+    let mut a: Vec<&ReplayRecord> = normal.records.iter().collect();
+    let mut b: Vec<&ReplayRecord> = r.records.iter().collect();
+    a.sort_by_key(|rec| key(rec));
+    b.sort_by_key(|rec| key(rec));
+    let mut moved = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(key(x), key(y));
+        if x.t_ms != y.t_ms {
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 30);
+    let (mut was_late, mut overtaken) = (0, 0);
+    for v in &r.summary.very_late_messages {
+        assert!(v.topic.starts_with(&format!("acme/{}/", v.site)), "{v:?}");
+        let d = v.t_ms - v.ts;
+        assert!((120_000..=600_000).contains(&d), "{v:?}");
+        let rec = r
+            .records
+            .iter()
+            .find(|rec| rec.topic == v.topic && rec.t_ms == v.t_ms)
+            .expect("the very-late record");
+        let m = parse(rec, &cfg).expect("a real, well-formed message");
+        assert_eq!(m.ts, v.ts);
+        // It arrives after newer messages of its own topic.
+        let topic_of = |n: &Msg| {
+            format!(
+                "acme/{}/{}/{}/{}/{}",
+                n.site, n.area, n.line, n.asset, n.signal
+            )
+        };
+        // It arrives after newer messages: always of its site, and of its
+        // own topic unless that publishes less often than the delay (the
+        // state heartbeat is every 5 min).
+        assert!(r
+            .msgs
+            .iter()
+            .any(|n| n.t_ms < v.t_ms && n.ts > v.ts && n.site == v.site));
+        if r.msgs
+            .iter()
+            .any(|n| n.t_ms < v.t_ms && n.ts > v.ts && topic_of(n) == v.topic)
+        {
+            overtaken += 1;
+        }
+        let before = normal
+            .records
+            .iter()
+            .find(|nr| nr.topic == v.topic && nr.payload == rec.payload)
+            .map(|nr| nr.t_ms - v.ts)
+            .expect("the same message in the default recording");
+        if before >= 5_000 {
+            was_late += 1;
+        }
+    }
+    assert!(
+        overtaken >= 20,
+        "{overtaken} of 30 overtaken on their topic"
+    );
+    // A late message chosen to be very late counts only as very late.
+    assert_eq!(r.summary.late + was_late, normal.summary.late);
+    assert_eq!(r.summary.incidents, normal.summary.incidents);
+}
+
+#[test]
 fn invalid_configs_are_rejected() {
     let bad = [
         SimConfig {
@@ -972,6 +1118,10 @@ fn invalid_configs_are_rejected() {
         },
         SimConfig {
             enterprise: String::new(),
+            ..SimConfig::default()
+        },
+        SimConfig {
+            very_late_per_hour: ctower_sim::MAX_VERY_LATE_PER_HOUR + 1,
             ..SimConfig::default()
         },
     ];

@@ -20,6 +20,7 @@
 pub mod accum;
 pub mod calendar;
 mod dataflow;
+pub mod energy;
 pub mod rollup;
 
 pub use accum::{AccumConfig, AssetAccumulator, AssetWindow};
@@ -47,4 +48,37 @@ pub enum StreamError {
     Stopped,
     #[error("a timely worker panicked: {0}")]
     WorkerPanicked(String),
+    /// The energy configuration has problems; every one is listed.
+    #[error("invalid energy configuration ({} problem(s)): {}", .0.len(), join_issues(.0))]
+    EnergyConfig(Vec<ctower_model::ConfigIssue>),
+    #[error("energy baseline: {n} period(s) are too few for a model with {parameters} parameters (at least {needed} needed)")]
+    TooFewPeriods {
+        n: usize,
+        parameters: usize,
+        needed: usize,
+    },
+    #[error("energy baseline: the {regressor} is the same in every period, so its effect cannot be estimated")]
+    ZeroVariance { regressor: &'static str },
+    #[error("energy baseline: production volume and degree-days move together (correlation {correlation}), so their effects cannot be separated")]
+    Singular { correlation: f64 },
+    #[error("energy baseline: period {index}: {field} is {value}, not a finite number")]
+    NonFinite {
+        index: usize,
+        field: &'static str,
+        value: f64,
+    },
+    /// Degree-days given to a model without them, or missing for one with them.
+    #[error("energy baseline{}: the model {} degree-days but the period {}", .index.map(|i| format!(", period {i}")).unwrap_or_default(), if *.model_uses_them { "uses" } else { "does not use" }, if *.model_uses_them { "has none" } else { "has them" })]
+    DegreeDaysMismatch {
+        index: Option<usize>,
+        model_uses_them: bool,
+    },
+}
+
+fn join_issues(issues: &[ctower_model::ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
