@@ -46,6 +46,11 @@ pub struct KpiSums {
     pub startup_good_ideal_ms: f64,
     /// Energy from cumulative meters, kWh.
     pub energy_kwh: f64,
+    /// Energy cost at the site's time-of-use tariff (window priced at its
+    /// local start), in the tariffs' currency.
+    pub energy_cost: f64,
+    /// Emissions: energy × the site's emission factor, kg CO2e.
+    pub co2e_kg: f64,
     /// Σ of each meter's last power reading in the window, kW (`None`: no reading).
     pub power_kw: Option<f64>,
     /// Water from cumulative meters, m³.
@@ -83,6 +88,8 @@ impl KpiSums {
         self.startup_ideal_ms += o.startup_ideal_ms;
         self.startup_good_ideal_ms += o.startup_good_ideal_ms;
         self.energy_kwh += o.energy_kwh;
+        self.energy_cost += o.energy_cost;
+        self.co2e_kg += o.co2e_kg;
         self.power_kw = match (self.power_kw, o.power_kw) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -121,6 +128,8 @@ impl KpiSums {
         self.startup_ideal_ms -= o.startup_ideal_ms;
         self.startup_good_ideal_ms -= o.startup_good_ideal_ms;
         self.energy_kwh -= o.energy_kwh;
+        self.energy_cost -= o.energy_cost;
+        self.co2e_kg -= o.co2e_kg;
         self.power_kw = match (self.power_kw, o.power_kw) {
             (Some(a), Some(b)) => Some(a - b),
             (a, _) => a,
@@ -176,6 +185,8 @@ pub struct KpiRatios {
     pub standby_kw: Option<f64>,
     /// Permeate (recovered) / feed.
     pub water_recovery: Option<f64>,
+    /// Water intensity: feed water / good units, m³ per unit.
+    pub water_m3_per_good_unit: Option<f64>,
     /// Share of modelled asset-time that is not UNKNOWN.
     pub data_coverage: Option<f64>,
     /// OEE × planned busy time / calendar (modelled) time.
@@ -238,6 +249,7 @@ impl KpiRatios {
             kwh_per_good_unit: ratio(s.energy_kwh, s.good as f64),
             standby_kw,
             water_recovery: ratio(s.water_permeate_m3, s.water_feed_m3),
+            water_m3_per_good_unit: ratio(s.water_feed_m3, s.good as f64),
             data_coverage: ratio((modelled - s.unknown_ms) as f64, modelled as f64),
             teep: oee.and_then(|o| ratio(o * s.planned_busy_ms() as f64, modelled as f64)),
             mtbf_ms: ratio(apt, s.unplanned_stops as f64),
@@ -258,6 +270,27 @@ impl KpiRatios {
             toc_within_usp: ratio(s.toc_within_ms as f64, s.toc_measured_ms as f64),
         }
     }
+}
+
+/// A production day's energy against the site's ISO 50006 baseline
+/// (regression of daily kWh on production and, optionally, degree-days);
+/// all `None` until the baseline is fitted, and on other records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFields {
+    /// Expected energy of the day from the baseline model, kWh.
+    pub baseline_expected_kwh: Option<f64>,
+    /// Actual − expected, kWh (negative: savings).
+    pub baseline_deviation_kwh: Option<f64>,
+    /// Cumulative sum of the deviations since the baseline was fitted, kWh.
+    pub baseline_cusum_kwh: Option<f64>,
+    /// Coefficient of determination of the baseline fit.
+    pub baseline_r2: Option<f64>,
+    /// Model: kWh = intercept + kwh_per_unit × produced (+ kwh_per_degree_day × degree-days).
+    pub baseline_intercept_kwh: Option<f64>,
+    pub baseline_kwh_per_unit: Option<f64>,
+    pub baseline_kwh_per_degree_day: Option<f64>,
+    /// The day's degree-days, when the baseline uses them.
+    pub degree_days: Option<f64>,
 }
 
 /// The period a KPI record covers.
@@ -302,6 +335,12 @@ pub struct KpiRecord {
     /// `false` for a shift or day record emitted before the period ended
     /// (the input ended first).
     pub complete: bool,
+    /// Electric demand, kW: the mean power of a window (energy / window
+    /// length); for a shift or day, the highest window demand in it.
+    pub peak_demand_kw: Option<f64>,
+    /// ISO 50006 energy baseline of a site's production day (once fitted).
+    #[serde(flatten)]
+    pub baseline: BaselineFields,
     #[serde(flatten)]
     pub sums: KpiSums,
     #[serde(flatten)]
@@ -320,6 +359,9 @@ impl KpiRecord {
             production_day: None,
             shift: None,
             complete: true,
+            peak_demand_kw: (window_end_ms > window_start_ms)
+                .then(|| sums.energy_kwh * 3_600_000.0 / (window_end_ms - window_start_ms) as f64),
+            baseline: BaselineFields::default(),
             sums,
             ratios,
         }

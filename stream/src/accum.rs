@@ -34,6 +34,8 @@ pub struct AccumConfig {
     /// How far back (behind the watermark) late data still corrects closed
     /// windows; 0 keeps no history and makes no corrections.
     pub correction_horizon_ms: i64,
+    /// Tariff, emission factor and baseline by site.
+    pub energy: Arc<HashMap<Arc<str>, crate::energy::SiteEnergy>>,
     /// Shift calendars by site: outside every shift known time is no-shift,
     /// in breaks and planned maintenance it is planned downtime.
     pub calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
@@ -199,8 +201,19 @@ impl AssetAccumulator {
         }
         self.integrate(cursor, end, cfg.stale_after_ms, &mut sums);
         self.integrate_quality(cursor, end, cfg.stale_after_ms, &mut sums);
-        if let Some(cal) = cfg.calendars.get(&self.key.site) {
+        let calendar = cfg.calendars.get(&self.key.site);
+        if let Some(cal) = calendar {
             apply_calendar(&mut sums, &cal.classify(w));
+        }
+        if let Some(e) = cfg.energy.get(&self.key.site) {
+            sums.co2e_kg = e.kg_co2e(sums.energy_kwh);
+            // The settings guarantee a calendar (time zone) for a tariff.
+            if let Some(cal) = calendar {
+                let (day, minute) = cal.weekday_minute(w);
+                if let Some(day) = crate::energy::Day::from_number_from_monday(day) {
+                    sums.energy_cost = e.tariff.cost(sums.energy_kwh, day, minute);
+                }
+            }
         }
 
         let signals = stats
@@ -579,6 +592,7 @@ mod tests {
             micro_stop_ms: 0,
             startup_ms: 0,
             calendars: Default::default(),
+            energy: Default::default(),
             correction_horizon_ms: 0,
         }
     }

@@ -302,6 +302,17 @@ impl SiteCalendar {
         self.tz.from_utc_datetime(&utc).naive_local()
     }
 
+    /// Local weekday (1 = Monday … 7 = Sunday) and minute of the day of a
+    /// UTC instant: what a time-of-use tariff is looked up by.
+    pub fn weekday_minute(&self, utc_ms: i64) -> (u8, u16) {
+        use chrono::Datelike;
+        let local = self.local(utc_ms);
+        (
+            local.weekday().number_from_monday() as u8,
+            (local.hour() * 60 + local.minute()) as u16,
+        )
+    }
+
     /// The calendar slot of the window starting at `window_start_ms`.
     pub fn classify(&self, window_start_ms: i64) -> Slot {
         let local = self.local(window_start_ms);

@@ -222,6 +222,9 @@ pub struct BaselineConfig {
     pub degree_days: Option<DegreeDayKind>,
     /// Base temperature of the degree-days, °C (required with `degree_days`).
     pub base_temperature_c: Option<f64>,
+    /// The outdoor-temperature signal (°C) of the site whose daily mean
+    /// gives the degree-days (required with `degree_days`).
+    pub temperature_signal: Option<String>,
 }
 
 /// A validated site's energy settings.
@@ -230,6 +233,8 @@ pub struct SiteEnergy {
     pub tariff: Tariff,
     pub emission_factor_kg_per_kwh: f64,
     pub baseline: BaselineSettings,
+    /// Signal name of the outdoor temperature, with degree-days.
+    pub temperature_signal: Option<std::sync::Arc<str>>,
 }
 
 impl SiteEnergy {
@@ -366,6 +371,18 @@ impl SiteEnergyConfig {
             }
         }
         let baseline = self.baseline.check_into(&k("baseline"), issues);
+        let signal = self.baseline.temperature_signal.as_deref();
+        match (self.baseline.degree_days.is_some(), signal) {
+            (true, None | Some("")) => issues.push(missing(
+                k("baseline.temperature_signal"),
+                "the outdoor temperature signal (°C) for the degree-days",
+            )),
+            (false, Some(_)) => issues.push(ConfigIssue::new(
+                k("baseline.temperature_signal"),
+                "only used with `degree_days` (\"heating\" or \"cooling\")",
+            )),
+            _ => {}
+        }
         if issues.len() != before {
             return None;
         }
@@ -373,6 +390,7 @@ impl SiteEnergyConfig {
             tariff: tariff?,
             emission_factor_kg_per_kwh: factor?,
             baseline: baseline?,
+            temperature_signal: signal.map(std::sync::Arc::from),
         })
     }
 }
@@ -1236,7 +1254,7 @@ mod tests {
                 "periods": [{"name": "peak", "days": ["mon-fri"], "start": "08:00",
                              "end": "20:00", "price_per_kwh": 0.27}]},
             "baseline": {"baseline_periods": 14, "degree_days": "heating",
-                         "base_temperature_c": 15.5}
+                         "base_temperature_c": 15.5, "temperature_signal": "outdoor_temp_c"}
         }}}"#;
         let cfg: EnergyConfig = serde_json::from_str(json).unwrap();
         let sites = cfg.build("energy").unwrap();
@@ -1272,6 +1290,7 @@ mod tests {
                 "energy.sites.a.emission_factor_kg_per_kwh: 450 is outside 0..=5 kg/kWh (is it in g/kWh?)",
                 "energy.sites.a.baseline.base_temperature_c: missing: the base temperature of the degree-days, °C",
                 "energy.sites.a.baseline.baseline_periods: 4 is outside 5..=1100 (a model with 3 parameters needs at least 5 periods)",
+                "energy.sites.a.baseline.temperature_signal: missing: the outdoor temperature signal (°C) for the degree-days",
                 "energy.sites.b.emission_factor_kg_per_kwh: missing: kg CO2e per kWh",
                 "energy.sites.b.baseline.base_temperature_c: only used with `degree_days` (\"heating\" or \"cooling\")",
             ]

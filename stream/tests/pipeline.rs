@@ -76,6 +76,7 @@ fn run_with(
             micro_stop_ms: 0,
             startup_ms: 0,
             calendars: Default::default(),
+            energy: Default::default(),
             correction_horizon_ms,
         },
         input_capacity: 4,

@@ -63,6 +63,7 @@ fn cfg() -> AccumConfig {
         startup_ms: 10_000,
         correction_horizon_ms: 30 * W,
         calendars: Default::default(),
+        energy: Default::default(),
     }
 }
 
@@ -541,8 +542,8 @@ struct RefSums {
     /// conductivity measured/within, TOC measured/within (ms), excursions.
     water: [i64; 5],
     /// ideal time, energy, feed, permeate, concentrate, good ideal time,
-    /// start-up ideal and good ideal time: (Σ, Σ|x|)
-    floats: [(f64, f64); 8],
+    /// start-up ideal and good ideal time, cost, CO2e: (Σ, Σ|x|)
+    floats: [(f64, f64); 10],
     power: Option<(f64, f64)>,
 }
 
@@ -556,7 +557,7 @@ fn water_fields(s: &KpiSums) -> [i64; 5] {
     ]
 }
 
-fn float_fields(s: &KpiSums) -> [f64; 8] {
+fn float_fields(s: &KpiSums) -> [f64; 10] {
     [
         s.ideal_time_ms,
         s.energy_kwh,
@@ -566,6 +567,8 @@ fn float_fields(s: &KpiSums) -> [f64; 8] {
         s.good_ideal_ms,
         s.startup_ideal_ms,
         s.startup_good_ideal_ms,
+        s.energy_cost,
+        s.co2e_kg,
     ]
 }
 
@@ -635,6 +638,8 @@ impl RefSums {
             good_ideal_ms: f[5],
             startup_ideal_ms: f[6],
             startup_good_ideal_ms: f[7],
+            energy_cost: f[8],
+            co2e_kg: f[9],
         }
     }
 }
@@ -765,6 +770,8 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
     )
         .prop_map(|(t, c, f, power_kw, m)| KpiSums {
             messages: c.0 + c.2,
+            energy_cost: f.1 * 0.2,
+            co2e_kg: f.1 * 0.05,
             micro_stop_ms: m.0,
             micro_stops: m.1,
             rejected_state_messages: m.2,
