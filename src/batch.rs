@@ -10,6 +10,15 @@
 //! The same recording and configuration give byte-identical files whatever
 //! the worker count: messages are admitted in file order, windows close on
 //! the event-time frontier, and each window's results are sorted.
+//!
+//! Cluster mode (`--processes N --process-id I --hostfile F`): every process
+//! reads the whole recording and runs the same decode and admission, so
+//! sequence numbers, watermarks and timely times are the same everywhere
+//! (decoding is replicated, not split); each process's dataflow keeps only
+//! the observations of its share of sites. Process 0 rolls up every window
+//! and writes all the files; the other processes write nothing. The files
+//! are byte-identical to a single-process run's, except `summary.json`'s
+//! `workers` and `processes`.
 
 use crate::outfiles::{JsonlOutputs, Summary};
 use crate::settings::Settings;
@@ -19,7 +28,7 @@ use ctower_collector::deadletter::DeadLetterFile;
 use ctower_collector::decode::DecoderSpec;
 use ctower_collector::{Ingestor, RawMessage};
 use ctower_model::{ReplayReader, StreamOutput};
-use ctower_stream::StreamConfig;
+use ctower_stream::{Cluster, StreamConfig};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,16 +61,29 @@ pub fn run(
     recording: &Path,
     out_dir: &Path,
     workers: usize,
+    cluster: Option<Cluster>,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let dead_path = out_dir.join("dead-letters.jsonl");
-    // A fresh run: never append to the previous run's dead letters.
-    let _ = std::fs::remove_file(&dead_path);
+    let processes = cluster.as_ref().map_or(1, Cluster::processes);
+    // Process 0 (or the only process) writes the files.
+    let writes = cluster.as_ref().is_none_or(|c| c.process == 0);
+    let dead = if writes {
+        std::fs::create_dir_all(out_dir)
+            .with_context(|| format!("creating {}", out_dir.display()))?;
+        let dead_path = out_dir.join("dead-letters.jsonl");
+        // A fresh run: never append to the previous run's dead letters.
+        let _ = std::fs::remove_file(&dead_path);
+        Some(DeadLetterFile::new(dead_path))
+    } else {
+        None
+    };
     let reader = ReplayReader::open(recording)?;
-    let mut ing = ingestor(settings, Some(DeadLetterFile::new(dead_path)));
+    let mut ing = ingestor(settings, dead);
     let source_of: Vec<_> = settings.sources.clone();
-    let (input, pipeline) = ctower_stream::start(stream_config(settings, workers))?;
+    let (input, pipeline) = match cluster {
+        Some(c) => ctower_stream::start_cluster(stream_config(settings, workers), c)?,
+        None => ctower_stream::start(stream_config(settings, workers))?,
+    };
 
     let bar = crate::progress::records_bar(show_progress, "batch");
     let feeder_bar = bar.clone();
@@ -94,6 +116,27 @@ pub fn run(
         })
         .context("starting the feeder thread")?;
 
+    if !writes {
+        // Only process 0 emits windows: this channel just closes at the end.
+        for _ in pipeline.outputs.iter() {}
+        let fed = feeder.join();
+        // The workers' error (a lost peer) says more than the feeder's.
+        pipeline.workers.join()?;
+        let ing = fed.map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
+        bar.finish_and_clear();
+        let m = ing.metrics();
+        return Ok(Summary {
+            recording: Some(recording.display().to_string()),
+            workers: workers * processes,
+            processes,
+            messages: m.received,
+            accepted: m.accepted,
+            dead_letters: m.dead_letters,
+            windows: 0,
+            kpi_records: 0,
+            alarm_events: 0,
+        });
+    }
     let mut files = JsonlOutputs::create(out_dir)?;
     let mut engine = AlarmEngine::new(settings.rules.clone());
     for window in pipeline.outputs.iter() {
@@ -109,14 +152,14 @@ pub fn run(
             }
         }
     }
-    let ing = feeder
-        .join()
-        .map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
+    let fed = feeder.join();
     pipeline.workers.join()?;
+    let ing = fed.map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
     bar.finish_and_clear();
     let summary = files.finish(
         &ing.metrics(),
-        workers,
+        workers * processes,
+        processes,
         Some(recording.display().to_string()),
     )?;
     Ok(summary)

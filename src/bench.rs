@@ -376,7 +376,7 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
             Some(w),
             o.repeat,
             || {
-                let s = batch::run(settings, &recording, &out_dir, w, false)?;
+                let s = batch::run(settings, &recording, &out_dir, w, None, false)?;
                 Ok((s.messages, s))
             },
         )?;

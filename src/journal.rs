@@ -141,6 +141,17 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("startup_ideal_ms", Some(s.startup_ideal_ms));
     f.float("startup_good_ideal_ms", Some(s.startup_good_ideal_ms));
     f.float("energy_kwh", Some(s.energy_kwh));
+    f.float("energy_cost", Some(s.energy_cost));
+    f.float("co2e_kg", Some(s.co2e_kg));
+    f.float("peak_demand_kw", k.peak_demand_kw);
+    f.float("water_m3_per_good_unit", r.water_m3_per_good_unit);
+    let b = &k.baseline;
+    f.float("baseline_expected_kwh", b.baseline_expected_kwh);
+    f.float("baseline_deviation_kwh", b.baseline_deviation_kwh);
+    f.float("baseline_cusum_kwh", b.baseline_cusum_kwh);
+    f.float("baseline_r2", b.baseline_r2);
+    f.float("degree_days", b.degree_days);
+    f.int("messages", s.messages as i64);
     f.float("power_kw", s.power_kw);
     f.float("water_feed_m3", Some(s.water_feed_m3));
     f.float("water_permeate_m3", Some(s.water_permeate_m3));

@@ -227,7 +227,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                 );
                 if let Some(f) = files {
                     let m = metrics.lock().map(|m| m.clone()).unwrap_or_default();
-                    let s = f.finish(&m, workers_n, None)?;
+                    let s = f.finish(&m, workers_n, 1, None)?;
                     tracing::info!(
                         messages = s.messages,
                         windows = s.windows,

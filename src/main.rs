@@ -37,9 +37,24 @@ enum Command {
     Run {
         #[arg(short, long, default_value = "configs/default.toml")]
         config: PathBuf,
-        /// Timely worker threads (overrides `pipeline.workers`).
+        /// Timely worker threads (overrides `pipeline.workers`); in a
+        /// cluster, per process.
         #[arg(short, long)]
         workers: Option<usize>,
+        /// Batch mode: run as one of N processes of a timely cluster (each
+        /// takes its share of sites; process 0 writes the outputs).
+        #[arg(long, requires_all = ["process_id", "hostfile"])]
+        processes: Option<usize>,
+        /// This process's index in the cluster, 0 .. N-1.
+        #[arg(long, requires = "processes")]
+        process_id: Option<usize>,
+        /// The cluster's addresses: one HOST:PORT line per process, in
+        /// process order, the same file for every process.
+        #[arg(long, requires = "processes")]
+        hostfile: Option<PathBuf>,
+        /// Seconds to wait for every process of the cluster to connect.
+        #[arg(long, default_value_t = 30, requires = "processes")]
+        connect_timeout: u64,
         /// Feed this recording straight into the pipeline (batch mode).
         #[arg(long, requires_all = ["speed", "until_end", "out"])]
         replay: Option<PathBuf>,
@@ -214,6 +229,44 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The cluster flags, checked before anything starts: the process index is
+/// in range and the hostfile has exactly one address per process. One
+/// process is no cluster (`None`).
+fn cluster(
+    processes: Option<usize>,
+    process_id: Option<usize>,
+    hostfile: Option<&std::path::Path>,
+    connect_timeout_secs: u64,
+) -> anyhow::Result<Option<ctower_stream::Cluster>> {
+    let (Some(processes), Some(process), Some(hostfile)) = (processes, process_id, hostfile) else {
+        return Ok(None);
+    };
+    if processes == 0 {
+        bail!("--processes must be at least 1");
+    }
+    if process >= processes {
+        bail!(
+            "--process-id {process} is out of range for --processes {processes} (0 to {})",
+            processes - 1
+        );
+    }
+    if connect_timeout_secs == 0 {
+        bail!("--connect-timeout must be at least 1 s");
+    }
+    let text = std::fs::read_to_string(hostfile)
+        .with_context(|| format!("reading the hostfile {}", hostfile.display()))?;
+    let addresses = ctower_stream::cluster::parse_hostfile(&text, processes)
+        .map_err(|e| anyhow::anyhow!("--hostfile {}: {e}", hostfile.display()))?;
+    if processes == 1 {
+        return Ok(None);
+    }
+    Ok(Some(ctower_stream::Cluster {
+        process,
+        addresses,
+        connect_timeout: std::time::Duration::from_secs(connect_timeout_secs),
+    }))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Demo {
         config: PathBuf::from("configs/default.toml"),
@@ -225,6 +278,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             config,
             workers,
+            processes,
+            process_id,
+            hostfile,
+            connect_timeout,
             replay,
             speed,
             until_end,
@@ -232,6 +289,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             stop_after,
         } => {
             init_logs(&cli.log)?;
+            if processes.is_some() && replay.is_none() {
+                bail!("--processes (timely cluster mode) is for the batch mode (--replay …); live mode runs in one process, scale it with -w N");
+            }
+            let cluster = cluster(processes, process_id, hostfile.as_deref(), connect_timeout)?;
             let settings = settings::load(&config)?;
             let workers = workers.unwrap_or(settings.workers);
             if workers == 0 {
@@ -253,7 +314,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("batch mode needs --speed max --until-end (for a paced replay publish to a broker with `ctower replay`)");
             }
             let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let s = batch::run(&settings, &recording, &out, workers, show)?;
+            let process = cluster.as_ref().map(|c| (c.process, c.processes()));
+            let s = batch::run(&settings, &recording, &out, workers, cluster, show)?;
+            if let Some((process, processes)) = process.filter(|(p, _)| *p != 0) {
+                tracing::info!(
+                    process,
+                    processes,
+                    messages = s.messages,
+                    accepted = s.accepted,
+                    dead_letters = s.dead_letters.values().sum::<u64>(),
+                    "batch done: this process took its share of sites, process 0 wrote the outputs"
+                );
+                return Ok(());
+            }
             tracing::info!(
                 messages = s.messages,
                 accepted = s.accepted,

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub recording: Option<String>,
+    /// Timely workers of the whole run: processes × worker threads each.
     pub workers: usize,
+    /// Processes of the run: 1, or N in timely cluster mode.
+    pub processes: usize,
     pub messages: u64,
     pub accepted: u64,
     pub dead_letters: BTreeMap<String, u64>,
@@ -73,6 +76,7 @@ impl JsonlOutputs {
         mut self,
         metrics: &PipelineMetrics,
         workers: usize,
+        processes: usize,
         recording: Option<String>,
     ) -> anyhow::Result<Summary> {
         self.kpis.flush()?;
@@ -80,6 +84,7 @@ impl JsonlOutputs {
         let summary = Summary {
             recording,
             workers,
+            processes,
             messages: metrics.received,
             accepted: metrics.accepted,
             dead_letters: metrics.dead_letters.clone(),

@@ -10,6 +10,7 @@ use ctower_collector::config::{BrokerAddr, SourceSpec};
 use ctower_collector::SourceConfig;
 use ctower_model::ConfigIssue;
 use ctower_stream::calendar::SiteCalendarConfig;
+use ctower_stream::energy::EnergyConfig;
 use ctower_stream::AccumConfig;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,9 @@ pub struct RawSettings {
     /// Shift calendars by site name (`[sites.NAME]`).
     #[serde(default)]
     pub sites: BTreeMap<String, SiteCalendarConfig>,
+    /// Tariffs, emission factors and energy baselines by site.
+    #[serde(default)]
+    pub energy: EnergyConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +327,33 @@ pub fn check(
             calendars.insert(std::sync::Arc::<str>::from(site.as_str()), c);
         }
     }
+    let mut energy = HashMap::new();
+    match raw.energy.check("energy") {
+        Ok(sites) => {
+            let mut currencies = std::collections::BTreeSet::new();
+            for (site, e) in sites {
+                // Tariff periods are local times: the site needs its zone.
+                if !raw.sites.contains_key(&site) {
+                    issues.push(ConfigIssue::new(
+                        format!("energy.sites.{site}"),
+                        format!("needs [sites.{site}] with its time_zone: tariff periods are in local time"),
+                    ));
+                }
+                currencies.insert(e.tariff.currency().to_string());
+                energy.insert(std::sync::Arc::<str>::from(site.as_str()), e);
+            }
+            if currencies.len() > 1 {
+                issues.push(ConfigIssue::new(
+                    "energy.sites",
+                    format!(
+                        "tariffs in several currencies ({}): costs are summed up to the group, so use one",
+                        currencies.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        Err(mut more) => issues.append(&mut more),
+    }
     let mut ideal_cycle_ms = HashMap::new();
     for (name, prod) in &raw.products {
         let v = prod.ideal_cycle_secs;
@@ -402,6 +433,7 @@ pub fn check(
             micro_stop_ms: ms(t.micro_stop_secs),
             startup_ms: ms(t.startup_secs),
             calendars: std::sync::Arc::new(calendars),
+            energy: std::sync::Arc::new(energy),
             correction_horizon_ms: ms(p.correction_horizon_secs),
         },
         admission: AdmissionConfig {

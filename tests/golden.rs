@@ -395,6 +395,8 @@ struct Sums {
     startup_ideal_ms: f64,
     startup_good_ideal_ms: f64,
     energy: f64,
+    cost: f64,
+    co2e: f64,
     power: Option<f64>,
     feed: f64,
     permeate: f64,
@@ -436,6 +438,8 @@ impl Sums {
         self.reject += o.reject;
         self.ideal_ms += o.ideal_ms;
         self.energy += o.energy;
+        self.cost += o.cost;
+        self.co2e += o.co2e;
         if let Some(p) = o.power {
             self.power = Some(self.power.unwrap_or(0.0) + p);
         }
@@ -647,6 +651,9 @@ struct Ref {
     production_day: Option<String>,
     shift: Option<String>,
     complete: bool,
+    /// Windows of a shift or day (for its peak demand).
+    windows: BTreeSet<i64>,
+    peak_kw: Option<f64>,
 }
 
 fn show_key(k: &Key) -> String {
@@ -804,7 +811,8 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
         }
         // Roll-ups: asset, line, site, group; windows, then the site's
         // shifts and production days (site, line and asset scopes).
-        for (w, s) in win {
+        for (w, mut s) in win {
+            (s.cost, s.co2e) = (s.energy * price(site, w), s.energy * emission_factor(site));
             let o = |x: &String| Some(x.clone());
             let periods = periods_of(site, w);
             let label = periods.iter().find(|p| p.0 == 1).and_then(|p| p.4.clone());
@@ -842,6 +850,7 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
                         ))
                         .or_default();
                     r.sums.add(&s);
+                    r.windows.insert(w);
                     r.end = *stop;
                     r.complete = *stop <= end;
                     r.production_day = Some(pday.clone());
@@ -850,7 +859,70 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
             }
         }
     }
+    // Demand: a window's mean power; a shift's or day's highest window demand.
+    let demand = |s: &Sums| s.energy * 3_600_000.0 / W as f64;
+    let peaks: Vec<(Key, Option<f64>)> = out
+        .iter()
+        .map(|(k, r)| {
+            let peak = if k.1 == 0 {
+                Some(demand(&r.sums))
+            } else {
+                r.windows
+                    .iter()
+                    .map(|w| {
+                        let wk = (
+                            *w,
+                            0,
+                            k.2,
+                            k.3.clone(),
+                            k.4.clone(),
+                            k.5.clone(),
+                            k.6.clone(),
+                        );
+                        demand(&out[&wk].sums)
+                    })
+                    .reduce(f64::max)
+            };
+            (k.clone(), peak)
+        })
+        .collect();
+    for (k, p) in peaks {
+        if let Some(r) = out.get_mut(&k) {
+            r.peak_kw = p;
+        }
+    }
     out
+}
+
+/// The tariffs of `[energy]` in configs/default.toml: Lyon 0.27 EUR/kWh on
+/// weekdays 08:00–20:00 local, else 0.18; Basel 0.21; Shanghai none. A
+/// window is priced at its local start.
+fn price(site: &str, w: i64) -> f64 {
+    use chrono::{Datelike, Timelike};
+    match site {
+        "lyon-fill" => {
+            let local = chrono::DateTime::from_timestamp_millis(w)
+                .expect("window time")
+                .with_timezone(&chrono_tz::Europe::Paris);
+            let minute = local.hour() * 60 + local.minute();
+            let weekday = local.weekday().number_from_monday() <= 5;
+            if weekday && (480..1200).contains(&minute) {
+                0.27
+            } else {
+                0.18
+            }
+        }
+        "basel-api" => 0.21,
+        _ => 0.0,
+    }
+}
+
+fn emission_factor(site: &str) -> f64 {
+    match site {
+        "lyon-fill" => 0.052,
+        "basel-api" => 0.031,
+        _ => 0.0,
+    }
 }
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
@@ -936,6 +1008,21 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
             Float(Some(s.startup_good_ideal_ms)),
         ),
         ("energy_kwh", Float(Some(s.energy))),
+        ("energy_cost", Float(Some(s.cost))),
+        ("co2e_kg", Float(Some(s.co2e))),
+        ("peak_demand_kw", Float(r.peak_kw)),
+        ("baseline_expected_kwh", Float(None)),
+        ("baseline_deviation_kwh", Float(None)),
+        ("baseline_cusum_kwh", Float(None)),
+        ("baseline_r2", Float(None)),
+        ("baseline_intercept_kwh", Float(None)),
+        ("baseline_kwh_per_unit", Float(None)),
+        ("baseline_kwh_per_degree_day", Float(None)),
+        ("degree_days", Float(None)),
+        (
+            "water_m3_per_good_unit",
+            Float(ratio(s.feed, s.good as f64)),
+        ),
         ("power_kw", Float(s.power)),
         ("water_feed_m3", Float(Some(s.feed))),
         ("water_permeate_m3", Float(Some(s.permeate))),
@@ -1212,6 +1299,23 @@ fn a_perturbed_reference_is_caught() {
         "a 100-s micro-stop threshold went unnoticed: {}",
         report(&diffs)
     );
+}
+
+/// The reference's tariffs and emission factors are those of
+/// configs/default.toml.
+#[test]
+fn reference_energy_settings_match_the_configuration() {
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).expect("default.toml");
+    for line in [
+        "[energy.sites.lyon-fill]\nemission_factor_kg_per_kwh = 0.052",
+        "default_price_per_kwh = 0.18",
+        "{ name = \"peak\", days = [\"mon-fri\"], start = \"08:00\", end = \"20:00\", price_per_kwh = 0.27 }",
+        "[energy.sites.basel-api]\nemission_factor_kg_per_kwh = 0.031",
+        "default_price_per_kwh = 0.21",
+    ] {
+        assert!(text.contains(line), "configs/default.toml lacks `{line}`");
+    }
+    assert!(!text.contains("[energy.sites.shanghai-pack]"));
 }
 
 /// The reference's calendars are those of configs/default.toml.

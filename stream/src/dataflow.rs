@@ -1,7 +1,7 @@
 //! The timely wiring: thin, all KPI logic lives in `accum` and `rollup`.
 
 use crate::accum::{AccumConfig, AssetAccumulator, AssetWindow};
-use crate::{rollup, StreamConfig, StreamError};
+use crate::{rollup, Cluster, StreamConfig, StreamError};
 use ctower_model::time::window_start;
 use ctower_model::{Batch, Observation, StreamOutput};
 use std::collections::{BTreeMap, HashMap};
@@ -80,17 +80,48 @@ pub struct Pipeline {
 
 /// The timely worker threads of a running pipeline.
 pub struct PipelineJoin {
-    guards: timely::communication::WorkerGuards<()>,
+    guards: Option<timely::communication::WorkerGuards<()>>,
+    cluster: bool,
 }
 
 impl PipelineJoin {
     /// Waits for the workers to finish: they do once every [`PipelineInput`]
     /// is dropped and the last windows are closed.
-    pub fn join(self) -> Result<(), StreamError> {
-        for r in self.guards.join() {
-            r.map_err(StreamError::WorkerPanicked)?;
+    pub fn join(mut self) -> Result<(), StreamError> {
+        match self.guards.take() {
+            Some(g) => join_guards(g, self.cluster),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// Dropped without `join` (an early error return): still wait for the
+/// workers, as timely would, but never panic.
+impl Drop for PipelineJoin {
+    fn drop(&mut self) {
+        if let Some(g) = self.guards.take() {
+            let _ = join_guards(g, self.cluster);
+        }
+    }
+}
+
+/// Joins the workers, then timely's network threads (cluster mode). Those
+/// panic when a peer process vanishes, and timely's guards re-panic on
+/// joining them: report that as an error instead of aborting the process.
+fn join_guards(
+    guards: timely::communication::WorkerGuards<()>,
+    cluster: bool,
+) -> Result<(), StreamError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join())) {
+        Ok(results) => results
+            .into_iter()
+            .try_for_each(|r| r.map_err(StreamError::WorkerPanicked)),
+        Err(_) if cluster => Err(StreamError::Cluster(
+            "the connection to a peer process broke (did it stop? see its log)".into(),
+        )),
+        Err(_) => Err(StreamError::WorkerPanicked(
+            "timely's worker threads failed".into(),
+        )),
     }
 }
 
@@ -100,10 +131,35 @@ struct Shared {
     activator: Mutex<Option<std::sync::mpsc::Sender<SyncActivator>>>,
     windows_closed: Arc<AtomicU64>,
     accum: AccumConfig,
+    /// Global index of this process's first worker (timely numbers workers
+    /// across the cluster: process `p` owns `p·w .. p·w + w − 1`).
+    first_worker: usize,
+    /// In a cluster: this process's share of the sites.
+    share: Option<Arc<Cluster>>,
 }
 
 /// Starts the timely workers and returns the input and the results.
 pub fn start(cfg: StreamConfig) -> Result<(PipelineInput, Pipeline), StreamError> {
+    start_on(cfg, None)
+}
+
+/// Starts this process's workers of a cluster (timely's cluster mode) once
+/// every process is connected. Every process must be fed the same batches:
+/// each keeps the observations of its share of sites
+/// ([`Cluster::owns_site`]), so that watermarks and timely times agree
+/// everywhere. Windows are emitted only by process 0; the other processes'
+/// output channels stay empty and close when the dataflow ends.
+pub fn start_cluster(
+    cfg: StreamConfig,
+    cluster: Cluster,
+) -> Result<(PipelineInput, Pipeline), StreamError> {
+    start_on(cfg, Some(cluster))
+}
+
+fn start_on(
+    cfg: StreamConfig,
+    cluster: Option<Cluster>,
+) -> Result<(PipelineInput, Pipeline), StreamError> {
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(cfg.input_capacity.max(1));
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel(cfg.output_capacity.max(1));
     let (act_tx, act_rx) = std::sync::mpsc::channel();
@@ -114,18 +170,32 @@ pub fn start(cfg: StreamConfig) -> Result<(PipelineInput, Pipeline), StreamError
         activator: Mutex::new(Some(act_tx)),
         windows_closed: windows_closed.clone(),
         accum: cfg.accum,
+        first_worker: cluster
+            .as_ref()
+            .map_or(0, |c| c.process * cfg.workers.max(1)),
+        share: cluster.clone().map(Arc::new),
     });
-    let config = if cfg.workers <= 1 {
-        timely::Config::thread()
-    } else {
-        timely::Config::process(cfg.workers)
+    let (allocators, others) = match &cluster {
+        Some(c) => c.allocators(cfg.workers.max(1))?,
+        None if cfg.workers <= 1 => timely::CommunicationConfig::Thread
+            .try_build()
+            .map_err(StreamError::Start)?,
+        None => timely::CommunicationConfig::Process(cfg.workers)
+            .try_build()
+            .map_err(StreamError::Start)?,
     };
-    let guards = timely::execute(config, move |worker| build(worker, &shared))
-        .map_err(StreamError::Start)?;
-    // Worker 0 hands out the activator of its ingest operator once built.
+    let guards = timely::execute::execute_from(
+        allocators,
+        others,
+        timely::WorkerConfig::default(),
+        move |worker| build(worker, &shared),
+    )
+    .map_err(StreamError::Start)?;
+    // The process's first worker hands out the activator of its ingest
+    // operator once built.
     let activator = act_rx
         .recv_timeout(Duration::from_secs(30))
-        .map_err(|_| StreamError::Start("worker 0 did not build the dataflow".into()))?;
+        .map_err(|_| StreamError::Start("the first worker did not build the dataflow".into()))?;
     Ok((
         PipelineInput {
             tx: Some(in_tx),
@@ -134,7 +204,10 @@ pub fn start(cfg: StreamConfig) -> Result<(PipelineInput, Pipeline), StreamError
         Pipeline {
             outputs: out_rx,
             windows_closed,
-            workers: PipelineJoin { guards },
+            workers: PipelineJoin {
+                guards: Some(guards),
+                cluster: cluster.is_some(),
+            },
         },
     ))
 }
@@ -148,21 +221,16 @@ fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
 
 fn build(worker: &mut Worker, shared: &Shared) {
     let index = worker.index();
-    let input = if index == 0 {
-        take(&shared.input)
-    } else {
-        None
-    };
+    // The first worker of each process ingests; worker 0 (process 0) emits.
+    let first = index == shared.first_worker;
+    let input = if first { take(&shared.input) } else { None };
     let output = if index == 0 {
         take(&shared.output)
     } else {
         None
     };
-    let act_tx = if index == 0 {
-        take(&shared.activator)
-    } else {
-        None
-    };
+    let act_tx = if first { take(&shared.activator) } else { None };
+    let share = shared.share.clone();
     let accum = shared.accum.clone();
     let window_ms = accum.window_ms;
     let lookahead_ms = accum.lookahead_ms();
@@ -170,13 +238,22 @@ fn build(worker: &mut Worker, shared: &Shared) {
     let stage = rollup::RollUp::new(
         window_ms,
         accum.calendars.clone(),
+        accum.energy.clone(),
         accum.correction_horizon_ms + lookahead_ms + window_ms,
     );
     let windows_closed = shared.windows_closed.clone();
     let probe = ProbeHandle::<Time>::new();
 
     worker.dataflow::<Time, _, _>(|scope| {
-        let observations = ingest(scope, input, act_tx, probe.clone(), window_ms, lookahead_ms);
+        let observations = ingest(
+            scope,
+            input,
+            act_tx,
+            share,
+            probe.clone(),
+            window_ms,
+            lookahead_ms,
+        );
         let assets = assets(observations, accum);
         roll_up(assets, output, stage, window_ms, windows_closed).probe_with(&probe);
     });
@@ -187,16 +264,18 @@ fn to_time(ms: i64) -> Time {
     ms.max(0) as Time
 }
 
-/// Worker 0 drains the input channel and emits each observation at its
-/// window; its capability follows the watermark. At the end of the input it
-/// closes every window up to the last event (advancing the frontier past it
-/// by the accumulators' lookahead), waits until the roll-up has emitted them
-/// (the probe), and only then lets the frontier go empty, so the final
-/// windows are closed deterministically rather than dropped.
+/// The first worker of each process drains the input channel and emits each
+/// observation (in a cluster: of its share of sites) at its window; its
+/// capability follows the watermark. At the end of the input it closes every
+/// window up to the last event (advancing the frontier past it by the
+/// accumulators' lookahead), waits until the roll-up has emitted them (the
+/// probe), and only then lets the frontier go empty, so the final windows are
+/// closed deterministically rather than dropped.
 fn ingest<'s>(
     scope: Scope<'s, Time>,
     input: Option<tokio::sync::mpsc::Receiver<Batch>>,
     act_tx: Option<std::sync::mpsc::Sender<SyncActivator>>,
+    share: Option<Arc<Cluster>>,
     probe: ProbeHandle<Time>,
     window_ms: i64,
     lookahead_ms: i64,
@@ -215,7 +294,7 @@ fn ingest<'s>(
             let mut horizon: Option<Time> = None;
             move |output| {
                 let Some(rx) = input.as_mut() else {
-                    // Not worker 0, or finished: hold nothing.
+                    // Not an ingesting worker, or finished: hold nothing.
                     if let Some(h) = horizon {
                         if probe.less_than(&h) {
                             self_activator.activate_after(Duration::from_millis(1));
@@ -240,8 +319,13 @@ fn ingest<'s>(
                                     .map_or(w, |wm| w.max(window_start(wm, window_ms)))
                             };
                             let mut obs = batch.observations;
+                            // Over the whole batch, so that every process of a
+                            // cluster ends at the same horizon.
                             if let Some(m) = obs.iter().map(|o| o.ts_ms).max() {
                                 max_ts = Some(max_ts.map_or(m, |x| x.max(m)));
+                            }
+                            if let Some(c) = share.as_ref() {
+                                obs.retain(|o| c.owns_site(&o.asset.site));
                             }
                             // One output session per window, not per observation:
                             // each session may allocate a whole output buffer.

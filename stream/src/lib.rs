@@ -8,7 +8,8 @@
 //! window, in a deterministic order. Shape of the dataflow:
 //!
 //! ```text
-//! ingest (worker 0: batches → observations at their window, frontier = watermark)
+//! ingest (first worker of each process: batches → observations at their window,
+//!         frontier = watermark; in a cluster only the process's share of sites)
 //!   ─exchange by asset─> assets (per-asset accumulators; close windows at the frontier)
 //!   ─exchange to worker 0─> roll-up (asset → line → site → group; sort; send)
 //! ```
@@ -16,21 +17,29 @@
 //! The timely timestamp is the window start in ms: the frontier *is* the
 //! event-time watermark, so a window closes exactly when every worker has
 //! seen everything before it.
+//!
+//! [`start_cluster`] runs the same dataflow over several processes (timely's
+//! cluster mode, see [`cluster`]): each process is fed the same batches and
+//! keeps only the observations of its share of sites, and process 0's worker
+//! 0 rolls up and emits every window.
 
 pub mod accum;
 pub mod calendar;
+pub mod cluster;
 mod dataflow;
 pub mod energy;
 pub mod rollup;
 
 pub use accum::{AccumConfig, AssetAccumulator, AssetWindow};
+pub use cluster::Cluster;
 pub use ctower_model::Batch;
-pub use dataflow::{start, Pipeline, PipelineInput, WindowOutput};
+pub use dataflow::{start, start_cluster, Pipeline, PipelineInput, WindowOutput};
 
 /// Settings of the stream processor.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
-    /// Timely worker threads in this process.
+    /// Timely worker threads in this process (in a cluster, every process
+    /// runs this many).
     pub workers: usize,
     pub accum: AccumConfig,
     /// Batches queued between the collector and the dataflow. When full, the
@@ -44,6 +53,8 @@ pub struct StreamConfig {
 pub enum StreamError {
     #[error("could not start the timely workers: {0}")]
     Start(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
     #[error("the stream processor has stopped")]
     Stopped,
     #[error("a timely worker panicked: {0}")]

@@ -5,6 +5,7 @@
 
 use crate::accum::AssetWindow;
 use crate::calendar::{SiteCalendar, Slot};
+use crate::energy::{BaselineTracker, SiteEnergy, TrackerStep};
 use ctower_model::kpi::KpiSums;
 use ctower_model::{AssetKey, KpiRecord, Level, Period, ScopeKey, StreamOutput};
 use std::collections::{BTreeMap, HashMap};
@@ -53,12 +54,13 @@ impl RollUp {
     pub fn new(
         window_ms: i64,
         calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
+        energy: Arc<HashMap<Arc<str>, SiteEnergy>>,
         keep_ms: i64,
     ) -> Self {
         RollUp {
             window_ms,
             revisions: Revisions::new(keep_ms),
-            periods: Periods::new(calendars, keep_ms),
+            periods: Periods::new(calendars, energy, keep_ms),
         }
     }
 
@@ -233,6 +235,9 @@ impl Revisions {
 #[derive(Debug, Default)]
 pub struct Periods {
     calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
+    energy: Arc<HashMap<Arc<str>, SiteEnergy>>,
+    /// ISO 50006 baseline per site, fed with each complete production day.
+    trackers: HashMap<Arc<str>, BaselineTracker>,
     keep_ms: i64,
     open: BTreeMap<PeriodKey, PeriodSums>,
     /// Emitted periods within the horizon, with each scope's revision.
@@ -252,16 +257,45 @@ struct PeriodKey {
 /// A period a window belongs to, with the period's production day.
 type PeriodOf = (PeriodKey, Arc<str>);
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct PeriodSums {
     production_day: Arc<str>,
     scopes: BTreeMap<ScopeKey, KpiSums>,
+    /// Highest window demand per scope, kW.
+    peaks: BTreeMap<ScopeKey, f64>,
+    /// Σ and count of the window means of the site's outdoor temperature.
+    temperature: (f64, u64),
+}
+
+impl PeriodSums {
+    fn new(production_day: Arc<str>) -> Self {
+        PeriodSums {
+            production_day,
+            ..PeriodSums::default()
+        }
+    }
+
+    fn peak(&mut self, scope: &ScopeKey, kw: Option<f64>) {
+        if let Some(kw) = kw {
+            let p = self.peaks.entry(scope.clone()).or_insert(kw);
+            *p = p.max(kw);
+        }
+    }
 }
 
 impl Periods {
-    pub fn new(calendars: Arc<HashMap<Arc<str>, SiteCalendar>>, keep_ms: i64) -> Self {
+    pub fn new(
+        calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
+        energy: Arc<HashMap<Arc<str>, SiteEnergy>>,
+        keep_ms: i64,
+    ) -> Self {
         Periods {
+            trackers: energy
+                .iter()
+                .map(|(site, e)| (site.clone(), e.baseline.tracker()))
+                .collect(),
             calendars,
+            energy,
             keep_ms,
             open: BTreeMap::new(),
             done: BTreeMap::new(),
@@ -325,18 +359,39 @@ impl Periods {
             return;
         }
         for out in outputs.iter_mut() {
-            let StreamOutput::Kpi(k) = out else { continue };
-            for (key, production_day) in self.label(k) {
-                self.open
-                    .entry(key)
-                    .or_insert_with(|| PeriodSums {
-                        production_day,
-                        scopes: BTreeMap::new(),
-                    })
-                    .scopes
-                    .entry(k.scope.clone())
-                    .or_default()
-                    .add(&k.sums);
+            match out {
+                StreamOutput::Kpi(k) => {
+                    for (key, production_day) in self.label(k) {
+                        let p = self
+                            .open
+                            .entry(key)
+                            .or_insert_with(|| PeriodSums::new(production_day));
+                        p.scopes.entry(k.scope.clone()).or_default().add(&k.sums);
+                        p.peak(&k.scope, k.peak_demand_kw);
+                    }
+                }
+                StreamOutput::Signal(sw) => {
+                    let site = &sw.asset.site;
+                    let wanted = self
+                        .energy
+                        .get(site)
+                        .and_then(|e| e.temperature_signal.as_ref())
+                        .is_some_and(|t| *t == sw.signal);
+                    if !wanted {
+                        continue;
+                    }
+                    let days = self.periods_of(site, sw.window_start_ms).map(|p| p.2);
+                    for (key, production_day) in days.into_iter().flatten() {
+                        if key.period == Period::Day {
+                            let p = self
+                                .open
+                                .entry(key)
+                                .or_insert_with(|| PeriodSums::new(production_day));
+                            p.temperature.0 += sw.mean;
+                            p.temperature.1 += 1;
+                        }
+                    }
+                }
             }
         }
         self.emit(|end| end <= window_end_ms, true, outputs);
@@ -371,11 +426,13 @@ impl Periods {
                         .or_insert(existed);
                     p
                 } else {
-                    self.open.entry(key).or_insert_with(|| PeriodSums {
-                        production_day,
-                        scopes: BTreeMap::new(),
-                    })
+                    self.open
+                        .entry(key)
+                        .or_insert_with(|| PeriodSums::new(production_day))
                 };
+                // A correction can raise a period's peak, never lower it
+                // (the other windows' demands are not kept).
+                sums.peak(&r.new.scope, r.new.peak_demand_kw);
                 let s = sums.scopes.entry(r.new.scope.clone()).or_default();
                 if let Some(old) = &r.old {
                     s.sub(&old.sums);
@@ -398,11 +455,12 @@ impl Periods {
                 };
                 let rev = revs.entry(scope.clone()).or_insert(next);
                 *rev = next;
-                let mut k = KpiRecord::new(key.start_ms, key.end_ms, scope, s.clone());
+                let mut k = KpiRecord::new(key.start_ms, key.end_ms, scope.clone(), s.clone());
                 k.period = key.period;
                 k.production_day = Some(p.production_day.clone());
                 k.shift = key.shift.clone();
                 k.revision = *rev;
+                k.peak_demand_kw = p.peaks.get(&scope).copied();
                 outputs.push(StreamOutput::Kpi(Box::new(k)));
             }
         }
@@ -414,6 +472,44 @@ impl Periods {
         let mut out = Vec::new();
         self.emit(|_| true, false, &mut out);
         out
+    }
+
+    /// Feeds a complete production day of a site to its energy baseline and
+    /// reports the day against it (ISO 50006: energy regressed on production
+    /// and, when configured, degree-days from the day's mean temperature).
+    /// A day without a temperature reading cannot be used with degree-days.
+    fn baseline(&mut self, key: &PeriodKey, sums: &PeriodSums, k: &mut KpiRecord) {
+        let (Some(e), Some(tracker)) =
+            (self.energy.get(&key.site), self.trackers.get_mut(&key.site))
+        else {
+            return;
+        };
+        let days = (key.end_ms - key.start_ms) as f64 / 86_400_000.0;
+        let dd = match &e.baseline.degree_days {
+            Some(d) if sums.temperature.1 > 0 => {
+                Some(d.of(sums.temperature.0 / sums.temperature.1 as f64, days))
+            }
+            Some(_) => return,
+            None => None,
+        };
+        let b = &mut k.baseline;
+        b.degree_days = dd;
+        let fitted = match tracker.push(k.sums.produced as f64, dd, k.sums.energy_kwh) {
+            Ok(TrackerStep::Tracked(d)) => {
+                b.baseline_expected_kwh = Some(d.expected_kwh);
+                b.baseline_deviation_kwh = Some(d.deviation_kwh);
+                b.baseline_cusum_kwh = Some(d.cusum_kwh);
+                Some((d.r2, d.coefficients))
+            }
+            Ok(TrackerStep::Fitted(f)) => Some((f.r2, f.coefficients)),
+            Ok(TrackerStep::Collecting { .. } | TrackerStep::FitFailed { .. }) | Err(_) => None,
+        };
+        if let Some((r2, c)) = fitted {
+            b.baseline_r2 = Some(r2);
+            b.baseline_intercept_kwh = Some(c.intercept_kwh);
+            b.baseline_kwh_per_unit = Some(c.kwh_per_unit);
+            b.baseline_kwh_per_degree_day = c.kwh_per_degree_day;
+        }
     }
 
     fn emit(&mut self, due: impl Fn(i64) -> bool, complete: bool, out: &mut Vec<StreamOutput>) {
@@ -428,11 +524,124 @@ impl Periods {
                 k.production_day = Some(sums.production_day.clone());
                 k.shift = key.shift.clone();
                 k.complete = complete;
+                k.peak_demand_kw = sums.peaks.get(scope).copied();
+                if complete && key.period == Period::Day && scope.level == Level::Site {
+                    self.baseline(&key, &sums, &mut k);
+                }
                 out.push(StreamOutput::Kpi(Box::new(k)));
             }
             if self.keep_ms > 0 {
                 self.done.insert(key, (sums, BTreeMap::new()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{ShiftConfig, SiteCalendarConfig};
+    use crate::energy::EnergyConfig;
+
+    const W: i64 = 900_000;
+    const DAY: i64 = 86_400_000;
+    // 2026-03-02T00:00:00Z, a Monday.
+    const T0: i64 = 1_772_409_600_000;
+
+    fn periods(baseline_periods: usize) -> Periods {
+        let cal = SiteCalendarConfig {
+            time_zone: "UTC".into(),
+            production_day_start: "00:00".into(),
+            shifts: vec![ShiftConfig {
+                name: "all".into(),
+                start: "00:00".into(),
+                end: "24:00".into(),
+            }],
+            breaks: vec![],
+            maintenance: vec![],
+        };
+        let mut issues = vec![];
+        let cal = cal.check("sites.s", 900, &mut issues).expect("calendar");
+        let energy: EnergyConfig = toml_like(baseline_periods);
+        let sites = energy.check("energy").expect("energy");
+        Periods::new(
+            Arc::new(HashMap::from([(Arc::from("s"), cal)])),
+            Arc::new(
+                sites
+                    .into_iter()
+                    .map(|(k, v)| (Arc::from(k.as_str()), v))
+                    .collect(),
+            ),
+            0,
+        )
+    }
+
+    fn toml_like(baseline_periods: usize) -> EnergyConfig {
+        serde_json::from_value(serde_json::json!({"sites": {"s": {
+            "emission_factor_kg_per_kwh": 0.1,
+            "tariff": {"currency": "EUR", "default_price_per_kwh": 0.2},
+            "baseline": {"baseline_periods": baseline_periods}
+        }}}))
+        .expect("energy config")
+    }
+
+    /// One day of 96 windows of the site; the day's totals are `units` and `kwh`.
+    fn day(p: &mut Periods, d: i64, units: u64, kwh: f64) -> Vec<KpiRecord> {
+        let scope = AssetKey::new("s", "a", "l", "m").scope(Level::Site);
+        let mut out = Vec::new();
+        for i in 0..96 {
+            let w = T0 + d * DAY + i * W;
+            let sums = KpiSums {
+                produced: if i == 0 { units } else { 0 },
+                energy_kwh: kwh / 96.0,
+                ..KpiSums::default()
+            };
+            let mut outputs = vec![StreamOutput::Kpi(Box::new(KpiRecord::new(
+                w,
+                w + W,
+                scope.clone(),
+                sums,
+            )))];
+            p.window(w + W, &mut outputs);
+            out.extend(outputs.into_iter().filter_map(|o| match o {
+                StreamOutput::Kpi(k) if k.period == Period::Day => Some(*k),
+                _ => None,
+            }));
+        }
+        out
+    }
+
+    #[test]
+    fn a_production_day_is_reported_against_the_fitted_baseline() {
+        let mut p = periods(7);
+        // kWh = 500 + 0.02 × units on the seven baseline days.
+        let units = [10_000u64, 14_000, 9_000, 20_000, 16_000, 12_000, 18_000];
+        for (d, u) in units.iter().enumerate() {
+            let rec = day(&mut p, d as i64, *u, 500.0 + 0.02 * *u as f64);
+            assert_eq!(rec.len(), 1, "one day record on day {d}");
+            let b = &rec[0].baseline;
+            assert_eq!(b.baseline_expected_kwh, None, "no report while collecting");
+            if d == 6 {
+                let r2 = b.baseline_r2.expect("fitted on day 7");
+                assert!((r2 - 1.0).abs() < 1e-9);
+                assert!((b.baseline_kwh_per_unit.expect("slope") - 0.02).abs() < 1e-9);
+                assert!((b.baseline_intercept_kwh.expect("intercept") - 500.0).abs() < 1e-6);
+            }
+        }
+        // Day 8 uses 40 kWh more than expected, day 9 10 kWh less.
+        let r = day(&mut p, 7, 15_000, 500.0 + 300.0 + 40.0);
+        let b = &r[0].baseline;
+        assert!((b.baseline_expected_kwh.expect("expected") - 800.0).abs() < 1e-6);
+        assert!((b.baseline_deviation_kwh.expect("deviation") - 40.0).abs() < 1e-6);
+        assert!((b.baseline_cusum_kwh.expect("cusum") - 40.0).abs() < 1e-6);
+        let r = day(&mut p, 8, 5_000, 500.0 + 100.0 - 10.0);
+        assert!((r[0].baseline.baseline_cusum_kwh.expect("cusum") - 30.0).abs() < 1e-6);
+        // Demand: each window 1/96 of the day's energy in 15 min.
+        let peak = r[0].peak_demand_kw.expect("peak");
+        assert!((peak - 590.0 / 96.0 * 4.0).abs() < 1e-9);
+        assert!(
+            (r[0].sums.co2e_kg - 0.0).abs() < 1e-12,
+            "CO2e comes from the accumulators"
+        );
     }
 }
