@@ -136,6 +136,8 @@ type AssetId = (String, String, String, String);
 struct Msg {
     /// Position in the file.
     idx: usize,
+    /// Receive time (the recording's `t`).
+    recv: i64,
     ts: i64,
     role: Role,
     signal: String,
@@ -285,6 +287,7 @@ fn decode(topic: &str, payload: &[u8]) -> Result<(AssetId, Msg), String> {
         asset,
         Msg {
             idx: 0,
+            recv: 0,
             ts,
             role: r,
             signal: signal.to_string(),
@@ -305,8 +308,12 @@ struct Input {
 
 fn input() -> &'static Input {
     static INPUT: OnceLock<Input> = OnceLock::new();
-    INPUT.get_or_init(|| {
-        let reader = ReplayReader::open(&recording()).expect("opening the recording");
+    INPUT.get_or_init(|| read_input(&recording()))
+}
+
+fn read_input(path: &std::path::Path) -> Input {
+    {
+        let reader = ReplayReader::open(path).expect("opening the recording");
         let mut assets: BTreeMap<AssetId, Vec<Msg>> = BTreeMap::new();
         let mut refused = Vec::new();
         let (mut records, mut accepted) = (0, 0);
@@ -324,6 +331,7 @@ fn input() -> &'static Input {
                 Ok((asset, mut msg)) => {
                     newest = Some(newest.map_or(msg.ts, |n| n.max(msg.ts)));
                     msg.idx = idx;
+                    msg.recv = rec.t_ms;
                     assets.entry(asset).or_default().push(msg);
                     accepted += 1;
                 }
@@ -339,7 +347,7 @@ fn input() -> &'static Input {
             accepted,
             refused,
         }
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -573,8 +581,12 @@ const CALENDARS: [Calendar; 3] = [
     (
         "shanghai-pack",
         chrono_tz::Asia::Shanghai,
-        480,
-        [("day", 480, 960), ("evening", 960, 1440), ("night", 0, 480)],
+        420,
+        [
+            ("day", 420, 900),
+            ("evening", 900, 1380),
+            ("night", 1380, 420),
+        ],
     ),
 ];
 
@@ -654,6 +666,8 @@ struct Ref {
     /// Windows of a shift or day (for its peak demand).
     windows: BTreeSet<i64>,
     peak_kw: Option<f64>,
+    /// The revision the product's latest record of the key should carry.
+    revision: i64,
 }
 
 fn show_key(k: &Key) -> String {
@@ -981,7 +995,7 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ("area", Text(k.4.clone())),
         ("line", Text(k.5.clone())),
         ("asset", Text(k.6.clone())),
-        ("revision", Int(0)),
+        ("revision", Int(r.revision)),
         ("period", Text(Some(PERIODS[k.1 as usize].to_string()))),
         ("production_day", Text(r.production_day.clone())),
         ("shift", Text(r.shift.clone())),
@@ -1366,4 +1380,209 @@ fn reference_rfc3339_parser() {
     assert_eq!(parse_rfc3339("2026-02-29T00:00:00Z"), None);
     assert_eq!(parse_rfc3339("2026-03-02 05:00"), None);
     assert_eq!(ts_max(), 4_102_444_800_000);
+}
+
+// ---------------------------------------------------------------------------
+// A generated recording across the Europe/Paris DST change (2026-03-29
+// 01:00 UTC) and midnight in Shanghai, with messages delivered minutes late.
+
+/// `ctower simulate` arguments of the generated recording: 13 h from
+/// 2026-03-28 15:00 UTC (Paris 16:00 CET → 06:00 CEST, Shanghai 23:00 →
+/// 12:00), 5 very late messages per site and hour.
+const DST_SIM: [&str; 10] = [
+    "--seed",
+    "7",
+    "--plants",
+    "3",
+    "--start",
+    "2026-03-28T15:00:00Z",
+    "--hours",
+    "13",
+    "--very-late-per-hour",
+    "5",
+];
+
+struct DstRuns {
+    input: Input,
+    w1: PathBuf,
+    w2: PathBuf,
+}
+
+fn dst_runs() -> &'static DstRuns {
+    static RUNS: OnceLock<DstRuns> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let base = scratch("golden-dst");
+        let rec = base.join("dst.jsonl.gz");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ctower"))
+            .current_dir(root())
+            .args(["--log", "warn", "simulate"])
+            .args(DST_SIM)
+            .arg("-o")
+            .arg(&rec)
+            .output()
+            .expect("running ctower simulate");
+        assert!(
+            out.status.success(),
+            "ctower simulate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (w1, w2) = (base.join("w1"), base.join("w2"));
+        run_batch(&rec, &w1, 1);
+        run_batch(&rec, &w2, 2);
+        DstRuns {
+            input: read_input(&rec),
+            w1,
+            w2,
+        }
+    })
+}
+
+/// The latest revision of every key, checking that a key's revisions come
+/// as 0, 1, 2, … in order.
+fn latest_revisions(product: &[Value]) -> (Vec<Value>, BTreeMap<Key, i64>) {
+    let mut latest: BTreeMap<Key, Value> = BTreeMap::new();
+    let mut revs: BTreeMap<Key, i64> = BTreeMap::new();
+    for v in product {
+        let k = key_of(v);
+        let rev = v["revision"].as_i64().expect("revision");
+        let want = revs.get(&k).map_or(0, |r| r + 1);
+        assert_eq!(
+            rev,
+            want,
+            "{}: revision {rev} after {:?}",
+            show_key(&k),
+            revs.get(&k)
+        );
+        revs.insert(k.clone(), rev);
+        latest.insert(k, v.clone());
+    }
+    (latest.into_values().collect(), revs)
+}
+
+#[test]
+fn dst_recording_with_late_data_equals_the_plain_recomputation() {
+    let runs = dst_runs();
+    for file in ["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"] {
+        let a = std::fs::read(runs.w1.join(file)).expect("-w 1 output");
+        let b = std::fs::read(runs.w2.join(file)).expect("-w 2 output");
+        assert!(a == b, "{file} differs between -w 1 and -w 2");
+    }
+    let product = read_jsonl(&runs.w2.join("kpis.jsonl"));
+    let (latest, revs) = latest_revisions(&product);
+    // Every revision's final state is the recomputation from all the data.
+    let mut reference = reference(&runs.input, PARAMS);
+    // The product has no group-level shifts or days; the reference neither.
+    reference.retain(|k, _| k.1 == 0 || k.2 > 0);
+    for (k, r) in reference.iter_mut() {
+        r.revision = revs.get(k).copied().unwrap_or(0);
+    }
+    let diffs = differences(&reference, &latest);
+    assert!(
+        diffs.is_empty(),
+        "latest revisions differ from the reference: {}",
+        report(&diffs)
+    );
+
+    // Periods that cross the DST change and Shanghai midnight are complete
+    // and as long as the local calendar says.
+    let period = |kind: u8, site: &str, start: &str| {
+        let start = parse_rfc3339(start).expect("time");
+        reference
+            .iter()
+            .find(|(k, _)| k.0 == start && k.1 == kind && k.2 == 1 && k.3.as_deref() == Some(site))
+            .map(|(k, r)| (r.end - k.0, r.complete, r.shift.clone()))
+    };
+    let h = 3_600_000;
+    assert_eq!(
+        period(1, "lyon-fill", "2026-03-28T21:00:00Z"),
+        Some((7 * h, true, Some("night".into()))),
+        "Lyon's night shift of 28 March loses an hour to summer time"
+    );
+    assert_eq!(
+        period(1, "shanghai-pack", "2026-03-28T15:00:00Z"),
+        Some((8 * h, true, Some("night".into()))),
+        "Shanghai's night shift runs across local midnight"
+    );
+    assert_eq!(
+        period(2, "lyon-fill", "2026-03-28T05:00:00Z").map(|p| (p.0, p.1)),
+        Some((23 * h, true)),
+        "Lyon's production day of 28 March has 23 hours"
+    );
+
+    // Corrections: only where late data (or what it carries into the next
+    // windows) changed something, and in every window holding a message so
+    // late that its window had surely closed when it came.
+    let lateness = |m: &Msg| m.recv - m.ts;
+    let mut corrected = 0;
+    let mut late_assets = 0;
+    for ((site, area, line, asset), msgs) in &runs.input.assets {
+        let key = |w: i64| {
+            (
+                w,
+                0u8,
+                3u8,
+                Some(site.clone()),
+                Some(area.clone()),
+                Some(line.clone()),
+                Some(asset.clone()),
+            )
+        };
+        let late: Vec<&Msg> = msgs.iter().filter(|m| lateness(m) > 30_000).collect();
+        let revised: Vec<i64> = revs
+            .iter()
+            .filter(|(k, r)| **r > 0 && k.1 == 0 && *k == &key(k.0))
+            .map(|(k, _)| k.0)
+            .collect();
+        corrected += revised.len();
+        let Some(first_late) = late.iter().map(|m| window_of(m.ts)).min() else {
+            assert!(
+                revised.is_empty(),
+                "{site}/{line}/{asset}: corrected without late data: {revised:?}"
+            );
+            continue;
+        };
+        late_assets += 1;
+        for w in &revised {
+            assert!(
+                *w >= first_late - MICRO_MS,
+                "{site}/{line}/{asset}: window {w} corrected before its first late message ({first_late})"
+            );
+        }
+        for m in late.iter().filter(|m| lateness(m) > 300_000) {
+            let w = window_of(m.ts);
+            assert!(
+                revs.get(&key(w)).is_some_and(|r| *r > 0),
+                "{site}/{line}/{asset}: no correction of window {w}, which got a message {} s late",
+                lateness(m) / 1000
+            );
+        }
+    }
+    assert!(
+        corrected > 0 && late_assets > 0,
+        "the recording must exercise corrections"
+    );
+    // A shift or day is revised only if one of its windows was.
+    for (k, r) in revs.iter().filter(|(k, r)| k.1 > 0 && **r > 0) {
+        let span = reference
+            .get(k)
+            .map(|r| (k.0, r.end))
+            .expect("period in the reference");
+        assert!(
+            revs.iter().any(|(w, wr)| w.1 == 0
+                && *wr > 0
+                && w.2 == k.2
+                && w.3 == k.3
+                && w.4 == k.4
+                && w.5 == k.5
+                && w.6 == k.6
+                && (span.0..span.1).contains(&w.0)),
+            "{} revised to {r} without a revised window",
+            show_key(k)
+        );
+    }
+    eprintln!(
+        "{} KPI records ({} keys), {corrected} asset windows corrected, {late_assets} assets with late data",
+        product.len(),
+        latest.len()
+    );
 }

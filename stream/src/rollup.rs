@@ -261,10 +261,29 @@ type PeriodOf = (PeriodKey, Arc<str>);
 struct PeriodSums {
     production_day: Arc<str>,
     scopes: BTreeMap<ScopeKey, KpiSums>,
-    /// Highest window demand per scope, kW.
-    peaks: BTreeMap<ScopeKey, f64>,
+    /// Highest window demand per scope.
+    peaks: BTreeMap<ScopeKey, Peak>,
     /// Σ and count of the window means of the site's outdoor temperature.
     temperature: (f64, u64),
+}
+
+/// The highest window demand of a period, kW: windows that can still be
+/// corrected are kept one by one (a correction may lower them), older ones
+/// folded into one maximum.
+#[derive(Debug, Default)]
+struct Peak {
+    settled: Option<f64>,
+    recent: BTreeMap<i64, f64>,
+}
+
+impl Peak {
+    fn max(&self) -> Option<f64> {
+        self.recent
+            .values()
+            .copied()
+            .chain(self.settled)
+            .reduce(f64::max)
+    }
 }
 
 impl PeriodSums {
@@ -275,11 +294,23 @@ impl PeriodSums {
         }
     }
 
-    fn peak(&mut self, scope: &ScopeKey, kw: Option<f64>) {
-        if let Some(kw) = kw {
-            let p = self.peaks.entry(scope.clone()).or_insert(kw);
-            *p = p.max(kw);
+    /// Sets the demand of window `w` (again, for a correction); windows
+    /// older than `settle_before` can no longer change.
+    fn peak(&mut self, scope: &ScopeKey, w: i64, kw: Option<f64>, settle_before: i64) {
+        let Some(kw) = kw else { return };
+        let p = self.peaks.entry(scope.clone()).or_default();
+        p.recent.insert(w, kw);
+        while let Some(entry) = p.recent.first_entry() {
+            if *entry.key() >= settle_before {
+                break;
+            }
+            let old = entry.remove();
+            p.settled = Some(p.settled.map_or(old, |s| s.max(old)));
         }
+    }
+
+    fn peak_of(&self, scope: &ScopeKey) -> Option<f64> {
+        self.peaks.get(scope).and_then(Peak::max)
     }
 }
 
@@ -358,6 +389,7 @@ impl Periods {
         if self.calendars.is_empty() {
             return;
         }
+        let keep = self.keep_ms;
         for out in outputs.iter_mut() {
             match out {
                 StreamOutput::Kpi(k) => {
@@ -367,7 +399,12 @@ impl Periods {
                             .entry(key)
                             .or_insert_with(|| PeriodSums::new(production_day));
                         p.scopes.entry(k.scope.clone()).or_default().add(&k.sums);
-                        p.peak(&k.scope, k.peak_demand_kw);
+                        p.peak(
+                            &k.scope,
+                            k.window_start_ms,
+                            k.peak_demand_kw,
+                            k.window_start_ms - keep,
+                        );
                     }
                 }
                 StreamOutput::Signal(sw) => {
@@ -430,9 +467,12 @@ impl Periods {
                         .entry(key)
                         .or_insert_with(|| PeriodSums::new(production_day))
                 };
-                // A correction can raise a period's peak, never lower it
-                // (the other windows' demands are not kept).
-                sums.peak(&r.new.scope, r.new.peak_demand_kw);
+                sums.peak(
+                    &r.new.scope,
+                    r.new.window_start_ms,
+                    r.new.peak_demand_kw,
+                    i64::MIN,
+                );
                 let s = sums.scopes.entry(r.new.scope.clone()).or_default();
                 if let Some(old) = &r.old {
                     s.sub(&old.sums);
@@ -460,7 +500,7 @@ impl Periods {
                 k.production_day = Some(p.production_day.clone());
                 k.shift = key.shift.clone();
                 k.revision = *rev;
-                k.peak_demand_kw = p.peaks.get(&scope).copied();
+                k.peak_demand_kw = p.peak_of(&scope);
                 outputs.push(StreamOutput::Kpi(Box::new(k)));
             }
         }
@@ -524,7 +564,7 @@ impl Periods {
                 k.production_day = Some(sums.production_day.clone());
                 k.shift = key.shift.clone();
                 k.complete = complete;
-                k.peak_demand_kw = sums.peaks.get(scope).copied();
+                k.peak_demand_kw = sums.peak_of(scope);
                 if complete && key.period == Period::Day && scope.level == Level::Site {
                     self.baseline(&key, &sums, &mut k);
                 }
