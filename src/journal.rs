@@ -127,6 +127,9 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.int("planned_stop_ms", s.planned_stop_ms);
     f.int("unplanned_stop_ms", s.unplanned_stop_ms);
     f.int("micro_stop_ms", s.micro_stop_ms);
+    for (reason, ms) in &s.unplanned_stop_by_reason_ms {
+        f.int(&format!("unplanned_stop_ms.{reason}"), *ms);
+    }
     f.int("changeover_ms", s.changeover_ms);
     f.int("no_shift_ms", s.no_shift_ms);
     f.int("unknown_ms", s.unknown_ms);

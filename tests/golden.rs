@@ -138,6 +138,8 @@ struct Msg {
     idx: usize,
     /// Receive time (the recording's `t`).
     recv: i64,
+    /// A state's reason code.
+    reason: Option<String>,
     ts: i64,
     role: Role,
     signal: String,
@@ -288,6 +290,10 @@ fn decode(topic: &str, payload: &[u8]) -> Result<(AssetId, Msg), String> {
         Msg {
             idx: 0,
             recv: 0,
+            reason: obj
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             ts,
             role: r,
             signal: signal.to_string(),
@@ -386,6 +392,7 @@ fn products() -> BTreeMap<String, f64> {
 #[derive(Debug, Clone, Default)]
 struct Sums {
     messages: u64,
+    by_reason: BTreeMap<String, i64>,
     running: i64,
     planned: i64,
     unplanned: i64,
@@ -435,6 +442,9 @@ impl Sums {
         self.no_shift += o.no_shift;
         self.unknown += o.unknown;
         self.messages += o.messages;
+        for (r, ms) in &o.by_reason {
+            *self.by_reason.entry(r.clone()).or_default() += ms;
+        }
         self.micro += o.micro;
         self.stops += o.stops;
         self.micro_stops += o.micro_stops;
@@ -499,19 +509,21 @@ fn stop_is_micro(msgs: &[Msg], i: usize, p: Params) -> bool {
 
 /// The asset's time model as segments [from, to) with a bucket, from the
 /// start of the window of its first state message to `end`.
-fn timeline(msgs: &[Msg], end: i64, p: Params) -> Vec<(i64, i64, Bucket)> {
+fn timeline(msgs: &[Msg], end: i64, p: Params) -> Vec<(i64, i64, Bucket, Option<String>)> {
     let Some(first_state) = msgs.iter().find(|m| m.role == Role::State) else {
         return Vec::new();
     };
     let s0 = first_state.ts;
-    let mut segs = vec![(window_of(s0), s0, Bucket::Unknown)];
+    let mut segs = vec![(window_of(s0), s0, Bucket::Unknown, None)];
     let mut state: Option<Bucket> = None;
+    let mut reason: Option<String> = None;
     let mut i = 0;
     while i < msgs.len() {
         // All messages at this instant, then the state holding after them.
         let e = msgs[i].ts;
         while i < msgs.len() && msgs[i].ts == e {
             if let Val::State(b) = msgs[i].val {
+                reason.clone_from(&msgs[i].reason);
                 let in_stop = matches!(state, Some(Bucket::Unplanned | Bucket::Micro));
                 state = Some(match b {
                     Bucket::Unplanned if in_stop => state.expect("in a stop"),
@@ -524,10 +536,10 @@ fn timeline(msgs: &[Msg], end: i64, p: Params) -> Vec<(i64, i64, Bucket)> {
         let Some(b) = state else { continue };
         let next = msgs.get(i).map_or(end, |m| m.ts.min(end));
         let fresh_until = (e + p.stale_ms).min(next);
-        segs.push((e, fresh_until, b));
-        segs.push((fresh_until, next, Bucket::Unknown));
+        segs.push((e, fresh_until, b, reason.clone()));
+        segs.push((fresh_until, next, Bucket::Unknown, None));
     }
-    segs.retain(|(a, b, _)| b > a);
+    segs.retain(|(a, b, _, _)| b > a);
     segs
 }
 
@@ -709,13 +721,16 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
             .map(|w| (w, Sums::default()))
             .collect();
         // Time model: whole timeline, then intersected with the windows.
-        for (a, b, bucket) in timeline(msgs, end, p) {
+        for (a, b, bucket, reason) in timeline(msgs, end, p) {
             let mut w = window_of(a);
             while w < b {
                 let ms = b.min(w + W) - a.max(w);
-                win.get_mut(&w)
-                    .expect("window in range")
-                    .add_time(bucket, ms);
+                let s = win.get_mut(&w).expect("window in range");
+                s.add_time(bucket, ms);
+                if bucket == Bucket::Unplanned {
+                    let r = reason.clone().unwrap_or_else(|| "unspecified".into());
+                    *s.by_reason.entry(r).or_default() += ms;
+                }
                 w += W;
             }
         }
@@ -949,6 +964,7 @@ enum Expect {
     Float(Option<f64>),
     Text(Option<String>),
     Bool(bool),
+    Map(BTreeMap<String, i64>),
 }
 
 impl fmt::Display for Expect {
@@ -959,6 +975,7 @@ impl fmt::Display for Expect {
             Expect::Text(Some(s)) => write!(f, "\"{s}\""),
             Expect::Float(None) | Expect::Text(None) => write!(f, "null"),
             Expect::Bool(b) => write!(f, "{b}"),
+            Expect::Map(m) => write!(f, "{m:?}"),
         }
     }
 }
@@ -1005,6 +1022,10 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ("planned_stop_ms", Int(s.planned)),
         ("unplanned_stop_ms", Int(s.unplanned)),
         ("micro_stop_ms", Int(s.micro)),
+        (
+            "unplanned_stop_by_reason_ms",
+            Expect::Map(s.by_reason.clone()),
+        ),
         ("changeover_ms", Int(s.changeover)),
         ("no_shift_ms", Int(s.no_shift)),
         ("unknown_ms", Int(s.unknown)),
@@ -1098,6 +1119,11 @@ fn matches(want: &Expect, got: &Value) -> bool {
         (Expect::Float(Some(x)), v) => v.as_f64().is_some_and(|y| close(*x, y)),
         (Expect::Text(Some(s)), v) => v.as_str() == Some(s.as_str()),
         (Expect::Bool(b), v) => v.as_bool() == Some(*b),
+        (Expect::Map(m), v) => v.as_object().is_some_and(|o| {
+            o.len() == m.len()
+                && m.iter()
+                    .all(|(k, x)| o.get(k).and_then(Value::as_i64) == Some(*x))
+        }),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::{AssetKey, Role, ScopeKey};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Additive part of a KPI record: everything a roll-up sums.
@@ -19,6 +20,9 @@ pub struct KpiSums {
     pub planned_stop_ms: i64,
     /// Unplanned stops longer than the micro-stop threshold (breakdowns).
     pub unplanned_stop_ms: i64,
+    /// `unplanned_stop_ms` by the stop's reason code (`unspecified` when
+    /// the state message gave none); the parts add up to it.
+    pub unplanned_stop_by_reason_ms: BTreeMap<Arc<str>, i64>,
     /// Unplanned stops that ended within the micro-stop threshold: a
     /// performance loss (minor stops), counted in actual production time.
     pub micro_stop_ms: i64,
@@ -73,6 +77,12 @@ impl KpiSums {
         self.running_ms += o.running_ms;
         self.planned_stop_ms += o.planned_stop_ms;
         self.unplanned_stop_ms += o.unplanned_stop_ms;
+        for (reason, ms) in &o.unplanned_stop_by_reason_ms {
+            *self
+                .unplanned_stop_by_reason_ms
+                .entry(reason.clone())
+                .or_default() += ms;
+        }
         self.micro_stop_ms += o.micro_stop_ms;
         self.changeover_ms += o.changeover_ms;
         self.no_shift_ms += o.no_shift_ms;
@@ -111,6 +121,14 @@ impl KpiSums {
         self.running_ms -= o.running_ms;
         self.planned_stop_ms -= o.planned_stop_ms;
         self.unplanned_stop_ms -= o.unplanned_stop_ms;
+        for (reason, ms) in &o.unplanned_stop_by_reason_ms {
+            if let Some(v) = self.unplanned_stop_by_reason_ms.get_mut(reason) {
+                *v -= ms;
+                if *v == 0 {
+                    self.unplanned_stop_by_reason_ms.remove(reason);
+                }
+            }
+        }
         self.micro_stop_ms -= o.micro_stop_ms;
         self.changeover_ms -= o.changeover_ms;
         self.no_shift_ms -= o.no_shift_ms;

@@ -94,6 +94,8 @@ struct Carry {
     /// rejected (counted), never double-counted.
     state_signal: Option<Arc<str>>,
     state: Option<Bucket>,
+    /// Reason code of the latest state message.
+    reason: Option<Arc<str>>,
     /// The current unplanned stop is a micro-stop.
     stop_micro: bool,
     /// End of the current start-up period (running after a changeover,
@@ -378,6 +380,14 @@ impl AssetAccumulator {
             sums.micro_stop_ms += stale_from - a;
         } else {
             add_time(sums, state, stale_from - a);
+            if state == Bucket::UnplannedStop && stale_from > a {
+                let reason = self
+                    .c
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| Arc::from(UNSPECIFIED));
+                *sums.unplanned_stop_by_reason_ms.entry(reason).or_default() += stale_from - a;
+            }
         }
         add_time(sums, Bucket::Unknown, b - stale_from);
     }
@@ -423,7 +433,8 @@ impl AssetAccumulator {
             {
                 sums.rejected_state_messages += 1;
             }
-            (Role::State, Value::State { bucket, .. }) => {
+            (Role::State, Value::State { bucket, reason, .. }) => {
+                self.c.reason.clone_from(reason);
                 // A stop begins on a change into an unplanned stop (a
                 // repeated "stopped" heartbeat is the same stop). It is a
                 // micro-stop when the owner's next other state comes within
@@ -560,9 +571,13 @@ fn apply_calendar(sums: &mut KpiSums, slot: &crate::calendar::Slot) {
     } else {
         sums.planned_stop_ms = known;
     }
+    sums.unplanned_stop_by_reason_ms.clear();
     sums.unplanned_stops = 0;
     sums.micro_stops = 0;
 }
+
+/// The reason of an unplanned stop whose state message gave none.
+pub const UNSPECIFIED: &str = "unspecified";
 
 fn add_time(sums: &mut KpiSums, bucket: Bucket, ms: i64) {
     let slot = match bucket {

@@ -545,6 +545,7 @@ struct RefSums {
     /// start-up ideal and good ideal time, cost, CO2e: (Σ, Σ|x|)
     floats: [(f64, f64); 10],
     power: Option<(f64, f64)>,
+    by_reason: BTreeMap<std::sync::Arc<str>, i64>,
 }
 
 fn water_fields(s: &KpiSums) -> [i64; 5] {
@@ -595,6 +596,9 @@ impl RefSums {
             acc.0 += f;
             acc.1 += f.abs();
         }
+        for (r, ms) in &s.unplanned_stop_by_reason_ms {
+            *self.by_reason.entry(r.clone()).or_default() += ms;
+        }
         if let Some(p) = s.power_kw {
             let acc = self.power.get_or_insert((0.0, 0.0));
             acc.0 += p;
@@ -626,6 +630,7 @@ impl RefSums {
             micro_stops,
             rejected_state_messages,
             messages,
+            unplanned_stop_by_reason_ms: self.by_reason.clone(),
             produced,
             good,
             reject,
@@ -769,6 +774,10 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
         (t(), 0u64..20, 0u64..5, f(1e6), f(1e6), f(1e6)),
     )
         .prop_map(|(t, c, f, power_kw, m)| KpiSums {
+            unplanned_stop_by_reason_ms: [("jam".into(), t.2)]
+                .into_iter()
+                .filter(|r| r.1 > 0)
+                .collect(),
             messages: c.0 + c.2,
             energy_cost: f.1 * 0.2,
             co2e_kg: f.1 * 0.05,
@@ -877,6 +886,11 @@ proptest! {
         for aw in &wins {
             let s = &aw.sums;
             let w = aw.window_start_ms;
+            prop_assert_eq!(
+                s.unplanned_stop_by_reason_ms.values().sum::<i64>(),
+                s.unplanned_stop_ms,
+                "stop reasons add up to the unplanned stop time"
+            );
             for t in bucket_times(s) {
                 prop_assert!(t >= 0, "negative bucket time in {:?}", s);
             }
