@@ -54,6 +54,10 @@ pub struct TimeModelConfig {
     /// Rejects within this time of a start-up (running after a changeover,
     /// planned stop or no shift) are start-up (yield) losses.
     pub startup_secs: u64,
+    /// Counters and meters roll over at this value (e.g. 65536, 4294967296):
+    /// a drop from the upper half to the lower half is a rollover, any
+    /// other drop a reset. Unset: every drop is a reset.
+    pub counter_rollover: Option<f64>,
 }
 
 impl Default for TimeModelConfig {
@@ -61,6 +65,7 @@ impl Default for TimeModelConfig {
         TimeModelConfig {
             micro_stop_secs: 120,
             startup_secs: 300,
+            counter_rollover: None,
         }
     }
 }
@@ -315,6 +320,14 @@ pub fn check(
             format!("{} is more than an hour", t.micro_stop_secs),
         ));
     }
+    if let Some(m) = t.counter_rollover {
+        if !(m.is_finite() && m >= 2.0) {
+            issues.push(ConfigIssue::new(
+                "time_model.counter_rollover",
+                format!("{m} must be a number of at least 2 (e.g. 65536)"),
+            ));
+        }
+    }
     if t.startup_secs > 86_400 {
         issues.push(ConfigIssue::new(
             "time_model.startup_secs",
@@ -432,6 +445,7 @@ pub fn check(
             toc_limit_ppb: raw.water.toc_limit_ppb,
             micro_stop_ms: ms(t.micro_stop_secs),
             startup_ms: ms(t.startup_secs),
+            counter_rollover: t.counter_rollover,
             calendars: std::sync::Arc::new(calendars),
             energy: std::sync::Arc::new(energy),
             correction_horizon_ms: ms(p.correction_horizon_secs),

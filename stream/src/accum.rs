@@ -31,6 +31,8 @@ pub struct AccumConfig {
     /// Rejects in this time after a start-up (running after a changeover,
     /// a planned stop or no shift) are start-up (yield) losses.
     pub startup_ms: i64,
+    /// Counters and meters roll over at this value (None: a drop is a reset).
+    pub counter_rollover: Option<f64>,
     /// How far back (behind the watermark) late data still corrects closed
     /// windows; 0 keeps no history and makes no corrections.
     pub correction_horizon_ms: i64,
@@ -73,10 +75,19 @@ struct Stats {
 /// Reset-safe delta of a cumulative counter or meter: a value lower than the
 /// previous one is a reset, and the increase since the reset is the value.
 pub fn cumulative_delta(prev: Option<f64>, now: f64) -> f64 {
-    match prev {
-        None => 0.0,
-        Some(p) if now >= p => now - p,
-        Some(_) => now,
+    wrapping_delta(prev, now, None)
+}
+
+/// [`cumulative_delta`] for a counter that rolls over at `rollover` (e.g.
+/// 65536 for a 16-bit PLC counter): a drop from the upper half of the range
+/// to the lower half is a rollover, Δ = rollover − previous + new; any other
+/// drop is a reset.
+pub fn wrapping_delta(prev: Option<f64>, now: f64, rollover: Option<f64>) -> f64 {
+    match (prev, rollover) {
+        (None, _) => 0.0,
+        (Some(p), _) if now >= p => now - p,
+        (Some(p), Some(m)) if p >= m / 2.0 && p < m && now < m / 2.0 => m - p + now,
+        (Some(_), _) => now,
     }
 }
 
@@ -464,7 +475,7 @@ impl AssetAccumulator {
             }
             (Role::Product, Value::Text(p)) => self.c.product = Some(p.clone()),
             (Role::CounterTotal, Value::Number(v)) => {
-                let d = cumulative_delta(self.c.total.replace(*v), *v);
+                let d = wrapping_delta(self.c.total.replace(*v), *v, cfg.counter_rollover);
                 let units = d.round() as u64;
                 sums.produced += units;
                 match ideal(&self.c.product) {
@@ -478,7 +489,7 @@ impl AssetAccumulator {
                 }
             }
             (Role::CounterGood, Value::Number(v)) => {
-                let d = cumulative_delta(self.c.good.replace(*v), *v);
+                let d = wrapping_delta(self.c.good.replace(*v), *v, cfg.counter_rollover);
                 sums.good += d.round() as u64;
                 if let Some(ideal) = ideal(&self.c.product) {
                     sums.good_ideal_ms += d * ideal;
@@ -488,19 +499,24 @@ impl AssetAccumulator {
                 }
             }
             (Role::CounterReject, Value::Number(v)) => {
-                sums.reject += cumulative_delta(self.c.reject.replace(*v), *v).round() as u64;
+                sums.reject += wrapping_delta(self.c.reject.replace(*v), *v, cfg.counter_rollover)
+                    .round() as u64;
             }
             (Role::EnergyKwh, Value::Number(v)) => {
-                sums.energy_kwh += cumulative_delta(self.c.energy.replace(*v), *v);
+                sums.energy_kwh +=
+                    wrapping_delta(self.c.energy.replace(*v), *v, cfg.counter_rollover);
             }
             (Role::WaterFeedM3, Value::Number(v)) => {
-                sums.water_feed_m3 += cumulative_delta(self.c.feed.replace(*v), *v);
+                sums.water_feed_m3 +=
+                    wrapping_delta(self.c.feed.replace(*v), *v, cfg.counter_rollover);
             }
             (Role::WaterPermeateM3, Value::Number(v)) => {
-                sums.water_permeate_m3 += cumulative_delta(self.c.permeate.replace(*v), *v);
+                sums.water_permeate_m3 +=
+                    wrapping_delta(self.c.permeate.replace(*v), *v, cfg.counter_rollover);
             }
             (Role::WaterConcentrateM3, Value::Number(v)) => {
-                sums.water_concentrate_m3 += cumulative_delta(self.c.concentrate.replace(*v), *v);
+                sums.water_concentrate_m3 +=
+                    wrapping_delta(self.c.concentrate.replace(*v), *v, cfg.counter_rollover);
             }
             (
                 role @ (Role::PowerKw | Role::ConductivityUsCm | Role::TocPpb | Role::Process),
@@ -606,6 +622,7 @@ mod tests {
             toc_limit_ppb: 500.0,
             micro_stop_ms: 0,
             startup_ms: 0,
+            counter_rollover: None,
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms: 0,
@@ -702,6 +719,7 @@ mod tests {
         let c = AccumConfig {
             micro_stop_ms: 120_000,
             startup_ms: 0,
+            counter_rollover: None,
             ..cfg()
         };
         let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
@@ -797,6 +815,7 @@ mod tests {
     fn rejects_after_a_changeover_are_startup_losses() {
         let c = AccumConfig {
             startup_ms: 30_000,
+            counter_rollover: None,
             ..cfg()
         };
         let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);

@@ -75,6 +75,7 @@ fn run_with(
             toc_limit_ppb: 500.0,
             micro_stop_ms: 0,
             startup_ms: 0,
+            counter_rollover: None,
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms,

@@ -15,7 +15,7 @@ use ctower_model::time::window_start;
 use ctower_model::{
     AssetKey, Bucket, Level, Observation, Role, ScopeKey, SignalWindow, StreamOutput, Value,
 };
-use ctower_stream::accum::cumulative_delta;
+use ctower_stream::accum::{cumulative_delta, wrapping_delta};
 use ctower_stream::rollup::roll_up;
 use ctower_stream::{AccumConfig, AssetAccumulator, AssetWindow};
 use proptest::collection::vec;
@@ -61,6 +61,7 @@ fn cfg() -> AccumConfig {
         toc_limit_ppb: 500.0,
         micro_stop_ms: MICRO,
         startup_ms: 10_000,
+        counter_rollover: None,
         correction_horizon_ms: 30 * W,
         calendars: Default::default(),
         energy: Default::default(),
@@ -1097,6 +1098,31 @@ proptest! {
         let mut shuffled = assets;
         SplitMix(seed).shuffle(&mut shuffled);
         prop_assert_eq!(roll_up(T0, W, shuffled), out);
+    }
+
+    /// 6b. With a rollover value, a counter that runs over it and starts
+    /// again counts exactly the units made; a reset (a drop that does not
+    /// start from the upper half) counts the new value; never negative.
+    #[test]
+    fn wrapping_delta_counts_rollovers_exactly(
+        bits in prop_oneof![Just(16u32), Just(32u32)],
+        start in 0.0..1.0f64,
+        steps in vec(0u64..20_000, 1..40),
+    ) {
+        let m = 2f64.powi(bits as i32);
+        let mut raw = (start * m).floor();
+        let mut prev = Some(raw);
+        let mut counted = 0.0;
+        for s in &steps {
+            raw = (raw + *s as f64) % m;
+            let d = wrapping_delta(prev, raw, Some(m));
+            prop_assert!(d >= 0.0);
+            counted += d;
+            prev = Some(raw);
+        }
+        prop_assert_eq!(counted, steps.iter().sum::<u64>() as f64);
+        // A reset to a small value from the lower half is a reset.
+        prop_assert_eq!(wrapping_delta(Some(m / 4.0), 3.0, Some(m)), 3.0);
     }
 
     /// 6. `cumulative_delta` is never negative: the difference on a rise (or
