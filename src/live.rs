@@ -209,9 +209,17 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                             to_tui(&tui_tx, Update::Alarm(ev));
                         }
                         if let StreamOutput::Kpi(k) = out {
-                            if k.period == ctower_model::Period::Window
-                                && matches!(k.scope.level, Level::Group | Level::Site | Level::Line)
-                            {
+                            let shown = match k.period {
+                                ctower_model::Period::Window => {
+                                    matches!(
+                                        k.scope.level,
+                                        Level::Group | Level::Site | Level::Line
+                                    )
+                                }
+                                ctower_model::Period::Shift => k.scope.level == Level::Site,
+                                ctower_model::Period::Day => false,
+                            };
+                            if shown {
                                 to_tui(&tui_tx, Update::Kpi(k.clone()));
                             }
                         }

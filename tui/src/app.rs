@@ -4,7 +4,9 @@
 //! [`crate::render`]; the terminal loop ([`crate::run`]) only feeds it
 //! updates, keys and the wall time.
 
-use ctower_model::{AlarmEvent, AlarmState, KpiRecord, Level, PipelineMetrics, ScopeKey, Update};
+use ctower_model::{
+    AlarmEvent, AlarmState, KpiRecord, Level, Period, PipelineMetrics, ScopeKey, Update,
+};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub struct SiteState {
     pub kpi: Option<KpiRecord>,
     /// Wall time (ms since the epoch) of the last KPI of this site, any level.
     pub last_update_ms: Option<i64>,
+    /// The site's latest finished (or corrected) shift record.
+    pub last_shift: Option<KpiRecord>,
 }
 
 /// The dashboard state.
@@ -47,6 +51,8 @@ pub struct App {
     selected: usize,
     show_help: bool,
     feed_lost: bool,
+    /// KPI records received as corrections (revision above 0).
+    corrections: u64,
 }
 
 /// Whether `new` should replace `old` as the shown window of one scope:
@@ -77,7 +83,13 @@ impl App {
             selected: 0,
             show_help: false,
             feed_lost: false,
+            corrections: 0,
         }
+    }
+
+    /// KPI records received as corrections of earlier results (late data).
+    pub fn corrections(&self) -> u64 {
+        self.corrections
     }
 
     /// Applies one update received at wall time `now_ms` (ms since the epoch).
@@ -95,6 +107,21 @@ impl App {
     }
 
     fn apply_kpi(&mut self, k: &KpiRecord, now_ms: i64) {
+        if k.revision > 0 {
+            self.corrections += 1;
+        }
+        if k.period != Period::Window {
+            // Shift records of a site feed its tile; days are for reports.
+            if let (Period::Shift, Level::Site, Some(site)) =
+                (k.period, k.scope.level, &k.scope.site)
+            {
+                self.ensure_site(site);
+                if let Some(state) = self.sites.get_mut(site) {
+                    upsert(&mut state.last_shift, k);
+                }
+            }
+            return;
+        }
         self.newest_window_end_ms = Some(
             self.newest_window_end_ms
                 .map_or(k.window_end_ms, |t| t.max(k.window_end_ms)),

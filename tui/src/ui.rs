@@ -14,7 +14,7 @@ const TILE_MIN_W: u16 = 26;
 /// Largest tile width, so a few sites on a wide screen stay compact.
 const TILE_MAX_W: u16 = 40;
 /// Tile height: five lines of content and the borders.
-const TILE_H: u16 = 7;
+const TILE_H: u16 = 8;
 /// From this width on the alarm table shows rules and full timestamps.
 const WIDE_ALARMS_W: u16 = 120;
 
@@ -105,6 +105,10 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
             let dl = m.dead_letter_total();
             let dl_span = Span::raw(format!("dead letters {dl}"));
             spans.push(if dl > 0 { dl_span.yellow() } else { dl_span });
+            if app.corrections() > 0 {
+                spans.push(sep());
+                spans.push(Span::raw(format!("corrections {}", app.corrections())).cyan());
+            }
         }
         None => spans.push(Span::raw("pipeline metrics: none yet").dark_gray()),
     }
@@ -212,6 +216,7 @@ fn render_tiles(frame: &mut Frame, app: &App, area: Rect, now_ms: i64) {
             index: i,
             name: site,
             kpi: state.kpi.as_ref(),
+            last_shift: state.last_shift.as_ref(),
             last_update_ms: state.last_update_ms,
             alarms: app.site_alarm_count(site),
             stale: app.site_is_stale(site),
@@ -225,6 +230,7 @@ struct SiteTile<'a> {
     index: usize,
     name: &'a str,
     kpi: Option<&'a KpiRecord>,
+    last_shift: Option<&'a KpiRecord>,
     last_update_ms: Option<i64>,
     alarms: usize,
     stale: bool,
@@ -252,7 +258,7 @@ impl SiteTile<'_> {
         frame.render_widget(block, area);
         let w = inner.width as usize;
 
-        let mut lines = Vec::with_capacity(5);
+        let mut lines = Vec::with_capacity(6);
         match self.kpi {
             Some(k) => {
                 let r = &k.ratios;
@@ -297,6 +303,28 @@ impl SiteTile<'_> {
                 lines.extend(std::iter::repeat_n(Line::from(""), 3));
             }
         }
+        // The shift now (from the calendar) and the last one that ended.
+        let mut shift = Vec::new();
+        if let Some(now) = self.kpi.and_then(|k| k.shift.as_deref()) {
+            shift.push(Span::raw(format!("shift {now}")));
+        }
+        if let Some(s) = self.last_shift {
+            if !shift.is_empty() {
+                shift.push(Span::raw(" · ").dark_gray());
+            }
+            let name = s.shift.as_deref().unwrap_or("?");
+            let rev = if s.revision > 0 { "*" } else { "" };
+            shift.push(Span::raw(format!(
+                "{name} OEE {}{rev}",
+                fmt_pct(s.ratios.oee)
+            )));
+        }
+        let shift = Line::from(shift);
+        lines.push(if shift.width() <= w {
+            shift
+        } else {
+            Line::from("")
+        });
         let age = match self.last_update_ms {
             Some(t) if self.stale => fmt_age(now_ms - t),
             Some(t) => format!("updated {}", fmt_age(now_ms - t)),

@@ -5,8 +5,8 @@
 
 use ctower_model::kpi::KpiSums;
 use ctower_model::{
-    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, KpiRecord, Level, PipelineMetrics, Priority,
-    ScopeKey, Update,
+    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, KpiRecord, Level, Period, PipelineMetrics,
+    Priority, ScopeKey, Update,
 };
 use ctower_tui::{render, App};
 use ratatui::backend::TestBackend;
@@ -421,4 +421,34 @@ fn oee_colour_is_not_the_only_carrier() {
     let terminal = draw(&app, 110, 34);
     let text = terminal.backend().to_string();
     assert!(text.contains("51.7"), "{text}");
+}
+
+#[test]
+fn shifts_and_corrections() {
+    let mut app = three_sites(false);
+    app.apply(&metrics(&[]), NOW);
+    // Lyon's latest window is in its early shift; the night shift before it
+    // ended and was corrected once by late data.
+    let lyon = app
+        .sites()
+        .find(|(s, _)| &***s == "lyon")
+        .and_then(|(_, st)| st.kpi.clone())
+        .expect("lyon has a site KPI");
+    let mut now = lyon.clone();
+    now.shift = Some("early".into());
+    now.revision = 1;
+    app.apply(&Update::Kpi(Box::new(now)), NOW);
+    let mut night = KpiRecord::new(
+        WINDOW_START - 8 * 3_600_000,
+        WINDOW_START,
+        lyon.scope.clone(),
+        lyon.sums.clone(),
+    );
+    night.period = Period::Shift;
+    night.shift = Some("night".into());
+    night.revision = 1;
+    app.apply(&Update::Kpi(Box::new(night)), NOW);
+    press(&mut app, KeyCode::Right); // select Lyon
+    let terminal = draw(&app, 110, 34);
+    insta::assert_snapshot!(terminal.backend());
 }
