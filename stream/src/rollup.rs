@@ -129,14 +129,16 @@ pub struct Revisions {
 #[derive(Debug, Default)]
 struct Kept {
     assets: BTreeMap<AssetKey, KpiSums>,
-    emitted: BTreeMap<ScopeKey, KpiRecord>,
+    /// Latest revision and sums of each scope's record.
+    emitted: BTreeMap<ScopeKey, (u32, KpiSums)>,
 }
 
 /// A re-emitted window record and the one it replaces (none: a new scope).
 #[derive(Debug, Clone)]
 pub struct Revised {
     pub new: KpiRecord,
-    pub old: Option<KpiRecord>,
+    /// The replaced record's revision and sums.
+    pub old: Option<(u32, KpiSums)>,
 }
 
 impl Revisions {
@@ -164,7 +166,7 @@ impl Revisions {
             emitted: outputs
                 .iter()
                 .filter_map(|o| match o {
-                    StreamOutput::Kpi(k) => Some((k.scope.clone(), (**k).clone())),
+                    StreamOutput::Kpi(k) => Some((k.scope.clone(), (k.revision, k.sums.clone()))),
                     StreamOutput::Signal(_) => None,
                 })
                 .collect(),
@@ -206,10 +208,10 @@ impl Revisions {
                 continue;
             };
             let old = kept.emitted.get(&new.scope).cloned();
-            if old.as_ref().is_some_and(|o| o.sums == new.sums) {
+            if old.as_ref().is_some_and(|o| o.1 == new.sums) {
                 continue;
             }
-            new.revision = old.as_ref().map_or(0, |o| o.revision + 1);
+            new.revision = old.as_ref().map_or(0, |o| o.0 + 1);
             out.push(Revised { new: *new, old });
         }
         out
@@ -219,7 +221,8 @@ impl Revisions {
     pub fn emitted(&mut self, records: &[KpiRecord]) {
         for r in records {
             if let Some(kept) = self.windows.get_mut(&r.window_start_ms) {
-                kept.emitted.insert(r.scope.clone(), r.clone());
+                kept.emitted
+                    .insert(r.scope.clone(), (r.revision, r.sums.clone()));
             }
         }
     }
@@ -474,8 +477,8 @@ impl Periods {
                     i64::MIN,
                 );
                 let s = sums.scopes.entry(r.new.scope.clone()).or_default();
-                if let Some(old) = &r.old {
-                    s.sub(&old.sums);
+                if let Some((_, old)) = &r.old {
+                    s.sub(old);
                 }
                 s.add(&r.new.sums);
             }
