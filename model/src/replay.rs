@@ -177,8 +177,14 @@ fn parse_line(line_no: u64, line: &str) -> Result<Option<RecordRef<'_>>, ReplayE
     if line.trim().is_empty() {
         return Ok(None);
     }
+    let l: Line =
+        serde_json::from_str(line.trim_end()).map_err(|e| format_err(line_no, e.to_string()))?;
+    record_of(line_no, l).map(Some)
+}
+
+/// The record of a parsed line (line `line_no`), checked.
+fn record_of(line_no: u64, l: Line<'_>) -> Result<RecordRef<'_>, ReplayError> {
     let err = |reason: String| format_err(line_no, reason);
-    let l: Line = serde_json::from_str(line.trim_end()).map_err(|e| err(e.to_string()))?;
     let payload = match (l.payload, l.payload_b64) {
         (Some(Cow::Borrowed(p)), None) => Cow::Borrowed(p.as_bytes()),
         (Some(Cow::Owned(p)), None) => Cow::Owned(p.into_bytes()),
@@ -192,13 +198,18 @@ fn parse_line(line_no: u64, line: &str) -> Result<Option<RecordRef<'_>>, ReplayE
     if l.qos > 2 {
         return Err(err(format!("qos {} is not 0, 1 or 2", l.qos)));
     }
-    Ok(Some(RecordRef {
+    Ok(RecordRef {
         t_ms: l.t_ms,
         topic: l.topic,
         qos: l.qos,
         retain: l.retain,
         payload,
-    }))
+    })
+}
+
+/// JSON's whitespace (what a JSON parser skips between values).
+fn json_space(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// Checks the header line (line 1).
@@ -347,6 +358,7 @@ impl RecordChunk {
             start: 0,
             line: self.first_line,
             bad,
+            stream: None,
         }
     }
 
@@ -377,6 +389,46 @@ pub struct ChunkRecords<'a> {
     line: u64,
     /// The line that is not UTF-8, reported once the lines before it are.
     bad: Option<u64>,
+    /// One deserializer over the lines from the offset it starts at, so
+    /// that its buffer for unescaping strings is reused line after line
+    /// (a deserializer per line allocates it anew each time). Dropped, and
+    /// the line parsed alone, at anything a line-by-line reading might take
+    /// differently.
+    stream: Option<(usize, LineStream<'a>)>,
+}
+
+type LineStream<'a> = serde_json::StreamDeserializer<'a, serde_json::de::StrRead<'a>, Line<'a>>;
+
+impl<'a> ChunkRecords<'a> {
+    /// The line `start..end` (not blank, no line end) through the shared
+    /// deserializer, if it gives exactly what parsing the line alone gives:
+    /// one value, ending on this line, followed by JSON whitespace only.
+    fn streamed(&mut self, start: usize, end: usize) -> Option<Line<'a>> {
+        let text = self.text;
+        let (base, stream) = self.stream.get_or_insert_with(|| {
+            let rest = text.get(start..).unwrap_or_default();
+            (
+                start,
+                serde_json::Deserializer::from_str(rest).into_iter::<Line>(),
+            )
+        });
+        let base = *base;
+        let parsed = match stream.next() {
+            Some(Ok(l)) => Some((l, base + stream.byte_offset())),
+            _ => None,
+        };
+        match parsed {
+            Some((l, value_end))
+                if value_end <= end && text.get(value_end..end).is_some_and(json_space) =>
+            {
+                Some(l)
+            }
+            _ => {
+                self.stream = None;
+                None
+            }
+        }
+    }
 }
 
 impl<'a> Iterator for ChunkRecords<'a> {
@@ -395,7 +447,21 @@ impl<'a> Iterator for ChunkRecords<'a> {
             };
             self.start += len;
             self.line += 1;
-            match parse_line(pos.line, rest.get(..len).unwrap_or_default()) {
+            let line = rest.get(..len).unwrap_or_default();
+            let parsed = if line.trim().is_empty() {
+                // The deserializer skips a blank line only if JSON does.
+                if !json_space(line) {
+                    self.stream = None;
+                }
+                Ok(None)
+            } else {
+                let end = pos.start + line.trim_end_matches(['\n', '\r']).len();
+                match self.streamed(pos.start, end) {
+                    Some(l) => record_of(pos.line, l).map(Some),
+                    None => parse_line(pos.line, line),
+                }
+            };
+            match parsed {
                 Ok(None) => continue,
                 Ok(Some(r)) => return Some(Ok((pos, r))),
                 Err(e) => {
@@ -656,6 +722,22 @@ mod tests {
         let text = b"{\"ctower_replay\":1}\n{\"t_ms\":1,\"topic\":\"t\",\"qos\":0,\"retain\":false,\"payload\":\"p\"}";
         same_as_reader(&gz(text));
         assert_eq!(via_chunks(&gz(text), 3).len(), 1);
+        // Lines a single deserializer over the chunk would read differently:
+        // trailing and blank non-JSON whitespace (U+00A0, taken by `trim`),
+        // two records on one line, one record over two lines.
+        let ok = "{\"t_ms\":1,\"topic\":\"t\",\"qos\":0,\"retain\":false,\"payload\":\"p\\\"q\"}";
+        for odd in [
+            format!("{ok}\u{a0}\n"),
+            "\u{a0}\n".to_string(),
+            " \t\r\n".to_string(),
+            format!("  {ok}  \r\n"),
+            format!("{ok} {ok}\n"),
+            "{\"t_ms\":1,\n\"topic\":\"t\",\"qos\":0,\"retain\":false,\"payload\":\"p\"}\n"
+                .to_string(),
+        ] {
+            let text = format!("{{\"ctower_replay\":1}}\n{ok}\n{odd}{ok}\n");
+            same_as_reader(&gz(text.as_bytes()));
+        }
         // A bad record on line 4, after a blank line.
         let text = b"{\"ctower_replay\":1}\n{\"t_ms\":1,\"topic\":\"t\",\"qos\":0,\"retain\":false,\"payload\":\"p\"}\n\n{\"t_ms\":\"x\"}\n{\"t_ms\":2,\"topic\":\"t\",\"qos\":0,\"retain\":false,\"payload\":\"p\"}\n";
         same_as_reader(&gz(text));
