@@ -20,8 +20,9 @@
 use crate::batch;
 use crate::settings::Settings;
 use anyhow::Context;
-use ctower_collector::RawMessage;
-use ctower_model::ReplayReader;
+use ctower_collector::{decode_chunk, RawMessage};
+use ctower_model::replay::CHUNK_BYTES;
+use ctower_model::{ReplayChunks, ReplayReader};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,12 +31,17 @@ use std::time::{Duration, Instant};
 const REFERENCE_PARSE_PER_CORE: f64 = 2.0e6;
 
 pub struct BenchOptions {
+    /// The configuration file (handed to the RSS child process).
+    pub config: PathBuf,
     pub plants: usize,
     pub hours: f64,
     pub seed: u64,
     pub workers: Vec<usize>,
     pub recording: Option<PathBuf>,
     pub repeat: usize,
+    pub decode_threads: Option<usize>,
+    /// Hours of simulated data for the RSS run (0: none).
+    pub rss_hours: f64,
 }
 
 /// A scratch directory under the system temp dir, removed on drop.
@@ -171,7 +177,7 @@ fn measure<T>(
     Ok((m, out))
 }
 
-/// The index of the source that decodes `topic`, as the batch feeder picks it.
+/// The index of the source that decodes `topic`, as the batch mode picks it.
 fn source_of(settings: &Settings, topic: &str) -> usize {
     settings
         .sources
@@ -180,20 +186,17 @@ fn source_of(settings: &Settings, topic: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Streams the recording through the ingestor, discarding the batches.
+/// The batch mode's reading, decoding and admission on one thread, batches
+/// discarded: chunks of the recording → `decode_chunk` → `admit_chunk`.
 fn parse_only(settings: &Settings, recording: &Path) -> anyhow::Result<(u64, u64)> {
     let mut ing = batch::ingestor(settings, None);
-    for rec in ReplayReader::open(recording)? {
-        let rec = rec?;
-        let msg = RawMessage {
-            source: source_of(settings, &rec.topic),
-            topic: rec.topic,
-            payload: rec.payload,
-            recv_ms: rec.t_ms,
-        };
-        if let Some(b) = ing.push(&msg)? {
-            black_box(b);
-        }
+    let mut decoders = ing.decoders();
+    let mut full = Vec::new();
+    for chunk in ReplayChunks::open(recording, CHUNK_BYTES)? {
+        let d = decode_chunk(&mut decoders, chunk?, |t| source_of(settings, t));
+        ing.admit_chunk(d, &mut full)?;
+        black_box(&full);
+        full.clear();
     }
     black_box(ing.flush()?);
     let m = ing.metrics();
@@ -351,7 +354,7 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
     let mut rows: Vec<Measured> = Vec::new();
 
     // 1. Parse-only, streaming from the file like the batch feeder.
-    eprintln!("parse-only (ReplayReader → Ingestor::push, batches discarded) …");
+    eprintln!("parse-only (chunks → decode_chunk → admit_chunk, one thread, batches discarded) …");
     let (m, accepted_parse) = measure(
         "parse-only",
         "read + decode + admission, 1 thread",
@@ -370,13 +373,20 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
     for &w in &o.workers {
         eprintln!("batch mode, {w} worker(s) …");
         let out_dir = scratch.0.join(format!("out-w{w}"));
+        let opts = batch::BatchOptions::new(w, o.decode_threads);
         let (m, s) = measure(
             format!("batch -w {w}"),
-            "batch::run: decode, pipeline, alarms, JSONL",
+            if opts.decode_threads == 1 {
+                "batch::run, 1 decode thread: decode, pipeline, alarms, JSONL"
+            } else if opts.decode_threads == w {
+                "batch::run, as many decode threads: decode, pipeline, alarms, JSONL"
+            } else {
+                "batch::run (see --decode-threads): decode, pipeline, alarms, JSONL"
+            },
             Some(w),
             o.repeat,
             || {
-                let s = batch::run(settings, &recording, &out_dir, w, None, false)?;
+                let s = batch::run(settings, &recording, &out_dir, &opts, |_| {})?;
                 Ok((s.messages, s))
             },
         )?;
@@ -392,7 +402,23 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
 
     // 3. Breakdown on messages held in memory (after the batch runs, so the
     // in-memory copy does not inflate their RSS).
-    eprintln!("breakdown: read into memory, serde_json floor, decode alone …");
+    eprintln!("breakdown: chunks alone, read into memory, serde_json floor, decode alone …");
+    let (m, ()) = measure(
+        "chunks alone",
+        "ReplayChunks: gunzip + cut into whole lines (the batch reader thread)",
+        None,
+        o.repeat,
+        || {
+            let mut n = 0u64;
+            for c in ReplayChunks::open(&recording, CHUNK_BYTES)? {
+                black_box(c?);
+                n += 1;
+            }
+            black_box(n);
+            Ok((count, ()))
+        },
+    )?;
+    rows.push(m);
     let (m, msgs) = measure(
         "read",
         "ReplayReader: gunzip + record lines, into memory",
@@ -511,5 +537,222 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
         );
     }
     print!("{r}");
+
+    if o.rss_hours > 0.0 && o.plants > 0 {
+        let w = o.workers.iter().copied().max().unwrap_or(1);
+        let rss = rss_run(o, &scratch.0, w)?;
+        print!("{}", rss_report(o, w, &rss));
+    }
     Ok(())
+}
+
+/// One sample of the RSS child: `hour` hours of event time done (`None`: the
+/// run is over and its threads have exited).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RssSample {
+    hour: Option<u32>,
+    rss_kib: u64,
+    hwm_kib: u64,
+    wall_s: f64,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RssRun {
+    messages: u64,
+    accepted: u64,
+    windows: u64,
+    samples: Vec<RssSample>,
+}
+
+/// `ctower bench-rss`: one batch run in this (fresh) process, the RSS
+/// sampled on the output thread each time event time passes a whole hour
+/// (a window closes at or after it), and once more at the end. Prints an
+/// [`RssRun`] as JSON on stdout.
+pub fn rss_child(
+    settings: &Settings,
+    recording: &Path,
+    out: &Path,
+    workers: usize,
+    decode_threads: Option<usize>,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    let mut first: Option<i64> = None;
+    let mut next_hour = 1u32;
+    let opts = batch::BatchOptions::new(workers.max(1), decode_threads);
+    let s = batch::run(settings, recording, out, &opts, |w| {
+        let start = *first.get_or_insert(w.window_start_ms);
+        while w.window_end_ms - start >= i64::from(next_hour) * 3_600_000 {
+            samples.push(RssSample {
+                hour: Some(next_hour),
+                rss_kib: procfs::rss_kib(),
+                hwm_kib: procfs::peak_rss_kib(),
+                wall_s: t0.elapsed().as_secs_f64(),
+            });
+            next_hour += 1;
+        }
+    })?;
+    samples.push(RssSample {
+        hour: None,
+        rss_kib: procfs::rss_kib(),
+        hwm_kib: procfs::peak_rss_kib(),
+        wall_s: t0.elapsed().as_secs_f64(),
+    });
+    let run = RssRun {
+        messages: s.messages,
+        accepted: s.accepted,
+        windows: s.windows,
+        samples,
+    };
+    println!("{}", serde_json::to_string(&run)?);
+    Ok(())
+}
+
+/// Simulates `rss_hours` of `plants` plants in this process and streams the
+/// recording (gzip, never on disk) into a child `ctower bench-rss` through
+/// its stdin, so the child's memory is the batch mode's alone.
+fn rss_run(o: &BenchOptions, scratch: &Path, workers: usize) -> anyhow::Result<RssRun> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().context("locating the ctower executable")?;
+    let out = scratch.join("rss-out");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--log", "warn", "bench-rss", "--recording", "/dev/stdin"])
+        .arg("--config")
+        .arg(&o.config)
+        .arg("--out")
+        .arg(&out)
+        .args(["--workers", &workers.to_string()]);
+    if let Some(d) = o.decode_threads {
+        cmd.args(["--decode-threads", &d.to_string()]);
+    }
+    eprintln!(
+        "RSS: {} plants × {} h simulated, streamed into `ctower bench-rss -w {workers}` …",
+        o.plants, o.rss_hours
+    );
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting ctower bench-rss")?;
+    let stdin = child
+        .stdin
+        .take()
+        .context("the child's stdin is not a pipe")?;
+    let cfg = ctower_sim::SimConfig {
+        seed: o.seed,
+        hours: o.rss_hours,
+        plants: o.plants,
+        ..Default::default()
+    };
+    let sent = (|| -> anyhow::Result<u64> {
+        let mut w = ctower_model::ReplayWriter::new(std::io::BufWriter::new(stdin))?;
+        let s = ctower_sim::simulate(&cfg, &mut w)?;
+        // Flushes the gzip trailer; dropping the writer closes the pipe.
+        w.finish()?;
+        Ok(s.messages)
+    })();
+    let output = child
+        .wait_with_output()
+        .context("waiting for ctower bench-rss")?;
+    let _ = std::fs::remove_dir_all(&out);
+    anyhow::ensure!(
+        output.status.success(),
+        "ctower bench-rss failed ({})",
+        output.status
+    );
+    let sent = sent.context("streaming the simulated recording")?;
+    let run: RssRun =
+        serde_json::from_slice(&output.stdout).context("reading the report of ctower bench-rss")?;
+    anyhow::ensure!(
+        run.messages == sent,
+        "ctower bench-rss read {} messages, {sent} were sent",
+        run.messages
+    );
+    Ok(run)
+}
+
+fn growth(from: u64, to: u64) -> String {
+    if from == 0 {
+        return "n/a".into();
+    }
+    format!("{:+.1} %", (to as f64 / from as f64 - 1.0) * 100.0)
+}
+
+fn rss_report(o: &BenchOptions, workers: usize, run: &RssRun) -> String {
+    use std::fmt::Write;
+    let mut r = String::new();
+    let _ = writeln!(r);
+    let _ = writeln!(
+        r,
+        "#### RSS over {} h of data ({} plants, seed {}, batch -w {workers}, fresh process, recording streamed through a pipe)",
+        o.rss_hours, o.plants, o.seed
+    );
+    let _ = writeln!(r);
+    let _ = writeln!(
+        r,
+        "{} messages, {} accepted, {} windows.",
+        run.messages, run.accepted, run.windows
+    );
+    let _ = writeln!(r);
+    let _ = writeln!(r, "| event time | VmRSS MiB | VmHWM MiB | wall s |");
+    let _ = writeln!(r, "|---|--:|--:|--:|");
+    let last_hour = run.samples.iter().filter_map(|s| s.hour).max().unwrap_or(0);
+    for s in &run.samples {
+        let show = match s.hour {
+            None => true,
+            Some(h) => h <= 2 || h % 6 == 0 || h + 1 >= last_hour,
+        };
+        if !show {
+            continue;
+        }
+        let when = s
+            .hour
+            .map_or("end (threads joined)".into(), |h| format!("{h} h"));
+        let _ = writeln!(
+            r,
+            "| {when} | {} | {} | {:.1} |",
+            mib_1(s.rss_kib),
+            mib_1(s.hwm_kib),
+            s.wall_s
+        );
+    }
+    let at = |h: u32| run.samples.iter().find(|s| s.hour == Some(h));
+    if let (Some(a), Some(b)) = (at(1), at(last_hour)) {
+        let _ = writeln!(r);
+        let _ = writeln!(
+            r,
+            "Growth from 1 h to {last_hour} h: VmRSS {} ({} → {} KiB), VmHWM {} ({} → {} KiB); target ≤ +10 %.",
+            growth(a.rss_kib, b.rss_kib),
+            a.rss_kib,
+            b.rss_kib,
+            growth(a.hwm_kib, b.hwm_kib),
+            a.hwm_kib,
+            b.hwm_kib
+        );
+        // RSS moves with the allocator: also the largest sample after 1 h.
+        if let Some(m) = run
+            .samples
+            .iter()
+            .filter(|s| s.hour.is_some_and(|h| h > 1))
+            .max_by_key(|s| s.rss_kib)
+        {
+            let _ = writeln!(
+                r,
+                "Largest VmRSS sampled after 1 h: {} KiB at {} h, {} against 1 h.",
+                m.rss_kib,
+                m.hour.unwrap_or(0),
+                growth(a.rss_kib, m.rss_kib)
+            );
+        }
+    }
+    r
+}
+
+fn mib_1(kib: u64) -> String {
+    if kib == 0 {
+        "n/a".into()
+    } else {
+        format!("{:.1}", kib as f64 / 1024.0)
+    }
 }

@@ -71,6 +71,10 @@ enum Command {
         /// Live mode: stop after this many messages, closing every open window.
         #[arg(long, conflicts_with = "replay")]
         stop_after: Option<u64>,
+        /// Batch mode: threads that parse and decode the recording
+        /// (default: the worker count). Admission stays in file order.
+        #[arg(long, requires = "replay")]
+        decode_threads: Option<usize>,
     },
     /// The demo: embedded broker, looping replay of the recorded plants,
     /// pipeline, journal and dashboard (also what `ctower` alone runs).
@@ -140,6 +144,30 @@ enum Command {
         /// Run each phase this many times and keep the fastest.
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+        /// Decode threads of the batch runs (default: the worker count).
+        #[arg(long)]
+        decode_threads: Option<usize>,
+        /// Then the RSS of one batch run (the largest worker count, fresh
+        /// process) over this many hours of simulated data (`--plants`,
+        /// `--seed`), sampled each event-time hour; 0 skips it.
+        #[arg(long, default_value_t = 24.0)]
+        rss_hours: f64,
+    },
+    /// (Used by `ctower bench`.) One batch run in this process, its RSS
+    /// sampled as event time passes each hour; prints JSON on stdout.
+    #[command(hide = true)]
+    BenchRss {
+        #[arg(short, long, default_value = "configs/default.toml")]
+        config: PathBuf,
+        /// The recording (`/dev/stdin` for a pipe).
+        #[arg(long)]
+        recording: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(short, long, default_value_t = 2)]
+        workers: usize,
+        #[arg(long)]
+        decode_threads: Option<usize>,
     },
     /// Write a deterministic recording of simulated plants.
     Simulate {
@@ -287,6 +315,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             until_end,
             out,
             stop_after,
+            decode_threads,
         } => {
             init_logs(&cli.log)?;
             if processes.is_some() && replay.is_none() {
@@ -313,9 +342,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if speed.as_deref() != Some("max") || !until_end {
                 bail!("batch mode needs --speed max --until-end (for a paced replay publish to a broker with `ctower replay`)");
             }
-            let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            if decode_threads == Some(0) {
+                bail!("--decode-threads must be at least 1");
+            }
+            let mut opts = batch::BatchOptions::new(workers, decode_threads);
+            opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let process = cluster.as_ref().map(|c| (c.process, c.processes()));
-            let s = batch::run(&settings, &recording, &out, workers, cluster, show)?;
+            opts.cluster = cluster;
+            let s = batch::run(&settings, &recording, &out, &opts, |_| {})?;
             if let Some((process, processes)) = process.filter(|(p, _)| *p != 0) {
                 tracing::info!(
                     process,
@@ -441,20 +475,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             workers,
             recording,
             repeat,
+            decode_threads,
+            rss_hours,
         } => {
             init_logs(&cli.log)?;
             let settings = settings::load(&config)?;
             bench::run(
                 &settings,
                 &bench::BenchOptions {
+                    config,
                     plants,
                     hours,
                     seed,
                     workers,
                     recording,
                     repeat,
+                    decode_threads,
+                    rss_hours,
                 },
             )
+        }
+        Command::BenchRss {
+            config,
+            recording,
+            out,
+            workers,
+            decode_threads,
+        } => {
+            init_logs(&cli.log)?;
+            let settings = settings::load(&config)?;
+            bench::rss_child(&settings, &recording, &out, workers, decode_threads)
         }
         Command::Simulate {
             seed,

@@ -33,6 +33,8 @@ pub struct Admission {
     order: BTreeSet<(i64, Arc<str>)>,
     newest: Option<i64>,
     watermark: Option<i64>,
+    /// Start of the watermark's window: windows before it are closed.
+    closed_before: Option<i64>,
 }
 
 impl Admission {
@@ -43,6 +45,7 @@ impl Admission {
             order: BTreeSet::new(),
             newest: None,
             watermark: None,
+            closed_before: None,
         }
     }
 
@@ -71,10 +74,11 @@ impl Admission {
                 });
             }
         }
-        if let Some(wm) = self.watermark {
-            let closed = window_start(wm, self.cfg.window_ms);
+        if let (Some(wm), Some(closed)) = (self.watermark, self.closed_before) {
+            // `oldest` is a window start, so the window of `ts_ms` starts
+            // before it exactly when `ts_ms` is before it.
             let oldest = closed - self.cfg.correction_horizon_ms;
-            if window_start(ts_ms, self.cfg.window_ms) < oldest {
+            if ts_ms < oldest {
                 return Err(Rejection {
                     reason: Reason::TooLate,
                     detail: format!(
@@ -104,7 +108,10 @@ impl Admission {
             .next()
         {
             let wm = least - self.cfg.allowed_lateness_ms;
-            self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
+            if self.watermark.is_none_or(|w| wm > w) {
+                self.watermark = Some(wm);
+                self.closed_before = Some(window_start(wm, self.cfg.window_ms));
+            }
         }
         Ok(())
     }

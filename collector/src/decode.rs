@@ -241,13 +241,24 @@ pub const TS_MAX_MS: i64 = 4_102_444_800_000;
 /// grow memory without limit (beyond it, names are simply not shared).
 const CACHE_LIMIT: usize = 100_000;
 
-/// Decodes messages of one source. Keeps a cache of asset keys so that the
-/// names of an asset are allocated once.
+/// Decodes messages of one source. Keeps caches so that the names of an
+/// asset are allocated once and a known topic is mapped with one lookup.
+/// The caches never change a result, only how names are shared: decoders
+/// of the same spec on several threads decode alike.
 #[derive(Debug)]
 pub struct Decoder {
     spec: DecoderSpec,
     assets: HashMap<String, AssetKey>,
     names: HashMap<String, Arc<str>>,
+    /// Topic → its mapping and the signal's role, for topics that mapped.
+    topics: HashMap<Box<str>, MappedTopic>,
+}
+
+#[derive(Debug, Clone)]
+struct MappedTopic {
+    asset: AssetKey,
+    signal: Arc<str>,
+    role: Role,
 }
 
 impl Decoder {
@@ -256,7 +267,12 @@ impl Decoder {
             spec,
             assets: HashMap::new(),
             names: HashMap::new(),
+            topics: HashMap::new(),
         }
+    }
+
+    pub fn spec(&self) -> &DecoderSpec {
+        &self.spec
     }
 
     fn name(&mut self, s: &str) -> Arc<str> {
@@ -268,6 +284,29 @@ impl Decoder {
             self.names.insert(s.to_string(), a.clone());
         }
         a
+    }
+
+    /// [`Decoder::map_topic`] and the signal's role, cached per topic.
+    fn topic(&mut self, topic: &str) -> Result<MappedTopic, Rejection> {
+        if let Some(m) = self.topics.get(topic) {
+            return Ok(m.clone());
+        }
+        let (asset, signal) = self.map_topic(topic)?;
+        let role = self
+            .spec
+            .signals
+            .get(&*signal)
+            .copied()
+            .unwrap_or(Role::Process);
+        let m = MappedTopic {
+            asset,
+            signal,
+            role,
+        };
+        if self.topics.len() < CACHE_LIMIT {
+            self.topics.insert(topic.into(), m.clone());
+        }
+        Ok(m)
     }
 
     /// Maps a topic to its asset and signal name.
@@ -313,11 +352,11 @@ impl Decoder {
         // The signal is not always the last level; cache on the whole
         // topic less its last level plus the signal.
         let cache_key = if parts.last() == Some(&Part::Signal) {
-            prefix.to_string()
+            prefix
         } else {
-            topic.to_string()
+            topic
         };
-        let key = match self.assets.get(&cache_key) {
+        let key = match self.assets.get(cache_key) {
             Some(k) => k.clone(),
             None => {
                 let k = AssetKey {
@@ -327,7 +366,7 @@ impl Decoder {
                     asset: self.name(asset),
                 };
                 if self.assets.len() < CACHE_LIMIT {
-                    self.assets.insert(cache_key, k.clone());
+                    self.assets.insert(cache_key.to_string(), k.clone());
                 }
                 k
             }
@@ -352,7 +391,11 @@ impl Decoder {
                 ),
             );
         }
-        let (asset, signal) = self.map_topic(topic)?;
+        let MappedTopic {
+            asset,
+            signal,
+            role,
+        } = self.topic(topic)?;
         // serde would take a JSON array as a struct by position: the
         // contract is one JSON object per message.
         if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -383,12 +426,6 @@ impl Decoder {
                 format!("`ts` {ts_ms} is outside 2000-01-01..2100-01-01"),
             );
         }
-        let role = self
-            .spec
-            .signals
-            .get(&*signal)
-            .copied()
-            .unwrap_or(Role::Process);
         let value = match (role, p.value) {
             (_, None) => return reject(Reason::MissingField, "`value` is required"),
             (Role::State, Some(Val::Text(code))) => match self.spec.states.get(&*code) {

@@ -1,14 +1,21 @@
 //! The ingest core: decoder + admission + dead letters + metrics → batches.
 //!
 //! One `Ingestor` serves all sources of a process so there is one watermark.
-//! It is driven by a thin loop: the batch mode reads a recording into it;
-//! live, the MQTT poll loops forward [`RawMessage`]s to one ingest thread.
+//! It is driven by a thin loop: live, the MQTT poll loops forward
+//! [`RawMessage`]s to one ingest thread ([`Ingestor::push`]: decode, then
+//! admit). The batch mode splits the two: [`decode_chunk`] runs on several
+//! threads over [`RecordChunk`]s of the recording, and one thread admits
+//! the decoded chunks in file order ([`Ingestor::admit_chunk`]), so the
+//! arrival numbers, the watermark and every admission decision are those of
+//! pushing the messages one by one.
 
 use crate::admission::{Admission, AdmissionConfig};
 use crate::deadletter::DeadLetterFile;
-use crate::decode::{Decoder, DecoderSpec, Reason};
+use crate::decode::{Decoder, DecoderSpec, Reason, Rejection};
 use crate::CollectorError;
-use ctower_model::{Batch, Observation, PipelineMetrics};
+use ctower_model::replay::ReplayError;
+use ctower_model::{Batch, Observation, PipelineMetrics, RecordChunk, RecordPos};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -23,9 +30,106 @@ pub struct RawMessage {
     pub recv_ms: i64,
 }
 
+/// The decoding half of the ingest core: one [`Decoder`] per source.
+///
+/// Decoding depends on nothing but the message (the caches only share
+/// names), so any number of copies ([`Ingestor::decoders`]) may decode on
+/// other threads, as the batch mode does; the results must then be
+/// admitted in arrival order ([`Ingestor::admit_chunk`]).
+#[derive(Debug)]
+pub struct Decoders {
+    decoders: Vec<Decoder>,
+}
+
+impl Decoders {
+    pub fn new(specs: impl IntoIterator<Item = DecoderSpec>) -> Self {
+        Decoders {
+            decoders: specs.into_iter().map(Decoder::new).collect(),
+        }
+    }
+
+    /// Decodes one message of source `source`; the observation's `seq` is
+    /// left at 0 (admission numbers it).
+    pub fn decode(
+        &mut self,
+        source: usize,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<Observation, Rejection> {
+        match self.decoders.get_mut(source) {
+            Some(d) => d.decode(topic, payload, 0),
+            // Broken invariant in the caller; keep the message anyway.
+            None => Err(Rejection {
+                reason: Reason::UnknownTopic,
+                detail: format!("no source #{source}"),
+            }),
+        }
+    }
+}
+
+/// One record of a [`RecordChunk`], decoded, waiting for admission.
+#[derive(Debug)]
+struct DecodedRecord {
+    pos: RecordPos,
+    source: usize,
+    recv_ms: i64,
+    decoded: Result<Observation, Rejection>,
+}
+
+/// A [`RecordChunk`] decoded by [`decode_chunk`], for [`Ingestor::admit_chunk`].
+#[derive(Debug)]
+pub struct DecodedChunk {
+    /// Kept for the dead letters: their topic and payload are read again.
+    chunk: RecordChunk,
+    records: Vec<DecodedRecord>,
+    /// The chunk's unreadable line, after the records before it.
+    error: Option<ReplayError>,
+}
+
+impl DecodedChunk {
+    /// Records decoded (accepted or not by the decoder).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Parses and decodes the records of a chunk (no admission: that needs the
+/// arrival order). `source_of` picks the source that decodes a topic.
+pub fn decode_chunk(
+    decoders: &mut Decoders,
+    chunk: RecordChunk,
+    source_of: impl Fn(&str) -> usize,
+) -> DecodedChunk {
+    let mut records = Vec::with_capacity(chunk.len_bytes() / 64 + 1);
+    let mut error = None;
+    for r in chunk.records() {
+        match r {
+            Ok((pos, rec)) => {
+                let source = source_of(&rec.topic);
+                records.push(DecodedRecord {
+                    pos,
+                    source,
+                    recv_ms: rec.t_ms,
+                    decoded: decoders.decode(source, &rec.topic, &rec.payload),
+                });
+            }
+            Err(e) => error = Some(e),
+        }
+    }
+    DecodedChunk {
+        chunk,
+        records,
+        error,
+    }
+}
+
 pub struct Ingestor {
     names: Vec<Arc<str>>,
-    decoders: Vec<Decoder>,
+    decoders: Decoders,
     admission: Admission,
     dead: Option<DeadLetterFile>,
     batch: Vec<Observation>,
@@ -45,13 +149,10 @@ impl Ingestor {
         dead: Option<DeadLetterFile>,
         batch_size: usize,
     ) -> Self {
-        let (names, decoders) = sources
-            .into_iter()
-            .map(|(n, d)| (n, Decoder::new(d)))
-            .unzip();
+        let (names, specs): (Vec<_>, Vec<_>) = sources.into_iter().unzip();
         Ingestor {
             names,
-            decoders,
+            decoders: Decoders::new(specs),
             admission: Admission::new(admission),
             dead,
             batch: Vec::with_capacity(batch_size),
@@ -63,29 +164,67 @@ impl Ingestor {
         }
     }
 
+    /// Fresh decoders of this ingestor's sources, for another thread.
+    pub fn decoders(&self) -> Decoders {
+        Decoders::new(self.decoders.decoders.iter().map(|d| d.spec().clone()))
+    }
+
     /// Takes one message; returns a full batch when one is ready.
     pub fn push(&mut self, msg: &RawMessage) -> Result<Option<Batch>, CollectorError> {
+        let decoded = self.decoders.decode(msg.source, &msg.topic, &msg.payload);
+        self.admit(msg.source, msg.recv_ms, decoded, || {
+            Ok((Cow::Borrowed(&msg.topic), Cow::Borrowed(&msg.payload)))
+        })
+    }
+
+    /// Admits the records of a decoded chunk in their order, exactly as
+    /// [`Ingestor::push`] would have taken them one by one; every full batch
+    /// goes to `full`. A chunk that ended on an unreadable line gives its
+    /// error once the records before it are admitted.
+    pub fn admit_chunk(
+        &mut self,
+        chunk: DecodedChunk,
+        full: &mut Vec<Batch>,
+    ) -> Result<(), CollectorError> {
+        let DecodedChunk {
+            chunk,
+            records,
+            error,
+        } = chunk;
+        for r in records {
+            let raw = || {
+                let rec = chunk.record_at(r.pos)?;
+                Ok((rec.topic, rec.payload))
+            };
+            if let Some(b) = self.admit(r.source, r.recv_ms, r.decoded, raw)? {
+                full.push(b);
+            }
+        }
+        match error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Numbers one decoded message, admits it and batches it, or counts and
+    /// dead-letters it; `raw` gives its topic and payload for the dead letter.
+    fn admit<'r>(
+        &mut self,
+        source: usize,
+        recv_ms: i64,
+        decoded: Result<Observation, Rejection>,
+        raw: impl FnOnce() -> Result<(Cow<'r, str>, Cow<'r, [u8]>), CollectorError>,
+    ) -> Result<Option<Batch>, CollectorError> {
         self.received += 1;
         self.seq += 1;
-        let Some(decoder) = self.decoders.get_mut(msg.source) else {
-            // Broken invariant in the caller; keep the message anyway.
-            return self
-                .refuse(
-                    msg,
-                    Reason::UnknownTopic,
-                    &format!("no source #{}", msg.source),
-                )
-                .map(|_| None);
-        };
         let watermark = self.admission.watermark();
-        let result = decoder
-            .decode(&msg.topic, &msg.payload, self.seq)
-            .and_then(|mut obs| {
-                obs.watermark_ms = watermark;
-                self.admission
-                    .admit(&obs.asset.site, obs.ts_ms, msg.recv_ms)
-                    .map(|_| obs)
-            });
+        let result = decoded.and_then(|mut obs| {
+            obs.seq = self.seq;
+            obs.watermark_ms = watermark;
+            self.admission
+                .admit(&obs.asset.site, obs.ts_ms, recv_ms)
+                .map(|_| obs)
+        });
         match result {
             Ok(obs) => {
                 self.accepted += 1;
@@ -95,28 +234,28 @@ impl Ingestor {
                 }
                 Ok(None)
             }
-            Err(r) => self.refuse(msg, r.reason, &r.detail).map(|_| None),
+            Err(r) => {
+                let (topic, payload) = raw()?;
+                self.refuse(source, recv_ms, &topic, &payload, r.reason, &r.detail)
+                    .map(|_| None)
+            }
         }
     }
 
     fn refuse(
         &mut self,
-        msg: &RawMessage,
+        source: usize,
+        recv_ms: i64,
+        topic: &str,
+        payload: &[u8],
         reason: Reason,
         detail: &str,
     ) -> Result<(), CollectorError> {
         *self.dead_letters.entry(reason).or_default() += 1;
-        tracing::debug!(topic = %msg.topic, reason = %reason, detail, "dead letter");
+        tracing::debug!(topic = %topic, reason = %reason, detail, "dead letter");
         if let Some(d) = self.dead.as_mut() {
-            let source = self.names.get(msg.source).map_or("?", |n| n);
-            d.write(
-                msg.recv_ms,
-                source,
-                &msg.topic,
-                reason,
-                detail,
-                &msg.payload,
-            )?;
+            let source = self.names.get(source).map_or("?", |n| n);
+            d.write(recv_ms, source, topic, reason, detail, payload)?;
         }
         Ok(())
     }
@@ -227,5 +366,101 @@ mod tests {
         assert_eq!(lines[0]["payload"], "{oops");
         assert_eq!(lines[1]["reason"], "unknown_topic");
         assert_eq!(lines[1]["source"], "plant");
+    }
+
+    /// Pushing messages one by one and decoding chunks (on any number of
+    /// decoders, here two taking turns) then admitting them in order give
+    /// the same batches, counters and dead-letter file.
+    #[test]
+    fn chunks_admit_exactly_like_push() {
+        use ctower_model::replay::{ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter};
+        let t = "acme/s/a/l/m";
+        let base = 1_772_427_600_000i64;
+        let mut w = ReplayWriter::new(Vec::new()).unwrap();
+        for i in 0..200i64 {
+            let (topic, payload) = match i % 9 {
+                0 => (format!("{t}/power_kw"), "{oops".to_string()),
+                // Too late once the watermark has moved on.
+                1 => (
+                    format!("{t}/power_kw"),
+                    format!(r#"{{"ts":{},"value":1}}"#, base + i * 1000 - 200_000),
+                ),
+                2 => ("bad".to_string(), "x".to_string()),
+                // Far ahead of its receive time.
+                3 => (
+                    format!("{t}/power_kw"),
+                    format!(r#"{{"ts":{},"value":1}}"#, base + i * 1000 + 900_000),
+                ),
+                4 => (
+                    format!("acme/s{}/a/l/m/state", i % 4),
+                    format!(r#"{{"ts":{},"value":"running"}}"#, base + i * 1000),
+                ),
+                _ => (
+                    format!("acme/s/a/l/m{}/count_total", i % 3),
+                    format!(r#"{{"ts":{},"value":{i}}}"#, base + i * 1000),
+                ),
+            };
+            w.write(&ReplayRecord {
+                t_ms: base + i * 1000,
+                topic,
+                qos: 0,
+                retain: false,
+                payload: payload.into_bytes(),
+            })
+            .unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+
+        let one = dir.path().join("one.jsonl");
+        let mut ing = ingestor(Some(DeadLetterFile::new(&one)));
+        let mut want = Vec::new();
+        for rec in ReplayReader::new(&bytes[..]).unwrap() {
+            let rec = rec.unwrap();
+            let m = RawMessage {
+                source: 0,
+                topic: rec.topic,
+                payload: rec.payload,
+                recv_ms: rec.t_ms,
+            };
+            want.extend(ing.push(&m).unwrap());
+        }
+        want.push(ing.flush().unwrap());
+        let want_metrics = ing.metrics();
+
+        for chunk_bytes in [1, 300, 4096] {
+            let path = dir.path().join(format!("chunks-{chunk_bytes}.jsonl"));
+            let mut ing = ingestor(Some(DeadLetterFile::new(&path)));
+            let mut decoders = [ing.decoders(), ing.decoders()];
+            let mut got = Vec::new();
+            for (i, c) in ReplayChunks::new(&bytes[..], chunk_bytes)
+                .unwrap()
+                .enumerate()
+            {
+                let d = decode_chunk(&mut decoders[i % 2], c.unwrap(), |_| 0);
+                ing.admit_chunk(d, &mut got).unwrap();
+            }
+            got.push(ing.flush().unwrap());
+            assert_eq!(got, want, "chunks of {chunk_bytes} bytes");
+            assert_eq!(ing.metrics(), want_metrics);
+            assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&one).unwrap());
+        }
+        assert!(want_metrics.dead_letters.len() >= 4, "{want_metrics:?}");
+    }
+
+    #[test]
+    fn a_chunk_admits_what_precedes_its_bad_line_then_fails() {
+        let text = "{\"t_ms\":1772427700000,\"topic\":\"acme/s/a/l/m/power_kw\",\"qos\":0,\"retain\":false,\"payload\":\"{\\\"ts\\\":1772427600000,\\\"value\\\":1}\"}\n\
+            {\"t_ms\":\"x\"}\n\
+            {\"t_ms\":1772427700000,\"topic\":\"acme/s/a/l/m/power_kw\",\"qos\":0,\"retain\":false,\"payload\":\"{\\\"ts\\\":1772427600000,\\\"value\\\":1}\"}\n";
+        let mut ing = ingestor(None);
+        // Line 1 is the header: this chunk starts at line 2.
+        let c = RecordChunk::new(2, text.as_bytes().to_vec());
+        let d = decode_chunk(&mut ing.decoders(), c, |_| 0);
+        assert_eq!(d.len(), 1);
+        let mut full = Vec::new();
+        let e = ing.admit_chunk(d, &mut full).unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+        assert_eq!(ing.metrics().accepted, 1);
     }
 }

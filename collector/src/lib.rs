@@ -19,7 +19,7 @@ pub mod mqtt;
 pub mod replay;
 
 pub use config::{SourceConfig, SourceSpec};
-pub use ingest::{Ingestor, RawMessage};
+pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, RawMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectorError {

@@ -20,7 +20,9 @@ pub use config::ConfigIssue;
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::PipelineMetrics;
 pub use obs::{Batch, Bucket, Observation, Role, Value};
-pub use replay::{ReplayReader, ReplayRecord, ReplayWriter};
+pub use replay::{
+    RecordChunk, RecordPos, RecordRef, ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter,
+};
 
 /// What a viewer (the TUI) is fed: everything it shows arrives as one of these.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
