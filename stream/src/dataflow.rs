@@ -259,6 +259,11 @@ fn build(worker: &mut Worker, shared: &Shared) {
     });
 }
 
+/// The first window start at or after `ms`.
+fn align_up(ms: i64, window_ms: i64) -> i64 {
+    window_start(ms + window_ms - 1, window_ms)
+}
+
 fn to_time(ms: i64) -> Time {
     // The collector only admits timestamps after 2000-01-01.
     ms.max(0) as Time
@@ -402,7 +407,9 @@ fn assets(
                     let t = icap.least().copied();
                     for obs in data.drain(..) {
                         let w = window_start(obs.ts_ms, window_ms);
-                        if let (Some(t), Some(_)) = (t, next) {
+                        // Late is decided by the time alone, never by what
+                        // this worker happens to have seen.
+                        if let Some(t) = t {
                             if t > to_time(w) + lookahead {
                                 if let Some(held) = late.get_mut(&t) {
                                     held.1.push(obs);
@@ -432,7 +439,9 @@ fn assets(
                             let Some((lcap, obs)) = late.remove(&t) else {
                                 break;
                             };
-                            let upto = next.unwrap_or(i64::MIN);
+                            // Every window closing before `t` is closed, none
+                            // after: the replay runs up to the first of those.
+                            let upto = align_up(t as i64 - lookahead as i64, window_ms);
                             let mut by_asset: BTreeMap<ctower_model::AssetKey, Vec<Observation>> =
                                 BTreeMap::new();
                             for o in obs {
@@ -448,6 +457,9 @@ fn assets(
                                     session.give(aw);
                                 }
                             }
+                            // A new asset's windows from `upto` on close as usual
+                            // (no asset of this worker had them before).
+                            next = Some(next.map_or(upto, |n| n.min(upto)));
                         }
                         // A window closes once the frontier is past it by the
                         // lookahead: micro-stops need to see a stop's end.
@@ -466,12 +478,27 @@ fn assets(
                         _ => break,
                     }
                 }
-                match (limit, next) {
+                let Some(l) = limit else {
                     // Input finished: the ingest closed every window first.
-                    (None, _) => cap = None,
-                    (Some(_), Some(w)) => c.downgrade(&to_time(w).max(*c.time())),
-                    (Some(l), None) if l > *c.time() => c.downgrade(&l),
-                    _ => {}
+                    cap = None;
+                    return;
+                };
+                // Hold the output at the earliest time anything may still be
+                // emitted at: the next window to close; the first window that
+                // on-time data can still reach (frontier − lookahead); and,
+                // for each held late batch, the window its replay ends at.
+                let reachable = align_up(l as i64 - lookahead as i64, window_ms);
+                let replay = late
+                    .keys()
+                    .next()
+                    .map(|t| align_up(*t as i64 - lookahead as i64, window_ms));
+                let hold = [next, Some(reachable), replay]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map_or(l, to_time);
+                if hold > *c.time() {
+                    c.downgrade(&hold);
                 }
             }
         },

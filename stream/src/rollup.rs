@@ -77,16 +77,20 @@ impl RollUp {
         for a in late {
             by_window.entry(a.window_start_ms).or_default().push(a);
         }
-        let mut corrections = Vec::new();
+        let mut revised = Vec::new();
         for (w, changed) in by_window {
-            let mut revised = self.revisions.correct(w, self.window_ms, changed);
-            let mut periods = Vec::new();
-            self.periods.correct(&mut revised, &mut periods);
-            let records: Vec<KpiRecord> = revised.into_iter().map(|r| r.new).collect();
-            self.revisions.emitted(&records);
-            corrections.extend(records.into_iter().map(|k| StreamOutput::Kpi(Box::new(k))));
-            corrections.extend(periods);
+            revised.extend(self.revisions.correct(w, self.window_ms, changed));
         }
+        // All windows first, then each touched shift and day once.
+        let mut periods = Vec::new();
+        self.periods.correct(&mut revised, &mut periods);
+        let records: Vec<KpiRecord> = revised.into_iter().map(|r| r.new).collect();
+        self.revisions.emitted(&records);
+        let mut corrections: Vec<StreamOutput> = records
+            .into_iter()
+            .map(|k| StreamOutput::Kpi(Box::new(k)))
+            .collect();
+        corrections.extend(periods);
         let closes = !regular.is_empty();
         let mut outputs = Vec::new();
         if closes {
@@ -257,6 +261,9 @@ struct PeriodKey {
     shift: Option<Arc<str>>,
 }
 
+/// Least data coverage of a site's day for the energy baseline.
+const MIN_BASELINE_COVERAGE: f64 = 0.9;
+
 /// A period a window belongs to, with the period's production day.
 type PeriodOf = (PeriodKey, Arc<str>);
 
@@ -268,6 +275,11 @@ struct PeriodSums {
     peaks: BTreeMap<ScopeKey, Peak>,
     /// Σ and count of the window means of the site's outdoor temperature.
     temperature: (f64, u64),
+    /// Start of the first window added: a period whose data starts late
+    /// (the site's first day) is not fed to the energy baseline.
+    first_window_ms: Option<i64>,
+    /// The baseline report of a site's day, kept for its corrections.
+    baseline: Option<ctower_model::kpi::BaselineFields>,
 }
 
 /// The highest window demand of a period, kW: windows that can still be
@@ -402,6 +414,10 @@ impl Periods {
                             .entry(key)
                             .or_insert_with(|| PeriodSums::new(production_day));
                         p.scopes.entry(k.scope.clone()).or_default().add(&k.sums);
+                        p.first_window_ms = Some(
+                            p.first_window_ms
+                                .map_or(k.window_start_ms, |f| f.min(k.window_start_ms)),
+                        );
                         p.peak(
                             &k.scope,
                             k.window_start_ms,
@@ -504,6 +520,13 @@ impl Periods {
                 k.shift = key.shift.clone();
                 k.revision = *rev;
                 k.peak_demand_kw = p.peak_of(&scope);
+                if key.period == Period::Day && scope.level == Level::Site {
+                    // The day was reported against the baseline once; a
+                    // correction keeps that report (no refit).
+                    if let Some(b) = &p.baseline {
+                        k.baseline = b.clone();
+                    }
+                }
                 outputs.push(StreamOutput::Kpi(Box::new(k)));
             }
         }
@@ -560,7 +583,8 @@ impl Periods {
             if !due(entry.key().end_ms) {
                 break;
             }
-            let (key, sums) = entry.remove_entry();
+            let (key, mut sums) = entry.remove_entry();
+            let mut baseline = None;
             for (scope, s) in &sums.scopes {
                 let mut k = KpiRecord::new(key.start_ms, key.end_ms, scope.clone(), s.clone());
                 k.period = key.period;
@@ -568,12 +592,20 @@ impl Periods {
                 k.shift = key.shift.clone();
                 k.complete = complete;
                 k.peak_demand_kw = sums.peak_of(scope);
-                if complete && key.period == Period::Day && scope.level == Level::Site {
+                // Only whole days with data feed the baseline: a site's first
+                // (partial) day or a day mostly without data would distort it.
+                let whole = sums.first_window_ms.is_some_and(|f| f <= key.start_ms)
+                    && k.ratios
+                        .data_coverage
+                        .is_none_or(|c| c >= MIN_BASELINE_COVERAGE);
+                if complete && whole && key.period == Period::Day && scope.level == Level::Site {
                     self.baseline(&key, &sums, &mut k);
+                    baseline = Some(k.baseline.clone());
                 }
                 out.push(StreamOutput::Kpi(Box::new(k)));
             }
             if self.keep_ms > 0 {
+                sums.baseline = baseline;
                 self.done.insert(key, (sums, BTreeMap::new()));
             }
         }
