@@ -324,11 +324,30 @@ impl SiteCalendar {
         } else {
             yesterday
         };
-        let shift = self.shift_at[m as usize].map(|i| {
-            let (name, start, _) = &self.shifts[i as usize];
-            // Before its start minute: the instance began the day before.
-            (name.clone(), if m >= *start { date } else { yesterday })
-        });
+        let shift = self.shift_at[m as usize]
+            .map(|i| {
+                let (name, start, _) = &self.shifts[i as usize];
+                // Before its start minute: the instance began the day before.
+                (name.clone(), if m >= *start { date } else { yesterday })
+            })
+            .and_then(|(name, started)| {
+                // By wall clock; but in the hour repeated when clocks go
+                // back, a shift that ended at the first pass of a time must
+                // not take the second: membership is by the UTC bounds.
+                let inside = |name: &str, d: NaiveDate| {
+                    self.shift_bounds(name, d)
+                        .is_some_and(|(s, e)| (s..e).contains(&window_start_ms))
+                };
+                if inside(&name, started) {
+                    return Some((name, started));
+                }
+                self.shifts.iter().find_map(|(n, _, _)| {
+                    [yesterday, date]
+                        .into_iter()
+                        .find(|d| inside(n, *d))
+                        .map(|d| (n.clone(), d))
+                })
+            });
         let planned = self.break_at[m as usize]
             || self
                 .maintenance
@@ -419,6 +438,26 @@ mod tests {
             .map(|(a, b)| (a, b - a))
             .expect("shift");
         assert_eq!(len, 9 * H);
+    }
+
+    #[test]
+    fn the_repeated_hour_belongs_to_the_shift_running_then() {
+        // Paris, 25 October 2026: 03:00 CEST goes back to 02:00 CET.
+        let c = cal(
+            "Europe/Paris",
+            &[("a", "22:00", "02:30"), ("b", "02:30", "10:00")],
+            &[],
+        );
+        let (a_start, a_end) = c.shift_bounds("a", d(2026, 10, 24)).expect("a");
+        assert_eq!(a_end - a_start, 4 * H + 30 * 60_000);
+        // 02:10 CEST (00:10 UTC) is in a; 02:10 CET (01:10 UTC), the second
+        // pass, comes after a ended at 02:30 CEST: it is b's.
+        let first = c.classify(utc("2026-10-25T00:10:00Z"));
+        assert_eq!(first.shift, Some(("a".into(), d(2026, 10, 24))));
+        let second = c.classify(utc("2026-10-25T01:10:00Z"));
+        assert_eq!(second.shift, Some(("b".into(), d(2026, 10, 25))));
+        let (b_start, b_end) = c.shift_bounds("b", d(2026, 10, 25)).expect("b");
+        assert_eq!((b_start, b_end - b_start), (a_end, 8 * H + 30 * 60_000));
     }
 
     #[test]
