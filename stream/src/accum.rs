@@ -128,12 +128,12 @@ struct Carry {
 }
 
 /// A closed window kept for corrections: what the asset carried into it,
-/// its observations, and what was emitted.
+/// its observations, and the sums it emitted (corrections re-emit sums only).
 #[derive(Debug)]
 struct Closed {
     carry: Carry,
     events: Vec<Observation>,
-    out: AssetWindow,
+    out: KpiSums,
 }
 
 #[derive(Debug)]
@@ -256,7 +256,7 @@ impl AssetAccumulator {
                 Closed {
                     carry,
                     events,
-                    out: out.clone(),
+                    out: out.sums.clone(),
                 },
             );
             // Keep the windows a late observation may still reach.
@@ -313,7 +313,7 @@ impl AssetAccumulator {
                 None => (next, self.c.clone()),
             }
         };
-        let mut before: BTreeMap<i64, AssetWindow> = BTreeMap::new();
+        let mut before: BTreeMap<i64, KpiSums> = BTreeMap::new();
         for (k, c) in self.closed.split_off(&start) {
             before.insert(k, c.out);
             self.pending.entry(k).or_default().extend(c.events);
@@ -331,7 +331,7 @@ impl AssetAccumulator {
         let mut w = start;
         while w < next {
             if let Some(aw) = self.close(w, cfg) {
-                if before.get(&w) != Some(&aw) {
+                if before.get(&w) != Some(&aw.sums) {
                     changed.push(aw);
                 }
             }
