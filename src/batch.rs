@@ -238,43 +238,27 @@ pub fn run(
         })
         .context("starting the feeder thread")?;
 
-    if !writes {
-        // Only process 0 emits windows: this channel just closes at the end.
-        for _ in pipeline.outputs.iter() {}
-        let fed = feeder.join();
-        for h in decode_threads {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a decode or reader thread panicked"))?;
-        }
-        // The workers' error (a lost peer) says more than the feeder's.
-        pipeline.workers.join()?;
-        let ing = fed.map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
-        bar.finish_and_clear();
-        let m = ing.metrics();
-        return Ok(Summary {
-            recording: Some(recording.display().to_string()),
-            workers: workers * processes,
-            processes,
-            messages: m.received,
-            accepted: m.accepted,
-            dead_letters: m.dead_letters,
-            windows: 0,
-            kpi_records: 0,
-            alarm_events: 0,
-        });
-    }
-    let mut files = JsonlOutputs::create(out_dir)?;
-    let mut engine = AlarmEngine::new(settings.rules.clone());
+    // Only process 0 emits windows; elsewhere the channel just closes at
+    // the end.
+    let mut files = match writes {
+        true => Some((
+            JsonlOutputs::create(out_dir)?,
+            AlarmEngine::new(settings.rules.clone()),
+        )),
+        false => None,
+    };
     for window in pipeline.outputs.iter() {
-        if window.closes_window {
-            files.window_closed();
-        }
-        for out in &window.outputs {
-            if let StreamOutput::Kpi(k) = out {
-                files.kpi(k)?;
+        if let Some((files, engine)) = files.as_mut() {
+            if window.closes_window {
+                files.window_closed();
             }
-            for ev in engine.process(out) {
-                files.alarm(&ev)?;
+            for out in &window.outputs {
+                if let StreamOutput::Kpi(k) = out {
+                    files.kpi(k)?;
+                }
+                for ev in engine.process(out) {
+                    files.alarm(&ev)?;
+                }
             }
         }
         on_window(&window);
@@ -284,14 +268,26 @@ pub fn run(
         h.join()
             .map_err(|_| anyhow::anyhow!("a decode or reader thread panicked"))?;
     }
+    // The workers' error (a lost peer) says more than the feeder's.
     pipeline.workers.join()?;
     let ing = fed.map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
     bar.finish_and_clear();
-    let summary = files.finish(
-        &ing.metrics(),
-        workers * processes,
-        processes,
-        Some(recording.display().to_string()),
-    )?;
-    Ok(summary)
+    let recording = Some(recording.display().to_string());
+    match files {
+        Some((files, _)) => files.finish(&ing.metrics(), workers * processes, processes, recording),
+        None => {
+            let m = ing.metrics();
+            Ok(Summary {
+                recording,
+                workers: workers * processes,
+                processes,
+                messages: m.received,
+                accepted: m.accepted,
+                dead_letters: m.dead_letters,
+                windows: 0,
+                kpi_records: 0,
+                alarm_events: 0,
+            })
+        }
+    }
 }
