@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{dead_letter_total, read_jsonl, read_summary, recording, root, run_batch, scratch};
+use common::{
+    assert_same_files, dead_letter_total, read_jsonl, read_summary, recording, root, run_batch,
+    scratch,
+};
 use ctower_model::ReplayReader;
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -189,25 +192,11 @@ fn two_processes_write_what_one_process_writes() {
     let single = base.join("single");
     run_batch(&recording(), &single, 1);
 
-    for file in ["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"] {
-        let a = std::fs::read(single.join(file)).unwrap_or_else(|e| panic!("{file} (single): {e}"));
-        let b =
-            std::fs::read(p0.out.join(file)).unwrap_or_else(|e| panic!("{file} (cluster): {e}"));
-        assert!(!a.is_empty(), "{file} is empty");
-        if a != b {
-            let at = a
-                .iter()
-                .zip(&b)
-                .position(|(x, y)| x != y)
-                .unwrap_or(a.len().min(b.len()));
-            let line = a[..at].iter().filter(|c| **c == b'\n').count() + 1;
-            panic!(
-                "{file} differs between one process ({} bytes) and the cluster ({} bytes), first at byte {at} (line {line})",
-                a.len(),
-                b.len()
-            );
-        }
-    }
+    assert_same_files(
+        &["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"],
+        (&single, "one process"),
+        (&p0.out, "the cluster"),
+    );
 
     let (s1, s2) = (read_summary(&single), read_summary(&p0.out));
     // The cluster's counts describe its files.

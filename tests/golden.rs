@@ -11,7 +11,10 @@
 
 mod common;
 
-use common::{dead_letter_total, read_jsonl, read_summary, recording, root, run_batch, scratch};
+use common::{
+    assert_same_files, dead_letter_total, read_jsonl, read_summary, recording, root, run_batch,
+    scratch,
+};
 use ctower_model::ReplayReader;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -1218,24 +1221,11 @@ fn report(diffs: &[String]) -> String {
 #[test]
 fn batch_output_does_not_depend_on_the_worker_count() {
     let r = runs();
-    for file in ["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"] {
-        let a = std::fs::read(r.w1.join(file)).unwrap_or_else(|e| panic!("{file} (-w 1): {e}"));
-        let b = std::fs::read(r.w2.join(file)).unwrap_or_else(|e| panic!("{file} (-w 2): {e}"));
-        assert!(!a.is_empty(), "{file} is empty");
-        if a != b {
-            let at = a
-                .iter()
-                .zip(&b)
-                .position(|(x, y)| x != y)
-                .unwrap_or(a.len().min(b.len()));
-            let line = a[..at].iter().filter(|c| **c == b'\n').count() + 1;
-            panic!(
-                "{file} differs between -w 1 ({} bytes) and -w 2 ({} bytes), first at byte {at} (line {line})",
-                a.len(),
-                b.len()
-            );
-        }
-    }
+    assert_same_files(
+        &["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"],
+        (&r.w1, "-w 1"),
+        (&r.w2, "-w 2"),
+    );
 }
 
 #[test]
@@ -1488,11 +1478,11 @@ fn latest_revisions(product: &[Value]) -> (Vec<Value>, BTreeMap<Key, i64>) {
 #[test]
 fn dst_recording_with_late_data_equals_the_plain_recomputation() {
     let runs = dst_runs();
-    for file in ["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"] {
-        let a = std::fs::read(runs.w1.join(file)).expect("-w 1 output");
-        let b = std::fs::read(runs.w2.join(file)).expect("-w 2 output");
-        assert!(a == b, "{file} differs between -w 1 and -w 2");
-    }
+    assert_same_files(
+        &["kpis.jsonl", "alarms.jsonl", "dead-letters.jsonl"],
+        (&runs.w1, "-w 1"),
+        (&runs.w2, "-w 2"),
+    );
     let product = read_jsonl(&runs.w2.join("kpis.jsonl"));
     let (latest, revs) = latest_revisions(&product);
     // Every revision's final state is the recomputation from all the data.

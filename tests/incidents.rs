@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{dead_letter_total, read_jsonl, read_summary, recording, root, run_batch, scratch};
+use common::{
+    assert_same_files, dead_letter_total, read_jsonl, read_summary, recording, root, run_batch,
+    scratch,
+};
 use ctower_model::{ReplayReader, ReplayWriter};
 use ctower_sim::{simulate, Incident, IncidentKind, SimConfig, SimSummary};
 use serde_json::Value;
@@ -435,17 +438,11 @@ fn malformed_messages_change_no_kpi_and_no_alarm() {
     assert_eq!(clean.malformed, 0);
     assert_eq!(clean.messages, normal.messages - normal.malformed);
     assert_eq!(clean.incidents, normal.incidents);
-    for file in ["kpis.jsonl", "alarms.jsonl"] {
-        let a = std::fs::read(w.committed_out.join(file)).expect(file);
-        let b = std::fs::read(w.clean_out.join(file)).expect(file);
-        assert!(!a.is_empty(), "{file} is empty");
-        assert!(
-            a == b,
-            "{file} differs between the committed and the clean recording ({} vs {} bytes)",
-            a.len(),
-            b.len()
-        );
-    }
+    assert_same_files(
+        &["kpis.jsonl", "alarms.jsonl"],
+        (&w.committed_out, "the committed recording"),
+        (&w.clean_out, "the clean recording"),
+    );
     let dead = w.clean_out.join("dead-letters.jsonl");
     assert!(
         read_jsonl(&dead).is_empty(),

@@ -97,3 +97,32 @@ pub fn dead_letter_total(summary: &Value) -> u64 {
         .map(|v| v.as_u64().expect("summary.json: dead letter count"))
         .sum()
 }
+
+/// Asserts that each of `files` is non-empty and byte-identical in the two
+/// output directories; on a difference, says where it first is.
+pub fn assert_same_files(
+    files: &[&str],
+    (a_dir, a_what): (&Path, &str),
+    (b_dir, b_what): (&Path, &str),
+) {
+    for file in files {
+        let a =
+            std::fs::read(a_dir.join(file)).unwrap_or_else(|e| panic!("{file} ({a_what}): {e}"));
+        let b =
+            std::fs::read(b_dir.join(file)).unwrap_or_else(|e| panic!("{file} ({b_what}): {e}"));
+        assert!(!a.is_empty(), "{file} is empty");
+        if a != b {
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            let line = a[..at].iter().filter(|c| **c == b'\n').count() + 1;
+            panic!(
+                "{file} differs between {a_what} ({} bytes) and {b_what} ({} bytes), first at byte {at} (line {line})",
+                a.len(),
+                b.len()
+            );
+        }
+    }
+}
