@@ -35,6 +35,8 @@ pub struct Admission {
     watermark: Option<i64>,
     /// Start of the watermark's window: windows before it are closed.
     closed_before: Option<i64>,
+    /// The least site name, to seek `order` by time without allocating.
+    no_site: Arc<str>,
 }
 
 impl Admission {
@@ -46,6 +48,7 @@ impl Admission {
             newest: None,
             watermark: None,
             closed_before: None,
+            no_site: Arc::from(""),
         }
     }
 
@@ -104,7 +107,7 @@ impl Admission {
         let active_from = newest - self.cfg.idle_timeout_ms;
         if let Some((least, _)) = self
             .order
-            .range((active_from, Arc::<str>::from(""))..)
+            .range((active_from, self.no_site.clone())..)
             .next()
         {
             let wm = least - self.cfg.allowed_lateness_ms;
@@ -131,7 +134,7 @@ impl Admission {
         };
         let active_from = newest - self.cfg.idle_timeout_ms;
         self.order
-            .range(..(active_from, Arc::<str>::from("")))
+            .range(..(active_from, self.no_site.clone()))
             .map(|(_, s)| s.to_string())
             .collect()
     }

@@ -359,12 +359,12 @@ impl Decoder {
         let key = match self.assets.get(cache_key) {
             Some(k) => k.clone(),
             None => {
-                let k = AssetKey {
-                    site: self.name(site),
-                    area: self.name(area),
-                    line: self.name(line),
-                    asset: self.name(asset),
-                };
+                let k = AssetKey::from_names(
+                    self.name(site),
+                    self.name(area),
+                    self.name(line),
+                    self.name(asset),
+                );
                 if self.assets.len() < CACHE_LIMIT {
                     self.assets.insert(cache_key.to_string(), k.clone());
                 }

@@ -4,38 +4,68 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
-/// One physical asset (a filler, a freeze-dryer, an RO skid, a meter).
-///
-/// The enterprise level is not kept: one tower serves one group.
+/// The path of one asset: site, area, line and asset names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct AssetKey {
+pub struct AssetPath {
     pub site: Arc<str>,
     pub area: Arc<str>,
     pub line: Arc<str>,
     pub asset: Arc<str>,
 }
 
+/// One physical asset (a filler, a freeze-dryer, an RO skid, a meter).
+///
+/// The enterprise level is not kept: one tower serves one group.
+///
+/// Every observation carries its asset, so the key is one pointer: cloning
+/// it is one reference count (not four), and its stable hash is computed
+/// once, when the decoder first maps the asset. Equality and order are the
+/// path's (site, area, line, asset); `Hash` writes the stable hash. Read
+/// the names through `Deref` (`key.site`). Serialized as the path.
+#[derive(Clone)]
+pub struct AssetKey(Arc<KeyInner>);
+
+struct KeyInner {
+    path: AssetPath,
+    hash: u64,
+}
+
 impl AssetKey {
     pub fn new(site: &str, area: &str, line: &str, asset: &str) -> Self {
-        AssetKey {
-            site: site.into(),
-            area: area.into(),
-            line: line.into(),
-            asset: asset.into(),
+        AssetKey::from_names(site.into(), area.into(), line.into(), asset.into())
+    }
+
+    /// A key from names the caller already shares (a decoder's cache).
+    pub fn from_names(site: Arc<str>, area: Arc<str>, line: Arc<str>, asset: Arc<str>) -> Self {
+        AssetKey::from_path(AssetPath {
+            site,
+            area,
+            line,
+            asset,
+        })
+    }
+
+    pub fn from_path(path: AssetPath) -> Self {
+        // FNV-1a over the names, each followed by 0xff so that "ab"/"c"
+        // and "a"/"bc" differ.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [&path.site, &path.area, &path.line, &path.asset] {
+            for b in part.as_bytes().iter().chain(std::iter::once(&0xff)) {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
         }
+        AssetKey(Arc::new(KeyInner { path, hash }))
+    }
+
+    pub fn path(&self) -> &AssetPath {
+        &self.0.path
     }
 
     /// A stable 64-bit hash (FNV-1a) used to spread assets over workers.
     /// Stable across processes and runs, unlike `std`'s `DefaultHasher`.
     pub fn stable_hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for part in [&self.site, &self.area, &self.line, &self.asset] {
-            for b in part.as_bytes().iter().chain(std::iter::once(&0xff)) {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        h
+        self.0.hash
     }
 
     pub fn scope(&self, level: Level) -> ScopeKey {
@@ -59,6 +89,91 @@ impl AssetKey {
         s
     }
 }
+
+impl std::ops::Deref for AssetKey {
+    type Target = AssetPath;
+    fn deref(&self) -> &AssetPath {
+        &self.0.path
+    }
+}
+
+impl PartialEq for AssetKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.path == other.0.path)
+    }
+}
+
+impl Eq for AssetKey {}
+
+impl PartialOrd for AssetKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AssetKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.path.cmp(&other.0.path)
+    }
+}
+
+impl std::hash::Hash for AssetKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl fmt::Debug for AssetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssetKey")
+            .field("site", &self.site)
+            .field("area", &self.area)
+            .field("line", &self.line)
+            .field("asset", &self.asset)
+            .finish()
+    }
+}
+
+impl Serialize for AssetKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.path.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AssetKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AssetPath::deserialize(d).map(AssetKey::from_path)
+    }
+}
+
+/// Hashes an [`AssetKey`] by its precomputed stable hash (already well
+/// mixed), so a per-observation lookup never rehashes the names.
+#[derive(Default, Clone, Copy)]
+pub struct AssetKeyHasher(u64);
+
+impl std::hash::Hasher for AssetKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(5) ^ n;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached by keys other than `AssetKey`: plain FNV-1a.
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// A hash map keyed by asset that uses [`AssetKeyHasher`].
+pub type AssetMap<V> =
+    std::collections::HashMap<AssetKey, V, std::hash::BuildHasherDefault<AssetKeyHasher>>;
 
 impl fmt::Display for AssetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,6 +278,21 @@ mod tests {
         assert_eq!(a.scope(Level::Site).to_string(), "s");
         assert_eq!(a.scope(Level::Line).to_string(), "s/ar/l");
         assert_eq!(a.scope(Level::Asset).to_string(), "s/ar/l/x");
+    }
+
+    #[test]
+    fn keys_compare_by_path_whatever_their_allocation() {
+        let a = AssetKey::new("s", "ar", "l", "x");
+        let b = AssetKey::new("s", "ar", "l", "x");
+        let c = AssetKey::new("s", "ar", "l", "y");
+        assert_eq!(a, b);
+        assert_eq!(a.cmp(&b), std::cmp::Ordering::Equal);
+        assert!(a < c && c > b);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"site":"s","area":"ar","line":"l","asset":"x"}"#);
+        let back: AssetKey = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.stable_hash(), a.stable_hash());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod replay;
 pub mod time;
 
 pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
-pub use asset::{AssetKey, Level, ScopeKey};
+pub use asset::{AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, ScopeKey};
 pub use config::ConfigIssue;
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::PipelineMetrics;

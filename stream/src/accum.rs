@@ -145,6 +145,8 @@ pub struct AssetAccumulator {
     closed: BTreeMap<i64, Closed>,
     /// Late observations too old to replay (before the kept windows).
     late_dropped: u64,
+    /// Observations of the last window closed.
+    last_len: usize,
 }
 
 impl AssetAccumulator {
@@ -158,6 +160,7 @@ impl AssetAccumulator {
             pending: BTreeMap::new(),
             closed: BTreeMap::new(),
             late_dropped: 0,
+            last_len: 0,
         }
     }
 
@@ -174,7 +177,12 @@ impl AssetAccumulator {
     pub fn push(&mut self, obs: Observation, window_ms: i64) {
         let w = window_start(obs.ts_ms, window_ms);
         self.c.first_window_ms = self.c.first_window_ms.min(w);
-        self.pending.entry(w).or_default().push(obs);
+        // Sized like the last window: no doubling and copying as it fills.
+        let hint = self.last_len;
+        self.pending
+            .entry(w)
+            .or_insert_with(|| Vec::with_capacity(hint))
+            .push(obs);
     }
 
     /// Closes the window starting at `w`; `None` before the asset's first window.
@@ -185,6 +193,7 @@ impl AssetAccumulator {
         let carry = (cfg.correction_horizon_ms > 0).then(|| self.c.clone());
         let end = w + cfg.window_ms;
         let mut events = self.pending.remove(&w).unwrap_or_default();
+        self.last_len = events.len();
         events.sort_by_key(|o| (o.ts_ms, o.seq));
         // An asset has a time model from the window of its first state
         // message on; before that message, its time is UNKNOWN, so the

@@ -397,7 +397,8 @@ fn assets(
         "Assets",
         move |cap, _info| {
             let mut cap = Some(cap);
-            let mut accs: BTreeMap<ctower_model::AssetKey, AssetAccumulator> = BTreeMap::new();
+            // Any order: the roll-up sorts each window's assets.
+            let mut accs: ctower_model::AssetMap<AssetAccumulator> = Default::default();
             // The next window this worker closes.
             let mut next: Option<i64> = None;
             // Late observations by the time they came at.
@@ -422,9 +423,14 @@ fn assets(
                             }
                         }
                         next = Some(next.map_or(w, |n| n.min(w)));
-                        accs.entry(obs.asset.clone())
-                            .or_insert_with(|| AssetAccumulator::new(obs.asset.clone(), w))
-                            .push(obs, window_ms);
+                        match accs.get_mut(&obs.asset) {
+                            Some(acc) => acc.push(obs, window_ms),
+                            None => {
+                                let mut acc = AssetAccumulator::new(obs.asset.clone(), w);
+                                acc.push(obs, window_ms);
+                                accs.insert(acc.key().clone(), acc);
+                            }
+                        }
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
