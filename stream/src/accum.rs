@@ -141,8 +141,9 @@ pub struct AssetAccumulator {
     key: AssetKey,
     c: Carry,
     pending: BTreeMap<i64, Vec<Observation>>,
-    /// Closed windows within the correction horizon, by start.
-    closed: BTreeMap<i64, Closed>,
+    /// Closed windows within the correction horizon, by start. Boxed: a
+    /// window is large, and the map's nodes shift entries on every insert.
+    closed: BTreeMap<i64, Box<Closed>>,
     /// Late observations too old to replay (before the kept windows).
     late_dropped: u64,
     /// Observations of the last window closed.
@@ -262,11 +263,11 @@ impl AssetAccumulator {
         if let Some(carry) = carry {
             self.closed.insert(
                 w,
-                Closed {
+                Box::new(Closed {
                     carry,
                     events,
                     out: out.sums.clone(),
-                },
+                }),
             );
             // Keep the windows a late observation may still reach.
             let keep_from = w - cfg.correction_horizon_ms - cfg.lookahead_ms();

@@ -332,22 +332,28 @@ fn ingest<'s>(
                             if let Some(c) = share.as_ref() {
                                 obs.retain(|o| c.owns_site(&o.asset.site));
                             }
-                            // One output session per window, not per observation:
-                            // each session may allocate a whole output buffer.
-                            // (Order within a window does not matter: the
-                            // accumulators sort by event time and sequence.)
-                            obs.sort_by_key(window_of);
-                            let mut it = obs.into_iter().peekable();
-                            while let Some(first) = it.next() {
-                                let w = window_of(&first);
+                            // Whole containers, one per window: no copy of
+                            // each observation into an output buffer. A batch
+                            // mostly falls in one window. (Order within a
+                            // window does not matter: the accumulators sort
+                            // by event time and sequence.)
+                            let first_w = obs.first().map(window_of);
+                            let mut by_window: BTreeMap<i64, Vec<Observation>> = BTreeMap::new();
+                            match first_w {
+                                Some(w) if obs.iter().all(|o| window_of(o) == w) => {
+                                    by_window.insert(w, obs);
+                                }
+                                _ => {
+                                    for o in obs {
+                                        by_window.entry(window_of(&o)).or_default().push(o);
+                                    }
+                                }
+                            }
+                            for (w, mut part) in by_window {
                                 // The batch's watermark never exceeds a later
                                 // observation's; guard it without panicking.
                                 let at = c.delayed(&to_time(w).max(*c.time()));
-                                let mut session = output.session(&at);
-                                session.give(first);
-                                while let Some(o) = it.next_if(|o| window_of(o) == w) {
-                                    session.give(o);
-                                }
+                                output.session(&at).give_container(&mut part);
                             }
                             if let Some(wm) = batch.watermark_ms {
                                 let t = to_time(window_start(wm, window_ms));

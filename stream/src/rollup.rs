@@ -23,20 +23,52 @@ pub fn roll_up(
     // Floating-point sums depend on the order of the terms: fix it, so the
     // result does not depend on which worker delivered first.
     assets.sort_by(|x, y| x.asset.cmp(&y.asset));
-    let mut scopes: BTreeMap<ScopeKey, KpiSums> = BTreeMap::new();
+    // Sorted by asset, the assets of a site, and of a line, are adjacent
+    // and come in the order of their scope keys: each scope is summed in
+    // one pass, in the same order a map of scopes would give.
+    let mut group = KpiSums::default();
+    let mut sites: Vec<(ScopeKey, KpiSums)> = Vec::new();
+    let mut lines: Vec<(ScopeKey, KpiSums)> = Vec::new();
+    let mut leaves: Vec<(ScopeKey, KpiSums)> = Vec::with_capacity(assets.len());
     let mut signals = Vec::new();
+    let mut prev: Option<AssetKey> = None;
     for a in assets {
-        for level in Level::ALL {
-            scopes.entry(a.asset.scope(level)).or_default().add(&a.sums);
+        let k = &a.asset;
+        let same_site = prev.as_ref().is_some_and(|p| p.site == k.site);
+        let same_line = same_site
+            && prev
+                .as_ref()
+                .is_some_and(|p| p.area == k.area && p.line == k.line);
+        let same_asset = same_line && prev.as_ref().is_some_and(|p| p.asset == k.asset);
+        group.add(&a.sums);
+        for (same, level, scopes) in [
+            (same_site, Level::Site, &mut sites),
+            (same_line, Level::Line, &mut lines),
+            (same_asset, Level::Asset, &mut leaves),
+        ] {
+            match scopes.last_mut() {
+                Some((_, sums)) if same => sums.add(&a.sums),
+                _ => {
+                    let mut sums = KpiSums::default();
+                    sums.add(&a.sums);
+                    scopes.push((k.scope(level), sums));
+                }
+            }
         }
         signals.extend(a.signals);
+        prev = Some(a.asset);
     }
     signals.sort_by(|x, y| (&x.asset, &x.signal).cmp(&(&y.asset, &y.signal)));
-    scopes
+    let record = |(scope, sums): (ScopeKey, KpiSums)| {
+        StreamOutput::Kpi(Box::new(KpiRecord::new(window_start_ms, end, scope, sums)))
+    };
+    let group = prev.is_some().then(|| (ScopeKey::group(), group));
+    group
         .into_iter()
-        .map(|(scope, sums)| {
-            StreamOutput::Kpi(Box::new(KpiRecord::new(window_start_ms, end, scope, sums)))
-        })
+        .chain(sites)
+        .chain(lines)
+        .chain(leaves)
+        .map(record)
         .chain(signals.into_iter().map(StreamOutput::Signal))
         .collect()
 }
@@ -100,7 +132,7 @@ impl RollUp {
                 .collect();
             outputs = roll_up(t, self.window_ms, regular);
             self.periods.window(t + self.window_ms, &mut outputs);
-            self.revisions.keep(t, &sums, &outputs);
+            self.revisions.keep(t, sums, &outputs);
         }
         outputs.extend(corrections);
         (outputs, closes)
@@ -130,11 +162,39 @@ pub struct Revisions {
     pub dropped: u64,
 }
 
+/// Sorted vectors rather than maps: a window is kept once and looked up
+/// only for its (rare) corrections.
 #[derive(Debug, Default)]
 struct Kept {
-    assets: BTreeMap<AssetKey, KpiSums>,
-    /// Latest revision and sums of each scope's record.
-    emitted: BTreeMap<ScopeKey, (u32, KpiSums)>,
+    /// Each asset's sums, by asset.
+    assets: Vec<(AssetKey, KpiSums)>,
+    /// Latest revision and sums of each scope's record, by scope.
+    emitted: Vec<(ScopeKey, (u32, KpiSums))>,
+}
+
+impl Kept {
+    fn emitted(&self, scope: &ScopeKey) -> Option<&(u32, KpiSums)> {
+        self.emitted
+            .binary_search_by(|(s, _)| s.cmp(scope))
+            .ok()
+            .map(|i| &self.emitted[i].1)
+    }
+
+    fn set_emitted(&mut self, scope: &ScopeKey, revision: u32, sums: &KpiSums) {
+        match self.emitted.binary_search_by(|(s, _)| s.cmp(scope)) {
+            Ok(i) => self.emitted[i].1 = (revision, sums.clone()),
+            Err(i) => self
+                .emitted
+                .insert(i, (scope.clone(), (revision, sums.clone()))),
+        }
+    }
+
+    fn set_asset(&mut self, asset: AssetKey, sums: KpiSums) {
+        match self.assets.binary_search_by(|(a, _)| a.cmp(&asset)) {
+            Ok(i) => self.assets[i].1 = sums,
+            Err(i) => self.assets.insert(i, (asset, sums)),
+        }
+    }
 }
 
 /// A re-emitted window record and the one it replaces (none: a new scope).
@@ -159,14 +219,14 @@ impl Revisions {
     pub fn keep(
         &mut self,
         window_start_ms: i64,
-        assets: &[(AssetKey, KpiSums)],
+        assets: Vec<(AssetKey, KpiSums)>,
         outputs: &[StreamOutput],
     ) {
         if self.keep_ms <= 0 {
             return;
         }
-        let kept = Kept {
-            assets: assets.iter().cloned().collect(),
+        let mut kept = Kept {
+            assets,
             emitted: outputs
                 .iter()
                 .filter_map(|o| match o {
@@ -175,6 +235,10 @@ impl Revisions {
                 })
                 .collect(),
         };
+        // Already in order, as roll_up emits them; sorting checks that
+        // cheaply and keeps the lookups right whatever the caller passed.
+        kept.assets.sort_by(|x, y| x.0.cmp(&y.0));
+        kept.emitted.sort_by(|x, y| x.0.cmp(&y.0));
         self.windows.insert(window_start_ms, kept);
         let from = window_start_ms - self.keep_ms;
         while self
@@ -194,7 +258,7 @@ impl Revisions {
             return Vec::new();
         };
         for aw in changed {
-            kept.assets.insert(aw.asset, aw.sums);
+            kept.set_asset(aw.asset, aw.sums);
         }
         let assets: Vec<AssetWindow> = kept
             .assets
@@ -211,7 +275,7 @@ impl Revisions {
             let StreamOutput::Kpi(mut new) = o else {
                 continue;
             };
-            let old = kept.emitted.get(&new.scope).cloned();
+            let old = kept.emitted(&new.scope).cloned();
             if old.as_ref().is_some_and(|o| o.1 == new.sums) {
                 continue;
             }
@@ -225,8 +289,7 @@ impl Revisions {
     pub fn emitted(&mut self, records: &[KpiRecord]) {
         for r in records {
             if let Some(kept) = self.windows.get_mut(&r.window_start_ms) {
-                kept.emitted
-                    .insert(r.scope.clone(), (r.revision, r.sums.clone()));
+                kept.set_emitted(&r.scope, r.revision, &r.sums);
             }
         }
     }
