@@ -32,6 +32,8 @@ pub struct JsonlOutputs {
     windows: u64,
     kpi_records: u64,
     alarm_events: u64,
+    /// One encoded line.
+    line: Vec<u8>,
 }
 
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
@@ -53,6 +55,7 @@ impl JsonlOutputs {
             windows: 0,
             kpi_records: 0,
             alarm_events: 0,
+            line: Vec::with_capacity(4096),
         })
     }
 
@@ -61,8 +64,11 @@ impl JsonlOutputs {
     }
 
     pub fn kpi(&mut self, k: &KpiRecord) -> anyhow::Result<()> {
-        serde_json::to_writer(&mut self.kpis, k)?;
-        self.kpis.write_all(b"\n")?;
+        // Into a reused buffer, then one write (see `write_json`).
+        self.line.clear();
+        k.write_json(&mut self.line);
+        self.line.push(b'\n');
+        self.kpis.write_all(&self.line)?;
         self.kpi_records += 1;
         Ok(())
     }

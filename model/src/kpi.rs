@@ -385,6 +385,57 @@ impl KpiRecord {
         }
     }
 
+    /// Appends the record as one JSON object, byte for byte what
+    /// `serde_json` writes for it (a test checks that, with every field
+    /// set), about twice as fast: the keys are written as constants instead
+    /// of being escaped and written piece by piece, field after field. The
+    /// batch mode writes tens of thousands of records per minute of data.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn val<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+            // Into a Vec, and these values always serialize: cannot fail.
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+        macro_rules! fields {
+            ($($owner:expr => [$($f:ident),+ $(,)?]),+ $(,)?) => {
+                $($(
+                    out.extend_from_slice(concat!(",\"", stringify!($f), "\":").as_bytes());
+                    val(out, &$owner.$f);
+                )+)+
+            };
+        }
+        out.extend_from_slice(b"{\"window_start_ms\":");
+        val(out, &self.window_start_ms);
+        // The order of the fields and of the flattened structs' fields.
+        fields!(
+            self => [window_end_ms],
+            self.scope => [level, site, area, line, asset],
+            self => [revision, period, production_day, shift, complete, peak_demand_kw],
+            self.baseline => [
+                baseline_expected_kwh, baseline_deviation_kwh, baseline_cusum_kwh,
+                baseline_r2, baseline_intercept_kwh, baseline_kwh_per_unit,
+                baseline_kwh_per_degree_day, degree_days,
+            ],
+            self.sums => [
+                messages, running_ms, planned_stop_ms, unplanned_stop_ms,
+                unplanned_stop_by_reason_ms, micro_stop_ms, changeover_ms, no_shift_ms,
+                unknown_ms, unplanned_stops, micro_stops, rejected_state_messages,
+                produced, good, reject, ideal_time_ms, good_ideal_ms, startup_ideal_ms,
+                startup_good_ideal_ms, energy_kwh, energy_cost, co2e_kg, power_kw,
+                water_feed_m3, water_permeate_m3, water_concentrate_m3,
+                conductivity_measured_ms, conductivity_within_ms, toc_measured_ms,
+                toc_within_ms, usp_excursions,
+            ],
+            self.ratios => [
+                availability, performance, quality, oee, kwh_per_good_unit, standby_kw,
+                water_recovery, water_m3_per_good_unit, data_coverage, teep, mtbf_ms,
+                mttr_ms, loss_breakdown_ms, loss_setup_ms, loss_minor_stop_ms,
+                loss_speed_ms, loss_defect_ms, loss_startup_ms, ideal_rate_suspect,
+                conductivity_within_usp, toc_within_usp,
+            ],
+        );
+        out.push(b'}');
+    }
+
     /// A KPI by its field name, for alert rules and reports.
     pub fn metric(&self, name: &str) -> Option<f64> {
         let s = &self.sums;
@@ -516,6 +567,115 @@ mod tests {
         // No no-shift or UNKNOWN time: calendar = 480 min, PBT = 450 min.
         assert!((r.teep.unwrap() - 0.698_074 * 450.0 / 480.0).abs() < 1e-6);
         assert!(!r.ideal_rate_suspect);
+    }
+
+    /// Every field set (struct literals without `..Default`: a new field
+    /// does not compile here until it is given a value, and then the fast
+    /// writer must write it too).
+    fn full_record() -> KpiRecord {
+        let mut n = 0.0;
+        let mut f = || {
+            n += 1.0;
+            n + 0.125
+        };
+        let sums = KpiSums {
+            messages: 1,
+            running_ms: 2,
+            planned_stop_ms: 3,
+            unplanned_stop_ms: 4,
+            unplanned_stop_by_reason_ms: [("jam".into(), 3), ("a \"quoted\" \\ reason".into(), 1)]
+                .into_iter()
+                .collect(),
+            micro_stop_ms: 5,
+            changeover_ms: 6,
+            no_shift_ms: 7,
+            unknown_ms: -8,
+            unplanned_stops: 9,
+            micro_stops: 10,
+            rejected_state_messages: 11,
+            produced: 12,
+            good: 13,
+            reject: 14,
+            ideal_time_ms: f(),
+            good_ideal_ms: f(),
+            startup_ideal_ms: f(),
+            startup_good_ideal_ms: f(),
+            energy_kwh: 1e-7,
+            energy_cost: 1e21,
+            co2e_kg: f(),
+            power_kw: Some(f()),
+            water_feed_m3: f(),
+            water_permeate_m3: f(),
+            water_concentrate_m3: f(),
+            conductivity_measured_ms: 15,
+            conductivity_within_ms: 16,
+            toc_measured_ms: 17,
+            toc_within_ms: 18,
+            usp_excursions: 19,
+        };
+        KpiRecord {
+            window_start_ms: 1_772_427_600_000,
+            window_end_ms: 1_772_427_660_000,
+            scope: AssetKey::new("s\u{e9}te", "a/r", "l\n1", "x").scope(crate::Level::Asset),
+            revision: 3,
+            period: Period::Shift,
+            production_day: Some("2026-03-02".into()),
+            shift: Some("night".into()),
+            complete: false,
+            peak_demand_kw: Some(f()),
+            baseline: BaselineFields {
+                baseline_expected_kwh: Some(f()),
+                baseline_deviation_kwh: Some(-f()),
+                baseline_cusum_kwh: Some(f()),
+                baseline_r2: Some(0.1 + 0.2),
+                baseline_intercept_kwh: Some(f()),
+                baseline_kwh_per_unit: Some(f()),
+                baseline_kwh_per_degree_day: Some(f()),
+                degree_days: Some(f()),
+            },
+            sums,
+            ratios: KpiRatios {
+                availability: Some(f()),
+                performance: Some(f()),
+                quality: Some(f()),
+                oee: Some(f()),
+                kwh_per_good_unit: Some(f()),
+                standby_kw: Some(f()),
+                water_recovery: Some(f()),
+                water_m3_per_good_unit: Some(f()),
+                data_coverage: Some(f()),
+                teep: Some(f()),
+                mtbf_ms: Some(f()),
+                mttr_ms: Some(f()),
+                loss_breakdown_ms: f(),
+                loss_setup_ms: f(),
+                loss_minor_stop_ms: f(),
+                loss_speed_ms: f(),
+                loss_defect_ms: f(),
+                loss_startup_ms: f(),
+                ideal_rate_suspect: true,
+                conductivity_within_usp: Some(f()),
+                toc_within_usp: Some(f()),
+            },
+        }
+    }
+
+    #[test]
+    fn fast_json_is_serde_json_byte_for_byte() {
+        let full = full_record();
+        let text = serde_json::to_string(&full).unwrap();
+        assert!(!text.contains("null"), "every field is set: {text}");
+        let mut sparse = KpiRecord::new(0, 60_000, ScopeKey::group(), KpiSums::default());
+        sparse.ratios.oee = Some(f64::NAN);
+        sparse.peak_demand_kw = Some(f64::INFINITY);
+        for record in [full, sparse] {
+            let mut fast = Vec::new();
+            record.write_json(&mut fast);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(&record).unwrap()
+            );
+        }
     }
 
     #[test]
