@@ -71,8 +71,10 @@ pub struct SiteCalendar {
     shifts: Vec<(Arc<str>, u32, u32)>,
     /// Shift index for every minute of the local day.
     shift_at: Vec<Option<u16>>,
-    /// Break for every minute of the local day.
-    break_at: Vec<bool>,
+    /// Breaks: (start minute, end minute); end ≤ start crosses midnight.
+    breaks: Vec<(u32, u32)>,
+    /// Break index for every minute of the local day.
+    break_at: Vec<Option<u16>>,
     /// Planned maintenance, UTC ms, [from, to).
     maintenance: Vec<(i64, i64)>,
 }
@@ -213,17 +215,17 @@ impl SiteCalendarConfig {
                 shift_at[m as usize] = Some(n as u16);
             }
         }
-        let mut break_at = vec![false; DAY_MIN as usize];
-        for &(i, s, e) in &breaks {
+        let mut break_at: Vec<Option<u16>> = vec![None; DAY_MIN as usize];
+        for (n, &(i, s, e)) in breaks.iter().enumerate() {
             for m in minutes(s, e) {
-                if break_at[m as usize] {
+                if break_at[m as usize].is_some() {
                     issues.push(ConfigIssue::new(
                         format!("{key}.breaks[{i}]"),
                         format!("overlaps another break at {}", fmt_min(m)),
                     ));
                     break;
                 }
-                break_at[m as usize] = true;
+                break_at[m as usize] = Some(n as u16);
             }
         }
         let mut maintenance = Vec::new();
@@ -268,6 +270,7 @@ impl SiteCalendarConfig {
                 .map(|(_, n, a, b)| (Arc::from(n), a, b))
                 .collect(),
             shift_at,
+            breaks: breaks.into_iter().map(|(_, s, e)| (s, e)).collect(),
             break_at,
             maintenance,
         })
@@ -348,7 +351,25 @@ impl SiteCalendar {
                         .map(|d| (n.clone(), d))
                 })
             });
-        let planned = self.break_at[m as usize]
+        // By wall clock too; but a break in the hour repeated when clocks
+        // go back is taken once: membership is by the instance's UTC bounds.
+        let in_break = self.break_at[m as usize].is_some_and(|i| {
+            let (s, e) = self.breaks[i as usize];
+            let started = if m >= s { date } else { yesterday };
+            let ends = if e <= s {
+                started.succ_opt().unwrap_or(started)
+            } else {
+                started
+            };
+            let at = |d: NaiveDate, min: u32| {
+                local_to_utc(
+                    self.tz,
+                    d.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(min)),
+                )
+            };
+            (at(started, s)..at(ends, e)).contains(&window_start_ms)
+        });
+        let planned = in_break
             || self
                 .maintenance
                 .iter()
@@ -458,6 +479,38 @@ mod tests {
         assert_eq!(second.shift, Some(("b".into(), d(2026, 10, 25))));
         let (b_start, b_end) = c.shift_bounds("b", d(2026, 10, 25)).expect("b");
         assert_eq!((b_start, b_end - b_start), (a_end, 8 * H + 30 * 60_000));
+    }
+
+    #[test]
+    fn a_break_in_the_repeated_hour_is_taken_once() {
+        // Paris, 25 October 2026: 02:00–03:00 local happens twice.
+        let c = cal(
+            "Europe/Paris",
+            &[("night", "22:00", "06:00")],
+            &[("02:00", "02:30"), ("23:50", "00:10")],
+        );
+        // First pass, 02:10 CEST = 00:10 UTC: the break.
+        assert!(c.classify(utc("2026-10-25T00:10:00Z")).planned);
+        // Second pass, 02:10 CET = 01:10 UTC: the break is over.
+        let second = c.classify(utc("2026-10-25T01:10:00Z"));
+        assert!(!second.planned);
+        assert_eq!(second.shift, Some(("night".into(), d(2026, 10, 24))));
+        // Any other night: once, at 02:10 local.
+        assert!(c.classify(utc("2026-10-26T01:10:00Z")).planned);
+        assert!(!c.classify(utc("2026-10-26T01:40:00Z")).planned);
+        // A break across midnight, on both sides of it (CET, UTC+1).
+        assert!(c.classify(utc("2026-10-25T22:55:00Z")).planned);
+        assert!(c.classify(utc("2026-10-25T23:05:00Z")).planned);
+        assert!(!c.classify(utc("2026-10-25T23:10:00Z")).planned);
+        // The spring change (29 March): 01:50 CET is a break, 02:00–02:30
+        // never happens, 03:00 CEST is not.
+        let spring = cal(
+            "Europe/Paris",
+            &[("night", "22:00", "06:00")],
+            &[("01:50", "02:30")],
+        );
+        assert!(spring.classify(utc("2026-03-29T00:50:00Z")).planned);
+        assert!(!spring.classify(utc("2026-03-29T01:00:00Z")).planned);
     }
 
     #[test]
