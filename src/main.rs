@@ -292,7 +292,35 @@ fn cluster(
         process,
         addresses,
         connect_timeout: std::time::Duration::from_secs(connect_timeout_secs),
+        // Set once the configuration and the recording are known.
+        fingerprint: 0,
     }))
+}
+
+/// What every process of a cluster must compute from: the configuration
+/// file, the `CTOWER__` variables layered on it (by name) and the recording.
+/// Only hashed, never logged: the variables may hold secrets.
+fn input_fingerprint(config: &std::path::Path, recording: &std::path::Path) -> anyhow::Result<u64> {
+    let mut f = ctower_stream::cluster::Fingerprint::default();
+    let open = |p: &std::path::Path| {
+        std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))
+    };
+    f.reader(open(config)?)
+        .with_context(|| format!("reading {}", config.display()))?;
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("CTOWER__"))
+        .collect();
+    vars.sort();
+    for (k, v) in &vars {
+        f.bytes(k.as_bytes());
+        f.bytes(&[0]);
+        f.bytes(v.as_bytes());
+        f.bytes(&[0]);
+    }
+    f.end_part(vars.len() as u64);
+    f.reader(open(recording)?)
+        .with_context(|| format!("reading {}", recording.display()))?;
+    Ok(f.value())
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -321,7 +349,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if processes.is_some() && replay.is_none() {
                 bail!("--processes (timely cluster mode) is for the batch mode (--replay …); live mode runs in one process, scale it with -w N");
             }
-            let cluster = cluster(processes, process_id, hostfile.as_deref(), connect_timeout)?;
+            let mut cluster = cluster(processes, process_id, hostfile.as_deref(), connect_timeout)?;
             let settings = settings::load(&config)?;
             let workers = workers.unwrap_or(settings.workers);
             if workers == 0 {
@@ -347,6 +375,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let mut opts = batch::BatchOptions::new(workers, decode_threads);
             opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            if let Some(c) = cluster.as_mut() {
+                c.fingerprint = input_fingerprint(&config, &recording)?;
+            }
             let process = cluster.as_ref().map(|c| (c.process, c.processes()));
             opts.cluster = cluster;
             let s = batch::run(&settings, &recording, &out, &opts, |_| {})?;

@@ -314,3 +314,75 @@ fn an_absent_peer_is_a_clear_error_after_the_timeout() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn processes_with_different_inputs_refuse_each_other() {
+    // Process 1 runs with another correction horizon: its KPIs would differ
+    // from process 0's, so the handshake must refuse it, on both sides.
+    let base = scratch("cluster-fingerprint");
+    for attempt in 0..3 {
+        let [p0, p1] = free_ports();
+        let hostfile = base.join(format!("hosts-{attempt}.txt"));
+        std::fs::write(&hostfile, format!("127.0.0.1:{p0}\n127.0.0.1:{p1}\n"))
+            .expect("writing the hostfile");
+        let hostfile = hostfile.display().to_string();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let children: Vec<(Child, PathBuf)> = (0..2)
+            .map(|i| {
+                let log = base.join(format!("p{i}-{attempt}.stderr"));
+                let mut cmd = ctower_run(
+                    &[
+                        "-w",
+                        "1",
+                        "--processes",
+                        "2",
+                        "--process-id",
+                        &i.to_string(),
+                        "--hostfile",
+                        &hostfile,
+                        "--connect-timeout",
+                        "30",
+                    ],
+                    &base.join(format!("out-{i}-{attempt}")),
+                );
+                if i == 1 {
+                    cmd.env("CTOWER__PIPELINE__CORRECTION_HORIZON_SECS", "600");
+                }
+                let child = cmd
+                    .stdout(Stdio::null())
+                    .stderr(File::create(&log).expect("creating the log file"))
+                    .spawn()
+                    .expect("starting the ctower binary");
+                (child, log)
+            })
+            .collect();
+        let done: Vec<(Option<ExitStatus>, String)> = children
+            .into_iter()
+            .map(|(mut child, log)| {
+                let status = wait(&mut child, deadline);
+                (status, std::fs::read_to_string(&log).unwrap_or_default())
+            })
+            .collect();
+        let refused = |s: &str| s.contains("different recording or configuration");
+        // One side sees the other's hello first; the other may only see
+        // the connection close. At least one says why, and neither runs.
+        if done.iter().any(|(_, e)| refused(e)) {
+            for (i, (status, stderr)) in done.iter().enumerate() {
+                assert!(
+                    status.is_some_and(|s| !s.success()),
+                    "process {i} must fail:\n{stderr}"
+                );
+            }
+            assert!(
+                !base.join(format!("out-0-{attempt}/kpis.jsonl")).exists(),
+                "nothing may be written"
+            );
+            return;
+        }
+        eprintln!(
+            "attempt {attempt}: no refusal (a port taken in between?):\n{}\n{}",
+            done[0].1, done[1].1
+        );
+    }
+    panic!("the processes were never refused for their different inputs");
+}

@@ -30,6 +30,58 @@ pub struct Cluster {
     pub addresses: Vec<String>,
     /// How long to wait for every peer to connect before giving up.
     pub connect_timeout: Duration,
+    /// What every process must compute from: a [`Fingerprint`] of its
+    /// recording and configuration, compared in the handshake.
+    pub fingerprint: u64,
+}
+
+/// A stable 64-bit fingerprint (FNV-1a) of the bytes a process computes
+/// from. Every process of a cluster reads the whole recording and must
+/// decode and admit it exactly alike; a process with another recording or
+/// configuration would silently write wrong KPIs, so the handshake refuses
+/// it. Each part is followed by a separator, so parts cannot run together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint(u64);
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fingerprint {
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// Ends one part (a file, a list of variables).
+    pub fn end_part(&mut self, len: u64) {
+        self.bytes(&len.to_be_bytes());
+        self.bytes(&[0xff]);
+    }
+
+    /// Adds everything `r` reads, as one part.
+    pub fn reader(&mut self, mut r: impl Read) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut len = 0u64;
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            self.bytes(&buf[..n]);
+            len += n as u64;
+        }
+        self.end_part(len);
+        Ok(())
+    }
+
+    pub fn value(&self) -> u64 {
+        self.0
+    }
 }
 
 impl Cluster {
@@ -91,8 +143,8 @@ pub fn parse_hostfile(text: &str, processes: usize) -> Result<Vec<String>, Strin
     Ok(addresses)
 }
 
-const MAGIC: [u8; 8] = *b"ctower\x01\x00";
-const HELLO_LEN: usize = 40;
+const MAGIC: [u8; 8] = *b"ctower\x02\x00";
+const HELLO_LEN: usize = 48;
 
 /// What each side of a connection says first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,15 +153,22 @@ struct Hello {
     to: u64,
     processes: u64,
     threads: u64,
+    fingerprint: u64,
 }
 
 impl Hello {
     fn encode(&self) -> [u8; HELLO_LEN] {
         let mut b = [0u8; HELLO_LEN];
         b[..8].copy_from_slice(&MAGIC);
-        for (i, v) in [self.from, self.to, self.processes, self.threads]
-            .into_iter()
-            .enumerate()
+        for (i, v) in [
+            self.from,
+            self.to,
+            self.processes,
+            self.threads,
+            self.fingerprint,
+        ]
+        .into_iter()
+        .enumerate()
         {
             b[8 + 8 * i..16 + 8 * i].copy_from_slice(&v.to_be_bytes());
         }
@@ -130,6 +189,7 @@ impl Hello {
             to: field(1),
             processes: field(2),
             threads: field(3),
+            fingerprint: field(4),
         })
     }
 }
@@ -142,12 +202,19 @@ fn check_hello(
     from: Option<usize>,
     processes: usize,
     threads: usize,
+    fingerprint: u64,
 ) -> Result<usize, String> {
     let peer = got.from as usize;
     if got.processes as usize != processes || got.threads as usize != threads {
         return Err(format!(
             "process {peer} runs {} process(es) × {} worker(s), this one {processes} × {threads}: start every process with the same --processes, -w and hostfile",
             got.processes, got.threads
+        ));
+    }
+    if got.fingerprint != fingerprint {
+        return Err(format!(
+            "process {peer} reads a different recording or configuration than this one (fingerprint {:016x}, here {fingerprint:016x}): give every process the same recording, configuration file and CTOWER__ variables",
+            got.fingerprint
         ));
     }
     if got.to as usize != me {
@@ -200,6 +267,7 @@ impl Cluster {
             to: to as u64,
             processes: n as u64,
             threads: threads as u64,
+            fingerprint: self.fingerprint,
         };
         // Higher processes connect to this one; the last one listens for nobody.
         let listener = if me + 1 < n {
@@ -235,7 +303,8 @@ impl Cluster {
                             .ok_or_else(|| {
                                 refused("it does not speak ctower's handshake".into())
                             })?;
-                        check_hello(&got, me, Some(j), n, threads).map_err(refused)?;
+                        check_hello(&got, me, Some(j), n, threads, self.fingerprint)
+                            .map_err(refused)?;
                         for_timely(&s).map_err(|e| refused(e.to_string()))?;
                         tracing::info!(process = me, peer = j, address = %addr, "cluster: connected");
                         peers[j] = Some(s);
@@ -265,7 +334,8 @@ impl Cluster {
                     };
                     let answer = hello_to(got.from as usize);
                     let _ = s.write_all(&answer.encode());
-                    let j = check_hello(&got, me, None, n, threads).map_err(fail)?;
+                    let j =
+                        check_hello(&got, me, None, n, threads, self.fingerprint).map_err(fail)?;
                     if peers[j].is_some() {
                         return Err(fail(format!("process {j} connected twice")));
                     }
@@ -384,6 +454,7 @@ mod tests {
             process: 1,
             addresses: vec!["a:1".into(), "b:2".into()],
             connect_timeout: Duration::from_secs(1),
+            fingerprint: 0,
         };
         assert_eq!(c.owns_site("lyon-fill"), share_of("lyon-fill", 2) == 1);
     }
@@ -395,26 +466,52 @@ mod tests {
             to: 0,
             processes: 2,
             threads: 1,
+            fingerprint: 7,
         };
         assert_eq!(Hello::decode(&h.encode()), Some(h));
         let mut garbage = h.encode();
         garbage[0] = b'G';
         assert_eq!(Hello::decode(&garbage), None);
-        assert_eq!(check_hello(&h, 0, None, 2, 1), Ok(1));
-        assert_eq!(check_hello(&h, 0, Some(1), 2, 1), Ok(1));
-        assert!(check_hello(&h, 0, Some(2), 3, 1).is_err());
-        assert!(check_hello(&h, 0, None, 2, 2)
+        assert_eq!(check_hello(&h, 0, None, 2, 1, 7), Ok(1));
+        assert_eq!(check_hello(&h, 0, Some(1), 2, 1, 7), Ok(1));
+        assert!(check_hello(&h, 0, Some(2), 3, 1, 7).is_err());
+        assert!(check_hello(&h, 0, None, 2, 2, 7)
             .unwrap_err()
             .contains("same --processes"));
-        assert!(check_hello(&h, 1, None, 2, 1)
+        assert!(check_hello(&h, 1, None, 2, 1, 7)
             .unwrap_err()
             .contains("hostfiles differ"));
+        assert!(check_hello(&h, 0, None, 2, 1, 8)
+            .unwrap_err()
+            .contains("different recording or configuration"));
         let low = Hello {
             from: 0,
             to: 1,
             ..h
         };
-        assert!(check_hello(&low, 1, None, 2, 1).is_err());
+        assert!(check_hello(&low, 1, None, 2, 1, 7).is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_inputs_apart() {
+        let of = |parts: &[&[u8]]| {
+            let mut f = Fingerprint::default();
+            for p in parts {
+                f.reader(*p).unwrap();
+            }
+            f.value()
+        };
+        assert_eq!(
+            of(&[b"config", b"recording"]),
+            of(&[b"config", b"recording"])
+        );
+        assert_ne!(
+            of(&[b"config", b"recording"]),
+            of(&[b"config", b"recordinG"])
+        );
+        // Bytes moved from one part to the next are another input.
+        assert_ne!(of(&[b"ab", b"c"]), of(&[b"a", b"bc"]));
+        assert_ne!(of(&[b"", b""]), of(&[b""]));
     }
 
     #[test]
@@ -425,6 +522,7 @@ mod tests {
             process: 0,
             addresses: vec!["127.0.0.1:0".into(), "127.0.0.1:9".into()],
             connect_timeout: Duration::from_millis(200),
+            fingerprint: 0,
         };
         let e = c.connect(1).unwrap_err().to_string();
         assert!(
@@ -450,6 +548,7 @@ mod tests {
             process: 1,
             addresses: vec![addr.clone(), "127.0.0.1:9".into()],
             connect_timeout: Duration::from_secs(30),
+            fingerprint: 0,
         };
         let e = c.connect(1).unwrap_err().to_string();
         assert!(
