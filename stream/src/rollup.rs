@@ -227,11 +227,17 @@ impl Revisions {
         }
         let mut kept = Kept {
             assets,
+            // The window's own records: `outputs` also holds the shifts and
+            // days that ended with it, under the same scopes (kept by
+            // `Periods`); taking them here would make a correction of this
+            // window subtract a whole period instead of the window.
             emitted: outputs
                 .iter()
                 .filter_map(|o| match o {
-                    StreamOutput::Kpi(k) => Some((k.scope.clone(), (k.revision, k.sums.clone()))),
-                    StreamOutput::Signal(_) => None,
+                    StreamOutput::Kpi(k) if k.period == Period::Window => {
+                        Some((k.scope.clone(), (k.revision, k.sums.clone())))
+                    }
+                    _ => None,
                 })
                 .collect(),
         };
@@ -747,6 +753,67 @@ mod tests {
             }));
         }
         out
+    }
+
+    #[test]
+    fn correcting_the_window_that_ends_a_day_revises_the_day_by_that_window() {
+        let cal = SiteCalendarConfig {
+            time_zone: "UTC".into(),
+            production_day_start: "00:00".into(),
+            shifts: vec![ShiftConfig {
+                name: "all".into(),
+                start: "00:00".into(),
+                end: "24:00".into(),
+            }],
+            breaks: vec![],
+            maintenance: vec![],
+        };
+        let cal = cal.check("sites.s", 900, &mut vec![]).expect("calendar");
+        let mut stage = RollUp::new(
+            W,
+            Arc::new(HashMap::from([(Arc::from("s"), cal)])),
+            Arc::new(HashMap::new()),
+            2 * 3_600_000,
+        );
+        let key = AssetKey::new("s", "a", "l", "m");
+        let window = |w: i64, produced: u64| AssetWindow {
+            window_start_ms: w,
+            asset: key.clone(),
+            sums: KpiSums {
+                messages: 1,
+                produced,
+                ..KpiSums::default()
+            },
+            signals: Vec::new(),
+        };
+        let produced = |outputs: &[StreamOutput], period: Period| -> Vec<(u32, u64)> {
+            outputs
+                .iter()
+                .filter_map(|o| match o {
+                    StreamOutput::Kpi(k) if k.period == period && k.scope.level == Level::Asset => {
+                        Some((k.revision, k.sums.produced))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        // The last four windows of the day, 10 units each; the last one
+        // ends the shift and the day.
+        let last = T0 + DAY - W;
+        for w in [last - 3 * W, last - 2 * W, last - W, last] {
+            let (out, closes) = stage.at(w, vec![window(w, 10)]);
+            assert!(closes);
+            if w == last {
+                assert_eq!(produced(&out, Period::Day), vec![(0, 40)]);
+                assert_eq!(produced(&out, Period::Shift), vec![(0, 40)]);
+            }
+        }
+        // A late message makes the last window 25 units.
+        let (out, closes) = stage.at(T0 + DAY, vec![window(last, 25)]);
+        assert!(!closes);
+        assert_eq!(produced(&out, Period::Window), vec![(1, 25)]);
+        assert_eq!(produced(&out, Period::Day), vec![(1, 55)]);
+        assert_eq!(produced(&out, Period::Shift), vec![(1, 55)]);
     }
 
     #[test]
