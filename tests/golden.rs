@@ -1404,10 +1404,11 @@ fn reference_rfc3339_parser() {
 
 /// `ctower simulate` arguments of the generated recording: 13 h from
 /// 2026-03-28 15:00 UTC (Paris 16:00 CET → 06:00 CEST, Shanghai 23:00 →
-/// 12:00), 5 very late messages per site and hour.
+/// 12:00), 5 very late messages per site and hour. Seed 11 puts a late
+/// message in the last window of a shift (see the test).
 const DST_SIM: [&str; 10] = [
     "--seed",
-    "7",
+    "11",
     "--plants",
     "3",
     "--start",
@@ -1576,6 +1577,22 @@ fn dst_recording_with_late_data_equals_the_plain_recomputation() {
     assert!(
         corrected > 0 && late_assets > 0,
         "the recording must exercise corrections"
+    );
+    // Some correction lands on a window that ends a shift or a day: that
+    // window's outputs carry the period's records too, which the
+    // correction must not take for the window's own.
+    let period_ends: BTreeSet<_> = reference
+        .iter()
+        .filter(|(k, _)| k.1 > 0)
+        .map(|(k, r)| (r.end, k.3.clone()))
+        .collect();
+    assert!(
+        revs.iter().any(|(k, r)| k.1 == 0
+            && *r > 0
+            && reference
+                .get(k)
+                .is_some_and(|w| period_ends.contains(&(w.end, k.3.clone())))),
+        "the recording must correct a window that ends a shift or a day"
     );
     // A shift or day is revised only if one of its windows was.
     for (k, r) in revs.iter().filter(|(k, r)| k.1 > 0 && **r > 0) {
