@@ -322,10 +322,26 @@ impl SiteCalendar {
         let date = local.date();
         let m = local.hour() * 60 + local.minute();
         let yesterday = date.pred_opt().unwrap_or(date);
-        let production_day = if m >= self.day_start_min {
+        let wall_day = if m >= self.day_start_min {
             date
         } else {
             yesterday
+        };
+        // By wall clock; but when the day starts inside the hour repeated
+        // as clocks go back, the second pass of that hour belongs to the
+        // new day: membership is by the day's UTC bounds (as for shifts).
+        let in_day = |d: NaiveDate| {
+            let (s, e) = self.day_bounds(d);
+            (s..e).contains(&window_start_ms)
+        };
+        let production_day = if in_day(wall_day) {
+            wall_day
+        } else {
+            [wall_day.succ_opt(), wall_day.pred_opt()]
+                .into_iter()
+                .flatten()
+                .find(|d| in_day(*d))
+                .unwrap_or(wall_day)
         };
         let shift = self.shift_at[m as usize]
             .map(|i| {
@@ -479,6 +495,34 @@ mod tests {
         assert_eq!(second.shift, Some(("b".into(), d(2026, 10, 25))));
         let (b_start, b_end) = c.shift_bounds("b", d(2026, 10, 25)).expect("b");
         assert_eq!((b_start, b_end - b_start), (a_end, 8 * H + 30 * 60_000));
+    }
+
+    #[test]
+    fn a_day_that_starts_in_the_repeated_hour_starts_once() {
+        // Paris, 25 October 2026, production days from 02:30.
+        let mut c = cal("Europe/Paris", &[("all", "00:00", "24:00")], &[]);
+        c.day_start_min = 150;
+        // 02:10 CEST (00:10 UTC), first pass: still the day of the 24th.
+        assert_eq!(
+            c.classify(utc("2026-10-25T00:10:00Z")).production_day,
+            d(2026, 10, 24)
+        );
+        // 02:10 CET (01:10 UTC), second pass: the 25th began at 02:30 CEST.
+        assert_eq!(
+            c.classify(utc("2026-10-25T01:10:00Z")).production_day,
+            d(2026, 10, 25)
+        );
+        let (s, e) = c.day_bounds(d(2026, 10, 25));
+        assert_eq!((s, e - s), (utc("2026-10-25T00:30:00Z"), 25 * H));
+        // Spring: 02:30 does not exist on 29 March; the day starts at 03:00 CEST.
+        assert_eq!(
+            c.classify(utc("2026-03-29T00:45:00Z")).production_day,
+            d(2026, 3, 28)
+        );
+        assert_eq!(
+            c.classify(utc("2026-03-29T01:00:00Z")).production_day,
+            d(2026, 3, 29)
+        );
     }
 
     #[test]
