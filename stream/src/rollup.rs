@@ -160,6 +160,8 @@ pub struct Revisions {
     windows: BTreeMap<i64, Kept>,
     /// Corrections for windows no longer kept (older than the horizon).
     pub dropped: u64,
+    /// Start of the first window ever kept.
+    first_kept: Option<i64>,
 }
 
 /// Sorted vectors rather than maps: a window is kept once and looked up
@@ -246,6 +248,10 @@ impl Revisions {
         kept.assets.sort_by(|x, y| x.0.cmp(&y.0));
         kept.emitted.sort_by(|x, y| x.0.cmp(&y.0));
         self.windows.insert(window_start_ms, kept);
+        self.first_kept = Some(
+            self.first_kept
+                .map_or(window_start_ms, |f| f.min(window_start_ms)),
+        );
         let from = window_start_ms - self.keep_ms;
         while self
             .windows
@@ -258,7 +264,22 @@ impl Revisions {
 
     /// Applies corrected asset windows of window `w`; returns the scope
     /// records that changed, with their next revision (not yet labelled).
+    ///
+    /// A window before the first one ever rolled up was never emitted: all
+    /// its data came late (e.g. a site whose backlog arrives after another
+    /// site set the watermark). Within the horizon it is rolled up now, its
+    /// records at revision 0, and kept for later corrections.
     pub fn correct(&mut self, w: i64, window_ms: i64, changed: Vec<AssetWindow>) -> Vec<Revised> {
+        let never_emitted = self.keep_ms > 0
+            && !self.windows.contains_key(&w)
+            && self.first_kept.is_none_or(|f| w < f)
+            && self
+                .windows
+                .last_key_value()
+                .is_none_or(|(last, _)| w >= last - self.keep_ms);
+        if never_emitted {
+            self.windows.insert(w, Kept::default());
+        }
         let Some(kept) = self.windows.get_mut(&w) else {
             self.dropped += changed.len() as u64;
             return Vec::new();
@@ -753,6 +774,68 @@ mod tests {
             }));
         }
         out
+    }
+
+    #[test]
+    fn late_data_before_the_first_window_is_rolled_up_not_dropped() {
+        let mut stage = RollUp::new(W, Arc::default(), Arc::default(), 4 * W);
+        let window = |site: &str, w: i64, produced: u64| AssetWindow {
+            window_start_ms: w,
+            asset: AssetKey::new(site, "a", "l", "m"),
+            sums: KpiSums {
+                messages: 1,
+                produced,
+                ..KpiSums::default()
+            },
+            signals: Vec::new(),
+        };
+        let records = |outputs: &[StreamOutput]| -> Vec<(i64, Level, u32, u64)> {
+            outputs
+                .iter()
+                .filter_map(|o| match o {
+                    StreamOutput::Kpi(k) => Some((
+                        k.window_start_ms,
+                        k.scope.level,
+                        k.revision,
+                        k.sums.produced,
+                    )),
+                    StreamOutput::Signal(_) => None,
+                })
+                .collect()
+        };
+        let t = T0 + 10 * W;
+        // Site a sets the watermark: its first window closes at t.
+        let (_, closes) = stage.at(t, vec![window("a", t, 1)]);
+        assert!(closes);
+        // Site b's backlog (two windows before t) comes late, at t + W.
+        let (out, closes) = stage.at(
+            t + W,
+            vec![window("b", t - 2 * W, 0), window("b", t - W, 10)],
+        );
+        assert!(!closes);
+        let group_and_asset =
+            |r: &&(i64, Level, u32, u64)| matches!(r.1, Level::Group | Level::Asset);
+        let got: Vec<_> = records(&out)
+            .iter()
+            .filter(group_and_asset)
+            .copied()
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (t - 2 * W, Level::Group, 0, 0),
+                (t - 2 * W, Level::Asset, 0, 0),
+                (t - W, Level::Group, 0, 10),
+                (t - W, Level::Asset, 0, 10),
+            ]
+        );
+        // Once emitted, such a window is corrected like any other.
+        let (out, _) = stage.at(t + 2 * W, vec![window("b", t - W, 12)]);
+        assert!(records(&out).contains(&(t - W, Level::Asset, 1, 12)));
+        // Older than the horizon (4 windows behind the newest kept): dropped.
+        let (out, _) = stage.at(t + 3 * W, vec![window("b", t - 6 * W, 5)]);
+        assert!(records(&out).is_empty());
+        assert_eq!(stage.dropped_corrections(), 1);
     }
 
     #[test]

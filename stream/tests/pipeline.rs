@@ -343,3 +343,52 @@ fn late_and_out_of_order_first_observations_are_handled_the_same_everywhere() {
     assert_eq!(run(3, 5), one);
     assert_eq!(run(2, 64), one);
 }
+
+/// Found in review: a site's backlog that arrives after another site set
+/// the watermark is late for windows that were never rolled up (before the
+/// first window closed). It must be emitted, not dropped as too old.
+#[test]
+fn a_backlog_before_the_first_window_is_emitted_not_dropped() {
+    let a = AssetKey::new("a", "area", "l", "m");
+    let b = AssetKey::new("b", "area", "l", "m");
+    let counter = |asset: &AssetKey, ts: i64, v: f64| Observation {
+        asset: asset.clone(),
+        signal: "total".into(),
+        role: Role::CounterTotal,
+        ts_ms: ts,
+        value: Value::Number(v),
+        seq: 0,
+        watermark_ms: None,
+    };
+    let obs = vec![
+        counter(&a, T0 + 5 * W + 1000, 0.0),
+        counter(&b, T0 + 2 * W + 1, 0.0),
+        counter(&b, T0 + 3 * W + 1, 10.0),
+        counter(&b, T0 + 5 * W + 2000, 15.0),
+        counter(&a, T0 + 6 * W, 1.0),
+        counter(&a, T0 + 7 * W, 2.0),
+        counter(&a, T0 + 8 * W, 3.0),
+    ];
+    let obs: Vec<Observation> = admitted(obs)
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| Observation {
+            seq: i as u64 + 1,
+            ..o
+        })
+        .collect();
+    let one = run_cfg(run_with_cfg(1), 1, obs.clone());
+    assert_eq!(run_cfg(run_with_cfg(2), 1, obs), one);
+    let latest = latest_window_records(&one);
+    let b_windows: BTreeMap<i64, u64> = latest
+        .iter()
+        .filter(|((_, scope), _)| scope == "b/area/l/m")
+        .map(|((w, _), (_, sums))| ((w - T0) / W, sums.produced))
+        .collect();
+    assert_eq!(
+        b_windows.get(&3),
+        Some(&10),
+        "b's backlog window: {b_windows:?}"
+    );
+    assert_eq!(b_windows.values().sum::<u64>(), 15, "{b_windows:?}");
+}
