@@ -353,6 +353,15 @@ pub fn check(
                     ));
                 }
                 currencies.insert(e.tariff.currency().to_string());
+                for (i, at) in e.tariff.misaligned(p.window_secs) {
+                    issues.push(ConfigIssue::new(
+                        format!("energy.sites.{site}.tariff.periods[{i}]"),
+                        format!(
+                            "its boundary at {at} is not on a window boundary (pipeline.window_secs = {}): a window takes the rate of its local start, so the window across {at} would be priced at one rate",
+                            p.window_secs
+                        ),
+                    ));
+                }
                 energy.insert(std::sync::Arc::<str>::from(site.as_str()), e);
             }
             if currencies.len() > 1 {
@@ -501,6 +510,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("window_sec"), "{e}");
+    }
+
+    #[test]
+    fn tariff_boundaries_must_fall_on_window_boundaries() {
+        let raw = parse(
+            r#"
+            [pipeline]
+            window_secs = 900
+            [sites.lyon]
+            time_zone = "Europe/Paris"
+            shifts = [{ name = "day", start = "06:00", end = "22:00" }]
+            [energy.sites.lyon]
+            emission_factor_kg_per_kwh = 0.05
+            [energy.sites.lyon.tariff]
+            currency = "EUR"
+            default_price_per_kwh = 0.2
+            periods = [
+              { name = "peak", days = ["mon-fri"], start = "07:05", end = "20:00", price_per_kwh = 0.3 },
+              { name = "night", days = ["mon-sun"], start = "22:00", end = "23:45", price_per_kwh = 0.1 },
+            ]
+            "#,
+        )
+        .unwrap();
+        let issues = check(raw, &|_| None).err().unwrap();
+        let tariff: Vec<&ConfigIssue> = issues
+            .iter()
+            .filter(|i| i.key.starts_with("energy.sites.lyon.tariff"))
+            .collect();
+        assert_eq!(tariff.len(), 1, "{issues:?}");
+        assert_eq!(tariff[0].key, "energy.sites.lyon.tariff.periods[0]");
+        assert!(tariff[0].message.contains("07:05"), "{}", tariff[0].message);
     }
 
     #[test]

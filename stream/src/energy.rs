@@ -675,6 +675,23 @@ impl TariffConfig {
 }
 
 impl Tariff {
+    /// Period boundaries (index of the period, minute of the local day)
+    /// that are not on a window boundary of `window_secs`: a window is
+    /// priced at the rate of its local start, so the window across such a
+    /// boundary would take one period's rate for all of it.
+    pub fn misaligned(&self, window_secs: u64) -> Vec<(usize, String)> {
+        let aligned = |m: u32| window_secs > 0 && (u64::from(m) * 60) % window_secs == 0;
+        let mut out = std::collections::BTreeSet::new();
+        for s in &self.spans {
+            for m in [s.start, s.end].map(|m| m % u32::from(MINUTES_PER_DAY)) {
+                if !aligned(m) {
+                    out.insert((s.period, m));
+                }
+            }
+        }
+        out.into_iter().map(|(p, m)| (p, hhmm(m))).collect()
+    }
+
     /// [`TariffConfig::check`] under the key `tariff`, as one [`StreamError`].
     pub fn build(cfg: &TariffConfig) -> Result<Tariff, StreamError> {
         cfg.check("tariff").map_err(StreamError::EnergyConfig)
