@@ -413,6 +413,8 @@ struct Sums {
     startup_ideal_ms: f64,
     startup_good_ideal_ms: f64,
     energy: f64,
+    /// Energy over meter intervals no longer than the stale time.
+    demand: f64,
     cost: f64,
     co2e: f64,
     power: Option<f64>,
@@ -459,6 +461,7 @@ impl Sums {
         self.reject += o.reject;
         self.ideal_ms += o.ideal_ms;
         self.energy += o.energy;
+        self.demand += o.demand;
         self.cost += o.cost;
         self.co2e += o.co2e;
         if let Some(p) = o.power {
@@ -739,6 +742,7 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
         }
         // Counters, meters, power, product.
         let mut prev: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut prev_ts: BTreeMap<&str, i64> = BTreeMap::new();
         let mut product: Option<&str> = None;
         let mut last_state: Option<Bucket> = None;
         // Start-ups: running after a changeover, planned stop or no shift.
@@ -795,12 +799,21 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
                             }
                         }
                         Role::CountReject => s.reject += units,
-                        Role::EnergyKwh => s.energy += delta,
+                        Role::EnergyKwh => {
+                            s.energy += delta;
+                            if prev_ts
+                                .get(m.signal.as_str())
+                                .is_some_and(|t| m.ts - t <= STALE_MS)
+                            {
+                                s.demand += delta;
+                            }
+                        }
                         Role::Feed => s.feed += delta,
                         Role::Permeate => s.permeate += delta,
                         Role::Concentrate => s.concentrate += delta,
                         _ => unreachable!("not cumulative"),
                     }
+                    prev_ts.insert(&m.signal, m.ts);
                 }
                 _ => {}
             }
@@ -892,7 +905,7 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
         }
     }
     // Demand: a window's mean power; a shift's or day's highest window demand.
-    let demand = |s: &Sums| s.energy * 3_600_000.0 / W as f64;
+    let demand = |s: &Sums| s.demand * 3_600_000.0 / W as f64;
     let peaks: Vec<(Key, Option<f64>)> = out
         .iter()
         .map(|(k, r)| {
@@ -1046,6 +1059,7 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
             Float(Some(s.startup_good_ideal_ms)),
         ),
         ("energy_kwh", Float(Some(s.energy))),
+        ("demand_kwh", Float(Some(s.demand))),
         ("energy_cost", Float(Some(s.cost))),
         ("co2e_kg", Float(Some(s.co2e))),
         ("peak_demand_kw", Float(r.peak_kw)),

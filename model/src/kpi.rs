@@ -50,6 +50,13 @@ pub struct KpiSums {
     pub startup_good_ideal_ms: f64,
     /// Energy from cumulative meters, kWh.
     pub energy_kwh: f64,
+    /// The part of `energy_kwh` measured between meter readings no more
+    /// than the stale time apart, kWh: what demand is computed from. The
+    /// energy a meter counted while silent for longer (a gap) lands in the
+    /// window where its readings resume, in `energy_kwh`, cost and CO2e,
+    /// but not in that window's demand.
+    #[serde(default)]
+    pub demand_kwh: f64,
     /// Energy cost at the site's time-of-use tariff (window priced at its
     /// local start), in the tariffs' currency.
     pub energy_cost: f64,
@@ -98,6 +105,7 @@ impl KpiSums {
         self.startup_ideal_ms += o.startup_ideal_ms;
         self.startup_good_ideal_ms += o.startup_good_ideal_ms;
         self.energy_kwh += o.energy_kwh;
+        self.demand_kwh += o.demand_kwh;
         self.energy_cost += o.energy_cost;
         self.co2e_kg += o.co2e_kg;
         self.power_kw = match (self.power_kw, o.power_kw) {
@@ -146,6 +154,7 @@ impl KpiSums {
         self.startup_ideal_ms -= o.startup_ideal_ms;
         self.startup_good_ideal_ms -= o.startup_good_ideal_ms;
         self.energy_kwh -= o.energy_kwh;
+        self.demand_kwh -= o.demand_kwh;
         self.energy_cost -= o.energy_cost;
         self.co2e_kg -= o.co2e_kg;
         self.power_kw = match (self.power_kw, o.power_kw) {
@@ -378,7 +387,7 @@ impl KpiRecord {
             shift: None,
             complete: true,
             peak_demand_kw: (window_end_ms > window_start_ms)
-                .then(|| sums.energy_kwh * 3_600_000.0 / (window_end_ms - window_start_ms) as f64),
+                .then(|| sums.demand_kwh * 3_600_000.0 / (window_end_ms - window_start_ms) as f64),
             baseline: BaselineFields::default(),
             sums,
             ratios,
@@ -420,7 +429,7 @@ impl KpiRecord {
                 unplanned_stop_by_reason_ms, micro_stop_ms, changeover_ms, no_shift_ms,
                 unknown_ms, unplanned_stops, micro_stops, rejected_state_messages,
                 produced, good, reject, ideal_time_ms, good_ideal_ms, startup_ideal_ms,
-                startup_good_ideal_ms, energy_kwh, energy_cost, co2e_kg, power_kw,
+                startup_good_ideal_ms, energy_kwh, demand_kwh, energy_cost, co2e_kg, power_kw,
                 water_feed_m3, water_permeate_m3, water_concentrate_m3,
                 conductivity_measured_ms, conductivity_within_ms, toc_measured_ms,
                 toc_within_ms, usp_excursions,
@@ -601,6 +610,7 @@ mod tests {
             startup_ideal_ms: f(),
             startup_good_ideal_ms: f(),
             energy_kwh: 1e-7,
+            demand_kwh: f(),
             energy_cost: 1e21,
             co2e_kg: f(),
             power_kw: Some(f()),

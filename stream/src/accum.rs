@@ -118,6 +118,8 @@ struct Carry {
     good: Option<f64>,
     reject: Option<f64>,
     energy: Option<f64>,
+    /// Event time of the latest energy reading.
+    energy_at: Option<i64>,
     feed: Option<f64>,
     permeate: Option<f64>,
     concentrate: Option<f64>,
@@ -513,8 +515,14 @@ impl AssetAccumulator {
                     .round() as u64;
             }
             (Role::EnergyKwh, Value::Number(v)) => {
-                sums.energy_kwh +=
-                    wrapping_delta(self.c.energy.replace(*v), *v, cfg.counter_rollover);
+                let d = wrapping_delta(self.c.energy.replace(*v), *v, cfg.counter_rollover);
+                sums.energy_kwh += d;
+                // Demand: only energy measured over a short interval; after
+                // a gap the meter's count is energy, not this window's power.
+                let since = self.c.energy_at.replace(obs.ts_ms);
+                if since.is_some_and(|t| obs.ts_ms - t <= cfg.stale_after_ms) {
+                    sums.demand_kwh += d;
+                }
             }
             (Role::WaterFeedM3, Value::Number(v)) => {
                 sums.water_feed_m3 +=
@@ -908,5 +916,45 @@ mod tests {
         assert_eq!(w.signals[0].count, 2);
         assert_eq!(w.signals[0].mean, 30.5);
         assert!(a.close(-W, &c).is_none());
+    }
+
+    #[test]
+    fn energy_counted_across_a_meter_gap_is_energy_not_demand() {
+        // 100 kW, a reading every 10 s; then two hours of silence.
+        let c = cfg();
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "meter"), 0);
+        let kwh_per_10s = 100.0 / 360.0;
+        let meter = |t: i64| {
+            obs(
+                t,
+                Role::EnergyKwh,
+                Value::Number(kwh_per_10s * (t / 10_000) as f64),
+            )
+        };
+        for t in (0..W).step_by(10_000) {
+            a.push(meter(t), W);
+        }
+        let w0 = a.close(0, &c).unwrap();
+        assert!((w0.sums.demand_kwh - 5.0 * kwh_per_10s).abs() < 1e-9);
+        let resume = 120 * W;
+        for t in (resume..resume + W).step_by(10_000) {
+            a.push(meter(t), W);
+        }
+        for w in (W..resume).step_by(W as usize) {
+            a.close(w, &c);
+        }
+        let w = a.close(resume, &c).unwrap();
+        // All the energy counts (the gap's lands here)…
+        assert!((w.sums.energy_kwh - 120.0 * 6.0 * kwh_per_10s).abs() < 1e-9);
+        // …but demand only over the 10 s intervals: 5 of them, ~100 kW.
+        assert!((w.sums.demand_kwh - 5.0 * kwh_per_10s).abs() < 1e-9);
+        let record = ctower_model::KpiRecord::new(
+            resume,
+            resume + W,
+            w.asset.scope(ctower_model::Level::Asset),
+            w.sums,
+        );
+        let kw = record.peak_demand_kw.unwrap();
+        assert!((kw - 100.0 * 5.0 / 6.0).abs() < 1e-6, "{kw}");
     }
 }

@@ -759,6 +759,7 @@ mod tests {
             let sums = KpiSums {
                 produced: if i == 0 { units } else { 0 },
                 energy_kwh: kwh / 96.0,
+                demand_kwh: kwh / 96.0,
                 ..KpiSums::default()
             };
             let mut outputs = vec![StreamOutput::Kpi(Box::new(KpiRecord::new(

@@ -544,7 +544,7 @@ struct RefSums {
     water: [i64; 5],
     /// ideal time, energy, feed, permeate, concentrate, good ideal time,
     /// start-up ideal and good ideal time, cost, CO2e: (Σ, Σ|x|)
-    floats: [(f64, f64); 10],
+    floats: [(f64, f64); 11],
     power: Option<(f64, f64)>,
     by_reason: BTreeMap<std::sync::Arc<str>, i64>,
 }
@@ -559,7 +559,7 @@ fn water_fields(s: &KpiSums) -> [i64; 5] {
     ]
 }
 
-fn float_fields(s: &KpiSums) -> [f64; 10] {
+fn float_fields(s: &KpiSums) -> [f64; 11] {
     [
         s.ideal_time_ms,
         s.energy_kwh,
@@ -571,6 +571,7 @@ fn float_fields(s: &KpiSums) -> [f64; 10] {
         s.startup_good_ideal_ms,
         s.energy_cost,
         s.co2e_kg,
+        s.demand_kwh,
     ]
 }
 
@@ -646,6 +647,7 @@ impl RefSums {
             startup_good_ideal_ms: f[7],
             energy_cost: f[8],
             co2e_kg: f[9],
+            demand_kwh: f[10],
         }
     }
 }
@@ -805,6 +807,7 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
             reject: c.2,
             ideal_time_ms: f.0,
             energy_kwh: f.1,
+            demand_kwh: f.1 * 0.9,
             power_kw,
             water_feed_m3: f.2,
             water_permeate_m3: f.3,
