@@ -145,6 +145,8 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("startup_good_ideal_ms", Some(s.startup_good_ideal_ms));
     f.float("energy_kwh", Some(s.energy_kwh));
     f.float("demand_kwh", Some(s.demand_kwh));
+    f.int("energy_meter_ms", s.energy_meter_ms);
+    f.int("energy_measured_ms", s.energy_measured_ms);
     f.float("energy_cost", Some(s.energy_cost));
     f.float("co2e_kg", Some(s.co2e_kg));
     f.float("peak_demand_kw", k.peak_demand_kw);

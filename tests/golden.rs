@@ -415,6 +415,10 @@ struct Sums {
     energy: f64,
     /// Energy over meter intervals no longer than the stale time.
     demand: f64,
+    /// Energy meter time (from the first reading on) and the part of it
+    /// covered by intervals no longer than the stale time, ms.
+    meter_ms: i64,
+    measured_ms: i64,
     cost: f64,
     co2e: f64,
     power: Option<f64>,
@@ -462,6 +466,8 @@ impl Sums {
         self.ideal_ms += o.ideal_ms;
         self.energy += o.energy;
         self.demand += o.demand;
+        self.meter_ms += o.meter_ms;
+        self.measured_ms += o.measured_ms;
         self.cost += o.cost;
         self.co2e += o.co2e;
         if let Some(p) = o.power {
@@ -726,6 +732,16 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
             .step_by(W as usize)
             .map(|w| (w, Sums::default()))
             .collect();
+        // Energy meter time: every window from the meter's first reading on.
+        let first_meter = msgs
+            .iter()
+            .find(|m| m.role == Role::EnergyKwh && matches!(m.val, Val::Num(_)))
+            .map(|m| m.ts);
+        if let Some(f) = first_meter {
+            for (w, s) in win.iter_mut().filter(|(w, _)| **w + W > f) {
+                s.meter_ms = w + W - f.max(*w);
+            }
+        }
         // Time model: whole timeline, then intersected with the windows.
         for (a, b, bucket, reason) in timeline(msgs, end, p) {
             let mut w = window_of(a);
@@ -801,11 +817,12 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
                         Role::CountReject => s.reject += units,
                         Role::EnergyKwh => {
                             s.energy += delta;
-                            if prev_ts
+                            if let Some(t) = prev_ts
                                 .get(m.signal.as_str())
-                                .is_some_and(|t| m.ts - t <= STALE_MS)
+                                .filter(|t| m.ts - **t <= STALE_MS)
                             {
                                 s.demand += delta;
+                                s.measured_ms += m.ts - t;
                             }
                         }
                         Role::Feed => s.feed += delta,
@@ -1060,6 +1077,8 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ),
         ("energy_kwh", Float(Some(s.energy))),
         ("demand_kwh", Float(Some(s.demand))),
+        ("energy_meter_ms", Int(s.meter_ms)),
+        ("energy_measured_ms", Int(s.measured_ms)),
         ("energy_cost", Float(Some(s.cost))),
         ("co2e_kg", Float(Some(s.co2e))),
         ("peak_demand_kw", Float(r.peak_kw)),

@@ -57,6 +57,15 @@ pub struct KpiSums {
     /// but not in that window's demand.
     #[serde(default)]
     pub demand_kwh: f64,
+    /// Energy meter time: the part of the window after an asset's first
+    /// energy reading, ms (an asset with a meter keeps it while silent).
+    #[serde(default)]
+    pub energy_meter_ms: i64,
+    /// The part of `energy_meter_ms` covered by meter intervals no longer
+    /// than the stale time (counted in the window of each interval's later
+    /// reading), ms. Measured / meter time is the meters' data coverage.
+    #[serde(default)]
+    pub energy_measured_ms: i64,
     /// Energy cost at the site's time-of-use tariff (window priced at its
     /// local start), in the tariffs' currency.
     pub energy_cost: f64,
@@ -106,6 +115,8 @@ impl KpiSums {
         self.startup_good_ideal_ms += o.startup_good_ideal_ms;
         self.energy_kwh += o.energy_kwh;
         self.demand_kwh += o.demand_kwh;
+        self.energy_meter_ms += o.energy_meter_ms;
+        self.energy_measured_ms += o.energy_measured_ms;
         self.energy_cost += o.energy_cost;
         self.co2e_kg += o.co2e_kg;
         self.power_kw = match (self.power_kw, o.power_kw) {
@@ -155,6 +166,8 @@ impl KpiSums {
         self.startup_good_ideal_ms -= o.startup_good_ideal_ms;
         self.energy_kwh -= o.energy_kwh;
         self.demand_kwh -= o.demand_kwh;
+        self.energy_meter_ms -= o.energy_meter_ms;
+        self.energy_measured_ms -= o.energy_measured_ms;
         self.energy_cost -= o.energy_cost;
         self.co2e_kg -= o.co2e_kg;
         self.power_kw = match (self.power_kw, o.power_kw) {
@@ -429,7 +442,8 @@ impl KpiRecord {
                 unplanned_stop_by_reason_ms, micro_stop_ms, changeover_ms, no_shift_ms,
                 unknown_ms, unplanned_stops, micro_stops, rejected_state_messages,
                 produced, good, reject, ideal_time_ms, good_ideal_ms, startup_ideal_ms,
-                startup_good_ideal_ms, energy_kwh, demand_kwh, energy_cost, co2e_kg, power_kw,
+                startup_good_ideal_ms, energy_kwh, demand_kwh, energy_meter_ms,
+                energy_measured_ms, energy_cost, co2e_kg, power_kw,
                 water_feed_m3, water_permeate_m3, water_concentrate_m3,
                 conductivity_measured_ms, conductivity_within_ms, toc_measured_ms,
                 toc_within_ms, usp_excursions,
@@ -611,6 +625,8 @@ mod tests {
             startup_good_ideal_ms: f(),
             energy_kwh: 1e-7,
             demand_kwh: f(),
+            energy_meter_ms: 20,
+            energy_measured_ms: 21,
             energy_cost: 1e21,
             co2e_kg: f(),
             power_kw: Some(f()),

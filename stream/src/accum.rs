@@ -217,6 +217,18 @@ impl AssetAccumulator {
             ..KpiSums::default()
         };
         let mut stats: BTreeMap<(Arc<str>, Role), Stats> = BTreeMap::new();
+        // Meter time: the whole window for a known meter, else from the
+        // meter's first reading in it.
+        let meter_from = match self.c.energy_at {
+            Some(_) => Some(w),
+            None => events
+                .iter()
+                .find(|o| o.role == Role::EnergyKwh && matches!(o.value, Value::Number(_)))
+                .map(|o| o.ts_ms),
+        };
+        if let Some(from) = meter_from {
+            sums.energy_meter_ms = end - from;
+        }
         let mut cursor = w;
         for obs in &events {
             self.integrate(cursor, obs.ts_ms, cfg.stale_after_ms, &mut sums);
@@ -520,8 +532,9 @@ impl AssetAccumulator {
                 // Demand: only energy measured over a short interval; after
                 // a gap the meter's count is energy, not this window's power.
                 let since = self.c.energy_at.replace(obs.ts_ms);
-                if since.is_some_and(|t| obs.ts_ms - t <= cfg.stale_after_ms) {
+                if let Some(t) = since.filter(|t| obs.ts_ms - t <= cfg.stale_after_ms) {
                     sums.demand_kwh += d;
+                    sums.energy_measured_ms += obs.ts_ms - t;
                 }
             }
             (Role::WaterFeedM3, Value::Number(v)) => {

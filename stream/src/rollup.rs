@@ -684,7 +684,13 @@ impl Periods {
                 k.peak_demand_kw = sums.peak_of(scope);
                 // Only whole days with data feed the baseline: a site's first
                 // (partial) day or a day mostly without data would distort it.
+                // The same for the energy meters' own data: a day with the
+                // meter's gateway down would read as savings.
+                let meters_covered = s.energy_meter_ms == 0
+                    || s.energy_measured_ms as f64
+                        >= MIN_BASELINE_COVERAGE * s.energy_meter_ms as f64;
                 let whole = sums.first_window_ms.is_some_and(|f| f <= key.start_ms)
+                    && meters_covered
                     && k.ratios
                         .data_coverage
                         .is_none_or(|c| c >= MIN_BASELINE_COVERAGE);
@@ -752,6 +758,11 @@ mod tests {
 
     /// One day of 96 windows of the site; the day's totals are `units` and `kwh`.
     fn day(p: &mut Periods, d: i64, units: u64, kwh: f64) -> Vec<KpiRecord> {
+        day_metered(p, d, units, kwh, 1.0)
+    }
+
+    /// The same, with the meter's readings covering `covered` of its time.
+    fn day_metered(p: &mut Periods, d: i64, units: u64, kwh: f64, covered: f64) -> Vec<KpiRecord> {
         let scope = AssetKey::new("s", "a", "l", "m").scope(Level::Site);
         let mut out = Vec::new();
         for i in 0..96 {
@@ -760,6 +771,8 @@ mod tests {
                 produced: if i == 0 { units } else { 0 },
                 energy_kwh: kwh / 96.0,
                 demand_kwh: kwh / 96.0,
+                energy_meter_ms: W,
+                energy_measured_ms: (W as f64 * covered) as i64,
                 ..KpiSums::default()
             };
             let mut outputs = vec![StreamOutput::Kpi(Box::new(KpiRecord::new(
@@ -898,6 +911,29 @@ mod tests {
         assert_eq!(produced(&out, Period::Window), vec![(1, 25)]);
         assert_eq!(produced(&out, Period::Day), vec![(1, 55)]);
         assert_eq!(produced(&out, Period::Shift), vec![(1, 55)]);
+    }
+
+    #[test]
+    fn a_day_with_the_meter_mostly_silent_does_not_feed_the_baseline() {
+        // kWh = 300 + 0.02 × units on every whole day.
+        let mut p = periods(4);
+        day(&mut p, 0, 10_000, 500.0);
+        day(&mut p, 1, 11_000, 520.0);
+        // The gateway was down most of day 2: 80 kWh instead of 540.
+        let r = day_metered(&mut p, 2, 12_000, 80.0, 0.1);
+        assert_eq!(r[0].sums.energy_measured_ms, 96 * W / 10);
+        assert_eq!(r[0].baseline.baseline_r2, None, "day 2 must not be used");
+        let r = day(&mut p, 3, 13_000, 560.0);
+        assert_eq!(r[0].baseline.baseline_r2, None, "three whole days so far");
+        let r = day(&mut p, 4, 14_000, 580.0);
+        let r2 = r[0]
+            .baseline
+            .baseline_r2
+            .expect("fitted on the fourth whole day");
+        assert!(
+            (r2 - 1.0).abs() < 1e-9,
+            "day 2 left out, the fit is exact: {r2}"
+        );
     }
 
     #[test]

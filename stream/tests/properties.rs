@@ -540,8 +540,9 @@ fn bucket_times(s: &KpiSums) -> [i64; 7] {
 struct RefSums {
     times: [i64; 7],
     counts: [u64; 7],
-    /// conductivity measured/within, TOC measured/within (ms), excursions.
-    water: [i64; 5],
+    /// conductivity measured/within, TOC measured/within (ms), excursions,
+    /// energy meter/measured time (ms).
+    water: [i64; 7],
     /// ideal time, energy, feed, permeate, concentrate, good ideal time,
     /// start-up ideal and good ideal time, cost, CO2e: (Σ, Σ|x|)
     floats: [(f64, f64); 11],
@@ -549,13 +550,15 @@ struct RefSums {
     by_reason: BTreeMap<std::sync::Arc<str>, i64>,
 }
 
-fn water_fields(s: &KpiSums) -> [i64; 5] {
+fn water_fields(s: &KpiSums) -> [i64; 7] {
     [
         s.conductivity_measured_ms,
         s.conductivity_within_ms,
         s.toc_measured_ms,
         s.toc_within_ms,
         s.usp_excursions as i64,
+        s.energy_meter_ms,
+        s.energy_measured_ms,
     ]
 }
 
@@ -614,13 +617,15 @@ impl RefSums {
         let [produced, good, reject, unplanned_stops, micro_stops, rejected_state_messages, messages] =
             self.counts;
         let f = self.floats.map(|x| x.0);
-        let [cm, cw, tm, tw, exc] = self.water;
+        let [cm, cw, tm, tw, exc, meter, measured] = self.water;
         KpiSums {
             conductivity_measured_ms: cm,
             conductivity_within_ms: cw,
             toc_measured_ms: tm,
             toc_within_ms: tw,
             usp_excursions: exc as u64,
+            energy_meter_ms: meter,
+            energy_measured_ms: measured,
             running_ms,
             planned_stop_ms,
             unplanned_stop_ms,
@@ -808,6 +813,8 @@ fn kpi_sums() -> impl Strategy<Value = KpiSums> {
             ideal_time_ms: f.0,
             energy_kwh: f.1,
             demand_kwh: f.1 * 0.9,
+            energy_meter_ms: c.4 .0,
+            energy_measured_ms: c.4 .1,
             power_kw,
             water_feed_m3: f.2,
             water_permeate_m3: f.3,
