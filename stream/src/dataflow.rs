@@ -398,6 +398,7 @@ fn assets(
 ) -> Stream<'_, Time, Vec<AssetWindow>> {
     let window_ms = accum.window_ms;
     let lookahead = accum.lookahead_ms() as Time;
+    let micro_stop_ms = accum.micro_stop_ms;
     observations.unary_frontier::<CapacityContainerBuilder<Vec<AssetWindow>>, _, _, _>(
         Exchange::new(|o: &Observation| o.asset.stable_hash()),
         "Assets",
@@ -414,10 +415,20 @@ fn assets(
                     let t = icap.least().copied();
                     for obs in data.drain(..) {
                         let w = window_start(obs.ts_ms, window_ms);
-                        // Late is decided by the time alone, never by what
-                        // this worker happens to have seen.
+                        // The earliest window the observation can change: a
+                        // state may end a stop that began up to the micro-stop
+                        // threshold before it, in an earlier window.
+                        let affects = if obs.role == ctower_model::Role::State && micro_stop_ms > 0
+                        {
+                            window_start(obs.ts_ms - micro_stop_ms, window_ms)
+                        } else {
+                            w
+                        };
+                        // Late (that window may have closed already) is
+                        // decided by the time alone, never by what this
+                        // worker happens to have seen.
                         if let Some(t) = t {
-                            if t > to_time(w) + lookahead {
+                            if t > to_time(affects) + lookahead {
                                 if let Some(held) = late.get_mut(&t) {
                                     held.1.push(obs);
                                     continue;

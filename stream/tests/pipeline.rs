@@ -392,3 +392,77 @@ fn a_backlog_before_the_first_window_is_emitted_not_dropped() {
     );
     assert_eq!(b_windows.values().sum::<u64>(), 15, "{b_windows:?}");
 }
+
+/// Found in review: a state that ends a stop of an earlier window, admitted
+/// after that window closed but on time for its own window, must still
+/// reclassify the stop (as a correction), whatever the scheduling.
+#[test]
+fn a_late_stop_end_reclassifies_a_closed_window() {
+    let a = AssetKey::new("s", "area", "l", "a");
+    let b = AssetKey::new("s", "area", "l", "b");
+    let state = |ts: i64, bucket: Bucket| Observation {
+        asset: a.clone(),
+        signal: "state".into(),
+        role: Role::State,
+        ts_ms: ts,
+        value: Value::State {
+            bucket,
+            code: "x".into(),
+            reason: None,
+        },
+        seq: 0,
+        watermark_ms: None,
+    };
+    let mut in_order = vec![
+        state(T0 + 1_000, Bucket::Running),
+        state(T0 + 50_000, Bucket::UnplannedStop),
+        state(T0 + 70_000, Bucket::Running),
+    ];
+    for k in 0..60 {
+        in_order.push(process(&b, T0 + k * 10_000, 0));
+    }
+    for k in 19..60 {
+        in_order.push(state(T0 + k * 10_000, Bucket::Running));
+    }
+    in_order.sort_by_key(|o| o.ts_ms);
+    // The stop's end (T0 + 70 s) arrives after b's message of T0 + 220 s.
+    let mut late = in_order.clone();
+    let end = late
+        .iter()
+        .position(|o| o.ts_ms == T0 + 70_000)
+        .expect("the stop's end");
+    let stop_end = late.remove(end);
+    let after = late
+        .iter()
+        .position(|o| o.ts_ms == T0 + 220_000)
+        .expect("b at 220 s");
+    late.insert(after + 1, stop_end);
+    let number = |obs: Vec<Observation>| -> Vec<Observation> {
+        admitted(obs)
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| Observation {
+                seq: i as u64 + 1,
+                ..o
+            })
+            .collect()
+    };
+    let run = |obs: &[Observation], workers: usize, batch: usize| {
+        let mut cfg = run_with_cfg(workers);
+        cfg.accum.micro_stop_ms = 120_000;
+        latest_window_records(&run_cfg(cfg, batch, obs.to_vec()))
+    };
+    let want = run(&number(in_order), 1, 1);
+    let window0 = (T0, "s/area/l/a".to_string());
+    assert_eq!(want[&window0].1.micro_stops, 1);
+    assert_eq!(want[&window0].1.micro_stop_ms, 10_000);
+    let late = number(late);
+    for (workers, batch) in [(1, 1), (2, 1), (1, 1000), (3, 7)] {
+        let got = run(&late, workers, batch);
+        assert_eq!(
+            got[&window0].1, want[&window0].1,
+            "-w {workers}, batches of {batch}: window 0 of a"
+        );
+        assert!(got[&window0].0 > 0, "a correction");
+    }
+}
