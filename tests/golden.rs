@@ -1020,6 +1020,9 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
     // Micro-stops are a performance loss: inside actual production time.
     let apt = s.running + s.micro;
     let pbt = apt + s.unplanned + s.changeover;
+    // APT not covered by the ideal time: minor stops first, then speed.
+    let performance_loss = (apt as f64 - s.ideal_ms).max(0.0);
+    let minor = (s.micro as f64).min(performance_loss);
     let availability = ratio(apt as f64, pbt as f64);
     let performance = ratio(s.ideal_ms, apt as f64);
     let quality = ratio(s.good as f64, s.produced as f64).map(|q| q.min(1.0));
@@ -1121,11 +1124,8 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         // The six big losses.
         ("loss_breakdown_ms", Float(Some(s.unplanned as f64))),
         ("loss_setup_ms", Float(Some(s.changeover as f64))),
-        ("loss_minor_stop_ms", Float(Some(s.micro as f64))),
-        (
-            "loss_speed_ms",
-            Float(Some((s.running as f64 - s.ideal_ms).max(0.0))),
-        ),
+        ("loss_minor_stop_ms", Float(Some(minor))),
+        ("loss_speed_ms", Float(Some(performance_loss - minor))),
         ("loss_defect_ms", Float(Some(defect))),
         ("loss_startup_ms", Float(Some(startup))),
         (

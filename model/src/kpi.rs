@@ -278,6 +278,12 @@ impl KpiRatios {
         // start-ups is the yield loss, the rest process defects.
         let quality_loss = (s.ideal_time_ms - s.good_ideal_ms).max(0.0);
         let startup_loss = (s.startup_ideal_ms - s.startup_good_ideal_ms).clamp(0.0, quality_loss);
+        // Performance loss: APT not covered by the ideal time of what was
+        // made; minor stops first (they are part of APT), the rest is
+        // reduced speed. Both 0 when the ideal rate is beaten (see
+        // `ideal_rate_suspect`), so that with P ≤ 1 the losses add up.
+        let performance_loss = (apt - s.ideal_time_ms).max(0.0);
+        let minor_stop_loss = (s.micro_stop_ms as f64).min(performance_loss);
         let modelled = s.modelled_ms();
         let standby_kw = (modelled > 0 && s.actual_production_ms() == 0 && window_ms > 0)
             .then(|| s.energy_kwh * 3_600_000.0 / window_ms as f64);
@@ -296,10 +302,8 @@ impl KpiRatios {
             mttr_ms: ratio(s.unplanned_stop_ms as f64, s.unplanned_stops as f64),
             loss_breakdown_ms: s.unplanned_stop_ms as f64,
             loss_setup_ms: s.changeover_ms as f64,
-            loss_minor_stop_ms: s.micro_stop_ms as f64,
-            // Running time not covered by the ideal time of what was made
-            // (0 when the ideal rate is beaten: see `ideal_rate_suspect`).
-            loss_speed_ms: (s.running_ms as f64 - s.ideal_time_ms).max(0.0),
+            loss_minor_stop_ms: minor_stop_loss,
+            loss_speed_ms: performance_loss - minor_stop_loss,
             loss_defect_ms: (quality_loss - startup_loss).max(0.0),
             loss_startup_ms: startup_loss,
             ideal_rate_suspect: performance.is_some_and(|p| p > 1.0),
@@ -702,6 +706,42 @@ mod tests {
                 serde_json::to_string(&record).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn the_six_losses_add_up_to_planned_busy_time_with_micro_stops() {
+        // 40 s running, 20 s of micro-stops, 50 s of ideal time, all good:
+        // P = 50 / 60; minor stops take 10 s of the 20, speed nothing.
+        let s = KpiSums {
+            running_ms: 40_000,
+            micro_stop_ms: 20_000,
+            ideal_time_ms: 50_000.0,
+            good_ideal_ms: 50_000.0,
+            produced: 50,
+            good: 50,
+            ..Default::default()
+        };
+        let r = KpiRatios::from_sums(&s, 60_000);
+        assert!(r.performance.unwrap() <= 1.0);
+        assert_eq!((r.loss_minor_stop_ms, r.loss_speed_ms), (10_000.0, 0.0));
+        let losses = r.loss_breakdown_ms
+            + r.loss_setup_ms
+            + r.loss_minor_stop_ms
+            + r.loss_speed_ms
+            + r.loss_defect_ms
+            + r.loss_startup_ms;
+        assert_eq!(losses + s.good_ideal_ms, s.planned_busy_ms() as f64);
+        // Slower than ideal: all the micro-stop time is minor stops.
+        let slow = KpiSums {
+            ideal_time_ms: 30_000.0,
+            good_ideal_ms: 30_000.0,
+            ..s
+        };
+        let r = KpiRatios::from_sums(&slow, 60_000);
+        assert_eq!(
+            (r.loss_minor_stop_ms, r.loss_speed_ms),
+            (20_000.0, 10_000.0)
+        );
     }
 
     #[test]
