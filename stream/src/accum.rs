@@ -109,6 +109,9 @@ struct Carry {
     reason: Option<Arc<str>>,
     /// The current unplanned stop is a micro-stop.
     stop_micro: bool,
+    /// The current unplanned stop began in a window the calendar made
+    /// planned or no-shift, so no failure was counted for it yet.
+    stop_uncounted: bool,
     /// End of the current start-up period (running after a changeover,
     /// planned stop or no shift).
     startup_until: Option<i64>,
@@ -211,6 +214,9 @@ impl AssetAccumulator {
                 .map(|o| o.signal.clone());
         }
         let changes = self.state_changes(&events, end + cfg.micro_stop_ms, cfg.window_ms);
+        // A stop carried in from a break or from outside the shifts.
+        let carried_stop = (self.c.state == Some(Bucket::UnplannedStop) && self.c.stop_uncounted)
+            .then_some(self.c.stop_micro);
 
         let mut sums = KpiSums {
             messages: events.len() as u64,
@@ -239,8 +245,20 @@ impl AssetAccumulator {
         self.integrate(cursor, end, cfg.stale_after_ms, &mut sums);
         self.integrate_quality(cursor, end, cfg.stale_after_ms, &mut sums);
         let calendar = cfg.calendars.get(&self.key.site);
-        if let Some(cal) = calendar {
-            apply_calendar(&mut sums, &cal.classify(w));
+        let overridden = calendar.is_some_and(|cal| apply_calendar(&mut sums, &cal.classify(w)));
+        if overridden {
+            // No failure in a break or outside the shifts; one is counted
+            // where the stop enters planned production time.
+            self.c.stop_uncounted = self.c.state == Some(Bucket::UnplannedStop);
+        } else {
+            if let Some(micro) = carried_stop {
+                if micro {
+                    sums.micro_stops += 1;
+                } else {
+                    sums.unplanned_stops += 1;
+                }
+            }
+            self.c.stop_uncounted = false;
         }
         if let Some(e) = cfg.energy.get(&self.key.site) {
             sums.co2e_kg = e.kg_co2e(sums.energy_kwh);
@@ -598,9 +616,13 @@ impl AssetAccumulator {
 /// The calendar decides what is planned: outside every shift, the known
 /// time of the window is no-shift; in a break or planned maintenance it is
 /// planned downtime. Stops there are no failures. UNKNOWN stays UNKNOWN.
-fn apply_calendar(sums: &mut KpiSums, slot: &crate::calendar::Slot) {
+///
+/// Units made there still count (produced, good, reject) but their ideal
+/// time does not: it would be performance without actual production time.
+/// Returns whether the calendar overrode the window.
+fn apply_calendar(sums: &mut KpiSums, slot: &crate::calendar::Slot) -> bool {
     if slot.shift.is_some() && !slot.planned {
-        return;
+        return false;
     }
     let known = [
         &mut sums.running_ms,
@@ -621,6 +643,11 @@ fn apply_calendar(sums: &mut KpiSums, slot: &crate::calendar::Slot) {
     sums.unplanned_stop_by_reason_ms.clear();
     sums.unplanned_stops = 0;
     sums.micro_stops = 0;
+    sums.ideal_time_ms = 0.0;
+    sums.good_ideal_ms = 0.0;
+    sums.startup_ideal_ms = 0.0;
+    sums.startup_good_ideal_ms = 0.0;
+    true
 }
 
 /// The reason of an unplanned stop whose state message gave none.
@@ -911,6 +938,58 @@ mod tests {
         // 00:02 outside every shift: no shift.
         let w2 = a.close(2 * W, &c).unwrap();
         assert_eq!((w2.sums.no_shift_ms, w2.sums.modelled_ms()), (W, W));
+    }
+
+    /// Found in review: units made outside the shifts inflated performance
+    /// (ideal time without production time), and a stop that began in a
+    /// break entered the shift without a failure.
+    #[test]
+    fn production_off_shift_and_stops_from_a_break() {
+        use crate::calendar::{BreakConfig, ShiftConfig, SiteCalendarConfig};
+        let cal = SiteCalendarConfig {
+            time_zone: "UTC".into(),
+            production_day_start: "00:00".into(),
+            shifts: vec![ShiftConfig {
+                name: "day".into(),
+                start: "00:00".into(),
+                end: "00:03".into(),
+            }],
+            breaks: vec![BreakConfig {
+                start: "00:01".into(),
+                end: "00:02".into(),
+            }],
+            maintenance: vec![],
+        };
+        let cal = cal.check("sites.s", 60, &mut vec![]).expect("calendar");
+        let c = AccumConfig {
+            calendars: Arc::new(HashMap::from([(Arc::from("s"), cal)])),
+            ..cfg()
+        };
+        let product = |t| obs(t, Role::Product, Value::Text("p".into()));
+        let total = |t, v| obs(t, Role::CounterTotal, Value::Number(v));
+        let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
+        for t in (0..W + 10_000).step_by(10_000) {
+            a.push(state(t, Bucket::Running), W);
+        }
+        a.push(product(1), W);
+        a.push(total(2, 0.0), W);
+        // 100 units in the break (ideal 100 ms each), then a stop from
+        // 00:01:10 that lasts into the shift, with heartbeats.
+        a.push(total(W + 5_000, 100.0), W);
+        for t in (W + 10_000..3 * W).step_by(10_000) {
+            a.push(state(t, Bucket::UnplannedStop), W);
+        }
+        a.close(0, &c).unwrap();
+        let w1 = a.close(W, &c).unwrap();
+        assert_eq!(w1.sums.produced, 100, "the units count");
+        assert_eq!(w1.sums.ideal_time_ms, 0.0, "not their ideal time");
+        assert_eq!((w1.sums.planned_stop_ms, w1.sums.unplanned_stops), (W, 0));
+        let w2 = a.close(2 * W, &c).unwrap();
+        assert_eq!(
+            (w2.sums.unplanned_stop_ms, w2.sums.unplanned_stops),
+            (W, 1),
+            "the stop is a failure once in the shift"
+        );
     }
 
     #[test]
