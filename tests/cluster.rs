@@ -70,11 +70,14 @@ struct Process {
     out: PathBuf,
 }
 
-/// One attempt at a two-process cluster run; `Err` (the processes' logs)
-/// when the processes could not connect, e.g. because a port was taken.
-fn cluster_run(base: &Path, attempt: usize) -> Result<[Process; 2], String> {
-    let dir = base.join(format!("attempt-{attempt}"));
-    std::fs::create_dir_all(&dir).expect("creating the attempt directory");
+/// Starts processes 0 and 1 of a two-process cluster (free ports, a
+/// hostfile, outputs `p0`/`p1` in `dir`), process `i` with the extra
+/// environment variable `env(i)`, and waits for both.
+fn run_pair(
+    dir: &Path,
+    env: impl Fn(usize) -> Option<(&'static str, &'static str)>,
+) -> Vec<Process> {
+    std::fs::create_dir_all(dir).expect("creating the run directory");
     let [p0, p1] = free_ports();
     let hostfile = dir.join("hosts.txt");
     std::fs::write(&hostfile, format!("127.0.0.1:{p0}\n127.0.0.1:{p1}\n"))
@@ -85,7 +88,7 @@ fn cluster_run(base: &Path, attempt: usize) -> Result<[Process; 2], String> {
     for i in 0..2 {
         let out = dir.join(format!("p{i}"));
         let log = dir.join(format!("p{i}.stderr"));
-        let child = ctower_run(
+        let mut cmd = ctower_run(
             &[
                 "-w",
                 "1",
@@ -97,14 +100,18 @@ fn cluster_run(base: &Path, attempt: usize) -> Result<[Process; 2], String> {
                 &hostfile,
             ],
             &out,
-        )
-        .stdout(Stdio::null())
-        .stderr(File::create(&log).expect("creating the log file"))
-        .spawn()
-        .expect("starting the ctower binary");
+        );
+        if let Some((k, v)) = env(i) {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("creating the log file"))
+            .spawn()
+            .expect("starting the ctower binary");
         children.push((child, out, log));
     }
-    let done: Vec<Process> = children
+    children
         .into_iter()
         .map(|(mut child, out, log)| {
             let status = wait(&mut child, deadline);
@@ -115,7 +122,13 @@ fn cluster_run(base: &Path, attempt: usize) -> Result<[Process; 2], String> {
                 out,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// One attempt at a two-process cluster run; `Err` (the processes' logs)
+/// when the processes could not connect, e.g. because a port was taken.
+fn cluster_run(base: &Path, attempt: usize) -> Result<[Process; 2], String> {
+    let done = run_pair(&base.join(format!("attempt-{attempt}")), |_| None);
     // Errors of the connection phase read `error: cluster: process I of N: …`.
     if done
         .iter()
@@ -321,67 +334,30 @@ fn processes_with_different_inputs_refuse_each_other() {
     // from process 0's, so the handshake must refuse it, on both sides.
     let base = scratch("cluster-fingerprint");
     for attempt in 0..3 {
-        let [p0, p1] = free_ports();
-        let hostfile = base.join(format!("hosts-{attempt}.txt"));
-        std::fs::write(&hostfile, format!("127.0.0.1:{p0}\n127.0.0.1:{p1}\n"))
-            .expect("writing the hostfile");
-        let hostfile = hostfile.display().to_string();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let children: Vec<(Child, PathBuf)> = (0..2)
-            .map(|i| {
-                let log = base.join(format!("p{i}-{attempt}.stderr"));
-                let mut cmd = ctower_run(
-                    &[
-                        "-w",
-                        "1",
-                        "--processes",
-                        "2",
-                        "--process-id",
-                        &i.to_string(),
-                        "--hostfile",
-                        &hostfile,
-                        "--connect-timeout",
-                        "30",
-                    ],
-                    &base.join(format!("out-{i}-{attempt}")),
-                );
-                if i == 1 {
-                    cmd.env("CTOWER__PIPELINE__CORRECTION_HORIZON_SECS", "600");
-                }
-                let child = cmd
-                    .stdout(Stdio::null())
-                    .stderr(File::create(&log).expect("creating the log file"))
-                    .spawn()
-                    .expect("starting the ctower binary");
-                (child, log)
-            })
-            .collect();
-        let done: Vec<(Option<ExitStatus>, String)> = children
-            .into_iter()
-            .map(|(mut child, log)| {
-                let status = wait(&mut child, deadline);
-                (status, std::fs::read_to_string(&log).unwrap_or_default())
-            })
-            .collect();
+        let dir = base.join(format!("attempt-{attempt}"));
+        let done = run_pair(&dir, |i| {
+            (i == 1).then_some(("CTOWER__PIPELINE__CORRECTION_HORIZON_SECS", "600"))
+        });
         let refused = |s: &str| s.contains("different recording or configuration");
         // One side sees the other's hello first; the other may only see
         // the connection close. At least one says why, and neither runs.
-        if done.iter().any(|(_, e)| refused(e)) {
-            for (i, (status, stderr)) in done.iter().enumerate() {
+        if done.iter().any(|p| refused(&p.stderr)) {
+            for (i, p) in done.iter().enumerate() {
                 assert!(
-                    status.is_some_and(|s| !s.success()),
-                    "process {i} must fail:\n{stderr}"
+                    p.status.is_some_and(|s| !s.success()),
+                    "process {i} must fail:\n{}",
+                    p.stderr
                 );
             }
             assert!(
-                !base.join(format!("out-0-{attempt}/kpis.jsonl")).exists(),
+                !done[0].out.join("kpis.jsonl").exists(),
                 "nothing may be written"
             );
             return;
         }
         eprintln!(
             "attempt {attempt}: no refusal (a port taken in between?):\n{}\n{}",
-            done[0].1, done[1].1
+            done[0].stderr, done[1].stderr
         );
     }
     panic!("the processes were never refused for their different inputs");

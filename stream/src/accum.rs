@@ -902,8 +902,9 @@ mod tests {
         assert_eq!(r.loss_speed_ms, 20_000.0);
     }
 
-    #[test]
-    fn the_calendar_makes_breaks_planned_and_gaps_no_shift() {
+    /// Site `s` in UTC: one shift from 00:00 to `shift_end`, a break
+    /// 00:01–00:02.
+    fn with_calendar(shift_end: &str) -> AccumConfig {
         use crate::calendar::{BreakConfig, ShiftConfig, SiteCalendarConfig};
         let cal = SiteCalendarConfig {
             time_zone: "UTC".into(),
@@ -911,7 +912,7 @@ mod tests {
             shifts: vec![ShiftConfig {
                 name: "day".into(),
                 start: "00:00".into(),
-                end: "00:02".into(),
+                end: shift_end.into(),
             }],
             breaks: vec![BreakConfig {
                 start: "00:01".into(),
@@ -919,12 +920,16 @@ mod tests {
             }],
             maintenance: vec![],
         };
-        let mut issues = vec![];
-        let cal = cal.check("sites.s", 60, &mut issues).expect("calendar");
-        let c = AccumConfig {
+        let cal = cal.check("sites.s", 60, &mut vec![]).expect("calendar");
+        AccumConfig {
             calendars: Arc::new(HashMap::from([(Arc::from("s"), cal)])),
             ..cfg()
-        };
+        }
+    }
+
+    #[test]
+    fn the_calendar_makes_breaks_planned_and_gaps_no_shift() {
+        let c = with_calendar("00:02");
         let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);
         for t in (0..3 * W).step_by(20_000) {
             a.push(state(t, Bucket::UnplannedStop), W);
@@ -945,26 +950,7 @@ mod tests {
     /// break entered the shift without a failure.
     #[test]
     fn production_off_shift_and_stops_from_a_break() {
-        use crate::calendar::{BreakConfig, ShiftConfig, SiteCalendarConfig};
-        let cal = SiteCalendarConfig {
-            time_zone: "UTC".into(),
-            production_day_start: "00:00".into(),
-            shifts: vec![ShiftConfig {
-                name: "day".into(),
-                start: "00:00".into(),
-                end: "00:03".into(),
-            }],
-            breaks: vec![BreakConfig {
-                start: "00:01".into(),
-                end: "00:02".into(),
-            }],
-            maintenance: vec![],
-        };
-        let cal = cal.check("sites.s", 60, &mut vec![]).expect("calendar");
-        let c = AccumConfig {
-            calendars: Arc::new(HashMap::from([(Arc::from("s"), cal)])),
-            ..cfg()
-        };
+        let c = with_calendar("00:03");
         let product = |t| obs(t, Role::Product, Value::Text("p".into()));
         let total = |t, v| obs(t, Role::CounterTotal, Value::Number(v));
         let mut a = AssetAccumulator::new(AssetKey::new("s", "a", "l", "m"), 0);

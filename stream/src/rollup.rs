@@ -719,7 +719,8 @@ mod tests {
     // 2026-03-02T00:00:00Z, a Monday.
     const T0: i64 = 1_772_409_600_000;
 
-    fn periods(baseline_periods: usize) -> Periods {
+    /// Site `s`: one shift all day, days from midnight UTC.
+    fn all_day_calendar() -> SiteCalendar {
         let cal = SiteCalendarConfig {
             time_zone: "UTC".into(),
             production_day_start: "00:00".into(),
@@ -731,8 +732,11 @@ mod tests {
             breaks: vec![],
             maintenance: vec![],
         };
-        let mut issues = vec![];
-        let cal = cal.check("sites.s", 900, &mut issues).expect("calendar");
+        cal.check("sites.s", 900, &mut vec![]).expect("calendar")
+    }
+
+    fn periods(baseline_periods: usize) -> Periods {
+        let cal = all_day_calendar();
         let energy: EnergyConfig = toml_like(baseline_periods);
         let sites = energy.check("energy").expect("energy");
         Periods::new(
@@ -854,18 +858,7 @@ mod tests {
 
     #[test]
     fn correcting_the_window_that_ends_a_day_revises_the_day_by_that_window() {
-        let cal = SiteCalendarConfig {
-            time_zone: "UTC".into(),
-            production_day_start: "00:00".into(),
-            shifts: vec![ShiftConfig {
-                name: "all".into(),
-                start: "00:00".into(),
-                end: "24:00".into(),
-            }],
-            breaks: vec![],
-            maintenance: vec![],
-        };
-        let cal = cal.check("sites.s", 900, &mut vec![]).expect("calendar");
+        let cal = all_day_calendar();
         let mut stage = RollUp::new(
             W,
             Arc::new(HashMap::from([(Arc::from("s"), cal)])),
