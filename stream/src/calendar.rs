@@ -502,27 +502,28 @@ mod tests {
         // Paris, 25 October 2026, production days from 02:30.
         let mut c = cal("Europe/Paris", &[("all", "00:00", "24:00")], &[]);
         c.day_start_min = 150;
-        // 02:10 CEST (00:10 UTC), first pass: still the day of the 24th.
-        assert_eq!(
-            c.classify(utc("2026-10-25T00:10:00Z")).production_day,
-            d(2026, 10, 24)
-        );
-        // 02:10 CET (01:10 UTC), second pass: the 25th began at 02:30 CEST.
-        assert_eq!(
-            c.classify(utc("2026-10-25T01:10:00Z")).production_day,
-            d(2026, 10, 25)
-        );
+        for (at, day, why) in [
+            (
+                "2026-10-25T00:10:00Z",
+                d(2026, 10, 24),
+                "02:10 CEST, first pass: still the 24th",
+            ),
+            (
+                "2026-10-25T01:10:00Z",
+                d(2026, 10, 25),
+                "02:10 CET, second pass: the 25th began at 02:30 CEST",
+            ),
+            ("2026-03-29T00:45:00Z", d(2026, 3, 28), "01:45 CET"),
+            (
+                "2026-03-29T01:00:00Z",
+                d(2026, 3, 29),
+                "03:00 CEST: 02:30 does not exist, the day starts here",
+            ),
+        ] {
+            assert_eq!(c.classify(utc(at)).production_day, day, "{why}");
+        }
         let (s, e) = c.day_bounds(d(2026, 10, 25));
         assert_eq!((s, e - s), (utc("2026-10-25T00:30:00Z"), 25 * H));
-        // Spring: 02:30 does not exist on 29 March; the day starts at 03:00 CEST.
-        assert_eq!(
-            c.classify(utc("2026-03-29T00:45:00Z")).production_day,
-            d(2026, 3, 28)
-        );
-        assert_eq!(
-            c.classify(utc("2026-03-29T01:00:00Z")).production_day,
-            d(2026, 3, 29)
-        );
     }
 
     #[test]
