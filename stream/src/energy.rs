@@ -314,19 +314,16 @@ impl EnergyConfig {
         &self,
         key_prefix: &str,
     ) -> Result<BTreeMap<String, SiteEnergy>, Vec<ConfigIssue>> {
-        let mut issues = Vec::new();
-        let mut sites = BTreeMap::new();
-        for (name, site) in &self.sites {
-            let base = join_key(key_prefix, &format!("sites.{name}"));
-            if let Some(s) = site.check_into(&base, &mut issues) {
-                sites.insert(name.clone(), s);
+        checked(|issues| {
+            let mut sites = BTreeMap::new();
+            for (name, site) in &self.sites {
+                let base = join_key(key_prefix, &format!("sites.{name}"));
+                if let Some(s) = site.check_into(&base, issues) {
+                    sites.insert(name.clone(), s);
+                }
             }
-        }
-        if issues.is_empty() {
-            Ok(sites)
-        } else {
-            Err(issues)
-        }
+            Some(sites)
+        })
     }
 
     /// [`check`](Self::check) with the issues folded into one [`StreamError`].
@@ -335,16 +332,19 @@ impl EnergyConfig {
     }
 }
 
+/// What `check` built, if it reported no problem; else every problem.
+fn checked<T>(
+    check: impl FnOnce(&mut Vec<ConfigIssue>) -> Option<T>,
+) -> Result<T, Vec<ConfigIssue>> {
+    let mut issues = Vec::new();
+    match check(&mut issues) {
+        Some(t) if issues.is_empty() => Ok(t),
+        _ => Err(issues),
+    }
+}
+
 impl SiteEnergyConfig {
     /// Checks one site; problems are keyed below `base`.
-    pub fn check(&self, base: &str) -> Result<SiteEnergy, Vec<ConfigIssue>> {
-        let mut issues = Vec::new();
-        match self.check_into(base, &mut issues) {
-            Some(s) if issues.is_empty() => Ok(s),
-            _ => Err(issues),
-        }
-    }
-
     fn check_into(&self, base: &str, issues: &mut Vec<ConfigIssue>) -> Option<SiteEnergy> {
         let before = issues.len();
         let k = |f: &str| join_key(base, f);
@@ -508,11 +508,7 @@ fn spans_of(days: &[Day], start: u16, end: u16, period: usize) -> Vec<Span> {
 impl TariffConfig {
     /// Checks the tariff and builds it; every problem keyed below `base`.
     pub fn check(&self, base: &str) -> Result<Tariff, Vec<ConfigIssue>> {
-        let mut issues = Vec::new();
-        match self.check_into(base, &mut issues) {
-            Some(t) if issues.is_empty() => Ok(t),
-            _ => Err(issues),
-        }
+        checked(|issues| self.check_into(base, issues))
     }
 
     fn check_into(&self, base: &str, issues: &mut Vec<ConfigIssue>) -> Option<Tariff> {
