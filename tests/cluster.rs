@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    assert_same_files, dead_letter_total, read_jsonl, read_summary, recording, root, run_batch,
-    scratch,
+    assert_same_files, batch_command, dead_letter_total, read_jsonl, read_summary, recording, root,
+    run_batch, scratch,
 };
 use ctower_model::ReplayReader;
 use std::collections::BTreeSet;
@@ -31,20 +31,8 @@ fn free_ports() -> [u16; 2] {
 }
 
 fn ctower_run(args: &[&str], out: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
-    c.current_dir(root())
-        .args([
-            "--log",
-            "warn",
-            "run",
-            "-c",
-            "configs/default.toml",
-            "--replay",
-        ])
-        .arg(recording())
-        .args(["--speed", "max", "--until-end", "--out"])
-        .arg(out)
-        .args(args);
+    let mut c = batch_command(&recording(), out);
+    c.args(args);
     c
 }
 

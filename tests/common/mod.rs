@@ -27,12 +27,11 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs the batch mode through the real command line:
-/// `ctower run -c configs/default.toml --replay REC --speed max --until-end --out OUT -w N`.
-pub fn run_batch(recording: &Path, out: &Path, workers: usize) {
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_ctower"))
-        .current_dir(root())
+/// `ctower run -c configs/default.toml --replay REC --speed max --until-end
+/// --out OUT`, from the project root, logging warnings only; add the rest.
+pub fn batch_command(recording: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
+    c.current_dir(root())
         .args([
             "--log",
             "warn",
@@ -43,7 +42,15 @@ pub fn run_batch(recording: &Path, out: &Path, workers: usize) {
         ])
         .arg(recording)
         .args(["--speed", "max", "--until-end", "--out"])
-        .arg(out)
+        .arg(out);
+    c
+}
+
+/// Runs the batch mode through the real command line:
+/// `ctower run -c configs/default.toml --replay REC --speed max --until-end --out OUT -w N`.
+pub fn run_batch(recording: &Path, out: &Path, workers: usize) {
+    let started = Instant::now();
+    let output = batch_command(recording, out)
         .args(["-w", &workers.to_string()])
         .output()
         .expect("starting the ctower binary");
