@@ -97,12 +97,12 @@ pub struct PipelineConfig {
     pub window_secs: u64,
     /// How late an event may arrive and still be counted in its window.
     pub allowed_lateness_secs: u64,
-    /// A site silent this long (in event time, behind the newest site) no
-    /// longer holds the watermark back.
+    /// A site silent while the group's event time moves on this much no
+    /// longer holds the watermark back (collector::admission).
     pub idle_timeout_secs: u64,
     /// An asset silent this long is UNKNOWN in the time model.
     pub stale_after_secs: u64,
-    /// Refuse event times this far ahead of the newest one seen.
+    /// Refuse event times this far ahead of their own receive time.
     pub max_future_secs: u64,
     /// Late data up to this far behind the watermark corrects the closed
     /// windows, shifts and days (a higher revision); older data is

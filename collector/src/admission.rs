@@ -1,12 +1,36 @@
 //! Admission: the event-time watermark, lateness and timestamp sanity.
-//! Pure: decisions depend only on the order of messages, never on the wall
-//! clock, so a live run and a batch replay of the same traffic agree.
+//! Pure: decisions depend only on the order of messages and on each
+//! message's own receive time, never on the wall clock, so a live run and
+//! a batch replay of the same traffic agree, at any replay speed.
 //!
-//! Watermark = min over *active* sites of the newest event time seen from
-//! the site, less the allowed lateness (monotone). A site whose newest event
-//! is older than the newest event of all sites by more than the idle timeout
-//! is stale: it no longer holds the watermark back, so one silent factory
-//! never stalls the others' windows.
+//! ## Clocks
+//!
+//! - A message whose event time is more than `max_future_ms` ahead of its
+//!   own receive time is a wrong clock: refused, whatever else is going on.
+//!   Nothing else is compared with "the newest event time": a plant-wide
+//!   silence, a weekend shutdown or a source reporting once an hour can
+//!   never latch the tower (every later message used to be refused).
+//! - The group's event time `R` is the newest event time admitted. The
+//!   group's *progress* `P` follows `R`, but one message moves it by at
+//!   most a quarter of `idle_timeout_ms`: one site whose clock is far ahead
+//!   (or one site resuming first after a plant-wide silence) cannot, in one
+//!   step, make every other site look silent.
+//!
+//! ## Which sites hold the watermark back
+//!
+//! A site holds the watermark back while it is *talking* and *in step*:
+//! - talking: the group's progress since the site's last message is below
+//!   `idle_timeout_ms` (a silent site stops stalling the others' windows);
+//! - in step: its newest event time is at most `max_future_ms +
+//!   idle_timeout_ms` behind `R` (a site whose clock lags, or which sends a
+//!   backlog, delays only itself: its data comes late and corrects its own
+//!   windows, or is refused as too late).
+//!
+//! Watermark = min over those sites of their newest event time, less the
+//! allowed lateness; it never goes back. So a site whose clock runs up to
+//! `max_future_ms` ahead can never close the windows of a site that keeps
+//! talking: lateness and staleness are decided by each site's own traffic,
+//! not by the newest event of any one site.
 
 use crate::decode::{Reason, Rejection};
 use ctower_model::time::window_start;
@@ -17,38 +41,71 @@ use std::sync::Arc;
 pub struct AdmissionConfig {
     pub window_ms: i64,
     pub allowed_lateness_ms: i64,
+    /// A site silent for this much of the group's event-time progress no
+    /// longer holds the watermark back.
     pub idle_timeout_ms: i64,
-    /// Refuse timestamps this far ahead of the newest event time seen.
+    /// Refuse timestamps this far ahead of their own receive time.
     pub max_future_ms: i64,
     /// Data older than the watermark's window by at most this much is
     /// admitted and corrects closed windows; older data is `too_late`.
     pub correction_horizon_ms: i64,
 }
 
+impl AdmissionConfig {
+    /// How far a talking site may lag the group's newest event time and
+    /// still hold the watermark back: a site whose clock is ahead by up to
+    /// `max_future_ms` must not push one that is on time out of step.
+    pub fn max_lag_ms(&self) -> i64 {
+        self.max_future_ms.saturating_add(self.idle_timeout_ms)
+    }
+
+    /// The most one message may move the group's progress.
+    fn progress_step_ms(&self) -> i64 {
+        (self.idle_timeout_ms / 4).max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SiteClock {
+    /// Newest event time admitted from the site.
+    newest: i64,
+    /// The group's progress when the site last sent a message.
+    heard_at: i64,
+    /// Whether the site holds the watermark back: it spoke in step with
+    /// the group and has not been silent since for the idle timeout. Such
+    /// sites are in `talking` and `by_heard`.
+    talking: bool,
+}
+
 #[derive(Debug)]
 pub struct Admission {
     cfg: AdmissionConfig,
-    newest_by_site: HashMap<Arc<str>, i64>,
-    /// (newest event time, site), for the least active site in O(log n).
-    order: BTreeSet<(i64, Arc<str>)>,
+    sites: HashMap<Arc<str>, SiteClock>,
+    /// (newest event time, site) of the sites holding the watermark back:
+    /// the least is found in O(log n).
+    talking: BTreeSet<(i64, Arc<str>)>,
+    /// (heard at, site) of the talking sites, to retire the silent ones.
+    by_heard: BTreeSet<(i64, Arc<str>)>,
+    /// `R`: the newest event time admitted.
     newest: Option<i64>,
+    /// `P`: the group's progress (see the module docs).
+    progress: i64,
     watermark: Option<i64>,
     /// Start of the watermark's window: windows before it are closed.
     closed_before: Option<i64>,
-    /// The least site name, to seek `order` by time without allocating.
-    no_site: Arc<str>,
 }
 
 impl Admission {
     pub fn new(cfg: AdmissionConfig) -> Self {
         Admission {
             cfg,
-            newest_by_site: HashMap::new(),
-            order: BTreeSet::new(),
+            sites: HashMap::new(),
+            talking: BTreeSet::new(),
+            by_heard: BTreeSet::new(),
             newest: None,
+            progress: 0,
             watermark: None,
             closed_before: None,
-            no_site: Arc::from(""),
         }
     }
 
@@ -61,21 +118,11 @@ impl Admission {
             return Err(Rejection {
                 reason: Reason::TimestampOutOfRange,
                 detail: format!(
-                    "`ts` {ts_ms} is {} s ahead of its receive time {recv_ms}",
-                    (ts_ms - recv_ms) / 1000
+                    "`ts` {ts_ms} is {} s ahead of its receive time {recv_ms} (max_future_secs {})",
+                    (ts_ms - recv_ms) / 1000,
+                    self.cfg.max_future_ms / 1000
                 ),
             });
-        }
-        if let Some(n) = self.newest {
-            if ts_ms > n.saturating_add(self.cfg.max_future_ms) {
-                return Err(Rejection {
-                    reason: Reason::TimestampOutOfRange,
-                    detail: format!(
-                        "`ts` {ts_ms} is {} s ahead of the newest event time",
-                        (ts_ms - n) / 1000
-                    ),
-                });
-            }
         }
         if let (Some(wm), Some(closed)) = (self.watermark, self.closed_before) {
             // `oldest` is a window start, so the window of `ts_ms` starts
@@ -90,26 +137,47 @@ impl Admission {
                 });
             }
         }
-        match self.newest_by_site.get_mut(site) {
-            Some(prev) if *prev >= ts_ms => {}
-            Some(prev) => {
-                self.order.remove(&(*prev, site.clone()));
-                *prev = ts_ms;
-                self.order.insert((ts_ms, site.clone()));
+        // The group's newest event time and progress.
+        let before = self.newest.unwrap_or(ts_ms);
+        let newest = before.max(ts_ms);
+        self.newest = Some(newest);
+        self.progress += (newest - before).min(self.cfg.progress_step_ms());
+        let progress = self.progress;
+        // This site: it holds the watermark back from now on if it is in
+        // step with the group, measured as it speaks (a site that merely
+        // has not spoken since another one resumed first is not lagging,
+        // only quiet: the talking rule below decides about it).
+        let in_step_from = newest.saturating_sub(self.cfg.max_lag_ms());
+        let clock = self.sites.entry(site.clone()).or_insert(SiteClock {
+            newest: ts_ms,
+            heard_at: progress,
+            talking: false,
+        });
+        if clock.talking {
+            self.talking.remove(&(clock.newest, site.clone()));
+            self.by_heard.remove(&(clock.heard_at, site.clone()));
+        }
+        clock.newest = clock.newest.max(ts_ms);
+        clock.heard_at = progress;
+        clock.talking = clock.newest >= in_step_from;
+        if clock.talking {
+            self.talking.insert((clock.newest, site.clone()));
+            self.by_heard.insert((progress, site.clone()));
+        }
+        // Sites silent for the idle timeout of progress stop talking.
+        let silent_before = progress - self.cfg.idle_timeout_ms;
+        while let Some((heard, s)) = self.by_heard.first().cloned() {
+            if heard > silent_before {
+                break;
             }
-            None => {
-                self.newest_by_site.insert(site.clone(), ts_ms);
-                self.order.insert((ts_ms, site.clone()));
+            self.by_heard.pop_first();
+            if let Some(c) = self.sites.get_mut(&s) {
+                self.talking.remove(&(c.newest, s.clone()));
+                c.talking = false;
             }
         }
-        let newest = self.newest.map_or(ts_ms, |n| n.max(ts_ms));
-        self.newest = Some(newest);
-        let active_from = newest - self.cfg.idle_timeout_ms;
-        if let Some((least, _)) = self
-            .order
-            .range((active_from, self.no_site.clone())..)
-            .next()
-        {
+        // The least site holding the watermark back.
+        if let Some((least, _)) = self.talking.first() {
             let wm = least - self.cfg.allowed_lateness_ms;
             if self.watermark.is_none_or(|w| wm > w) {
                 self.watermark = Some(wm);
@@ -127,16 +195,17 @@ impl Admission {
         self.newest
     }
 
-    /// Sites silent for longer than the idle timeout, by name.
+    /// Sites that do not hold the watermark back (silent, or out of step
+    /// with the group's event time), by name.
     pub fn stale_sites(&self) -> Vec<String> {
-        let Some(newest) = self.newest else {
-            return vec![];
-        };
-        let active_from = newest - self.cfg.idle_timeout_ms;
-        self.order
-            .range(..(active_from, self.no_site.clone()))
-            .map(|(_, s)| s.to_string())
-            .collect()
+        let mut out: Vec<String> = self
+            .sites
+            .iter()
+            .filter(|(_, c)| !c.talking)
+            .map(|(s, _)| s.to_string())
+            .collect();
+        out.sort();
+        out
     }
 }
 
@@ -144,51 +213,140 @@ impl Admission {
 mod tests {
     use super::*;
 
+    const S: i64 = 1000;
+    const MIN: i64 = 60 * S;
+
     fn adm() -> Admission {
+        adm_with_horizon(0)
+    }
+
+    fn adm_with_horizon(correction_horizon_ms: i64) -> Admission {
         Admission::new(AdmissionConfig {
-            window_ms: 60_000,
-            allowed_lateness_ms: 30_000,
-            idle_timeout_ms: 60_000,
-            max_future_ms: 300_000,
-            correction_horizon_ms: 0,
+            window_ms: MIN,
+            allowed_lateness_ms: 30 * S,
+            idle_timeout_ms: MIN,
+            max_future_ms: 5 * MIN,
+            correction_horizon_ms,
         })
     }
 
+    fn site(s: &str) -> Arc<str> {
+        s.into()
+    }
+
     #[test]
-    fn watermark_follows_the_slowest_active_site_and_skips_silent_ones() {
-        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+    fn watermark_follows_the_slowest_talking_site_and_skips_silent_ones() {
+        let (a, b) = (site("a"), site("b"));
         let mut m = adm();
-        m.admit(&a, 100_000, 100_000).unwrap();
-        m.admit(&b, 150_000, 150_000).unwrap();
-        assert_eq!(m.watermark(), Some(70_000));
-        m.admit(&b, 140_000, 140_000).unwrap(); // out of order, within lateness
-        assert_eq!(m.watermark(), Some(70_000));
-        // a falls silent: once b is more than 60 s ahead, a no longer holds it back.
-        m.admit(&b, 161_000, 161_000).unwrap();
-        assert_eq!(m.watermark(), Some(131_000));
-        m.admit(&b, 400_000, 400_000).unwrap();
-        assert_eq!(m.watermark(), Some(370_000));
+        m.admit(&a, 100 * S, 100 * S).unwrap();
+        m.admit(&b, 150 * S, 150 * S).unwrap();
+        assert_eq!(m.watermark(), Some(70 * S));
+        m.admit(&b, 140 * S, 140 * S).unwrap(); // out of order, within lateness
+        assert_eq!(m.watermark(), Some(70 * S));
+        // a falls silent: once the group has moved on by the idle timeout
+        // since a's last message, a no longer holds the watermark back.
+        for t in (160..=220).step_by(10) {
+            m.admit(&b, t * S, t * S).unwrap();
+        }
+        assert_eq!(m.watermark(), Some(190 * S));
+        m.admit(&b, 400 * S, 400 * S).unwrap();
+        assert_eq!(m.watermark(), Some(370 * S));
         assert_eq!(m.stale_sites(), vec!["a".to_string()]);
         // a comes back with data in a closed window: too late.
         assert_eq!(
-            m.admit(&a, 250_000, 250_000).unwrap_err().reason,
+            m.admit(&a, 250 * S, 250 * S).unwrap_err().reason,
             Reason::TooLate
         );
         // Same window as the watermark: still open.
-        m.admit(&a, 361_000, 361_000).unwrap();
-        // Far future of the newest event time, and of the receive time
-        // (refused even as the first message: nothing moves).
-        assert_eq!(
-            m.admit(&a, 10_000_000, 10_000_000).unwrap_err().reason,
-            Reason::TimestampOutOfRange
-        );
+        m.admit(&a, 361 * S, 361 * S).unwrap();
+        // Far ahead of its receive time: refused even as the first
+        // message, and nothing moves.
         let mut fresh = adm();
         assert_eq!(
-            fresh.admit(&a, 10_000_000, 400_000).unwrap_err().reason,
+            fresh.admit(&a, 10_000 * S, 400 * S).unwrap_err().reason,
             Reason::TimestampOutOfRange
         );
         assert_eq!(fresh.watermark(), None);
         // The watermark never goes back.
-        assert_eq!(m.watermark(), Some(370_000));
+        assert_eq!(m.watermark(), Some(370 * S));
+    }
+
+    /// Issue #8 item 1: a plant-wide silence longer than `max_future_secs`
+    /// used to refuse every later message ("ahead of the newest event
+    /// time"), so no window closed again. Found by an independent check.
+    #[test]
+    fn a_silence_longer_than_max_future_never_latches() {
+        let a = site("a");
+        let mut m = adm();
+        for t in (0..=600).step_by(10) {
+            m.admit(&a, t * S, t * S).unwrap();
+        }
+        // Six minutes without a message, then every 10 s again.
+        for t in (960..=1500).step_by(10) {
+            m.admit(&a, t * S, t * S)
+                .unwrap_or_else(|e| panic!("refused after the silence at {t} s: {e:?}"));
+        }
+        assert_eq!(m.watermark(), Some(1470 * S));
+        // Two hours.
+        m.admit(&a, 8700 * S, 8700 * S).unwrap();
+        assert_eq!(m.watermark(), Some(8670 * S));
+    }
+
+    /// Issue #8 item 1: a source reporting once an hour (a water meter)
+    /// used to be refused entirely with the default configuration.
+    #[test]
+    fn an_hourly_source_is_admitted() {
+        let (meter, line) = (site("utilities"), site("fill"));
+        let mut m = adm();
+        for t in (0..4 * 3600).step_by(10) {
+            if t % 3600 == 0 {
+                m.admit(&meter, t * S, t * S)
+                    .unwrap_or_else(|e| panic!("hourly reading at {t} s refused: {e:?}"));
+            }
+            m.admit(&line, t * S, t * S).unwrap();
+        }
+        assert_eq!(m.watermark(), Some((4 * 3600 - 10 - 30) * S));
+    }
+
+    /// Issue #8 item 2: a publisher sending a foreign site with timestamps
+    /// 295 s ahead (allowed by `max_future_secs`) made a healthy site
+    /// stale and closed its windows before its data came.
+    #[test]
+    fn a_site_with_a_clock_ahead_cannot_close_another_sites_windows() {
+        let (healthy, foreign) = (site("lyon"), site("evil"));
+        let mut m = adm();
+        for t in (0..1800).step_by(10) {
+            m.admit(&healthy, t * S, t * S).unwrap();
+            m.admit(&foreign, (t + 295) * S, t * S).unwrap();
+            // The watermark never passes the healthy site's own clock.
+            assert!(
+                m.watermark().is_some_and(|w| w <= (t - 30) * S),
+                "at {t} s the watermark is {:?}",
+                m.watermark()
+            );
+        }
+        assert_eq!(m.watermark(), Some((1790 - 30) * S));
+        assert!(m.stale_sites().is_empty(), "{:?}", m.stale_sites());
+        // Also when the foreign site resumes first after a silence of both.
+        m.admit(&foreign, (7200 + 295) * S, 7200 * S).unwrap();
+        m.admit(&foreign, (7205 + 295) * S, 7205 * S).unwrap();
+        assert_eq!(m.watermark(), Some((1790 - 30) * S));
+        m.admit(&healthy, 7200 * S, 7200 * S).unwrap();
+        assert_eq!(m.watermark(), Some((7200 - 30) * S));
+    }
+
+    /// A site that lags far behind (a slow clock, a backlog) delays only
+    /// itself: the others' windows go on.
+    #[test]
+    fn a_lagging_site_does_not_hold_the_others_back() {
+        let (on_time, slow) = (site("a"), site("b"));
+        let mut m = adm_with_horizon(30 * MIN);
+        for t in (1000..2000).step_by(10) {
+            m.admit(&on_time, t * S, t * S).unwrap();
+            // 20 minutes behind, talking all the time: admitted, late.
+            m.admit(&slow, (t - 1200) * S, t * S).unwrap();
+        }
+        assert_eq!(m.watermark(), Some((1990 - 30) * S));
+        assert_eq!(m.stale_sites(), vec!["b".to_string()]);
     }
 }
