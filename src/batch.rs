@@ -232,8 +232,8 @@ pub fn run(
             }
             let last = ing.flush()?;
             input.blocking_send(last)?;
-            // Dropping the input closes the last windows.
-            drop(input);
+            // The recording is the whole input: its last windows close.
+            input.finish();
             Ok(ing)
         })
         .context("starting the feeder thread")?;

@@ -46,7 +46,8 @@ pub struct LiveOptions {
     pub demo_replay: Option<(std::path::PathBuf, f64)>,
     /// Also write `kpis.jsonl`, `alarms.jsonl`, `summary.json` here.
     pub out_dir: Option<std::path::PathBuf>,
-    /// Stop (closing every open window) after this many messages.
+    /// Take this many messages as the whole input: then close every open
+    /// window and stop (tests). Without it, stopping writes no open window.
     pub stop_after: Option<u64>,
 }
 
@@ -155,8 +156,17 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                 if let Ok(mut m) = metrics.lock() {
                     *m = ing.metrics();
                 }
-                // Dropping the input closes every open window.
-                drop(input);
+                if reached(received) {
+                    // `--stop-after`: these messages are the whole input,
+                    // so every window up to the last one closes.
+                    input.finish();
+                } else {
+                    // Stopped (Ctrl-C, quit, the sources ended): more data
+                    // would have come for the open windows, so they are
+                    // not written (a partial window must never overwrite
+                    // the full one under the same key).
+                    drop(input);
+                }
                 let _ = done_tx.send(());
                 Ok(())
             })

@@ -68,7 +68,9 @@ enum Command {
         /// mode; optional in live mode).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Live mode: stop after this many messages, closing every open window.
+        /// Live mode: take this many messages as the whole input, then close
+        /// every open window and stop. (Stopped otherwise, by Ctrl-C or a
+        /// signal, live mode writes no window that had not closed.)
         #[arg(long, conflicts_with = "replay")]
         stop_after: Option<u64>,
         /// Batch mode: threads that parse and decode the recording

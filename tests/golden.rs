@@ -326,19 +326,20 @@ fn read_input(path: &std::path::Path) -> Input {
         let mut assets: BTreeMap<AssetId, Vec<Msg>> = BTreeMap::new();
         let mut refused = Vec::new();
         let (mut records, mut accepted) = (0, 0);
-        let mut newest: Option<i64> = None;
         for (idx, rec) in reader.enumerate() {
             let rec = rec.expect("reading the recording");
             records += 1;
-            let ok = decode(&rec.topic, &rec.payload).and_then(|(asset, msg)| match newest {
-                Some(n) if msg.ts > n + MAX_FUTURE_MS => {
-                    Err(format!("ts {} > newest {n} + 300 s", msg.ts))
+            // The contract: an event time more than max_future_secs ahead
+            // of its own receive time is a wrong clock.
+            let ok = decode(&rec.topic, &rec.payload).and_then(|(asset, msg)| {
+                if msg.ts > rec.t_ms + MAX_FUTURE_MS {
+                    Err(format!("ts {} > receive time {} + 300 s", msg.ts, rec.t_ms))
+                } else {
+                    Ok((asset, msg))
                 }
-                _ => Ok((asset, msg)),
             });
             match ok {
                 Ok((asset, mut msg)) => {
-                    newest = Some(newest.map_or(msg.ts, |n| n.max(msg.ts)));
                     msg.idx = idx;
                     msg.recv = rec.t_ms;
                     assets.entry(asset).or_default().push(msg);

@@ -5,7 +5,7 @@ use crate::{rollup, Cluster, StreamConfig, StreamError};
 use ctower_model::time::window_start;
 use ctower_model::{Batch, Observation, StreamOutput};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,14 +32,25 @@ pub struct WindowOutput {
     pub closes_window: bool,
 }
 
-/// The sending side of the pipeline. Cheap to clone; the dataflow finishes
-/// its last windows and stops once every clone is dropped.
+/// The sending side of the pipeline. Cheap to clone; the dataflow stops
+/// once every clone is dropped.
+///
+/// How it stops depends on whether the input was declared complete:
+/// - [`PipelineInput::finish`] (the end of a recording, `--stop-after`):
+///   there is nothing more to come, so every window up to the last event
+///   closes with what it holds, and the shifts and days still open are
+///   emitted marked incomplete;
+/// - dropped without `finish` (the engine is stopped: Ctrl-C, a quit, a
+///   failure): data would still have come for the open windows, so none of
+///   them is closed or written. A partial window written as complete would
+///   overwrite the full one in any store keyed like it.
 #[derive(Clone)]
 pub struct PipelineInput {
     // `Option` so that `Drop` can close the channel before waking the
-    // ingest operator, which then sees the disconnect and flushes.
+    // ingest operator, which then sees the disconnect.
     tx: Option<tokio::sync::mpsc::Sender<Batch>>,
     activator: SyncActivator,
+    finished: Arc<AtomicBool>,
 }
 
 impl Drop for PipelineInput {
@@ -51,6 +62,12 @@ impl Drop for PipelineInput {
 }
 
 impl PipelineInput {
+    /// Declares the input complete and drops this handle: once every clone
+    /// is gone, the open windows close (see the type's docs).
+    pub fn finish(self) {
+        self.finished.store(true, Ordering::SeqCst);
+    }
+
     /// Sends from async code; waits while the queue is full.
     pub async fn send(&self, batch: Batch) -> Result<(), StreamError> {
         let tx = self.tx.as_ref().ok_or(StreamError::Stopped)?;
@@ -127,6 +144,11 @@ fn join_guards(
 
 struct Shared {
     input: Mutex<Option<tokio::sync::mpsc::Receiver<Batch>>>,
+    /// Set by [`PipelineInput::finish`]: the input is complete.
+    finished: Arc<AtomicBool>,
+    /// Set by the ingest operator when the input ended without `finish`:
+    /// the roll-up then writes nothing more.
+    aborted: Arc<AtomicBool>,
     output: Mutex<Option<SyncSender<WindowOutput>>>,
     activator: Mutex<Option<std::sync::mpsc::Sender<SyncActivator>>>,
     windows_closed: Arc<AtomicU64>,
@@ -164,8 +186,11 @@ fn start_on(
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel(cfg.output_capacity.max(1));
     let (act_tx, act_rx) = std::sync::mpsc::channel();
     let windows_closed = Arc::new(AtomicU64::new(0));
+    let finished = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         input: Mutex::new(Some(in_rx)),
+        finished: finished.clone(),
+        aborted: Arc::new(AtomicBool::new(false)),
         output: Mutex::new(Some(out_tx)),
         activator: Mutex::new(Some(act_tx)),
         windows_closed: windows_closed.clone(),
@@ -200,6 +225,7 @@ fn start_on(
         PipelineInput {
             tx: Some(in_tx),
             activator,
+            finished,
         },
         Pipeline {
             outputs: out_rx,
@@ -247,15 +273,27 @@ fn build(worker: &mut Worker, shared: &Shared) {
     worker.dataflow::<Time, _, _>(|scope| {
         let observations = ingest(
             scope,
-            input,
-            act_tx,
+            Feed {
+                input,
+                act_tx,
+                finished: shared.finished.clone(),
+                aborted: shared.aborted.clone(),
+            },
             share,
             probe.clone(),
             window_ms,
             lookahead_ms,
         );
         let assets = assets(observations, accum);
-        roll_up(assets, output, stage, window_ms, windows_closed).probe_with(&probe);
+        roll_up(
+            assets,
+            output,
+            stage,
+            window_ms,
+            windows_closed,
+            shared.aborted.clone(),
+        )
+        .probe_with(&probe);
     });
 }
 
@@ -276,10 +314,19 @@ fn to_time(ms: i64) -> Time {
 /// accumulators' lookahead), waits until the roll-up has emitted them (the
 /// probe), and only then lets the frontier go empty, so the final windows are
 /// closed deterministically rather than dropped.
-fn ingest<'s>(
-    scope: Scope<'s, Time>,
+/// What the ingest operator of one worker is fed from: the input channel
+/// and where to send its activator (the first worker of each process only),
+/// and the end-of-input flags.
+struct Feed {
     input: Option<tokio::sync::mpsc::Receiver<Batch>>,
     act_tx: Option<std::sync::mpsc::Sender<SyncActivator>>,
+    finished: Arc<AtomicBool>,
+    aborted: Arc<AtomicBool>,
+}
+
+fn ingest<'s>(
+    scope: Scope<'s, Time>,
+    feed: Feed,
     share: Option<Arc<Cluster>>,
     probe: ProbeHandle<Time>,
     window_ms: i64,
@@ -290,7 +337,12 @@ fn ingest<'s>(
         "Ingest",
         move |cap, info| {
             let mut cap: Option<Capability<Time>> = Some(cap);
-            let mut input = input;
+            let Feed {
+                mut input,
+                act_tx,
+                finished,
+                aborted,
+            } = feed;
             if let Some(tx) = act_tx {
                 let _ = tx.send(scope.worker().sync_activator_for(info.address.to_vec()));
             }
@@ -363,6 +415,20 @@ fn ingest<'s>(
                             }
                         }
                         Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return,
+                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
+                            if !finished.load(Ordering::SeqCst) =>
+                        {
+                            // Stopped, not finished: close nothing more.
+                            // The roll-up learns it before the frontier
+                            // empties, and drops what it holds.
+                            aborted.store(true, Ordering::SeqCst);
+                            tracing::info!(
+                                "pipeline input stopped before its end: open windows are not written"
+                            );
+                            input = None;
+                            cap = None;
+                            return;
+                        }
                         Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
                             // The first window not to close; the accumulators
                             // close a window once the frontier is past it by
@@ -536,6 +602,7 @@ fn roll_up<'s>(
     mut stage: rollup::RollUp,
     window_ms: i64,
     windows_closed: Arc<AtomicU64>,
+    aborted: Arc<AtomicBool>,
 ) -> Stream<'s, Time, Vec<()>> {
     assets.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &AssetWindow| 0),
@@ -551,6 +618,23 @@ fn roll_up<'s>(
                         pending.entry(*t).or_default().append(data);
                     }
                 });
+                if frontier.is_empty() && aborted.load(Ordering::SeqCst) {
+                    // Stopped before the end of the input: what is still
+                    // pending may be part of a window (some workers closed
+                    // it, others never will). Write none of it, and no
+                    // open shift or day either.
+                    if !flushed {
+                        flushed = true;
+                        if !pending.is_empty() {
+                            tracing::info!(
+                                times = pending.len(),
+                                "stopped: windows not yet closed on every worker are not written"
+                            );
+                        }
+                        pending.clear();
+                    }
+                    return;
+                }
                 let mut ready: Vec<Time> = pending
                     .keys()
                     .copied()

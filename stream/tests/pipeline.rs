@@ -104,6 +104,8 @@ fn run_cfg(cfg: StreamConfig, batch: usize, obs: Vec<Observation>) -> Vec<Window
                 })
                 .expect("send");
         }
+        // The end of the input: every window up to the last event closes.
+        input.finish();
     });
     let outputs: Vec<WindowOutput> = pipeline.outputs.iter().collect();
     feeder.join().expect("feeder");
@@ -303,6 +305,7 @@ fn late_and_out_of_order_first_observations_are_handled_the_same_everywhere() {
                     })
                     .expect("send");
             }
+            input.finish();
         });
         let outputs: Vec<WindowOutput> = pipeline.outputs.iter().collect();
         feeder.join().expect("feeder");
