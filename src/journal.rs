@@ -8,18 +8,18 @@
 //! ```
 //! Points are keyed by the window end (KPIs) or the event time (alarms), so
 //! writing the same window again — a replay, a correction — overwrites.
+//!
+//! Writing the file (batches per window, fdatasync, torn-tail repair, the
+//! bounded backlog on a full disk) is in [`appender`].
 
-use ctower_model::{AlarmEvent, KpiRecord, SignalWindow, StreamOutput};
+mod appender;
+
+// The health and the errors are the output loop's to use (flag, alarm,
+// exit code); until src/live.rs reads them only the tests do.
+#[allow(unused_imports)]
+pub use appender::{Journal, JournalError, JournalHealth, DEFAULT_MAX_BACKLOG_BYTES};
+use ctower_model::{AlarmEvent, KpiRecord, SignalWindow};
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-
-pub struct Journal {
-    path: PathBuf,
-    out: BufWriter<File>,
-    line: String,
-}
 
 /// What a name or string gets in place of a character line protocol cannot
 /// carry. A newline cannot be escaped in a name (a bare one ends the line,
@@ -248,44 +248,6 @@ pub fn alarm_line(a: &AlarmEvent, out: &mut String) {
     f.float("threshold", Some(a.threshold));
     f.text("message", &a.message);
     let _ = write!(out, " {}", a.ts_ms * 1_000_000);
-}
-
-impl Journal {
-    pub fn open(dir: &Path) -> std::io::Result<Journal> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join("ctower.lp");
-        let f = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Journal {
-            path,
-            out: BufWriter::new(f),
-            line: String::with_capacity(512),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn write_output(&mut self, o: &StreamOutput) -> std::io::Result<()> {
-        self.line.clear();
-        match o {
-            StreamOutput::Kpi(k) => kpi_line(k, &mut self.line),
-            StreamOutput::Signal(s) => signal_line(s, &mut self.line),
-        }
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
-    }
-
-    pub fn write_alarm(&mut self, a: &AlarmEvent) -> std::io::Result<()> {
-        self.line.clear();
-        alarm_line(a, &mut self.line);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
-    }
-
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
 }
 
 #[cfg(test)]
