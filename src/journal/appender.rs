@@ -261,9 +261,12 @@ impl Journal {
             }
             Err(e) => {
                 // Cut what the failed write left (a torn line, or whole
-                // lines that were never synced) so the next write starts at
-                // a line boundary. If even that fails, the next commit tries
-                // again before writing.
+                // lines whose sync failed: after a failed fsync the kernel
+                // may have dropped those pages, so only a rewrite is sure)
+                // so the next write starts at a line boundary. If even that
+                // fails, the next commit truncates before writing, and a
+                // restart repairs the tail; the failure itself is logged
+                // below, so this is only a debug line.
                 match self.file.set_len(self.durable_len) {
                     Ok(()) => self.dirty_tail = false,
                     Err(os) => {
@@ -271,13 +274,12 @@ impl Journal {
                         tracing::debug!(path = %self.path.display(), error = %os, "journal truncate after a failed write failed");
                     }
                 }
-                self.enforce_bound();
                 match &mut self.failure {
                     Some(f) => f.commits += 1,
                     None => {
                         tracing::error!(
                             path = %self.path.display(),
-                            error = %e.os_error(),
+                            error = %e,
                             backlog_lines = self.pending.len(),
                             max_backlog_bytes = self.max_backlog_bytes,
                             "journal write failed: keeping lines in memory and retrying at every commit"
