@@ -8,39 +8,73 @@
 //! ```
 //! Points are keyed by the window end (KPIs) or the event time (alarms), so
 //! writing the same window again — a replay, a correction — overwrites.
+//!
+//! Writing the file (batches per window, fdatasync, torn-tail repair, the
+//! bounded backlog on a full disk) is in [`appender`].
 
-use ctower_model::{AlarmEvent, KpiRecord, SignalWindow, StreamOutput};
+mod appender;
+
+// The health and the errors are the output loop's to use (flag, alarm,
+// exit code); until src/live.rs reads them only the tests do.
+#[allow(unused_imports)]
+pub use appender::{Journal, JournalError, JournalHealth, DEFAULT_MAX_BACKLOG_BYTES};
+use ctower_model::{AlarmEvent, KpiRecord, SignalWindow};
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
 
-pub struct Journal {
-    path: PathBuf,
-    out: BufWriter<File>,
-    line: String,
-}
+/// What a name or string gets in place of a character line protocol cannot
+/// carry. A newline cannot be escaped in a name (a bare one ends the line,
+/// and after a backslash parsers keep the backslash), a tab separates like a
+/// space in some parsers, and NUL and the other control characters are
+/// refused or mangled downstream. So each becomes U+FFFD: the point still
+/// parses, the series stays distinct from one with a real space, and the
+/// mark shows where the name was damaged.
+const UNREPRESENTABLE: char = '\u{FFFD}';
 
+/// Escapes a tag key, a tag value or a field key (InfluxDB line protocol):
+/// comma, space and equals sign get a backslash. A backslash is doubled
+/// when a parser would otherwise read it as the escape of what follows (a
+/// backslash, comma, space or equals sign): without that, a name ending in
+/// one (`evil\` before the `,` of the next tag) swallows the rest of the
+/// line. Elsewhere it stays single, which every parser reads as itself (the
+/// Go parser of InfluxDB 1.x/2.x never unescapes `\\` in names, so fewer
+/// doubled backslashes means fewer names it stores altered). A backslash
+/// that ends the name cannot be written at all: `\\` there is refused by
+/// InfluxDB 3's parser and kept doubled by the Go one, so it becomes
+/// U+FFFD like a control character.
 fn esc_key(s: &str, out: &mut String) {
-    for c in s.chars() {
-        if matches!(c, ',' | ' ' | '=') {
-            out.push('\\');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                None => out.push(UNREPRESENTABLE),
+                Some('\\' | ',' | ' ' | '=') => out.push_str("\\\\"),
+                Some(_) => out.push('\\'),
+            },
+            ',' | ' ' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(UNREPRESENTABLE),
+            c => out.push(c),
         }
-        if c == '\n' {
-            out.push(' ');
-            continue;
-        }
-        out.push(c);
     }
 }
 
+/// A string field value in double quotes: double quote and backslash get a
+/// backslash; control characters become U+FFFD like in names, so that a
+/// journal line is always exactly one line of the file (the torn-tail
+/// repair and every line-oriented tool rely on it).
 fn esc_str(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(UNREPRESENTABLE),
+            c => out.push(c),
         }
-        out.push(c);
     }
     out.push('"');
 }
@@ -81,7 +115,7 @@ impl Fields<'_> {
 fn tag(out: &mut String, k: &str, v: Option<&str>) {
     if let Some(v) = v.filter(|v| !v.is_empty()) {
         out.push(',');
-        out.push_str(k);
+        esc_key(k, out);
         out.push('=');
         esc_key(v, out);
     }
@@ -216,44 +250,6 @@ pub fn alarm_line(a: &AlarmEvent, out: &mut String) {
     let _ = write!(out, " {}", a.ts_ms * 1_000_000);
 }
 
-impl Journal {
-    pub fn open(dir: &Path) -> std::io::Result<Journal> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join("ctower.lp");
-        let f = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Journal {
-            path,
-            out: BufWriter::new(f),
-            line: String::with_capacity(512),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn write_output(&mut self, o: &StreamOutput) -> std::io::Result<()> {
-        self.line.clear();
-        match o {
-            StreamOutput::Kpi(k) => kpi_line(k, &mut self.line),
-            StreamOutput::Signal(s) => signal_line(s, &mut self.line),
-        }
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
-    }
-
-    pub fn write_alarm(&mut self, a: &AlarmEvent) -> std::io::Result<()> {
-        self.line.clear();
-        alarm_line(a, &mut self.line);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
-    }
-
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +281,152 @@ mod tests {
         assert!(!s.contains("kwh_per_good_unit="), "{s}");
         assert!(s.contains("running_ms=60000i,"), "{s}");
         assert!(s.ends_with(" 60000000000"));
+    }
+
+    /// Hostile names, the ones a site or rule could really be given, read
+    /// back by a real line-protocol parser (InfluxDB IOx's, not ours): every
+    /// tag and field key, every string value comes back exactly as written,
+    /// with control characters as U+FFFD, and no name adds or swallows a tag
+    /// or a field.
+    #[test]
+    fn hostile_names_round_trip_through_a_real_parser() {
+        use influxdb_line_protocol::{parse_lines, FieldValue, ParsedLine};
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        let hostile = [
+            "evil\\",
+            "a b",
+            "x,y=1",
+            "trailing\\",
+            "\\,\\ \\=\\\\",
+            "two\nlines",
+            "say \"hi\"",
+            "tab\there\r",
+            "nul\0",
+            "=",
+            "back\\slash",
+            "\\\\",
+        ];
+        // What a parser gives back: control characters and a name's last
+        // backslash are unrepresentable.
+        let read_back = |s: &str| {
+            let s = s.replace(|c: char| c.is_control(), "\u{FFFD}");
+            match s.strip_suffix('\\') {
+                Some(head) => format!("{head}\u{FFFD}"),
+                None => s,
+            }
+        };
+        // String values keep a last backslash.
+        let read_back_text = |s: &str| s.replace(|c: char| c.is_control(), "\u{FFFD}");
+        fn parse_one(line: &str) -> ParsedLine<'_> {
+            let mut parsed: Vec<_> = parse_lines(line).collect();
+            assert_eq!(parsed.len(), 1, "one line: {line}");
+            match parsed.pop() {
+                Some(Ok(p)) => p,
+                other => panic!("{line}\n does not parse: {other:?}"),
+            }
+        }
+        fn tags(p: &ParsedLine<'_>) -> Vec<(String, String)> {
+            let set = p.series.tag_set.iter().flatten();
+            set.map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        }
+        fn text(p: &ParsedLine<'_>, key: &str) -> String {
+            match p.field_value(key) {
+                Some(FieldValue::String(s)) => s.to_string(),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+
+        let n = hostile.len();
+        for i in 0..n {
+            let name = |k: usize| hostile[(i + k) % n];
+            let key = AssetKey::new(name(0), name(1), name(2), name(3));
+            let reason: Arc<str> = name(4).into();
+            let sums = KpiSums {
+                running_ms: 50_000,
+                unplanned_stop_ms: 10_000,
+                unplanned_stop_by_reason_ms: BTreeMap::from([(reason, 10_000)]),
+                ..Default::default()
+            };
+            let k = KpiRecord::new(0, 60_000, key.scope(Level::Asset), sums);
+            let mut line = String::new();
+            kpi_line(&k, &mut line);
+            let p = parse_one(&line);
+            assert_eq!(p.series.measurement.to_string(), "kpi");
+            let expected: Vec<(String, String)> = [
+                ("level", "asset"),
+                ("site", name(0)),
+                ("area", name(1)),
+                ("line", name(2)),
+                ("asset", name(3)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), read_back(v)))
+            .collect();
+            assert_eq!(tags(&p), expected, "{line}");
+            let reason_key = format!("unplanned_stop_ms.{}", read_back(name(4)));
+            assert_eq!(
+                p.field_value(&reason_key),
+                Some(&FieldValue::I64(10_000)),
+                "{line}"
+            );
+            assert_eq!(p.field_value("running_ms"), Some(&FieldValue::I64(50_000)));
+            assert_eq!(p.timestamp, Some(60_000_000_000));
+
+            let s = SignalWindow {
+                window_start_ms: 0,
+                window_end_ms: 60_000,
+                asset: key.clone(),
+                signal: name(4).into(),
+                role: ctower_model::Role::PowerKw,
+                count: 3,
+                min: 1.0,
+                max: 2.0,
+                mean: 1.5,
+                last: 2.0,
+            };
+            let mut line = String::new();
+            signal_line(&s, &mut line);
+            let p = parse_one(&line);
+            let mut expected = expected[1..].to_vec();
+            expected.push(("signal".into(), read_back(name(4))));
+            assert_eq!(tags(&p), expected, "{line}");
+            assert_eq!(p.field_set.len(), 5, "{line}");
+
+            let a = AlarmEvent {
+                ts_ms: 120_000,
+                rule: name(5).into(),
+                scope: key.scope(Level::Asset),
+                signal: Some(name(6).into()),
+                kind: ctower_model::AlarmEventKind::Raised,
+                state: ctower_model::AlarmState::UnackActive,
+                priority: ctower_model::Priority::High,
+                metric: name(7).into(),
+                value: Some(0.25),
+                threshold: 0.5,
+                message: name(8).into(),
+            };
+            let mut line = String::new();
+            alarm_line(&a, &mut line);
+            let p = parse_one(&line);
+            let scope = key.scope(Level::Asset).to_string();
+            let expected: Vec<(String, String)> = [
+                ("rule", name(5)),
+                ("scope", scope.as_str()),
+                ("signal", name(6)),
+                ("kind", "raised"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), read_back(v)))
+            .collect();
+            assert_eq!(tags(&p), expected, "{line}");
+            assert_eq!(text(&p, "metric"), read_back_text(name(7)), "{line}");
+            assert_eq!(text(&p, "message"), read_back_text(name(8)), "{line}");
+            assert_eq!(text(&p, "state"), "unack_active");
+            assert_eq!(p.field_value("value"), Some(&FieldValue::F64(0.25)));
+            assert_eq!(p.field_set.len(), 6, "{line}");
+            assert_eq!(p.timestamp, Some(120_000_000_000));
+        }
     }
 }
