@@ -91,12 +91,20 @@ impl BrokerEndpoint {
     }
 }
 
+/// `mqtt://HOST:PORT`, as logged in the source, replay and record spans. A
+/// host that holds user information (`user:password@host`, which
+/// [`BrokerAddr::parse`] refuses but [`BrokerEndpoint::new`] cannot) is
+/// shown as `***@host`: a URL is never logged with its credentials.
 impl fmt::Display for BrokerEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+        let host = match self.host.rfind('@') {
+            Some(at) => format!("***{}", &self.host[at..]).into(),
+            None => std::borrow::Cow::Borrowed(self.host.as_str()),
+        };
+        if host.contains(':') {
+            write!(f, "mqtt://[{host}]:{}", self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "mqtt://{host}:{}", self.port)
         }
     }
 }
@@ -421,6 +429,99 @@ mod tests {
             BrokerEndpoint::resolve(&tcp, None).unwrap().to_string(),
             "mqtt://[::1]:1883"
         );
+    }
+
+    /// The source's span and log lines show its broker without credentials,
+    /// even for a host that holds some (`BrokerAddr::parse` refuses them;
+    /// this is the last line of defence). The logs are captured from a real
+    /// `run_source` by a minimal subscriber that keeps every field.
+    #[tokio::test]
+    async fn source_logs_never_show_url_credentials() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<String>>, Arc<AtomicU64>);
+        struct Fields<'a>(&'a mut String);
+        impl Visit for Fields<'_> {
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        impl Capture {
+            fn text(&self) -> String {
+                self.0.lock().map(|t| t.clone()).unwrap_or_default()
+            }
+        }
+        impl tracing::Subscriber for Capture {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, span: &Attributes<'_>) -> Id {
+                if let Ok(mut t) = self.0.lock() {
+                    span.record(&mut Fields(&mut t));
+                    t.push('\n');
+                }
+                Id::from_u64(self.1.fetch_add(1, Ordering::Relaxed) + 1)
+            }
+            fn record(&self, _: &Id, values: &Record<'_>) {
+                if let Ok(mut t) = self.0.lock() {
+                    values.record(&mut Fields(&mut t));
+                    t.push('\n');
+                }
+            }
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &tracing::Event<'_>) {
+                if let Ok(mut t) = self.0.lock() {
+                    event.record(&mut Fields(&mut t));
+                    t.push('\n');
+                }
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(capture.clone());
+        let mut issues = vec![];
+        let mut spec = crate::config::SourceConfig {
+            name: "lyon".into(),
+            broker_url: "mqtt://127.0.0.1:1".into(),
+            client_id: None,
+            subscriptions: vec![],
+            qos: None,
+            keep_alive_secs: None,
+            username: None,
+            password_env: None,
+            topic_pattern: None,
+            signals: Default::default(),
+            states: Default::default(),
+            max_payload_bytes: None,
+        }
+        .check("sources[0]", &|_| None, &mut issues)
+        .unwrap();
+        spec.broker = BrokerAddr::Tcp {
+            host: "ctower:s3cret@127.0.0.1".into(),
+            port: 1,
+        };
+        let (tx, _rx) = mpsc::channel(1);
+        let (stop_tx, stop) = watch::channel(false);
+        let (status_tx, mut status) = watch::channel(SourceStatus::Connecting);
+        let source = run_source(0, spec, None, tx, || 0, stop, Some(status_tx));
+        let stopper = async {
+            // Stop after the first failed attempt has been logged.
+            let failed = status.wait_for(|s| matches!(s, SourceStatus::Disconnected { .. }));
+            let _ = tokio::time::timeout(Duration::from_secs(30), failed).await;
+            stop_tx.send_replace(true);
+        };
+        let (stats, ()) = tokio::join!(source, stopper);
+        assert!(stats.unwrap().connection_errors >= 1);
+        let logs = capture.text();
+        assert!(logs.contains("broker=mqtt://***@127.0.0.1:1"), "{logs}");
+        assert!(logs.contains("MQTT connection failed"), "{logs}");
+        assert!(!logs.contains("s3cret"), "{logs}");
     }
 
     #[test]
