@@ -401,10 +401,19 @@ impl Decoder {
         if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return reject(Reason::MalformedJson, "payload is not a JSON object");
         }
-        let p: Payload = serde_json::from_slice(payload).map_err(|e| Rejection {
-            reason: Reason::MalformedJson,
-            detail: e.to_string(),
-        })?;
+        let p: Payload =
+            serde_json::from_slice(payload).map_err(|e| match non_finite_token(payload) {
+                // JSON has no NaN or infinities, and serde_json refuses a number
+                // that overflows f64: the contract calls both `non_finite`.
+                Some(token) => Rejection {
+                    reason: Reason::NonFinite,
+                    detail: format!("`{token}` is not a finite number ({e})"),
+                },
+                None => Rejection {
+                    reason: Reason::MalformedJson,
+                    detail: e.to_string(),
+                },
+            })?;
         let ts_ms = match p.ts {
             None => return reject(Reason::MissingField, "`ts` is required"),
             Some(Ts::Int(ms)) => ms,
@@ -500,6 +509,48 @@ impl Decoder {
             watermark_ms: None,
         })
     }
+}
+
+/// The first bare token outside JSON strings that stands for a non-finite
+/// number: `NaN`, `Infinity`, `inf` (any case, any sign), or a number that
+/// overflows f64 (`1e400`). Called only on a payload serde_json refused, to
+/// tell `non_finite` from `malformed_json`.
+fn non_finite_token(payload: &[u8]) -> Option<&str> {
+    let mut i = 0;
+    while i < payload.len() {
+        match payload[i] {
+            b'"' => {
+                // Skip the string, escapes included.
+                i += 1;
+                while i < payload.len() && payload[i] != b'"' {
+                    i += if payload[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') => {
+                let start = i;
+                while i < payload.len()
+                    && (payload[i].is_ascii_alphanumeric()
+                        || matches!(payload[i], b'+' | b'-' | b'.'))
+                {
+                    i += 1;
+                }
+                // ASCII by construction.
+                let token = std::str::from_utf8(&payload[start..i]).ok()?;
+                let bare = token.trim_start_matches(['+', '-']);
+                let non_finite = ["nan", "inf", "infinity"]
+                    .iter()
+                    .any(|n| bare.eq_ignore_ascii_case(n))
+                    || (bare.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                        && token.parse::<f64>().is_ok_and(f64::is_infinite));
+                if non_finite {
+                    return Some(token);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -622,6 +673,54 @@ mod tests {
         );
         let big = format!(r#"{{"ts":{ts},"value":"{}"}}"#, "x".repeat(70_000));
         assert_eq!(reason(&format!("{T}/x"), &big), Reason::Oversized);
+    }
+
+    /// JSON has no NaN or infinities: serde_json refuses them (and numbers
+    /// beyond f64) as syntax errors, which the contract calls `non_finite`.
+    #[test]
+    fn bare_non_finite_numbers_are_non_finite_not_malformed() {
+        let topic = format!("{T}/temperature_c");
+        for v in [
+            "NaN",
+            "-NaN",
+            "nan",
+            "Infinity",
+            "-Infinity",
+            "+Infinity",
+            "inf",
+            "1e400",
+            "-1e400",
+            "1.5E+309",
+        ] {
+            let e = dec()
+                .decode(
+                    &topic,
+                    format!(r#"{{"ts":1772427600000,"value":{v}}}"#).as_bytes(),
+                    0,
+                )
+                .unwrap_err();
+            assert_eq!(e.reason, Reason::NonFinite, "{v}: {}", e.detail);
+            assert!(e.detail.contains(v), "{v}: {}", e.detail);
+        }
+        // In a string, or as a key, these words are not numbers; a broken
+        // payload stays malformed even when it holds a normal number.
+        for p in [
+            r#"{"ts":1772427600000,"value":1,"note":"NaN" oops}"#,
+            r#"{"ts":1772427600000,"value":1e300,}"#,
+            r#"{"ts":1772427600000,"value":"a\" NaN", oops}"#,
+            r#"{"ts":1772427600000,"value":true1}"#,
+        ] {
+            let e = dec().decode(&topic, p.as_bytes(), 0).unwrap_err();
+            assert_eq!(e.reason, Reason::MalformedJson, "{p}: {}", e.detail);
+        }
+        // The largest finite numbers are numbers.
+        assert!(dec()
+            .decode(
+                &topic,
+                br#"{"ts":1772427600000,"value":1.7976931348623157e308}"#,
+                0
+            )
+            .is_ok());
     }
 
     #[test]
