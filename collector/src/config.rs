@@ -1,6 +1,6 @@
 //! `[[sources]]` configuration: serde shapes, checked into [`SourceSpec`] at load.
 
-use crate::decode::{DecoderSpec, TopicPattern};
+use crate::decode::{valid_name, DecoderSpec, TopicPattern};
 use ctower_model::{Bucket, ConfigIssue, Role};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -232,6 +232,17 @@ impl SourceConfig {
                 }
             },
         };
+        for name in self.signals.keys() {
+            if !valid_name(name) {
+                issue(
+                    &format!("signals.{name}"),
+                    format!(
+                        "`{name}` can never match: topic levels that are names hold only \
+                         ASCII letters, digits, `-`, `_`, `.` and `:`"
+                    ),
+                );
+            }
+        }
         let pattern = self
             .topic_pattern
             .as_deref()
@@ -394,6 +405,17 @@ mod tests {
                 "sources[3].password_env"
             ]
         );
+    }
+
+    #[test]
+    fn signal_names_outside_the_name_set_are_refused() {
+        let mut c = cfg("mqtt://h:1883");
+        c.signals.insert("Good_Count".into(), Role::CounterGood);
+        c.signals.insert("good count".into(), Role::CounterGood);
+        let mut issues = vec![];
+        assert!(c.check("sources[0]", &|_| None, &mut issues).is_none());
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["sources[0].signals.good count"]);
     }
 
     #[test]
