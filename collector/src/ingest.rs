@@ -255,7 +255,15 @@ impl Ingestor {
         tracing::debug!(topic = %topic, reason = %reason, detail, "dead letter");
         if let Some(d) = self.dead.as_mut() {
             let source = self.names.get(source).map_or("?", |n| n);
-            d.write(recv_ms, source, topic, reason, detail, payload)?;
+            d.write(
+                recv_ms,
+                source,
+                topic,
+                reason,
+                detail,
+                payload,
+                payload.len(),
+            )?;
         }
         Ok(())
     }

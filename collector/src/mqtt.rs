@@ -396,6 +396,62 @@ pub(crate) fn describe(e: &ConnectionError) -> String {
     }
 }
 
+/// A minimal `tracing` subscriber that keeps every span and event field as
+/// text, for tests that check what is logged (no extra dependency).
+#[cfg(test)]
+pub(crate) mod log_capture {
+    use std::fmt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+
+    /// Install with `tracing::subscriber::set_default(capture.clone())`.
+    #[derive(Clone, Default)]
+    pub(crate) struct Capture(Arc<Mutex<String>>, Arc<AtomicU64>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.push_str(&format!("{}={value:?} ", field.name()));
+        }
+    }
+
+    impl Capture {
+        /// Everything recorded so far, one line per span, record or event.
+        pub(crate) fn text(&self) -> String {
+            self.0.lock().map(|t| t.clone()).unwrap_or_default()
+        }
+
+        fn keep(&self, record: impl FnOnce(&mut Fields<'_>)) {
+            if let Ok(mut t) = self.0.lock() {
+                record(&mut Fields(&mut t));
+                t.push('\n');
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            self.keep(|f| span.record(f));
+            Id::from_u64(self.1.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            self.keep(|f| values.record(f));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            self.keep(|f| event.record(f));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,51 +493,7 @@ mod tests {
     /// `run_source` by a minimal subscriber that keeps every field.
     #[tokio::test]
     async fn source_logs_never_show_url_credentials() {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        use std::sync::{Arc, Mutex};
-        use tracing::field::{Field, Visit};
-        use tracing::span::{Attributes, Id, Record};
-
-        #[derive(Clone, Default)]
-        struct Capture(Arc<Mutex<String>>, Arc<AtomicU64>);
-        struct Fields<'a>(&'a mut String);
-        impl Visit for Fields<'_> {
-            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-                self.0.push_str(&format!("{}={value:?} ", field.name()));
-            }
-        }
-        impl Capture {
-            fn text(&self) -> String {
-                self.0.lock().map(|t| t.clone()).unwrap_or_default()
-            }
-        }
-        impl tracing::Subscriber for Capture {
-            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-                true
-            }
-            fn new_span(&self, span: &Attributes<'_>) -> Id {
-                if let Ok(mut t) = self.0.lock() {
-                    span.record(&mut Fields(&mut t));
-                    t.push('\n');
-                }
-                Id::from_u64(self.1.fetch_add(1, Ordering::Relaxed) + 1)
-            }
-            fn record(&self, _: &Id, values: &Record<'_>) {
-                if let Ok(mut t) = self.0.lock() {
-                    values.record(&mut Fields(&mut t));
-                    t.push('\n');
-                }
-            }
-            fn record_follows_from(&self, _: &Id, _: &Id) {}
-            fn event(&self, event: &tracing::Event<'_>) {
-                if let Ok(mut t) = self.0.lock() {
-                    event.record(&mut Fields(&mut t));
-                    t.push('\n');
-                }
-            }
-            fn enter(&self, _: &Id) {}
-            fn exit(&self, _: &Id) {}
-        }
+        use log_capture::Capture;
 
         let capture = Capture::default();
         let _guard = tracing::subscriber::set_default(capture.clone());
