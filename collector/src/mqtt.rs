@@ -26,8 +26,14 @@
 //! ## Reconnects
 //!
 //! On an error the loop logs a warning with the attempt count and polls
-//! again after an exponential back-off: 500 ms doubling to 30 s, reset by
-//! the next successful CONNACK. It never gives up; it stops when `stop`
+//! again after an exponential back-off with jitter ([`Backoff`]): 500 ms
+//! doubling to 30 s, each delay drawn between half and all of it so that
+//! sources cut off together do not reconnect in step. The back-off is reset
+//! only by a connection that proved healthy, one that stayed up for
+//! [`HEALTHY_AFTER`]: a CONNACK followed at once by the same failure (a
+//! broker that drops us after accepting, another client taking over our
+//! client id, a packet we cannot read) keeps backing off instead of
+//! reconnecting every 500 ms. It never gives up; it stops when `stop`
 //! turns true (or its sender is dropped) or the pipeline closes `tx`.
 
 use crate::config::{BrokerAddr, SourceSpec};
@@ -52,6 +58,9 @@ pub const REQUEST_CHANNEL_CAPACITY: usize = 256;
 /// connection, and a persistent session would redeliver the same message
 /// after every reconnect.
 pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// A connection that stays up this long is healthy: the next failure
+/// starts the back-off from its first delay again.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 /// Largest outgoing packet (replay publishes).
 pub const MAX_OUTGOING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
 /// Outgoing QoS 1 publishes in flight (replay publishes).
@@ -144,18 +153,33 @@ pub enum SourceStatus {
     Stopped,
 }
 
-/// Reconnect back-off: 500 ms doubling to 30 s.
+/// Reconnect back-off: 500 ms doubling to 30 s; with jitter, each delay
+/// is drawn uniformly between half and all of that.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     next: Duration,
+    /// SplitMix64 state, when jittered.
+    jitter: Option<u64>,
 }
 
 impl Backoff {
     pub(crate) const FIRST: Duration = Duration::from_millis(500);
     pub(crate) const MAX: Duration = Duration::from_secs(30);
 
+    /// Without jitter (the replay publisher and the recorder: one client each).
     pub(crate) fn new() -> Self {
-        Backoff { next: Self::FIRST }
+        Backoff {
+            next: Self::FIRST,
+            jitter: None,
+        }
+    }
+
+    /// With jitter drawn from `seed`: the same seed gives the same delays.
+    pub(crate) fn jittered(seed: u64) -> Self {
+        Backoff {
+            next: Self::FIRST,
+            jitter: Some(seed),
+        }
     }
 
     pub(crate) fn reset(&mut self) {
@@ -165,8 +189,32 @@ impl Backoff {
     pub(crate) fn next_delay(&mut self) -> Duration {
         let d = self.next;
         self.next = (self.next * 2).min(Self::MAX);
-        d
+        match self.jitter.as_mut() {
+            None => d,
+            Some(state) => {
+                let half = d / 2;
+                let spread = half.as_micros() as u64 + 1;
+                half + Duration::from_micros(splitmix64(state) % spread)
+            }
+        }
     }
+}
+
+/// SplitMix64: a tiny, well-mixed generator, plenty for jitter.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A jitter seed that differs between sources and runs.
+fn jitter_seed(index: usize) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Resolves when `stop` is true. A dropped sender counts as a stop: nobody
@@ -282,8 +330,10 @@ impl SourceLoop {
 
     async fn run(mut self, options: MqttOptions) -> Result<SourceStats, CollectorError> {
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::jittered(jitter_seed(self.index));
+        // Failed attempts since the last healthy connection.
         let mut attempt: u32 = 0;
+        let mut connected_at: Option<tokio::time::Instant> = None;
         self.report(SourceStatus::Connecting);
         loop {
             let event = tokio::select! {
@@ -297,8 +347,9 @@ impl SourceLoop {
                     if self.stats.connections > 1 {
                         self.stats.reconnects += 1;
                     }
-                    attempt = 0;
-                    backoff.reset();
+                    // Not a reset of the back-off yet: only a connection
+                    // that stays up proves the failure is gone.
+                    connected_at = Some(tokio::time::Instant::now());
                     let connection = self.stats.connections;
                     tracing::info!(
                         connection,
@@ -348,6 +399,13 @@ impl SourceLoop {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    if connected_at
+                        .take()
+                        .is_some_and(|t| t.elapsed() >= HEALTHY_AFTER)
+                    {
+                        attempt = 0;
+                        backoff.reset();
+                    }
                     attempt = attempt.saturating_add(1);
                     self.stats.connection_errors += 1;
                     let delay = backoff.next_delay();
@@ -455,6 +513,36 @@ pub(crate) mod log_capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jittered_backoff_is_half_to_all_of_the_delay_and_seeded() {
+        let bases = [500u64, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000];
+        let draw = |seed| {
+            let mut b = Backoff::jittered(seed);
+            (0..bases.len())
+                .map(|_| b.next_delay().as_micros() as u64)
+                .collect::<Vec<_>>()
+        };
+        let a = draw(42);
+        assert_eq!(a, draw(42), "the same seed, the same delays");
+        assert_ne!(a, draw(43));
+        for seed in 0..200 {
+            for (d, base) in draw(seed).iter().zip(bases) {
+                assert!(
+                    (base * 500..=base * 1000).contains(d),
+                    "seed {seed}: {d} µs for {base} ms"
+                );
+            }
+        }
+        // Spread over the range, not stuck at one end.
+        let firsts: Vec<u64> = (0..200).map(|s| draw(s)[0]).collect();
+        assert!(firsts.iter().any(|d| *d < 300_000) && firsts.iter().any(|d| *d > 450_000));
+        let mut b = Backoff::jittered(7);
+        b.next_delay();
+        b.next_delay();
+        b.reset();
+        assert!(b.next_delay() <= Backoff::FIRST);
+    }
 
     #[test]
     fn backoff_doubles_to_30s_and_resets() {

@@ -105,6 +105,14 @@ pub struct Source {
 impl Source {
     /// Starts the source and waits until its subscriptions are acknowledged.
     pub async fn start(spec: SourceSpec, embedded_port: Option<u16>) -> Source {
+        let mut s = Source::spawn(spec, embedded_port);
+        s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1 }))
+            .await;
+        s
+    }
+
+    /// Starts the source without waiting for anything.
+    pub fn spawn(spec: SourceSpec, embedded_port: Option<u16>) -> Source {
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stop_rx) = watch::channel(false);
         let (status_tx, status) = watch::channel(SourceStatus::Connecting);
@@ -117,15 +125,12 @@ impl Source {
             stop_rx,
             Some(status_tx),
         ));
-        let mut s = Source {
+        Source {
             rx,
             status,
             stop,
             task,
-        };
-        s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1 }))
-            .await;
-        s
+        }
     }
 
     pub async fn wait_status(&mut self, pred: impl FnMut(&SourceStatus) -> bool) {

@@ -7,6 +7,7 @@
 //! (`publish_recording` returns after them) and channel receives, all
 //! under timeouts.
 
+mod backoff;
 mod common;
 mod embedded;
 mod loop_shift;
