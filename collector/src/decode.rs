@@ -204,6 +204,11 @@ impl DecoderSpec {
         }
     }
 
+    /// Payloads larger than this are `oversized`.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
+    }
+
     /// The contract's defaults.
     pub fn default_uns() -> Self {
         let pattern = match TopicPattern::parse(TopicPattern::DEFAULT) {
@@ -420,6 +425,18 @@ impl Decoder {
         Ok((key, self.name(signal)))
     }
 
+    /// The rejection of a payload of `size` bytes, beyond this source's
+    /// limit (also for a payload its source cut to a prefix).
+    pub fn oversized(&self, size: usize) -> Rejection {
+        Rejection {
+            reason: Reason::Oversized,
+            detail: format!(
+                "{size} bytes > max_payload_bytes {}",
+                self.spec.max_payload_bytes
+            ),
+        }
+    }
+
     /// Decodes one message. `seq` is its arrival number.
     pub fn decode(
         &mut self,
@@ -428,14 +445,7 @@ impl Decoder {
         seq: u64,
     ) -> Result<Observation, Rejection> {
         if payload.len() > self.spec.max_payload_bytes {
-            return reject(
-                Reason::Oversized,
-                format!(
-                    "{} bytes > max_payload_bytes {}",
-                    payload.len(),
-                    self.spec.max_payload_bytes
-                ),
-            );
+            return Err(self.oversized(payload.len()));
         }
         let MappedTopic {
             asset,

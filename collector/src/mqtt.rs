@@ -23,6 +23,21 @@
 //!   they reach the pipeline: delivery is at least once up to this process;
 //!   messages buffered inside it are lost if it crashes.
 //!
+//! ## Oversized messages
+//!
+//! rumqttc treats an incoming packet above its size limit as a fatal
+//! connection error, and a persistent session redelivers that message at
+//! every reconnect: one oversized message would block the source for ever.
+//! So the limit given to rumqttc is the protocol's own maximum
+//! ([`MAX_INCOMING_PACKET`]), no packet can exceed it, and the size limit
+//! that matters, the source's `max_payload_bytes`, is applied here: a
+//! larger payload is forwarded as its first [`PAYLOAD_PREFIX_BYTES`] with
+//! its real size ([`RawMessage::truncated_from`]), and the ingest thread
+//! dead-letters it as `oversized`. Memory: a payload in the pipeline channel
+//! is at most `max_payload_bytes`; an oversized packet is held whole only
+//! while rumqttc reads it and this loop cuts it (up to 10 packets that have
+//! already arrived are decoded at once), never queued.
+//!
 //! ## Reconnects
 //!
 //! On an error the loop logs a warning with the attempt count and polls
@@ -37,6 +52,7 @@
 //! turns true (or its sender is dropped) or the pipeline closes `tx`.
 
 use crate::config::{BrokerAddr, SourceSpec};
+use crate::deadletter::PAYLOAD_PREFIX_BYTES;
 use crate::ingest::RawMessage;
 use crate::CollectorError;
 use rumqttc::{
@@ -52,12 +68,12 @@ use tracing::Instrument;
 /// full, `AsyncClient::publish` waits (the replay's back-pressure); the
 /// source and record loops only use `try_*` on it, so they never wait.
 pub const REQUEST_CHANNEL_CAPACITY: usize = 256;
-/// Largest incoming MQTT packet accepted. Larger than the largest allowed
-/// `max_payload_bytes` (16 MiB) so an oversized payload reaches the decoder
-/// and becomes an `oversized` dead letter: rumqttc would otherwise drop the
-/// connection, and a persistent session would redeliver the same message
-/// after every reconnect.
-pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// Largest incoming MQTT packet accepted (its remaining length): the
+/// protocol's maximum, 268,435,455 bytes, so rumqttc never fails on size.
+/// A smaller limit would turn an oversized message into a connection error
+/// that a persistent session redelivers at every reconnect; the source's
+/// `max_payload_bytes` is applied by the source loop instead (module docs).
+pub const MAX_INCOMING_PACKET: usize = 268_435_455;
 /// A connection that stays up this long is healthy: the next failure
 /// starts the back-off from its first delay again.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
@@ -131,6 +147,8 @@ pub struct SourceStats {
     pub reconnects: u64,
     /// Connection errors (each followed by a back-off and a new attempt).
     pub connection_errors: u64,
+    /// Messages above `max_payload_bytes`, forwarded as a prefix.
+    pub oversized: u64,
 }
 
 /// Connection state of a source, published on the optional status channel
@@ -295,6 +313,7 @@ pub async fn run_source(
     let span = tracing::info_span!("mqtt_source", source = %spec.name, index, broker = %endpoint);
     SourceLoop {
         index,
+        max_payload_bytes: spec.decoder.max_payload_bytes(),
         filters: spec
             .subscriptions
             .iter()
@@ -313,6 +332,7 @@ pub async fn run_source(
 
 struct SourceLoop {
     index: usize,
+    max_payload_bytes: usize,
     filters: Vec<SubscribeFilter>,
     tx: mpsc::Sender<RawMessage>,
     clock: fn() -> i64,
@@ -379,11 +399,31 @@ impl SourceLoop {
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     self.stats.received += 1;
+                    let size = p.payload.len();
+                    let (payload, truncated_from) = if size > self.max_payload_bytes {
+                        // Only a prefix goes on (module docs); the packet is
+                        // freed here, and the decoder refuses it as
+                        // `oversized` with its real size.
+                        self.stats.oversized += 1;
+                        tracing::warn!(
+                            topic = %p.topic,
+                            bytes = size,
+                            max_payload_bytes = self.max_payload_bytes,
+                            "oversized message: it will be a dead letter"
+                        );
+                        (
+                            p.payload[..PAYLOAD_PREFIX_BYTES.min(size)].to_vec(),
+                            Some(size),
+                        )
+                    } else {
+                        (p.payload.to_vec(), None)
+                    };
                     let msg = RawMessage {
                         source: self.index,
                         topic: p.topic,
-                        payload: p.payload.to_vec(),
+                        payload,
                         recv_ms: (self.clock)(),
+                        truncated_from,
                     };
                     // Back-pressure: wait for room in the bounded pipeline channel.
                     let sent = tokio::select! {

@@ -193,6 +193,32 @@ pub async fn publish_all(
     (stats, reports)
 }
 
+/// Publishes one message with a client of its own (packets up to 64 MiB)
+/// and returns once the broker has acknowledged it (QoS 1).
+pub async fn publish_one(port: u16, client_id: &str, topic: &str, payload: Vec<u8>) {
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_max_packet_size(64 << 20, 64 << 20);
+    let (client, mut eventloop) = AsyncClient::new(o, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Incoming::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => panic!("publishing to {topic}: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the broker acknowledges the publish");
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(WAIT, eventloop.poll()).await;
+}
+
 /// Every record arrived once, in order, with identical topic and payload.
 pub fn assert_same(got: &[RawMessage], want: &[ReplayRecord], source: usize) {
     assert_eq!(got.len(), want.len());

@@ -12,4 +12,5 @@ mod common;
 mod embedded;
 mod loop_shift;
 mod mosquitto;
+mod oversized;
 mod record;
