@@ -1,6 +1,6 @@
 //! `[[sources]]` configuration: serde shapes, checked into [`SourceSpec`] at load.
 
-use crate::decode::{DecoderSpec, TopicPattern};
+use crate::decode::{valid_name, DecoderSpec, TopicPattern};
 use ctower_model::{Bucket, ConfigIssue, Role};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -8,12 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One MQTT source as written in the configuration file.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// `Debug` shows `broker_url` redacted ([`redact_url`]).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Unique name, used in logs and the client id.
     pub name: String,
     /// `mqtt://host:port`, or `embedded` for the broker this process starts.
+    /// Credentials in it (`mqtt://user:pass@host`) are refused: they would be
+    /// printed wherever the URL is (`username` and `password_env` instead).
     pub broker_url: String,
     /// Default `ctower-{name}`.
     pub client_id: Option<String>,
@@ -39,6 +43,43 @@ pub struct SourceConfig {
     pub max_payload_bytes: Option<usize>,
 }
 
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A refused URL may still hold a password: never print it whole.
+        f.debug_struct("SourceConfig")
+            .field("name", &self.name)
+            .field("broker_url", &redact_url(&self.broker_url))
+            .field("client_id", &self.client_id)
+            .field("subscriptions", &self.subscriptions)
+            .field("qos", &self.qos)
+            .field("keep_alive_secs", &self.keep_alive_secs)
+            .field("username", &self.username)
+            .field("password_env", &self.password_env)
+            .field("topic_pattern", &self.topic_pattern)
+            .field("signals", &self.signals)
+            .field("states", &self.states)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .finish()
+    }
+}
+
+/// `url` with any user information (`user:password@`) replaced by `***@`,
+/// for logs and error messages. A URL without any is returned as is.
+///
+/// The authority is what follows `scheme://` (or the whole string without
+/// a scheme) up to the first `/`, `?` or `#`; its user information is
+/// everything before its last `@`.
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority_len = url[start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - start);
+    match url[start..start + authority_len].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]).into(),
+        None => url.into(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerAddr {
     /// The broker started by this process (the demo).
@@ -60,6 +101,17 @@ impl BrokerAddr {
             .ok_or_else(|| {
                 "expected mqtt://HOST:PORT or `embedded` (TLS is not supported yet)".to_string()
             })?;
+        // `user:password@host` would otherwise read as a host name (and be
+        // printed in every log line of the source).
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        if authority.contains('@') {
+            return Err(
+                "credentials in the URL are refused (they would be logged): \
+                 set `username` and `password_env` (the name of an environment variable \
+                 holding the password) in the source instead"
+                    .into(),
+            );
+        }
         let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| "missing :PORT".to_string())?;
@@ -127,7 +179,10 @@ impl SourceConfig {
             issue("name", "must not be empty".into());
         }
         let broker = BrokerAddr::parse(&self.broker_url)
-            .map_err(|e| issue("broker_url", format!("`{}`: {e}", self.broker_url)))
+            .map_err(|e| {
+                let url = redact_url(&self.broker_url);
+                issue("broker_url", format!("`{url}`: {e}"))
+            })
             .ok();
         let qos = self.qos.unwrap_or(1);
         if qos > 1 {
@@ -177,6 +232,17 @@ impl SourceConfig {
                 }
             },
         };
+        for name in self.signals.keys() {
+            if !valid_name(name) {
+                issue(
+                    &format!("signals.{name}"),
+                    format!(
+                        "`{name}` can never match: topic levels that are names hold only \
+                         ASCII letters, digits, `-`, `_`, `.` and `:`"
+                    ),
+                );
+            }
+        }
         let pattern = self
             .topic_pattern
             .as_deref()
@@ -286,6 +352,41 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_the_url_are_refused_and_never_printed() {
+        for url in [
+            "mqtt://ctower:s3cret@broker.example:1883",
+            "tcp://ctower:s3cret@10.0.0.1:1883/",
+            "mqtt://ctower:s3cret@[::1]:1883",
+            "mqtt://:s3cret@h:1883",
+        ] {
+            let e = BrokerAddr::parse(url).unwrap_err();
+            assert!(
+                e.contains("`username`") && e.contains("`password_env`"),
+                "{url}: {e}"
+            );
+            let c = cfg(url);
+            let mut issues = vec![];
+            assert!(c.check("sources[0]", &|_| None, &mut issues).is_none());
+            assert_eq!(issues.len(), 1, "{issues:?}");
+            assert_eq!(issues[0].key, "sources[0].broker_url");
+            let shown = format!("{issues:?} {} {c:?}", issues[0].message);
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("***@"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("mqtt://u:p@h:1883"), "mqtt://***@h:1883");
+        assert_eq!(redact_url("mqtt://u@h:1883/x@y"), "mqtt://***@h:1883/x@y");
+        assert_eq!(redact_url("u:p@h:1883"), "***@h:1883");
+        assert_eq!(redact_url("mqtt://a:b@c@h:1"), "mqtt://***@h:1");
+        assert_eq!(redact_url("mqtt://h:1883/a@b"), "mqtt://h:1883/a@b");
+        assert_eq!(redact_url("embedded"), "embedded");
+        assert_eq!(redact_url(""), "");
+    }
+
+    #[test]
     fn reports_every_problem_with_its_key() {
         let mut c = cfg("http://x");
         c.qos = Some(2);
@@ -304,6 +405,17 @@ mod tests {
                 "sources[3].password_env"
             ]
         );
+    }
+
+    #[test]
+    fn signal_names_outside_the_name_set_are_refused() {
+        let mut c = cfg("mqtt://h:1883");
+        c.signals.insert("Good_Count".into(), Role::CounterGood);
+        c.signals.insert("good count".into(), Role::CounterGood);
+        let mut issues = vec![];
+        assert!(c.check("sources[0]", &|_| None, &mut issues).is_none());
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["sources[0].signals.good count"]);
     }
 
     #[test]

@@ -17,21 +17,28 @@ pub enum Reason {
     MissingField,
     WrongType,
     NonFinite,
+    /// A cumulative value beyond [`MAX_CUMULATIVE`].
+    ImplausibleValue,
     Oversized,
     UnknownTopic,
+    /// A topic level that becomes a name (site, area, line, asset, signal)
+    /// with a character outside [`valid_name`]'s set.
+    InvalidName,
     UnknownState,
     TimestampOutOfRange,
     TooLate,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 11] = [
         Reason::MalformedJson,
         Reason::MissingField,
         Reason::WrongType,
         Reason::NonFinite,
+        Reason::ImplausibleValue,
         Reason::Oversized,
         Reason::UnknownTopic,
+        Reason::InvalidName,
         Reason::UnknownState,
         Reason::TimestampOutOfRange,
         Reason::TooLate,
@@ -43,8 +50,10 @@ impl Reason {
             Reason::MissingField => "missing_field",
             Reason::WrongType => "wrong_type",
             Reason::NonFinite => "non_finite",
+            Reason::ImplausibleValue => "implausible_value",
             Reason::Oversized => "oversized",
             Reason::UnknownTopic => "unknown_topic",
+            Reason::InvalidName => "invalid_name",
             Reason::UnknownState => "unknown_state",
             Reason::TimestampOutOfRange => "timestamp_out_of_range",
             Reason::TooLate => "too_late",
@@ -195,6 +204,11 @@ impl DecoderSpec {
         }
     }
 
+    /// Payloads larger than this are `oversized`.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
+    }
+
     /// The contract's defaults.
     pub fn default_uns() -> Self {
         let pattern = match TopicPattern::parse(TopicPattern::DEFAULT) {
@@ -236,6 +250,27 @@ struct Payload<'a> {
 /// Earliest and latest timestamps accepted at all: 2000-01-01 and 2100-01-01.
 pub const TS_MIN_MS: i64 = 946_684_800_000;
 pub const TS_MAX_MS: i64 = 4_102_444_800_000;
+
+/// Largest cumulative value (counters, energy and water meters) accepted:
+/// 2^53, beyond which f64 no longer holds every integer, so increments would
+/// be lost or invented. No real meter gets there (a counter at a million
+/// units a second needs 285 years); such a value is a corrupt reading, and
+/// taken in, its drop back to normal would read as a reset.
+pub const MAX_CUMULATIVE: f64 = 9_007_199_254_740_992.0;
+
+/// Whether a topic level may become a name (site, area, line, asset,
+/// signal): 1 or more ASCII letters, digits, `-`, `_`, `.` or `:`.
+///
+/// Names become tags and keys downstream (InfluxDB line protocol, JSON,
+/// file names): this set needs no escaping anywhere, so a comma, `=`, a
+/// space, a quote or a backslash in a topic can never inject or corrupt a
+/// line.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
 
 /// Bound on cached topic prefixes, so that a flood of distinct topics cannot
 /// grow memory without limit (beyond it, names are simply not shared).
@@ -349,6 +384,22 @@ impl Decoder {
                 Part::Signal => signal = level,
             }
         }
+        for (what, name) in [
+            ("site", site),
+            ("area", area),
+            ("line", line),
+            ("asset", asset),
+            ("signal", signal),
+        ] {
+            if !valid_name(name) {
+                return reject(
+                    Reason::InvalidName,
+                    format!(
+                        "{what} `{name}` of `{topic}`: names are ASCII letters, digits, `-`, `_`, `.` and `:`"
+                    ),
+                );
+            }
+        }
         // The signal is not always the last level; cache on the whole
         // topic less its last level plus the signal.
         let cache_key = if parts.last() == Some(&Part::Signal) {
@@ -374,6 +425,18 @@ impl Decoder {
         Ok((key, self.name(signal)))
     }
 
+    /// The rejection of a payload of `size` bytes, beyond this source's
+    /// limit (also for a payload its source cut to a prefix).
+    pub fn oversized(&self, size: usize) -> Rejection {
+        Rejection {
+            reason: Reason::Oversized,
+            detail: format!(
+                "{size} bytes > max_payload_bytes {}",
+                self.spec.max_payload_bytes
+            ),
+        }
+    }
+
     /// Decodes one message. `seq` is its arrival number.
     pub fn decode(
         &mut self,
@@ -382,14 +445,7 @@ impl Decoder {
         seq: u64,
     ) -> Result<Observation, Rejection> {
         if payload.len() > self.spec.max_payload_bytes {
-            return reject(
-                Reason::Oversized,
-                format!(
-                    "{} bytes > max_payload_bytes {}",
-                    payload.len(),
-                    self.spec.max_payload_bytes
-                ),
-            );
+            return Err(self.oversized(payload.len()));
         }
         let MappedTopic {
             asset,
@@ -401,10 +457,19 @@ impl Decoder {
         if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return reject(Reason::MalformedJson, "payload is not a JSON object");
         }
-        let p: Payload = serde_json::from_slice(payload).map_err(|e| Rejection {
-            reason: Reason::MalformedJson,
-            detail: e.to_string(),
-        })?;
+        let p: Payload =
+            serde_json::from_slice(payload).map_err(|e| match non_finite_token(payload) {
+                // JSON has no NaN or infinities, and serde_json refuses a number
+                // that overflows f64: the contract calls both `non_finite`.
+                Some(token) => Rejection {
+                    reason: Reason::NonFinite,
+                    detail: format!("`{token}` is not a finite number ({e})"),
+                },
+                None => Rejection {
+                    reason: Reason::MalformedJson,
+                    detail: e.to_string(),
+                },
+            })?;
         let ts_ms = match p.ts {
             None => return reject(Reason::MissingField, "`ts` is required"),
             Some(Ts::Int(ms)) => ms,
@@ -468,6 +533,12 @@ impl Decoder {
                         format!("cumulative `{signal}` is negative ({v})"),
                     );
                 }
+                if cumulative && v > MAX_CUMULATIVE {
+                    return reject(
+                        Reason::ImplausibleValue,
+                        format!("cumulative `{signal}` {v} is beyond 2^53 (9007199254740992)"),
+                    );
+                }
                 Value::Number(v)
             }
             (_, Some(Val::Text(s))) => {
@@ -500,6 +571,48 @@ impl Decoder {
             watermark_ms: None,
         })
     }
+}
+
+/// The first bare token outside JSON strings that stands for a non-finite
+/// number: `NaN`, `Infinity`, `inf` (any case, any sign), or a number that
+/// overflows f64 (`1e400`). Called only on a payload serde_json refused, to
+/// tell `non_finite` from `malformed_json`.
+fn non_finite_token(payload: &[u8]) -> Option<&str> {
+    let mut i = 0;
+    while i < payload.len() {
+        match payload[i] {
+            b'"' => {
+                // Skip the string, escapes included.
+                i += 1;
+                while i < payload.len() && payload[i] != b'"' {
+                    i += if payload[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') => {
+                let start = i;
+                while i < payload.len()
+                    && (payload[i].is_ascii_alphanumeric()
+                        || matches!(payload[i], b'+' | b'-' | b'.'))
+                {
+                    i += 1;
+                }
+                // ASCII by construction.
+                let token = std::str::from_utf8(&payload[start..i]).ok()?;
+                let bare = token.trim_start_matches(['+', '-']);
+                let non_finite = ["nan", "inf", "infinity"]
+                    .iter()
+                    .any(|n| bare.eq_ignore_ascii_case(n))
+                    || (bare.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                        && token.parse::<f64>().is_ok_and(f64::is_infinite));
+                if non_finite {
+                    return Some(token);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -622,6 +735,145 @@ mod tests {
         );
         let big = format!(r#"{{"ts":{ts},"value":"{}"}}"#, "x".repeat(70_000));
         assert_eq!(reason(&format!("{T}/x"), &big), Reason::Oversized);
+    }
+
+    /// JSON has no NaN or infinities: serde_json refuses them (and numbers
+    /// beyond f64) as syntax errors, which the contract calls `non_finite`.
+    #[test]
+    fn bare_non_finite_numbers_are_non_finite_not_malformed() {
+        let topic = format!("{T}/temperature_c");
+        for v in [
+            "NaN",
+            "-NaN",
+            "nan",
+            "Infinity",
+            "-Infinity",
+            "+Infinity",
+            "inf",
+            "1e400",
+            "-1e400",
+            "1.5E+309",
+        ] {
+            let e = dec()
+                .decode(
+                    &topic,
+                    format!(r#"{{"ts":1772427600000,"value":{v}}}"#).as_bytes(),
+                    0,
+                )
+                .unwrap_err();
+            assert_eq!(e.reason, Reason::NonFinite, "{v}: {}", e.detail);
+            assert!(e.detail.contains(v), "{v}: {}", e.detail);
+        }
+        // In a string, or as a key, these words are not numbers; a broken
+        // payload stays malformed even when it holds a normal number.
+        for p in [
+            r#"{"ts":1772427600000,"value":1,"note":"NaN" oops}"#,
+            r#"{"ts":1772427600000,"value":1e300,}"#,
+            r#"{"ts":1772427600000,"value":"a\" NaN", oops}"#,
+            r#"{"ts":1772427600000,"value":true1}"#,
+        ] {
+            let e = dec().decode(&topic, p.as_bytes(), 0).unwrap_err();
+            assert_eq!(e.reason, Reason::MalformedJson, "{p}: {}", e.detail);
+        }
+        // The largest finite numbers are numbers.
+        assert!(dec()
+            .decode(
+                &topic,
+                br#"{"ts":1772427600000,"value":1.7976931348623157e308}"#,
+                0
+            )
+            .is_ok());
+    }
+
+    /// Topic levels that become names are restricted to a set that needs no
+    /// escaping downstream: anything else could inject into line protocol.
+    #[test]
+    fn names_outside_the_set_are_invalid_name() {
+        let payload = br#"{"ts":1772427600000,"value":1}"#;
+        for topic in [
+            "acme/evil\\/aseptic/fill-1/filler/power_kw",
+            "acme/a b/aseptic/fill-1/filler/power_kw",
+            "acme/x,y=1/aseptic/fill-1/filler/power_kw",
+            "acme/s/are\"a/fill-1/filler/power_kw",
+            "acme/s/a/li\nne/filler/power_kw",
+            "acme/s/a/l/ass=et/power_kw",
+            "acme/s/a/l/m/power kw",
+            "acme/s/a/l/m/pöwer",
+        ] {
+            let e = dec().decode(topic, payload, 0).unwrap_err();
+            assert_eq!(e.reason, Reason::InvalidName, "{topic}: {}", e.detail);
+        }
+        // The committed recording's names, and the whole set.
+        for topic in [
+            "acme/lyon-fill/aseptic/fill-1/filler/count_total",
+            "acme/basel-api/utilities/ro-1/skid/conductivity_us_cm",
+            "Acme/Site.2/Area:3/LINE_4/m-5/Temp.C",
+        ] {
+            assert!(dec().decode(topic, payload, 0).is_ok(), "{topic}");
+        }
+        // The enterprise level is not a name: anything goes there.
+        assert!(dec().decode("ac me/s/a/l/m/power_kw", payload, 0).is_ok());
+        assert_eq!(Reason::InvalidName.as_str(), "invalid_name");
+    }
+
+    /// A cumulative value beyond 2^53 cannot be a real reading.
+    #[test]
+    fn cumulative_values_beyond_2_pow_53_are_implausible() {
+        for signal in [
+            "count_total",
+            "count_good",
+            "count_reject",
+            "energy_kwh",
+            "feed_m3",
+            "permeate_m3",
+            "concentrate_m3",
+        ] {
+            let topic = format!("{T}/{signal}");
+            let decode = |v: &str| {
+                dec().decode(
+                    &topic,
+                    format!(r#"{{"ts":1772427600000,"value":{v}}}"#).as_bytes(),
+                    0,
+                )
+            };
+            assert!(decode("9007199254740992").is_ok(), "{signal}");
+            for v in ["9007199254740994", "1e300", "18446744073709551615"] {
+                let e = decode(v).unwrap_err();
+                assert_eq!(
+                    e.reason,
+                    Reason::ImplausibleValue,
+                    "{signal} {v}: {}",
+                    e.detail
+                );
+            }
+        }
+        // Other numbers may be that large.
+        assert!(dec()
+            .decode(
+                &format!("{T}/power_kw"),
+                br#"{"ts":1772427600000,"value":1e300}"#,
+                0
+            )
+            .is_ok());
+        assert_eq!(Reason::ImplausibleValue.as_str(), "implausible_value");
+    }
+
+    /// The README's list of dead-letter reasons is the contract: it must
+    /// name every reason the code can give.
+    #[test]
+    fn readme_names_every_reason() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split_once("### Dead-letter reasons")
+            .and_then(|(_, rest)| rest.split("\n#").next())
+            .unwrap_or_default();
+        for r in Reason::ALL {
+            assert!(section.contains(&format!("`{r}`")), "README lacks `{r}`");
+        }
+        let mut names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub struct RawMessage {
     pub payload: Vec<u8>,
     /// Receive time, ms since the epoch (the recording's `t_ms` in replay).
     pub recv_ms: i64,
+    /// `Some(size)`: the payload was larger than its source's
+    /// `max_payload_bytes` and `payload` is only its first bytes (the live
+    /// source cuts it so nothing large waits in the channel); it is refused
+    /// as `oversized` with its real size.
+    pub truncated_from: Option<usize>,
 }
 
 /// The decoding half of the ingest core: one [`Decoder`] per source.
@@ -171,8 +176,12 @@ impl Ingestor {
 
     /// Takes one message; returns a full batch when one is ready.
     pub fn push(&mut self, msg: &RawMessage) -> Result<Option<Batch>, CollectorError> {
-        let decoded = self.decoders.decode(msg.source, &msg.topic, &msg.payload);
-        self.admit(msg.source, msg.recv_ms, decoded, || {
+        let decoded = match (msg.truncated_from, self.decoders.decoders.get(msg.source)) {
+            // Its source kept only a prefix of a payload over the limit.
+            (Some(size), Some(d)) => Err(d.oversized(size)),
+            _ => self.decoders.decode(msg.source, &msg.topic, &msg.payload),
+        };
+        self.admit(msg.source, msg.recv_ms, msg.truncated_from, decoded, || {
             Ok((Cow::Borrowed(&msg.topic), Cow::Borrowed(&msg.payload)))
         })
     }
@@ -196,7 +205,7 @@ impl Ingestor {
                 let rec = chunk.record_at(r.pos)?;
                 Ok((rec.topic, rec.payload))
             };
-            if let Some(b) = self.admit(r.source, r.recv_ms, r.decoded, raw)? {
+            if let Some(b) = self.admit(r.source, r.recv_ms, None, r.decoded, raw)? {
                 full.push(b);
             }
         }
@@ -207,11 +216,13 @@ impl Ingestor {
     }
 
     /// Numbers one decoded message, admits it and batches it, or counts and
-    /// dead-letters it; `raw` gives its topic and payload for the dead letter.
+    /// dead-letters it; `raw` gives its topic and payload for the dead letter
+    /// (a prefix if `truncated_from` gives the payload's size).
     fn admit<'r>(
         &mut self,
         source: usize,
         recv_ms: i64,
+        truncated_from: Option<usize>,
         decoded: Result<Observation, Rejection>,
         raw: impl FnOnce() -> Result<(Cow<'r, str>, Cow<'r, [u8]>), CollectorError>,
     ) -> Result<Option<Batch>, CollectorError> {
@@ -236,18 +247,21 @@ impl Ingestor {
             }
             Err(r) => {
                 let (topic, payload) = raw()?;
-                self.refuse(source, recv_ms, &topic, &payload, r.reason, &r.detail)
+                let size = truncated_from.unwrap_or(payload.len());
+                self.refuse(source, recv_ms, &topic, &payload, size, r.reason, &r.detail)
                     .map(|_| None)
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn refuse(
         &mut self,
         source: usize,
         recv_ms: i64,
         topic: &str,
         payload: &[u8],
+        payload_bytes: usize,
         reason: Reason,
         detail: &str,
     ) -> Result<(), CollectorError> {
@@ -255,7 +269,15 @@ impl Ingestor {
         tracing::debug!(topic = %topic, reason = %reason, detail, "dead letter");
         if let Some(d) = self.dead.as_mut() {
             let source = self.names.get(source).map_or("?", |n| n);
-            d.write(recv_ms, source, topic, reason, detail, payload)?;
+            d.write(
+                recv_ms,
+                source,
+                topic,
+                reason,
+                detail,
+                payload,
+                payload_bytes,
+            )?;
         }
         Ok(())
     }
@@ -323,6 +345,7 @@ mod tests {
             topic: topic.into(),
             payload: payload.as_bytes().to_vec(),
             recv_ms: 1_772_427_700_000,
+            truncated_from: None,
         }
     }
 
@@ -422,6 +445,7 @@ mod tests {
                 topic: rec.topic,
                 payload: rec.payload,
                 recv_ms: rec.t_ms,
+                truncated_from: None,
             };
             want.extend(ing.push(&m).unwrap());
         }

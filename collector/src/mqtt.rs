@@ -23,14 +23,36 @@
 //!   they reach the pipeline: delivery is at least once up to this process;
 //!   messages buffered inside it are lost if it crashes.
 //!
+//! ## Oversized messages
+//!
+//! rumqttc treats an incoming packet above its size limit as a fatal
+//! connection error, and a persistent session redelivers that message at
+//! every reconnect: one oversized message would block the source for ever.
+//! So the limit given to rumqttc is the protocol's own maximum
+//! ([`MAX_INCOMING_PACKET`]), no packet can exceed it, and the size limit
+//! that matters, the source's `max_payload_bytes`, is applied here: a
+//! larger payload is forwarded as its first [`PAYLOAD_PREFIX_BYTES`] with
+//! its real size ([`RawMessage::truncated_from`]), and the ingest thread
+//! dead-letters it as `oversized`. Memory: a payload in the pipeline channel
+//! is at most `max_payload_bytes`; an oversized packet is held whole only
+//! while rumqttc reads it and this loop cuts it (up to 10 packets that have
+//! already arrived are decoded at once), never queued.
+//!
 //! ## Reconnects
 //!
 //! On an error the loop logs a warning with the attempt count and polls
-//! again after an exponential back-off: 500 ms doubling to 30 s, reset by
-//! the next successful CONNACK. It never gives up; it stops when `stop`
+//! again after an exponential back-off with jitter ([`Backoff`]): 500 ms
+//! doubling to 30 s, each delay drawn between half and all of it so that
+//! sources cut off together do not reconnect in step. The back-off is reset
+//! only by a connection that proved healthy, one that stayed up for
+//! [`HEALTHY_AFTER`]: a CONNACK followed at once by the same failure (a
+//! broker that drops us after accepting, another client taking over our
+//! client id, a packet we cannot read) keeps backing off instead of
+//! reconnecting every 500 ms. It never gives up; it stops when `stop`
 //! turns true (or its sender is dropped) or the pipeline closes `tx`.
 
 use crate::config::{BrokerAddr, SourceSpec};
+use crate::deadletter::PAYLOAD_PREFIX_BYTES;
 use crate::ingest::RawMessage;
 use crate::CollectorError;
 use rumqttc::{
@@ -46,12 +68,15 @@ use tracing::Instrument;
 /// full, `AsyncClient::publish` waits (the replay's back-pressure); the
 /// source and record loops only use `try_*` on it, so they never wait.
 pub const REQUEST_CHANNEL_CAPACITY: usize = 256;
-/// Largest incoming MQTT packet accepted. Larger than the largest allowed
-/// `max_payload_bytes` (16 MiB) so an oversized payload reaches the decoder
-/// and becomes an `oversized` dead letter: rumqttc would otherwise drop the
-/// connection, and a persistent session would redeliver the same message
-/// after every reconnect.
-pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// Largest incoming MQTT packet accepted (its remaining length): the
+/// protocol's maximum, 268,435,455 bytes, so rumqttc never fails on size.
+/// A smaller limit would turn an oversized message into a connection error
+/// that a persistent session redelivers at every reconnect; the source's
+/// `max_payload_bytes` is applied by the source loop instead (module docs).
+pub const MAX_INCOMING_PACKET: usize = 268_435_455;
+/// A connection that stays up this long is healthy: the next failure
+/// starts the back-off from its first delay again.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 /// Largest outgoing packet (replay publishes).
 pub const MAX_OUTGOING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
 /// Outgoing QoS 1 publishes in flight (replay publishes).
@@ -91,12 +116,20 @@ impl BrokerEndpoint {
     }
 }
 
+/// `mqtt://HOST:PORT`, as logged in the source, replay and record spans. A
+/// host that holds user information (`user:password@host`, which
+/// [`BrokerAddr::parse`] refuses but [`BrokerEndpoint::new`] cannot) is
+/// shown as `***@host`: a URL is never logged with its credentials.
 impl fmt::Display for BrokerEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+        let host = match self.host.rfind('@') {
+            Some(at) => format!("***{}", &self.host[at..]).into(),
+            None => std::borrow::Cow::Borrowed(self.host.as_str()),
+        };
+        if host.contains(':') {
+            write!(f, "mqtt://[{host}]:{}", self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "mqtt://{host}:{}", self.port)
         }
     }
 }
@@ -114,6 +147,8 @@ pub struct SourceStats {
     pub reconnects: u64,
     /// Connection errors (each followed by a back-off and a new attempt).
     pub connection_errors: u64,
+    /// Messages above `max_payload_bytes`, forwarded as a prefix.
+    pub oversized: u64,
 }
 
 /// Connection state of a source, published on the optional status channel
@@ -136,18 +171,33 @@ pub enum SourceStatus {
     Stopped,
 }
 
-/// Reconnect back-off: 500 ms doubling to 30 s.
+/// Reconnect back-off: 500 ms doubling to 30 s; with jitter, each delay
+/// is drawn uniformly between half and all of that.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     next: Duration,
+    /// SplitMix64 state, when jittered.
+    jitter: Option<u64>,
 }
 
 impl Backoff {
     pub(crate) const FIRST: Duration = Duration::from_millis(500);
     pub(crate) const MAX: Duration = Duration::from_secs(30);
 
+    /// Without jitter (the replay publisher and the recorder: one client each).
     pub(crate) fn new() -> Self {
-        Backoff { next: Self::FIRST }
+        Backoff {
+            next: Self::FIRST,
+            jitter: None,
+        }
+    }
+
+    /// With jitter drawn from `seed`: the same seed gives the same delays.
+    pub(crate) fn jittered(seed: u64) -> Self {
+        Backoff {
+            next: Self::FIRST,
+            jitter: Some(seed),
+        }
     }
 
     pub(crate) fn reset(&mut self) {
@@ -157,8 +207,32 @@ impl Backoff {
     pub(crate) fn next_delay(&mut self) -> Duration {
         let d = self.next;
         self.next = (self.next * 2).min(Self::MAX);
-        d
+        match self.jitter.as_mut() {
+            None => d,
+            Some(state) => {
+                let half = d / 2;
+                let spread = half.as_micros() as u64 + 1;
+                half + Duration::from_micros(splitmix64(state) % spread)
+            }
+        }
     }
+}
+
+/// SplitMix64: a tiny, well-mixed generator, plenty for jitter.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A jitter seed that differs between sources and runs.
+fn jitter_seed(index: usize) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Resolves when `stop` is true. A dropped sender counts as a stop: nobody
@@ -239,6 +313,7 @@ pub async fn run_source(
     let span = tracing::info_span!("mqtt_source", source = %spec.name, index, broker = %endpoint);
     SourceLoop {
         index,
+        max_payload_bytes: spec.decoder.max_payload_bytes(),
         filters: spec
             .subscriptions
             .iter()
@@ -257,6 +332,7 @@ pub async fn run_source(
 
 struct SourceLoop {
     index: usize,
+    max_payload_bytes: usize,
     filters: Vec<SubscribeFilter>,
     tx: mpsc::Sender<RawMessage>,
     clock: fn() -> i64,
@@ -274,8 +350,10 @@ impl SourceLoop {
 
     async fn run(mut self, options: MqttOptions) -> Result<SourceStats, CollectorError> {
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::jittered(jitter_seed(self.index));
+        // Failed attempts since the last healthy connection.
         let mut attempt: u32 = 0;
+        let mut connected_at: Option<tokio::time::Instant> = None;
         self.report(SourceStatus::Connecting);
         loop {
             let event = tokio::select! {
@@ -289,8 +367,9 @@ impl SourceLoop {
                     if self.stats.connections > 1 {
                         self.stats.reconnects += 1;
                     }
-                    attempt = 0;
-                    backoff.reset();
+                    // Not a reset of the back-off yet: only a connection
+                    // that stays up proves the failure is gone.
+                    connected_at = Some(tokio::time::Instant::now());
                     let connection = self.stats.connections;
                     tracing::info!(
                         connection,
@@ -320,11 +399,31 @@ impl SourceLoop {
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     self.stats.received += 1;
+                    let size = p.payload.len();
+                    let (payload, truncated_from) = if size > self.max_payload_bytes {
+                        // Only a prefix goes on (module docs); the packet is
+                        // freed here, and the decoder refuses it as
+                        // `oversized` with its real size.
+                        self.stats.oversized += 1;
+                        tracing::warn!(
+                            topic = %p.topic,
+                            bytes = size,
+                            max_payload_bytes = self.max_payload_bytes,
+                            "oversized message: it will be a dead letter"
+                        );
+                        (
+                            p.payload[..PAYLOAD_PREFIX_BYTES.min(size)].to_vec(),
+                            Some(size),
+                        )
+                    } else {
+                        (p.payload.to_vec(), None)
+                    };
                     let msg = RawMessage {
                         source: self.index,
                         topic: p.topic,
-                        payload: p.payload.to_vec(),
+                        payload,
                         recv_ms: (self.clock)(),
+                        truncated_from,
                     };
                     // Back-pressure: wait for room in the bounded pipeline channel.
                     let sent = tokio::select! {
@@ -340,6 +439,13 @@ impl SourceLoop {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    if connected_at
+                        .take()
+                        .is_some_and(|t| t.elapsed() >= HEALTHY_AFTER)
+                    {
+                        attempt = 0;
+                        backoff.reset();
+                    }
                     attempt = attempt.saturating_add(1);
                     self.stats.connection_errors += 1;
                     let delay = backoff.next_delay();
@@ -388,9 +494,95 @@ pub(crate) fn describe(e: &ConnectionError) -> String {
     }
 }
 
+/// A minimal `tracing` subscriber that keeps every span and event field as
+/// text, for tests that check what is logged (no extra dependency).
+#[cfg(test)]
+pub(crate) mod log_capture {
+    use std::fmt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+
+    /// Install with `tracing::subscriber::set_default(capture.clone())`.
+    #[derive(Clone, Default)]
+    pub(crate) struct Capture(Arc<Mutex<String>>, Arc<AtomicU64>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.push_str(&format!("{}={value:?} ", field.name()));
+        }
+    }
+
+    impl Capture {
+        /// Everything recorded so far, one line per span, record or event.
+        pub(crate) fn text(&self) -> String {
+            self.0.lock().map(|t| t.clone()).unwrap_or_default()
+        }
+
+        fn keep(&self, record: impl FnOnce(&mut Fields<'_>)) {
+            if let Ok(mut t) = self.0.lock() {
+                record(&mut Fields(&mut t));
+                t.push('\n');
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            self.keep(|f| span.record(f));
+            Id::from_u64(self.1.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            self.keep(|f| values.record(f));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            self.keep(|f| event.record(f));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jittered_backoff_is_half_to_all_of_the_delay_and_seeded() {
+        let bases = [500u64, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000];
+        let draw = |seed| {
+            let mut b = Backoff::jittered(seed);
+            (0..bases.len())
+                .map(|_| b.next_delay().as_micros() as u64)
+                .collect::<Vec<_>>()
+        };
+        let a = draw(42);
+        assert_eq!(a, draw(42), "the same seed, the same delays");
+        assert_ne!(a, draw(43));
+        for seed in 0..200 {
+            for (d, base) in draw(seed).iter().zip(bases) {
+                assert!(
+                    (base * 500..=base * 1000).contains(d),
+                    "seed {seed}: {d} µs for {base} ms"
+                );
+            }
+        }
+        // Spread over the range, not stuck at one end.
+        let firsts: Vec<u64> = (0..200).map(|s| draw(s)[0]).collect();
+        assert!(firsts.iter().any(|d| *d < 300_000) && firsts.iter().any(|d| *d > 450_000));
+        let mut b = Backoff::jittered(7);
+        b.next_delay();
+        b.next_delay();
+        b.reset();
+        assert!(b.next_delay() <= Backoff::FIRST);
+    }
 
     #[test]
     fn backoff_doubles_to_30s_and_resets() {
@@ -421,6 +613,55 @@ mod tests {
             BrokerEndpoint::resolve(&tcp, None).unwrap().to_string(),
             "mqtt://[::1]:1883"
         );
+    }
+
+    /// The source's span and log lines show its broker without credentials,
+    /// even for a host that holds some (`BrokerAddr::parse` refuses them;
+    /// this is the last line of defence). The logs are captured from a real
+    /// `run_source` by a minimal subscriber that keeps every field.
+    #[tokio::test]
+    async fn source_logs_never_show_url_credentials() {
+        use log_capture::Capture;
+
+        let capture = Capture::default();
+        let _guard = tracing::subscriber::set_default(capture.clone());
+        let mut issues = vec![];
+        let mut spec = crate::config::SourceConfig {
+            name: "lyon".into(),
+            broker_url: "mqtt://127.0.0.1:1".into(),
+            client_id: None,
+            subscriptions: vec![],
+            qos: None,
+            keep_alive_secs: None,
+            username: None,
+            password_env: None,
+            topic_pattern: None,
+            signals: Default::default(),
+            states: Default::default(),
+            max_payload_bytes: None,
+        }
+        .check("sources[0]", &|_| None, &mut issues)
+        .unwrap();
+        spec.broker = BrokerAddr::Tcp {
+            host: "ctower:s3cret@127.0.0.1".into(),
+            port: 1,
+        };
+        let (tx, _rx) = mpsc::channel(1);
+        let (stop_tx, stop) = watch::channel(false);
+        let (status_tx, mut status) = watch::channel(SourceStatus::Connecting);
+        let source = run_source(0, spec, None, tx, || 0, stop, Some(status_tx));
+        let stopper = async {
+            // Stop after the first failed attempt has been logged.
+            let failed = status.wait_for(|s| matches!(s, SourceStatus::Disconnected { .. }));
+            let _ = tokio::time::timeout(Duration::from_secs(30), failed).await;
+            stop_tx.send_replace(true);
+        };
+        let (stats, ()) = tokio::join!(source, stopper);
+        assert!(stats.unwrap().connection_errors >= 1);
+        let logs = capture.text();
+        assert!(logs.contains("broker=mqtt://***@127.0.0.1:1"), "{logs}");
+        assert!(logs.contains("MQTT connection failed"), "{logs}");
+        assert!(!logs.contains("s3cret"), "{logs}");
     }
 
     #[test]

@@ -105,6 +105,14 @@ pub struct Source {
 impl Source {
     /// Starts the source and waits until its subscriptions are acknowledged.
     pub async fn start(spec: SourceSpec, embedded_port: Option<u16>) -> Source {
+        let mut s = Source::spawn(spec, embedded_port);
+        s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1 }))
+            .await;
+        s
+    }
+
+    /// Starts the source without waiting for anything.
+    pub fn spawn(spec: SourceSpec, embedded_port: Option<u16>) -> Source {
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stop_rx) = watch::channel(false);
         let (status_tx, status) = watch::channel(SourceStatus::Connecting);
@@ -117,15 +125,12 @@ impl Source {
             stop_rx,
             Some(status_tx),
         ));
-        let mut s = Source {
+        Source {
             rx,
             status,
             stop,
             task,
-        };
-        s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1 }))
-            .await;
-        s
+        }
     }
 
     pub async fn wait_status(&mut self, pred: impl FnMut(&SourceStatus) -> bool) {
@@ -186,6 +191,32 @@ pub async fn publish_all(
     .expect("publish finishes")
     .expect("publish succeeds");
     (stats, reports)
+}
+
+/// Publishes one message with a client of its own (packets up to 64 MiB)
+/// and returns once the broker has acknowledged it (QoS 1).
+pub async fn publish_one(port: u16, client_id: &str, topic: &str, payload: Vec<u8>) {
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_max_packet_size(64 << 20, 64 << 20);
+    let (client, mut eventloop) = AsyncClient::new(o, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Incoming::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => panic!("publishing to {topic}: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the broker acknowledges the publish");
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(WAIT, eventloop.poll()).await;
 }
 
 /// Every record arrived once, in order, with identical topic and payload.

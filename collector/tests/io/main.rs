@@ -7,8 +7,10 @@
 //! (`publish_recording` returns after them) and channel receives, all
 //! under timeouts.
 
+mod backoff;
 mod common;
 mod embedded;
 mod loop_shift;
 mod mosquitto;
+mod oversized;
 mod record;
