@@ -212,6 +212,7 @@ fn read_all(settings: &Settings, recording: &Path) -> anyhow::Result<Vec<RawMess
                 topic: rec.topic,
                 payload: rec.payload,
                 recv_ms: rec.t_ms,
+                truncated_from: None,
             })
         })
         .collect()

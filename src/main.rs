@@ -229,8 +229,15 @@ fn endpoint(url: &str) -> anyhow::Result<ctower_collector::mqtt::BrokerEndpoint>
         Ok(ctower_collector::config::BrokerAddr::Tcp { host, port }) => {
             Ok(ctower_collector::mqtt::BrokerEndpoint::new(host, port))
         }
-        Ok(_) => bail!("--broker `{url}`: give mqtt://HOST:PORT"),
-        Err(e) => bail!("--broker `{url}`: {e}"),
+        // Never echo credentials a user put in the URL.
+        Ok(_) => bail!(
+            "--broker `{}`: give mqtt://HOST:PORT",
+            ctower_collector::config::redact_url(url)
+        ),
+        Err(e) => bail!(
+            "--broker `{}`: {e}",
+            ctower_collector::config::redact_url(url)
+        ),
     }
 }
 

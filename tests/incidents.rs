@@ -22,7 +22,7 @@ const W: i64 = 60_000;
 const MIN: i64 = 60_000;
 
 /// The dead-letter reasons of the telemetry contract (README.md).
-const REASONS: [&str; 9] = [
+const REASONS: [&str; 11] = [
     "malformed_json",
     "missing_field",
     "wrong_type",
@@ -32,6 +32,8 @@ const REASONS: [&str; 9] = [
     "unknown_state",
     "timestamp_out_of_range",
     "too_late",
+    "invalid_name",
+    "implausible_value",
 ];
 
 struct Sim {
@@ -374,17 +376,32 @@ fn dead_letters_hold_exactly_the_malformed_messages() {
         let topic = d["topic"].as_str().filter(|t| !t.is_empty());
         let reason = d["reason"].as_str().filter(|r| REASONS.contains(r));
         let payload = match (&d["payload"], &d["payload_b64"]) {
-            (Value::String(p), Value::Null) => Some(base64(p.as_bytes())),
-            (Value::Null, Value::String(b)) => Some(b.clone()),
+            (Value::String(p), Value::Null) => Some(p.as_bytes().to_vec()),
+            (Value::Null, Value::String(b)) => Some(b.as_bytes().to_vec()),
             _ => None,
         };
-        let (Some(topic), Some(reason), Some(payload), Some(recv)) =
-            (topic, reason, payload, d["recv_ms"].as_i64())
-        else {
-            panic!("dead letter without a topic, a contract reason, a payload or recv_ms: {d}");
+        let (Some(topic), Some(reason), Some(payload), Some(recv), Some(size)) = (
+            topic,
+            reason,
+            payload,
+            d["recv_ms"].as_i64(),
+            d["payload_bytes"].as_u64(),
+        ) else {
+            panic!("dead letter without a topic, a contract reason, a payload, recv_ms or payload_bytes: {d}");
         };
+        // A long payload is kept as a bounded prefix, with its size.
+        let truncated = d["payload_truncated"].as_bool().unwrap_or(false);
+        assert!(
+            payload.len() <= 4096,
+            "dead letter payload not bounded: {d}"
+        );
+        assert_eq!(
+            truncated,
+            size > 4096,
+            "payload_truncated vs payload_bytes: {d}"
+        );
         *by_reason.entry(reason.to_string()).or_default() += 1;
-        lines.push((recv, topic.to_string(), payload));
+        lines.push((recv, topic.to_string(), size, payload, truncated));
     }
     // summary.json counts by reason, consistently with the file.
     let summary = read_summary(&w.committed_out);
@@ -417,12 +434,31 @@ fn dead_letters_hold_exactly_the_malformed_messages() {
     for rec in records(&w.normal.bytes) {
         match clean.get_mut(&rec) {
             Some(n) if *n > 0 => *n -= 1,
-            _ => extra.push((rec.0, rec.1, base64(&rec.2))),
+            _ => extra.push(rec),
         }
     }
     let left: usize = clean.values().sum();
     assert_eq!(left, 0, "clean records not in the normal recording");
     assert_eq!(extra.len() as u64, malformed);
+    // What the dead-letter file keeps of each: the whole payload, or its
+    // first 4 KiB (whole characters), as text or base64.
+    let mut extra: Vec<_> = extra
+        .into_iter()
+        .map(|(recv, topic, payload)| {
+            let size = payload.len() as u64;
+            let mut kept = &payload[..payload.len().min(4096)];
+            if let Err(e) = std::str::from_utf8(kept) {
+                if e.error_len().is_none() && kept.len() < payload.len() {
+                    kept = &kept[..e.valid_up_to()];
+                }
+            }
+            let shown = match std::str::from_utf8(kept) {
+                Ok(t) => t.as_bytes().to_vec(),
+                Err(_) => base64(kept).into_bytes(),
+            };
+            (recv, topic, size, shown, size > 4096)
+        })
+        .collect();
     extra.sort();
     lines.sort();
     assert!(
