@@ -102,6 +102,12 @@ impl Fields<'_> {
         self.sep(name);
         let _ = write!(self.out, "{v}i");
     }
+    /// A count that may be unknown (left out) and never wraps negative.
+    fn count(&mut self, name: &str, v: Option<u64>) {
+        if let Some(v) = v {
+            self.int(name, i64::try_from(v).unwrap_or(i64::MAX));
+        }
+    }
     fn boolean(&mut self, name: &str, v: bool) {
         self.sep(name);
         self.out.push(if v { 't' } else { 'f' });
@@ -145,15 +151,19 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("standby_kw", r.standby_kw);
     f.float("water_recovery", r.water_recovery);
     f.float("data_coverage", r.data_coverage);
+    f.float("asset_coverage", r.asset_coverage);
+    f.float("site_coverage", r.site_coverage);
+    f.float("energy_cost_coverage", r.energy_cost_coverage);
+    f.float("co2e_coverage", r.co2e_coverage);
     f.float("teep", r.teep);
     f.float("mtbf_ms", r.mtbf_ms);
     f.float("mttr_ms", r.mttr_ms);
-    f.float("loss_breakdown_ms", Some(r.loss_breakdown_ms));
-    f.float("loss_setup_ms", Some(r.loss_setup_ms));
-    f.float("loss_minor_stop_ms", Some(r.loss_minor_stop_ms));
-    f.float("loss_speed_ms", Some(r.loss_speed_ms));
-    f.float("loss_defect_ms", Some(r.loss_defect_ms));
-    f.float("loss_startup_ms", Some(r.loss_startup_ms));
+    f.float("loss_breakdown_ms", r.loss_breakdown_ms);
+    f.float("loss_setup_ms", r.loss_setup_ms);
+    f.float("loss_minor_stop_ms", r.loss_minor_stop_ms);
+    f.float("loss_speed_ms", r.loss_speed_ms);
+    f.float("loss_defect_ms", r.loss_defect_ms);
+    f.float("loss_startup_ms", r.loss_startup_ms);
     f.boolean("ideal_rate_suspect", r.ideal_rate_suspect);
     f.float("conductivity_within_usp", r.conductivity_within_usp);
     f.float("toc_within_usp", r.toc_within_usp);
@@ -167,22 +177,24 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.int("changeover_ms", s.changeover_ms);
     f.int("no_shift_ms", s.no_shift_ms);
     f.int("unknown_ms", s.unknown_ms);
-    f.int("unplanned_stops", s.unplanned_stops as i64);
-    f.int("micro_stops", s.micro_stops as i64);
-    f.int("rejected_state_messages", s.rejected_state_messages as i64);
-    f.int("produced", s.produced as i64);
-    f.int("good", s.good as i64);
-    f.int("reject", s.reject as i64);
+    f.count("unplanned_stops", Some(s.unplanned_stops));
+    f.count("micro_stops", Some(s.micro_stops));
+    f.count("rejected_state_messages", Some(s.rejected_state_messages));
+    f.count("produced", s.produced);
+    f.count("good", s.good);
+    f.count("reject", s.reject);
     f.float("ideal_time_ms", Some(s.ideal_time_ms));
     f.float("good_ideal_ms", Some(s.good_ideal_ms));
     f.float("startup_ideal_ms", Some(s.startup_ideal_ms));
     f.float("startup_good_ideal_ms", Some(s.startup_good_ideal_ms));
-    f.float("energy_kwh", Some(s.energy_kwh));
+    f.float("energy_kwh", s.energy_kwh);
     f.float("demand_kwh", Some(s.demand_kwh));
     f.int("energy_meter_ms", s.energy_meter_ms);
     f.int("energy_measured_ms", s.energy_measured_ms);
-    f.float("energy_cost", Some(s.energy_cost));
-    f.float("co2e_kg", Some(s.co2e_kg));
+    f.float("energy_cost", s.energy_cost);
+    f.float("priced_kwh", Some(s.priced_kwh));
+    f.float("co2e_kg", s.co2e_kg);
+    f.float("co2e_factor_kwh", Some(s.co2e_factor_kwh));
     f.float("peak_demand_kw", k.peak_demand_kw);
     f.float("water_m3_per_good_unit", r.water_m3_per_good_unit);
     let b = &k.baseline;
@@ -190,17 +202,28 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     f.float("baseline_deviation_kwh", b.baseline_deviation_kwh);
     f.float("baseline_cusum_kwh", b.baseline_cusum_kwh);
     f.float("baseline_r2", b.baseline_r2);
+    f.float("baseline_intercept_kwh", b.baseline_intercept_kwh);
+    f.float("baseline_kwh_per_unit", b.baseline_kwh_per_unit);
+    f.float("baseline_kwh_per_degree_day", b.baseline_kwh_per_degree_day);
     f.float("degree_days", b.degree_days);
-    f.int("messages", s.messages as i64);
+    f.count("messages", Some(s.messages));
+    f.count("assets", Some(s.assets));
+    f.count("assets_reporting", Some(s.assets_reporting));
+    f.count("sites", Some(s.sites));
+    f.count("sites_reporting", Some(s.sites_reporting));
     f.float("power_kw", s.power_kw);
-    f.float("water_feed_m3", Some(s.water_feed_m3));
-    f.float("water_permeate_m3", Some(s.water_permeate_m3));
-    f.float("water_concentrate_m3", Some(s.water_concentrate_m3));
+    f.float("water_feed_m3", s.water_feed_m3);
+    f.float("water_permeate_m3", s.water_permeate_m3);
+    f.float("water_concentrate_m3", s.water_concentrate_m3);
+    for (field, v) in &s.unmeasured {
+        f.float(&format!("unmeasured.{field}"), Some(*v));
+    }
+    f.count("meter_gaps", Some(s.meter_gaps));
     f.int("conductivity_measured_ms", s.conductivity_measured_ms);
     f.int("conductivity_within_ms", s.conductivity_within_ms);
     f.int("toc_measured_ms", s.toc_measured_ms);
     f.int("toc_within_ms", s.toc_within_ms);
-    f.int("usp_excursions", s.usp_excursions as i64);
+    f.count("usp_excursions", Some(s.usp_excursions));
     f.int("revision", i64::from(k.revision));
     f.boolean("complete", k.complete);
     f.int("period_start_ms", k.window_start_ms);
@@ -216,7 +239,7 @@ pub fn signal_line(s: &SignalWindow, out: &mut String) {
     tag(out, "asset", Some(&s.asset.asset));
     tag(out, "signal", Some(&s.signal));
     let mut f = Fields { out, first: true };
-    f.int("count", s.count as i64);
+    f.count("count", Some(s.count));
     f.float("min", Some(s.min));
     f.float("max", Some(s.max));
     f.float("mean", Some(s.mean));

@@ -43,6 +43,20 @@ pub struct RawSettings {
     /// Tariffs, emission factors and energy baselines by site.
     #[serde(default)]
     pub energy: EnergyConfig,
+    /// Per-signal settings of counters and meters, by signal name
+    /// (`[signals.feed_m3]`).
+    #[serde(default)]
+    pub signals: BTreeMap<String, SignalConfig>,
+}
+
+/// `[signals.NAME]`: how a counter or meter signal reports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalConfig {
+    /// The longest interval between two readings that is spread pro rata
+    /// over its windows (default `pipeline.stale_after_secs`); a longer
+    /// interval is a gap, reported as unmeasured.
+    pub max_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,6 +390,35 @@ pub fn check(
         }
         Err(mut more) => issues.append(&mut more),
     }
+    // A reading interval longer than the lookahead is spread by correcting
+    // the windows that closed before its end reading came: they must still
+    // be kept.
+    let lookahead_secs = {
+        let reach = t.micro_stop_secs.max(p.stale_after_secs);
+        match p.window_secs {
+            0 => 0,
+            w => reach.div_ceil(w) * w,
+        }
+    };
+    let mut max_interval_ms = HashMap::new();
+    for (name, sig) in &raw.signals {
+        let key = format!("signals.{name}.max_interval_secs");
+        if let Some(v) = sig.max_interval_secs {
+            if v == 0 || v > 86_400 {
+                issues.push(ConfigIssue::new(key, format!("{v} is outside 1..=86400")));
+            } else if v > lookahead_secs && v > p.correction_horizon_secs {
+                issues.push(ConfigIssue::new(
+                    key,
+                    format!(
+                        "{v} s: windows closed before the reading that ends such an interval are corrected, so pipeline.correction_horizon_secs ({}) must be at least {v}",
+                        p.correction_horizon_secs
+                    ),
+                ));
+            } else {
+                max_interval_ms.insert(std::sync::Arc::<str>::from(name.as_str()), v as i64 * 1000);
+            }
+        }
+    }
     let mut ideal_cycle_ms = HashMap::new();
     for (name, prod) in &raw.products {
         let v = prod.ideal_cycle_secs;
@@ -458,6 +501,7 @@ pub fn check(
             calendars: std::sync::Arc::new(calendars),
             energy: std::sync::Arc::new(energy),
             correction_horizon_ms: ms(p.correction_horizon_secs),
+            max_interval_ms,
         },
         admission: AdmissionConfig {
             window_ms: ms(p.window_secs),

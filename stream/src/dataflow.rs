@@ -560,6 +560,11 @@ fn assets(
                                 if let Some(aw) = acc.close(w, &accum) {
                                     session.give(aw);
                                 }
+                                // Earlier windows of a meter interval that
+                                // ended in this one: corrections at `w`.
+                                for aw in acc.take_corrections() {
+                                    session.give(aw);
+                                }
                             }
                             drop(session);
                             next = Some(w + window_ms);

@@ -14,10 +14,16 @@ use std::sync::Arc;
 /// Builds every KPI record of one window, in a deterministic order: KPIs by
 /// scope (group, sites, lines, assets), then signal statistics by asset and
 /// signal. The order of `assets` does not matter: they are sorted first.
+///
+/// Each site record counts as one site (`sites`), reporting when one of its
+/// assets reported; the group sums them. `expected_sites` (the configured
+/// ones) that sent nothing get a site record too, with no data, so the
+/// group says how many of its sites the figures cover.
 pub fn roll_up(
     window_start_ms: i64,
     window_ms: i64,
     mut assets: Vec<AssetWindow>,
+    expected_sites: &[Arc<str>],
 ) -> Vec<StreamOutput> {
     let end = window_start_ms + window_ms;
     // Floating-point sums depend on the order of the terms: fix it, so the
@@ -59,10 +65,35 @@ pub fn roll_up(
         prev = Some(a.asset);
     }
     signals.sort_by(|x, y| (&x.asset, &x.signal).cmp(&(&y.asset, &y.signal)));
+    // A configured site that sent nothing is a site without data, not no
+    // site at all.
+    let missing: Vec<&Arc<str>> = expected_sites
+        .iter()
+        .filter(|e| !sites.iter().any(|(k, _)| k.site.as_ref() == Some(*e)))
+        .collect();
+    if !missing.is_empty() {
+        for site in missing {
+            let scope = ScopeKey {
+                level: Level::Site,
+                site: Some(site.clone()),
+                area: None,
+                line: None,
+                asset: None,
+            };
+            sites.push((scope, KpiSums::default()));
+        }
+        sites.sort_by(|x, y| x.0.cmp(&y.0));
+    }
+    for (_, sums) in &mut sites {
+        sums.sites = 1;
+        sums.sites_reporting = u64::from(sums.assets_reporting > 0);
+        group.sites += 1;
+        group.sites_reporting += sums.sites_reporting;
+    }
     let record = |(scope, sums): (ScopeKey, KpiSums)| {
         StreamOutput::Kpi(Box::new(KpiRecord::new(window_start_ms, end, scope, sums)))
     };
-    let group = prev.is_some().then(|| (ScopeKey::group(), group));
+    let group = (!sites.is_empty()).then(|| (ScopeKey::group(), group));
     group
         .into_iter()
         .chain(sites)
@@ -77,6 +108,9 @@ pub fn roll_up(
 #[derive(Debug)]
 pub struct RollUp {
     window_ms: i64,
+    /// The configured sites (with a calendar or energy settings), sorted:
+    /// reported in every window even when they send nothing.
+    expected_sites: Vec<Arc<str>>,
     revisions: Revisions,
     periods: Periods,
 }
@@ -89,8 +123,13 @@ impl RollUp {
         energy: Arc<HashMap<Arc<str>, SiteEnergy>>,
         keep_ms: i64,
     ) -> Self {
+        let mut expected_sites: Vec<Arc<str>> =
+            calendars.keys().chain(energy.keys()).cloned().collect();
+        expected_sites.sort();
+        expected_sites.dedup();
         RollUp {
             window_ms,
+            expected_sites,
             revisions: Revisions::new(keep_ms),
             periods: Periods::new(calendars, energy, keep_ms),
         }
@@ -111,7 +150,12 @@ impl RollUp {
         }
         let mut revised = Vec::new();
         for (w, changed) in by_window {
-            revised.extend(self.revisions.correct(w, self.window_ms, changed));
+            revised.extend(self.revisions.correct(
+                w,
+                self.window_ms,
+                changed,
+                &self.expected_sites,
+            ));
         }
         // All windows first, then each touched shift and day once.
         let mut periods = Vec::new();
@@ -130,7 +174,7 @@ impl RollUp {
                 .iter()
                 .map(|a| (a.asset.clone(), a.sums.clone()))
                 .collect();
-            outputs = roll_up(t, self.window_ms, regular);
+            outputs = roll_up(t, self.window_ms, regular, &self.expected_sites);
             self.periods.window(t + self.window_ms, &mut outputs);
             self.revisions.keep(t, sums, &outputs);
         }
@@ -269,7 +313,13 @@ impl Revisions {
     /// its data came late (e.g. a site whose backlog arrives after another
     /// site set the watermark). Within the horizon it is rolled up now, its
     /// records at revision 0, and kept for later corrections.
-    pub fn correct(&mut self, w: i64, window_ms: i64, changed: Vec<AssetWindow>) -> Vec<Revised> {
+    pub fn correct(
+        &mut self,
+        w: i64,
+        window_ms: i64,
+        changed: Vec<AssetWindow>,
+        expected_sites: &[Arc<str>],
+    ) -> Vec<Revised> {
         let never_emitted = self.keep_ms > 0
             && !self.windows.contains_key(&w)
             && self.first_kept.is_none_or(|f| w < f)
@@ -298,7 +348,7 @@ impl Revisions {
             })
             .collect();
         let mut out = Vec::new();
-        for o in roll_up(w, window_ms, assets) {
+        for o in roll_up(w, window_ms, assets, expected_sites) {
             let StreamOutput::Kpi(mut new) = o else {
                 continue;
             };
@@ -650,7 +700,12 @@ impl Periods {
         };
         let b = &mut k.baseline;
         b.degree_days = dd;
-        let fitted = match tracker.push(k.sums.produced as f64, dd, k.sums.energy_kwh) {
+        // A day whose production or energy is unknown says nothing about
+        // their relation.
+        let (Some(produced), Some(energy_kwh)) = (k.sums.produced, k.sums.energy_kwh) else {
+            return;
+        };
+        let fitted = match tracker.push(produced as f64, dd, energy_kwh) {
             Ok(TrackerStep::Tracked(d)) => {
                 b.baseline_expected_kwh = Some(d.expected_kwh);
                 b.baseline_deviation_kwh = Some(d.deviation_kwh);
@@ -772,8 +827,8 @@ mod tests {
         for i in 0..96 {
             let w = T0 + d * DAY + i * W;
             let sums = KpiSums {
-                produced: if i == 0 { units } else { 0 },
-                energy_kwh: kwh / 96.0,
+                produced: Some(if i == 0 { units } else { 0 }),
+                energy_kwh: Some(kwh / 96.0),
                 demand_kwh: kwh / 96.0,
                 energy_meter_ms: W,
                 energy_measured_ms: (W as f64 * covered) as i64,
@@ -802,7 +857,7 @@ mod tests {
             asset: AssetKey::new(site, "a", "l", "m"),
             sums: KpiSums {
                 messages: 1,
-                produced,
+                produced: Some(produced),
                 ..KpiSums::default()
             },
             signals: Vec::new(),
@@ -815,7 +870,7 @@ mod tests {
                         k.window_start_ms,
                         k.scope.level,
                         k.revision,
-                        k.sums.produced,
+                        k.sums.produced.unwrap_or(0),
                     )),
                     StreamOutput::Signal(_) => None,
                 })
@@ -871,7 +926,7 @@ mod tests {
             asset: key.clone(),
             sums: KpiSums {
                 messages: 1,
-                produced,
+                produced: Some(produced),
                 ..KpiSums::default()
             },
             signals: Vec::new(),
@@ -881,7 +936,7 @@ mod tests {
                 .iter()
                 .filter_map(|o| match o {
                     StreamOutput::Kpi(k) if k.period == period && k.scope.level == Level::Asset => {
-                        Some((k.revision, k.sums.produced))
+                        Some((k.revision, k.sums.produced.unwrap_or(0)))
                     }
                     _ => None,
                 })
@@ -957,9 +1012,6 @@ mod tests {
         // Demand: each window 1/96 of the day's energy in 15 min.
         let peak = r[0].peak_demand_kw.expect("peak");
         assert!((peak - 590.0 / 96.0 * 4.0).abs() < 1e-9);
-        assert!(
-            (r[0].sums.co2e_kg - 0.0).abs() < 1e-12,
-            "CO2e comes from the accumulators"
-        );
+        assert_eq!(r[0].sums.co2e_kg, None, "CO2e comes from the accumulators");
     }
 }

@@ -85,6 +85,7 @@ fn run_with_cfg(workers: usize) -> StreamConfig {
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms: 1_800_000,
+            max_interval_ms: HashMap::new(),
         },
         input_capacity: 4,
         output_capacity: 4,
@@ -127,9 +128,7 @@ fn worker_count_and_batching_do_not_change_results() {
         .iter()
         .flat_map(|w| &w.outputs)
         .filter_map(|o| match o {
-            StreamOutput::Kpi(k) if k.scope.level == ctower_model::Level::Group => {
-                Some(k.sums.produced)
-            }
+            StreamOutput::Kpi(k) if k.scope.level == ctower_model::Level::Group => k.sums.produced,
             _ => None,
         })
         .sum();
@@ -386,7 +385,7 @@ fn a_backlog_before_the_first_window_is_emitted_not_dropped() {
     let b_windows: BTreeMap<i64, u64> = latest
         .iter()
         .filter(|((_, scope), _)| scope == "b/area/l/m")
-        .map(|((w, _), (_, sums))| ((w - T0) / W, sums.produced))
+        .map(|((w, _), (_, sums))| ((w - T0) / W, sums.produced.unwrap_or(0)))
         .collect();
     assert_eq!(
         b_windows.get(&3),

@@ -33,6 +33,7 @@ fn config() -> StreamConfig {
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms: 1_800_000,
+            max_interval_ms: HashMap::new(),
         },
         input_capacity: 4,
         output_capacity: 64,

@@ -35,10 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let sums = KpiSums {
                         running_ms: (12 * MIN) - wobble * 20_000,
                         unplanned_stop_ms: 3 * MIN + wobble * 20_000,
-                        produced: 1_400 - 10 * wobble as u64,
-                        good: 1_380 - 12 * wobble as u64,
+                        produced: Some(1_400 - 10 * wobble as u64),
+                        good: Some(1_380 - 12 * wobble as u64),
                         ideal_time_ms: 0.5 * 1_000.0 * (1_400 - 10 * wobble) as f64,
-                        energy_kwh: 10.0 + wobble as f64,
+                        energy_kwh: Some(10.0 + wobble as f64),
                         power_kw: Some(40.0 + wobble as f64),
                         ..Default::default()
                     };
@@ -49,8 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         return;
                     }
                 }
-                site_sums.water_feed_m3 = 10.0;
-                site_sums.water_permeate_m3 = 8.0 + 0.1 * wobble as f64;
+                site_sums.water_feed_m3 = Some(10.0);
+                site_sums.water_permeate_m3 = Some(8.0 + 0.1 * wobble as f64);
                 let scope = AssetKey::new(site, "-", "-", "-").scope(Level::Site);
                 let k = KpiRecord::new(end - 15 * MIN, end, scope, site_sums);
                 if tx.send(Update::Kpi(Box::new(k))).is_err() {

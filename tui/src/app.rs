@@ -343,8 +343,8 @@ mod tests {
         let sums = KpiSums {
             running_ms: 50_000,
             unplanned_stop_ms: 10_000,
-            produced: 100,
-            good,
+            produced: Some(100),
+            good: Some(good),
             ideal_time_ms: 40_000.0,
             ..Default::default()
         };
@@ -444,20 +444,20 @@ mod tests {
         app.apply(&corr, 1);
         let shown: Vec<_> = app.lines_of("s").collect();
         assert_eq!(shown.len(), 1);
-        assert_eq!((shown[0].sums.good, shown[0].revision), (95, 1));
+        assert_eq!((shown[0].sums.good, shown[0].revision), (Some(95), 1));
 
         // A late first revision of the same window does not undo the correction.
         app.apply(&kpi(scope.clone(), 120_000, 90), 2);
-        assert_eq!(app.lines_of("s").next().map(|k| k.sums.good), Some(95));
+        assert_eq!(app.lines_of("s").next().and_then(|k| k.sums.good), Some(95));
         // An older window does not replace a newer one.
         app.apply(&kpi(scope.clone(), 60_000, 10), 3);
-        assert_eq!(app.lines_of("s").next().map(|k| k.sums.good), Some(95));
+        assert_eq!(app.lines_of("s").next().and_then(|k| k.sums.good), Some(95));
         // A newer window does.
         app.apply(&kpi(scope, 180_000, 80), 4);
         let k = app.lines_of("s").next().cloned();
         assert_eq!(
             k.map(|k| (k.window_end_ms, k.sums.good)),
-            Some((180_000, 80))
+            Some((180_000, Some(80)))
         );
         assert_eq!(
             app.sites().next().and_then(|(_, s)| s.last_update_ms),
@@ -479,7 +479,7 @@ mod tests {
             .next()
             .and_then(|(_, s)| s.kpi.as_ref())
             .map(|k| k.sums.good);
-        assert_eq!(good, Some(97));
+        assert_eq!(good, Some(Some(97)));
     }
 
     #[test]

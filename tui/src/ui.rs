@@ -433,11 +433,11 @@ fn render_lines(frame: &mut Frame, app: &App, area: Rect) {
                 right(fmt_pct_bare(r.availability)),
                 right(fmt_pct_bare(r.performance)),
                 right(fmt_pct_bare(r.quality)),
-                right(s.produced.to_string()),
-                right(s.good.to_string()),
+                right(fmt_count(s.produced)),
+                right(fmt_count(s.good)),
                 right(fmt_minutes(s.running_ms)),
                 right(fmt_minutes(s.unplanned_stop_ms)),
-                right(fmt_num(s.energy_kwh)),
+                right(fmt_opt(s.energy_kwh)),
                 right(fmt_opt(r.kwh_per_good_unit)),
                 right(fmt_opt(r.standby_kw)),
             ])
@@ -739,7 +739,12 @@ pub(crate) fn oee_style(oee: f64) -> Style {
 /// Mean power over the window from the energy meters, kW.
 fn avg_kw(k: &KpiRecord) -> Option<f64> {
     let window_ms = k.window_end_ms - k.window_start_ms;
-    (window_ms > 0).then(|| k.sums.energy_kwh * 3_600_000.0 / window_ms as f64)
+    // Unknown where no meter measured the window (a silent meter is not 0 kW).
+    let kwh = k
+        .sums
+        .energy_kwh
+        .filter(|_| k.sums.energy_measured_ms > 0)?;
+    (window_ms > 0).then(|| kwh * 3_600_000.0 / window_ms as f64)
 }
 
 fn fmt_pct(v: Option<f64>) -> String {
@@ -755,6 +760,11 @@ fn fmt_pct_bare(v: Option<f64>) -> String {
 }
 
 /// Three significant digits or so, never scientific notation.
+/// A count that may be unknown (no counter data): a dash, never 0.
+fn fmt_count(v: Option<u64>) -> String {
+    v.map_or(DASH.to_string(), |v| v.to_string())
+}
+
 fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if !v.is_finite() {

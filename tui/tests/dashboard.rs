@@ -42,11 +42,14 @@ fn line_kpi(site: &str, l: &LineSpec) -> KpiRecord {
         unplanned_stop_ms: l.unplanned_min * MIN,
         changeover_ms: l.changeover_min * MIN,
         unknown_ms: l.unknown_min * MIN,
-        produced: l.produced,
-        good: l.good,
-        reject: l.produced - l.good,
+        produced: Some(l.produced),
+        good: Some(l.good),
+        reject: Some(l.produced - l.good),
         ideal_time_ms: l.produced as f64 * l.cycle_s * 1_000.0,
-        energy_kwh: l.kwh,
+        energy_kwh: Some(l.kwh),
+        // The line's meter measured the whole window.
+        energy_meter_ms: WINDOW_END - WINDOW_START,
+        energy_measured_ms: WINDOW_END - WINDOW_START,
         power_kw: l.kw,
         ..Default::default()
     };
@@ -61,9 +64,9 @@ fn site_kpi(site: &str, lines: &[KpiRecord], water: (f64, f64)) -> KpiRecord {
     for l in lines {
         sums.add(&l.sums);
     }
-    sums.water_feed_m3 = water.0;
-    sums.water_permeate_m3 = water.1;
-    sums.water_concentrate_m3 = water.0 - water.1;
+    sums.water_feed_m3 = Some(water.0);
+    sums.water_permeate_m3 = Some(water.1);
+    sums.water_concentrate_m3 = Some(water.0 - water.1);
     let scope = AssetKey::new(site, "-", "-", "-").scope(Level::Site);
     KpiRecord::new(WINDOW_START, WINDOW_END, scope, sums)
 }
