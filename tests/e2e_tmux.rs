@@ -1,58 +1,96 @@
 //! End to end, as a person runs it: the demo in a real terminal (tmux), the
-//! dashboard shows the three plants and keeps updating, `q` quits cleanly,
-//! and the journal holds the KPIs. Configuration overrides come from
-//! `CTOWER__…` environment variables, so their layering is exercised too.
+//! dashboard shows the three plants and keeps updating, `?` opens the key
+//! list and Esc closes it, `q` quits cleanly, and the journal holds the
+//! KPIs. Configuration overrides come from `CTOWER__…` environment
+//! variables, so their layering is exercised too.
+//!
+//! Every wait is on what the screen shows (or on the exit-code file), with
+//! a deadline; no sleep stands in for readiness.
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use ctower_testkit::services::{self, TMUX};
+use ctower_testkit::{process, wait};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+/// One tmux client command (they return at once; the margin is for a
+/// loaded machine).
+const TMUX_COMMAND: Duration = Duration::from_secs(10);
 
+/// A tmux server of our own, killed on drop. Its socket is in the test's
+/// temporary directory (`-S`), so nothing is left behind in tmux's own
+/// socket directory.
 struct Tmux {
-    socket: String,
+    bin: PathBuf,
+    socket: PathBuf,
 }
 
 impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running tmux")
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        // Outside any tmux the test may run in: `TMUX` would make the new
+        // session a nested one.
+        c.env_remove("TMUX").arg("-S").arg(&self.socket).args(args);
+        c
     }
 
+    /// Runs a tmux command within [`TMUX_COMMAND`] and returns its output,
+    /// whatever its status.
+    fn run(&self, args: &[&str]) -> Output {
+        process::run(
+            &mut self.command(args),
+            &format!("tmux {}", args.join(" ")),
+            TMUX_COMMAND,
+        )
+    }
+
+    /// Runs a tmux command that must succeed.
+    fn run_ok(&self, args: &[&str]) -> Output {
+        process::run_ok(
+            &mut self.command(args),
+            &format!("tmux {}", args.join(" ")),
+            TMUX_COMMAND,
+        )
+    }
+
+    fn send_keys(&self, key: &str) {
+        self.run_ok(&["send-keys", "-t", "demo", key]);
+    }
+
+    /// The pane's text; once the demo has exited the pane is gone, and this
+    /// says so instead.
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "demo"]).stdout)
-            .into_owned()
+        let out = self.run(&["capture-pane", "-p", "-t", "demo"]);
+        if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            format!(
+                "(no screen: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        }
     }
 
-    /// Polls the screen until `pred` holds (a readiness wait with a deadline).
+    /// Polls the screen until `pred` holds (a readiness wait with a
+    /// deadline) and returns it; past the deadline, fails with the last
+    /// screen.
     fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let mut last = String::new();
+        match wait::try_poll(timeout, || {
+            last = self.screen();
+            pred(&last).then(|| last.clone())
+        }) {
+            Some(screen) => screen,
+            None => panic!("timed out after {timeout:?} waiting for {what}; screen:\n{last}"),
         }
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
+        // Never panics (this may run while a failure unwinds): ends the
+        // demo if it still runs.
+        let _ = process::try_run(&mut self.command(&["kill-server"]), TMUX_COMMAND);
     }
 }
 
@@ -64,29 +102,29 @@ fn data_time(screen: &str) -> Option<String> {
 
 #[test]
 fn demo_shows_three_plants_live_and_quits_cleanly() {
-    if !tmux_available() {
-        if std::env::var("CTOWER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("tmux is required for this test: apt-get install tmux (or run bash .ci/run)");
-        }
-        eprintln!("SKIPPED demo_shows_three_plants_live_and_quits_cleanly: tmux not installed (apt-get install tmux)");
+    let Some(bin) = services::require(&TMUX) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = dir.path().join("journal");
     let exit_file = dir.path().join("exit-code");
-    let bin = env!("CARGO_BIN_EXE_ctower");
+    let ctower = env!("CARGO_BIN_EXE_ctower");
     let root = env!("CARGO_MANIFEST_DIR");
-    // 60x: a 60-s window closes about every second of wall time.
+    // 60x: a 60-s window closes about every second of wall time. The exit
+    // code is written to a temporary file and renamed, so the file appears
+    // complete, never half written.
     let script = format!(
-        "cd '{root}' && CTOWER__JOURNAL__DIR='{}' CTOWER__DEAD_LETTERS__PATH='{}' '{bin}' demo --speed 60 -w 2; echo $? > '{}'",
+        "cd '{root}' && CTOWER__JOURNAL__DIR='{}' CTOWER__DEAD_LETTERS__PATH='{}' '{ctower}' demo --speed 60 -w 2; \
+         echo $? > '{exit}.tmp' && mv '{exit}.tmp' '{exit}'",
         journal.display(),
         dir.path().join("dead.jsonl").display(),
-        exit_file.display()
+        exit = exit_file.display()
     );
     let tmux = Tmux {
-        socket: format!("ctower-e2e-{}", std::process::id()),
+        bin,
+        socket: dir.path().join("tmux.sock"),
     };
-    let out = tmux.cmd(&[
+    tmux.run_ok(&[
         "new-session",
         "-d",
         "-s",
@@ -97,11 +135,6 @@ fn demo_shows_three_plants_live_and_quits_cleanly() {
         "45",
         &script,
     ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 
     let first = tmux.wait_for("three site tiles with OEE", Duration::from_secs(90), |s| {
         ["lyon-fill", "basel-api", "shanghai-pack"]
@@ -124,24 +157,30 @@ fn demo_shows_three_plants_live_and_quits_cleanly() {
         "self-metrics in the header:\n{later}"
     );
 
-    // `?` opens the key list, Esc closes it, `q` quits.
-    tmux.cmd(&["send-keys", "-t", "demo", "?"]);
+    // `?` opens the key list, Esc closes it, `q` quits. Each key waits for
+    // the screen to show the previous one's effect: `q` sent right after
+    // Esc could reach the demo as one Alt-q sequence.
+    const HELP: &str = "close help, else quit";
+    assert!(!later.contains(HELP), "help shown before `?`:\n{later}");
+    tmux.send_keys("?");
     tmux.wait_for("the help overlay", Duration::from_secs(10), |s| {
-        s.contains("Esc")
+        s.contains(HELP)
     });
-    tmux.cmd(&["send-keys", "-t", "demo", "Escape"]);
-    tmux.cmd(&["send-keys", "-t", "demo", "q"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !exit_file.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the demo did not exit after `q`; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.send_keys("Escape");
+    tmux.wait_for("the help overlay to close", Duration::from_secs(10), |s| {
+        !s.contains(HELP) && s.contains("OEE")
+    });
+    tmux.send_keys("q");
+    wait::try_poll(Duration::from_secs(30), || exit_file.exists().then_some(())).unwrap_or_else(
+        || {
+            panic!(
+                "the demo did not exit within 30 s after `q`; screen:\n{}",
+                tmux.screen()
+            )
+        },
+    );
     let code = std::fs::read_to_string(&exit_file).expect("exit code");
-    assert_eq!(code.trim(), "0", "exit code; screen:\n{}", tmux.screen());
+    assert_eq!(code.trim(), "0", "the demo's exit code");
 
     let lp =
         std::fs::read_to_string(Path::new(&journal).join("ctower.lp")).expect("journal written");

@@ -1,23 +1,31 @@
 //! The real path, end to end: the committed recording is published to a
 //! broker (`ctower replay --speed max`, QoS 1), a headless `ctower run`
 //! collects it through rumqttc and computes the KPIs, and its output must
-//! be byte-identical to the batch mode's over the same file: nothing lost,
-//! nothing reordered, same KPIs and alarms. Once through the embedded
-//! broker, once through a real Mosquitto.
+//! be the batch mode's over the same file: nothing lost, nothing
+//! reordered, same KPIs and alarms (byte-identical), the same messages
+//! refused for the same reasons in the same order, the same counts. Once
+//! through the embedded broker, once through a real Mosquitto.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
+mod common;
+
+use common::{
+    assert_same_files, dead_letter_total, read_jsonl, read_summary, recording, root, run_batch,
+    scratch,
+};
+use ctower_testkit::process::{self, Spawned};
+use ctower_testkit::services::{self, MOSQUITTO};
+use ctower_testkit::Mosquitto;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const RECORDING: &str = "replay-data/plants-2h.jsonl.gz";
-
-fn root() -> &'static str {
-    env!("CARGO_MANIFEST_DIR")
-}
+/// Until the live run's broker and subscription are up (about a second).
+const START: Duration = Duration::from_secs(30);
+/// For publishing the whole recording, and for the live run to take it in
+/// and stop (each about a second; the margin is for a loaded CI machine).
+const RUN: Duration = Duration::from_secs(120);
 
 fn ctower() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
@@ -26,226 +34,231 @@ fn ctower() -> Command {
 }
 
 fn messages_in_recording() -> u64 {
-    ctower_model::ReplayReader::open(&Path::new(root()).join(RECORDING))
+    ctower_model::ReplayReader::open(&recording())
         .expect("recording")
         .count() as u64
 }
 
-/// The batch mode's output over the recording, computed once.
-fn batch_reference() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let st = ctower()
-            .args(["run", "-c", "configs/default.toml", "--replay", RECORDING])
-            .args(["--speed", "max", "--until-end", "-w", "2", "--out"])
-            .arg(dir.path())
-            .env("CTOWER__JOURNAL__DIR", dir.path().join("journal"))
-            .status()
-            .expect("batch run");
-        assert!(st.success(), "batch mode failed");
-        dir
-    })
-    .path()
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
 }
 
-/// A headless live `ctower run` whose stderr lines are forwarded to a channel.
+/// The batch mode's output over the recording, computed once for both tests.
+fn batch_reference() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("live-batch-reference");
+        run_batch(&recording(), &dir, 2);
+        dir
+    })
+}
+
+/// A headless live `ctower run` writing its outputs under a scratch
+/// directory (kept after a failure, for a look).
 struct Live {
-    child: Child,
-    lines: Receiver<String>,
-    out: tempfile::TempDir,
+    process: Spawned,
+    dir: PathBuf,
+    started_ms: i64,
 }
 
 impl Live {
-    fn start(config: &Path, stop_after: u64) -> Live {
-        let out = tempfile::tempdir().expect("temp dir");
-        let mut child = ctower()
-            .args(["--log", "info,rumqttd=warn", "run", "-w", "2", "-c"])
-            .arg(config)
-            .arg("--out")
-            .arg(out.path().join("out"))
-            .args(["--stop-after", &stop_after.to_string()])
-            .env("CTOWER__JOURNAL__DIR", out.path().join("journal"))
-            .env("CTOWER__DEAD_LETTERS__PATH", out.path().join("dead.jsonl"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting ctower run");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[ctower] {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Live { child, lines, out }
-    }
-
-    /// Waits for a log line containing `needle` and returns it.
-    fn wait_line(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with `{needle}` within {timeout:?}"),
-            }
+    fn start(name: &str, config: &Path, stop_after: u64) -> Live {
+        let dir = scratch(name);
+        let started_ms = wall_ms();
+        let process = Spawned::start(
+            ctower()
+                .args(["--log", "info,rumqttd=warn", "run", "-w", "2", "-c"])
+                .arg(config)
+                .arg("--out")
+                .arg(dir.join("out"))
+                .args(["--stop-after", &stop_after.to_string()])
+                .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+                .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl")),
+            "ctower run (live)",
+        );
+        Live {
+            process,
+            dir,
+            started_ms,
         }
     }
 
-    fn wait_exit(&mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("waiting for ctower") {
-                assert!(st.success(), "ctower run exited with {st}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ctower run did not stop within {timeout:?}"
-            );
-            // Drain the log so the child never blocks on a full pipe.
-            while self.lines.try_recv().is_ok() {}
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    fn out(&self) -> PathBuf {
+        self.dir.join("out")
     }
-}
 
-impl Drop for Live {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn dead_letters(&self) -> PathBuf {
+        self.dir.join("dead.jsonl")
     }
 }
 
 fn replay_to(url: &str) {
-    let st = ctower()
-        .args(["replay", RECORDING, "--broker", url, "--speed", "max"])
-        .status()
-        .expect("ctower replay");
-    assert!(st.success(), "ctower replay failed");
+    process::run_ok(
+        ctower()
+            .args(["replay"])
+            .arg(recording())
+            .args(["--broker", url, "--speed", "max"]),
+        &format!("ctower replay to {url}"),
+        RUN,
+    );
 }
 
-fn assert_same_as_batch(live_out: &Path, expected_messages: u64) {
-    let reference = batch_reference();
-    for f in ["kpis.jsonl", "alarms.jsonl"] {
-        let a = std::fs::read(reference.join(f)).expect("batch output");
-        let b = std::fs::read(live_out.join(f)).expect("live output");
-        assert!(!a.is_empty(), "{f} is empty");
-        assert!(
-            a == b,
-            "{f}: live output differs from the batch output over the same recording"
+/// A dead letter as both modes must agree on it: every field but
+/// `recv_ms`, which is the receive time by design (the wall clock live, the
+/// recording's `t_ms` in batch mode), and with the receive time taken out
+/// of `detail` where a refusal names it (a `ts` too far ahead of it).
+fn comparable(line: &Value) -> Value {
+    let mut line = line.clone();
+    let fields = line
+        .as_object_mut()
+        .expect("a dead letter is a JSON object");
+    let recv = fields
+        .remove("recv_ms")
+        .and_then(|v| v.as_i64())
+        .expect("dead letter recv_ms");
+    let detail = fields
+        .get("detail")
+        .and_then(Value::as_str)
+        .expect("dead letter detail")
+        .to_string();
+    let suffix = format!(" s ahead of its receive time {recv}");
+    let normalised = if let Some(head) = detail.strip_suffix(&suffix) {
+        // "`ts` TS is SECS s ahead of its receive time RECV": SECS must be
+        // computed from this line's own receive time.
+        let (ts, secs) = head
+            .strip_prefix("`ts` ")
+            .and_then(|h| h.split_once(" is "))
+            .and_then(|(ts, secs)| Some((ts.parse::<i64>().ok()?, secs.parse::<i64>().ok()?)))
+            .unwrap_or_else(|| panic!("unexpected dead letter detail: {detail}"));
+        assert_eq!(
+            secs,
+            (ts - recv) / 1000,
+            "seconds ahead in `{detail}` (recv_ms {recv})"
         );
+        format!("`ts` {ts} is ahead of its receive time")
+    } else {
+        // Any other mention of the receive time would make the modes differ
+        // where this comparison does not expect it: say so plainly.
+        assert!(
+            !detail.contains("receive time") && !detail.contains(&recv.to_string()),
+            "dead letter detail names the receive time in a new way, update comparable(): {detail}"
+        );
+        detail
+    };
+    fields.insert("detail".into(), Value::String(normalised));
+    line
+}
+
+/// A JSON value for a failure message, cut short: an `oversized` dead
+/// letter's payload is 70 kB.
+fn abbreviated(v: &Value) -> String {
+    const MAX: usize = 300;
+    let text = v.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text,
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(live_out.join("summary.json")).expect("summary"))
-            .expect("json");
+}
+
+fn assert_same_as_batch(live: &Live, expected_messages: u64) {
+    let reference = batch_reference();
+    let out = live.out();
+    assert_same_files(
+        &["kpis.jsonl", "alarms.jsonl"],
+        (reference, "batch mode"),
+        (&out, "live mode"),
+    );
+
+    let (batch, summary) = (read_summary(reference), read_summary(&out));
     assert_eq!(
         summary["messages"].as_u64(),
         Some(expected_messages),
         "messages lost: {summary}"
     );
+    for key in ["messages", "accepted", "dead_letters"] {
+        assert_eq!(
+            summary[key], batch[key],
+            "summary.json `{key}`: live (left) and batch mode (right) differ"
+        );
+    }
+
+    let batch_dead = read_jsonl(&reference.join("dead-letters.jsonl"));
+    let live_dead = read_jsonl(&live.dead_letters());
+    assert!(
+        !batch_dead.is_empty(),
+        "the recording's scripted bad messages make dead letters"
+    );
+    assert_eq!(batch_dead.len() as u64, dead_letter_total(&batch));
+    assert_eq!(
+        live_dead.len() as u64,
+        dead_letter_total(&summary),
+        "every refusal counted live is in the dead-letter file {}",
+        live.dead_letters().display()
+    );
+    let now = wall_ms();
+    for (i, (l, b)) in live_dead.iter().zip(&batch_dead).enumerate() {
+        let (lc, bc) = (comparable(l), comparable(b));
+        if lc != bc {
+            let field = [
+                "topic",
+                "reason",
+                "payload",
+                "payload_b64",
+                "source",
+                "detail",
+            ]
+            .into_iter()
+            .find(|f| lc.get(f) != bc.get(f))
+            .unwrap_or("(another field)");
+            panic!(
+                "dead letter {} differs in `{field}` between live mode ({}) and batch mode:\n  live:  {}\n  batch: {}",
+                i + 1,
+                live.dead_letters().display(),
+                abbreviated(&lc),
+                abbreviated(&bc)
+            );
+        }
+        // Live, the receive time is the wall clock of this run.
+        let recv = l["recv_ms"].as_i64().expect("recv_ms");
+        assert!(
+            (live.started_ms..=now).contains(&recv),
+            "live dead letter {}: recv_ms {recv} is not a time of this run ({}..={now})",
+            i + 1,
+            live.started_ms
+        );
+    }
+    assert_eq!(live_dead.len(), batch_dead.len(), "dead letters");
 }
 
 #[test]
 fn recording_through_the_embedded_broker_gives_the_batch_kpis() {
     let n = messages_in_recording();
-    let mut live = Live::start(Path::new("configs/default.toml"), n);
-    let ready = live.wait_line("embedded broker ready", Duration::from_secs(30));
+    let mut live = Live::start("live-embedded", Path::new("configs/default.toml"), n);
+    let ready = live.process.wait_line("embedded broker ready", START);
     let url = ready
         .split_whitespace()
         .find_map(|w| w.strip_prefix("url="))
         .expect("broker url in the log")
         .to_string();
-    live.wait_line("source subscribed", Duration::from_secs(30));
+    live.process.wait_line("source subscribed", START);
     replay_to(&url);
-    live.wait_exit(Duration::from_secs(120));
-    assert_same_as_batch(&live.out.path().join("out"), n);
-}
-
-fn mosquitto_binary() -> Option<PathBuf> {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    fn start(bin: &Path) -> Mosquitto {
-        let dir = tempfile::tempdir().expect("temp dir");
-        // A free port: bind, read, release (a short race with other processes).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let conf = dir.path().join("mosquitto.conf");
-        // max_queued_messages: Mosquitto drops QoS 1 messages beyond it
-        // (default 1000); 0 = unlimited, so nothing is lost at full speed.
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n"
-            ),
-        )
-        .expect("mosquitto.conf");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Mosquitto {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    live.process.wait_success(RUN);
+    assert_same_as_batch(&live, n);
 }
 
 #[test]
 fn recording_through_mosquitto_loses_nothing_and_gives_the_batch_kpis() {
-    let Some(bin) = mosquitto_binary() else {
-        if std::env::var("CTOWER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("mosquitto is required: apt-get install mosquitto (or run bash .ci/run)");
-        }
-        eprintln!("SKIPPED recording_through_mosquitto…: mosquitto not installed (apt-get install mosquitto)");
+    let Some(bin) = services::require(&MOSQUITTO) else {
         return;
     };
     let broker = Mosquitto::start(&bin);
-    let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("mosquitto.toml");
-    let text = std::fs::read_to_string(Path::new(root()).join("configs/default.toml"))
-        .expect("default.toml");
+    let url = broker.url();
+    let dir = scratch("live-mosquitto-config");
+    let config = dir.join("mosquitto.toml");
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).expect("default.toml");
     assert!(text.contains("broker_url = \"embedded\""));
     std::fs::write(
         &config,
@@ -257,9 +270,9 @@ fn recording_through_mosquitto_loses_nothing_and_gives_the_batch_kpis() {
     .expect("config");
 
     let n = messages_in_recording();
-    let mut live = Live::start(&config, n);
-    live.wait_line("source subscribed", Duration::from_secs(30));
+    let mut live = Live::start("live-mosquitto", &config, n);
+    live.process.wait_line("source subscribed", START);
     replay_to(&url);
-    live.wait_exit(Duration::from_secs(120));
-    assert_same_as_batch(&live.out.path().join("out"), n);
+    live.process.wait_success(RUN);
+    assert_same_as_batch(&live, n);
 }

@@ -1,10 +1,24 @@
 //! The dataflow against the plain accumulators: same results with 1 and 3
 //! workers, every window closed, nothing dropped at the end of the input.
+//!
+//! Every wait has a deadline (a run takes milliseconds): a dataflow that
+//! hangs fails the test, saying what it was waiting for, instead of
+//! stalling CI.
 
 use ctower_model::kpi::KpiSums;
 use ctower_model::{AssetKey, Batch, Bucket, Observation, Period, Role, StreamOutput, Value};
-use ctower_stream::{start, AccumConfig, StreamConfig, WindowOutput};
+use ctower_stream::{start, AccumConfig, Pipeline, StreamConfig, WindowOutput};
+use ctower_testkit::wait;
 use std::collections::{BTreeMap, HashMap};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// For one awaited event inside a run (a window to close, a thread or the
+/// workers to stop once the outputs ended).
+const STEP: Duration = Duration::from_secs(30);
+/// For a whole run's outputs; longer than [`STEP`], so that a wait inside
+/// the feeder fails first, with its own message.
+const RUN: Duration = Duration::from_secs(90);
 
 const W: i64 = 60_000;
 const T0: i64 = 1_772_427_600_000; // 2026-03-02T05:00:00Z
@@ -108,9 +122,26 @@ fn run_cfg(cfg: StreamConfig, batch: usize, obs: Vec<Observation>) -> Vec<Window
         // The end of the input: every window up to the last event closes.
         input.finish();
     });
-    let outputs: Vec<WindowOutput> = pipeline.outputs.iter().collect();
-    feeder.join().expect("feeder");
-    pipeline.workers.join().expect("workers");
+    finish(pipeline, feeder)
+}
+
+/// Collects the pipeline's outputs until they end, then joins the feeder
+/// and the workers, each wait with its deadline. The feeder's own blocking
+/// (a full input queue) is covered by the deadline on the outputs: they end
+/// only after the feeder dropped the input. A panic of the feeder (a failed
+/// wait or send) is re-raised here.
+fn finish(pipeline: Pipeline, feeder: JoinHandle<()>) -> Vec<WindowOutput> {
+    let Pipeline {
+        outputs, workers, ..
+    } = pipeline;
+    let outputs = wait::recv_all(
+        &outputs,
+        "the pipeline's outputs to end (after the feeder drops the input)",
+        RUN,
+    );
+    wait::join(feeder, "the feeder thread to stop", STEP);
+    wait::within("the timely workers to stop", STEP, move || workers.join())
+        .expect("timely workers");
     outputs
 }
 
@@ -291,11 +322,13 @@ fn late_and_out_of_order_first_observations_are_handled_the_same_everywhere() {
         let feeder = std::thread::spawn(move || {
             for (i, o) in obs.into_iter().enumerate() {
                 let wm = o.watermark_ms;
-                // Before C's late state: wait until window 10 closed.
+                // Before C's late state: wait until six windows closed.
                 if o.asset.asset == c_name {
-                    while closed.load(std::sync::atomic::Ordering::Relaxed) < 6 {
-                        std::thread::yield_now();
-                    }
+                    wait::until(
+                        "six windows to close before C's late state is sent",
+                        STEP,
+                        || closed.load(std::sync::atomic::Ordering::Relaxed) >= 6,
+                    );
                 }
                 input
                     .blocking_send(Batch {
@@ -306,10 +339,7 @@ fn late_and_out_of_order_first_observations_are_handled_the_same_everywhere() {
             }
             input.finish();
         });
-        let outputs: Vec<WindowOutput> = pipeline.outputs.iter().collect();
-        feeder.join().expect("feeder");
-        pipeline.workers.join().expect("workers");
-        outputs
+        finish(pipeline, feeder)
     };
     assert_eq!(
         staged(1),

@@ -1,10 +1,11 @@
 //! Helpers shared by the batch-mode integration tests: run the real `ctower`
 //! binary, read its output files.
 
+use ctower_testkit::process;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The root package's directory: the working directory of every run.
 pub fn root() -> PathBuf {
@@ -46,22 +47,22 @@ pub fn batch_command(recording: &Path, out: &Path) -> Command {
     c
 }
 
+/// How long one batch run may take. The committed recording takes well
+/// under a second and the largest generated one a few; the margin is for a
+/// loaded 2-core CI machine. A run past it is killed and fails with its log.
+pub const BATCH_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Runs the batch mode through the real command line:
 /// `ctower run -c configs/default.toml --replay REC --speed max --until-end --out OUT -w N`.
 pub fn run_batch(recording: &Path, out: &Path, workers: usize) {
     let started = Instant::now();
-    let output = batch_command(recording, out)
-        .args(["-w", &workers.to_string()])
-        .output()
-        .expect("starting the ctower binary");
-    assert!(
-        output.status.success(),
-        "ctower batch run ({} workers, {}) failed with {}\nstdout:\n{}\nstderr:\n{}",
-        workers,
-        recording.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    process::run_ok(
+        batch_command(recording, out).args(["-w", &workers.to_string()]),
+        &format!(
+            "ctower batch run ({workers} workers, {})",
+            recording.display()
+        ),
+        BATCH_TIMEOUT,
     );
     eprintln!(
         "batch run: {} with {workers} worker(s) in {:.2} s",

@@ -1,0 +1,23 @@
+//! Test helpers shared by ctower's integration tests. A dev-dependency
+//! only: nothing here is linked into the product.
+//!
+//! Three promises of the developer guide live here, so that every test
+//! keeps them the same way:
+//!
+//! - an external program a test needs (Mosquitto, tmux) is found in one
+//!   place ([`services`]); when it is missing the test skips *loudly* in a
+//!   plain `cargo test`, and fails with how to install it under
+//!   `CTOWER_REQUIRE_SERVICES=1` (what `.ci/run` sets);
+//! - a child process never runs unbounded ([`process`]): it is killed past
+//!   its deadline and the failure shows the tail of its output;
+//! - an in-process wait never blocks forever ([`wait`]): each has a
+//!   deadline and a message saying what was awaited.
+//!
+//! [`Mosquitto`] starts a real broker on a free port for a test.
+
+mod mosquitto;
+pub mod process;
+pub mod services;
+pub mod wait;
+
+pub use mosquitto::Mosquitto;

@@ -1,0 +1,168 @@
+//! External programs the tests run, found in one place.
+//!
+//! ```no_run
+//! use ctower_testkit::services;
+//! # fn a_test() {
+//! let Some(mosquitto) = services::require(&services::MOSQUITTO) else {
+//!     return; // skipped loudly, or failed under CTOWER_REQUIRE_SERVICES=1
+//! };
+//! # }
+//! ```
+//!
+//! Lookup: the program's environment variable (`CTOWER_MOSQUITTO`,
+//! `CTOWER_TMUX`) when set, and then nothing else, so that `.ci/run`, which
+//! exports the path it found or installed, makes every test use that one
+//! binary; otherwise `PATH`, then the usual system directories (Debian puts
+//! `mosquitto` in `/usr/sbin`, which a normal user's `PATH` lacks).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `1`: a missing program fails the test instead of skipping it. `.ci/run`
+/// sets it, so CI never passes by skipping.
+pub const REQUIRE_ENV: &str = "CTOWER_REQUIRE_SERVICES";
+
+/// An external program some tests need.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// The executable's file name.
+    pub name: &'static str,
+    /// The environment variable that names the executable's path.
+    pub env: &'static str,
+    /// How to install it, for the skip notice and the failure.
+    pub install: &'static str,
+    /// Searched after `PATH`.
+    pub extra_dirs: &'static [&'static str],
+}
+
+/// The Mosquitto broker (Debian package `mosquitto`).
+pub const MOSQUITTO: Program = Program {
+    name: "mosquitto",
+    env: "CTOWER_MOSQUITTO",
+    install: "sudo apt-get update && sudo apt-get install mosquitto (Debian/Ubuntu; \
+              brew install mosquitto on macOS), or run `bash .ci/run`, which installs it",
+    extra_dirs: &["/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin"],
+};
+
+/// tmux, the terminal the end-to-end demo test runs in (Debian package `tmux`).
+pub const TMUX: Program = Program {
+    name: "tmux",
+    env: "CTOWER_TMUX",
+    install: "sudo apt-get update && sudo apt-get install tmux (Debian/Ubuntu; \
+              brew install tmux on macOS), or run `bash .ci/run`, which installs it",
+    extra_dirs: &["/usr/local/bin", "/opt/homebrew/bin"],
+};
+
+/// Why a program cannot be used.
+#[derive(Debug, Clone)]
+pub struct Missing {
+    pub program: Program,
+    /// What was looked at, e.g. "not found in PATH, /usr/sbin".
+    pub problem: String,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}. Install it: {}; or set {} to its path.",
+            self.program.name, self.problem, self.program.install, self.program.env
+        )
+    }
+}
+
+impl Program {
+    /// The program's path (see the module documentation for the order).
+    pub fn locate(&self) -> Result<PathBuf, Missing> {
+        let missing = |problem: String| Missing {
+            program: *self,
+            problem,
+        };
+        if let Some(path) = std::env::var_os(self.env).filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(path);
+            return if is_executable(&path) {
+                Ok(path)
+            } else {
+                Err(missing(format!(
+                    "is not an executable file at {}={}",
+                    self.env,
+                    path.display()
+                )))
+            };
+        }
+        let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default();
+        dirs.extend(self.extra_dirs.iter().map(PathBuf::from));
+        dirs.iter()
+            .map(|d| d.join(self.name))
+            .find(|p| is_executable(p))
+            .ok_or_else(|| {
+                missing(format!(
+                    "was not found (looked in PATH and {}; {} is not set)",
+                    self.extra_dirs.join(", "),
+                    self.env
+                ))
+            })
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Whether a missing program must fail the test ([`REQUIRE_ENV`] is `1`).
+pub fn services_required() -> bool {
+    std::env::var(REQUIRE_ENV).as_deref() == Ok("1")
+}
+
+/// The program's path; or, when it is missing: a panic that says how to
+/// install it if [`services_required`], else a loud skip notice and `None`
+/// (the caller returns, and the harness reports the test as passed).
+#[track_caller]
+pub fn require(program: &Program) -> Option<PathBuf> {
+    match program.locate() {
+        Ok(path) => Some(path),
+        Err(missing) => {
+            skip_or_fail(&missing);
+            None
+        }
+    }
+}
+
+/// Panics with `missing` when services are required, else prints the skip
+/// notice. For a test that finds its part some other way.
+#[track_caller]
+pub fn skip_or_fail(missing: &Missing) {
+    let test = test_name();
+    if services_required() {
+        panic!("{test}: {missing} ({REQUIRE_ENV}=1: required, not skipped)");
+    }
+    // Straight to the process's stderr handle: the test harness captures
+    // `eprintln!` (and `print!`) of a passing test, so a skip written that
+    // way would be invisible. This one shows in a plain `cargo test`.
+    let notice = format!(
+        "\n\
+         *** SKIPPED {test}\n\
+         ***   {missing}\n\
+         ***   The test reports `ok` without having run; {REQUIRE_ENV}=1 makes this a failure.\n\n"
+    );
+    let _ = std::io::stderr().lock().write_all(notice.as_bytes());
+}
+
+/// The running test's name: the harness names each test's thread after it
+/// (with `--test-threads=1` it may run on `main`, which names nothing).
+fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => "this test".to_string(),
+    }
+}
