@@ -124,8 +124,8 @@ fn comparable(line: &Value) -> Value {
         .and_then(Value::as_str)
         .expect("dead letter detail")
         .to_string();
-    let suffix = format!(" s ahead of its receive time {recv}");
-    let normalised = if let Some(head) = detail.strip_suffix(&suffix) {
+    let marker = format!(" s ahead of its receive time {recv}");
+    let normalised = if let Some((head, tail)) = detail.split_once(&marker) {
         // "`ts` TS is SECS s ahead of its receive time RECV": SECS must be
         // computed from this line's own receive time.
         let (ts, secs) = head
@@ -138,7 +138,9 @@ fn comparable(line: &Value) -> Value {
             (ts - recv) / 1000,
             "seconds ahead in `{detail}` (recv_ms {recv})"
         );
-        format!("`ts` {ts} is ahead of its receive time")
+        // What follows (the limit, e.g. "(max_future_secs 300)") is the
+        // same in both modes.
+        format!("`ts` {ts} is ahead of its receive time{tail}")
     } else {
         // Any other mention of the receive time would make the modes differ
         // where this comparison does not expect it: say so plainly.
