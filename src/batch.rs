@@ -62,6 +62,7 @@ pub fn ingestor(settings: &Settings, dead: Option<DeadLetterFile>) -> Ingestor {
             .collect()
     };
     Ingestor::new(sources, settings.admission, dead, settings.batch_size)
+        .with_limits(settings.limits.clone())
 }
 
 pub fn stream_config(settings: &Settings, workers: usize) -> StreamConfig {

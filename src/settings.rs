@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use ctower_alerts::{AlertsConfig, Hook, Rule};
 use ctower_collector::admission::AdmissionConfig;
 use ctower_collector::config::{BrokerAddr, SourceSpec};
+use ctower_collector::limits::LimitsConfig;
 use ctower_collector::SourceConfig;
 use ctower_model::ConfigIssue;
 use ctower_stream::calendar::SiteCalendarConfig;
@@ -57,6 +58,10 @@ pub struct SignalConfig {
     /// over its windows (default `pipeline.stale_after_secs`); a longer
     /// interval is a gap, reported as unmeasured.
     pub max_interval_secs: Option<u64>,
+    /// The largest plausible increase per second of the counter or meter;
+    /// a faster one since the previous reading is refused as
+    /// `implausible_value` (default: no limit beyond 2^53).
+    pub max_rate_per_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +131,14 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Batches queued between collector and stream (full: the collector waits).
     pub queue_batches: usize,
+    /// An asset silent this long (event time, behind the watermark) is
+    /// retired: its state is dropped, it frees its place under
+    /// `sources[].max_assets`, it gets no record per window any more and
+    /// its line reports it as unknown. Must exceed the correction horizon.
+    pub asset_retire_after_secs: u64,
+    /// A retired asset is reported at its line for this long after its
+    /// last message, then forgotten.
+    pub asset_forget_after_secs: u64,
 }
 
 impl Default for PipelineConfig {
@@ -140,6 +153,8 @@ impl Default for PipelineConfig {
             correction_horizon_secs: 1_800,
             batch_size: 1024,
             queue_batches: 64,
+            asset_retire_after_secs: 3_600,
+            asset_forget_after_secs: 86_400,
         }
     }
 }
@@ -206,6 +221,7 @@ pub struct Settings {
     pub workers: usize,
     pub accum: AccumConfig,
     pub admission: AdmissionConfig,
+    pub limits: LimitsConfig,
     pub batch_size: usize,
     pub queue_batches: usize,
     pub sources: Vec<SourceSpec>,
@@ -400,6 +416,42 @@ pub fn check(
             w => reach.div_ceil(w) * w,
         }
     };
+    if p.asset_retire_after_secs > 7 * 86_400
+        || p.asset_retire_after_secs <= p.correction_horizon_secs + lookahead_secs
+    {
+        issues.push(ConfigIssue::new(
+            "pipeline.asset_retire_after_secs",
+            format!(
+                "{} must be more than pipeline.correction_horizon_secs plus the lookahead ({} s: an asset is only retired once nothing can correct it) and at most 604800",
+                p.asset_retire_after_secs,
+                p.correction_horizon_secs + lookahead_secs
+            ),
+        ));
+    }
+    if p.asset_forget_after_secs < p.asset_retire_after_secs
+        || p.asset_forget_after_secs > 30 * 86_400
+    {
+        issues.push(ConfigIssue::new(
+            "pipeline.asset_forget_after_secs",
+            format!(
+                "{} must be at least pipeline.asset_retire_after_secs ({}) and at most 2592000",
+                p.asset_forget_after_secs, p.asset_retire_after_secs
+            ),
+        ));
+    }
+    let mut max_rate_per_s = HashMap::new();
+    for (name, sig) in &raw.signals {
+        if let Some(r) = sig.max_rate_per_s {
+            if r.is_finite() && r > 0.0 {
+                max_rate_per_s.insert(std::sync::Arc::<str>::from(name.as_str()), r);
+            } else {
+                issues.push(ConfigIssue::new(
+                    format!("signals.{name}.max_rate_per_s"),
+                    format!("{r} must be a positive number (units per second)"),
+                ));
+            }
+        }
+    }
     let mut max_interval_ms = HashMap::new();
     for (name, sig) in &raw.signals {
         let key = format!("signals.{name}.max_interval_secs");
@@ -502,6 +554,13 @@ pub fn check(
             energy: std::sync::Arc::new(energy),
             correction_horizon_ms: ms(p.correction_horizon_secs),
             max_interval_ms,
+            retire_after_ms: ms(p.asset_retire_after_secs),
+            forget_after_ms: ms(p.asset_forget_after_secs),
+        },
+        limits: LimitsConfig {
+            sources: sources.iter().map(|s| s.limits).collect(),
+            max_rate_per_s,
+            retire_after_ms: ms(p.asset_retire_after_secs),
         },
         admission: AdmissionConfig {
             window_ms: ms(p.window_secs),
@@ -585,6 +644,46 @@ mod tests {
         assert_eq!(tariff.len(), 1, "{issues:?}");
         assert_eq!(tariff[0].key, "energy.sites.lyon.tariff.periods[0]");
         assert!(tariff[0].message.contains("07:05"), "{}", tariff[0].message);
+    }
+
+    #[test]
+    fn signal_intervals_rates_and_retirement_are_checked_with_their_keys() {
+        let raw = parse(
+            r#"
+            [pipeline]
+            correction_horizon_secs = 1800
+            asset_retire_after_secs = 600
+            [signals.feed_m3]
+            max_interval_secs = 3600
+            [signals.count_total]
+            max_rate_per_s = -1
+            [signals.energy_kwh]
+            max_interval_secs = 900
+            max_rate_per_s = 50
+            "#,
+        )
+        .unwrap();
+        let issues = check(raw, &|_| None).err().unwrap();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pipeline.asset_retire_after_secs",
+                "signals.count_total.max_rate_per_s",
+                "signals.feed_m3.max_interval_secs",
+            ],
+            "{issues:?}"
+        );
+        assert!(
+            issues[2].message.contains("correction_horizon_secs"),
+            "{}",
+            issues[2].message
+        );
+        let ok =
+            parse("[signals.feed_m3]\nmax_interval_secs = 1800\nmax_rate_per_s = 2.5\n").unwrap();
+        let s = check(ok, &|_| None).unwrap_or_else(|i| panic!("{i:?}"));
+        assert_eq!(s.accum.max_interval("feed_m3"), 1_800_000);
+        assert_eq!(s.limits.max_rate_per_s.get("feed_m3"), Some(&2.5));
     }
 
     #[test]

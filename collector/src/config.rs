@@ -41,6 +41,12 @@ pub struct SourceConfig {
     pub states: BTreeMap<String, Bucket>,
     /// Default 65536.
     pub max_payload_bytes: Option<usize>,
+    /// Assets this source may name at once (default 10,000); more are
+    /// refused as `too_many_assets`.
+    pub max_assets: Option<usize>,
+    /// Signals one asset of this source may have (default 256); more are
+    /// refused as `too_many_signals`.
+    pub max_signals_per_asset: Option<usize>,
 }
 
 impl std::fmt::Debug for SourceConfig {
@@ -59,6 +65,8 @@ impl std::fmt::Debug for SourceConfig {
             .field("signals", &self.signals)
             .field("states", &self.states)
             .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("max_assets", &self.max_assets)
+            .field("max_signals_per_asset", &self.max_signals_per_asset)
             .finish()
     }
 }
@@ -162,6 +170,7 @@ pub struct SourceSpec {
     pub keep_alive: Duration,
     pub credentials: Option<Credentials>,
     pub decoder: DecoderSpec,
+    pub limits: crate::limits::SourceLimits,
 }
 
 impl SourceConfig {
@@ -257,6 +266,20 @@ impl SourceConfig {
                 format!("{max_payload_bytes} is outside 1..=16777216"),
             );
         }
+        let defaults = crate::limits::SourceLimits::default();
+        let max_assets = self.max_assets.unwrap_or(defaults.max_assets);
+        if !(1..=1_000_000).contains(&max_assets) {
+            issue("max_assets", format!("{max_assets} is outside 1..=1000000"));
+        }
+        let max_signals = self
+            .max_signals_per_asset
+            .unwrap_or(defaults.max_signals_per_asset);
+        if !(1..=10_000).contains(&max_signals) {
+            issue(
+                "max_signals_per_asset",
+                format!("{max_signals} is outside 1..=10000"),
+            );
+        }
         if issues.len() > before {
             return None;
         }
@@ -273,6 +296,10 @@ impl SourceConfig {
             keep_alive: Duration::from_secs(keep_alive_secs),
             credentials,
             decoder: DecoderSpec::new(pattern, &self.signals, &self.states, max_payload_bytes),
+            limits: crate::limits::SourceLimits {
+                max_assets,
+                max_signals_per_asset: max_signals,
+            },
         })
     }
 }
@@ -324,6 +351,8 @@ mod tests {
             signals: BTreeMap::new(),
             states: BTreeMap::new(),
             max_payload_bytes: None,
+            max_assets: None,
+            max_signals_per_asset: None,
         }
     }
 

@@ -17,7 +17,8 @@ pub enum Reason {
     MissingField,
     WrongType,
     NonFinite,
-    /// A cumulative value beyond [`MAX_CUMULATIVE`].
+    /// A cumulative value beyond [`MAX_CUMULATIVE`], or an increase faster
+    /// than its signal's `max_rate_per_s` ([`crate::limits`]).
     ImplausibleValue,
     Oversized,
     UnknownTopic,
@@ -27,10 +28,14 @@ pub enum Reason {
     UnknownState,
     TimestampOutOfRange,
     TooLate,
+    /// A source naming more assets than `sources[].max_assets`.
+    TooManyAssets,
+    /// An asset with more signals than `sources[].max_signals_per_asset`.
+    TooManySignals,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 13] = [
         Reason::MalformedJson,
         Reason::MissingField,
         Reason::WrongType,
@@ -42,6 +47,8 @@ impl Reason {
         Reason::UnknownState,
         Reason::TimestampOutOfRange,
         Reason::TooLate,
+        Reason::TooManyAssets,
+        Reason::TooManySignals,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +64,8 @@ impl Reason {
             Reason::UnknownState => "unknown_state",
             Reason::TimestampOutOfRange => "timestamp_out_of_range",
             Reason::TooLate => "too_late",
+            Reason::TooManyAssets => "too_many_assets",
+            Reason::TooManySignals => "too_many_signals",
         }
     }
 }

@@ -10,8 +10,9 @@
 //! pushing the messages one by one.
 
 use crate::admission::{Admission, AdmissionConfig};
-use crate::deadletter::DeadLetterFile;
+use crate::deadletter::{DeadLetterFile, DeadLetterHealth};
 use crate::decode::{Decoder, DecoderSpec, Reason, Rejection};
+use crate::limits::{Limits, LimitsConfig};
 use crate::CollectorError;
 use ctower_model::replay::ReplayError;
 use ctower_model::{Batch, Observation, PipelineMetrics, RecordChunk, RecordPos};
@@ -136,6 +137,7 @@ pub struct Ingestor {
     names: Vec<Arc<str>>,
     decoders: Decoders,
     admission: Admission,
+    limits: Limits,
     dead: Option<DeadLetterFile>,
     batch: Vec<Observation>,
     batch_size: usize,
@@ -159,6 +161,7 @@ impl Ingestor {
             names,
             decoders: Decoders::new(specs),
             admission: Admission::new(admission),
+            limits: Limits::new(LimitsConfig::default()),
             dead,
             batch: Vec::with_capacity(batch_size),
             batch_size: batch_size.max(1),
@@ -167,6 +170,18 @@ impl Ingestor {
             accepted: 0,
             dead_letters: BTreeMap::new(),
         }
+    }
+
+    /// Caps of assets and signals per source, counter rates and the
+    /// retirement of silent assets ([`crate::limits`]).
+    pub fn with_limits(mut self, limits: LimitsConfig) -> Self {
+        self.limits = Limits::new(limits);
+        self
+    }
+
+    /// The dead-letter file's state (`None` without one).
+    pub fn dead_letter_health(&self) -> Option<DeadLetterHealth> {
+        self.dead.as_ref().map(DeadLetterFile::health)
     }
 
     /// Fresh decoders of this ingestor's sources, for another thread.
@@ -232,9 +247,13 @@ impl Ingestor {
         let result = decoded.and_then(|mut obs| {
             obs.seq = self.seq;
             obs.watermark_ms = watermark;
-            self.admission
-                .admit(&obs.asset.site, obs.ts_ms, recv_ms)
-                .map(|_| obs)
+            // The limits first (a refused message moves no watermark), and
+            // what they remember only once the message is admitted.
+            let admit = self.limits.check(source, &obs)?;
+            self.admission.admit(&obs.asset.site, obs.ts_ms, recv_ms)?;
+            self.limits
+                .commit(source, &obs, admit, self.admission.watermark());
+            Ok(obs)
         });
         match result {
             Ok(obs) => {
@@ -269,7 +288,11 @@ impl Ingestor {
         tracing::debug!(topic = %topic, reason = %reason, detail, "dead letter");
         if let Some(d) = self.dead.as_mut() {
             let source = self.names.get(source).map_or("?", |n| n);
-            d.write(
+            // A dead letter that cannot be written is counted, logged and
+            // exposed by the file's health (`metrics().faults`); the
+            // message was refused either way, and the valid ones behind it
+            // must go on (a full disk used to stop ingestion here).
+            let _ = d.write(
                 recv_ms,
                 source,
                 topic,
@@ -277,7 +300,7 @@ impl Ingestor {
                 detail,
                 payload,
                 payload_bytes,
-            )?;
+            );
         }
         Ok(())
     }
@@ -316,6 +339,17 @@ impl Ingestor {
             },
             windows_closed: 0,
             stale_sites: self.admission.stale_sites(),
+            faults: self
+                .dead_letter_health()
+                .filter(|h| h.failing)
+                .map(|h| ctower_model::Fault {
+                    stage: "dead_letters".into(),
+                    path: h.path.display().to_string(),
+                    error: h.last_error.unwrap_or_default(),
+                    lost: h.failed,
+                })
+                .into_iter()
+                .collect(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`decode`]: topic → asset model mapping and JSON payload decoding (pure);
 //! - [`admission`]: event-time watermark, timestamp range and lateness (pure);
+//! - [`limits`]: caps of assets and signals per source, counter rates (pure);
 //! - [`ingest`]: decoder + admission + dead letters + metrics → batches;
 //! - [`deadletter`]: the dead-letter file and counts by reason;
 //! - [`mqtt`]: rumqttc source loops with reconnect and back-off;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod deadletter;
 pub mod decode;
 pub mod ingest;
+pub mod limits;
 pub mod mqtt;
 pub mod replay;
 

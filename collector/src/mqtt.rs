@@ -639,6 +639,8 @@ mod tests {
             signals: Default::default(),
             states: Default::default(),
             max_payload_bytes: None,
+            max_assets: None,
+            max_signals_per_asset: None,
         }
         .check("sources[0]", &|_| None, &mut issues)
         .unwrap();

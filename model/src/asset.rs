@@ -185,6 +185,30 @@ impl fmt::Display for AssetKey {
     }
 }
 
+/// The asset name under which a line's retired assets (silent for
+/// `pipeline.asset_retire_after_secs`) are reported together: they count
+/// in the line's assets and unknown time, without a record of their own.
+/// Parentheses are outside the names a topic may carry, so no real asset
+/// can be called this.
+pub const RETIRED_ASSETS: &str = "(retired)";
+
+impl AssetKey {
+    /// The key under which the retired assets of `line`'s line are reported.
+    pub fn retired_of(line: &AssetKey) -> AssetKey {
+        AssetKey::from_names(
+            line.site.clone(),
+            line.area.clone(),
+            line.line.clone(),
+            Arc::from(RETIRED_ASSETS),
+        )
+    }
+
+    /// Whether this key stands for a line's retired assets.
+    pub fn is_retired_group(&self) -> bool {
+        &*self.asset == RETIRED_ASSETS
+    }
+}
+
 /// Roll-up levels, from the widest to the narrowest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

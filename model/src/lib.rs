@@ -15,10 +15,10 @@ pub mod replay;
 pub mod time;
 
 pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
-pub use asset::{AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, ScopeKey};
+pub use asset::{AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, ScopeKey, RETIRED_ASSETS};
 pub use config::ConfigIssue;
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
-pub use metrics::PipelineMetrics;
+pub use metrics::{Fault, PipelineMetrics};
 pub use obs::{Batch, Bucket, Observation, Role, Value};
 pub use replay::{
     RecordChunk, RecordPos, RecordRef, ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter,

@@ -21,6 +21,24 @@ pub struct PipelineMetrics {
     pub windows_closed: u64,
     /// Sites currently marked stale (silent past the idle timeout).
     pub stale_sites: Vec<String>,
+    /// Stages that cannot do their job right now (a full disk under the
+    /// journal or the dead-letter file …): shown in the dashboard, logged
+    /// and alarmed. Empty when all is well.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// A stage that cannot write (or otherwise do its job).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// `journal`, `dead_letters` …
+    pub stage: String,
+    /// The file (or endpoint) it cannot write.
+    pub path: String,
+    /// The last error, as the operating system gave it.
+    pub error: String,
+    /// What it could not keep so far (lines, dead letters).
+    pub lost: u64,
 }
 
 impl PipelineMetrics {

@@ -46,6 +46,11 @@ pub struct AccumConfig {
     /// Maximum interval between two readings of a counter or meter, by
     /// signal name (default `stale_after_ms`): a longer one is a gap.
     pub max_interval_ms: HashMap<Arc<str>, i64>,
+    /// An asset silent this long (event time) is retired: its state is
+    /// dropped and its line reports it as unknown (0: never).
+    pub retire_after_ms: i64,
+    /// A retired asset is forgotten this long after its last message.
+    pub forget_after_ms: i64,
     /// Ideal cycle time per product, milliseconds per unit.
     pub ideal_cycle_ms: HashMap<String, f64>,
     /// USP <645> conductivity limit, µS/cm (1.3).
@@ -1114,6 +1119,8 @@ mod tests {
             energy: Default::default(),
             correction_horizon_ms: 0,
             max_interval_ms: HashMap::new(),
+            retire_after_ms: 0,
+            forget_after_ms: 0,
         }
     }
 

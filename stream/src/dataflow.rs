@@ -472,6 +472,9 @@ fn assets(
             let mut cap = Some(cap);
             // Any order: the roll-up sorts each window's assets.
             let mut accs: ctower_model::AssetMap<AssetAccumulator> = Default::default();
+            // Assets retired after a silence: no state, reported at their
+            // line until forgotten.
+            let mut retired: ctower_model::AssetMap<Retired> = Default::default();
             // The next window this worker closes.
             let mut next: Option<i64> = None;
             // Late observations by the time they came at.
@@ -506,6 +509,8 @@ fn assets(
                             }
                         }
                         next = Some(next.map_or(w, |n| n.min(w)));
+                        // A retired asset that speaks again starts afresh.
+                        retired.remove(&obs.asset);
                         match accs.get_mut(&obs.asset) {
                             Some(acc) => acc.push(obs, window_ms),
                             None => {
@@ -538,6 +543,7 @@ fn assets(
                             }
                             let mut session = output.session(&lcap);
                             for (key, obs) in by_asset {
+                                retired.remove(&key);
                                 // An asset first seen in late data appears as of now.
                                 let acc = accs
                                     .entry(key.clone())
@@ -556,6 +562,9 @@ fn assets(
                             let Some(w) = next else { break };
                             let at = c.delayed(&to_time(w));
                             let mut session = output.session(&at);
+                            for aw in retired_windows(&mut retired, w, &accum) {
+                                session.give(aw);
+                            }
                             for acc in accs.values_mut() {
                                 if let Some(aw) = acc.close(w, &accum) {
                                     session.give(aw);
@@ -567,6 +576,7 @@ fn assets(
                                 }
                             }
                             drop(session);
+                            retire(&mut accs, &mut retired, w + window_ms, &accum);
                             next = Some(w + window_ms);
                         }
                         _ => break,
@@ -597,6 +607,74 @@ fn assets(
             }
         },
     )
+}
+
+/// An asset retired after a silence of `AccumConfig::retire_after_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Retired {
+    /// It had a machine-state time model: its time is unknown now.
+    modelled: bool,
+    /// Its last event time.
+    last_ms: i64,
+}
+
+/// Retires the assets silent for the retire time by `end` (their state is
+/// dropped: memory no longer grows with every asset ever seen).
+fn retire(
+    accs: &mut ctower_model::AssetMap<AssetAccumulator>,
+    retired: &mut ctower_model::AssetMap<Retired>,
+    end: i64,
+    cfg: &AccumConfig,
+) {
+    if cfg.retire_after_ms <= 0 {
+        return;
+    }
+    accs.retain(|key, acc| {
+        let silent = !acc.has_pending()
+            && acc
+                .newest_ms()
+                .is_some_and(|n| n + cfg.retire_after_ms <= end);
+        if silent {
+            retired.insert(
+                key.clone(),
+                Retired {
+                    modelled: acc.is_modelled(),
+                    last_ms: acc.newest_ms().unwrap_or(end),
+                },
+            );
+        }
+        !silent
+    });
+}
+
+/// Window `w`'s part of the retired assets: one window per line, counted
+/// in the line's assets and, for assets with a time model, its unknown
+/// time; forgets those silent for the forget time.
+fn retired_windows(
+    retired: &mut ctower_model::AssetMap<Retired>,
+    w: i64,
+    cfg: &AccumConfig,
+) -> Vec<AssetWindow> {
+    retired.retain(|_, r| r.last_ms + cfg.forget_after_ms > w);
+    let mut lines: BTreeMap<ctower_model::AssetKey, ctower_model::kpi::KpiSums> = BTreeMap::new();
+    for (key, r) in retired.iter() {
+        let sums = lines
+            .entry(ctower_model::AssetKey::retired_of(key))
+            .or_default();
+        sums.assets += 1;
+        if r.modelled {
+            sums.unknown_ms += cfg.window_ms;
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(asset, sums)| AssetWindow {
+            window_start_ms: w,
+            asset,
+            sums,
+            signals: Vec::new(),
+        })
+        .collect()
 }
 
 /// Worker 0 rolls up each closed window (and the corrections that came at

@@ -47,11 +47,18 @@ pub fn roll_up(
                 .is_some_and(|p| p.area == k.area && p.line == k.line);
         let same_asset = same_line && prev.as_ref().is_some_and(|p| p.asset == k.asset);
         group.add(&a.sums);
+        // A line's retired assets count in the line, site and group, but
+        // have no record of their own (one per asset per window forever
+        // is what retiring them avoids).
+        let levels = if k.is_retired_group() { 2 } else { 3 };
         for (same, level, scopes) in [
             (same_site, Level::Site, &mut sites),
             (same_line, Level::Line, &mut lines),
             (same_asset, Level::Asset, &mut leaves),
-        ] {
+        ]
+        .into_iter()
+        .take(levels)
+        {
             match scopes.last_mut() {
                 Some((_, sums)) if same => sums.add(&a.sums),
                 _ => {

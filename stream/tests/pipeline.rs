@@ -100,6 +100,8 @@ fn run_with_cfg(workers: usize) -> StreamConfig {
             energy: Default::default(),
             correction_horizon_ms: 1_800_000,
             max_interval_ms: HashMap::new(),
+            retire_after_ms: 0,
+            forget_after_ms: 0,
         },
         input_capacity: 4,
         output_capacity: 4,
@@ -395,7 +397,10 @@ fn a_backlog_before_the_first_window_is_emitted_not_dropped() {
     let obs = vec![
         counter(&a, T0 + 5 * W + 1000, 0.0),
         counter(&b, T0 + 2 * W + 1, 0.0),
-        counter(&b, T0 + 3 * W + 1, 10.0),
+        // Within the counter's maximum interval (30 s here): 10 units in
+        // window 2.
+        counter(&b, T0 + 2 * W + 25_001, 10.0),
+        // After a gap: 5 units, unmeasured (in no window).
         counter(&b, T0 + 5 * W + 2000, 15.0),
         counter(&a, T0 + 6 * W, 1.0),
         counter(&a, T0 + 7 * W, 2.0),
@@ -418,11 +423,20 @@ fn a_backlog_before_the_first_window_is_emitted_not_dropped() {
         .map(|((w, _), (_, sums))| ((w - T0) / W, sums.produced.unwrap_or(0)))
         .collect();
     assert_eq!(
-        b_windows.get(&3),
+        b_windows.get(&2),
         Some(&10),
         "b's backlog window: {b_windows:?}"
     );
-    assert_eq!(b_windows.values().sum::<u64>(), 15, "{b_windows:?}");
+    assert_eq!(b_windows.values().sum::<u64>(), 10, "{b_windows:?}");
+    let gap: f64 = latest
+        .iter()
+        .filter(|((_, scope), _)| scope == "b/area/l/m")
+        .filter_map(|(_, (_, sums))| sums.unmeasured.get("produced"))
+        .sum();
+    assert_eq!(
+        gap, 5.0,
+        "the units across the gap are unmeasured, not lost"
+    );
 }
 
 /// Found in review: a state that ends a stop of an earlier window, admitted

@@ -34,6 +34,8 @@ fn config() -> StreamConfig {
             energy: Default::default(),
             correction_horizon_ms: 1_800_000,
             max_interval_ms: HashMap::new(),
+            retire_after_ms: 0,
+            forget_after_ms: 0,
         },
         input_capacity: 4,
         output_capacity: 64,

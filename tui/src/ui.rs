@@ -68,6 +68,23 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
         title.push(Span::raw(" "));
         title.push(Span::from(" FEED LOST ").bold().black().on_red());
     }
+    // A stage that cannot write (a full disk …) is the first thing to see.
+    for f in app
+        .metrics()
+        .map(|m| m.faults.as_slice())
+        .unwrap_or_default()
+    {
+        title.push(Span::raw(" "));
+        title.push(
+            Span::from(format!(
+                " {} FAILING ",
+                f.stage.replace('_', " ").to_uppercase()
+            ))
+            .bold()
+            .black()
+            .on_red(),
+        );
+    }
     if let Some(oee) = app.group_kpi().and_then(|g| g.ratios.oee) {
         title.push(Span::raw("  group OEE "));
         title.push(Span::raw(fmt_pct(Some(oee))).style(oee_style(oee).bold()));
@@ -105,6 +122,17 @@ fn render_header(frame: &mut Frame, app: &App, area: Rect) {
             let dl = m.dead_letter_total();
             let dl_span = Span::raw(format!("dead letters {dl}"));
             spans.push(if dl > 0 { dl_span.yellow() } else { dl_span });
+            for f in &m.faults {
+                spans.push(sep());
+                spans.push(
+                    Span::raw(format!(
+                        "{}: {} ({}, {} lost)",
+                        f.stage, f.error, f.path, f.lost
+                    ))
+                    .red()
+                    .bold(),
+                );
+            }
             if app.corrections() > 0 {
                 spans.push(sep());
                 spans.push(Span::raw(format!("corrections {}", app.corrections())).cyan());

@@ -137,6 +137,7 @@ fn metrics(stale_sites: &[&str]) -> Update {
         watermark_lag_ms: 4_200,
         windows_closed: 18_432,
         stale_sites: stale_sites.iter().map(|s| s.to_string()).collect(),
+        faults: vec![],
     })
 }
 
@@ -338,6 +339,28 @@ fn stale_sites() {
     app.apply(&metrics(&["cork"]), NOW);
     press(&mut app, KeyCode::Char('3')); // select Pune
     let terminal = draw(&app, 100, 30);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+/// Issue #8 item 8: a stage that cannot write is shown at once, with its
+/// path, its error and what it lost.
+#[test]
+fn a_failing_journal_is_flagged_in_the_header() {
+    let mut app = three_sites(false);
+    let Update::Metrics(mut m) = metrics(&[]) else {
+        unreachable!("metrics() gives metrics")
+    };
+    m.faults.push(ctower_model::Fault {
+        stage: "journal".into(),
+        path: "/var/lib/ctower/journal/ctower.lp".into(),
+        error: "No space left on device (os error 28)".into(),
+        lost: 1_234,
+    });
+    app.apply(&Update::Metrics(m), NOW);
+    let terminal = draw(&app, 140, 24);
+    let screen = format!("{:?}", terminal.backend());
+    assert!(screen.contains("JOURNAL FAILING"), "{screen}");
+    assert!(screen.contains("No space left on device"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
 }
 

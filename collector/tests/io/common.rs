@@ -83,6 +83,8 @@ pub fn spec(name: &str, broker_url: &str) -> SourceSpec {
         signals: BTreeMap::new(),
         states: BTreeMap::new(),
         max_payload_bytes: None,
+        max_assets: None,
+        max_signals_per_asset: None,
     };
     let mut issues = vec![];
     let s = cfg.check("sources[0]", &|_| None, &mut issues);
