@@ -14,10 +14,7 @@
 
 mod appender;
 
-// The health and the errors are the output loop's to use (flag, alarm,
-// exit code); until src/live.rs reads them only the tests do.
-#[allow(unused_imports)]
-pub use appender::{Journal, JournalError, JournalHealth, DEFAULT_MAX_BACKLOG_BYTES};
+pub use appender::Journal;
 use ctower_model::{AlarmEvent, KpiRecord, SignalWindow};
 use std::fmt::Write as _;
 

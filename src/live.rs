@@ -19,13 +19,13 @@ use crate::journal::Journal;
 use crate::outfiles::JsonlOutputs;
 use crate::settings::Settings;
 use anyhow::Context;
-use ctower_alerts::{AlarmEngine, HookDispatcher};
+use ctower_alerts::{AlarmEngine, HookDispatcher, SystemAlarms};
 use ctower_collector::broker::EmbeddedBroker;
 use ctower_collector::deadletter::DeadLetterFile;
 use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_collector::RawMessage;
-use ctower_model::{Level, PipelineMetrics, StreamOutput, Update};
+use ctower_model::{AlarmEvent, Fault, Level, PipelineMetrics, StreamOutput, Update};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -168,7 +168,17 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                     drop(input);
                 }
                 let _ = done_tx.send(());
-                Ok(())
+                // Refused messages that could not be kept: the run lost
+                // evidence, so it does not end as a success.
+                match ing.dead_letter_health().filter(|h| h.failed > 0) {
+                    Some(h) => anyhow::bail!(
+                        "{} dead letter(s) could not be written to {} ({})",
+                        h.failed,
+                        h.path.display(),
+                        h.last_error.unwrap_or_default()
+                    ),
+                    None => Ok(()),
+                }
             })
             .context("starting the ingest thread")?
     };
@@ -180,82 +190,21 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
+    // Faults of the output stage (journal, --out files), merged into the
+    // metrics the dashboard and the log get.
+    let output_faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
     let output = {
-        let settings = settings.clone();
-        let tui_tx = tui_tx.clone();
-        let (out_dir, metrics, workers_n) = (opts.out_dir.clone(), metrics.clone(), opts.workers);
+        let stage = OutputStage {
+            settings: settings.clone(),
+            tui_tx: tui_tx.clone(),
+            out_dir: opts.out_dir.clone(),
+            metrics: metrics.clone(),
+            faults: output_faults.clone(),
+            workers: opts.workers,
+        };
         std::thread::Builder::new()
             .name("ctower-output".into())
-            .spawn(move || -> anyhow::Result<()> {
-                let mut journal = Journal::open(&settings.journal_dir).with_context(|| {
-                    format!("opening the journal in {}", settings.journal_dir.display())
-                })?;
-                tracing::info!(journal = %journal.path().display(), "journal open");
-                let mut engine = AlarmEngine::new(settings.rules.clone());
-                let hooks = HookDispatcher::start(settings.hooks.clone())?;
-                let mut files = match &out_dir {
-                    Some(d) => {
-                        std::fs::create_dir_all(d)
-                            .with_context(|| format!("creating {}", d.display()))?;
-                        Some(JsonlOutputs::create(d)?)
-                    }
-                    None => None,
-                };
-                for window in outputs.iter() {
-                    if let (Some(f), true) = (files.as_mut(), window.closes_window) {
-                        f.window_closed();
-                    }
-                    for out in &window.outputs {
-                        journal.write_output(out)?;
-                        if let (Some(f), StreamOutput::Kpi(k)) = (files.as_mut(), out) {
-                            f.kpi(k)?;
-                        }
-                        for ev in engine.process(out) {
-                            if let Some(f) = files.as_mut() {
-                                f.alarm(&ev)?;
-                            }
-                            journal.write_alarm(&ev)?;
-                            hooks.send(&ev);
-                            to_tui(&tui_tx, Update::Alarm(ev));
-                        }
-                        if let StreamOutput::Kpi(k) = out {
-                            let shown = match k.period {
-                                ctower_model::Period::Window => {
-                                    matches!(
-                                        k.scope.level,
-                                        Level::Group | Level::Site | Level::Line
-                                    )
-                                }
-                                ctower_model::Period::Shift => k.scope.level == Level::Site,
-                                ctower_model::Period::Day => false,
-                            };
-                            if shown {
-                                to_tui(&tui_tx, Update::Kpi(k.clone()));
-                            }
-                        }
-                    }
-                    journal.flush()?;
-                }
-                let stats = hooks.shutdown();
-                tracing::info!(
-                    sent = stats.sent,
-                    failed = stats.failed,
-                    dropped = stats.dropped,
-                    "hooks stopped"
-                );
-                if let Some(f) = files {
-                    let m = metrics.lock().map(|m| m.clone()).unwrap_or_default();
-                    let s = f.finish(&m, workers_n, 1, None)?;
-                    tracing::info!(
-                        messages = s.messages,
-                        windows = s.windows,
-                        kpi_records = s.kpi_records,
-                        alarm_events = s.alarm_events,
-                        "outputs written"
-                    );
-                }
-                Ok(())
-            })
+            .spawn(move || stage.run(outputs))
             .context("starting the output thread")?
     };
 
@@ -263,6 +212,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let done = Arc::new(AtomicBool::new(false));
     let ticker = {
         let (metrics, done, tui_tx) = (metrics.clone(), done.clone(), tui_tx.clone());
+        let output_faults = output_faults.clone();
         std::thread::Builder::new()
             .name("ctower-metrics".into())
             .spawn(move || {
@@ -271,21 +221,41 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                 while !done.load(Ordering::Relaxed) {
                     std::thread::park_timeout(Duration::from_secs(1));
                     let mut m = metrics.lock().map(|m| m.clone()).unwrap_or_default();
+                    if let Ok(f) = output_faults.lock() {
+                        m.faults.extend(f.iter().cloned());
+                    }
                     let dt = at.elapsed().as_secs_f64().max(1e-3);
                     m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
                     m.windows_closed = windows_closed.load(Ordering::Relaxed);
                     (last, at) = (m.received, Instant::now());
                     if logged.elapsed() >= Duration::from_secs(30) {
                         logged = Instant::now();
-                        tracing::info!(
-                            received = m.received,
-                            rate_per_s = m.ingest_rate_per_s.round(),
-                            dead_letters = m.dead_letter_total(),
-                            watermark_lag_ms = m.watermark_lag_ms,
-                            windows = m.windows_closed,
-                            stale_sites = ?m.stale_sites,
-                            "pipeline"
-                        );
+                        let failing: Vec<String> = m
+                            .faults
+                            .iter()
+                            .map(|f| format!("{} ({}): {}", f.stage, f.path, f.error))
+                            .collect();
+                        if failing.is_empty() {
+                            tracing::info!(
+                                received = m.received,
+                                rate_per_s = m.ingest_rate_per_s.round(),
+                                dead_letters = m.dead_letter_total(),
+                                watermark_lag_ms = m.watermark_lag_ms,
+                                windows = m.windows_closed,
+                                stale_sites = ?m.stale_sites,
+                                "pipeline"
+                            );
+                        } else {
+                            // Never "all is well" while a stage cannot write.
+                            tracing::error!(
+                                received = m.received,
+                                rate_per_s = m.ingest_rate_per_s.round(),
+                                dead_letters = m.dead_letter_total(),
+                                windows = m.windows_closed,
+                                failing = ?failing,
+                                "pipeline: stages failing"
+                            );
+                        }
                     }
                     if !to_tui(&tui_tx, Update::Metrics(m)) {
                         break;
@@ -363,6 +333,9 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     done.store(true, Ordering::Relaxed);
     ticker.thread().unpark();
     let deadline = Instant::now() + Duration::from_secs(10);
+    // A stage that failed, or stops with data it could not keep, makes the
+    // exit code non-zero: an operator's supervisor must see it.
+    let mut failures = Vec::new();
     for (name, h) in [("ingest", ingest), ("output", output)] {
         while !h.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -370,11 +343,18 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         if h.is_finished() {
             match h.join() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(stage = name, error = %e, "stage failed"),
-                Err(_) => tracing::error!(stage = name, "stage panicked"),
+                Ok(Err(e)) => {
+                    tracing::error!(stage = name, error = %e, "stage failed");
+                    failures.push(format!("{name}: {e:#}"));
+                }
+                Err(_) => {
+                    tracing::error!(stage = name, "stage panicked");
+                    failures.push(format!("{name}: panicked"));
+                }
             }
         } else {
             tracing::warn!(stage = name, "did not stop within 10 s; exiting anyway");
+            failures.push(format!("{name}: did not stop within 10 s"));
         }
     }
     if Instant::now() < deadline {
@@ -382,5 +362,203 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     }
     rt.shutdown_timeout(Duration::from_secs(2));
     drop(broker);
-    result
+    result?;
+    if !failures.is_empty() {
+        anyhow::bail!("stopped with failed stages: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+/// The output stage: each closed window's records and the alarms they
+/// raise go to the journal, the `--out` files, the hooks and the dashboard.
+/// A destination that cannot write never stops the others: it is reported
+/// at once (its own log line with the path, a fault in the metrics, an
+/// urgent `ctower.<stage>` alarm to the hooks), retried, and the stage
+/// returns an error at the end, so the process exits non-zero.
+struct OutputStage {
+    settings: Arc<Settings>,
+    tui_tx: Option<SyncSender<Update>>,
+    out_dir: Option<std::path::PathBuf>,
+    metrics: Arc<Mutex<PipelineMetrics>>,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    workers: usize,
+}
+
+impl OutputStage {
+    fn run(
+        self,
+        outputs: std::sync::mpsc::Receiver<ctower_stream::WindowOutput>,
+    ) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        let mut journal = Journal::open(&settings.journal_dir)
+            .with_context(|| format!("opening the journal in {}", settings.journal_dir.display()))?
+            .with_max_backlog_bytes(settings.journal_max_backlog_bytes);
+        tracing::info!(journal = %journal.path().display(), "journal open");
+        let mut engine = AlarmEngine::new(settings.rules.clone());
+        let mut system = SystemAlarms::new();
+        let hooks = HookDispatcher::start(settings.hooks.clone())?;
+        let mut files = match &self.out_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+                Some(JsonlOutputs::create(d)?)
+            }
+            None => None,
+        };
+        // The first error of the --out files; they are not written after it.
+        let mut files_error: Option<(String, u64)> = None;
+        let deliver = |ev: AlarmEvent,
+                       journal: &mut Journal,
+                       files: &mut Option<JsonlOutputs>,
+                       files_error: &mut Option<(String, u64)>| {
+            if let Some(f) = files.as_mut() {
+                if let Err(e) = f.alarm(&ev) {
+                    fail_files(files, files_error, e);
+                }
+            } else if let Some((_, lost)) = files_error.as_mut() {
+                *lost += 1;
+            }
+            journal.append_alarm(&ev);
+            hooks.send(&ev);
+            to_tui(&self.tui_tx, Update::Alarm(ev));
+        };
+        for window in outputs.iter() {
+            if let (Some(f), true) = (files.as_mut(), window.closes_window) {
+                f.window_closed();
+            }
+            for out in &window.outputs {
+                journal.append_output(out);
+                if let StreamOutput::Kpi(k) = out {
+                    if let Some(f) = files.as_mut() {
+                        if let Err(e) = f.kpi(k) {
+                            fail_files(&mut files, &mut files_error, e);
+                        }
+                    } else if let Some((_, lost)) = files_error.as_mut() {
+                        *lost += 1;
+                    }
+                }
+                for ev in engine.process(out) {
+                    deliver(ev, &mut journal, &mut files, &mut files_error);
+                }
+                if let StreamOutput::Kpi(k) = out {
+                    let shown = match k.period {
+                        ctower_model::Period::Window => {
+                            matches!(k.scope.level, Level::Group | Level::Site | Level::Line)
+                        }
+                        ctower_model::Period::Shift => k.scope.level == Level::Site,
+                        ctower_model::Period::Day => false,
+                    };
+                    if shown {
+                        to_tui(&self.tui_tx, Update::Kpi(k.clone()));
+                    }
+                }
+            }
+            // One commit per window: durable as a whole, or kept and
+            // retried (the journal logs the failure with its path).
+            let now = wall_ms();
+            let _ = journal.commit(now);
+            let faults = self.faults_now(&journal, files_error.as_ref());
+            for stage in ["journal", "dead_letters", "out_files"] {
+                let fault = faults.iter().find(|f| f.stage == stage);
+                let message = match fault {
+                    Some(f) => format!(
+                        "ctower cannot write its {stage} ({}): {}; {} lost so far",
+                        f.path, f.error, f.lost
+                    ),
+                    None => format!("ctower writes its {stage} again"),
+                };
+                if let Some(ev) = system.set(stage, fault.is_some(), now, &message) {
+                    deliver(ev, &mut journal, &mut files, &mut files_error);
+                }
+            }
+            if let Ok(mut f) = self.faults.lock() {
+                *f = faults
+                    .into_iter()
+                    .filter(|f| f.stage != "dead_letters")
+                    .collect();
+            }
+        }
+        let stats = hooks.shutdown();
+        tracing::info!(
+            sent = stats.sent,
+            failed = stats.failed,
+            dropped = stats.dropped,
+            "hooks stopped"
+        );
+        let _ = journal.commit(wall_ms());
+        let mut problems = Vec::new();
+        let h = journal.health();
+        if !h.ok() || h.backlog_lines > 0 || h.lines_dropped > 0 {
+            problems.push(format!(
+                "journal {}: {} line(s) dropped, {} not written ({})",
+                h.path.display(),
+                h.lines_dropped,
+                h.backlog_lines,
+                h.last_error.unwrap_or_default()
+            ));
+        }
+        if let Some(f) = files {
+            let m = self.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+            match f.finish(&m, self.workers, 1, None) {
+                Ok(s) => tracing::info!(
+                    messages = s.messages,
+                    windows = s.windows,
+                    kpi_records = s.kpi_records,
+                    alarm_events = s.alarm_events,
+                    "outputs written"
+                ),
+                Err(e) => problems.push(format!("--out files: {e:#}")),
+            }
+        }
+        if let Some((e, lost)) = files_error {
+            problems.push(format!("--out files: {e}; {lost} record(s) not written"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("{}", problems.join("; "))
+        }
+    }
+
+    /// The faults now: the journal's, the --out files', and the ingest's
+    /// (the dead-letter file).
+    fn faults_now(&self, journal: &Journal, files_error: Option<&(String, u64)>) -> Vec<Fault> {
+        let mut faults = Vec::new();
+        let h = journal.health();
+        if !h.ok() {
+            faults.push(Fault {
+                stage: "journal".into(),
+                path: h.path.display().to_string(),
+                error: h.last_error.clone().unwrap_or_default(),
+                lost: h.lines_dropped,
+            });
+        }
+        if let Some((e, lost)) = files_error {
+            faults.push(Fault {
+                stage: "out_files".into(),
+                path: self
+                    .out_dir
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                error: e.clone(),
+                lost: *lost,
+            });
+        }
+        if let Ok(m) = self.metrics.lock() {
+            faults.extend(m.faults.iter().cloned());
+        }
+        faults
+    }
+}
+
+/// The --out files failed: said once, loudly, with the path; not written
+/// any more (a half-written JSON Lines file is worse than a stopped one).
+fn fail_files(
+    files: &mut Option<JsonlOutputs>,
+    files_error: &mut Option<(String, u64)>,
+    e: anyhow::Error,
+) {
+    tracing::error!(error = %format!("{e:#}"), "cannot write the --out files: they are no longer written");
+    *files = None;
+    *files_error = Some((format!("{e:#}"), 1));
 }

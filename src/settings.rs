@@ -185,12 +185,16 @@ impl Default for DeadLetterConfig {
 pub struct JournalConfig {
     /// Directory of the local journal (InfluxDB line protocol).
     pub dir: PathBuf,
+    /// Lines kept in memory while the journal cannot write (a full disk),
+    /// MiB; past it the oldest are dropped and counted.
+    pub max_backlog_mib: u64,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig {
             dir: PathBuf::from("out/journal"),
+            max_backlog_mib: 64,
         }
     }
 }
@@ -227,6 +231,7 @@ pub struct Settings {
     pub sources: Vec<SourceSpec>,
     pub dead_letters: PathBuf,
     pub journal_dir: PathBuf,
+    pub journal_max_backlog_bytes: usize,
     pub rules: Vec<Rule>,
     pub hooks: Vec<Hook>,
     pub demo: CheckedDemo,
@@ -518,6 +523,12 @@ pub fn check(
             ));
         }
     }
+    if !(1..=16_384).contains(&raw.journal.max_backlog_mib) {
+        issues.push(ConfigIssue::new(
+            "journal.max_backlog_mib",
+            format!("{} is outside 1..=16384", raw.journal.max_backlog_mib),
+        ));
+    }
     let d = &raw.demo;
     if !(d.speed.is_finite() && d.speed > 0.0) {
         issues.push(ConfigIssue::new(
@@ -574,6 +585,7 @@ pub fn check(
         sources,
         dead_letters: raw.dead_letters.path,
         journal_dir: raw.journal.dir,
+        journal_max_backlog_bytes: (raw.journal.max_backlog_mib as usize) << 20,
         rules,
         hooks,
         demo: CheckedDemo {

@@ -13,6 +13,8 @@
 //! - [`hooks`]: [`HookDispatcher`], delivering [`AlarmEvent`](ctower_model::AlarmEvent)s to log
 //!   hooks (`tracing`) and webhooks (JSON, Standard-Webhooks signatures,
 //!   retries with backoff), one OS thread and one bounded queue per webhook.
+//! - [`system`]: [`SystemAlarms`], alarms about ctower itself (a stage that
+//!   cannot write), in the same ISA-18.2 states.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), ctower_alerts::AlertsError> {
@@ -37,6 +39,7 @@
 pub mod config;
 pub mod engine;
 pub mod hooks;
+pub mod system;
 
 pub use config::{
     AlertsConfig, Condition, ConfigIssue, Hook, HookKind, HookSpec, LogHook, Rule, RuleSource,
@@ -44,6 +47,7 @@ pub use config::{
 };
 pub use engine::{AlarmEngine, AlarmStatus};
 pub use hooks::{Clock, DispatcherOptions, HookDispatcher, HookStats};
+pub use system::SystemAlarms;
 
 /// Errors of the alerts crate.
 #[derive(Debug, thiserror::Error)]

@@ -19,10 +19,6 @@
 //!   OS error), one info log when they succeed again (with counts);
 //!   [`Journal::health`] tells the rest at any time.
 
-// Until src/live.rs reads the health (issue #8), only the tests use part
-// of this API; the binary must not warn about it meanwhile.
-#![allow(dead_code)]
-
 use super::{alarm_line, kpi_line, signal_line};
 use ctower_model::{AlarmEvent, StreamOutput};
 use std::collections::VecDeque;
@@ -50,6 +46,7 @@ pub enum JournalError {
     Sync { path: PathBuf, os: std::io::Error },
 }
 
+#[cfg_attr(not(test), allow(dead_code))] // the tests read them
 impl JournalError {
     pub fn path(&self) -> &Path {
         match self {
@@ -338,28 +335,6 @@ impl Journal {
             lines_written: self.lines_written,
             lines_dropped: self.lines_dropped,
         }
-    }
-
-    /// Kept for `src/live.rs` until it calls [`Journal::append_output`]:
-    /// appends to the open batch and never fails.
-    pub fn write_output(&mut self, o: &StreamOutput) -> Result<(), JournalError> {
-        self.append_output(o);
-        Ok(())
-    }
-
-    /// Kept for `src/live.rs` until it calls [`Journal::append_alarm`].
-    pub fn write_alarm(&mut self, a: &AlarmEvent) -> Result<(), JournalError> {
-        self.append_alarm(a);
-        Ok(())
-    }
-
-    /// Kept for `src/live.rs` until it calls [`Journal::commit`] with its
-    /// own clock: a commit stamped with the wall clock.
-    pub fn flush(&mut self) -> Result<(), JournalError> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        self.commit(now_ms)
     }
 }
 
