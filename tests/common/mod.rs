@@ -1,6 +1,9 @@
 //! Helpers shared by the batch-mode integration tests: run the real `ctower`
 //! binary, read its output files.
 
+// Each test binary compiles this module and uses its own part of it.
+#![allow(dead_code)]
+
 use ctower_testkit::process;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
