@@ -295,19 +295,25 @@ impl SiteTile<'_> {
                     Span::raw("OEE "),
                     Span::raw(fmt_pct(r.oee)).style(oee_style.bold()),
                 ]));
+                // P as the OEE uses it (at most 100 %), so that the three
+                // factors shown multiply to the OEE shown; `↑` marks a
+                // measured performance above 100 % (the ideal cycle time is
+                // probably too long).
+                let p = r.performance.map(|p| p.min(1.0));
+                let above = if r.ideal_rate_suspect { "↑" } else { "" };
                 let apq = format!(
-                    "A {} P {} Q {}",
+                    "A {} P {}{above} Q {}",
                     fmt_pct(r.availability),
-                    fmt_pct(r.performance),
+                    fmt_pct(p),
                     fmt_pct(r.quality)
                 );
                 let apq = if apq.chars().count() <= w {
                     apq
                 } else {
                     format!(
-                        "A {} P {} Q {}",
+                        "A {} P {}{above} Q {}",
                         fmt_pct0(r.availability),
-                        fmt_pct0(r.performance),
+                        fmt_pct0(p),
                         fmt_pct0(r.quality)
                     )
                 };
@@ -732,6 +738,7 @@ fn render_help(frame: &mut Frame, area: Rect) {
         Line::from(vec![key("q, Ctrl-C"), Span::raw("quit")]),
         Line::from(""),
         Line::from("OEE: ≥ 85 % green, ≥ 60 % yellow, else red.").dark_gray(),
+        Line::from("P↑: measured above 100 % (ideal rate too slow?).").dark_gray(),
         Line::from("kW: last reading; ~kW: mean from the kWh meters.").dark_gray(),
         Line::from("STALE: data for < 90 % of the time, or silent.").dark_gray(),
         Line::from("RTN: alarm cleared, not yet acknowledged.").dark_gray(),

@@ -364,6 +364,76 @@ fn a_failing_journal_is_flagged_in_the_header() {
     insta::assert_snapshot!(terminal.backend());
 }
 
+/// Issue #8 item 14: a tile's A, P and Q must multiply to its OEE (within
+/// the display's rounding): a snapshot once accepted "P 101.9 %" beside an
+/// OEE computed with P at most 100 %.
+#[test]
+fn the_factors_shown_multiply_to_the_oee_shown() {
+    let mut app = three_sites(false);
+    app.apply(&metrics(&[]), NOW);
+    for (i, site) in ["basel", "dublin", "leiden", "mumbai", "sao-paulo"]
+        .into_iter()
+        .enumerate()
+    {
+        add_site(&mut app, site, i);
+    }
+    let terminal = draw(&app, 160, 40);
+    let buf = terminal.backend().buffer();
+    let rows: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    let pct = |s: &str| -> f64 {
+        s.trim_end_matches(['│', '┃'])
+            .trim_end_matches('↑')
+            .trim_end_matches('%')
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("`{s}`: {e}"))
+            / 100.0
+    };
+    let mut tiles = 0;
+    for (y, row) in rows.iter().enumerate() {
+        // Each tile: "OEE x%" on one row, "A a% P p% Q q%" below it, at the
+        // same column.
+        for (col, _) in row.match_indices("OEE ") {
+            // Tiles only (the header's group OEE has no factors under it).
+            if !(row[..col].ends_with('│') || row[..col].ends_with('┃')) {
+                continue;
+            }
+            let Some(oee) = row[col + 4..].split_whitespace().next() else {
+                continue;
+            };
+            let below: String = rows[y + 1]
+                .chars()
+                .skip(row[..col].chars().count())
+                .collect();
+            let f: Vec<&str> = below.split_whitespace().take(6).collect();
+            let ["A", a, "P", p, "Q", q] = f[..] else {
+                panic!("no A P Q under `OEE {oee}`: {below}");
+            };
+            // Each factor is rounded to the digits shown: a whole percent
+            // on a narrow tile, a tenth otherwise.
+            let tol = if [a, p, q].iter().all(|f| f.contains('.')) {
+                0.0015
+            } else {
+                0.015
+            };
+            let (oee, a, p, q) = (pct(oee), pct(a), pct(p), pct(q));
+            assert!(p <= 1.0, "P shown above 100 %: {below}");
+            assert!(
+                (a * p * q - oee).abs() <= tol,
+                "A {a} × P {p} × Q {q} = {} but OEE {oee} is shown",
+                a * p * q
+            );
+            tiles += 1;
+        }
+    }
+    assert!(tiles >= 8, "{tiles} tiles read");
+}
+
 #[test]
 fn narrow_terminal() {
     let mut app = three_sites(false);
@@ -371,6 +441,22 @@ fn narrow_terminal() {
     press(&mut app, KeyCode::Char('2')); // select Lyon
     let terminal = draw(&app, 80, 24);
     insta::assert_snapshot!(terminal.backend());
+}
+
+/// Five more sites, one of them (sao-paulo) faster than its ideal rate.
+fn add_site(app: &mut App, site: &str, i: usize) {
+    let i = i as i64;
+    let spec = [spec(
+        "packaging",
+        "line-1",
+        (13 - i, 1 + i, 1, 0),
+        1_500 - 100 * i as u64,
+        1_480 - 110 * i as u64,
+        0.5,
+        10.0 + i as f64,
+        Some(40.0 + 2.0 * i as f64),
+    )];
+    feed_site(app, site, &spec, (8.0, 7.0 - 0.4 * i as f64), NOW - 3_000);
 }
 
 #[test]
@@ -381,24 +467,7 @@ fn wide_terminal_with_many_sites() {
         .into_iter()
         .enumerate()
     {
-        let i = i as i64;
-        let spec = [spec(
-            "packaging",
-            "line-1",
-            (13 - i, 1 + i, 1, 0),
-            1_500 - 100 * i as u64,
-            1_480 - 110 * i as u64,
-            0.5,
-            10.0 + i as f64,
-            Some(40.0 + 2.0 * i as f64),
-        )];
-        feed_site(
-            &mut app,
-            site,
-            &spec,
-            (8.0, 7.0 - 0.4 * i as f64),
-            NOW - 3_000,
-        );
+        add_site(&mut app, site, i);
     }
     press(&mut app, KeyCode::Char('4')); // select Lyon (basel, cork, dublin, lyon, …)
     let terminal = draw(&app, 160, 48);
