@@ -7,7 +7,6 @@ use ctower_collector::replay::{publish_recording, Progress, PublishOptions, Publ
 use ctower_collector::{CollectorError, RawMessage};
 use ctower_model::replay::{ReplayRecord, ReplayWriter};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -245,37 +244,13 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    fn binary() -> Option<PathBuf> {
-        let on_path = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .unwrap_or_default();
-        on_path
-            .into_iter()
-            .chain(["/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin"].map(PathBuf::from))
-            .map(|d| d.join("mosquitto"))
-            .find(|p| p.is_file())
-    }
-
-    /// Starts Mosquitto on `port` (a free one if `None`), or returns `None`
-    /// after a loud skip notice when it is not installed. With
-    /// `CTOWER_REQUIRE_SERVICES=1` a missing Mosquitto fails the test.
-    pub fn start_or_skip(test: &str, port: Option<u16>) -> Option<Mosquitto> {
-        let Some(bin) = Self::binary() else {
-            if std::env::var("CTOWER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!(
-                    "{test}: mosquitto is required (CTOWER_REQUIRE_SERVICES=1) but not installed: \
-                     apt-get install mosquitto, or run `bash .ci/run`"
-                );
-            }
-            // Straight to the stderr handle: the test harness captures
-            // `eprintln!` of passing tests, and this must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED {test}: mosquitto not installed \
-                 (apt-get install mosquitto; set CTOWER_REQUIRE_SERVICES=1 to fail instead) ***\n"
-            );
-            return None;
-        };
+    /// Starts Mosquitto on `port` (a free one if `None`). It is found as
+    /// every test finds it (`ctower_testkit::services`: `CTOWER_MOSQUITTO`,
+    /// then `PATH` and the usual sbin directories); when it is missing the
+    /// test skips loudly, or fails with how to install it under
+    /// `CTOWER_REQUIRE_SERVICES=1`.
+    pub fn start_or_skip(port: Option<u16>) -> Option<Mosquitto> {
+        let bin = ctower_testkit::services::require(&ctower_testkit::services::MOSQUITTO)?;
         Some(Self::start(&bin, port.unwrap_or_else(free_port)))
     }
 

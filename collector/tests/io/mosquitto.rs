@@ -6,7 +6,7 @@ use ctower_collector::mqtt::SourceStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_full_speed_qos1_loses_nothing() {
-    let Some(m) = Mosquitto::start_or_skip("mosquitto_full_speed_qos1_loses_nothing", None) else {
+    let Some(m) = Mosquitto::start_or_skip(None) else {
         return;
     };
     full_speed_roundtrip(&m.url(), m.port, false, 20_000, "mosq").await;
@@ -14,7 +14,7 @@ async fn mosquitto_full_speed_qos1_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_reconnects_after_a_broker_restart() {
-    let Some(m) = Mosquitto::start_or_skip("source_reconnects_after_a_broker_restart", None) else {
+    let Some(m) = Mosquitto::start_or_skip(None) else {
         return;
     };
     let port = m.port;
@@ -30,8 +30,7 @@ async fn source_reconnects_after_a_broker_restart() {
     source
         .wait_status(|s| matches!(s, SourceStatus::Disconnected { .. }))
         .await;
-    let m = Mosquitto::start_or_skip("source_reconnects_after_a_broker_restart", Some(port))
-        .expect("mosquitto was there a moment ago");
+    let m = Mosquitto::start_or_skip(Some(port)).expect("mosquitto was there a moment ago");
     source
         .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 2 }))
         .await;
@@ -49,8 +48,7 @@ async fn source_reconnects_after_a_broker_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_resends_unacknowledged_publishes_after_a_broker_restart() {
-    const NAME: &str = "publisher_resends_unacknowledged_publishes_after_a_broker_restart";
-    let Some(m) = Mosquitto::start_or_skip(NAME, None) else {
+    let Some(m) = Mosquitto::start_or_skip(None) else {
         return;
     };
     let port = m.port;
@@ -76,7 +74,7 @@ async fn publisher_resends_unacknowledged_publishes_after_a_broker_restart() {
                 if p.published >= 1_000 && !restarted {
                     restarted = true;
                     drop(broker.take());
-                    broker = Mosquitto::start_or_skip(NAME, Some(port));
+                    broker = Mosquitto::start_or_skip(Some(port));
                 }
             },
         ),
