@@ -21,7 +21,7 @@
 //! integer rounding, and ratios with this file's own formulas from summed
 //! quantities.
 
-use ctower_model::kpi::{KpiRatios, KpiSums};
+use ctower_model::kpi::{KpiRatios, KpiRecord, KpiSums};
 use ctower_model::time::window_start;
 use ctower_model::{
     AssetKey, Bucket, Level, Observation, Role, ScopeKey, SignalWindow, StreamOutput, Value,
@@ -991,7 +991,7 @@ impl RefSums {
 /// "in asset-time", so all of them are unknown without a time model (and
 /// the performance ones without counter data, the quality ones without
 /// good counts as well); `standby_kw` asks for "no running time", read as
-/// `running_ms` = 0 (see `check_ratios`).
+/// `running_ms` = 0 (see `standby_power_with_micro_stops_but_no_running`).
 fn expected_ratios(q: &RefSums, window_ms: i64) -> KpiRatios {
     let [running, planned, unplanned, changeover, no_shift, unknown, micro] =
         q.times.map(|t| t as f64);
@@ -1125,9 +1125,9 @@ fn unit(x: Option<f64>) -> bool {
 
 /// Every ratio of `got` against this file's `want`. One case is left out:
 /// a standby power expected for a window with micro-stops but no running
-/// time, where the product (no running nor micro-stop time) departs from
-/// docs/kpis.md (no running time); it is to have its own failing test, so
-/// that this property keeps guarding everything else.
+/// time, where the product departs from docs/kpis.md; it has its own
+/// failing test (`standby_power_with_micro_stops_but_no_running`), so that
+/// this property keeps guarding everything else.
 fn check_ratios(
     got: &KpiRatios,
     want: &KpiRatios,
@@ -2052,4 +2052,68 @@ fn units_count_with_the_product_and_start_up_at_the_end_of_their_part() {
     let latest = drive(&obs, 3, 4).latest();
     let got: Vec<_> = latest.values().take(4).map(|a| view(&a.sums)).collect();
     assert_eq!(got, want, "the accumulator");
+}
+
+/// docs/kpis.md: "the part of an interval up to time x is
+/// round(Δ × (x − t₀) / (t₁ − t₀)) (half away from zero)". 11 units from
+/// 45 s to 67 s: up to the window boundary at 60 s, 11 × 15 / 22 = 7.5,
+/// so 8 units in window 0 and 3 in window 1.
+///
+/// The product computes Δ × ((x − t₀) / (t₁ − t₀)) in floating point:
+/// 11 × 0.681818… = 7.499999999999999, rounded to 7: 7 and 4 units. The
+/// total is right; the split at an exact half is not the documented one.
+/// (Δ × (x − t₀) / (t₁ − t₀), multiplying first, is exact here.)
+#[test]
+fn units_at_an_exact_half_round_away_from_zero() {
+    let obs = vec![
+        number(Role::CounterTotal, "total", 45_000, 0.0, 1),
+        number(Role::CounterTotal, "total", 67_000, 11.0, 2),
+    ];
+    let reference = reference_asset(&obs, T0 + 2 * W);
+    let by_reference: Vec<Option<u64>> = reference.values().map(|s| s.produced).collect();
+    assert_eq!(by_reference, [Some(8), Some(3)], "the reference");
+    let latest = drive(&obs, 0, 1).latest();
+    let got: Vec<Option<u64>> = latest.values().take(2).map(|a| a.sums.produced).collect();
+    assert_eq!(got, [Some(8), Some(3)], "units of windows 0 and 1");
+}
+
+/// docs/kpis.md: standby power is shown "only for windows with known
+/// machine time, no running time, and meters that measured the whole
+/// window". A 10 s micro-stop (an unplanned stop that a planned stop ends
+/// within the 20 s threshold) then 50 s of planned stop: no running time,
+/// states known, the meter measured the whole window (readings every
+/// 30 s), 0.5 kWh: 0.5 × 3.6·10⁶ / 60 000 = 30 kW.
+///
+/// The product asks for no actual production time (running + micro-stops)
+/// and gives `null`. Either the text means APT ("did not run at all", says
+/// `KpiRatios::standby_kw`), or the code is wrong: one has to change.
+#[test]
+fn standby_power_with_micro_stops_but_no_running() {
+    let obs = vec![
+        number(Role::EnergyKwh, "energy", 0, 100.0, 1),
+        state(Bucket::UnplannedStop, 0, 2),
+        state(Bucket::PlannedStop, 10_000, 3),
+        number(Role::EnergyKwh, "energy", 30_000, 100.25, 4),
+        number(Role::EnergyKwh, "energy", 60_000, 100.5, 5),
+    ];
+    let latest = drive(&obs, 0, 1).latest();
+    let aw = latest[&T0].clone();
+    let s = &aw.sums;
+    assert_eq!(
+        (
+            s.running_ms,
+            s.micro_stop_ms,
+            s.planned_stop_ms,
+            s.unknown_ms
+        ),
+        (0, 10_000, 50_000, 0)
+    );
+    assert_eq!((s.energy_meter_ms, s.energy_measured_ms), (W, W));
+    assert!(close(s.energy_kwh.expect("energy"), 0.5, 0.0));
+    let record = KpiRecord::new(T0, T0 + W, aw.asset.scope(Level::Asset), aw.sums);
+    let standby = record.ratios.standby_kw;
+    assert!(
+        close_opt(standby, Some(30.0)),
+        "standby_kw {standby:?}, expected 30 kW"
+    );
 }
