@@ -809,22 +809,32 @@ impl Run<'_> {
         let cfg = self.cfg;
         let delta = wrapping_delta(Some(a.value), b.value, cfg.counter_rollover);
         let dt = b.ts - a.ts;
-        // Two readings at the same instant: all of it here.
-        let (f_lo, f_hi) = if dt <= 0 {
-            (0.0, 1.0)
-        } else if hi <= lo {
-            return;
-        } else {
-            let frac = |x: i64| (x - a.ts) as f64 / dt as f64;
-            (frac(lo), frac(hi))
+        // The part of Δ counted by `x`: Δ × (x − t₀) / dt, multiplied before
+        // dividing so that an exact half (11 × 15 / 22 = 7.5) stays exact
+        // for the rounding of units. Two readings at the same instant: all
+        // of it here.
+        let upto = |x: i64| {
+            if dt <= 0 {
+                if x > a.ts {
+                    delta
+                } else {
+                    0.0
+                }
+            } else {
+                delta * (x - a.ts) as f64 / dt as f64
+            }
         };
+        if dt > 0 && hi <= lo {
+            return;
+        }
+        let (lo, hi) = if dt <= 0 { (a.ts, b.ts + 1) } else { (lo, hi) };
         self.measured = true;
         let sums = &mut self.sums;
         if m.counts_units() {
             // Whole units, rounded at each boundary from the interval's
             // start, so the parts of an interval add up to its increase.
-            let units_to = |f: f64| (delta * f).round().max(0.0) as u64;
-            let units = units_to(f_hi).saturating_sub(units_to(f_lo));
+            let units_to = |x: i64| upto(x).round().max(0.0) as u64;
+            let units = units_to(hi).saturating_sub(units_to(lo));
             let ideal = self
                 .c
                 .product
@@ -857,7 +867,7 @@ impl Run<'_> {
             }
             return;
         }
-        let part = delta * (f_hi - f_lo);
+        let part = upto(hi) - upto(lo);
         let slot = match m {
             Meter::Energy => &mut sums.energy_kwh,
             Meter::Feed => &mut sums.water_feed_m3,
@@ -871,7 +881,9 @@ impl Run<'_> {
             if dt <= cfg.stale_after_ms {
                 sums.demand_kwh += part;
             }
-            sums.energy_measured_ms += hi - lo;
+            if dt > 0 {
+                sums.energy_measured_ms += hi - lo;
+            }
         }
     }
 
