@@ -347,6 +347,36 @@ fn check(out: &Path, dead_letters: &Path, messages: u64) -> Vec<(String, f64)> {
             );
         }
     }
+    // Unknown is not zero (item 6): the group's figures say they cover two
+    // of four sites (the configured basel-api and shanghai-pack sent
+    // nothing), and the sites without data have no cost, not 0.
+    let group = records
+        .iter()
+        .find(|r| {
+            r["period"] == "window"
+                && r["level"] == "group"
+                && r["window_start_ms"] == T0 + 10 * MIN
+        })
+        .expect("a group record");
+    assert_eq!(
+        (group["sites"].as_u64(), group["sites_reporting"].as_u64()),
+        (Some(4), Some(2)),
+        "{group}"
+    );
+    assert!(close(num(group, "site_coverage"), 0.5));
+    let dark = records
+        .iter()
+        .find(|r| r["period"] == "window" && r["level"] == "site" && r["site"] == "basel-api")
+        .expect("the configured site that sent nothing has records");
+    for field in [
+        "energy_kwh",
+        "energy_cost",
+        "produced",
+        "oee",
+        "water_feed_m3",
+    ] {
+        assert!(dark[field].is_null(), "{field} of a dark site: {dark}");
+    }
     vec![
         ("day feed".into(), feed),
         ("day permeate".into(), permeate),

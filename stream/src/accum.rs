@@ -195,6 +195,14 @@ impl Meter {
     }
 }
 
+/// The latest readings of an asset's counters and meters, and its product
+/// (opaque): what a retired asset resumes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LastReadings {
+    meters: [Option<Reading>; 7],
+    product: Option<Arc<str>>,
+}
+
 /// One reading of a counter or meter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Reading {
@@ -308,8 +316,11 @@ pub struct AssetAccumulator {
     late_dropped: u64,
     /// Observations of the last window closed.
     last_len: usize,
-    /// Newest event time of the asset's observations.
-    newest_ms: i64,
+    /// Newest event time among the observations of the windows closed so
+    /// far: what a retirement decides on (the pending windows beyond the
+    /// closing point hold whatever has happened to arrive, which depends on
+    /// timing).
+    newest_closed_ms: i64,
 }
 
 /// A meter interval that ended in a window closed on time, whose earlier
@@ -332,7 +343,7 @@ impl AssetAccumulator {
             corrections: Vec::new(),
             late_dropped: 0,
             last_len: 0,
-            newest_ms: i64::MIN,
+            newest_closed_ms: i64::MIN,
         }
     }
 
@@ -346,9 +357,43 @@ impl AssetAccumulator {
         self.c.unknown_products
     }
 
-    /// Newest event time of the asset's observations (`None` before any).
-    pub fn newest_ms(&self) -> Option<i64> {
-        (self.newest_ms > i64::MIN).then_some(self.newest_ms)
+    /// Newest event time among the observations of the closed windows
+    /// (`None` before any).
+    pub fn newest_closed_ms(&self) -> Option<i64> {
+        (self.newest_closed_ms > i64::MIN).then_some(self.newest_closed_ms)
+    }
+
+    /// The first window the asset has (it emits nothing before it).
+    pub fn first_window_ms(&self) -> i64 {
+        self.c.first_window_ms
+    }
+
+    /// The latest reading of each counter and meter, and the product: what
+    /// a retired asset keeps, so that when it speaks again what its
+    /// counters counted meanwhile is reported (as unmeasured), not lost,
+    /// and its units keep their ideal cycle time (a product is often sent
+    /// only when it changes).
+    pub fn last_readings(&self) -> LastReadings {
+        LastReadings {
+            meters: self.c.meters,
+            product: self.c.product.clone(),
+        }
+    }
+
+    /// Starts a fresh accumulator from what the asset had before it was
+    /// retired.
+    pub fn seed_readings(&mut self, readings: &LastReadings) {
+        self.c.meters = readings.meters;
+        self.c.product.clone_from(&readings.product);
+    }
+
+    /// Takes the observations of the windows not yet closed, in window
+    /// order (for a retired asset that speaks again: they start afresh).
+    pub fn take_pending(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.pending)
+            .into_values()
+            .flatten()
+            .collect()
     }
 
     /// Whether the asset has a machine-state time model.
@@ -364,7 +409,6 @@ impl AssetAccumulator {
     pub fn push(&mut self, obs: Observation, window_ms: i64) {
         let w = window_start(obs.ts_ms, window_ms);
         self.c.first_window_ms = self.c.first_window_ms.min(w);
-        self.newest_ms = self.newest_ms.max(obs.ts_ms);
         // Sized like the last window: no doubling and copying as it fills.
         let hint = self.last_len;
         self.pending
@@ -400,6 +444,9 @@ impl AssetAccumulator {
         let mut events = self.pending.remove(&w).unwrap_or_default();
         self.last_len = events.len();
         events.sort_by_key(event_order);
+        if let Some(last) = events.last() {
+            self.newest_closed_ms = self.newest_closed_ms.max(last.ts_ms);
+        }
         prepare(&mut self.c, &events);
         let ahead = self.ahead(w, &events, self.c.state_signal.clone(), visible_to, cfg);
         let kept = |x: i64| self.closed.contains_key(&x);
@@ -563,9 +610,6 @@ impl AssetAccumulator {
         let Some(earliest) = late.iter().map(window_of).min() else {
             return Vec::new();
         };
-        for o in &late {
-            self.newest_ms = self.newest_ms.max(o.ts_ms);
-        }
         // A late state can reclassify a stop that began up to the micro-stop
         // threshold before it; a late reading changes the interval from the
         // previous reading, up to the signal's maximum interval before it:

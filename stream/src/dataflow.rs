@@ -509,12 +509,15 @@ fn assets(
                             }
                         }
                         next = Some(next.map_or(w, |n| n.min(w)));
-                        // A retired asset that speaks again starts afresh.
-                        retired.remove(&obs.asset);
+                        // A retired asset that speaks again starts afresh
+                        // (its stub goes when its new first window closes).
                         match accs.get_mut(&obs.asset) {
                             Some(acc) => acc.push(obs, window_ms),
                             None => {
                                 let mut acc = AssetAccumulator::new(obs.asset.clone(), w);
+                                if let Some(r) = retired.get(&obs.asset) {
+                                    acc.seed_readings(&r.readings);
+                                }
                                 acc.push(obs, window_ms);
                                 accs.insert(acc.key().clone(), acc);
                             }
@@ -543,11 +546,14 @@ fn assets(
                             }
                             let mut session = output.session(&lcap);
                             for (key, obs) in by_asset {
-                                retired.remove(&key);
                                 // An asset first seen in late data appears as of now.
-                                let acc = accs
-                                    .entry(key.clone())
-                                    .or_insert_with(|| AssetAccumulator::new(key, upto));
+                                let acc = accs.entry(key.clone()).or_insert_with(|| {
+                                    let mut acc = AssetAccumulator::new(key.clone(), upto);
+                                    if let Some(r) = retired.get(&key) {
+                                        acc.seed_readings(&r.readings);
+                                    }
+                                    acc
+                                });
                                 for aw in acc.correct(obs, upto, &accum) {
                                     session.give(aw);
                                 }
@@ -562,7 +568,7 @@ fn assets(
                             let Some(w) = next else { break };
                             let at = c.delayed(&to_time(w));
                             let mut session = output.session(&at);
-                            for aw in retired_windows(&mut retired, w, &accum) {
+                            for aw in retired_windows(&mut retired, &accs, w, &accum) {
                                 session.give(aw);
                             }
                             for acc in accs.values_mut() {
@@ -610,16 +616,23 @@ fn assets(
 }
 
 /// An asset retired after a silence of `AccumConfig::retire_after_ms`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Retired {
     /// It had a machine-state time model: its time is unknown now.
     modelled: bool,
     /// Its last event time.
     last_ms: i64,
+    /// Its counters' and meters' last readings: when it speaks again, what
+    /// they counted meanwhile is reported (unmeasured), not lost.
+    readings: crate::accum::LastReadings,
 }
 
-/// Retires the assets silent for the retire time by `end` (their state is
-/// dropped: memory no longer grows with every asset ever seen).
+/// Retires the assets whose closed windows show a silence of the retire
+/// time by `end` (their state is dropped: memory no longer grows with every
+/// asset ever seen). Decided on the closed windows only, so that it does
+/// not depend on what has happened to arrive for later ones: observations
+/// already pending start a fresh accumulator, exactly as they would if they
+/// came after the retirement.
 fn retire(
     accs: &mut ctower_model::AssetMap<AssetAccumulator>,
     retired: &mut ctower_model::AssetMap<Retired>,
@@ -629,33 +642,53 @@ fn retire(
     if cfg.retire_after_ms <= 0 {
         return;
     }
-    accs.retain(|key, acc| {
-        let silent = !acc.has_pending()
-            && acc
-                .newest_ms()
-                .is_some_and(|n| n + cfg.retire_after_ms <= end);
-        if silent {
-            retired.insert(
-                key.clone(),
-                Retired {
-                    modelled: acc.is_modelled(),
-                    last_ms: acc.newest_ms().unwrap_or(end),
-                },
-            );
+    let silent: Vec<ctower_model::AssetKey> = accs
+        .iter()
+        .filter(|(_, acc)| {
+            acc.newest_closed_ms()
+                .is_some_and(|n| n + cfg.retire_after_ms <= end)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in silent {
+        let Some(mut acc) = accs.remove(&key) else {
+            continue;
+        };
+        let readings = acc.last_readings();
+        retired.insert(
+            key.clone(),
+            Retired {
+                modelled: acc.is_modelled(),
+                last_ms: acc.newest_closed_ms().unwrap_or(end),
+                readings: readings.clone(),
+            },
+        );
+        let pending = acc.take_pending();
+        if let Some(first) = pending.iter().map(|o| o.ts_ms).min() {
+            let mut fresh = AssetAccumulator::new(key.clone(), window_start(first, cfg.window_ms));
+            fresh.seed_readings(&readings);
+            for o in pending {
+                fresh.push(o, cfg.window_ms);
+            }
+            accs.insert(key, fresh);
         }
-        !silent
-    });
+    }
 }
 
 /// Window `w`'s part of the retired assets: one window per line, counted
 /// in the line's assets and, for assets with a time model, its unknown
-/// time; forgets those silent for the forget time.
+/// time. A retired asset that spoke again stops being one at its new first
+/// window; one silent for the forget time is forgotten.
 fn retired_windows(
     retired: &mut ctower_model::AssetMap<Retired>,
+    accs: &ctower_model::AssetMap<AssetAccumulator>,
     w: i64,
     cfg: &AccumConfig,
 ) -> Vec<AssetWindow> {
-    retired.retain(|_, r| r.last_ms + cfg.forget_after_ms > w);
+    retired.retain(|key, r| {
+        r.last_ms + cfg.forget_after_ms > w
+            && accs.get(key).is_none_or(|acc| acc.first_window_ms() > w)
+    });
     let mut lines: BTreeMap<ctower_model::AssetKey, ctower_model::kpi::KpiSums> = BTreeMap::new();
     for (key, r) in retired.iter() {
         let sums = lines

@@ -30,7 +30,7 @@ mod dataflow;
 pub mod energy;
 pub mod rollup;
 
-pub use accum::{AccumConfig, AssetAccumulator, AssetWindow};
+pub use accum::{AccumConfig, AssetAccumulator, AssetWindow, LastReadings};
 pub use cluster::Cluster;
 pub use ctower_model::Batch;
 pub use dataflow::{start, start_cluster, Pipeline, PipelineInput, WindowOutput};
