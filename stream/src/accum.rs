@@ -577,19 +577,30 @@ impl AssetAccumulator {
             ahead.changes.sort_unstable();
         }
         // The next reading of each counter and meter: the first, in event
-        // order, of the first later window that has one.
-        for m in Meter::ALL {
-            for (_, obs) in &later {
-                let first = obs
-                    .iter()
-                    .filter(|o| Meter::of(o.role) == Some(m))
-                    .filter_map(|o| o.value.as_f64().map(|v| (o, v)))
-                    .min_by_key(|(o, _)| event_order(o));
-                if let Some((o, value)) = first {
-                    ahead.next[m.index()] =
-                        Some((Reading { ts: o.ts_ms, value }, o.signal.clone()));
-                    break;
+        // order, of the first later window that has one (one pass over each
+        // window, stopping once every meter is found).
+        let mut found = [false; 7];
+        for (_, obs) in &later {
+            let mut first: [Option<&Observation>; 7] = [None; 7];
+            for o in obs.iter() {
+                let Some(m) = Meter::of(o.role) else { continue };
+                let i = m.index();
+                if found[i] || o.value.as_f64().is_none() {
+                    continue;
                 }
+                if first[i].is_none_or(|f| event_order(o) < event_order(f)) {
+                    first[i] = Some(o);
+                }
+            }
+            for (i, o) in first.iter().enumerate() {
+                let Some((o, value)) = o.and_then(|o| o.value.as_f64().map(|v| (o, v))) else {
+                    continue;
+                };
+                found[i] = true;
+                ahead.next[i] = Some((Reading { ts: o.ts_ms, value }, o.signal.clone()));
+            }
+            if found.iter().all(|f| *f) {
+                break;
             }
         }
         ahead

@@ -515,9 +515,6 @@ fn assets(
                             Some(acc) => acc.push(obs, window_ms),
                             None => {
                                 let mut acc = AssetAccumulator::new(obs.asset.clone(), w);
-                                if let Some(r) = retired.get(&obs.asset) {
-                                    acc.seed_readings(&r.readings);
-                                }
                                 acc.push(obs, window_ms);
                                 accs.insert(acc.key().clone(), acc);
                             }
@@ -547,13 +544,9 @@ fn assets(
                             let mut session = output.session(&lcap);
                             for (key, obs) in by_asset {
                                 // An asset first seen in late data appears as of now.
-                                let acc = accs.entry(key.clone()).or_insert_with(|| {
-                                    let mut acc = AssetAccumulator::new(key.clone(), upto);
-                                    if let Some(r) = retired.get(&key) {
-                                        acc.seed_readings(&r.readings);
-                                    }
-                                    acc
-                                });
+                                let acc = accs
+                                    .entry(key.clone())
+                                    .or_insert_with(|| AssetAccumulator::new(key, upto));
                                 for aw in acc.correct(obs, upto, &accum) {
                                     session.give(aw);
                                 }
@@ -568,10 +561,16 @@ fn assets(
                             let Some(w) = next else { break };
                             let at = c.delayed(&to_time(w));
                             let mut session = output.session(&at);
-                            for aw in retired_windows(&mut retired, &accs, w, &accum) {
-                                session.give(aw);
-                            }
-                            for acc in accs.values_mut() {
+                            for (key, acc) in accs.iter_mut() {
+                                // A retired asset that spoke again resumes
+                                // its counters and product as its first
+                                // window closes (not when its data happened
+                                // to arrive: that depends on timing).
+                                if acc.first_window_ms() == w {
+                                    if let Some(r) = retired.get(key) {
+                                        acc.seed_readings(&r.readings);
+                                    }
+                                }
                                 if let Some(aw) = acc.close(w, &accum) {
                                     session.give(aw);
                                 }
@@ -580,6 +579,9 @@ fn assets(
                                 for aw in acc.take_corrections() {
                                     session.give(aw);
                                 }
+                            }
+                            for aw in retired_windows(&mut retired, &accs, w, &accum) {
+                                session.give(aw);
                             }
                             drop(session);
                             retire(&mut accs, &mut retired, w + window_ms, &accum);
@@ -660,13 +662,13 @@ fn retire(
             Retired {
                 modelled: acc.is_modelled(),
                 last_ms: acc.newest_closed_ms().unwrap_or(end),
-                readings: readings.clone(),
+                readings,
             },
         );
         let pending = acc.take_pending();
         if let Some(first) = pending.iter().map(|o| o.ts_ms).min() {
+            // Seeded from the stub when its first window closes.
             let mut fresh = AssetAccumulator::new(key.clone(), window_start(first, cfg.window_ms));
-            fresh.seed_readings(&readings);
             for o in pending {
                 fresh.push(o, cfg.window_ms);
             }

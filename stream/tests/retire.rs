@@ -183,14 +183,15 @@ fn a_retired_asset_that_speaks_again_gives_the_same_whenever_its_data_arrives() 
         let t = T0 + k * 10_000;
         seq += 1;
         obs.push(state("m1", t, seq));
-        // m2 counts 10 per 10 s in the first minute, is silent, and is
-        // back at minute 30 having counted 5,000 meanwhile.
-        if k < 6 || k >= 180 {
+        // m2 counts 10 per 10 s in the first minute, is silent (retired
+        // at minute 11, to be forgotten at minute 21), and is back at
+        // minute 15 having counted 5,000 meanwhile.
+        if !(6..90).contains(&k) {
             seq += 1;
             let v = if k < 6 {
                 10.0 * k as f64
             } else {
-                5_000.0 + 10.0 * (k - 180) as f64
+                5_000.0 + 10.0 * (k - 90) as f64
             };
             obs.push(counter("m2", t, v, seq));
         }
@@ -226,8 +227,9 @@ fn a_retired_asset_that_speaks_again_gives_the_same_whenever_its_data_arrives() 
     let whole = summary(&feed(2, 100_000, obs.clone()));
     let trickled = summary(&feed(2, 1, obs));
     assert_eq!(whole, trickled);
-    // Retired at minute 11 (counted at its line), back at minute 30.
-    assert_eq!(whole[15].1, 2, "{whole:?}");
+    // Retired at minute 11 (counted at its line), back at minute 15.
+    assert_eq!(whole[12].1, 2, "{whole:?}");
+    assert_eq!(whole[12].2, None, "{whole:?}");
     let gap: f64 = whole.iter().filter_map(|w| w.3).sum();
     assert_eq!(
         gap,
