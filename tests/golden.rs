@@ -7,7 +7,9 @@
 //! its own JSON decoding (`serde_json::Value`), its own RFC 3339 parsing, its
 //! own product table parsing, and a different time-model algorithm (the
 //! whole timeline of an asset as segments, then intersected with windows,
-//! instead of a per-window sweep).
+//! instead of a per-window sweep; each counter's and meter's readings as a
+//! list of intervals, each cut at the window boundaries it spans, instead
+//! of an accumulator that carries the open interval from window to window).
 
 mod common;
 
@@ -393,9 +395,24 @@ fn products() -> BTreeMap<String, f64> {
     out
 }
 
+/// A sum that is unknown (`None`) until one of its parts is known: a
+/// silent meter is not 0 kWh, but a roll-up with one measured part is known.
+fn add_known<T: std::ops::Add<Output = T> + Copy>(a: &mut Option<T>, b: Option<T>) {
+    if let Some(b) = b {
+        *a = Some(a.map_or(b, |a| a + b));
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Sums {
     messages: u64,
+    /// Asset-windows of the scope, and those with fresh data.
+    assets: u64,
+    assets_reporting: u64,
+    /// Site-windows of the scope (site and group levels only), and those
+    /// with a reporting asset.
+    sites: u64,
+    sites_reporting: u64,
     by_reason: BTreeMap<String, i64>,
     running: i64,
     planned: i64,
@@ -406,26 +423,35 @@ struct Sums {
     micro: i64,
     stops: u64,
     micro_stops: u64,
-    produced: u64,
-    good: u64,
-    reject: u64,
+    /// Units from counter intervals; `None` where no interval of that
+    /// counter overlapped the period.
+    produced: Option<i64>,
+    good: Option<i64>,
+    reject: Option<i64>,
     ideal_ms: f64,
     good_ideal_ms: f64,
     startup_ideal_ms: f64,
     startup_good_ideal_ms: f64,
-    energy: f64,
+    energy: Option<f64>,
     /// Energy over meter intervals no longer than the stale time.
     demand: f64,
     /// Energy meter time (from the first reading on) and the part of it
-    /// covered by intervals no longer than the stale time, ms.
+    /// covered by intervals within the meter's maximum interval, ms.
     meter_ms: i64,
     measured_ms: i64,
-    cost: f64,
-    co2e: f64,
+    /// Cost and emissions: `None` where none of the energy has a tariff or
+    /// an emission factor; `priced` and `co2e_kwh` are the kWh that have.
+    cost: Option<f64>,
+    priced: f64,
+    co2e: Option<f64>,
+    co2e_kwh: f64,
     power: Option<f64>,
-    feed: f64,
-    permeate: f64,
-    concentrate: f64,
+    feed: Option<f64>,
+    permeate: Option<f64>,
+    concentrate: Option<f64>,
+    /// What counters and meters counted across gaps, by output field.
+    unmeasured: BTreeMap<&'static str, f64>,
+    gaps: u64,
     /// Water quality ms: conductivity measured/within, TOC measured/within.
     quality: [i64; 4],
     excursions: u64,
@@ -445,42 +471,61 @@ impl Sums {
     }
 
     fn add(&mut self, o: &Sums) {
+        self.messages += o.messages;
+        self.assets += o.assets;
+        self.assets_reporting += o.assets_reporting;
+        self.sites += o.sites;
+        self.sites_reporting += o.sites_reporting;
         self.running += o.running;
         self.planned += o.planned;
         self.unplanned += o.unplanned;
         self.changeover += o.changeover;
         self.no_shift += o.no_shift;
         self.unknown += o.unknown;
-        self.messages += o.messages;
         for (r, ms) in &o.by_reason {
             *self.by_reason.entry(r.clone()).or_default() += ms;
         }
         self.micro += o.micro;
         self.stops += o.stops;
         self.micro_stops += o.micro_stops;
+        add_known(&mut self.produced, o.produced);
+        add_known(&mut self.good, o.good);
+        add_known(&mut self.reject, o.reject);
+        self.ideal_ms += o.ideal_ms;
         self.good_ideal_ms += o.good_ideal_ms;
         self.startup_ideal_ms += o.startup_ideal_ms;
         self.startup_good_ideal_ms += o.startup_good_ideal_ms;
-        self.produced += o.produced;
-        self.good += o.good;
-        self.reject += o.reject;
-        self.ideal_ms += o.ideal_ms;
-        self.energy += o.energy;
+        add_known(&mut self.energy, o.energy);
         self.demand += o.demand;
         self.meter_ms += o.meter_ms;
         self.measured_ms += o.measured_ms;
-        self.cost += o.cost;
-        self.co2e += o.co2e;
-        if let Some(p) = o.power {
-            self.power = Some(self.power.unwrap_or(0.0) + p);
+        add_known(&mut self.cost, o.cost);
+        self.priced += o.priced;
+        add_known(&mut self.co2e, o.co2e);
+        self.co2e_kwh += o.co2e_kwh;
+        add_known(&mut self.power, o.power);
+        add_known(&mut self.feed, o.feed);
+        add_known(&mut self.permeate, o.permeate);
+        add_known(&mut self.concentrate, o.concentrate);
+        for (f, x) in &o.unmeasured {
+            *self.unmeasured.entry(f).or_default() += x;
         }
+        self.gaps += o.gaps;
         for (a, b) in self.quality.iter_mut().zip(o.quality) {
             *a += b;
         }
         self.excursions += o.excursions;
-        self.feed += o.feed;
-        self.permeate += o.permeate;
-        self.concentrate += o.concentrate;
+    }
+
+    /// Whether the asset of this asset-window had fresh data: a message,
+    /// known machine time, a measured meter interval or a fresh
+    /// water-quality reading (docs/kpis.md, "asset coverage").
+    fn reporting(&self, measured_interval: bool) -> bool {
+        self.messages > 0
+            || self.modelled() > self.unknown
+            || measured_interval
+            || self.quality[0] > 0
+            || self.quality[2] > 0
     }
 
     fn modelled(&self) -> i64 {
@@ -504,11 +549,17 @@ fn window_of(ts: i64) -> i64 {
 struct Params {
     stale_ms: i64,
     micro_ms: i64,
+    /// The longest reading interval of a counter or meter that is spread
+    /// over its windows; longer is a gap. configs/default.toml has no
+    /// `[signals]` table, so it is `pipeline.stale_after_secs` for every
+    /// signal (checked by `reference_sites_and_signals_match_the_configuration`).
+    max_interval_ms: i64,
 }
 
 const PARAMS: Params = Params {
     stale_ms: STALE_MS,
     micro_ms: MICRO_MS,
+    max_interval_ms: STALE_MS,
 };
 
 /// Whether the stop that begins with `msgs[i]` is a micro-stop: the next
@@ -714,22 +765,174 @@ fn show_key(k: &Key) -> String {
     )
 }
 
+/// The output field a cumulative signal's increases go to (also its key in
+/// `unmeasured`).
+fn field_of(r: Role) -> &'static str {
+    match r {
+        Role::CountTotal => "produced",
+        Role::CountGood => "good",
+        Role::CountReject => "reject",
+        Role::EnergyKwh => "energy_kwh",
+        Role::Feed => "water_feed_m3",
+        Role::Permeate => "water_permeate_m3",
+        Role::Concentrate => "water_concentrate_m3",
+        other => unreachable!("{other:?} is not cumulative"),
+    }
+}
+
+/// A signal's readings, (event time, value), in event-time then arrival order.
+type Readings = Vec<(i64, f64)>;
+
+/// What a cumulative signal counted between two consecutive readings:
+/// `delta` over `(t0, t1]`.
+#[derive(Debug, Clone, Copy)]
+struct Interval {
+    t0: i64,
+    t1: i64,
+    delta: f64,
+}
+
+/// The intervals between consecutive readings (already in event time,
+/// then arrival order). The contract's reset rule: a value below the
+/// previous one is a reset, and the new value is the increase since it
+/// (configs/default.toml sets no `counter_rollover`). The first reading is
+/// only a baseline.
+fn intervals(readings: &[(i64, f64)]) -> Vec<Interval> {
+    readings
+        .windows(2)
+        .map(|pair| {
+            let ((t0, before), (t1, now)) = (pair[0], pair[1]);
+            let delta = if now >= before { now - before } else { now };
+            Interval { t0, t1, delta }
+        })
+        .collect()
+}
+
+/// The windows an interval overlaps, with the overlap `[from, to)` in each
+/// (a set of positive length: a reading at a boundary belongs to the window
+/// before it). An interval of zero length (two readings at one instant)
+/// lies wholly in the window of its end.
+fn pieces(iv: &Interval) -> Vec<(i64, i64, i64)> {
+    if iv.t1 == iv.t0 {
+        return vec![(window_of(iv.t1), iv.t1, iv.t1)];
+    }
+    let mut out = Vec::new();
+    let mut w = window_of(iv.t0);
+    while w < iv.t1 {
+        let (from, to) = (iv.t0.max(w), iv.t1.min(w + W));
+        if to > from {
+            out.push((w, from, to));
+        }
+        w += W;
+    }
+    out
+}
+
+/// The part of `iv` in `[from, to)`: pro rata for meters; for whole units
+/// the difference of the rounded cumulative shares at both ends (rounding
+/// half away from zero), so that the parts add up to round(Δ).
+fn part(iv: &Interval, from: i64, to: i64) -> (f64, i64) {
+    let len = iv.t1 - iv.t0;
+    if len == 0 {
+        return (iv.delta, iv.delta.round() as i64);
+    }
+    let share = |x: i64| iv.delta * (x - iv.t0) as f64 / len as f64;
+    let amount = iv.delta * (to - from) as f64 / len as f64;
+    (amount, (share(to).round() - share(from).round()) as i64)
+}
+
+/// What is in effect for the units of a part that ends at `x`: the
+/// product's ideal cycle time and whether it is a start-up. Readings are
+/// applied before state and product messages of the same instant, so only
+/// messages strictly before `x` count.
+struct InEffect<'a> {
+    /// Product messages, in event-time then arrival order.
+    products: Vec<(i64, &'a str)>,
+    /// Instants of start-ups (a `running` state after a changeover, a
+    /// planned stop or no shift).
+    startups: Vec<i64>,
+}
+
+impl InEffect<'_> {
+    fn cycle_ms(&self, x: i64, ideal: &BTreeMap<String, f64>) -> f64 {
+        let n = self.products.partition_point(|(t, _)| *t < x);
+        n.checked_sub(1)
+            .and_then(|i| ideal.get(self.products[i].1))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    fn startup(&self, x: i64) -> bool {
+        let n = self.startups.partition_point(|t| *t < x);
+        n.checked_sub(1)
+            .is_some_and(|i| x - self.startups[i] < STARTUP_MS)
+    }
+}
+
+/// (level, site, area, line, asset); the site is that of the asset-window
+/// even for the group, which has no shifts or days.
+type Scope = (
+    u8,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Adds an asset-window's sums to the record of `scope` (level, site,
+/// area, line, asset) in window `w`, and, below the group, to the site's
+/// shift and production-day records holding the window.
+fn add_window(out: &mut BTreeMap<Key, Ref>, run_end: i64, w: i64, scope: &Scope, s: &Sums) {
+    let (level, site, area, line, asset) = scope;
+    let level = *level;
+    let periods = periods_of(site.as_deref().expect("a site"), w);
+    let (a, b, c, d) = if level == 0 {
+        (None, None, None, None)
+    } else {
+        (site.clone(), area.clone(), line.clone(), asset.clone())
+    };
+    let r = out
+        .entry((w, 0, level, a.clone(), b.clone(), c.clone(), d.clone()))
+        .or_default();
+    r.sums.add(s);
+    r.end = w + W;
+    r.complete = true;
+    if level == 0 {
+        return;
+    }
+    r.production_day = periods.first().map(|p| p.3.clone());
+    r.shift = periods.iter().find(|p| p.0 == 1).and_then(|p| p.4.clone());
+    for (kind, start, stop, pday, shift) in periods {
+        let r = out
+            .entry((
+                start,
+                kind,
+                level,
+                a.clone(),
+                b.clone(),
+                c.clone(),
+                d.clone(),
+            ))
+            .or_default();
+        r.sums.add(s);
+        r.windows.insert(w);
+        r.end = stop;
+        r.complete = stop <= run_end;
+        r.production_day = Some(pday);
+        r.shift = shift;
+    }
+}
+
 /// Reference sums for every (window, scope) the output must hold.
 fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
     let ideal = products();
-    let last_window = input
-        .assets
-        .values()
-        .flatten()
-        .map(|m| m.ts)
-        .max()
-        .map(window_of)
-        .expect("accepted messages");
+    let all = || input.assets.values().flatten();
+    let first_window = all().map(|m| m.ts).min().map(window_of).expect("messages");
+    let last_window = all().map(|m| m.ts).max().map(window_of).expect("messages");
     let end = last_window + W;
     let mut out: BTreeMap<Key, Ref> = BTreeMap::new();
     for ((site, area, line, asset), msgs) in &input.assets {
-        let first_window = window_of(msgs[0].ts);
-        let mut win: BTreeMap<i64, Sums> = (first_window..=last_window)
+        let mut win: BTreeMap<i64, Sums> = (window_of(msgs[0].ts)..=last_window)
             .step_by(W as usize)
             .map(|w| (w, Sums::default()))
             .collect();
@@ -757,18 +960,17 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
                 w += W;
             }
         }
-        // Counters, meters, power, product.
-        let mut prev: BTreeMap<&str, f64> = BTreeMap::new();
-        let mut prev_ts: BTreeMap<&str, i64> = BTreeMap::new();
-        let mut product: Option<&str> = None;
+        // Messages, stops, start-ups, products, power; the readings of
+        // each counter and meter.
+        let mut effect = InEffect {
+            products: Vec::new(),
+            startups: Vec::new(),
+        };
+        let mut readings: BTreeMap<&str, (Role, Readings)> = BTreeMap::new();
         let mut last_state: Option<Bucket> = None;
-        // Start-ups: running after a changeover, planned stop or no shift.
-        let mut startup_until: Option<i64> = None;
         for (i, m) in msgs.iter().enumerate() {
             let s = win.get_mut(&window_of(m.ts)).expect("window in range");
             s.messages += 1;
-            let in_startup = startup_until.is_some_and(|u| m.ts < u);
-            let cycle = product.and_then(|p| ideal.get(p)).copied();
             match (&m.val, m.role) {
                 (Val::State(b), _) => {
                     // A stop begins where the state changes into an unplanned stop.
@@ -785,55 +987,72 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
                             Some(Bucket::Changeover | Bucket::Planned | Bucket::NoShift)
                         )
                     {
-                        startup_until = Some(m.ts + STARTUP_MS);
+                        effect.startups.push(m.ts);
                     }
                     last_state = Some(*b);
                 }
-                (Val::Product(name), _) => product = Some(name),
+                (Val::Product(name), _) => effect.products.push((m.ts, name)),
                 (Val::Num(x), Role::PowerKw) => s.power = Some(*x),
                 (Val::Num(x), r) if is_cumulative(r) => {
-                    let delta = match prev.insert(&m.signal, *x) {
-                        None => 0.0,
-                        Some(before) if *x >= before => x - before,
-                        Some(_) => *x,
-                    };
-                    let units = delta.round() as u64;
-                    match r {
+                    readings
+                        .entry(&m.signal)
+                        .or_insert((r, Vec::new()))
+                        .1
+                        .push((m.ts, *x));
+                }
+                _ => {}
+            }
+        }
+        // Counters and meters: each signal's readings become intervals,
+        // each interval is cut at the window boundaries it spans; a gap
+        // goes whole to `unmeasured` in the window of its end.
+        let mut measured: BTreeSet<i64> = BTreeSet::new();
+        for (role, series) in readings.values() {
+            let field = field_of(*role);
+            for iv in intervals(series) {
+                let len = iv.t1 - iv.t0;
+                if len > p.max_interval_ms {
+                    let s = win.get_mut(&window_of(iv.t1)).expect("window in range");
+                    *s.unmeasured.entry(field).or_default() += iv.delta;
+                    s.gaps += 1;
+                    continue;
+                }
+                for (w, from, to) in pieces(&iv) {
+                    measured.insert(w);
+                    let s = win.get_mut(&w).expect("window in range");
+                    let (amount, units) = part(&iv, from, to);
+                    // The product and start-up status at the end of the part.
+                    let ideal_ms = units as f64 * effect.cycle_ms(to, &ideal);
+                    let startup = effect.startup(to);
+                    match role {
                         Role::CountTotal => {
-                            s.produced += units;
-                            let c = cycle.unwrap_or(0.0);
-                            s.ideal_ms += delta * c;
-                            if in_startup {
-                                s.startup_ideal_ms += delta * c;
+                            add_known(&mut s.produced, Some(units));
+                            s.ideal_ms += ideal_ms;
+                            if startup {
+                                s.startup_ideal_ms += ideal_ms;
                             }
                         }
                         Role::CountGood => {
-                            s.good += units;
-                            let c = cycle.unwrap_or(0.0);
-                            s.good_ideal_ms += delta * c;
-                            if in_startup {
-                                s.startup_good_ideal_ms += delta * c;
+                            add_known(&mut s.good, Some(units));
+                            s.good_ideal_ms += ideal_ms;
+                            if startup {
+                                s.startup_good_ideal_ms += ideal_ms;
                             }
                         }
-                        Role::CountReject => s.reject += units,
+                        Role::CountReject => add_known(&mut s.reject, Some(units)),
                         Role::EnergyKwh => {
-                            s.energy += delta;
-                            if let Some(t) = prev_ts
-                                .get(m.signal.as_str())
-                                .filter(|t| m.ts - **t <= STALE_MS)
-                            {
-                                s.demand += delta;
-                                s.measured_ms += m.ts - t;
+                            add_known(&mut s.energy, Some(amount));
+                            s.measured_ms += to - from;
+                            if len <= p.stale_ms {
+                                s.demand += amount;
                             }
                         }
-                        Role::Feed => s.feed += delta,
-                        Role::Permeate => s.permeate += delta,
-                        Role::Concentrate => s.concentrate += delta,
+                        Role::Feed => add_known(&mut s.feed, Some(amount)),
+                        Role::Permeate => add_known(&mut s.permeate, Some(amount)),
+                        Role::Concentrate => add_known(&mut s.concentrate, Some(amount)),
                         _ => unreachable!("not cumulative"),
                     }
-                    prev_ts.insert(&m.signal, m.ts);
                 }
-                _ => {}
             }
         }
         // Water quality: each reading holds until the next reading of the
@@ -875,64 +1094,76 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
         // Roll-ups: asset, line, site, group; windows, then the site's
         // shifts and production days (site, line and asset scopes).
         for (w, mut s) in win {
-            (s.cost, s.co2e) = (s.energy * price(site, w), s.energy * emission_factor(site));
+            s.assets = 1;
+            s.assets_reporting = u64::from(s.reporting(measured.contains(&w)));
+            if let Some(e) = s.energy {
+                // Priced at the window's local start; emissions by factor.
+                if let Some(price) = price(site, w) {
+                    s.cost = Some(e * price);
+                    s.priced = e;
+                }
+                if let Some(f) = emission_factor(site) {
+                    s.co2e = Some(e * f);
+                    s.co2e_kwh = e;
+                }
+            }
             let o = |x: &String| Some(x.clone());
-            let periods = periods_of(site, w);
-            let label = periods.iter().find(|p| p.0 == 1).and_then(|p| p.4.clone());
-            let day = periods.first().map(|p| p.3.clone());
-            let scopes = [
-                (0, None, None, None, None),
+            for scope in [
+                (0, o(site), None, None, None),
                 (1, o(site), None, None, None),
                 (2, o(site), o(area), o(line), None),
                 (3, o(site), o(area), o(line), o(asset)),
-            ];
-            for (level, a, b, c, d) in scopes {
-                let r = out
-                    .entry((w, 0, level, a.clone(), b.clone(), c.clone(), d.clone()))
-                    .or_default();
-                r.sums.add(&s);
-                r.end = w + W;
-                r.complete = true;
-                if level > 0 {
-                    r.production_day.clone_from(&day);
-                    r.shift.clone_from(&label);
-                }
-                if level == 0 {
-                    continue;
-                }
-                for (kind, start, stop, pday, shift) in &periods {
-                    let r = out
-                        .entry((
-                            *start,
-                            *kind,
-                            level,
-                            a.clone(),
-                            b.clone(),
-                            c.clone(),
-                            d.clone(),
-                        ))
-                        .or_default();
-                    r.sums.add(&s);
-                    r.windows.insert(w);
-                    r.end = *stop;
-                    r.complete = *stop <= end;
-                    r.production_day = Some(pday.clone());
-                    r.shift.clone_from(shift);
-                }
+            ] {
+                add_window(&mut out, end, w, &scope, &s);
             }
         }
     }
-    // Demand: a window's mean power; a shift's or day's highest window demand.
-    let demand = |s: &Sums| s.demand * 3_600_000.0 / W as f64;
+    // The configured sites are in every window, even silent.
+    for site in CONFIGURED_SITES {
+        for w in (first_window..=last_window).step_by(W as usize) {
+            for level in [0, 1] {
+                let scope = (level, Some(site.to_string()), None, None, None);
+                add_window(&mut out, end, w, &scope, &Sums::default());
+            }
+        }
+    }
+    // Site-windows: one per site record of a window; it reports if one of
+    // the site's assets did. They add up in the group and in the site's
+    // shifts and days.
+    let site_windows: Vec<(i64, String, bool)> = out
+        .iter()
+        .filter(|(k, _)| k.1 == 0 && k.2 == 1)
+        .map(|(k, r)| {
+            let site = k.3.clone().expect("a site record has a site");
+            (k.0, site, r.sums.assets_reporting > 0)
+        })
+        .collect();
+    for (w, site, reporting) in site_windows {
+        let mut keys = vec![
+            (w, 0, 0, None, None, None, None),
+            (w, 0, 1, Some(site.clone()), None, None, None),
+        ];
+        for (kind, start, ..) in periods_of(&site, w) {
+            keys.push((start, kind, 1, Some(site.clone()), None, None, None));
+        }
+        for k in keys {
+            let r = out.get_mut(&k).expect("record of a site-window");
+            r.sums.sites += 1;
+            r.sums.sites_reporting += u64::from(reporting);
+        }
+    }
+    // Demand: a window's mean power where a meter measured some of it; a
+    // shift's or day's highest window demand.
+    let demand = |s: &Sums| (s.measured_ms > 0).then(|| s.demand * 3_600_000.0 / W as f64);
     let peaks: Vec<(Key, Option<f64>)> = out
         .iter()
         .map(|(k, r)| {
             let peak = if k.1 == 0 {
-                Some(demand(&r.sums))
+                demand(&r.sums)
             } else {
                 r.windows
                     .iter()
-                    .map(|w| {
+                    .filter_map(|w| {
                         let wk = (
                             *w,
                             0,
@@ -960,7 +1191,7 @@ fn reference(input: &Input, p: Params) -> BTreeMap<Key, Ref> {
 /// The tariffs of `[energy]` in configs/default.toml: Lyon 0.27 EUR/kWh on
 /// weekdays 08:00–20:00 local, else 0.18; Basel 0.21; Shanghai none. A
 /// window is priced at its local start.
-fn price(site: &str, w: i64) -> f64 {
+fn price(site: &str, w: i64) -> Option<f64> {
     use chrono::{Datelike, Timelike};
     match site {
         "lyon-fill" => {
@@ -969,24 +1200,28 @@ fn price(site: &str, w: i64) -> f64 {
                 .with_timezone(&chrono_tz::Europe::Paris);
             let minute = local.hour() * 60 + local.minute();
             let weekday = local.weekday().number_from_monday() <= 5;
-            if weekday && (480..1200).contains(&minute) {
+            Some(if weekday && (480..1200).contains(&minute) {
                 0.27
             } else {
                 0.18
-            }
+            })
         }
-        "basel-api" => 0.21,
-        _ => 0.0,
+        "basel-api" => Some(0.21),
+        _ => None,
     }
 }
 
-fn emission_factor(site: &str) -> f64 {
+/// Emission factors of `[energy.sites]`, kg CO2e per kWh; Shanghai none.
+fn emission_factor(site: &str) -> Option<f64> {
     match site {
-        "lyon-fill" => 0.052,
-        "basel-api" => 0.031,
-        _ => 0.0,
+        "lyon-fill" => Some(0.052),
+        "basel-api" => Some(0.031),
+        _ => None,
     }
 }
+
+/// The sites of configs/default.toml (`[sites.NAME]`, `[energy.sites.NAME]`).
+const CONFIGURED_SITES: [&str; 3] = ["lyon-fill", "basel-api", "shanghai-pack"];
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
@@ -995,52 +1230,83 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 #[derive(Debug, Clone, PartialEq)]
 enum Expect {
     Int(i64),
+    /// An integer or null.
+    Count(Option<i64>),
     Float(Option<f64>),
     Text(Option<String>),
     Bool(bool),
     Map(BTreeMap<String, i64>),
+    FloatMap(BTreeMap<&'static str, f64>),
 }
 
 impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expect::Int(i) => write!(f, "{i}"),
+            Expect::Count(Some(i)) => write!(f, "{i}"),
             Expect::Float(Some(x)) => write!(f, "{x}"),
             Expect::Text(Some(s)) => write!(f, "\"{s}\""),
-            Expect::Float(None) | Expect::Text(None) => write!(f, "null"),
+            Expect::Count(None) | Expect::Float(None) | Expect::Text(None) => write!(f, "null"),
             Expect::Bool(b) => write!(f, "{b}"),
             Expect::Map(m) => write!(f, "{m:?}"),
+            Expect::FloatMap(m) => write!(f, "{m:?}"),
         }
     }
 }
 
-/// Every field of the KPI record of `k`, in the order of the JSON output.
+/// Every field of the KPI record of `k`, in the order of the README's table.
 fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
     use Expect::{Bool, Float, Int, Text};
     let s = &r.sums;
+    let uint = |n: u64| Int(i64::try_from(n).expect("count fits i64"));
     // Micro-stops are a performance loss: inside actual production time.
     let apt = s.running + s.micro;
     let pbt = apt + s.unplanned + s.changeover;
+    let modelled = s.modelled();
+    // Unknown is not zero: without counter data there is no performance
+    // (so no OEE), without good counts no quality losses, without a time
+    // model no availability losses.
+    let counted = s.produced.is_some();
+    let has_good = s.good.is_some();
+    let time_model = modelled > 0;
     // APT not covered by the ideal time: minor stops first, then speed.
     let performance_loss = (apt as f64 - s.ideal_ms).max(0.0);
     let minor = (s.micro as f64).min(performance_loss);
     let availability = ratio(apt as f64, pbt as f64);
-    let performance = ratio(s.ideal_ms, apt as f64);
-    let quality = ratio(s.good as f64, s.produced as f64).map(|q| q.min(1.0));
+    let performance = if counted {
+        ratio(s.ideal_ms, apt as f64)
+    } else {
+        None
+    };
+    let quality = match (s.good, s.produced) {
+        (Some(g), Some(n)) => ratio(g as f64, n as f64).map(|q| q.min(1.0)),
+        _ => None,
+    };
     let factors = [availability, performance.map(|p| p.min(1.0)), quality];
-    let oee = if factors.contains(&Some(0.0)) {
+    let oee = if !counted {
+        None
+    } else if factors.contains(&Some(0.0)) {
         Some(0.0)
     } else if let [Some(a), Some(p), Some(q)] = factors {
         Some(a * p * q)
     } else {
         None
     };
-    let modelled = s.modelled();
-    let standby = (modelled > 0 && apt == 0).then(|| s.energy * 3_600_000.0 / (r.end - k.0) as f64);
+    // Standby: known states only, no production time, and meters that
+    // measured the whole period.
+    let standby = s.energy.filter(|_| {
+        time_model && s.unknown == 0 && apt == 0 && s.meter_ms > 0 && s.measured_ms >= s.meter_ms
+    });
+    let standby = standby.map(|e| e * 3_600_000.0 / (r.end - k.0) as f64);
     let coverage = ratio((modelled - s.unknown) as f64, modelled as f64);
     let quality_loss = (s.ideal_ms - s.good_ideal_ms).max(0.0);
     let startup = (s.startup_ideal_ms - s.startup_good_ideal_ms).clamp(0.0, quality_loss);
     let defect = (quality_loss - startup).max(0.0);
+    let per_good = |x: Option<f64>| match (x, s.good) {
+        (Some(x), Some(g)) => ratio(x, g as f64),
+        _ => None,
+    };
+    let of_energy = |x: f64| s.energy.and_then(|e| ratio(x, e));
     vec![
         ("window_start_ms", Int(k.0)),
         ("window_end_ms", Int(r.end)),
@@ -1054,24 +1320,28 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ("production_day", Text(r.production_day.clone())),
         ("shift", Text(r.shift.clone())),
         ("complete", Bool(r.complete)),
-        ("messages", Int(s.messages as i64)),
+        ("messages", uint(s.messages)),
+        ("assets", uint(s.assets)),
+        ("assets_reporting", uint(s.assets_reporting)),
+        ("sites", uint(s.sites)),
+        ("sites_reporting", uint(s.sites_reporting)),
         ("running_ms", Int(s.running)),
         ("planned_stop_ms", Int(s.planned)),
         ("unplanned_stop_ms", Int(s.unplanned)),
         ("micro_stop_ms", Int(s.micro)),
+        ("changeover_ms", Int(s.changeover)),
+        ("no_shift_ms", Int(s.no_shift)),
+        ("unknown_ms", Int(s.unknown)),
         (
             "unplanned_stop_by_reason_ms",
             Expect::Map(s.by_reason.clone()),
         ),
-        ("changeover_ms", Int(s.changeover)),
-        ("no_shift_ms", Int(s.no_shift)),
-        ("unknown_ms", Int(s.unknown)),
-        ("unplanned_stops", Int(s.stops as i64)),
-        ("micro_stops", Int(s.micro_stops as i64)),
+        ("unplanned_stops", uint(s.stops)),
+        ("micro_stops", uint(s.micro_stops)),
         ("rejected_state_messages", Int(0)),
-        ("produced", Int(s.produced as i64)),
-        ("good", Int(s.good as i64)),
-        ("reject", Int(s.reject as i64)),
+        ("produced", Expect::Count(s.produced)),
+        ("good", Expect::Count(s.good)),
+        ("reject", Expect::Count(s.reject)),
         ("ideal_time_ms", Float(Some(s.ideal_ms))),
         ("good_ideal_ms", Float(Some(s.good_ideal_ms))),
         ("startup_ideal_ms", Float(Some(s.startup_ideal_ms))),
@@ -1079,42 +1349,39 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
             "startup_good_ideal_ms",
             Float(Some(s.startup_good_ideal_ms)),
         ),
-        ("energy_kwh", Float(Some(s.energy))),
+        ("energy_kwh", Float(s.energy)),
         ("demand_kwh", Float(Some(s.demand))),
         ("energy_meter_ms", Int(s.meter_ms)),
         ("energy_measured_ms", Int(s.measured_ms)),
-        ("energy_cost", Float(Some(s.cost))),
-        ("co2e_kg", Float(Some(s.co2e))),
-        ("peak_demand_kw", Float(r.peak_kw)),
-        ("baseline_expected_kwh", Float(None)),
-        ("baseline_deviation_kwh", Float(None)),
-        ("baseline_cusum_kwh", Float(None)),
-        ("baseline_r2", Float(None)),
-        ("baseline_intercept_kwh", Float(None)),
-        ("baseline_kwh_per_unit", Float(None)),
-        ("baseline_kwh_per_degree_day", Float(None)),
-        ("degree_days", Float(None)),
-        (
-            "water_m3_per_good_unit",
-            Float(ratio(s.feed, s.good as f64)),
-        ),
         ("power_kw", Float(s.power)),
-        ("water_feed_m3", Float(Some(s.feed))),
-        ("water_permeate_m3", Float(Some(s.permeate))),
-        ("water_concentrate_m3", Float(Some(s.concentrate))),
+        ("water_feed_m3", Float(s.feed)),
+        ("water_permeate_m3", Float(s.permeate)),
+        ("water_concentrate_m3", Float(s.concentrate)),
+        ("unmeasured", Expect::FloatMap(s.unmeasured.clone())),
+        ("meter_gaps", uint(s.gaps)),
         ("conductivity_measured_ms", Int(s.quality[0])),
         ("conductivity_within_ms", Int(s.quality[1])),
         ("toc_measured_ms", Int(s.quality[2])),
         ("toc_within_ms", Int(s.quality[3])),
-        ("usp_excursions", Int(s.excursions as i64)),
+        ("usp_excursions", uint(s.excursions)),
         ("availability", Float(availability)),
         ("performance", Float(performance)),
         ("quality", Float(quality)),
         ("oee", Float(oee)),
-        ("kwh_per_good_unit", Float(ratio(s.energy, s.good as f64))),
+        ("kwh_per_good_unit", Float(per_good(s.energy))),
         ("standby_kw", Float(standby)),
-        ("water_recovery", Float(ratio(s.permeate, s.feed))),
+        ("water_recovery", Float(ratio_of(s.permeate, s.feed))),
         ("data_coverage", Float(coverage)),
+        (
+            "asset_coverage",
+            Float(ratio(s.assets_reporting as f64, s.assets as f64)),
+        ),
+        (
+            "site_coverage",
+            Float(ratio(s.sites_reporting as f64, s.sites as f64)),
+        ),
+        ("energy_cost_coverage", Float(of_energy(s.priced))),
+        ("co2e_coverage", Float(of_energy(s.co2e_kwh))),
         // TEEP = OEE × PBT / calendar time (all modelled machine-time).
         (
             "teep",
@@ -1122,17 +1389,6 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ),
         ("mtbf_ms", Float(ratio(apt as f64, s.stops as f64))),
         ("mttr_ms", Float(ratio(s.unplanned as f64, s.stops as f64))),
-        // The six big losses.
-        ("loss_breakdown_ms", Float(Some(s.unplanned as f64))),
-        ("loss_setup_ms", Float(Some(s.changeover as f64))),
-        ("loss_minor_stop_ms", Float(Some(minor))),
-        ("loss_speed_ms", Float(Some(performance_loss - minor))),
-        ("loss_defect_ms", Float(Some(defect))),
-        ("loss_startup_ms", Float(Some(startup))),
-        (
-            "ideal_rate_suspect",
-            Bool(performance.is_some_and(|p| p > 1.0)),
-        ),
         (
             "conductivity_within_usp",
             Float(ratio(s.quality[1] as f64, s.quality[0] as f64)),
@@ -1141,7 +1397,46 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
             "toc_within_usp",
             Float(ratio(s.quality[3] as f64, s.quality[2] as f64)),
         ),
+        (
+            "ideal_rate_suspect",
+            Bool(performance.is_some_and(|p| p > 1.0)),
+        ),
+        ("energy_cost", Float(s.cost)),
+        ("co2e_kg", Float(s.co2e)),
+        ("priced_kwh", Float(Some(s.priced))),
+        ("co2e_factor_kwh", Float(Some(s.co2e_kwh))),
+        ("peak_demand_kw", Float(r.peak_kw)),
+        ("water_m3_per_good_unit", Float(per_good(s.feed))),
+        ("baseline_expected_kwh", Float(None)),
+        ("baseline_deviation_kwh", Float(None)),
+        ("baseline_cusum_kwh", Float(None)),
+        ("baseline_r2", Float(None)),
+        ("baseline_intercept_kwh", Float(None)),
+        ("baseline_kwh_per_unit", Float(None)),
+        ("baseline_kwh_per_degree_day", Float(None)),
+        ("degree_days", Float(None)),
+        // The six big losses.
+        (
+            "loss_breakdown_ms",
+            Float(time_model.then_some(s.unplanned as f64)),
+        ),
+        (
+            "loss_setup_ms",
+            Float(time_model.then_some(s.changeover as f64)),
+        ),
+        ("loss_minor_stop_ms", Float(counted.then_some(minor))),
+        (
+            "loss_speed_ms",
+            Float(counted.then_some(performance_loss - minor)),
+        ),
+        ("loss_defect_ms", Float(has_good.then_some(defect))),
+        ("loss_startup_ms", Float(has_good.then_some(startup))),
     ]
+}
+
+/// A ratio of two sums that may be unknown.
+fn ratio_of(num: Option<f64>, den: Option<f64>) -> Option<f64> {
+    num.zip(den).and_then(|(n, d)| ratio(n, d))
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -1152,7 +1447,8 @@ fn close(a: f64, b: f64) -> bool {
 fn matches(want: &Expect, got: &Value) -> bool {
     match (want, got) {
         (Expect::Int(i), v) => v.as_i64() == Some(*i),
-        (Expect::Float(None) | Expect::Text(None), v) => v.is_null(),
+        (Expect::Count(None) | Expect::Float(None) | Expect::Text(None), v) => v.is_null(),
+        (Expect::Count(Some(i)), v) => v.as_i64() == Some(*i),
         (Expect::Float(Some(x)), v) => v.as_f64().is_some_and(|y| close(*x, y)),
         (Expect::Text(Some(s)), v) => v.as_str() == Some(s.as_str()),
         (Expect::Bool(b), v) => v.as_bool() == Some(*b),
@@ -1160,6 +1456,14 @@ fn matches(want: &Expect, got: &Value) -> bool {
             o.len() == m.len()
                 && m.iter()
                     .all(|(k, x)| o.get(k).and_then(Value::as_i64) == Some(*x))
+        }),
+        (Expect::FloatMap(m), v) => v.as_object().is_some_and(|o| {
+            o.len() == m.len()
+                && m.iter().all(|(k, x)| {
+                    o.get(*k)
+                        .and_then(Value::as_f64)
+                        .is_some_and(|y| close(*x, y))
+                })
         }),
     }
 }
@@ -1332,7 +1636,8 @@ fn kpis_equal_the_plain_recomputation() {
 }
 
 /// The comparison is able to fail: a reference with a stale threshold one
-/// second short of the configured one, or a shorter micro-stop threshold,
+/// second short of the configured one, a shorter micro-stop threshold, or
+/// a maximum reading interval long enough to bridge a silent source
 /// disagrees with the product.
 #[test]
 fn a_perturbed_reference_is_caught() {
@@ -1363,6 +1668,22 @@ fn a_perturbed_reference_is_caught() {
         "a 100-s micro-stop threshold went unnoticed: {}",
         report(&diffs)
     );
+    // Shanghai's 15-min silence spread as if its meters could span it.
+    let perturbed = reference(
+        input(),
+        Params {
+            max_interval_ms: 30 * 60_000,
+            ..PARAMS
+        },
+    );
+    let diffs = differences(&perturbed, &product);
+    for field in ["unmeasured", "meter_gaps", "produced", "energy_kwh"] {
+        assert!(
+            diffs.iter().any(|d| d.contains(&format!(": {field}: "))),
+            "a 30-min maximum interval went unnoticed in {field}: {}",
+            report(&diffs)
+        );
+    }
 }
 
 /// The reference's tariffs and emission factors are those of
@@ -1380,6 +1701,37 @@ fn reference_energy_settings_match_the_configuration() {
         assert!(text.contains(line), "configs/default.toml lacks `{line}`");
     }
     assert!(!text.contains("[energy.sites.shanghai-pack]"));
+}
+
+/// The reference's sites, signal intervals and time-model settings are
+/// those of configs/default.toml: the configured sites are exactly
+/// `CONFIGURED_SITES`; no `[signals]` table (every counter and meter has
+/// the default maximum interval, `stale_after_secs`); no `[time_model]`
+/// table (defaults: micro-stops 120 s, start-up 300 s, no rollover).
+#[test]
+fn reference_sites_and_signals_match_the_configuration() {
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).expect("default.toml");
+    let mut sites = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        let Some(table) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+            continue;
+        };
+        assert!(
+            !table.starts_with("signals") && !table.starts_with("time_model"),
+            "configs/default.toml has [{table}]: the reference assumes defaults"
+        );
+        let name = table
+            .strip_prefix("energy.sites.")
+            .or_else(|| table.strip_prefix("sites."));
+        if let Some(name) = name {
+            sites.insert(name.split('.').next().expect("site name").to_string());
+        }
+    }
+    let want: BTreeSet<String> = CONFIGURED_SITES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(sites, want, "configured sites");
+    assert!(text.contains("stale_after_secs = 60\n"));
+    assert!(text.contains("window_secs = 60\n"));
+    assert!(text.contains("max_future_secs = 300\n"));
 }
 
 /// The reference's calendars are those of configs/default.toml.
