@@ -1,9 +1,13 @@
 //! Golden test of the batch mode: the KPIs the product writes for the
-//! committed recording must equal a plain, non-streaming recomputation made
-//! here from the recording itself, under the telemetry contract and the KPI
-//! formulas (ISO 22400-2), and must not depend on the number of workers.
+//! committed recording, a simulated recording across a DST change with
+//! messages minutes late, and a hand-written recording of edge cases must
+//! equal a plain, non-streaming recomputation made here from the recording
+//! itself, under the telemetry contract and docs/kpis.md, and must not
+//! depend on the number of workers. Revision numbers are checked against
+//! what the input alone implies under the README's watermark rules.
 //!
-//! The reference shares no code with the product beyond the replay reader:
+//! The reference shares no code with the product beyond the replay reader
+//! and writer (the file format):
 //! its own JSON decoding (`serde_json::Value`), its own RFC 3339 parsing, its
 //! own product table parsing, and a different time-model algorithm (the
 //! whole timeline of an asset as segments, then intersected with windows,
@@ -139,10 +143,8 @@ type AssetId = (String, String, String, String);
 
 #[derive(Debug, Clone)]
 struct Msg {
-    /// Position in the file.
+    /// Position in the file: the arrival order.
     idx: usize,
-    /// Receive time (the recording's `t`).
-    recv: i64,
     /// A state's reason code.
     reason: Option<String>,
     ts: i64,
@@ -294,7 +296,6 @@ fn decode(topic: &str, payload: &[u8]) -> Result<(AssetId, Msg), String> {
         asset,
         Msg {
             idx: 0,
-            recv: 0,
             reason: obj
                 .get("reason")
                 .and_then(Value::as_str)
@@ -343,7 +344,6 @@ fn read_input(path: &std::path::Path) -> Input {
             match ok {
                 Ok((asset, mut msg)) => {
                     msg.idx = idx;
-                    msg.recv = rec.t_ms;
                     assets.entry(asset).or_default().push(msg);
                     accepted += 1;
                 }
@@ -742,8 +742,9 @@ struct Ref {
     /// Windows of a shift or day (for its peak demand).
     windows: BTreeSet<i64>,
     peak_kw: Option<f64>,
-    /// The revision the product's latest record of the key should carry.
-    revision: i64,
+    /// The range the revision of the product's latest record of the key
+    /// must lie in (`set_revision_ranges`); (0, 0) without late data.
+    revision: (i64, i64),
 }
 
 fn show_key(k: &Key) -> String {
@@ -1237,6 +1238,8 @@ enum Expect {
     Bool(bool),
     Map(BTreeMap<String, i64>),
     FloatMap(BTreeMap<&'static str, f64>),
+    /// An integer in `min..=max`.
+    Range(i64, i64),
 }
 
 impl fmt::Display for Expect {
@@ -1250,6 +1253,9 @@ impl fmt::Display for Expect {
             Expect::Bool(b) => write!(f, "{b}"),
             Expect::Map(m) => write!(f, "{m:?}"),
             Expect::FloatMap(m) => write!(f, "{m:?}"),
+            Expect::Range(a, b) if a == b => write!(f, "{a}"),
+            Expect::Range(a, i64::MAX) => write!(f, "at least {a}"),
+            Expect::Range(a, b) => write!(f, "{a}..={b}"),
         }
     }
 }
@@ -1321,7 +1327,7 @@ fn expected_fields(k: &Key, r: &Ref) -> Vec<(&'static str, Expect)> {
         ("area", Text(k.4.clone())),
         ("line", Text(k.5.clone())),
         ("asset", Text(k.6.clone())),
-        ("revision", Int(r.revision)),
+        ("revision", Expect::Range(r.revision.0, r.revision.1)),
         ("period", Text(Some(PERIODS[k.1 as usize].to_string()))),
         ("production_day", Text(r.production_day.clone())),
         ("shift", Text(r.shift.clone())),
@@ -1458,6 +1464,7 @@ fn matches(want: &Expect, got: &Value) -> bool {
         (Expect::Int(i), v) => v.as_i64() == Some(*i),
         (Expect::Count(None) | Expect::Float(None) | Expect::Text(None), v) => v.is_null(),
         (Expect::Count(Some(i)), v) => v.as_i64() == Some(*i),
+        (Expect::Range(a, b), v) => v.as_i64().is_some_and(|i| (*a..=*b).contains(&i)),
         (Expect::Float(Some(x)), v) => v.as_f64().is_some_and(|y| close(*x, y)),
         (Expect::Text(Some(s)), v) => v.as_str() == Some(s.as_str()),
         (Expect::Bool(b), v) => v.as_bool() == Some(*b),
@@ -1563,6 +1570,166 @@ fn report(diffs: &[String]) -> String {
 }
 
 // ---------------------------------------------------------------------------
+// Corrections, from the input alone: which records must have been revised
+// and which cannot have been, from the arrival order and event times of
+// the messages and the watermark rules of the README ("Event time, windows
+// and lateness"), never from the product's output.
+
+/// `pipeline.allowed_lateness_secs`.
+const LATENESS_MS: i64 = 30_000;
+/// A window closes once the watermark has passed its end by the lookahead:
+/// max(micro_stop_secs, stale_after_secs) rounded up to whole windows.
+const LOOKAHEAD_MS: i64 = 120_000;
+/// How far before its own event time a message can change a window: a
+/// state may end, as a micro-stop, a stop that began up to
+/// `micro_stop_secs` earlier; a counter or meter reading ends an interval
+/// of up to its maximum interval (`stale_after_secs`). Anything else
+/// (freshness, the product, start-ups, water quality) acts from its own
+/// event time on.
+const REACH_MS: i64 = 120_000;
+/// `max_future_secs + idle_timeout_secs`: a site lagging the group's newest
+/// event time by more than this no longer holds the watermark.
+const IN_STEP_MS: i64 = 360_000;
+
+/// What the input says about corrections.
+#[derive(Debug, Default)]
+struct Lateness {
+    /// Records that must have been corrected (revision ≥ 1): their window
+    /// (or, for a shift or day, its last window) had surely closed when a
+    /// message counted in it arrived. With why.
+    must: BTreeMap<Key, String>,
+    /// Every message that may have come after a window it changes had
+    /// closed: (its asset, the first window it can change, the last window
+    /// that may have closed when it arrived).
+    reach: Vec<(AssetId, i64, i64)>,
+}
+
+/// Bounds on the watermark at each message's admission, and what follows.
+///
+/// The watermark is the newest event time of the slowest site that is
+/// talking and in step, less the allowed lateness, and never goes back. So
+/// it is at most the group's newest event time (this message included)
+/// less the lateness, and, once every site has spoken, at least the
+/// newest event time of the slowest site of all less the lateness — as
+/// long as a site that speaks is in step (checked here on the input): the
+/// site that raises that minimum is then talking and in step itself.
+///
+/// A window `[w, w + W)` closes when the watermark reaches `w + W +
+/// LOOKAHEAD_MS` (the lookahead is whole windows, so the frontier's window
+/// and the watermark give the same instant; strictness is covered by
+/// requiring more than that for "surely closed").
+fn lateness(input: &Input) -> Lateness {
+    let mut arrivals: Vec<(&AssetId, &Msg)> = input
+        .assets
+        .iter()
+        .flat_map(|(a, msgs)| msgs.iter().map(move |m| (a, m)))
+        .collect();
+    arrivals.sort_by_key(|(_, m)| m.idx);
+    let sites: BTreeSet<&str> = input.assets.keys().map(|a| a.0.as_str()).collect();
+    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut group = i64::MIN;
+    // The watermark is at least `lo` before the message being admitted.
+    let mut lo = i64::MIN;
+    let mut out = Lateness::default();
+    for (a, m) in arrivals {
+        let own = window_of(m.ts);
+        if own + W + LOOKAHEAD_MS < lo {
+            // Its window was emitted without it, and it counts in the
+            // window's `messages` at every level: corrected, and so is every
+            // shift and day of the window that had surely been emitted.
+            let why = format!(
+                "message {} (event {}) came when the watermark was at least {lo}",
+                m.idx, m.ts
+            );
+            for level in 0..4u8 {
+                let k = scope_key(own, 0, level, a);
+                out.must.insert(k, why.clone());
+                if level == 0 {
+                    continue;
+                }
+                for (kind, start, end, ..) in periods_of(&a.0, own) {
+                    if end + LOOKAHEAD_MS < lo {
+                        out.must
+                            .insert(scope_key(start, kind, level, a), why.clone());
+                    }
+                }
+            }
+        }
+        group = group.max(m.ts);
+        let hi = group - LATENESS_MS;
+        let first = window_of(m.ts - REACH_MS);
+        let last_closed = window_of(hi - W - LOOKAHEAD_MS);
+        if first <= last_closed {
+            out.reach.push((a.clone(), first, last_closed));
+        }
+        let n = newest.entry(a.0.as_str()).or_insert(m.ts);
+        *n = (*n).max(m.ts);
+        assert!(
+            *n >= group - IN_STEP_MS,
+            "{} out of step at message {}: the watermark bounds do not hold",
+            a.0,
+            m.idx
+        );
+        if newest.len() == sites.len() {
+            let slowest = newest.values().min().expect("sites");
+            lo = lo.max(slowest - LATENESS_MS);
+        }
+    }
+    out
+}
+
+/// The key of `asset`'s scope at `level` for a period.
+fn scope_key(start: i64, kind: u8, level: u8, a: &AssetId) -> Key {
+    let upto = |n: u8, x: &String| (level >= n).then(|| x.clone());
+    (
+        start,
+        kind,
+        level,
+        upto(1, &a.0),
+        upto(2, &a.1),
+        upto(2, &a.2),
+        upto(3, &a.3),
+    )
+}
+
+/// Whether `asset` is inside the scope of `k`.
+fn in_scope(k: &Key, a: &AssetId) -> bool {
+    [(&k.3, &a.0), (&k.4, &a.1), (&k.5, &a.2), (&k.6, &a.3)]
+        .iter()
+        .all(|(want, have)| want.as_ref().is_none_or(|w| w == *have))
+}
+
+/// Sets the revision range of every reference record: at least 1 where a
+/// correction is certain; 0 where no message can have changed it after it
+/// was emitted; for a window, at most one correction per message that may
+/// have (messages applied together make one correction, a message is
+/// applied once). A shift or day is re-emitted when one of its windows is
+/// corrected after it was emitted (its last window closed), without a
+/// bound per message.
+fn set_revision_ranges(late: &Lateness, reference: &mut BTreeMap<Key, Ref>) {
+    for (k, r) in reference.iter_mut() {
+        let last = if k.1 == 0 { k.0 } else { r.end - W };
+        let covering = late
+            .reach
+            .iter()
+            .filter(|(a, first, closed)| in_scope(k, a) && (*first..=*closed).contains(&last))
+            .count() as i64;
+        let min = i64::from(late.must.contains_key(k));
+        let max = match covering {
+            0 => 0,
+            n if k.1 == 0 => n,
+            _ => i64::MAX,
+        };
+        assert!(
+            min <= max,
+            "{}: must be corrected, yet cannot be",
+            show_key(k)
+        );
+        r.revision = (min, max);
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Tests.
 
 #[test]
@@ -1606,7 +1773,12 @@ fn kpis_equal_the_plain_recomputation() {
     let input = input();
     let out = &runs().w2;
     let product = read_jsonl(&out.join("kpis.jsonl"));
-    let reference = reference(input, PARAMS);
+    let mut reference = reference(input, PARAMS);
+    // Its late messages are within the allowed lateness: no window can be
+    // corrected, every record is revision 0.
+    let late = lateness(input);
+    assert!(late.reach.is_empty(), "{:?}", late.reach.first());
+    set_revision_ranges(&late, &mut reference);
 
     // Sanity of the reference itself: 2 h of 60-s windows, 3 sites, and a
     // group record in each window.
@@ -2030,7 +2202,10 @@ fn edge_cases_equal_the_plain_recomputation() {
     let input = read_input(&rec);
     assert!(input.refused.is_empty(), "refused: {:?}", input.refused);
     let product = read_jsonl(&out.join("kpis.jsonl"));
-    let reference = reference(&input, PARAMS);
+    let mut reference = reference(&input, PARAMS);
+    let late = lateness(&input);
+    assert!(late.reach.is_empty(), "{:?}", late.reach.first());
+    set_revision_ranges(&late, &mut reference);
 
     // The reference against figures worked out by hand from the script,
     // so that a mistake shared by the reference and the product shows.
@@ -2192,6 +2367,19 @@ fn dst_runs() -> &'static DstRuns {
     })
 }
 
+/// The recomputation of the DST recording, with the revision range of
+/// every record, and what the input says about corrections.
+fn dst_reference() -> &'static (Lateness, BTreeMap<Key, Ref>) {
+    static REFERENCE: OnceLock<(Lateness, BTreeMap<Key, Ref>)> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let input = &dst_runs().input;
+        let late = lateness(input);
+        let mut reference = reference(input, PARAMS);
+        set_revision_ranges(&late, &mut reference);
+        (late, reference)
+    })
+}
+
 /// The latest revision of every key, checking that a key's revisions come
 /// as 0, 1, 2, … in order.
 fn latest_revisions(product: &[Value]) -> (Vec<Value>, BTreeMap<Key, i64>) {
@@ -2214,6 +2402,11 @@ fn latest_revisions(product: &[Value]) -> (Vec<Value>, BTreeMap<Key, i64>) {
     (latest.into_values().collect(), revs)
 }
 
+/// The DST recording: files identical for 1 and 2 workers; the latest
+/// revision of every record equals the recomputation from all the data,
+/// and its revision number lies in the range the input alone allows
+/// (`lateness`): at least 1 where a message surely came after its window
+/// (or shift, or day) had been emitted, 0 where none can have.
 #[test]
 fn dst_recording_with_late_data_equals_the_plain_recomputation() {
     let runs = dst_runs();
@@ -2222,21 +2415,19 @@ fn dst_recording_with_late_data_equals_the_plain_recomputation() {
         (&runs.w1, "-w 1"),
         (&runs.w2, "-w 2"),
     );
+    // Refused are only the messages the reference refuses (nothing
+    // `too_late`): every accepted message is in the recomputation.
+    let summary = read_summary(&runs.w2);
+    assert_eq!(
+        summary["accepted"].as_u64(),
+        Some(runs.input.accepted as u64)
+    );
+    assert_eq!(dead_letter_total(&summary), runs.input.refused.len() as u64);
     let product = read_jsonl(&runs.w2.join("kpis.jsonl"));
     let (latest, revs) = latest_revisions(&product);
-    // Every revision's final state is the recomputation from all the data.
-    let mut reference = reference(&runs.input, PARAMS);
-    // The product has no group-level shifts or days; the reference neither.
-    reference.retain(|k, _| k.1 == 0 || k.2 > 0);
-    for (k, r) in reference.iter_mut() {
-        r.revision = revs.get(k).copied().unwrap_or(0);
-    }
-    let diffs = differences(&reference, &latest);
-    assert!(
-        diffs.is_empty(),
-        "latest revisions differ from the reference: {}",
-        report(&diffs)
-    );
+    let (late, reference) = dst_reference();
+    // Compared last, after the checks of what the recording exercises.
+    let diffs = differences(reference, &latest);
 
     // Periods that cross the DST change and Shanghai midnight are complete
     // and as long as the local calendar says.
@@ -2264,73 +2455,26 @@ fn dst_recording_with_late_data_equals_the_plain_recomputation() {
         "Lyon's production day of 28 March has 23 hours"
     );
 
-    // Corrections: only where late data (or what it carries into the next
-    // windows) changed something, and in every window holding a message so
-    // late that its window had surely closed when it came.
-    let lateness = |m: &Msg| m.recv - m.ts;
-    let mut corrected = 0;
-    let mut late_assets = 0;
-    for ((site, area, line, asset), msgs) in &runs.input.assets {
-        let key = |w: i64| {
-            (
-                w,
-                0u8,
-                3u8,
-                Some(site.clone()),
-                Some(area.clone()),
-                Some(line.clone()),
-                Some(asset.clone()),
-            )
-        };
-        let late: Vec<&Msg> = msgs.iter().filter(|m| lateness(m) > 30_000).collect();
-        let revised: Vec<i64> = revs
-            .iter()
-            .filter(|(k, r)| **r > 0 && k.1 == 0 && *k == &key(k.0))
-            .map(|(k, _)| k.0)
-            .collect();
-        corrected += revised.len();
-        let Some(first_late) = late.iter().map(|m| window_of(m.ts)).min() else {
-            assert!(
-                revised.is_empty(),
-                "{site}/{line}/{asset}: corrected without late data: {revised:?}"
-            );
-            continue;
-        };
-        late_assets += 1;
-        for w in &revised {
-            assert!(
-                *w >= first_late - MICRO_MS,
-                "{site}/{line}/{asset}: window {w} corrected before its first late message ({first_late})"
-            );
-        }
-        for m in late.iter().filter(|m| lateness(m) > 300_000) {
-            let w = window_of(m.ts);
-            assert!(
-                revs.get(&key(w)).is_some_and(|r| *r > 0),
-                "{site}/{line}/{asset}: no correction of window {w}, which got a message {} s late",
-                lateness(m) / 1000
-            );
-        }
-    }
+    // The recording exercises corrections: windows, shifts and days that
+    // must be corrected, among them a window that ends a shift or a day
+    // (its outputs carry the period's records too, which the correction
+    // must not take for the window's own).
+    let must_windows = late.must.keys().filter(|k| k.1 == 0).count();
+    let must_periods = late.must.len() - must_windows;
     assert!(
-        corrected > 0 && late_assets > 0,
-        "the recording must exercise corrections"
+        must_windows >= 20 && must_periods >= 5,
+        "the recording must exercise corrections: {must_windows} windows, {must_periods} periods"
     );
-    // Some correction lands on a window that ends a shift or a day: that
-    // window's outputs carry the period's records too, which the
-    // correction must not take for the window's own.
     let period_ends: BTreeSet<_> = reference
         .iter()
         .filter(|(k, _)| k.1 > 0)
         .map(|(k, r)| (r.end, k.3.clone()))
         .collect();
     assert!(
-        revs.iter().any(|(k, r)| k.1 == 0
-            && *r > 0
-            && reference
-                .get(k)
-                .is_some_and(|w| period_ends.contains(&(w.end, k.3.clone())))),
-        "the recording must correct a window that ends a shift or a day"
+        late.must
+            .keys()
+            .any(|k| k.1 == 0 && period_ends.contains(&(k.0 + W, k.3.clone()))),
+        "the recording must surely correct a window that ends a shift or a day"
     );
     // A shift or day is revised only if one of its windows was.
     for (k, r) in revs.iter().filter(|(k, r)| k.1 > 0 && **r > 0) {
@@ -2351,9 +2495,80 @@ fn dst_recording_with_late_data_equals_the_plain_recomputation() {
             show_key(k)
         );
     }
+    let revised = revs.values().filter(|r| **r > 0).count();
+    let open = reference.values().filter(|r| r.revision.1 > 0).count();
     eprintln!(
-        "{} KPI records ({} keys), {corrected} asset windows corrected, {late_assets} assets with late data",
+        "{} KPI records ({} keys): {revised} corrected; the input requires {} and allows {open}; {} messages may have come late",
         product.len(),
-        latest.len()
+        latest.len(),
+        late.must.len(),
+        late.reach.len()
+    );
+    assert!(
+        diffs.is_empty(),
+        "latest revisions differ from the reference: {}",
+        report(&diffs)
+    );
+}
+
+/// The revision checks are able to fail: in the DST run's output, a record
+/// that must have been corrected shown at revision 0 (its final content
+/// kept), a record no late message can have reached given a revision 1,
+/// and a window given one revision more than the late messages that can
+/// have reached it, are each reported.
+#[test]
+fn perturbed_revisions_are_caught() {
+    let product = read_jsonl(&dst_runs().w2.join("kpis.jsonl"));
+    let (late, reference) = dst_reference();
+    let (latest, revs) = latest_revisions(&product);
+    let caught = |latest: &[Value], k: &Key, what: &str| {
+        let diffs = differences(reference, latest);
+        let want = format!("{}: revision: ", show_key(k));
+        assert!(
+            diffs.iter().any(|d| d.starts_with(&want)),
+            "{what} went unnoticed: {}",
+            report(&diffs)
+        );
+    };
+    let with_revision = |k: &Key, rev: i64| -> Vec<Value> {
+        latest
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                if key_of(&v) == *k {
+                    v["revision"] = rev.into();
+                }
+                v
+            })
+            .collect()
+    };
+    // A window that must have been corrected, at revision 0.
+    let must = late
+        .must
+        .keys()
+        .find(|k| k.1 == 0 && k.2 == 3)
+        .expect("a window that must be corrected");
+    caught(&with_revision(must, 0), must, "an uncorrected late window");
+    // A record no late message reached, corrected.
+    let untouched = reference
+        .iter()
+        .find(|(k, r)| r.revision == (0, 0) && k.1 == 0 && k.2 == 3 && revs[*k] == 0)
+        .map(|(k, _)| k)
+        .expect("a window no late message reached");
+    caught(
+        &with_revision(untouched, 1),
+        untouched,
+        "a spurious correction",
+    );
+    // A window with more corrections than late messages can make.
+    let (bounded, max) = reference
+        .iter()
+        .find(|(k, r)| k.1 == 0 && r.revision.1 >= 1 && r.revision.1 < i64::MAX)
+        .map(|(k, r)| (k, r.revision.1))
+        .expect("a window some late messages reached");
+    caught(
+        &with_revision(bounded, max + 1),
+        bounded,
+        "one correction too many",
     );
 }
