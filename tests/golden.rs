@@ -1560,7 +1560,17 @@ fn differences(reference: &BTreeMap<Key, Ref>, product: &[Value]) -> Vec<String>
 }
 
 fn report(diffs: &[String]) -> String {
-    let mut s = format!("{} difference(s); the first 20:\n", diffs.len());
+    // How many per field (the part after the key), so that a rare field
+    // does not hide behind 20 lines of a frequent one.
+    let mut by_field: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in diffs {
+        let field = d.split(": ").nth(1).unwrap_or(d);
+        *by_field.entry(field).or_default() += 1;
+    }
+    let mut s = format!(
+        "{} difference(s), by field {by_field:?}; the first 20:\n",
+        diffs.len()
+    );
     for d in diffs.iter().take(20) {
         s.push_str("  ");
         s.push_str(d);
