@@ -321,9 +321,9 @@ pub struct KpiRatios {
     /// A × min(P, 1) × Q; 0 when any factor is 0.
     pub oee: Option<f64>,
     pub kwh_per_good_unit: Option<f64>,
-    /// Mean power over the window while the scope did not run at all, kW;
-    /// only where its machine states were known and its meters measured
-    /// the whole window.
+    /// Mean power over the window while the scope did not produce at all,
+    /// kW; only where its machine states were known and its meters
+    /// measured the whole window.
     pub standby_kw: Option<f64>,
     /// Permeate (recovered) / feed.
     pub water_recovery: Option<f64>,
@@ -351,7 +351,8 @@ pub struct KpiRatios {
     /// P ≤ 1 they and the fully productive time (`good_ideal_ms`) add up to
     /// the planned busy time. `None` where their inputs are unknown: the
     /// time losses without a time model, the speed and minor-stop losses
-    /// without counter data, the quality losses without good counts.
+    /// without a time model or counter data, the quality losses without
+    /// produced and good counts.
     pub loss_breakdown_ms: Option<f64>,
     pub loss_setup_ms: Option<f64>,
     pub loss_minor_stop_ms: Option<f64>,
@@ -410,15 +411,19 @@ impl KpiRatios {
         let performance_loss = (apt - s.ideal_time_ms).max(0.0);
         let minor_stop_loss = (s.micro_stop_ms as f64).min(performance_loss);
         let time_model = (modelled > 0).then_some(());
+        // The performance losses need the actual production time and the
+        // units; the quality losses only the units (their ideal times).
         let counted = s.produced.and(time_model);
-        let graded = s.good.and(counted);
-        // Standby power only where it is known: machine states known for
-        // part of the window, none of it running, and every meter of the
-        // scope measured the whole window (a silent meter is not 0 kW).
+        let graded = s.good.and(s.produced);
+        // Standby power only where it is known: the machine states known
+        // for the whole window (a stale machine may have been running), none
+        // of it producing, and every meter of the scope measured the whole
+        // window (a silent meter is not 0 kW).
         let meters_measured = s.energy_meter_ms > 0 && s.energy_measured_ms >= s.energy_meter_ms;
+        let states_known = modelled > 0 && s.unknown_ms == 0;
         let standby_kw = s
             .energy_kwh
-            .filter(|_| known > 0 && apt == 0.0 && meters_measured && window_ms > 0)
+            .filter(|_| states_known && apt == 0.0 && meters_measured && window_ms > 0)
             .map(|e| e * 3_600_000.0 / window_ms as f64);
         KpiRatios {
             availability,

@@ -530,7 +530,7 @@ fn assets(
                     match (late_at, close_at) {
                         // Corrections first, unless a window closes before them.
                         (Some(t), close) if due(t) && close.is_none_or(|k| t <= k || !due(k)) => {
-                            let Some((lcap, obs)) = late.remove(&t) else {
+                            let Some((_lcap, obs)) = late.remove(&t) else {
                                 break;
                             };
                             // Every window closing before `t` is closed, none
@@ -541,7 +541,14 @@ fn assets(
                             for o in obs {
                                 by_asset.entry(o.asset.clone()).or_default().push(o);
                             }
-                            let mut session = output.session(&lcap);
+                            // Emitted at the first window not closed yet (the
+                            // output is held there while late data waits),
+                            // so the roll-up applies the corrections before
+                            // that window closes: a shift or day still open
+                            // when the late data came is emitted with it, at
+                            // revision 0, not corrected after.
+                            let at = c.delayed(&to_time(upto).max(*c.time()));
+                            let mut session = output.session(&at);
                             for (key, obs) in by_asset {
                                 // An asset first seen in late data appears as of now.
                                 let acc = accs

@@ -1025,14 +1025,18 @@ fn expected_ratios(q: &RefSums, window_ms: i64) -> KpiRatios {
     };
     let time_model = modelled > 0.0;
     let counted = time_model && produced.is_some();
-    let graded = counted && good.is_some();
+    // The quality losses need the units only (their ideal times).
+    let graded = produced.is_some() && good.is_some();
     let performance_loss = (apt - ideal).max(0.0);
     let minor_stops = micro.min(performance_loss);
     let quality_loss = (ideal - good_ideal).max(0.0);
     let startup_loss = (startup_ideal - startup_good_ideal).clamp(0.0, quality_loss);
     let whole_window_metered = meter_ms > 0.0 && measured_ms >= meter_ms;
     let standby_kw = energy
-        .filter(|_| known_time > 0.0 && apt == 0.0 && whole_window_metered && window_ms > 0)
+        // States known for the whole window (docs/kpis.md).
+        .filter(|_| {
+            modelled > 0.0 && unknown == 0.0 && apt == 0.0 && whole_window_metered && window_ms > 0
+        })
         .map(|e| e * 3_600_000.0 / window_ms as f64);
     KpiRatios {
         availability,
