@@ -138,11 +138,12 @@ fn a_full_journal_disk_is_loud_at_once_exits_non_zero_and_leaves_no_glued_line()
         "stopped with journal lines it could not write, ctower must exit non-zero ({status})\n{}",
         live.tail()
     );
+    let tail = live.tail();
     assert!(
-        live.tail().contains("stopped with failed stages"),
-        "the exit says why:\n{}",
-        live.tail()
+        tail.contains("stopped with failed stages") && tail.contains("journal"),
+        "the exit says why:\n{tail}"
     );
+
     let before = assert_whole_lines(&journal);
     assert!(before > 0, "the journal took lines until the disk was full");
 
@@ -169,6 +170,97 @@ fn a_full_journal_disk_is_loud_at_once_exits_non_zero_and_leaves_no_glued_line()
 
 fn lines_in(path: &Path) -> usize {
     std::fs::read(path).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
+}
+
+/// A full disk under the dead-letter file (`/dev/full`: every write fails
+/// with ENOSPC) used to stop ingestion after ~150 already-acknowledged
+/// messages, with exit code 0. Now the refusals are counted and logged with
+/// the path, the valid messages after them go on, and the process exits
+/// non-zero saying how many dead letters it could not keep.
+#[test]
+fn a_full_dead_letter_disk_does_not_stop_ingestion_and_exits_non_zero() {
+    let dir = scratch("live-full-dead-letters");
+    let recording = dir.join("bad-then-good.jsonl.gz");
+    let t0 = 1_772_427_600_000i64;
+    let mut w = ctower_model::ReplayWriter::create(&recording).expect("recording");
+    let mut n = 0u64;
+    let mut put = |w: &mut ctower_model::ReplayWriter<_>, t: i64, topic: &str, payload: String| {
+        n += 1;
+        w.write(&ctower_model::ReplayRecord {
+            t_ms: t,
+            topic: topic.to_string(),
+            qos: 1,
+            retain: false,
+            payload: payload.into_bytes(),
+        })
+        .expect("write");
+    };
+    let topic = "acme/lyon-fill/aseptic/fill-1/filler/temperature_c";
+    // 300 malformed messages, then ten minutes of valid ones.
+    for i in 0..300 {
+        put(&mut w, t0 + i, topic, format!("{{not json {i}"));
+    }
+    for k in 0..60 {
+        let t = t0 + k * 10_000;
+        put(
+            &mut w,
+            t + 500,
+            topic,
+            format!(r#"{{"ts":{t},"value":21.5}}"#),
+        );
+    }
+    w.finish().expect("finish");
+    let out = dir.join("out");
+    let mut cmd = Command::new(ctower_bin());
+    cmd.current_dir(root())
+        .args(["--log", "info,rumqttd=warn", "run", "-w", "2", "-c"])
+        .arg("configs/default.toml")
+        .arg("--out")
+        .arg(&out)
+        .args(["--stop-after", &n.to_string()])
+        .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+        .env("CTOWER__DEAD_LETTERS__PATH", "/dev/full");
+    let mut live = Spawned::start(&mut cmd, "ctower run (dead letters on a full disk)");
+    let url = broker_url(&live);
+    let _feed = Spawned::start(
+        Command::new(ctower_bin())
+            .current_dir(root())
+            .args(["--log", "warn", "replay"])
+            .arg(&recording)
+            .args(["--broker", &url, "--speed", "max"]),
+        "ctower replay",
+    );
+    let failed = live.wait_line("/dev/full", RUN);
+    assert!(
+        failed.contains("ERROR"),
+        "logged as an error, with the path: {failed}"
+    );
+    let status = live.wait_exit(RUN);
+    assert!(
+        !status.success(),
+        "dead letters lost: exit non-zero ({status})"
+    );
+    let tail = live.tail();
+    assert!(
+        tail.contains("300 dead letter(s) could not be written to /dev/full"),
+        "{tail}"
+    );
+    // Every message was taken in and counted; the valid ones made KPIs.
+    let summary = common::read_summary(&out);
+    assert_eq!(summary["messages"].as_u64(), Some(n), "{summary}");
+    assert_eq!(
+        summary["dead_letters"]["malformed_json"].as_u64(),
+        Some(300)
+    );
+    assert_eq!(summary["accepted"].as_u64(), Some(60));
+    let windows = read_jsonl(&out.join("kpis.jsonl"))
+        .iter()
+        .filter(|r| r["level"] == "asset" && r["messages"].as_u64() > Some(0))
+        .count();
+    assert!(
+        windows >= 9,
+        "the valid messages after the failures made KPIs ({windows})"
+    );
 }
 
 /// (window start, scope, period) → the record.
