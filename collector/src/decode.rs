@@ -526,16 +526,7 @@ impl Decoder {
                 if !v.is_finite() {
                     return reject(Reason::NonFinite, format!("`value` {v}"));
                 }
-                let cumulative = matches!(
-                    role,
-                    Role::CounterTotal
-                        | Role::CounterGood
-                        | Role::CounterReject
-                        | Role::EnergyKwh
-                        | Role::WaterFeedM3
-                        | Role::WaterPermeateM3
-                        | Role::WaterConcentrateM3
-                );
+                let cumulative = role.is_cumulative();
                 if cumulative && v < 0.0 {
                     return reject(
                         Reason::WrongType,

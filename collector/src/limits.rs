@@ -20,7 +20,7 @@
 //! Memory: one entry per remembered asset and signal, bounded by the caps.
 
 use crate::decode::{Reason, Rejection};
-use ctower_model::{AssetKey, AssetMap, Observation, Role, Value};
+use ctower_model::{AssetKey, AssetMap, Observation, Value};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -83,19 +83,6 @@ pub struct Admit {
 pub struct Limits {
     cfg: LimitsConfig,
     sources: Vec<SourceState>,
-}
-
-fn cumulative(role: Role) -> bool {
-    matches!(
-        role,
-        Role::CounterTotal
-            | Role::CounterGood
-            | Role::CounterReject
-            | Role::EnergyKwh
-            | Role::WaterFeedM3
-            | Role::WaterPermeateM3
-            | Role::WaterConcentrateM3
-    )
 }
 
 impl Limits {
@@ -200,7 +187,7 @@ impl Limits {
         watermark: Option<i64>,
     ) {
         let rate_checked =
-            cumulative(obs.role) && self.cfg.max_rate_per_s.contains_key(&obs.signal);
+            obs.role.is_cumulative() && self.cfg.max_rate_per_s.contains_key(&obs.signal);
         let retire_after = self.cfg.retire_after_ms;
         let state = self.state(source);
         let asset = if admit.new_asset {
@@ -257,6 +244,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ctower_model::Role;
 
     fn obs(asset: &str, signal: &str, role: Role, ts: i64, v: f64) -> Observation {
         Observation {

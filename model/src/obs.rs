@@ -39,6 +39,22 @@ impl Role {
     pub fn is_text(self) -> bool {
         matches!(self, Role::State | Role::Product)
     }
+
+    /// Cumulative counters and meters: their value only grows (until a
+    /// reset or rollover), and what they counted is the difference between
+    /// two readings.
+    pub fn is_cumulative(self) -> bool {
+        matches!(
+            self,
+            Role::CounterTotal
+                | Role::CounterGood
+                | Role::CounterReject
+                | Role::EnergyKwh
+                | Role::WaterFeedM3
+                | Role::WaterPermeateM3
+                | Role::WaterConcentrateM3
+        )
+    }
 }
 
 /// Time buckets of the ISO 22400 time model that a machine state maps to.
