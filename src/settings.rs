@@ -444,7 +444,7 @@ pub fn check(
             ),
         ));
     }
-    let mut max_rate_per_s = HashMap::new();
+    let mut max_rate_per_s = ctower_model::NameMap::default();
     for (name, sig) in &raw.signals {
         if let Some(r) = sig.max_rate_per_s {
             if r.is_finite() && r > 0.0 {
@@ -457,7 +457,7 @@ pub fn check(
             }
         }
     }
-    let mut max_interval_ms = HashMap::new();
+    let mut max_interval_ms = ctower_model::NameMap::default();
     for (name, sig) in &raw.signals {
         let key = format!("signals.{name}.max_interval_secs");
         if let Some(v) = sig.max_interval_secs {

@@ -34,7 +34,7 @@
 
 use crate::decode::{Reason, Rejection};
 use ctower_model::time::window_start;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
@@ -71,21 +71,24 @@ struct SiteClock {
     newest: i64,
     /// The group's progress when the site last sent a message.
     heard_at: i64,
-    /// Whether the site holds the watermark back: it spoke in step with
-    /// the group and has not been silent since for the idle timeout. Such
-    /// sites are in `talking` and `by_heard`.
+    /// Whether the site is in `talking`: it spoke in step with the group.
+    /// (Whether it has been silent since is checked when it is the least
+    /// there: only the least matters for the watermark.)
     talking: bool,
 }
+
+/// Site names → their index (FNV: one lookup per message).
+type SiteIndex = ctower_model::NameMap<u32>;
 
 #[derive(Debug)]
 pub struct Admission {
     cfg: AdmissionConfig,
-    sites: HashMap<Arc<str>, SiteClock>,
-    /// (newest event time, site) of the sites holding the watermark back:
-    /// the least is found in O(log n).
-    talking: BTreeSet<(i64, Arc<str>)>,
-    /// (heard at, site) of the talking sites, to retire the silent ones.
-    by_heard: BTreeSet<(i64, Arc<str>)>,
+    index: SiteIndex,
+    names: Vec<Arc<str>>,
+    sites: Vec<SiteClock>,
+    /// (newest event time, site index) of the sites that spoke in step:
+    /// the least that has not gone silent holds the watermark.
+    talking: BTreeSet<(i64, u32)>,
     /// `R`: the newest event time admitted.
     newest: Option<i64>,
     /// `P`: the group's progress (see the module docs).
@@ -99,9 +102,10 @@ impl Admission {
     pub fn new(cfg: AdmissionConfig) -> Self {
         Admission {
             cfg,
-            sites: HashMap::new(),
+            index: SiteIndex::default(),
+            names: Vec::new(),
+            sites: Vec::new(),
             talking: BTreeSet::new(),
-            by_heard: BTreeSet::new(),
             newest: None,
             progress: 0,
             watermark: None,
@@ -143,46 +147,54 @@ impl Admission {
         self.newest = Some(newest);
         self.progress += (newest - before).min(self.cfg.progress_step_ms());
         let progress = self.progress;
-        // This site: it holds the watermark back from now on if it is in
-        // step with the group, measured as it speaks (a site that merely
-        // has not spoken since another one resumed first is not lagging,
-        // only quiet: the talking rule below decides about it).
+        let idx = match self.index.get(site) {
+            Some(i) => *i,
+            None => {
+                let i = self.sites.len() as u32;
+                self.index.insert(site.clone(), i);
+                self.names.push(site.clone());
+                self.sites.push(SiteClock {
+                    newest: ts_ms,
+                    heard_at: progress,
+                    talking: false,
+                });
+                i
+            }
+        };
+        // This site holds the watermark back from now on if it is in step
+        // with the group, measured as it speaks (a site that merely has not
+        // spoken since another one resumed first is not lagging, only
+        // quiet: the talking rule below decides about it).
         let in_step_from = newest.saturating_sub(self.cfg.max_lag_ms());
-        let clock = self.sites.entry(site.clone()).or_insert(SiteClock {
-            newest: ts_ms,
-            heard_at: progress,
-            talking: false,
-        });
-        if clock.talking {
-            self.talking.remove(&(clock.newest, site.clone()));
-            self.by_heard.remove(&(clock.heard_at, site.clone()));
-        }
+        let clock = &mut self.sites[idx as usize];
+        let was = (clock.talking, clock.newest);
         clock.newest = clock.newest.max(ts_ms);
         clock.heard_at = progress;
         clock.talking = clock.newest >= in_step_from;
-        if clock.talking {
-            self.talking.insert((clock.newest, site.clone()));
-            self.by_heard.insert((progress, site.clone()));
+        if was != (clock.talking, clock.newest) {
+            if was.0 {
+                self.talking.remove(&(was.1, idx));
+            }
+            if clock.talking {
+                self.talking.insert((clock.newest, idx));
+            }
         }
-        // Sites silent for the idle timeout of progress stop talking.
+        // The least site holding the watermark back: sites silent for the
+        // idle timeout of progress stop talking as they come to the front.
         let silent_before = progress - self.cfg.idle_timeout_ms;
-        while let Some((heard, s)) = self.by_heard.first().cloned() {
-            if heard > silent_before {
-                break;
+        while let Some(&(least, i)) = self.talking.first() {
+            let clock = &mut self.sites[i as usize];
+            if clock.heard_at <= silent_before {
+                clock.talking = false;
+                self.talking.pop_first();
+                continue;
             }
-            self.by_heard.pop_first();
-            if let Some(c) = self.sites.get_mut(&s) {
-                self.talking.remove(&(c.newest, s.clone()));
-                c.talking = false;
-            }
-        }
-        // The least site holding the watermark back.
-        if let Some((least, _)) = self.talking.first() {
             let wm = least - self.cfg.allowed_lateness_ms;
             if self.watermark.is_none_or(|w| wm > w) {
                 self.watermark = Some(wm);
                 self.closed_before = Some(window_start(wm, self.cfg.window_ms));
             }
+            break;
         }
         Ok(())
     }
@@ -196,13 +208,15 @@ impl Admission {
     }
 
     /// Sites that do not hold the watermark back (silent, or out of step
-    /// with the group's event time), by name.
+    /// with the group's event time when they last spoke), by name.
     pub fn stale_sites(&self) -> Vec<String> {
+        let silent_before = self.progress - self.cfg.idle_timeout_ms;
         let mut out: Vec<String> = self
             .sites
             .iter()
-            .filter(|(_, c)| !c.talking)
-            .map(|(s, _)| s.to_string())
+            .zip(&self.names)
+            .filter(|(c, _)| !c.talking || c.heard_at <= silent_before)
+            .map(|(_, s)| s.to_string())
             .collect();
         out.sort();
         out

@@ -20,10 +20,9 @@
 //! Memory: one entry per remembered asset and signal, bounded by the caps.
 
 use crate::decode::{Reason, Rejection};
-use ctower_model::{AssetKey, AssetMap, Observation, Value};
+use ctower_model::{AssetKey, AssetMap, NameMap, Observation, Value};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::Arc;
+use std::collections::BinaryHeap;
 
 /// Caps of one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +47,7 @@ pub struct LimitsConfig {
     /// gets the defaults.
     pub sources: Vec<SourceLimits>,
     /// Largest increase per second of a counter or meter, by signal name.
-    pub max_rate_per_s: HashMap<Arc<str>, f64>,
+    pub max_rate_per_s: NameMap<f64>,
     /// An asset silent this long behind the watermark is forgotten (0:
     /// never).
     pub retire_after_ms: i64,
@@ -60,7 +59,7 @@ struct AssetState {
     newest: i64,
     /// Signals seen, with the latest (event time, value) of rate-checked
     /// counters and meters.
-    signals: HashMap<Arc<str>, Option<(i64, f64)>>,
+    signals: NameMap<Option<(i64, f64)>>,
 }
 
 #[derive(Debug, Default)]
@@ -197,7 +196,7 @@ impl Limits {
                 .entry(obs.asset.clone())
                 .or_insert_with(|| AssetState {
                     newest: obs.ts_ms,
-                    signals: HashMap::new(),
+                    signals: NameMap::default(),
                 })
         } else {
             match state.assets.get_mut(&obs.asset) {
@@ -245,6 +244,7 @@ impl Limits {
 mod tests {
     use super::*;
     use ctower_model::Role;
+    use std::sync::Arc;
 
     fn obs(asset: &str, signal: &str, role: Role, ts: i64, v: f64) -> Observation {
         Observation {
@@ -271,7 +271,7 @@ mod tests {
                 max_assets: 2,
                 max_signals_per_asset: 2,
             }],
-            max_rate_per_s: HashMap::new(),
+            max_rate_per_s: NameMap::default(),
             retire_after_ms: 3_600_000,
         });
         let p = |a: &str, s: &str, t: i64| obs(a, s, Role::Process, t, 1.0);
@@ -301,7 +301,7 @@ mod tests {
     fn an_implausible_increase_is_refused_and_changes_nothing() {
         let mut l = Limits::new(LimitsConfig {
             sources: vec![],
-            max_rate_per_s: HashMap::from([(Arc::from("count_total"), 100.0)]),
+            max_rate_per_s: [(Arc::from("count_total"), 100.0)].into_iter().collect(),
             retire_after_ms: 0,
         });
         let c = |t: i64, v: f64| obs("m", "count_total", Role::CounterTotal, t, v);

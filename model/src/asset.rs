@@ -171,6 +171,11 @@ impl std::hash::Hasher for AssetKeyHasher {
     }
 }
 
+/// A hash map keyed by a short name (a site, a signal) hashed with FNV:
+/// looked up once per message, where SipHash would cost more than the work.
+pub type NameMap<V> =
+    std::collections::HashMap<Arc<str>, V, std::hash::BuildHasherDefault<AssetKeyHasher>>;
+
 /// A hash map keyed by asset that uses [`AssetKeyHasher`].
 pub type AssetMap<V> =
     std::collections::HashMap<AssetKey, V, std::hash::BuildHasherDefault<AssetKeyHasher>>;

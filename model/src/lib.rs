@@ -15,7 +15,9 @@ pub mod replay;
 pub mod time;
 
 pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
-pub use asset::{AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, ScopeKey, RETIRED_ASSETS};
+pub use asset::{
+    AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
+};
 pub use config::ConfigIssue;
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::{Fault, PipelineMetrics};

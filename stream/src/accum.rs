@@ -45,7 +45,7 @@ pub struct AccumConfig {
     pub stale_after_ms: i64,
     /// Maximum interval between two readings of a counter or meter, by
     /// signal name (default `stale_after_ms`): a longer one is a gap.
-    pub max_interval_ms: HashMap<Arc<str>, i64>,
+    pub max_interval_ms: ctower_model::NameMap<i64>,
     /// An asset silent this long (event time) is retired: its state is
     /// dropped and its line reports it as unknown (0: never).
     pub retire_after_ms: i64,
@@ -1185,7 +1185,7 @@ mod tests {
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms: 0,
-            max_interval_ms: HashMap::new(),
+            max_interval_ms: Default::default(),
             retire_after_ms: 0,
             forget_after_ms: 0,
         }
@@ -1612,7 +1612,7 @@ mod tests {
     #[test]
     fn units_are_spread_as_whole_units_that_add_up() {
         let c = AccumConfig {
-            max_interval_ms: HashMap::from([(Arc::from("CounterTotal"), 10 * W)]),
+            max_interval_ms: [(Arc::from("CounterTotal"), 10 * W)].into_iter().collect(),
             correction_horizon_ms: 30 * W,
             ..cfg()
         };
@@ -1646,7 +1646,7 @@ mod tests {
     fn an_hourly_meter_corrects_the_windows_that_closed_before_its_next_reading() {
         let hour = 60 * W;
         let c = AccumConfig {
-            max_interval_ms: HashMap::from([(Arc::from("WaterFeedM3"), hour)]),
+            max_interval_ms: [(Arc::from("WaterFeedM3"), hour)].into_iter().collect(),
             correction_horizon_ms: hour + 10 * W,
             ..cfg()
         };

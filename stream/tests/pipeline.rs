@@ -99,7 +99,7 @@ fn run_with_cfg(workers: usize) -> StreamConfig {
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms: 1_800_000,
-            max_interval_ms: HashMap::new(),
+            max_interval_ms: Default::default(),
             retire_after_ms: 0,
             forget_after_ms: 0,
         },

@@ -19,7 +19,7 @@ fn config(workers: usize) -> StreamConfig {
         accum: AccumConfig {
             window_ms: W,
             stale_after_ms: 60_000,
-            max_interval_ms: HashMap::new(),
+            max_interval_ms: Default::default(),
             ideal_cycle_ms: HashMap::new(),
             conductivity_limit_us_cm: 1.3,
             toc_limit_ppb: 500.0,

@@ -33,7 +33,7 @@ fn config() -> StreamConfig {
             calendars: Default::default(),
             energy: Default::default(),
             correction_horizon_ms: 1_800_000,
-            max_interval_ms: HashMap::new(),
+            max_interval_ms: Default::default(),
             retire_after_ms: 0,
             forget_after_ms: 0,
         },
