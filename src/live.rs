@@ -193,6 +193,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     // Faults of the output stage (journal, --out files), merged into the
     // metrics the dashboard and the log get.
     let output_faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
+    let (output_failed_tx, output_failed_rx) = tokio::sync::oneshot::channel::<()>();
     let output = {
         let stage = OutputStage {
             settings: settings.clone(),
@@ -204,7 +205,17 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         };
         std::thread::Builder::new()
             .name("ctower-output".into())
-            .spawn(move || stage.run(outputs))
+            .spawn(move || {
+                let result = stage.run(outputs);
+                // Ending before the input did (the journal could not even
+                // be opened …) must stop the engine, not leave it running
+                // with nothing written.
+                if let Err(e) = &result {
+                    tracing::error!(error = %format!("{e:#}"), "output stage failed: stopping");
+                    let _ = output_failed_tx.send(());
+                }
+                result
+            })
             .context("starting the output thread")?
     };
 
@@ -322,6 +333,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                     tracing::info!("Ctrl-C: stopping");
                 }
                 _ = done_rx => {}
+                Ok(()) = output_failed_rx => {}
             }
             Ok(())
         }),

@@ -263,6 +263,36 @@ fn a_full_dead_letter_disk_does_not_stop_ingestion_and_exits_non_zero() {
     );
 }
 
+/// A journal that cannot even be opened (here a directory that cannot be
+/// created) stops the engine at once, naming the path, with a non-zero
+/// exit: the engine must not run on writing nothing.
+#[test]
+fn a_journal_that_cannot_be_opened_stops_the_engine_at_once() {
+    let dir = scratch("live-journal-unopenable");
+    let blocker = dir.join("not-a-dir");
+    std::fs::write(&blocker, "a file where the journal's directory should be").expect("file");
+    let journal_dir = blocker.join("journal");
+    let mut cmd = Command::new(ctower_bin());
+    cmd.current_dir(root())
+        .args([
+            "--log",
+            "info,rumqttd=warn",
+            "run",
+            "-c",
+            "configs/default.toml",
+        ])
+        .env("CTOWER__JOURNAL__DIR", &journal_dir)
+        .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl"));
+    let mut live = Spawned::start(&mut cmd, "ctower run (journal cannot be opened)");
+    let status = live.wait_exit(RUN);
+    assert!(!status.success(), "{status}");
+    let tail = live.tail();
+    assert!(
+        tail.contains("output stage failed") && tail.contains(&journal_dir.display().to_string()),
+        "{tail}"
+    );
+}
+
 /// (window start, scope, period) → the record.
 fn records_by_key(path: &Path) -> BTreeMap<(i64, String, String), Value> {
     read_jsonl(path)
