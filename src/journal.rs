@@ -250,19 +250,10 @@ pub fn alarm_line(a: &AlarmEvent, out: &mut String) {
     tag(out, "rule", Some(&a.rule));
     tag(out, "scope", Some(&a.scope.to_string()));
     tag(out, "signal", a.signal.as_deref());
-    let kind = serde_json::to_value(a.kind).ok();
-    tag(out, "kind", kind.as_ref().and_then(|v| v.as_str()));
-    let state = serde_json::to_value(a.state).ok();
-    let priority = serde_json::to_value(a.priority).ok();
+    tag(out, "kind", Some(a.kind.as_str()));
     let mut f = Fields { out, first: true };
-    f.text(
-        "state",
-        state.as_ref().and_then(|v| v.as_str()).unwrap_or("?"),
-    );
-    f.text(
-        "priority",
-        priority.as_ref().and_then(|v| v.as_str()).unwrap_or("?"),
-    );
+    f.text("state", a.state.as_str());
+    f.text("priority", a.priority.as_str());
     f.text("metric", &a.metric);
     f.float("value", a.value);
     f.float("threshold", Some(a.threshold));

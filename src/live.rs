@@ -25,18 +25,13 @@ use ctower_collector::deadletter::DeadLetterFile;
 use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_collector::RawMessage;
-use ctower_model::{AlarmEvent, Fault, Level, PipelineMetrics, StreamOutput, Update};
+use ctower_model::{
+    wall_ms, AlarmEvent, Clock, Fault, Level, PipelineMetrics, StreamOutput, Update,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 pub struct LiveOptions {
     pub workers: usize,
@@ -101,7 +96,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         });
         rt.spawn(async move {
             let name = spec.name.clone();
-            match run_source(i, spec, embedded_port, tx, wall_ms, stop, Some(status_tx)).await {
+            match run_source(i, spec, embedded_port, tx, Clock::system(), stop, Some(status_tx)).await {
                 Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
                 Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
             }

@@ -460,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             o.speed = speed.parse().map_err(|e| anyhow::anyhow!("--speed: {e}"))?;
             o.loop_forever = loop_forever;
             if now {
-                o.shift_to_now = Some(live::wall_ms);
+                o.shift_to_now = Some(ctower_model::Clock::system());
             }
             let bar = progress::records_bar(
                 std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Until the live run's broker and subscription are up (about a second).
 const START: Duration = Duration::from_secs(30);
@@ -39,12 +39,7 @@ fn messages_in_recording() -> u64 {
         .count() as u64
 }
 
-fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-}
+use ctower_model::wall_ms;
 
 /// The batch mode's output over the recording, computed once for both tests.
 fn batch_reference() -> &'static Path {

@@ -38,7 +38,7 @@ use crate::config::{Hook, LogHook, WebhookHook};
 use crate::AlertsError;
 use base64::Engine as _;
 use ctower_model::time::rfc3339_ms;
-use ctower_model::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
+use ctower_model::{AlarmEvent, AlarmEventKind, Clock, Priority};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -50,18 +50,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Unix time in seconds, for `webhook-timestamp`. Injected so tests and
-/// replays can fix it.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock as a [`Clock`].
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp())
-}
-
 /// Tuning of a [`HookDispatcher`].
 #[derive(Clone)]
 pub struct DispatcherOptions {
+    /// The wall clock, read for `webhook-timestamp` (whole seconds);
+    /// injected so tests can fix it.
     pub clock: Clock,
     /// Capacity of each webhook's queue (at least 1).
     pub queue_capacity: usize,
@@ -74,7 +67,7 @@ pub struct DispatcherOptions {
 impl Default for DispatcherOptions {
     fn default() -> Self {
         DispatcherOptions {
-            clock: system_clock(),
+            clock: Clock::system(),
             queue_capacity: 1024,
             enqueue_wait: Duration::from_millis(250),
             shutdown_wait: Duration::from_secs(10),
@@ -118,30 +111,12 @@ impl Counters {
     }
 }
 
-/// The `type` of the webhook envelope for an event kind.
+/// The `type` of the webhook envelope for an event kind: `alarm.<kind>`.
 pub fn event_type(kind: AlarmEventKind) -> &'static str {
     match kind {
         AlarmEventKind::Raised => "alarm.raised",
         AlarmEventKind::Cleared => "alarm.cleared",
         AlarmEventKind::Acknowledged => "alarm.acknowledged",
-    }
-}
-
-fn priority_str(p: Priority) -> &'static str {
-    match p {
-        Priority::Low => "low",
-        Priority::Medium => "medium",
-        Priority::High => "high",
-        Priority::Urgent => "urgent",
-    }
-}
-
-fn state_str(s: AlarmState) -> &'static str {
-    match s {
-        AlarmState::Normal => "normal",
-        AlarmState::UnackActive => "unack_active",
-        AlarmState::AckActive => "ack_active",
-        AlarmState::UnackRtn => "unack_rtn",
     }
 }
 
@@ -213,8 +188,8 @@ pub fn log_event(hook: &str, ev: &AlarmEvent) {
     let ts = rfc3339_ms(ev.ts_ms);
     let signal = ev.signal.as_deref().unwrap_or("");
     let kind = event_type(ev.kind);
-    let state = state_str(ev.state);
-    let priority = priority_str(ev.priority);
+    let state = ev.state.as_str();
+    let priority = ev.priority.as_str();
     macro_rules! emit {
         ($lvl:ident) => {
             tracing::$lvl!(
@@ -249,8 +224,8 @@ fn log_dropped(hook: &str, ev: &AlarmEvent, reason: &str) {
         rule = %ev.rule,
         scope = %ev.scope,
         signal = ev.signal.as_deref().unwrap_or(""),
-        state = state_str(ev.state),
-        priority = priority_str(ev.priority),
+        state = ev.state.as_str(),
+        priority = ev.priority.as_str(),
         metric = %ev.metric,
         value = ev.value,
         threshold = ev.threshold,
@@ -682,7 +657,7 @@ impl Worker {
             .header("content-type", "application/json")
             .header("webhook-id", id);
         if let Some(secret) = &self.hook.secret {
-            let ts = (self.clock)();
+            let ts = self.clock.now_ms().div_euclid(1000);
             req = req
                 .header("webhook-timestamp", ts.to_string())
                 .header("webhook-signature", sign(secret.key(), id, ts, body));
@@ -749,7 +724,7 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::config::WebhookSecret;
-    use ctower_model::{AssetKey, Level};
+    use ctower_model::{AlarmState, AssetKey, Level};
 
     #[test]
     fn standard_webhooks_test_vector() {

@@ -46,7 +46,7 @@ pub use config::{
     RuleSpec, ScopeFilter, SourceKind, Stat, WebhookHook, WebhookSecret,
 };
 pub use engine::{AlarmEngine, AlarmStatus};
-pub use hooks::{Clock, DispatcherOptions, HookDispatcher, HookStats};
+pub use hooks::{DispatcherOptions, HookDispatcher, HookStats};
 pub use system::SystemAlarms;
 
 /// Errors of the alerts crate.

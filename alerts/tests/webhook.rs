@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -179,7 +179,7 @@ fn webhook(url: &str, extra: &str) -> Vec<Hook> {
 
 fn options() -> DispatcherOptions {
     DispatcherOptions {
-        clock: Arc::new(|| NOW_SECS),
+        clock: ctower_model::Clock::from_fn(|| NOW_SECS * 1000),
         ..DispatcherOptions::default()
     }
 }

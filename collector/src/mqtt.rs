@@ -55,6 +55,7 @@ use crate::config::{BrokerAddr, SourceSpec};
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
 use crate::ingest::RawMessage;
 use crate::CollectorError;
+use ctower_model::Clock;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
     SubscribeFilter, SubscribeReasonCode,
@@ -299,7 +300,7 @@ pub async fn run_source(
     spec: SourceSpec,
     embedded_port: Option<u16>,
     tx: mpsc::Sender<RawMessage>,
-    clock: fn() -> i64,
+    clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
 ) -> Result<SourceStats, CollectorError> {
@@ -335,7 +336,7 @@ struct SourceLoop {
     max_payload_bytes: usize,
     filters: Vec<SubscribeFilter>,
     tx: mpsc::Sender<RawMessage>,
-    clock: fn() -> i64,
+    clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
     stats: SourceStats,
@@ -422,7 +423,7 @@ impl SourceLoop {
                         source: self.index,
                         topic: p.topic,
                         payload,
-                        recv_ms: (self.clock)(),
+                        recv_ms: self.clock.now_ms(),
                         truncated_from,
                     };
                     // Back-pressure: wait for room in the bounded pipeline channel.
@@ -651,7 +652,15 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let (stop_tx, stop) = watch::channel(false);
         let (status_tx, mut status) = watch::channel(SourceStatus::Connecting);
-        let source = run_source(0, spec, None, tx, || 0, stop, Some(status_tx));
+        let source = run_source(
+            0,
+            spec,
+            None,
+            tx,
+            Clock::from_fn(|| 0),
+            stop,
+            Some(status_tx),
+        );
         let stopper = async {
             // Stop after the first failed attempt has been logged.
             let failed = status.wait_for(|s| matches!(s, SourceStatus::Disconnected { .. }));

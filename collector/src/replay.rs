@@ -51,6 +51,7 @@ use crate::mqtt::{
 };
 use crate::CollectorError;
 use ctower_model::replay::{ReplayReader, ReplayRecord, ReplayWriter};
+use ctower_model::{wall_ms, Clock};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, Request,
     SubscribeFilter, SubscribeReasonCode,
@@ -131,7 +132,7 @@ pub struct PublishOptions {
     pub qos_override: Option<u8>,
     /// Wall clock (ms since the epoch): when set, pass 0 is shifted so the
     /// first record's event time maps to "now" (rounded down to a minute).
-    pub shift_to_now: Option<fn() -> i64>,
+    pub shift_to_now: Option<Clock>,
     /// Username and password for the broker, if it requires them.
     pub credentials: Option<Credentials>,
 }
@@ -257,7 +258,7 @@ type ReadItem = Result<Prepared, CollectorError>;
 fn read_passes(
     path: &Path,
     passes: Option<u32>,
-    shift_to_now: Option<fn() -> i64>,
+    shift_to_now: Option<&Clock>,
     tx: &mpsc::Sender<ReadItem>,
 ) -> Result<(), CollectorError> {
     let mut base_shift: Option<i64> = None;
@@ -270,7 +271,7 @@ fn read_passes(
             let rec = rec?;
             // The base shift is fixed by the first record of the first pass.
             let base = *base_shift.get_or_insert_with(|| {
-                shift_to_now.map_or(0, |now| shift_to_now_ms(rec.t_ms, now()))
+                shift_to_now.map_or(0, |now| shift_to_now_ms(rec.t_ms, now.now_ms()))
             });
             let shift = base.saturating_add(span.saturating_mul(i64::from(pass)));
             if pass == 0 {
@@ -375,13 +376,13 @@ pub async fn publish_recording(
     let reader;
     {
         let path = path.to_path_buf();
-        let shift_to_now = opts.shift_to_now;
+        let shift_to_now = opts.shift_to_now.clone();
         let reader_span = span.clone();
         reader = std::thread::Builder::new()
             .name("replay-read".into())
             .spawn(move || {
                 let _g = reader_span.enter();
-                if let Err(e) = read_passes(&path, passes, shift_to_now, &rec_tx) {
+                if let Err(e) = read_passes(&path, passes, shift_to_now.as_ref(), &rec_tx) {
                     let _ = rec_tx.blocking_send(Err(e));
                 }
             })
@@ -559,12 +560,6 @@ async fn drive_publisher(
             }
         }
     }
-}
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Records live traffic into a replay file.

@@ -22,6 +22,39 @@ impl AlarmState {
     pub fn is_active(self) -> bool {
         matches!(self, AlarmState::UnackActive | AlarmState::AckActive)
     }
+
+    /// The name used everywhere (serde, journal, hooks, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Normal => "normal",
+            AlarmState::UnackActive => "unack_active",
+            AlarmState::AckActive => "ack_active",
+            AlarmState::UnackRtn => "unack_rtn",
+        }
+    }
+}
+
+impl Priority {
+    /// The name used everywhere (serde, journal, hooks, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+impl AlarmEventKind {
+    /// The name used everywhere (serde, journal, hooks, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmEventKind::Raised => "raised",
+            AlarmEventKind::Cleared => "cleared",
+            AlarmEventKind::Acknowledged => "acknowledged",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,4 +97,37 @@ pub struct AlarmEvent {
     pub value: Option<f64>,
     pub threshold: f64,
     pub message: Arc<str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `as_str` is the serde name: one name per value, whichever path writes it.
+    #[test]
+    fn names_are_the_serde_names() {
+        for s in [
+            AlarmState::Normal,
+            AlarmState::UnackActive,
+            AlarmState::AckActive,
+            AlarmState::UnackRtn,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for p in [
+            Priority::Low,
+            Priority::Medium,
+            Priority::High,
+            Priority::Urgent,
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        for k in [
+            AlarmEventKind::Raised,
+            AlarmEventKind::Cleared,
+            AlarmEventKind::Acknowledged,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
 }

@@ -48,14 +48,15 @@ impl AssetKey {
     pub fn from_path(path: AssetPath) -> Self {
         // FNV-1a over the names, each followed by 0xff so that "ab"/"c"
         // and "a"/"bc" differ.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = crate::hash::Fnv1a::default();
         for part in [&path.site, &path.area, &path.line, &path.asset] {
-            for b in part.as_bytes().iter().chain(std::iter::once(&0xff)) {
-                hash ^= u64::from(*b);
-                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            h.write(part.as_bytes());
+            h.write(&[0xff]);
         }
-        AssetKey(Arc::new(KeyInner { path, hash }))
+        AssetKey(Arc::new(KeyInner {
+            path,
+            hash: h.finish(),
+        }))
     }
 
     pub fn path(&self) -> &AssetPath {
@@ -163,10 +164,10 @@ impl std::hash::Hasher for AssetKeyHasher {
         self.0 = self.0.rotate_left(5) ^ n;
     }
     fn write(&mut self, bytes: &[u8]) {
-        // Only reached by keys other than `AssetKey`: plain FNV-1a.
+        // Only reached by keys other than `AssetKey` (names): FNV-1a.
         for b in bytes {
             self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+            self.0 = self.0.wrapping_mul(crate::hash::FNV_PRIME);
         }
     }
 }

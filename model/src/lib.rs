@@ -7,7 +7,9 @@
 
 pub mod alarm;
 pub mod asset;
+pub mod clock;
 pub mod config;
+pub mod hash;
 pub mod kpi;
 pub mod metrics;
 pub mod obs;
@@ -18,6 +20,7 @@ pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
 pub use asset::{
     AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
 };
+pub use clock::{wall_ms, Clock, ManualClock};
 pub use config::ConfigIssue;
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::{Fault, PipelineMetrics};

@@ -14,6 +14,7 @@
 //! check) are plain functions; the socket loop is the thin I/O around them.
 
 use crate::StreamError;
+use ctower_model::hash::{fnv1a, mix, Fnv1a};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -40,21 +41,12 @@ pub struct Cluster {
 /// decode and admit it exactly alike; a process with another recording or
 /// configuration would silently write wrong KPIs, so the handshake refuses
 /// it. Each part is followed by a separator, so parts cannot run together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint(u64);
-
-impl Default for Fingerprint {
-    fn default() -> Self {
-        Fingerprint(0xcbf2_9ce4_8422_2325)
-    }
-}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fingerprint(Fnv1a);
 
 impl Fingerprint {
     pub fn bytes(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        self.0.write(bytes);
     }
 
     /// Ends one part (a file, a list of variables).
@@ -80,7 +72,7 @@ impl Fingerprint {
     }
 
     pub fn value(&self) -> u64 {
-        self.0
+        self.0.finish()
     }
 }
 
@@ -100,17 +92,7 @@ impl Cluster {
 /// every bit of the hash depends on every byte) modulo the process count.
 /// Stable across processes, runs and platforms.
 pub fn share_of(site: &str, processes: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in site.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h % processes.max(1) as u64) as usize
+    (mix(fnv1a(site.as_bytes())) % processes.max(1) as u64) as usize
 }
 
 /// Parses a hostfile: one `host:port` per process, in process order. Blank

@@ -8,7 +8,7 @@ use ratatui::crossterm::{cursor, execute};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Once;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Longest wait for a key before looking at the updates again.
 const POLL: Duration = Duration::from_millis(200);
@@ -94,11 +94,7 @@ impl Drop for RestoreGuard {
     }
 }
 
-fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use ctower_model::wall_ms;
 
 /// Runs the dashboard until the user quits, or until `updates` disconnects
 /// when `opts.exit_on_disconnect` is set. Blocking: run it on its own thread.

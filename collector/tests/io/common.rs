@@ -17,12 +17,7 @@ use tokio::task::JoinHandle;
 /// Upper bound for any single wait; tests normally take a fraction of it.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use ctower_model::wall_ms;
 
 pub async fn start_embedded() -> EmbeddedBroker {
     tokio::task::spawn_blocking(|| EmbeddedBroker::start("127.0.0.1:0".parse().unwrap()))
@@ -122,7 +117,7 @@ impl Source {
             spec,
             embedded_port,
             tx,
-            wall_ms,
+            ctower_model::Clock::system(),
             stop_rx,
             Some(status_tx),
         ));

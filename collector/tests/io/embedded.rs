@@ -55,7 +55,7 @@ async fn embedded_source_without_a_broker_is_a_config_error() {
         spec("nobroker", "embedded"),
         None,
         tx,
-        wall_ms,
+        ctower_model::Clock::system(),
         stop_rx,
         None,
     )

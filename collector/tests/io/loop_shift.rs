@@ -72,7 +72,7 @@ async fn shift_to_now_makes_the_first_event_time_current() {
     let mut source = Source::start(spec("now", "embedded"), Some(broker.port())).await;
     let mut opts = PublishOptions::new("ctower-test-pub-now");
     opts.speed = Speed::Max;
-    opts.shift_to_now = Some(wall_ms);
+    opts.shift_to_now = Some(ctower_model::Clock::system());
     let endpoint = BrokerEndpoint::new("127.0.0.1", broker.port());
     let before = wall_ms();
     let (stats, got) = tokio::join!(
