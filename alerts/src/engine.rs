@@ -31,7 +31,8 @@
 
 use crate::config::{Rule, RuleSource, ScopeFilter, Stat};
 use ctower_model::{
-    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, Level, Priority, ScopeKey, StreamOutput,
+    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, AssetKey, Level, Priority, ScopeKey,
+    StreamOutput,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,6 +90,17 @@ pub struct AlarmStatus {
     pub raised_ms: Option<i64>,
     /// Event time of the latest state change.
     pub changed_ms: i64,
+}
+
+impl AlarmStatus {
+    /// The alarm this status describes.
+    pub fn id(&self) -> AlarmId {
+        AlarmId {
+            rule: self.rule.clone(),
+            scope: self.scope.clone(),
+            signal: self.signal.clone(),
+        }
+    }
 }
 
 /// Threshold rules → ISA-18.2 alarm events. See the module docs for the

@@ -77,8 +77,30 @@ pub enum AlarmEventKind {
     Acknowledged,
 }
 
-/// One change of one alarm. There is one alarm per (rule, scope); its
-/// events update it, they never multiply it.
+/// The identity of one alarm: one alarm per (rule, scope, signal), whose
+/// events update it and never multiply it. The alarm engine, the dashboard
+/// and (later) an operator's acknowledgement all name an alarm by this.
+/// Ordered by rule name, then scope, then signal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AlarmId {
+    pub rule: Arc<str>,
+    pub scope: ScopeKey,
+    /// The telemetry signal for telemetry rules, `None` for KPI rules.
+    pub signal: Option<Arc<str>>,
+}
+
+impl AlarmEvent {
+    /// The alarm this event changes.
+    pub fn id(&self) -> AlarmId {
+        AlarmId {
+            rule: self.rule.clone(),
+            scope: self.scope.clone(),
+            signal: self.signal.clone(),
+        }
+    }
+}
+
+/// One change of one alarm (see [`AlarmId`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmEvent {
     /// Event time of the change (the end of the window that caused it).

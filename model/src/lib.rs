@@ -16,7 +16,7 @@ pub mod obs;
 pub mod replay;
 pub mod time;
 
-pub use alarm::{AlarmEvent, AlarmEventKind, AlarmState, Priority};
+pub use alarm::{AlarmEvent, AlarmEventKind, AlarmId, AlarmState, Priority};
 pub use asset::{
     AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
 };

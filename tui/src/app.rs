@@ -5,7 +5,7 @@
 //! updates, keys and the wall time.
 
 use ctower_model::{
-    AlarmEvent, AlarmState, KpiRecord, Level, Period, PipelineMetrics, ScopeKey, Update,
+    AlarmEvent, AlarmId, AlarmState, KpiRecord, Level, Period, PipelineMetrics, ScopeKey, Update,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeMap;
@@ -19,10 +19,6 @@ pub enum Action {
     /// Leave the dashboard.
     Quit,
 }
-
-/// Identity of one alarm: one alarm per (rule, scope, signal), whose events
-/// update it and never multiply it.
-pub type AlarmKey = (Arc<str>, ScopeKey, Option<Arc<str>>);
 
 /// What the dashboard knows about one site.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,7 +40,7 @@ pub struct App {
     lines: BTreeMap<ScopeKey, KpiRecord>,
     /// Newest group-level KPI.
     group: Option<KpiRecord>,
-    alarms: BTreeMap<AlarmKey, AlarmEvent>,
+    alarms: BTreeMap<AlarmId, AlarmEvent>,
     metrics: Option<PipelineMetrics>,
     /// Event time (window end) of the newest window seen, ms since the epoch.
     newest_window_end_ms: Option<i64>,
@@ -154,7 +150,7 @@ impl App {
     }
 
     fn apply_alarm(&mut self, a: &AlarmEvent) {
-        let key: AlarmKey = (a.rule.clone(), a.scope.clone(), a.signal.clone());
+        let key = a.id();
         if a.state == AlarmState::Normal {
             self.alarms.remove(&key);
             return;

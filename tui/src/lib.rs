@@ -21,6 +21,6 @@ mod app;
 mod term;
 mod ui;
 
-pub use app::{Action, AlarmKey, App, SiteState, STALE_COVERAGE};
+pub use app::{Action, App, SiteState, STALE_COVERAGE};
 pub use term::{restore_terminal, run, TuiError, TuiOptions};
 pub use ui::render;
