@@ -21,7 +21,7 @@ pub use asset::{
     AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
 };
 pub use clock::{wall_ms, Clock, ManualClock};
-pub use config::ConfigIssue;
+pub use config::{key_field, key_index, ConfigIssue};
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::{Fault, PipelineMetrics};
 pub use obs::{Batch, Bucket, Observation, Role, Value};
