@@ -15,6 +15,7 @@
 mod appender;
 
 pub use appender::Journal;
+use ctower_model::kpi::{FieldInfo, FieldValue, FieldVisitor};
 use ctower_model::{AlarmEvent, KpiRecord, SignalWindow};
 use std::fmt::Write as _;
 
@@ -115,6 +116,28 @@ impl Fields<'_> {
     }
 }
 
+impl FieldVisitor for Fields<'_> {
+    fn field(&mut self, info: &FieldInfo, value: FieldValue<'_>) {
+        let name = info.journal_name;
+        match value {
+            FieldValue::Count(v) => self.count(name, v),
+            FieldValue::Int(v) => self.int(name, v),
+            FieldValue::Float(v) => self.float(name, v),
+            FieldValue::Flag(v) => self.boolean(name, v),
+            FieldValue::IntByKey(m) => {
+                for (key, v) in m {
+                    self.int(&format!("{name}.{key}"), *v);
+                }
+            }
+            FieldValue::FloatByKey(m) => {
+                for (key, v) in m {
+                    self.float(&format!("{name}.{key}"), Some(*v));
+                }
+            }
+        }
+    }
+}
+
 fn tag(out: &mut String, k: &str, v: Option<&str>) {
     if let Some(v) = v.filter(|v| !v.is_empty()) {
         out.push(',');
@@ -137,90 +160,9 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     }
     tag(out, "production_day", k.production_day.as_deref());
     tag(out, "shift", k.shift.as_deref());
-    let s = &k.sums;
-    let r = &k.ratios;
     let mut f = Fields { out, first: true };
-    f.float("availability", r.availability);
-    f.float("performance", r.performance);
-    f.float("quality", r.quality);
-    f.float("oee", r.oee);
-    f.float("kwh_per_good_unit", r.kwh_per_good_unit);
-    f.float("standby_kw", r.standby_kw);
-    f.float("water_recovery", r.water_recovery);
-    f.float("data_coverage", r.data_coverage);
-    f.float("asset_coverage", r.asset_coverage);
-    f.float("site_coverage", r.site_coverage);
-    f.float("energy_cost_coverage", r.energy_cost_coverage);
-    f.float("co2e_coverage", r.co2e_coverage);
-    f.float("teep", r.teep);
-    f.float("mtbf_ms", r.mtbf_ms);
-    f.float("mttr_ms", r.mttr_ms);
-    f.float("loss_breakdown_ms", r.loss_breakdown_ms);
-    f.float("loss_setup_ms", r.loss_setup_ms);
-    f.float("loss_minor_stop_ms", r.loss_minor_stop_ms);
-    f.float("loss_speed_ms", r.loss_speed_ms);
-    f.float("loss_defect_ms", r.loss_defect_ms);
-    f.float("loss_startup_ms", r.loss_startup_ms);
-    f.boolean("ideal_rate_suspect", r.ideal_rate_suspect);
-    f.float("conductivity_within_usp", r.conductivity_within_usp);
-    f.float("toc_within_usp", r.toc_within_usp);
-    f.int("running_ms", s.running_ms);
-    f.int("planned_stop_ms", s.planned_stop_ms);
-    f.int("unplanned_stop_ms", s.unplanned_stop_ms);
-    f.int("micro_stop_ms", s.micro_stop_ms);
-    for (reason, ms) in &s.unplanned_stop_by_reason_ms {
-        f.int(&format!("unplanned_stop_ms.{reason}"), *ms);
-    }
-    f.int("changeover_ms", s.changeover_ms);
-    f.int("no_shift_ms", s.no_shift_ms);
-    f.int("unknown_ms", s.unknown_ms);
-    f.count("unplanned_stops", Some(s.unplanned_stops));
-    f.count("micro_stops", Some(s.micro_stops));
-    f.count("rejected_state_messages", Some(s.rejected_state_messages));
-    f.count("produced", s.produced);
-    f.count("good", s.good);
-    f.count("reject", s.reject);
-    f.float("ideal_time_ms", Some(s.ideal_time_ms));
-    f.float("good_ideal_ms", Some(s.good_ideal_ms));
-    f.float("startup_ideal_ms", Some(s.startup_ideal_ms));
-    f.float("startup_good_ideal_ms", Some(s.startup_good_ideal_ms));
-    f.float("energy_kwh", s.energy_kwh);
-    f.float("demand_kwh", Some(s.demand_kwh));
-    f.int("energy_meter_ms", s.energy_meter_ms);
-    f.int("energy_measured_ms", s.energy_measured_ms);
-    f.float("energy_cost", s.energy_cost);
-    f.float("priced_kwh", Some(s.priced_kwh));
-    f.float("co2e_kg", s.co2e_kg);
-    f.float("co2e_factor_kwh", Some(s.co2e_factor_kwh));
-    f.float("peak_demand_kw", k.peak_demand_kw);
-    f.float("water_m3_per_good_unit", r.water_m3_per_good_unit);
-    let b = &k.baseline;
-    f.float("baseline_expected_kwh", b.baseline_expected_kwh);
-    f.float("baseline_deviation_kwh", b.baseline_deviation_kwh);
-    f.float("baseline_cusum_kwh", b.baseline_cusum_kwh);
-    f.float("baseline_r2", b.baseline_r2);
-    f.float("baseline_intercept_kwh", b.baseline_intercept_kwh);
-    f.float("baseline_kwh_per_unit", b.baseline_kwh_per_unit);
-    f.float("baseline_kwh_per_degree_day", b.baseline_kwh_per_degree_day);
-    f.float("degree_days", b.degree_days);
-    f.count("messages", Some(s.messages));
-    f.count("assets", Some(s.assets));
-    f.count("assets_reporting", Some(s.assets_reporting));
-    f.count("sites", Some(s.sites));
-    f.count("sites_reporting", Some(s.sites_reporting));
-    f.float("power_kw", s.power_kw);
-    f.float("water_feed_m3", s.water_feed_m3);
-    f.float("water_permeate_m3", s.water_permeate_m3);
-    f.float("water_concentrate_m3", s.water_concentrate_m3);
-    for (field, v) in &s.unmeasured {
-        f.float(&format!("unmeasured.{field}"), Some(*v));
-    }
-    f.count("meter_gaps", Some(s.meter_gaps));
-    f.int("conductivity_measured_ms", s.conductivity_measured_ms);
-    f.int("conductivity_within_ms", s.conductivity_within_ms);
-    f.int("toc_measured_ms", s.toc_measured_ms);
-    f.int("toc_within_ms", s.toc_within_ms);
-    f.count("usp_excursions", Some(s.usp_excursions));
+    // Every KPI field, from the one table (ctower_model::kpi).
+    k.visit(&mut f);
     f.int("revision", i64::from(k.revision));
     f.boolean("complete", k.complete);
     f.int("period_start_ms", k.window_start_ms);
@@ -266,6 +208,93 @@ mod tests {
     use super::*;
     use ctower_model::kpi::KpiSums;
     use ctower_model::{AssetKey, Level};
+
+    /// The KPI field table is the one source (issue #9): a record with
+    /// every field set, built from the table alone, has every field in its
+    /// JSON (and nothing else), in its journal line and — each field that is
+    /// one number — in the metric names alarm rules accept; and the README's
+    /// field list of the batch output names them all.
+    #[test]
+    fn every_kpi_field_is_in_the_json_the_journal_the_metrics_and_the_docs() {
+        use ctower_model::kpi::FieldKind;
+        use serde_json::{json, Map, Value};
+        let meta = [
+            ("window_start_ms", json!(1_772_427_600_000i64)),
+            ("window_end_ms", json!(1_772_427_660_000i64)),
+            ("level", json!("site")),
+            ("site", json!("lyon")),
+            ("area", Value::Null),
+            ("line", Value::Null),
+            ("asset", Value::Null),
+            ("revision", json!(1)),
+            ("period", json!("window")),
+            ("production_day", json!("2026-03-02")),
+            ("shift", json!("night")),
+            ("complete", json!(true)),
+        ];
+        let mut obj: Map<String, Value> = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for f in KpiRecord::FIELDS {
+            let v = match f.kind {
+                FieldKind::Count => json!(7),
+                FieldKind::Int => json!(-3),
+                FieldKind::Float => json!(0.25),
+                FieldKind::Flag => json!(true),
+                FieldKind::IntByKey => json!({ "jam": 5 }),
+                FieldKind::FloatByKey => json!({ "produced": 1.5 }),
+            };
+            obj.insert(f.name.to_string(), v);
+        }
+        let record: KpiRecord = serde_json::from_value(Value::Object(obj.clone())).unwrap();
+        // The JSON holds the table's fields and the record's keys, no more.
+        assert_eq!(serde_json::to_value(&record).unwrap(), Value::Object(obj));
+        let mut line = String::new();
+        kpi_line(&record, &mut line);
+        let fields = line.split(' ').nth(1).unwrap();
+        let keys: Vec<&str> = fields
+            .split(',')
+            .map(|kv| kv.split('=').next().unwrap())
+            .collect();
+        for f in KpiRecord::FIELDS {
+            let key = match f.kind {
+                FieldKind::IntByKey => format!("{}.jam", f.journal_name),
+                FieldKind::FloatByKey => format!("{}.produced", f.journal_name),
+                _ => f.journal_name.to_string(),
+            };
+            assert!(keys.contains(&key.as_str()), "journal lacks {key}: {line}");
+            assert_eq!(
+                KpiRecord::METRICS.contains(&f.name),
+                f.kind.is_metric(),
+                "metric list and table disagree on {}",
+                f.name
+            );
+        }
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let section = readme.split("## Batch mode and its output").nth(1).unwrap();
+        let table: Vec<&str> = section
+            .split("\n## ")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .collect();
+        let documented = |name: &str| {
+            table.iter().any(|row| {
+                let first = row.split('|').nth(1).unwrap_or("");
+                first.contains(&format!("`{name}`"))
+            })
+        };
+        for name in KpiRecord::FIELDS
+            .iter()
+            .map(|f| f.name)
+            .chain(meta.iter().map(|m| m.0))
+        {
+            assert!(documented(name), "README's field list lacks `{name}`");
+        }
+    }
 
     #[test]
     fn escapes_and_skips_undefined_fields() {
