@@ -17,9 +17,9 @@
 //! `/proc/self/clear_refs` when the kernel allows it) and current RSS
 //! (`VmRSS`), and the process CPU time spent in it (`/proc/self/stat`).
 
-use crate::batch;
-use crate::settings::Settings;
 use anyhow::Context;
+use ctower::batch;
+use ctower::settings::Settings;
 use ctower_collector::{decode_chunk, RawMessage};
 use ctower_model::replay::CHUNK_BYTES;
 use ctower_model::{ReplayChunks, ReplayReader};
@@ -189,7 +189,7 @@ fn source_of(settings: &Settings, topic: &str) -> usize {
 /// The batch mode's reading, decoding and admission on one thread, batches
 /// discarded: chunks of the recording → `decode_chunk` → `admit_chunk`.
 fn parse_only(settings: &Settings, recording: &Path) -> anyhow::Result<(u64, u64)> {
-    let mut ing = batch::ingestor(settings, None);
+    let mut ing = ctower::pipeline::ingestor(settings, None);
     let mut decoders = ing.decoders();
     let mut full = Vec::new();
     for chunk in ReplayChunks::open(recording, CHUNK_BYTES)? {
@@ -387,7 +387,7 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
             Some(w),
             o.repeat,
             || {
-                let s = batch::run(settings, &recording, &out_dir, &opts, |_| {})?;
+                let s = batch::run(settings, &recording, &out_dir, &opts, Vec::new())?;
                 Ok((s.messages, s))
             },
         )?;
@@ -452,7 +452,7 @@ pub fn run(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
         None,
         o.repeat,
         || {
-            let mut ing = batch::ingestor(settings, None);
+            let mut ing = ctower::pipeline::ingestor(settings, None);
             for msg in &msgs {
                 if let Some(b) = ing.push(black_box(msg))? {
                     black_box(b);
@@ -565,7 +565,7 @@ struct RssRun {
     samples: Vec<RssSample>,
 }
 
-/// `ctower bench-rss`: one batch run in this (fresh) process, the RSS
+/// `ctower-bench rss`: one batch run in this (fresh) process, the RSS
 /// sampled on the output thread each time event time passes a whole hour
 /// (a window closes at or after it), and once more at the end. Prints an
 /// [`RssRun`] as JSON on stdout.
@@ -577,22 +577,17 @@ pub fn rss_child(
     decode_threads: Option<usize>,
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let mut samples = Vec::new();
-    let mut first: Option<i64> = None;
-    let mut next_hour = 1u32;
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = RssSampler {
+        t0,
+        first: None,
+        next_hour: 1,
+        samples: samples.clone(),
+    };
     let opts = batch::BatchOptions::new(workers.max(1), decode_threads);
-    let s = batch::run(settings, recording, out, &opts, |w| {
-        let start = *first.get_or_insert(w.window_start_ms);
-        while w.window_end_ms - start >= i64::from(next_hour) * 3_600_000 {
-            samples.push(RssSample {
-                hour: Some(next_hour),
-                rss_kib: procfs::rss_kib(),
-                hwm_kib: procfs::peak_rss_kib(),
-                wall_s: t0.elapsed().as_secs_f64(),
-            });
-            next_hour += 1;
-        }
-    })?;
+    let s = batch::run(settings, recording, out, &opts, vec![Box::new(sampler)])?;
+    let mut samples =
+        std::mem::take(&mut *samples.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     samples.push(RssSample {
         hour: None,
         rss_kib: procfs::rss_kib(),
@@ -609,15 +604,42 @@ pub fn rss_child(
     Ok(())
 }
 
+/// Samples the RSS each time event time passes a whole hour.
+struct RssSampler {
+    t0: Instant,
+    first: Option<i64>,
+    next_hour: u32,
+    samples: std::sync::Arc<std::sync::Mutex<Vec<RssSample>>>,
+}
+
+impl ctower::output::Sink for RssSampler {
+    fn record(&mut self, _out: &ctower_model::StreamOutput) {}
+    fn alarm(&mut self, _ev: &ctower_model::AlarmEvent) {}
+    fn end_window(&mut self, w: &ctower_stream::WindowOutput, _now_ms: i64) {
+        let start = *self.first.get_or_insert(w.window_start_ms);
+        while w.window_end_ms - start >= i64::from(self.next_hour) * 3_600_000 {
+            if let Ok(mut s) = self.samples.lock() {
+                s.push(RssSample {
+                    hour: Some(self.next_hour),
+                    rss_kib: procfs::rss_kib(),
+                    hwm_kib: procfs::peak_rss_kib(),
+                    wall_s: self.t0.elapsed().as_secs_f64(),
+                });
+            }
+            self.next_hour += 1;
+        }
+    }
+}
+
 /// Simulates `rss_hours` of `plants` plants in this process and streams the
-/// recording (gzip, never on disk) into a child `ctower bench-rss` through
+/// recording (gzip, never on disk) into a child `ctower-bench rss` through
 /// its stdin, so the child's memory is the batch mode's alone.
 fn rss_run(o: &BenchOptions, scratch: &Path, workers: usize) -> anyhow::Result<RssRun> {
     use std::process::{Command, Stdio};
     let exe = std::env::current_exe().context("locating the ctower executable")?;
     let out = scratch.join("rss-out");
     let mut cmd = Command::new(exe);
-    cmd.args(["--log", "warn", "bench-rss", "--recording", "/dev/stdin"])
+    cmd.args(["--log", "warn", "rss", "--recording", "/dev/stdin"])
         .arg("--config")
         .arg(&o.config)
         .arg("--out")
@@ -627,7 +649,7 @@ fn rss_run(o: &BenchOptions, scratch: &Path, workers: usize) -> anyhow::Result<R
         cmd.args(["--decode-threads", &d.to_string()]);
     }
     eprintln!(
-        "RSS: {} plants × {} h simulated, streamed into `ctower bench-rss -w {workers}` …",
+        "RSS: {} plants × {} h simulated, streamed into `ctower-bench rss -w {workers}` …",
         o.plants, o.rss_hours
     );
     let mut child = cmd
@@ -635,7 +657,7 @@ fn rss_run(o: &BenchOptions, scratch: &Path, workers: usize) -> anyhow::Result<R
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .context("starting ctower bench-rss")?;
+        .context("starting ctower-bench rss")?;
     let stdin = child
         .stdin
         .take()
@@ -655,19 +677,19 @@ fn rss_run(o: &BenchOptions, scratch: &Path, workers: usize) -> anyhow::Result<R
     })();
     let output = child
         .wait_with_output()
-        .context("waiting for ctower bench-rss")?;
+        .context("waiting for ctower-bench rss")?;
     let _ = std::fs::remove_dir_all(&out);
     anyhow::ensure!(
         output.status.success(),
-        "ctower bench-rss failed ({})",
+        "ctower-bench rss failed ({})",
         output.status
     );
     let sent = sent.context("streaming the simulated recording")?;
     let run: RssRun =
-        serde_json::from_slice(&output.stdout).context("reading the report of ctower bench-rss")?;
+        serde_json::from_slice(&output.stdout).context("reading the report of ctower-bench rss")?;
     anyhow::ensure!(
         run.messages == sent,
-        "ctower bench-rss read {} messages, {sent} were sent",
+        "ctower-bench rss read {} messages, {sent} were sent",
         run.messages
     );
     Ok(run)

@@ -1,0 +1,184 @@
+//! The command line: what each `ctower` command takes. Parsing only; the
+//! commands themselves are in [`crate::commands`].
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// `ctower`: the industrial plant control tower.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ctower",
+    version,
+    about = "Industrial plant control tower: MQTT telemetry → OEE, energy and water KPIs, alarms, live dashboard"
+)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `ctower=debug`.
+    #[arg(long, global = true, default_value = "info", env = "CTOWER_LOG")]
+    pub log: String,
+    /// The command (default: `demo`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the pipeline from a configuration: headless live mode, or with
+    /// `--replay … --speed max --until-end --out DIR` the deterministic batch mode.
+    Run(RunArgs),
+    /// The demo: embedded broker, looping replay of the recorded plants,
+    /// pipeline, journal and dashboard (also what `ctower` alone runs).
+    Demo(DemoArgs),
+    /// Publish a recording to a broker, paced (1, 10 …) or at full speed (max).
+    Replay(ReplayArgs),
+    /// Record live MQTT traffic into a replay file.
+    Record(RecordArgs),
+    /// Write a deterministic recording of simulated plants.
+    Simulate(SimulateArgs),
+}
+
+/// `ctower run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(short, long, default_value = "configs/default.toml")]
+    pub config: PathBuf,
+    /// Timely worker threads (overrides `pipeline.workers`); in a
+    /// cluster, per process.
+    #[arg(short, long)]
+    pub workers: Option<usize>,
+    /// Batch mode: run as one of N processes of a timely cluster (each
+    /// takes its share of sites; process 0 writes the outputs).
+    #[arg(long, requires_all = ["process_id", "hostfile"])]
+    pub processes: Option<usize>,
+    /// This process's index in the cluster, 0 .. N-1.
+    #[arg(long, requires = "processes")]
+    pub process_id: Option<usize>,
+    /// The cluster's addresses: one HOST:PORT line per process, in
+    /// process order, the same file for every process.
+    #[arg(long, requires = "processes")]
+    pub hostfile: Option<PathBuf>,
+    /// Seconds to wait for every process of the cluster to connect.
+    #[arg(long, default_value_t = 30, requires = "processes")]
+    pub connect_timeout: u64,
+    /// Feed this recording straight into the pipeline (batch mode).
+    #[arg(long, requires_all = ["speed", "until_end", "out"])]
+    pub replay: Option<PathBuf>,
+    /// Batch mode speed: only `max` (for paced replays use `ctower replay` to a broker).
+    #[arg(long)]
+    pub speed: Option<String>,
+    /// Stop at the end of the recording (batch mode).
+    #[arg(long)]
+    pub until_end: bool,
+    /// Write kpis.jsonl, alarms.jsonl and summary.json here (batch
+    /// mode; optional in live mode).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Live mode: take this many messages as the whole input, then close
+    /// every open window and stop. (Stopped otherwise, by Ctrl-C or a
+    /// signal, live mode writes no window that had not closed.)
+    #[arg(long, conflicts_with = "replay")]
+    pub stop_after: Option<u64>,
+    /// Batch mode: threads that parse and decode the recording
+    /// (default: the worker count). Admission stays in file order.
+    #[arg(long, requires = "replay")]
+    pub decode_threads: Option<usize>,
+}
+
+/// `ctower demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The configuration file.
+    #[arg(short, long, default_value = "configs/default.toml")]
+    pub config: PathBuf,
+    /// Timely worker threads (overrides `pipeline.workers`).
+    #[arg(short, long)]
+    pub workers: Option<usize>,
+    /// Replay speed factor (default: `demo.speed`).
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// No dashboard: run headless until Ctrl-C.
+    #[arg(long)]
+    pub headless: bool,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            config: PathBuf::from("configs/default.toml"),
+            workers: None,
+            speed: None,
+            headless: false,
+        }
+    }
+}
+
+/// `ctower replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The recording (the replay format: gzip-compressed JSON Lines).
+    pub file: PathBuf,
+    /// The broker, mqtt://HOST:PORT.
+    #[arg(long)]
+    pub broker: String,
+    /// Pace: a factor of the recorded pace (1, 10, 0.5 …) or `max`.
+    #[arg(long, default_value = "1")]
+    pub speed: String,
+    /// Start again at the end, shifting event times forward each pass.
+    #[arg(long = "loop")]
+    pub loop_forever: bool,
+    /// Shift event times so the recording starts now.
+    #[arg(long)]
+    pub now: bool,
+    /// MQTT client id.
+    #[arg(long, default_value = "ctower-replay")]
+    pub client_id: String,
+}
+
+/// `ctower record`.
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// The broker, mqtt://HOST:PORT.
+    #[arg(long)]
+    pub broker: String,
+    /// Topic filter(s) to record.
+    #[arg(long = "topic", required = true)]
+    pub topics: Vec<String>,
+    /// The recording to write (the replay format, gzip-compressed).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Stop after this many messages (default: on Ctrl-C).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// MQTT client id.
+    #[arg(long, default_value = "ctower-record")]
+    pub client_id: String,
+}
+
+/// `ctower simulate`.
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Random seed: the same seed gives the same recording.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Hours of plant time to simulate.
+    #[arg(long, default_value_t = 2.0)]
+    pub hours: f64,
+    /// Plants (sites) to simulate.
+    #[arg(long, default_value_t = 3)]
+    pub plants: usize,
+    /// Start time, RFC 3339 (default 2026-03-02T05:00:00Z).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Leave out the malformed messages.
+    #[arg(long)]
+    pub clean: bool,
+    /// Real messages per site and hour delivered 2–10 min after their
+    /// event time, beyond the allowed lateness (0: none; the recording
+    /// is then unchanged).
+    #[arg(long, default_value_t = 0)]
+    pub very_late_per_hour: u32,
+    /// The recording to write (the replay format, gzip-compressed).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}

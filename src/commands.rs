@@ -1,0 +1,189 @@
+//! The commands of `ctower`, one function each, called with what the
+//! command line said ([`crate::cli`]).
+
+use crate::cli::{Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs};
+use crate::pipeline::runtime;
+use crate::{batch, live, logs, settings};
+use anyhow::{bail, Context};
+use ctower_collector::mqtt::BrokerEndpoint;
+
+/// Runs the command the command line names (the demo without one).
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Run(a)) => run(&cli.log, a),
+        Some(Command::Demo(a)) => demo(&cli.log, a),
+        None => demo(&cli.log, DemoArgs::default()),
+        Some(Command::Replay(a)) => replay(&cli.log, a),
+        Some(Command::Record(a)) => record(&cli.log, a),
+        Some(Command::Simulate(a)) => simulate(&cli.log, a),
+    }
+}
+
+/// `ctower run`: live mode, or batch mode with `--replay`.
+fn run(log: &str, a: RunArgs) -> anyhow::Result<()> {
+    logs::init(log)?;
+    if a.processes.is_some() && a.replay.is_none() {
+        bail!("--processes (timely cluster mode) is for the batch mode (--replay …); live mode runs in one process, scale it with -w N");
+    }
+    let cluster = batch::cluster_from_args(
+        a.processes,
+        a.process_id,
+        a.hostfile.as_deref(),
+        a.connect_timeout,
+    )?;
+    let settings = settings::load(&a.config)?;
+    let workers = a.workers.unwrap_or(settings.workers);
+    if workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let (Some(recording), Some(out)) = (a.replay.clone(), a.out.clone()) else {
+        let opts = live::LiveOptions {
+            workers,
+            tui: false,
+            demo_replay: None,
+            out_dir: a.out,
+            stop_after: a.stop_after,
+        };
+        return live::run(settings, opts);
+    };
+    if a.speed.as_deref() != Some("max") || !a.until_end {
+        bail!("batch mode needs --speed max --until-end (for a paced replay publish to a broker with `ctower replay`)");
+    }
+    if a.decode_threads == Some(0) {
+        bail!("--decode-threads must be at least 1");
+    }
+    let mut opts = batch::BatchOptions::new(workers, a.decode_threads);
+    opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    opts.cluster = cluster;
+    batch::run_command(&settings, &a.config, &recording, &out, opts)
+}
+
+/// `ctower demo` (and `ctower` alone).
+fn demo(log: &str, a: DemoArgs) -> anyhow::Result<()> {
+    let settings = settings::load(&a.config)?;
+    if a.headless {
+        logs::init(log)?;
+    } else {
+        logs::init_file(log, &settings.journal_dir.join("ctower.log"))?;
+    }
+    let workers = a.workers.unwrap_or(settings.workers).max(1);
+    let recording = settings.demo.recording.clone();
+    if !recording.exists() {
+        bail!(
+            "the demo recording {} is missing (regenerate it: ctower simulate -o {})",
+            recording.display(),
+            recording.display()
+        );
+    }
+    let speed = a.speed.unwrap_or(settings.demo.speed);
+    let opts = live::LiveOptions {
+        workers,
+        tui: !a.headless,
+        demo_replay: Some((recording, speed)),
+        out_dir: None,
+        stop_after: None,
+    };
+    live::run(settings, opts)
+}
+
+/// A `--broker` URL as an endpoint (plain TCP).
+fn endpoint(url: &str) -> anyhow::Result<BrokerEndpoint> {
+    use ctower_collector::config::{redact_url, BrokerAddr};
+    match BrokerAddr::parse(url) {
+        Ok(BrokerAddr::Tcp { host, port }) => Ok(BrokerEndpoint::new(host, port)),
+        // Never echo credentials a user put in the URL.
+        Ok(_) => bail!("--broker `{}`: give mqtt://HOST:PORT", redact_url(url)),
+        Err(e) => bail!("--broker `{}`: {e}", redact_url(url)),
+    }
+}
+
+/// `ctower replay`: a recording to a broker.
+fn replay(log: &str, a: ReplayArgs) -> anyhow::Result<()> {
+    logs::init(log)?;
+    let endpoint = endpoint(&a.broker)?;
+    let mut o = ctower_collector::replay::PublishOptions::new(a.client_id);
+    o.speed = a
+        .speed
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--speed: {e}"))?;
+    o.loop_forever = a.loop_forever;
+    if a.now {
+        o.shift_to_now = Some(ctower_model::Clock::system());
+    }
+    let bar = crate::progress::records_bar(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        "replay",
+    );
+    let publish = ctower_collector::replay::publish_recording(&a.file, &endpoint, o, |p| {
+        bar.set_position(p.published);
+        bar.set_message(format!(
+            "replay @ {}",
+            ctower_model::time::rfc3339_ms(p.event_time_ms)
+        ));
+    });
+    let stats = runtime()?.block_on(publish)?;
+    bar.finish_and_clear();
+    tracing::info!(published = stats.published, acknowledged = stats.acknowledged, passes = stats.passes, broker = %endpoint, "replay done");
+    Ok(())
+}
+
+/// `ctower record`: live traffic to a recording.
+fn record(log: &str, a: RecordArgs) -> anyhow::Result<()> {
+    logs::init(log)?;
+    let endpoint = endpoint(&a.broker)?;
+    let rt = runtime()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let n = rt.block_on(async move {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = stop_tx.send(true);
+            }
+        });
+        ctower_collector::replay::record(
+            &endpoint,
+            &a.client_id,
+            a.topics,
+            &a.output,
+            stop_rx,
+            a.count,
+            None,
+        )
+        .await
+    })?;
+    tracing::info!(records = n, "recording written");
+    Ok(())
+}
+
+/// `ctower simulate`: a deterministic recording of simulated plants.
+fn simulate(log: &str, a: SimulateArgs) -> anyhow::Result<()> {
+    logs::init(log)?;
+    let mut cfg = ctower_sim::SimConfig {
+        seed: a.seed,
+        hours: a.hours,
+        plants: a.plants,
+        clean: a.clean,
+        very_late_per_hour: a.very_late_per_hour,
+        ..Default::default()
+    };
+    if let Some(s) = a.start {
+        cfg.start_ms = ctower_model::time::parse_rfc3339_ms(&s)
+            .with_context(|| format!("--start `{s}` is not RFC 3339"))?;
+    }
+    if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut w = ctower_model::ReplayWriter::create(&a.output)?;
+    let summary = ctower_sim::simulate(&cfg, &mut w)?;
+    w.finish()?;
+    tracing::info!(
+        messages = summary.messages,
+        malformed = summary.malformed,
+        late = summary.late,
+        very_late = summary.very_late,
+        very_late_per_site = ?summary.very_late_per_site(),
+        incidents = summary.incidents.len(),
+        output = %a.output.display(),
+        "recording written"
+    );
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! `ctower`, the application: the house around the pure cores of the
+//! library crates (collector, stream, alerts, tui).
+//!
+//! - [`cli`] says what each command takes, [`commands`] runs it;
+//! - [`live`] composes live mode from stages (sources, ingest, pipeline,
+//!   outputs, metrics), each returning a handle, with one ordered shutdown;
+//! - [`batch`] runs a recording through the same pipeline, deterministically;
+//! - [`output`] is the one output stage both use: the alarm engine and the
+//!   [`output::Sink`]s (journal, JSON Lines files, hooks, dashboard);
+//! - [`pipeline`] builds what both modes share from the [`settings`];
+//! - [`journal`] is the local line-protocol journal.
+
+pub mod batch;
+pub mod cli;
+pub mod commands;
+pub mod journal;
+pub mod live;
+pub mod logs;
+pub mod output;
+pub mod pipeline;
+pub mod progress;
+pub mod settings;

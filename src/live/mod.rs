@@ -1,0 +1,226 @@
+//! Live mode: MQTT sources → ingest thread → timely pipeline → output
+//! stage (journal, alarms and hooks, dashboard). The demo adds the embedded
+//! broker and a looping replay of the recorded plants.
+//!
+//! Composed of stages, each started by its module and returning a handle;
+//! [`run`] starts them upstream first and stops them in one order:
+//! sources end → ingest drains → pipeline closes → outputs are journaled.
+//!
+//! Threads and queues (every one bounded):
+//! - tokio runtime ([`sources`]): one task per source (rumqttc poll loop)
+//!   and the demo replayer. Sources → ingest: `RawMessage` channel
+//!   ([`sources::RAW_QUEUE`]); full: the poll loop waits, so the broker
+//!   holds the QoS 1 backlog;
+//! - ingest thread ([`ingest`]): decoder, admission, dead letters →
+//!   pipeline input (`pipeline.queue_batches`); full: the ingest thread waits;
+//! - timely workers (their own threads) → closed windows
+//!   ([`crate::pipeline::OUTPUT_QUEUE_WINDOWS`]); full: the dataflow waits;
+//! - output thread ([`output`]): the output stage → dashboard updates
+//!   ([`DASHBOARD_QUEUE`]); full: KPI and metric updates for the dashboard
+//!   are dropped (the next window replaces them), alarm events wait;
+//! - metrics thread ([`ticker`]): self-metrics once a second.
+
+mod ingest;
+mod output;
+mod sources;
+mod ticker;
+
+use crate::pipeline::{runtime, stream_config};
+use crate::settings::Settings;
+use anyhow::Context;
+use ctower_collector::broker::EmbeddedBroker;
+use ctower_model::{Clock, PipelineMetrics, Update};
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+/// Updates queued for the dashboard.
+pub const DASHBOARD_QUEUE: usize = 10_000;
+
+/// How long the stages get to stop before the process exits anyway.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// What live mode runs.
+pub struct LiveOptions {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Show the dashboard (otherwise headless until Ctrl-C).
+    pub tui: bool,
+    /// Demo: replay this recording into the embedded broker, looping, at
+    /// this speed factor.
+    pub demo_replay: Option<(PathBuf, f64)>,
+    /// Also write `kpis.jsonl`, `alarms.jsonl`, `summary.json` here.
+    pub out_dir: Option<PathBuf>,
+    /// Take this many messages as the whole input: then close every open
+    /// window and stop (tests). Without it, stopping writes no open window.
+    pub stop_after: Option<u64>,
+}
+
+/// Runs live mode until Ctrl-C, the dashboard quits, the input ends
+/// (`stop_after`) or the output stage fails; non-zero if a stage failed
+/// or lost data.
+pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let clock = Clock::system();
+    let settings = Arc::new(settings);
+    let broker = start_broker(&settings, opts.demo_replay.is_some())?;
+    let embedded_port = broker.as_ref().map(EmbeddedBroker::port);
+
+    let (input, pipeline) = ctower_stream::start(stream_config(&settings, opts.workers))?;
+    let sources = sources::start(&rt, &settings, embedded_port, &clock);
+    let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
+    let ingest = ingest::start(
+        settings.clone(),
+        sources.raw,
+        input,
+        opts.stop_after,
+        metrics.clone(),
+    )?;
+    let (dashboard_tx, dashboard_rx) = match opts.tui {
+        true => {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Update>(DASHBOARD_QUEUE);
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    let faults = Arc::default();
+    let plan = output::OutputPlan {
+        settings: settings.clone(),
+        out_dir: opts.out_dir.clone(),
+        dashboard: dashboard_tx.clone(),
+        metrics: metrics.clone(),
+        faults: Arc::clone(&faults),
+        workers: opts.workers,
+        clock,
+    };
+    let output = output::start(plan, pipeline.outputs)?;
+    let ticker = ticker::Ticker::start(ticker::TickerInputs {
+        metrics,
+        faults,
+        windows_closed: pipeline.windows_closed,
+        dashboard: dashboard_tx,
+    })?;
+    if let (Some((recording, speed)), Some(port)) = (opts.demo_replay, embedded_port) {
+        sources::start_demo_replay(&rt, recording, speed, port);
+    }
+
+    let result = foreground(&rt, dashboard_rx, ingest.done, output.failed);
+
+    let _ = sources.stop.send(true);
+    ticker.stop();
+    let stages = [("ingest", ingest.thread), ("output", output.thread)];
+    let workers = pipeline.workers;
+    let failures = stop_stages(
+        stages,
+        move || drop(workers.join()),
+        Instant::now() + STOP_WAIT,
+    );
+    rt.shutdown_timeout(Duration::from_secs(2));
+    drop(broker);
+    result?;
+    if !failures.is_empty() {
+        anyhow::bail!("stopped with failed stages: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+/// The embedded broker, when a source or the demo uses it.
+fn start_broker(settings: &Settings, demo: bool) -> anyhow::Result<Option<EmbeddedBroker>> {
+    if !settings.uses_embedded_broker() && !demo {
+        return Ok(None);
+    }
+    let b = EmbeddedBroker::start(settings.demo.broker_bind)?;
+    tracing::info!(url = %b.url(), "embedded broker ready");
+    Ok(Some(b))
+}
+
+/// The foreground: the dashboard until it quits, or (headless) until
+/// Ctrl-C, the end of the input or a failed output stage.
+fn foreground(
+    rt: &Runtime,
+    dashboard: Option<Receiver<Update>>,
+    input_done: oneshot::Receiver<()>,
+    output_failed: oneshot::Receiver<()>,
+) -> anyhow::Result<()> {
+    let Some(rx) = dashboard else {
+        return rt.block_on(async {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    r.context("waiting for Ctrl-C")?;
+                    tracing::info!("Ctrl-C: stopping");
+                }
+                _ = input_done => {}
+                Ok(()) = output_failed => {}
+            }
+            Ok(())
+        });
+    };
+    // In raw mode Ctrl-C is a key the dashboard handles; a signal from
+    // outside (kill -INT/-TERM) must still give the terminal back.
+    rt.spawn(restore_terminal_on_signal());
+    let options = ctower_tui::TuiOptions {
+        title: "ctower · group control tower".into(),
+        exit_on_disconnect: false,
+    };
+    ctower_tui::run(rx, options).map_err(anyhow::Error::from)
+}
+
+async fn restore_terminal_on_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        ctower_tui::restore_terminal();
+        tracing::warn!("signal received: terminal restored, exiting");
+        std::process::exit(130);
+    }
+}
+
+/// Waits (until `deadline`) for each stage in order, then the workers; a
+/// stage that failed, panicked or did not stop is a failure: an operator's
+/// supervisor must see it in the exit code.
+fn stop_stages<const N: usize>(
+    stages: [(&str, JoinHandle<anyhow::Result<()>>); N],
+    join_workers: impl FnOnce(),
+    deadline: Instant,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (name, h) in stages {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !h.is_finished() {
+            tracing::warn!(stage = name, "did not stop within 10 s; exiting anyway");
+            failures.push(format!("{name}: did not stop within 10 s"));
+            continue;
+        }
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(stage = name, error = %e, "stage failed");
+                failures.push(format!("{name}: {e:#}"));
+            }
+            Err(_) => {
+                tracing::error!(stage = name, "stage panicked");
+                failures.push(format!("{name}: panicked"));
+            }
+        }
+    }
+    if Instant::now() < deadline {
+        join_workers();
+    }
+    failures
+}

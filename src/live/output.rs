@@ -1,0 +1,116 @@
+//! The output thread of live mode: the [`OutputStage`] with the journal,
+//! the `--out` files, the hooks and the dashboard as sinks. Faults raise
+//! system alarms and the run goes on; the thread ends with an error if
+//! anything was lost, so the process exits non-zero.
+
+use crate::journal::Journal;
+use crate::output::{
+    DashboardSink, FaultPolicy, FilesSink, HooksSink, JournalSink, OutputStage, RunInfo,
+};
+use crate::settings::Settings;
+use anyhow::Context;
+use ctower_alerts::HookDispatcher;
+use ctower_model::{Clock, Fault, PipelineMetrics, Update};
+use ctower_stream::WindowOutput;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// Where the live output stage writes, and what it shares.
+pub struct OutputPlan {
+    /// The settings (journal, rules, hooks).
+    pub settings: Arc<Settings>,
+    /// Also write `kpis.jsonl`, `alarms.jsonl`, `summary.json` here.
+    pub out_dir: Option<PathBuf>,
+    /// The dashboard's channel, if it runs.
+    pub dashboard: Option<SyncSender<Update>>,
+    /// The ingest's metrics (its dead-letter fault, the final counts).
+    pub metrics: Arc<Mutex<PipelineMetrics>>,
+    /// Where the stage publishes its sinks' faults.
+    pub faults: Arc<Mutex<Vec<Fault>>>,
+    /// Timely workers, for the summary.
+    pub workers: usize,
+    /// The wall clock.
+    pub clock: Clock,
+}
+
+/// The running output thread.
+pub struct Output {
+    /// Ends with an error when a sink lost data or could not start.
+    pub thread: JoinHandle<anyhow::Result<()>>,
+    /// Fires if the stage ends before its input did (the journal could not
+    /// even be opened …): the engine must stop, not run with nothing written.
+    pub failed: oneshot::Receiver<()>,
+}
+
+/// Starts the output thread on the pipeline's closed windows.
+pub fn start(plan: OutputPlan, windows: Receiver<WindowOutput>) -> anyhow::Result<Output> {
+    let (failed_tx, failed) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("ctower-output".into())
+        .spawn(move || {
+            let result = run(plan, &windows);
+            if let Err(e) = &result {
+                tracing::error!(error = %format!("{e:#}"), "output stage failed: stopping");
+                let _ = failed_tx.send(());
+            }
+            result
+        })
+        .context("starting the output thread")?;
+    Ok(Output { thread, failed })
+}
+
+fn run(plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()> {
+    let mut stage = build(&plan)?;
+    stage.run(windows, |_| {})?;
+    let metrics = plan.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+    let run = RunInfo {
+        recording: None,
+        workers: plan.workers,
+        processes: 1,
+    };
+    let (s, result) = stage.finish(&metrics, run);
+    if plan.out_dir.is_some() && result.is_ok() {
+        tracing::info!(
+            messages = s.messages,
+            windows = s.windows,
+            kpi_records = s.kpi_records,
+            alarm_events = s.alarm_events,
+            "outputs written"
+        );
+    }
+    result
+}
+
+/// The stage and its sinks: journal, `--out` files, hooks, dashboard.
+fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
+    let settings = &plan.settings;
+    let journal = Journal::open(&settings.journal_dir)
+        .with_context(|| format!("opening the journal in {}", settings.journal_dir.display()))?
+        .with_max_backlog_bytes(settings.journal_max_backlog_bytes);
+    tracing::info!(journal = %journal.path().display(), "journal open");
+    let metrics = plan.metrics.clone();
+    let mut stage = OutputStage::new(
+        settings.rules.clone(),
+        FaultPolicy::Alarm,
+        plan.clock.clone(),
+    )
+    .with_sink(JournalSink::new(journal, plan.clock.clone()))
+    // The ingest's faults (its dead-letter file) raise alarms too.
+    .with_external_faults(Box::new(move || {
+        metrics.lock().map(|m| m.faults.clone()).unwrap_or_default()
+    }))
+    .publish_faults(plan.faults.clone());
+    if let Some(dir) = &plan.out_dir {
+        stage = stage.with_sink(FilesSink::create(dir)?);
+    }
+    stage = stage.with_sink(HooksSink::new(HookDispatcher::start(
+        settings.hooks.clone(),
+    )?));
+    if let Some(tx) = &plan.dashboard {
+        stage = stage.with_sink(DashboardSink::new(tx.clone()));
+    }
+    Ok(stage)
+}

@@ -1,0 +1,85 @@
+//! The MQTT sources of live mode (one rumqttc poll loop per source, on the
+//! tokio runtime) and the demo's looping replay into the embedded broker.
+
+use crate::settings::Settings;
+use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStatus};
+use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
+use ctower_collector::RawMessage;
+use ctower_model::Clock;
+use std::path::PathBuf;
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, watch};
+
+/// Messages queued from the sources to the ingest thread; full: the poll
+/// loops wait, so the broker holds the QoS 1 backlog.
+pub const RAW_QUEUE: usize = 8192;
+
+/// The running sources.
+pub struct Sources {
+    /// What they receive, for the ingest thread.
+    pub raw: mpsc::Receiver<RawMessage>,
+    /// `true` stops them.
+    pub stop: watch::Sender<bool>,
+}
+
+/// Starts one task per configured source, each stamping receive times
+/// with `clock`.
+pub fn start(
+    rt: &Runtime,
+    settings: &Settings,
+    embedded_port: Option<u16>,
+    clock: &Clock,
+) -> Sources {
+    let (raw_tx, raw) = mpsc::channel::<RawMessage>(RAW_QUEUE);
+    let (stop, stop_rx) = watch::channel(false);
+    for (i, spec) in settings.sources.iter().enumerate() {
+        let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
+        let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
+        rt.spawn(log_status(spec.name.clone(), status_rx));
+        let clock = clock.clone();
+        rt.spawn(async move {
+            let name = spec.name.clone();
+            match run_source(i, spec, embedded_port, tx, clock, stop_rx, Some(status_tx)).await {
+                Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
+                Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
+            }
+        });
+    }
+    Sources { raw, stop }
+}
+
+/// Logs a source's connection changes.
+async fn log_status(name: std::sync::Arc<str>, mut status: watch::Receiver<SourceStatus>) {
+    while status.changed().await.is_ok() {
+        let s = status.borrow_and_update().clone();
+        match s {
+            SourceStatus::Subscribed { connection } => {
+                tracing::info!(source = %name, connection, "source subscribed")
+            }
+            SourceStatus::Disconnected {
+                attempt,
+                error,
+                retry_in_ms,
+            } => {
+                tracing::warn!(source = %name, attempt, error, retry_in_ms, "source disconnected")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The demo: loops `recording` through the embedded broker at `speed`.
+pub fn start_demo_replay(rt: &Runtime, recording: PathBuf, speed: f64, port: u16) {
+    rt.spawn(async move {
+        let mut o = PublishOptions::new("ctower-demo-replay");
+        o.speed = Speed::Factor(speed);
+        o.loop_forever = true;
+        // Recorded event times (each pass shifted forward), not "now": at
+        // 10x the event time runs ahead of the wall clock, and a live tower
+        // refuses event times far ahead of their receive time.
+        let endpoint = BrokerEndpoint::new("127.0.0.1", port);
+        if let Err(e) = publish_recording(&recording, &endpoint, o, |_| {}).await {
+            tracing::error!(error = %e, recording = %recording.display(), "demo replay failed");
+        }
+    });
+}

@@ -1,0 +1,103 @@
+//! Self-metrics of live mode, once a second: the ingest's counters, the
+//! rate, the closed windows and every stage's faults, to the dashboard; a
+//! `pipeline` log line every 30 s (an error line while a stage fails —
+//! never "all is well" while one cannot write).
+
+use crate::output::dashboard_send;
+use anyhow::Context;
+use ctower_model::{Fault, PipelineMetrics, Update};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the ticker reads.
+pub struct TickerInputs {
+    /// The ingest's metrics.
+    pub metrics: Arc<Mutex<PipelineMetrics>>,
+    /// The output stage's faults.
+    pub faults: Arc<Mutex<Vec<Fault>>>,
+    /// Windows closed by the pipeline.
+    pub windows_closed: Arc<AtomicU64>,
+    /// The dashboard's channel, if it runs.
+    pub dashboard: Option<SyncSender<Update>>,
+}
+
+/// The running ticker; [`Ticker::stop`] ends it at once.
+pub struct Ticker {
+    done: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Ticker {
+    /// Starts the ticker thread.
+    pub fn start(inputs: TickerInputs) -> anyhow::Result<Ticker> {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("ctower-metrics".into())
+            .spawn(move || tick(inputs, &stop))
+            .context("starting the metrics thread")?;
+        Ok(Ticker { done, thread })
+    }
+
+    /// Stops the ticker (it is parked between ticks: woken now).
+    pub fn stop(&self) {
+        self.done.store(true, Ordering::Relaxed);
+        self.thread.thread().unpark();
+    }
+}
+
+fn tick(inputs: TickerInputs, done: &AtomicBool) {
+    let (mut last, mut at) = (0u64, Instant::now());
+    let mut logged = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::park_timeout(Duration::from_secs(1));
+        let mut m = inputs.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+        if let Ok(f) = inputs.faults.lock() {
+            m.faults.extend(f.iter().cloned());
+        }
+        let dt = at.elapsed().as_secs_f64().max(1e-3);
+        m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
+        m.windows_closed = inputs.windows_closed.load(Ordering::Relaxed);
+        (last, at) = (m.received, Instant::now());
+        if logged.elapsed() >= Duration::from_secs(30) {
+            logged = Instant::now();
+            log(&m);
+        }
+        if let Some(tx) = &inputs.dashboard {
+            if !dashboard_send(tx, Update::Metrics(m)) {
+                break;
+            }
+        }
+    }
+}
+
+fn log(m: &PipelineMetrics) {
+    let failing: Vec<String> = m
+        .faults
+        .iter()
+        .map(|f| format!("{} ({}): {}", f.stage, f.path, f.error))
+        .collect();
+    if failing.is_empty() {
+        tracing::info!(
+            received = m.received,
+            rate_per_s = m.ingest_rate_per_s.round(),
+            dead_letters = m.dead_letter_total(),
+            watermark_lag_ms = m.watermark_lag_ms,
+            windows = m.windows_closed,
+            stale_sites = ?m.stale_sites,
+            "pipeline"
+        );
+    } else {
+        tracing::error!(
+            received = m.received,
+            rate_per_s = m.ingest_rate_per_s.round(),
+            dead_letters = m.dead_letter_total(),
+            windows = m.windows_closed,
+            failing = ?failing,
+            "pipeline: stages failing"
+        );
+    }
+}

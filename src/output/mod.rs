@@ -1,0 +1,274 @@
+//! The output stage: every closed window of the pipeline goes through the
+//! alarm engine and then to each [`Sink`] — the journal, the JSON Lines
+//! files, the webhooks, the dashboard — in the same order in live mode,
+//! batch mode and cluster mode (one [`OutputStage`] for all three).
+//!
+//! For each window, in order: its records (KPIs, signal statistics) reach
+//! every sink, each followed by the alarm events it raised; then each sink
+//! ends the window (the journal commits it: one fdatasync); then the sinks'
+//! health is checked. A sink that cannot write never stops the others: it
+//! reports a [`Fault`] with its path, the stage logs it, raises the urgent
+//! system alarm `ctower.<stage>` (live) and, per [`FaultPolicy`], stops the
+//! run (batch: a half-written output is no output) or goes on and ends with
+//! an error (live: the process exits non-zero).
+//!
+//! Adding an output is one `impl Sink` and one line where the sinks are
+//! listed (`live::run`, `batch::run`, or [`OutputStage::with_sink`]).
+
+mod dashboard;
+mod files;
+mod hooks;
+mod journal;
+
+pub use dashboard::{send as dashboard_send, DashboardSink};
+pub use files::{FilesSink, JsonlOutputs, Summary};
+pub use hooks::HooksSink;
+pub use journal::JournalSink;
+
+use ctower_alerts::{AlarmEngine, Rule, SystemAlarms};
+use ctower_model::{AlarmEvent, Clock, Fault, PipelineMetrics, StreamOutput};
+use ctower_stream::WindowOutput;
+use std::sync::{Arc, Mutex};
+
+/// One destination of the output stage.
+///
+/// The stage calls, per window: [`Sink::record`] for each record, each
+/// followed by [`Sink::alarm`] for the alarm events it raised, then
+/// [`Sink::end_window`]; after the last window, [`Sink::finish`]. A sink
+/// never returns an error from the per-record calls: it keeps its own
+/// state and reports it through [`Sink::fault`].
+pub trait Sink: Send {
+    /// One record of a closed window: a KPI record or a signal statistic.
+    fn record(&mut self, out: &StreamOutput);
+    /// One alarm event (from the rules, or a system alarm).
+    fn alarm(&mut self, ev: &AlarmEvent);
+    /// Every record and alarm of `window` has been given: make it durable
+    /// (the journal commits here). `window.closes_window` is `false` for
+    /// late corrections delivered on their own; `now_ms` is the wall clock.
+    fn end_window(&mut self, _window: &WindowOutput, _now_ms: i64) {}
+    /// What this sink cannot do now, with its path; `None` when it is well.
+    fn fault(&self) -> Option<Fault> {
+        None
+    }
+    /// The run has ended: flush, write what is written at the end (the
+    /// batch summary), and say what could not be written.
+    fn finish(&mut self, _end: &RunEnd) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the sinks learn when the run ends.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// The run's counts, for `summary.json`.
+    pub summary: Summary,
+}
+
+/// What the stage does when a sink reports a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPolicy {
+    /// Stop at once with the fault as the error (batch mode: the files are
+    /// the product, a half-written set is no result).
+    Stop,
+    /// Raise the system alarm, keep the other sinks going, end with an
+    /// error (live mode: the tower must not go dark because one disk is full).
+    Alarm,
+}
+
+/// Faults from outside the stage (the ingest's dead-letter file), read
+/// after each window.
+pub type ExternalFaults = Box<dyn Fn() -> Vec<Fault> + Send>;
+
+/// The alarm engine and the sinks, driven window by window.
+pub struct OutputStage {
+    engine: AlarmEngine,
+    system: SystemAlarms,
+    sinks: Vec<Box<dyn Sink>>,
+    policy: FaultPolicy,
+    clock: Clock,
+    external: Option<ExternalFaults>,
+    /// The stage's faults (not the external ones), for the metrics.
+    published: Option<Arc<Mutex<Vec<Fault>>>>,
+    counts: Counts,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    windows: u64,
+    kpi_records: u64,
+    alarm_events: u64,
+}
+
+impl OutputStage {
+    /// A stage evaluating `rules`, with no sink yet.
+    pub fn new(rules: Vec<Rule>, policy: FaultPolicy, clock: Clock) -> Self {
+        OutputStage {
+            engine: AlarmEngine::new(rules),
+            system: SystemAlarms::new(),
+            sinks: Vec::new(),
+            policy,
+            clock,
+            external: None,
+            published: None,
+            counts: Counts::default(),
+        }
+    }
+
+    /// Adds a sink; sinks receive everything in the order they were added.
+    pub fn with_sink(mut self, sink: impl Sink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds boxed sinks (e.g. extra ones a caller passes through).
+    pub fn with_sinks(mut self, sinks: impl IntoIterator<Item = Box<dyn Sink>>) -> Self {
+        self.sinks.extend(sinks);
+        self
+    }
+
+    /// Reads faults from outside the stage after each window (they raise
+    /// system alarms like the sinks' own).
+    pub fn with_external_faults(mut self, f: ExternalFaults) -> Self {
+        self.external = Some(f);
+        self
+    }
+
+    /// Publishes the sinks' faults here after each window (the metrics
+    /// ticker merges them into what the dashboard and the log show).
+    pub fn publish_faults(mut self, to: Arc<Mutex<Vec<Fault>>>) -> Self {
+        self.published = Some(to);
+        self
+    }
+
+    /// One closed window through the alarm engine and every sink.
+    pub fn window(&mut self, window: &WindowOutput) -> anyhow::Result<()> {
+        if window.closes_window {
+            self.counts.windows += 1;
+        }
+        for out in &window.outputs {
+            if matches!(out, StreamOutput::Kpi(_)) {
+                self.counts.kpi_records += 1;
+            }
+            for sink in &mut self.sinks {
+                sink.record(out);
+            }
+            for ev in self.engine.process(out) {
+                self.deliver(&ev);
+            }
+        }
+        let now = self.clock.now_ms();
+        for sink in &mut self.sinks {
+            sink.end_window(window, now);
+        }
+        self.check_faults(now)
+    }
+
+    /// Drives every window of `outputs` through the stage, calling
+    /// `after` with each (progress, benchmarks), until the pipeline ends.
+    pub fn run(
+        &mut self,
+        outputs: &std::sync::mpsc::Receiver<WindowOutput>,
+        mut after: impl FnMut(&WindowOutput),
+    ) -> anyhow::Result<()> {
+        for window in outputs.iter() {
+            self.window(&window)?;
+            after(&window);
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, ev: &AlarmEvent) {
+        self.counts.alarm_events += 1;
+        for sink in &mut self.sinks {
+            sink.alarm(ev);
+        }
+    }
+
+    /// The sinks' faults and the external ones: each stage's system alarm
+    /// follows them; under [`FaultPolicy::Stop`] the first fault ends the run.
+    fn check_faults(&mut self, now_ms: i64) -> anyhow::Result<()> {
+        let own: Vec<Fault> = self.sinks.iter().filter_map(|s| s.fault()).collect();
+        if let (FaultPolicy::Stop, Some(f)) = (self.policy, own.first()) {
+            anyhow::bail!("cannot write the {} ({}): {}", f.stage, f.path, f.error);
+        }
+        let mut all = own.clone();
+        if let Some(external) = &self.external {
+            all.extend(external());
+        }
+        if self.policy == FaultPolicy::Alarm {
+            self.raise_system_alarms(&all, now_ms);
+        }
+        if let Some(p) = &self.published {
+            if let Ok(mut f) = p.lock() {
+                *f = own;
+            }
+        }
+        Ok(())
+    }
+
+    /// One system alarm per stage that is, or was, failing (stages in name
+    /// order, so a replay raises them in the same order).
+    fn raise_system_alarms(&mut self, faults: &[Fault], now_ms: i64) {
+        let mut stages: Vec<String> = faults.iter().map(|f| f.stage.clone()).collect();
+        stages.extend(self.system.failing().map(str::to_string));
+        stages.sort();
+        stages.dedup();
+        for stage in stages {
+            let fault = faults.iter().find(|f| f.stage == stage);
+            let message = match fault {
+                Some(f) => format!(
+                    "ctower cannot write its {stage} ({}): {}; {} lost so far",
+                    f.path, f.error, f.lost
+                ),
+                None => format!("ctower writes its {stage} again"),
+            };
+            if let Some(ev) = self.system.set(&stage, fault.is_some(), now_ms, &message) {
+                self.deliver(&ev);
+            }
+        }
+    }
+
+    /// The run has ended: every sink finishes (even if one fails), with the
+    /// run's summary; the problems of all of them are the error.
+    pub fn finish(
+        mut self,
+        metrics: &PipelineMetrics,
+        run: RunInfo,
+    ) -> (Summary, anyhow::Result<()>) {
+        let summary = Summary {
+            recording: run.recording,
+            workers: run.workers,
+            processes: run.processes,
+            messages: metrics.received,
+            accepted: metrics.accepted,
+            dead_letters: metrics.dead_letters.clone(),
+            windows: self.counts.windows,
+            kpi_records: self.counts.kpi_records,
+            alarm_events: self.counts.alarm_events,
+        };
+        let end = RunEnd {
+            summary: summary.clone(),
+        };
+        let problems: Vec<String> = self
+            .sinks
+            .iter_mut()
+            .filter_map(|s| s.finish(&end).err().map(|e| format!("{e:#}")))
+            .collect();
+        let result = match problems.is_empty() {
+            true => Ok(()),
+            false => Err(anyhow::anyhow!("{}", problems.join("; "))),
+        };
+        (summary, result)
+    }
+}
+
+/// What the summary says about the run itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    /// The recording of a batch run.
+    pub recording: Option<String>,
+    /// Timely workers of the whole run (processes × threads).
+    pub workers: usize,
+    /// Processes of the run (1, or N in cluster mode).
+    pub processes: usize,
+}

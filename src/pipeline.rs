@@ -1,0 +1,52 @@
+//! What live mode and batch mode build alike from the settings: the
+//! ingestor (decoders, admission, limits, dead letters), the stream
+//! pipeline's configuration, and the tokio runtime for MQTT I/O.
+
+use crate::settings::Settings;
+use anyhow::Context;
+use ctower_collector::deadletter::DeadLetterFile;
+use ctower_collector::decode::DecoderSpec;
+use ctower_collector::Ingestor;
+use ctower_stream::StreamConfig;
+use std::sync::Arc;
+
+/// Closed windows queued from the timely workers to the output stage;
+/// full: the dataflow waits.
+pub const OUTPUT_QUEUE_WINDOWS: usize = 64;
+
+/// The ingestor for a configuration: one decoder per source; with no
+/// sources, the telemetry contract's default decoding.
+pub fn ingestor(settings: &Settings, dead: Option<DeadLetterFile>) -> Ingestor {
+    let sources: Vec<(Arc<str>, DecoderSpec)> = if settings.sources.is_empty() {
+        vec![("default".into(), DecoderSpec::default_uns())]
+    } else {
+        settings
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.decoder.clone()))
+            .collect()
+    };
+    Ingestor::new(sources, settings.admission, dead, settings.batch_size)
+        .with_limits(settings.limits.clone())
+}
+
+/// The stream pipeline's configuration with `workers` timely workers.
+pub fn stream_config(settings: &Settings, workers: usize) -> StreamConfig {
+    StreamConfig {
+        workers,
+        accum: settings.accum.clone(),
+        input_capacity: settings.queue_batches,
+        output_capacity: OUTPUT_QUEUE_WINDOWS,
+    }
+}
+
+/// The tokio runtime for MQTT I/O: two threads are plenty, the heavy work
+/// runs on timely's own threads.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ctower-io")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
