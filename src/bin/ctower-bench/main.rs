@@ -1,12 +1,35 @@
 //! `ctower-bench`: measures the decode path and the batch mode and prints a
 //! Markdown report (see BENCHMARKS.md). A target of its own, beside the
-//! product binary: build with `cargo build --release --bin ctower-bench`.
+//! product binary: `cargo build --release --bin ctower-bench --bin ctower`.
+//!
+//! Phases, each timed with [`std::time::Instant`] (best of `--repeat`),
+//! recording generation excluded from every rate:
+//!
+//! 1. parse-only: the recording streamed through the collector's decoders
+//!    and admission (batches discarded): the batch feeder without the pipeline;
+//! 2. batch: `ctower::batch::run` per worker count (pipeline, roll-ups,
+//!    alarm rules, JSONL output into a temporary directory);
+//! 3. breakdown, on messages held in memory: reading the recording, a plain
+//!    `serde_json` parse of every payload (the floor), decode + admission alone;
+//! 4. RSS over `--rss-hours` of simulated data in a fresh child process.
+//!
+//! After each phase: peak RSS (`VmHWM`, reset before the phase through
+//! `/proc/self/clear_refs` when the kernel allows it), current RSS and the
+//! process CPU time spent in it. With `--baseline BIN`: instead, an A/B of
+//! the batch mode of two binaries as fresh processes ([`ab`]).
 
-mod bench;
+mod ab;
+mod env;
+mod measure;
+mod phases;
+mod procfs;
+mod report;
+mod rss;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use ctower::settings::Settings;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Measures the decode path and the batch mode; prints a Markdown report.
@@ -20,39 +43,51 @@ struct Cli {
     #[arg(short, long, global = true, default_value = "configs/default.toml")]
     config: PathBuf,
     #[command(flatten)]
-    bench: BenchArgs,
+    bench: BenchOptions,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// What to measure.
 #[derive(clap::Args)]
-struct BenchArgs {
+pub struct BenchOptions {
     /// Plants to simulate (ignored with --recording).
     #[arg(long, default_value_t = 100)]
-    plants: usize,
+    pub plants: usize,
     /// Hours to simulate (ignored with --recording).
     #[arg(long, default_value_t = 1.0)]
-    hours: f64,
+    pub hours: f64,
     /// Simulator seed (ignored with --recording).
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub seed: u64,
     /// Worker counts for the batch mode, comma-separated.
     #[arg(short, long, value_delimiter = ',', default_value = "1,2")]
-    workers: Vec<usize>,
+    pub workers: Vec<usize>,
     /// Measure this recording instead of simulating one.
     #[arg(long)]
-    recording: Option<PathBuf>,
+    pub recording: Option<PathBuf>,
     /// Run each phase this many times and keep the fastest.
     #[arg(long, default_value_t = 1)]
-    repeat: usize,
+    pub repeat: usize,
     /// Decode threads of the batch runs (default: the worker count).
     #[arg(long)]
-    decode_threads: Option<usize>,
+    pub decode_threads: Option<usize>,
     /// Then the RSS of one batch run (the largest worker count, fresh
     /// process) over this many hours of simulated data (`--plants`,
     /// `--seed`), sampled each event-time hour; 0 skips it.
     #[arg(long, default_value_t = 24.0)]
-    rss_hours: f64,
+    pub rss_hours: f64,
+    /// A/B instead: the batch mode of this `ctower` binary (e.g. built from
+    /// an older commit) against `--candidate`, fresh processes, alternately.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// The `ctower` binary compared with `--baseline` (default: the one
+    /// beside this program).
+    #[arg(long, requires = "baseline")]
+    pub candidate: Option<PathBuf>,
+    /// The configuration file (set from the global `--config`).
+    #[arg(skip)]
+    pub config: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -96,21 +131,106 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             workers,
             decode_threads,
-        }) => bench::rss_child(&settings, &recording, &out, workers, decode_threads),
+        }) => rss::rss_child(&settings, &recording, &out, workers, decode_threads),
         None => {
-            let b = cli.bench;
-            let opts = bench::BenchOptions {
-                config: cli.config,
-                plants: b.plants,
-                hours: b.hours,
-                seed: b.seed,
-                workers: b.workers,
-                recording: b.recording,
-                repeat: b.repeat,
-                decode_threads: b.decode_threads,
-                rss_hours: b.rss_hours,
-            };
-            bench::run(&settings, &opts)
+            let mut o = cli.bench;
+            o.config = cli.config;
+            bench(&settings, &o)
         }
+    }
+}
+
+/// What the figures are worth.
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug build: figures are meaningless, use --release"
+    } else {
+        "release build"
+    }
+}
+
+fn bench(settings: &Settings, o: &BenchOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(!o.workers.is_empty(), "--workers: give at least one count");
+    anyhow::ensure!(
+        o.workers.iter().all(|&w| w >= 1),
+        "--workers: every count must be at least 1"
+    );
+    if cfg!(debug_assertions) {
+        eprintln!("warning: {}", profile());
+    }
+    let scratch = Scratch::new()?;
+    let rec = phases::recording(o, &scratch.0)?;
+    if let Some(baseline) = &o.baseline {
+        return compare(o, &rec, baseline, &scratch.0);
+    }
+    let (parse, accepted) = phases::parse_only(settings, &rec, o.repeat)?;
+    let mut rows = vec![parse];
+    let mut summaries = Vec::new();
+    for ((m, s), &w) in phases::batch_runs(settings, o, &rec, &scratch.0, accepted)?
+        .into_iter()
+        .zip(&o.workers)
+    {
+        rows.push(m);
+        summaries.push((w, s));
+    }
+    rows.extend(phases::breakdown(settings, &rec, o.repeat)?);
+    print!("{}", report::report(o, &rec, accepted, &rows, &summaries));
+    if o.rss_hours > 0.0 && o.plants > 0 {
+        let w = o.workers.iter().copied().max().unwrap_or(1);
+        let run = rss::rss_run(o, &scratch.0, w)?;
+        print!("{}", rss::rss_report(o, w, &run));
+    }
+    Ok(())
+}
+
+/// `--baseline`: the A/B of two binaries.
+fn compare(
+    o: &BenchOptions,
+    rec: &phases::Recording,
+    baseline: &Path,
+    scratch: &Path,
+) -> anyhow::Result<()> {
+    let candidate = match &o.candidate {
+        Some(c) => c.clone(),
+        None => std::env::current_exe()
+            .context("locating this program")?
+            .with_file_name("ctower"),
+    };
+    anyhow::ensure!(
+        candidate.exists(),
+        "no candidate binary at {} (build it: cargo build --release --bin ctower)",
+        candidate.display()
+    );
+    let plan = ab::AbPlan {
+        baseline: baseline.to_path_buf(),
+        candidate,
+        config: &o.config,
+        recording: &rec.path,
+        workers: &o.workers,
+        repeat: o.repeat,
+        scratch,
+    };
+    print!("{}", ab::compare(&plan)?);
+    Ok(())
+}
+
+/// A scratch directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("ctower-bench-{}-{nanos:08x}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
