@@ -13,10 +13,12 @@
 //! bounded backlog on a full disk) is in [`appender`].
 
 mod appender;
+pub mod rotate;
 
 pub use appender::Journal;
 use ctower_model::kpi::{FieldInfo, FieldValue, FieldVisitor};
 use ctower_model::{AlarmEvent, KpiRecord, SignalWindow};
+pub use rotate::Retention;
 use std::fmt::Write as _;
 
 /// What a name or string gets in place of a character line protocol cannot

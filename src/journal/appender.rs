@@ -15,10 +15,14 @@
 //!   at the next commit (a full disk may free up), in their order. The
 //!   backlog is bounded in bytes ([`DEFAULT_MAX_BACKLOG_BYTES`]); past the
 //!   bound the oldest lines are dropped and counted, never silently.
+//! - **Rotation.** Past [`Retention::max_file_bytes`] the file is rotated
+//!   at a commit (a window never spans two files) and old rotated files
+//!   are pruned by age and total size ([`super::rotate`]).
 //! - **Loud, not noisy.** One error log when commits start failing (path and
 //!   OS error), one info log when they succeed again (with counts);
 //!   [`Journal::health`] tells the rest at any time.
 
+use super::rotate::{self, Retention};
 use super::{alarm_line, kpi_line, signal_line};
 use ctower_model::{AlarmEvent, StreamOutput};
 use std::collections::VecDeque;
@@ -102,7 +106,11 @@ struct Failure {
 }
 
 pub struct Journal {
+    dir: PathBuf,
     path: PathBuf,
+    retention: Retention,
+    /// Whether the current run of rotation failures was logged.
+    rotate_failure_logged: bool,
     file: File,
     /// Length of the file after the last successful commit (or the repair
     /// at open): whole lines, synced. Every write starts here.
@@ -129,7 +137,7 @@ impl Journal {
             path: dir.to_path_buf(),
             os,
         })?;
-        let path = dir.join("ctower.lp");
+        let path = dir.join(rotate::LIVE);
         let open_err = |os| JournalError::Open {
             path: path.clone(),
             os,
@@ -153,7 +161,10 @@ impl Journal {
         }
         let durable_len = repair_torn_tail(&mut file, &path)?;
         Ok(Journal {
+            dir: dir.to_path_buf(),
             path,
+            retention: Retention::default(),
+            rotate_failure_logged: false,
             file,
             durable_len,
             dirty_tail: false,
@@ -174,6 +185,13 @@ impl Journal {
         self
     }
 
+    /// Sets the rotation and retention (default [`Retention::default`]).
+    pub fn with_retention(mut self, retention: Retention) -> Journal {
+        self.retention = retention;
+        self
+    }
+
+    /// The live file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -254,6 +272,9 @@ impl Journal {
                         "journal writable again: backlog written"
                     );
                 }
+                if self.durable_len >= self.retention.max_file_bytes {
+                    self.rotate(now_ms);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -325,6 +346,38 @@ impl Journal {
         Ok(self.pending_bytes as u64)
     }
 
+    /// Rotates the live file and prunes old ones. A failure is logged (once
+    /// per run of failures) and retried at the next commit; the live file
+    /// stays usable either way.
+    fn rotate(&mut self, now_ms: i64) {
+        let reopened = rotate::rotate(&self.dir, now_ms).and_then(|rotated| {
+            let Some(rotated) = rotated else {
+                return Ok(None);
+            };
+            // A new live file; its directory entry is synced by `open`.
+            let fresh =
+                Journal::open(&self.dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(Some((rotated, fresh.file)))
+        });
+        let pruned =
+            reopened.and_then(|r| Ok((r, rotate::prune(&self.dir, now_ms, &self.retention)?)));
+        match pruned {
+            Ok((Some((rotated, file)), pruned)) => {
+                self.file = file;
+                self.durable_len = 0;
+                self.rotate_failure_logged = false;
+                tracing::info!(rotated = %rotated.display(), pruned, "journal rotated");
+            }
+            Ok((None, _)) => {}
+            Err(e) if !self.rotate_failure_logged => {
+                self.rotate_failure_logged = true;
+                tracing::warn!(dir = %self.dir.display(), error = %e, "journal rotation failed: writing on in the same file, retrying at the next commit");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The journal's state now.
     pub fn health(&self) -> JournalHealth {
         JournalHealth {
             path: self.path.clone(),
@@ -427,6 +480,37 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Past the file size the journal rotates at a commit: each window
+    /// whole in one file, none lost, the oldest rotated files pruned.
+    #[test]
+    fn rotates_at_a_commit_and_prunes_by_total_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let retention = Retention {
+            max_file_bytes: 3 * line_len() as u64,
+            max_age_ms: i64::MAX,
+            max_total_bytes: 7 * line_len() as u64,
+        };
+        let mut j = Journal::open(dir.path())
+            .expect("open")
+            .with_retention(retention);
+        // Windows of two lines, one a second: the file rotates after
+        // windows 1 and 3; window 4 stays in the live file.
+        for w in 0..5u64 {
+            j.append_output(&sig(100_001 + 2 * w));
+            j.append_output(&sig(100_002 + 2 * w));
+            j.commit(1_772_430_600_000 + 1_000 * w as i64)
+                .expect("commit");
+        }
+        let rotated = rotate::list(dir.path()).expect("list");
+        // 8 rotated lines are more than 7: the older file was pruned.
+        assert_eq!(rotated.len(), 1, "{rotated:?}");
+        assert_eq!(rotated[0].name, "ctower-20260302T055003Z.lp");
+        let path = dir.path().join(&rotated[0].name);
+        assert_eq!(counts(&path), [100_005, 100_006, 100_007, 100_008]);
+        assert_eq!(counts(j.path()), [100_009, 100_010]);
+        assert!(j.health().ok());
     }
 
     #[test]
