@@ -8,13 +8,14 @@
 //! Calendar boundaries must fall on window boundaries (checked at load), so a
 //! whole window is in one shift, one break state and one production day.
 
+use crate::time_of_day::{format_hhmm, parse_hhmm, MINUTES_PER_DAY};
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use ctower_model::ConfigIssue;
 use serde::Deserialize;
 use std::sync::Arc;
 
-const DAY_MIN: u32 = 1440;
+const DAY_MIN: u32 = MINUTES_PER_DAY as u32;
 
 /// `[sites.NAME]` in the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -90,19 +91,6 @@ pub struct Slot {
     pub planned: bool,
 }
 
-fn parse_hhmm(s: &str, allow_24: bool) -> Option<u32> {
-    let (h, m) = s.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    match (h, m) {
-        (24, 0) if allow_24 => Some(DAY_MIN),
-        (0..=23, 0..=59) => Some(h * 60 + m),
-        _ => None,
-    }
-}
-
 /// Minutes of the day covered by `[start, end)`; `end ≤ start` wraps.
 fn minutes(start: u32, end: u32) -> Vec<u32> {
     if end > start {
@@ -110,10 +98,6 @@ fn minutes(start: u32, end: u32) -> Vec<u32> {
     } else {
         (start..DAY_MIN).chain(0..end).collect()
     }
-}
-
-fn fmt_min(m: u32) -> String {
-    format!("{:02}:{:02}", m / 60, m % 60)
 }
 
 impl SiteCalendarConfig {
@@ -147,7 +131,7 @@ impl SiteCalendarConfig {
         }
         let aligned = |m: u32| window_secs > 0 && (u64::from(m) * 60) % window_secs == 0;
         let mut time = |k: String, v: &str, allow_24: bool| -> Option<u32> {
-            match parse_hhmm(v, allow_24) {
+            match parse_hhmm(v, allow_24).map(u32::from) {
                 Some(m) if aligned(m) => Some(m),
                 Some(_) => {
                     issues.push(ConfigIssue::new(
@@ -205,9 +189,9 @@ impl SiteCalendarConfig {
                         format!(
                             "`{name}` overlaps `{}` ({}–{}) at {}",
                             o.1,
-                            fmt_min(o.2),
-                            fmt_min(o.3),
-                            fmt_min(m)
+                            format_hhmm(o.2),
+                            format_hhmm(o.3),
+                            format_hhmm(m)
                         ),
                     ));
                     break;
@@ -221,7 +205,7 @@ impl SiteCalendarConfig {
                 if break_at[m as usize].is_some() {
                     issues.push(ConfigIssue::new(
                         format!("{key}.breaks[{i}]"),
-                        format!("overlaps another break at {}", fmt_min(m)),
+                        format!("overlaps another break at {}", format_hhmm(m)),
                     ));
                     break;
                 }

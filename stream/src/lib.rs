@@ -29,6 +29,7 @@ pub mod cluster;
 mod dataflow;
 pub mod energy;
 pub mod rollup;
+pub mod time_of_day;
 
 pub use accum::{AccumConfig, AssetAccumulator, AssetWindow, LastReadings};
 pub use cluster::Cluster;
@@ -59,9 +60,6 @@ pub enum StreamError {
     Stopped,
     #[error("a timely worker panicked: {0}")]
     WorkerPanicked(String),
-    /// The energy configuration has problems; every one is listed.
-    #[error("invalid energy configuration ({} problem(s)): {}", .0.len(), join_issues(.0))]
-    EnergyConfig(Vec<ctower_model::ConfigIssue>),
     #[error("energy baseline: {n} period(s) are too few for a model with {parameters} parameters (at least {needed} needed)")]
     TooFewPeriods {
         n: usize,
@@ -84,12 +82,4 @@ pub enum StreamError {
         index: Option<usize>,
         model_uses_them: bool,
     },
-}
-
-fn join_issues(issues: &[ctower_model::ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }

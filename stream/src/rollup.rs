@@ -800,7 +800,7 @@ mod tests {
     fn periods(baseline_periods: usize) -> Periods {
         let cal = all_day_calendar();
         let energy: EnergyConfig = toml_like(baseline_periods);
-        let sites = energy.check("energy").expect("energy");
+        let sites = energy.check("energy", &mut vec![]).expect("energy");
         Periods::new(
             Arc::new(HashMap::from([(Arc::from("s"), cal)])),
             Arc::new(
