@@ -28,6 +28,7 @@ pub mod calendar;
 pub mod cluster;
 mod dataflow;
 pub mod energy;
+mod operators;
 pub mod rollup;
 pub mod time_of_day;
 
