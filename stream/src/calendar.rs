@@ -43,23 +43,34 @@ fn default_day_start() -> String {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `shifts` entry: a named shift, local `HH:MM` times.
 pub struct ShiftConfig {
+    /// Unique, not empty.
     pub name: String,
+    /// Local start, `HH:MM`.
     pub start: String,
+    /// Local end, `HH:MM` (`24:00`: midnight); at or before `start` it
+    /// crosses midnight.
     pub end: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `breaks` entry: a daily break (planned downtime).
 pub struct BreakConfig {
+    /// Local start, `HH:MM`.
     pub start: String,
+    /// Local end, `HH:MM` (`24:00`: midnight).
     pub end: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `maintenance` entry: planned downtime once.
 pub struct MaintenanceConfig {
+    /// Local start, `YYYY-MM-DDTHH:MM`.
     pub from: String,
+    /// Local end, `YYYY-MM-DDTHH:MM`, after `from`.
     pub to: String,
 }
 
@@ -349,6 +360,7 @@ fn local_to_utc(tz: Tz, t: NaiveDateTime) -> i64 {
 }
 
 impl SiteCalendar {
+    /// The site's IANA time zone.
     pub fn time_zone(&self) -> Tz {
         self.tz
     }

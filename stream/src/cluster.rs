@@ -45,6 +45,7 @@ pub struct Cluster {
 pub struct Fingerprint(Fnv1a);
 
 impl Fingerprint {
+    /// Adds bytes to the current part.
     pub fn bytes(&mut self, bytes: &[u8]) {
         self.0.write(bytes);
     }
@@ -71,12 +72,14 @@ impl Fingerprint {
         Ok(())
     }
 
+    /// The fingerprint so far.
     pub fn value(&self) -> u64 {
         self.0.finish()
     }
 }
 
 impl Cluster {
+    /// Processes in the cluster.
     pub fn processes(&self) -> usize {
         self.addresses.len()
     }

@@ -19,8 +19,12 @@ use timely::worker::Worker;
 /// All results of one closed window, in deterministic order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowOutput {
+    /// Start of the window (at the end of the input, for the open shifts
+    /// and days: the end of the last window).
     pub window_start_ms: i64,
+    /// End of the window.
     pub window_end_ms: i64,
+    /// Records and signal statistics, then corrections.
     pub outputs: Vec<StreamOutput>,
     /// A window closed. Otherwise `outputs` holds only corrections, or
     /// (at the end of the input) the shifts and days still open, marked

@@ -80,6 +80,9 @@ pub(super) enum Pass {
     Again,
 }
 
+/// One asset's state: its observations by window until each closes, what
+/// it carries from window to window, and its closed windows within the
+/// correction horizon.
 #[derive(Debug)]
 pub struct AssetAccumulator {
     pub(super) key: AssetKey,
@@ -103,6 +106,7 @@ pub struct AssetAccumulator {
 }
 
 impl AssetAccumulator {
+    /// A fresh accumulator whose first window starts at `first_window_ms`.
     pub fn new(key: AssetKey, first_window_ms: i64) -> Self {
         AssetAccumulator {
             key,
@@ -119,6 +123,7 @@ impl AssetAccumulator {
         }
     }
 
+    /// The asset.
     pub fn key(&self) -> &AssetKey {
         &self.key
     }
@@ -172,6 +177,8 @@ impl AssetAccumulator {
         !self.pending.is_empty()
     }
 
+    /// Buffers an observation in its window (any order: a window is
+    /// sorted when it closes).
     pub fn push(&mut self, obs: Observation, window_ms: i64) {
         let w = window_start(obs.ts_ms, window_ms);
         self.c.first_window_ms = self.c.first_window_ms.min(w);

@@ -56,6 +56,7 @@ use std::sync::Arc;
 /// Settings the accumulator needs; checked at load by the caller.
 #[derive(Debug, Clone)]
 pub struct AccumConfig {
+    /// Window length, ms.
     pub window_ms: i64,
     /// An asset with no message for longer than this is UNKNOWN (stale);
     /// also the default maximum interval of counters and meters, and the
@@ -121,9 +122,13 @@ impl AccumConfig {
 /// One asset's contribution to one closed window.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AssetWindow {
+    /// Start of the window, ms.
     pub window_start_ms: i64,
+    /// The asset (or a line's retired assets).
     pub asset: AssetKey,
+    /// Its sums in the window.
     pub sums: KpiSums,
+    /// Statistics of its free numeric signals in the window.
     pub signals: Vec<SignalWindow>,
 }
 

@@ -26,6 +26,7 @@ pub struct Coefficients {
 /// An energy baseline (ISO 50006 EnB) fitted by ordinary least squares.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Baseline {
+    /// The fitted model.
     pub coefficients: Coefficients,
     /// Coefficient of determination, 0..=1 (1 when the energy is the same in
     /// every period, which the intercept alone explains).
@@ -245,6 +246,7 @@ impl Moments {
 /// dates a change in energy performance.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Cusum {
+    /// The running sum, kWh.
     pub sum: f64,
 }
 
@@ -259,7 +261,9 @@ impl Cusum {
 /// One reporting period compared with the baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Deviation {
+    /// Energy the baseline expects for the period, kWh.
     pub expected_kwh: f64,
+    /// Energy used, kWh.
     pub actual_kwh: f64,
     /// actual − expected.
     pub deviation_kwh: f64,
@@ -267,6 +271,7 @@ pub struct Deviation {
     pub cusum_kwh: f64,
     /// R² of the baseline.
     pub r2: f64,
+    /// The baseline's coefficients.
     pub coefficients: Coefficients,
 }
 
@@ -274,13 +279,23 @@ pub struct Deviation {
 #[derive(Debug)]
 pub enum TrackerStep {
     /// Kept for the baseline: `have` of the `need` periods collected.
-    Collecting { have: usize, need: usize },
+    Collecting {
+        /// Periods collected.
+        have: usize,
+        /// Periods in the baseline period.
+        need: usize,
+    },
     /// Kept, and the baseline period is complete: this is the fitted
     /// baseline. Reporting starts with the next period.
     Fitted(Baseline),
     /// Kept, but the `have` periods collected so far cannot be fitted; the
     /// fit is tried again with the next period.
-    FitFailed { have: usize, error: StreamError },
+    FitFailed {
+        /// Periods collected.
+        have: usize,
+        /// Why they cannot be fitted.
+        error: StreamError,
+    },
     /// A reporting period.
     Tracked(Deviation),
 }

@@ -53,6 +53,7 @@ pub struct TariffConfig {
     pub currency: Option<String>,
     /// Price outside every period, currency units per kWh (required).
     pub default_price_per_kwh: Option<f64>,
+    /// Time-of-use periods; none: one price all week.
     #[serde(default)]
     pub periods: Vec<TariffPeriodConfig>,
 }

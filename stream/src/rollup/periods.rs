@@ -107,6 +107,8 @@ impl PeriodSums {
 }
 
 impl Periods {
+    /// Periods of the sites with a calendar; emitted ones are kept for
+    /// `keep_ms` (0: none, no corrections).
     pub fn new(
         calendars: Arc<HashMap<Arc<str>, SiteCalendar>>,
         energy: Arc<HashMap<Arc<str>, SiteEnergy>>,

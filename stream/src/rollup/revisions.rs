@@ -62,6 +62,7 @@ impl Kept {
 /// A re-emitted window record and the one it replaces (none: a new scope).
 #[derive(Debug, Clone)]
 pub struct Revised {
+    /// The record to emit.
     pub new: KpiRecord,
     /// The replaced record's revision and sums.
     pub old: Option<(u32, KpiSums)>,
