@@ -376,7 +376,7 @@ pub fn check(
         }
     }
     let mut energy = HashMap::new();
-    match raw.energy.check("energy") {
+    match raw.energy.check("energy", &mut issues).ok_or_else(Vec::new) {
         Ok(sites) => {
             let mut currencies = std::collections::BTreeSet::new();
             for (site, e) in sites {

@@ -338,6 +338,7 @@ impl Ingestor {
                 _ => 0,
             },
             windows_closed: 0,
+            late_dropped: 0,
             stale_sites: self.admission.stale_sites(),
             faults: self
                 .dead_letter_health()

@@ -19,6 +19,12 @@ pub struct PipelineMetrics {
     pub watermark_lag_ms: i64,
     /// Windows closed so far.
     pub windows_closed: u64,
+    /// Late observations the stream could not replay (older than the
+    /// windows it keeps for corrections), dropped so far. The collector
+    /// dead-letters what is older than the correction horizon (`too_late`);
+    /// this counts the few that pass it but no longer reach a kept window.
+    #[serde(default)]
+    pub late_dropped: u64,
     /// Sites currently marked stale (silent past the idle timeout).
     pub stale_sites: Vec<String>,
     /// Stages that cannot do their job right now (a full disk under the

@@ -35,11 +35,6 @@ pub enum Role {
 }
 
 impl Role {
-    /// Roles whose payload value is a string rather than a number.
-    pub fn is_text(self) -> bool {
-        matches!(self, Role::State | Role::Product)
-    }
-
     /// Cumulative counters and meters: their value only grows (until a
     /// reset or rollover), and what they counted is the difference between
     /// two readings.

@@ -8,13 +8,14 @@
 //! Calendar boundaries must fall on window boundaries (checked at load), so a
 //! whole window is in one shift, one break state and one production day.
 
+use crate::time_of_day::{format_hhmm, parse_hhmm, MINUTES_PER_DAY};
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
-use ctower_model::ConfigIssue;
+use ctower_model::{key_field, key_index, ConfigIssue};
 use serde::Deserialize;
 use std::sync::Arc;
 
-const DAY_MIN: u32 = 1440;
+const DAY_MIN: u32 = MINUTES_PER_DAY as u32;
 
 /// `[sites.NAME]` in the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,23 +43,34 @@ fn default_day_start() -> String {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `shifts` entry: a named shift, local `HH:MM` times.
 pub struct ShiftConfig {
+    /// Unique, not empty.
     pub name: String,
+    /// Local start, `HH:MM`.
     pub start: String,
+    /// Local end, `HH:MM` (`24:00`: midnight); at or before `start` it
+    /// crosses midnight.
     pub end: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `breaks` entry: a daily break (planned downtime).
 pub struct BreakConfig {
+    /// Local start, `HH:MM`.
     pub start: String,
+    /// Local end, `HH:MM` (`24:00`: midnight).
     pub end: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `maintenance` entry: planned downtime once.
 pub struct MaintenanceConfig {
+    /// Local start, `YYYY-MM-DDTHH:MM`.
     pub from: String,
+    /// Local end, `YYYY-MM-DDTHH:MM`, after `from`.
     pub to: String,
 }
 
@@ -90,19 +102,6 @@ pub struct Slot {
     pub planned: bool,
 }
 
-fn parse_hhmm(s: &str, allow_24: bool) -> Option<u32> {
-    let (h, m) = s.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    match (h, m) {
-        (24, 0) if allow_24 => Some(DAY_MIN),
-        (0..=23, 0..=59) => Some(h * 60 + m),
-        _ => None,
-    }
-}
-
 /// Minutes of the day covered by `[start, end)`; `end ≤ start` wraps.
 fn minutes(start: u32, end: u32) -> Vec<u32> {
     if end > start {
@@ -110,10 +109,6 @@ fn minutes(start: u32, end: u32) -> Vec<u32> {
     } else {
         (start..DAY_MIN).chain(0..end).collect()
     }
-}
-
-fn fmt_min(m: u32) -> String {
-    format!("{:02}:{:02}", m / 60, m % 60)
 }
 
 impl SiteCalendarConfig {
@@ -130,7 +125,7 @@ impl SiteCalendarConfig {
         let tz: Option<Tz> = self.time_zone.parse().ok();
         if tz.is_none() {
             issues.push(ConfigIssue::new(
-                format!("{key}.time_zone"),
+                key_field(key, "time_zone"),
                 format!(
                     "`{}` is not an IANA time zone (e.g. Europe/Paris)",
                     self.time_zone
@@ -145,103 +140,91 @@ impl SiteCalendarConfig {
                 format!("shift calendars need pipeline.window_secs to divide 900 (15 min); it is {window_secs}"),
             ));
         }
-        let aligned = |m: u32| window_secs > 0 && (u64::from(m) * 60) % window_secs == 0;
-        let mut time = |k: String, v: &str, allow_24: bool| -> Option<u32> {
-            match parse_hhmm(v, allow_24) {
-                Some(m) if aligned(m) => Some(m),
-                Some(_) => {
-                    issues.push(ConfigIssue::new(
-                        k,
-                        format!("`{v}` is not on a window boundary ({window_secs} s)"),
-                    ));
-                    None
-                }
-                None => {
-                    issues.push(ConfigIssue::new(
-                        k,
-                        format!("`{v}` is not a local time HH:MM"),
-                    ));
-                    None
-                }
-            }
+        let mut times = Times {
+            window_secs,
+            issues,
         };
-        let day_start = time(
-            format!("{key}.production_day_start"),
+        let day_start = times.time(
+            key_field(key, "production_day_start"),
             &self.production_day_start,
             false,
         );
+        let shifts = self.shift_times(key, &mut times);
+        let breaks = self.break_times(key, &mut times);
+        let shift_at = shift_map(key, &shifts, issues);
+        let break_at = break_map(key, &breaks, issues);
+        let maintenance = self.check_maintenance(key, tz, window_secs, issues);
+        if issues.len() > before {
+            return None;
+        }
+        Some(SiteCalendar {
+            tz: tz?,
+            day_start_min: day_start?,
+            shifts: shifts
+                .into_iter()
+                .map(|(_, n, a, b)| (Arc::from(n), a, b))
+                .collect(),
+            shift_at,
+            breaks: breaks.into_iter().map(|(_, s, e)| (s, e)).collect(),
+            break_at,
+            maintenance,
+        })
+    }
+
+    /// The shifts whose times are valid: (index, name, start, end minute).
+    fn shift_times<'a>(
+        &'a self,
+        key: &str,
+        times: &mut Times<'_>,
+    ) -> Vec<(usize, &'a str, u32, u32)> {
         let mut shifts = Vec::new();
         for (i, s) in self.shifts.iter().enumerate() {
-            let k = format!("{key}.shifts[{i}]");
-            let a = time(format!("{k}.start"), &s.start, false);
-            let b = time(format!("{k}.end"), &s.end, true);
+            let k = key_index(key, "shifts", i);
+            let a = times.time(key_field(&k, "start"), &s.start, false);
+            let b = times.time(key_field(&k, "end"), &s.end, true);
             if let (Some(a), Some(b)) = (a, b) {
                 shifts.push((i, s.name.as_str(), a, b % DAY_MIN));
             }
         }
+        shifts
+    }
+
+    /// The breaks whose times are valid: (index, start, end minute).
+    fn break_times(&self, key: &str, times: &mut Times<'_>) -> Vec<(usize, u32, u32)> {
         let mut breaks = Vec::new();
         for (i, b) in self.breaks.iter().enumerate() {
-            let k = format!("{key}.breaks[{i}]");
-            let s = time(format!("{k}.start"), &b.start, false);
-            let e = time(format!("{k}.end"), &b.end, true);
+            let k = key_index(key, "breaks", i);
+            let s = times.time(key_field(&k, "start"), &b.start, false);
+            let e = times.time(key_field(&k, "end"), &b.end, true);
             if let (Some(s), Some(e)) = (s, e) {
                 breaks.push((i, s, e % DAY_MIN));
             }
         }
-        let mut shift_at: Vec<Option<u16>> = vec![None; DAY_MIN as usize];
-        let mut names = std::collections::BTreeSet::new();
-        for (n, &(i, name, a, b)) in shifts.iter().enumerate() {
-            if name.is_empty() || !names.insert(name) {
-                issues.push(ConfigIssue::new(
-                    format!("{key}.shifts[{i}].name"),
-                    format!("`{name}` is empty or used twice"),
-                ));
-            }
-            for m in minutes(a, b) {
-                if let Some(other) = shift_at[m as usize] {
-                    let o = shifts[other as usize];
-                    issues.push(ConfigIssue::new(
-                        format!("{key}.shifts[{i}]"),
-                        format!(
-                            "`{name}` overlaps `{}` ({}–{}) at {}",
-                            o.1,
-                            fmt_min(o.2),
-                            fmt_min(o.3),
-                            fmt_min(m)
-                        ),
-                    ));
-                    break;
-                }
-                shift_at[m as usize] = Some(n as u16);
-            }
-        }
-        let mut break_at: Vec<Option<u16>> = vec![None; DAY_MIN as usize];
-        for (n, &(i, s, e)) in breaks.iter().enumerate() {
-            for m in minutes(s, e) {
-                if break_at[m as usize].is_some() {
-                    issues.push(ConfigIssue::new(
-                        format!("{key}.breaks[{i}]"),
-                        format!("overlaps another break at {}", fmt_min(m)),
-                    ));
-                    break;
-                }
-                break_at[m as usize] = Some(n as u16);
-            }
-        }
+        breaks
+    }
+
+    /// Planned maintenance, UTC ms [from, to).
+    fn check_maintenance(
+        &self,
+        key: &str,
+        tz: Option<Tz>,
+        window_secs: u64,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Vec<(i64, i64)> {
         let mut maintenance = Vec::new();
         for (i, m) in self.maintenance.iter().enumerate() {
-            let k = format!("{key}.maintenance[{i}]");
+            let k = key_index(key, "maintenance", i);
             let parse = |v: &str| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M").ok();
             let (from, to) = (parse(&m.from), parse(&m.to));
             for (field, v, p) in [("from", &m.from, from), ("to", &m.to, to)] {
                 match p {
                     None => issues.push(ConfigIssue::new(
-                        format!("{k}.{field}"),
+                        key_field(&k, field),
                         format!("`{v}` is not a local date-time YYYY-MM-DDTHH:MM"),
                     )),
-                    Some(t) if !aligned(t.hour() * 60 + t.minute()) => {
+                    Some(t) if !aligned(t.hour() * 60 + t.minute(), window_secs) => {
                         issues.push(ConfigIssue::new(
-                            format!("{k}.{field}"),
+                            key_field(&k, field),
                             format!("`{v}` is not on a window boundary ({window_secs} s)"),
                         ))
                     }
@@ -259,22 +242,105 @@ impl SiteCalendarConfig {
                 }
             }
         }
-        if issues.len() > before {
-            return None;
-        }
-        Some(SiteCalendar {
-            tz: tz?,
-            day_start_min: day_start?,
-            shifts: shifts
-                .into_iter()
-                .map(|(_, n, a, b)| (Arc::from(n), a, b))
-                .collect(),
-            shift_at,
-            breaks: breaks.into_iter().map(|(_, s, e)| (s, e)).collect(),
-            break_at,
-            maintenance,
-        })
+        maintenance
     }
+}
+
+/// Whether minute `m` of the day is on the window grid.
+fn aligned(m: u32, window_secs: u64) -> bool {
+    window_secs > 0 && (u64::from(m) * 60) % window_secs == 0
+}
+
+/// The local times of a calendar, checked on the window grid; problems
+/// pushed to `issues`.
+struct Times<'a> {
+    window_secs: u64,
+    issues: &'a mut Vec<ConfigIssue>,
+}
+
+impl Times<'_> {
+    /// `v` as minutes of the day (`24:00` only with `allow_24`), on a
+    /// window boundary.
+    fn time(&mut self, k: String, v: &str, allow_24: bool) -> Option<u32> {
+        let window_secs = self.window_secs;
+        match parse_hhmm(v, allow_24).map(u32::from) {
+            Some(m) if aligned(m, window_secs) => Some(m),
+            Some(_) => {
+                self.issues.push(ConfigIssue::new(
+                    k,
+                    format!("`{v}` is not on a window boundary ({window_secs} s)"),
+                ));
+                None
+            }
+            None => {
+                self.issues.push(ConfigIssue::new(
+                    k,
+                    format!("`{v}` is not a local time HH:MM"),
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// The shift of every minute of the local day; each shift's name must be
+/// unique and not empty, and shifts must not overlap.
+fn shift_map(
+    key: &str,
+    shifts: &[(usize, &str, u32, u32)],
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<Option<u16>> {
+    let mut shift_at: Vec<Option<u16>> = vec![None; DAY_MIN as usize];
+    let mut names = std::collections::BTreeSet::new();
+    for (n, &(i, name, a, b)) in shifts.iter().enumerate() {
+        let k = key_index(key, "shifts", i);
+        if name.is_empty() || !names.insert(name) {
+            issues.push(ConfigIssue::new(
+                key_field(&k, "name"),
+                format!("`{name}` is empty or used twice"),
+            ));
+        }
+        for m in minutes(a, b) {
+            if let Some(other) = shift_at[m as usize] {
+                let o = shifts[other as usize];
+                issues.push(ConfigIssue::new(
+                    k,
+                    format!(
+                        "`{name}` overlaps `{}` ({}–{}) at {}",
+                        o.1,
+                        format_hhmm(o.2),
+                        format_hhmm(o.3),
+                        format_hhmm(m)
+                    ),
+                ));
+                break;
+            }
+            shift_at[m as usize] = Some(n as u16);
+        }
+    }
+    shift_at
+}
+
+/// The break of every minute of the local day; breaks must not overlap.
+fn break_map(
+    key: &str,
+    breaks: &[(usize, u32, u32)],
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<Option<u16>> {
+    let mut break_at: Vec<Option<u16>> = vec![None; DAY_MIN as usize];
+    for (n, &(i, s, e)) in breaks.iter().enumerate() {
+        for m in minutes(s, e) {
+            if break_at[m as usize].is_some() {
+                issues.push(ConfigIssue::new(
+                    key_index(key, "breaks", i),
+                    format!("overlaps another break at {}", format_hhmm(m)),
+                ));
+                break;
+            }
+            break_at[m as usize] = Some(n as u16);
+        }
+    }
+    break_at
 }
 
 /// The UTC instant (ms) of a local wall-clock time. An ambiguous time (the
@@ -294,6 +360,7 @@ fn local_to_utc(tz: Tz, t: NaiveDateTime) -> i64 {
 }
 
 impl SiteCalendar {
+    /// The site's IANA time zone.
     pub fn time_zone(&self) -> Tz {
         self.tz
     }

@@ -45,6 +45,7 @@ pub struct Cluster {
 pub struct Fingerprint(Fnv1a);
 
 impl Fingerprint {
+    /// Adds bytes to the current part.
     pub fn bytes(&mut self, bytes: &[u8]) {
         self.0.write(bytes);
     }
@@ -71,12 +72,14 @@ impl Fingerprint {
         Ok(())
     }
 
+    /// The fingerprint so far.
     pub fn value(&self) -> u64 {
         self.0.finish()
     }
 }
 
 impl Cluster {
+    /// Processes in the cluster.
     pub fn processes(&self) -> usize {
         self.addresses.len()
     }
@@ -239,25 +242,18 @@ impl Cluster {
     /// process order (`None` at this process's index).
     fn connect(&self, threads: usize) -> Result<Vec<Option<TcpStream>>, StreamError> {
         let (me, n) = (self.process, self.processes());
-        let fail = |m: String| StreamError::Cluster(format!("process {me} of {n}: {m}"));
         if me >= n {
-            return Err(fail("the process index is outside the hostfile".into()));
+            return Err(self.fail("the process index is outside the hostfile".into()));
         }
         let deadline = Instant::now() + self.connect_timeout;
-        let hello_to = |to: usize| Hello {
-            from: me as u64,
-            to: to as u64,
-            processes: n as u64,
-            threads: threads as u64,
-            fingerprint: self.fingerprint,
-        };
         // Higher processes connect to this one; the last one listens for nobody.
         let listener = if me + 1 < n {
             let addr = &self.addresses[me];
-            let l = TcpListener::bind(addr.as_str())
-                .map_err(|e| fail(format!("cannot listen on {addr} (its hostfile line): {e}")))?;
+            let l = TcpListener::bind(addr.as_str()).map_err(|e| {
+                self.fail(format!("cannot listen on {addr} (its hostfile line): {e}"))
+            })?;
             l.set_nonblocking(true)
-                .map_err(|e| fail(format!("listening on {addr}: {e}")))?;
+                .map_err(|e| self.fail(format!("listening on {addr}: {e}")))?;
             Some(l)
         } else {
             None
@@ -270,86 +266,132 @@ impl Cluster {
                     continue;
                 }
                 match connect_once(addr, deadline) {
-                    Ok(mut s) => {
-                        let refused = |m: String| {
-                            fail(format!(
-                                "{addr} (process {j}) is not a peer of this run: {m}"
-                            ))
-                        };
-                        s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-                            .and_then(|_| s.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
-                            .and_then(|_| s.write_all(&hello_to(j).encode()))
-                            .map_err(|e| refused(e.to_string()))?;
-                        let got = read_hello(&mut s)
-                            .map_err(|e| refused(format!("no handshake: {e}")))?
-                            .ok_or_else(|| {
-                                refused("it does not speak ctower's handshake".into())
-                            })?;
-                        check_hello(&got, me, Some(j), n, threads, self.fingerprint)
-                            .map_err(refused)?;
-                        for_timely(&s).map_err(|e| refused(e.to_string()))?;
-                        tracing::info!(process = me, peer = j, address = %addr, "cluster: connected");
-                        peers[j] = Some(s);
-                    }
+                    Ok(s) => peers[j] = Some(self.handshake_with(j, s, threads)?),
                     Err(e) => last_error[j] = e,
                 }
             }
             if let Some(l) = listener.as_ref() {
-                loop {
-                    let (mut s, from) = match l.accept() {
-                        Ok(x) => x,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(fail(format!("accepting peers: {e}"))),
-                    };
-                    let hello = s
-                        .set_nonblocking(false)
-                        .and_then(|_| s.set_read_timeout(Some(HANDSHAKE_TIMEOUT)))
-                        .and_then(|_| s.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
-                        .and_then(|_| read_hello(&mut s));
-                    let got = match hello {
-                        Ok(Some(h)) => h,
-                        // Not a peer (a port scan, a stray client): ignore it.
-                        Ok(None) | Err(_) => {
-                            tracing::warn!(%from, "cluster: ignoring a connection without ctower's handshake");
-                            continue;
-                        }
-                    };
-                    let answer = hello_to(got.from as usize);
-                    let _ = s.write_all(&answer.encode());
-                    let j =
-                        check_hello(&got, me, None, n, threads, self.fingerprint).map_err(fail)?;
-                    if peers[j].is_some() {
-                        return Err(fail(format!("process {j} connected twice")));
-                    }
-                    for_timely(&s).map_err(|e| fail(format!("process {j}: {e}")))?;
-                    tracing::info!(process = me, peer = j, %from, "cluster: accepted");
-                    peers[j] = Some(s);
-                }
+                self.accept_peers(l, threads, &mut peers)?;
             }
             let missing: Vec<usize> = (0..n).filter(|&j| j != me && peers[j].is_none()).collect();
             if missing.is_empty() {
                 return Ok(peers);
             }
             if Instant::now() >= deadline {
-                let list: Vec<String> = missing
-                    .iter()
-                    .map(|&j| {
-                        let why = if j < me {
-                            format!(": {}", last_error[j])
-                        } else {
-                            " did not connect".into()
-                        };
-                        format!("process {j} at {}{why}", self.addresses[j])
-                    })
-                    .collect();
-                return Err(fail(format!(
-                    "no connection within {} s to {} (is every process running, with the same hostfile?)",
-                    self.connect_timeout.as_secs_f64(),
-                    list.join("; ")
-                )));
+                return Err(self.timed_out(&missing, &last_error));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// An error of this process, saying which it is.
+    fn fail(&self, m: String) -> StreamError {
+        StreamError::Cluster(format!(
+            "process {} of {}: {m}",
+            self.process,
+            self.processes()
+        ))
+    }
+
+    /// What this process says first to process `to`.
+    fn hello_to(&self, to: usize, threads: usize) -> Hello {
+        Hello {
+            from: self.process as u64,
+            to: to as u64,
+            processes: self.processes() as u64,
+            threads: threads as u64,
+            fingerprint: self.fingerprint,
+        }
+    }
+
+    /// The handshake on an outgoing connection to process `j`: say hello,
+    /// check the answer; the socket set up for timely.
+    fn handshake_with(
+        &self,
+        j: usize,
+        mut s: TcpStream,
+        threads: usize,
+    ) -> Result<TcpStream, StreamError> {
+        let (me, n) = (self.process, self.processes());
+        let addr = &self.addresses[j];
+        let refused = |m: String| {
+            self.fail(format!(
+                "{addr} (process {j}) is not a peer of this run: {m}"
+            ))
+        };
+        s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+            .and_then(|_| s.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
+            .and_then(|_| s.write_all(&self.hello_to(j, threads).encode()))
+            .map_err(|e| refused(e.to_string()))?;
+        let got = read_hello(&mut s)
+            .map_err(|e| refused(format!("no handshake: {e}")))?
+            .ok_or_else(|| refused("it does not speak ctower's handshake".into()))?;
+        check_hello(&got, me, Some(j), n, threads, self.fingerprint).map_err(refused)?;
+        for_timely(&s).map_err(|e| refused(e.to_string()))?;
+        tracing::info!(process = me, peer = j, address = %addr, "cluster: connected");
+        Ok(s)
+    }
+
+    /// Accepts the higher processes waiting on the listener, each after
+    /// its handshake; a connection without one is ignored.
+    fn accept_peers(
+        &self,
+        l: &TcpListener,
+        threads: usize,
+        peers: &mut [Option<TcpStream>],
+    ) -> Result<(), StreamError> {
+        let (me, n) = (self.process, self.processes());
+        loop {
+            let (mut s, from) = match l.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(self.fail(format!("accepting peers: {e}"))),
+            };
+            let hello = s
+                .set_nonblocking(false)
+                .and_then(|_| s.set_read_timeout(Some(HANDSHAKE_TIMEOUT)))
+                .and_then(|_| s.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
+                .and_then(|_| read_hello(&mut s));
+            let got = match hello {
+                Ok(Some(h)) => h,
+                // Not a peer (a port scan, a stray client): ignore it.
+                Ok(None) | Err(_) => {
+                    tracing::warn!(%from, "cluster: ignoring a connection without ctower's handshake");
+                    continue;
+                }
+            };
+            let answer = self.hello_to(got.from as usize, threads);
+            let _ = s.write_all(&answer.encode());
+            let j = check_hello(&got, me, None, n, threads, self.fingerprint)
+                .map_err(|m| self.fail(m))?;
+            if peers[j].is_some() {
+                return Err(self.fail(format!("process {j} connected twice")));
+            }
+            for_timely(&s).map_err(|e| self.fail(format!("process {j}: {e}")))?;
+            tracing::info!(process = me, peer = j, %from, "cluster: accepted");
+            peers[j] = Some(s);
+        }
+    }
+
+    /// No connection to the `missing` processes by the deadline.
+    fn timed_out(&self, missing: &[usize], last_error: &[String]) -> StreamError {
+        let me = self.process;
+        let list: Vec<String> = missing
+            .iter()
+            .map(|&j| {
+                let why = if j < me {
+                    format!(": {}", last_error[j])
+                } else {
+                    " did not connect".into()
+                };
+                format!("process {j} at {}{why}", self.addresses[j])
+            })
+            .collect();
+        self.fail(format!(
+            "no connection within {} s to {} (is every process running, with the same hostfile?)",
+            self.connect_timeout.as_secs_f64(),
+            list.join("; ")
+        ))
     }
 
     /// Connects the cluster and builds timely's allocators for this

@@ -1,30 +1,30 @@
-//! The timely wiring: thin, all KPI logic lives in `accum` and `rollup`.
+//! The timely wiring: the pipeline's handles (input, outputs, workers) and
+//! the dataflow `ingest → assets → roll_up` built from the operators in
+//! [`crate::operators`]. No KPI logic here: it lives in `accum`, `rollup`
+//! and the operators' schedules.
 
-use crate::accum::{AccumConfig, AssetAccumulator, AssetWindow};
+use crate::accum::AccumConfig;
+use crate::operators::{AssetsExt, Feed, IngestExt, RollUpExt, Time};
 use crate::{rollup, Cluster, StreamConfig, StreamError};
-use ctower_model::time::window_start;
-use ctower_model::{Batch, Observation, StreamOutput};
-use std::collections::{BTreeMap, HashMap};
+use ctower_model::{Batch, StreamOutput};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::{source, Operator};
-use timely::dataflow::operators::{Capability, Probe};
-use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
 use timely::scheduling::SyncActivator;
 use timely::worker::Worker;
-
-/// Timely time: window start, ms since the epoch.
-type Time = u64;
 
 /// All results of one closed window, in deterministic order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowOutput {
+    /// Start of the window (at the end of the input, for the open shifts
+    /// and days: the end of the last window).
     pub window_start_ms: i64,
+    /// End of the window.
     pub window_end_ms: i64,
+    /// Records and signal statistics, then corrections.
     pub outputs: Vec<StreamOutput>,
     /// A window closed. Otherwise `outputs` holds only corrections, or
     /// (at the end of the input) the shifts and days still open, marked
@@ -68,13 +68,6 @@ impl PipelineInput {
         self.finished.store(true, Ordering::SeqCst);
     }
 
-    /// Sends from async code; waits while the queue is full.
-    pub async fn send(&self, batch: Batch) -> Result<(), StreamError> {
-        let tx = self.tx.as_ref().ok_or(StreamError::Stopped)?;
-        tx.send(batch).await.map_err(|_| StreamError::Stopped)?;
-        self.wake()
-    }
-
     /// Sends from a plain thread (never from inside a tokio runtime); blocks
     /// while the queue is full.
     pub fn blocking_send(&self, batch: Batch) -> Result<(), StreamError> {
@@ -90,8 +83,15 @@ impl PipelineInput {
 
 /// A running pipeline: its result channel and its worker threads.
 pub struct Pipeline {
+    /// One message per closed window (and the corrections with it), in
+    /// time order.
     pub outputs: Receiver<WindowOutput>,
+    /// Windows closed so far (`PipelineMetrics::windows_closed`).
     pub windows_closed: Arc<AtomicU64>,
+    /// Late observations too old to replay into the kept windows, dropped
+    /// so far (`PipelineMetrics::late_dropped`).
+    pub late_dropped: Arc<AtomicU64>,
+    /// The worker threads.
     pub workers: PipelineJoin,
 }
 
@@ -152,6 +152,7 @@ struct Shared {
     output: Mutex<Option<SyncSender<WindowOutput>>>,
     activator: Mutex<Option<std::sync::mpsc::Sender<SyncActivator>>>,
     windows_closed: Arc<AtomicU64>,
+    late_dropped: Arc<AtomicU64>,
     accum: AccumConfig,
     /// Global index of this process's first worker (timely numbers workers
     /// across the cluster: process `p` owns `p·w .. p·w + w − 1`).
@@ -186,6 +187,7 @@ fn start_on(
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel(cfg.output_capacity.max(1));
     let (act_tx, act_rx) = std::sync::mpsc::channel();
     let windows_closed = Arc::new(AtomicU64::new(0));
+    let late_dropped = Arc::new(AtomicU64::new(0));
     let finished = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         input: Mutex::new(Some(in_rx)),
@@ -194,6 +196,7 @@ fn start_on(
         output: Mutex::new(Some(out_tx)),
         activator: Mutex::new(Some(act_tx)),
         windows_closed: windows_closed.clone(),
+        late_dropped: late_dropped.clone(),
         accum: cfg.accum,
         first_worker: cluster
             .as_ref()
@@ -230,6 +233,7 @@ fn start_on(
         Pipeline {
             outputs: out_rx,
             windows_closed,
+            late_dropped,
             workers: PipelineJoin {
                 guards: Some(guards),
                 cluster: cluster.is_some(),
@@ -268,553 +272,26 @@ fn build(worker: &mut Worker, shared: &Shared) {
         accum.correction_horizon_ms + lookahead_ms + window_ms,
     );
     let windows_closed = shared.windows_closed.clone();
+    let late_dropped = shared.late_dropped.clone();
     let probe = ProbeHandle::<Time>::new();
+    let feed = Feed {
+        input,
+        act_tx,
+        finished: shared.finished.clone(),
+        aborted: shared.aborted.clone(),
+    };
 
     worker.dataflow::<Time, _, _>(|scope| {
-        let observations = ingest(
-            scope,
-            Feed {
-                input,
-                act_tx,
-                finished: shared.finished.clone(),
-                aborted: shared.aborted.clone(),
-            },
-            share,
-            probe.clone(),
-            window_ms,
-            lookahead_ms,
-        );
-        let assets = assets(observations, accum);
-        roll_up(
-            assets,
-            output,
-            stage,
-            window_ms,
-            windows_closed,
-            shared.aborted.clone(),
-        )
-        .probe_with(&probe);
+        scope
+            .ingest(feed, share, probe.clone(), window_ms, lookahead_ms)
+            .assets(accum, late_dropped)
+            .roll_up(
+                output,
+                stage,
+                window_ms,
+                windows_closed,
+                shared.aborted.clone(),
+            )
+            .probe_with(&probe);
     });
-}
-
-/// The first window start at or after `ms`.
-fn align_up(ms: i64, window_ms: i64) -> i64 {
-    window_start(ms + window_ms - 1, window_ms)
-}
-
-fn to_time(ms: i64) -> Time {
-    // The collector only admits timestamps after 2000-01-01.
-    ms.max(0) as Time
-}
-
-/// The first worker of each process drains the input channel and emits each
-/// observation (in a cluster: of its share of sites) at its window; its
-/// capability follows the watermark. At the end of the input it closes every
-/// window up to the last event (advancing the frontier past it by the
-/// accumulators' lookahead), waits until the roll-up has emitted them (the
-/// probe), and only then lets the frontier go empty, so the final windows are
-/// closed deterministically rather than dropped.
-/// What the ingest operator of one worker is fed from: the input channel
-/// and where to send its activator (the first worker of each process only),
-/// and the end-of-input flags.
-struct Feed {
-    input: Option<tokio::sync::mpsc::Receiver<Batch>>,
-    act_tx: Option<std::sync::mpsc::Sender<SyncActivator>>,
-    finished: Arc<AtomicBool>,
-    aborted: Arc<AtomicBool>,
-}
-
-fn ingest<'s>(
-    scope: Scope<'s, Time>,
-    feed: Feed,
-    share: Option<Arc<Cluster>>,
-    probe: ProbeHandle<Time>,
-    window_ms: i64,
-    lookahead_ms: i64,
-) -> Stream<'s, Time, Vec<Observation>> {
-    source::<_, CapacityContainerBuilder<Vec<Observation>>, _, _>(
-        scope,
-        "Ingest",
-        move |cap, info| {
-            let mut cap: Option<Capability<Time>> = Some(cap);
-            let Feed {
-                mut input,
-                act_tx,
-                finished,
-                aborted,
-            } = feed;
-            if let Some(tx) = act_tx {
-                let _ = tx.send(scope.worker().sync_activator_for(info.address.to_vec()));
-            }
-            let self_activator = scope.activator_for(info.address.clone());
-            let mut max_ts: Option<i64> = None;
-            let mut horizon: Option<Time> = None;
-            move |output| {
-                let Some(rx) = input.as_mut() else {
-                    // Not an ingesting worker, or finished: hold nothing.
-                    if let Some(h) = horizon {
-                        if probe.less_than(&h) {
-                            self_activator.activate_after(Duration::from_millis(1));
-                            return;
-                        }
-                    }
-                    cap = None;
-                    return;
-                };
-                let Some(c) = cap.as_mut() else { return };
-                // Bounded work per activation keeps the worker responsive.
-                for _ in 0..64 {
-                    match rx.try_recv() {
-                        Ok(batch) => {
-                            // Each observation goes out at its window, or at
-                            // the watermark's window when it was admitted
-                            // after that window had closed (late): a time
-                            // fixed by the input alone, never by scheduling.
-                            let window_of = |o: &Observation| {
-                                let w = window_start(o.ts_ms, window_ms);
-                                o.watermark_ms
-                                    .map_or(w, |wm| w.max(window_start(wm, window_ms)))
-                            };
-                            let mut obs = batch.observations;
-                            // Over the whole batch, so that every process of a
-                            // cluster ends at the same horizon.
-                            if let Some(m) = obs.iter().map(|o| o.ts_ms).max() {
-                                max_ts = Some(max_ts.map_or(m, |x| x.max(m)));
-                            }
-                            if let Some(c) = share.as_ref() {
-                                obs.retain(|o| c.owns_site(&o.asset.site));
-                            }
-                            // Whole containers, one per window: no copy of
-                            // each observation into an output buffer. A batch
-                            // mostly falls in one window. (Order within a
-                            // window does not matter: the accumulators sort
-                            // by event time and sequence.)
-                            let first_w = obs.first().map(window_of);
-                            let mut by_window: BTreeMap<i64, Vec<Observation>> = BTreeMap::new();
-                            match first_w {
-                                Some(w) if obs.iter().all(|o| window_of(o) == w) => {
-                                    by_window.insert(w, obs);
-                                }
-                                _ => {
-                                    for o in obs {
-                                        by_window.entry(window_of(&o)).or_default().push(o);
-                                    }
-                                }
-                            }
-                            for (w, mut part) in by_window {
-                                // The batch's watermark never exceeds a later
-                                // observation's; guard it without panicking.
-                                let at = c.delayed(&to_time(w).max(*c.time()));
-                                output.session(&at).give_container(&mut part);
-                            }
-                            if let Some(wm) = batch.watermark_ms {
-                                let t = to_time(window_start(wm, window_ms));
-                                if t > *c.time() {
-                                    c.downgrade(&t);
-                                }
-                            }
-                        }
-                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return,
-                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
-                            if !finished.load(Ordering::SeqCst) =>
-                        {
-                            // Stopped, not finished: close nothing more.
-                            // The roll-up learns it before the frontier
-                            // empties, and drops what it holds.
-                            aborted.store(true, Ordering::SeqCst);
-                            tracing::info!(
-                                "pipeline input stopped before its end: open windows are not written"
-                            );
-                            input = None;
-                            cap = None;
-                            return;
-                        }
-                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
-                            // The first window not to close; the accumulators
-                            // close a window once the frontier is past it by
-                            // their lookahead.
-                            let h = max_ts
-                                .map(|m| to_time(window_start(m, window_ms) + window_ms))
-                                .unwrap_or(*c.time())
-                                .max(*c.time());
-                            c.downgrade(&(h + lookahead_ms as Time).max(*c.time()));
-                            horizon = Some(h);
-                            input = None;
-                            self_activator.activate();
-                            return;
-                        }
-                    }
-                }
-                self_activator.activate();
-            }
-        },
-    )
-}
-
-/// Per-asset accumulators, spread over the workers by asset.
-///
-/// An observation that arrives at a timely time past its window's close
-/// (window + lookahead) is late: it is held, with a capability for its
-/// time, and applied as a correction once the frontier passes that time —
-/// after every window closing before it and before any closing after it, so
-/// that what each revision contains does not depend on scheduling.
-fn assets(
-    observations: Stream<'_, Time, Vec<Observation>>,
-    accum: AccumConfig,
-) -> Stream<'_, Time, Vec<AssetWindow>> {
-    let window_ms = accum.window_ms;
-    let lookahead = accum.lookahead_ms() as Time;
-    let micro_stop_ms = accum.micro_stop_ms;
-    observations.unary_frontier::<CapacityContainerBuilder<Vec<AssetWindow>>, _, _, _>(
-        Exchange::new(|o: &Observation| o.asset.stable_hash()),
-        "Assets",
-        move |cap, _info| {
-            let mut cap = Some(cap);
-            // Any order: the roll-up sorts each window's assets.
-            let mut accs: ctower_model::AssetMap<AssetAccumulator> = Default::default();
-            // Assets retired after a silence: no state, reported at their
-            // line until forgotten.
-            let mut retired: ctower_model::AssetMap<Retired> = Default::default();
-            // The next window this worker closes.
-            let mut next: Option<i64> = None;
-            // Late observations by the time they came at.
-            let mut late: BTreeMap<Time, (Capability<Time>, Vec<Observation>)> = BTreeMap::new();
-            move |(input, frontier), output| {
-                input.for_each(|icap, data| {
-                    let t = icap.least().copied();
-                    for obs in data.drain(..) {
-                        let w = window_start(obs.ts_ms, window_ms);
-                        // The earliest window the observation can change: a
-                        // state may end a stop that began up to the micro-stop
-                        // threshold before it, in an earlier window.
-                        let affects = if obs.role == ctower_model::Role::State && micro_stop_ms > 0
-                        {
-                            window_start(obs.ts_ms - micro_stop_ms, window_ms)
-                        } else {
-                            w
-                        };
-                        // Late (that window may have closed already) is
-                        // decided by the time alone, never by what this
-                        // worker happens to have seen.
-                        if let Some(t) = t {
-                            if t > to_time(affects) + lookahead {
-                                if let Some(held) = late.get_mut(&t) {
-                                    held.1.push(obs);
-                                    continue;
-                                }
-                                if let Some(c) = icap.retain_least(0) {
-                                    late.insert(t, (c, vec![obs]));
-                                    continue;
-                                }
-                            }
-                        }
-                        next = Some(next.map_or(w, |n| n.min(w)));
-                        // A retired asset that speaks again starts afresh
-                        // (its stub goes when its new first window closes).
-                        match accs.get_mut(&obs.asset) {
-                            Some(acc) => acc.push(obs, window_ms),
-                            None => {
-                                let mut acc = AssetAccumulator::new(obs.asset.clone(), w);
-                                acc.push(obs, window_ms);
-                                accs.insert(acc.key().clone(), acc);
-                            }
-                        }
-                    }
-                });
-                let Some(c) = cap.as_mut() else { return };
-                let limit = frontier.frontier().first().copied();
-                loop {
-                    let close_at = next.map(|w| to_time(w) + lookahead);
-                    let late_at = late.first_key_value().map(|(t, _)| *t);
-                    let due = |t: Time| limit.is_none_or(|l| t < l);
-                    match (late_at, close_at) {
-                        // Corrections first, unless a window closes before them.
-                        (Some(t), close) if due(t) && close.is_none_or(|k| t <= k || !due(k)) => {
-                            let Some((_lcap, obs)) = late.remove(&t) else {
-                                break;
-                            };
-                            // Every window closing before `t` is closed, none
-                            // after: the replay runs up to the first of those.
-                            let upto = align_up(t as i64 - lookahead as i64, window_ms);
-                            let mut by_asset: BTreeMap<ctower_model::AssetKey, Vec<Observation>> =
-                                BTreeMap::new();
-                            for o in obs {
-                                by_asset.entry(o.asset.clone()).or_default().push(o);
-                            }
-                            // Emitted at the first window not closed yet (the
-                            // output is held there while late data waits),
-                            // so the roll-up applies the corrections before
-                            // that window closes: a shift or day still open
-                            // when the late data came is emitted with it, at
-                            // revision 0, not corrected after.
-                            let at = c.delayed(&to_time(upto).max(*c.time()));
-                            let mut session = output.session(&at);
-                            for (key, obs) in by_asset {
-                                // An asset first seen in late data appears as of now.
-                                let acc = accs
-                                    .entry(key.clone())
-                                    .or_insert_with(|| AssetAccumulator::new(key, upto));
-                                for aw in acc.correct(obs, upto, &accum) {
-                                    session.give(aw);
-                                }
-                            }
-                            // A new asset's windows from `upto` on close as usual
-                            // (no asset of this worker had them before).
-                            next = Some(next.map_or(upto, |n| n.min(upto)));
-                        }
-                        // A window closes once the frontier is past it by the
-                        // lookahead: micro-stops need to see a stop's end.
-                        (_, Some(k)) if limit.is_some_and(|l| k < l) => {
-                            let Some(w) = next else { break };
-                            let at = c.delayed(&to_time(w));
-                            let mut session = output.session(&at);
-                            for (key, acc) in accs.iter_mut() {
-                                // A retired asset that spoke again resumes
-                                // its counters and product as its first
-                                // window closes (not when its data happened
-                                // to arrive: that depends on timing).
-                                if acc.first_window_ms() == w {
-                                    if let Some(r) = retired.get(key) {
-                                        acc.seed_readings(&r.readings);
-                                    }
-                                }
-                                if let Some(aw) = acc.close(w, &accum) {
-                                    session.give(aw);
-                                }
-                                // Earlier windows of a meter interval that
-                                // ended in this one: corrections at `w`.
-                                for aw in acc.take_corrections() {
-                                    session.give(aw);
-                                }
-                            }
-                            for aw in retired_windows(&mut retired, &accs, w, &accum) {
-                                session.give(aw);
-                            }
-                            drop(session);
-                            retire(&mut accs, &mut retired, w + window_ms, &accum);
-                            next = Some(w + window_ms);
-                        }
-                        _ => break,
-                    }
-                }
-                let Some(l) = limit else {
-                    // Input finished: the ingest closed every window first.
-                    cap = None;
-                    return;
-                };
-                // Hold the output at the earliest time anything may still be
-                // emitted at: the next window to close; the first window that
-                // on-time data can still reach (frontier − lookahead); and,
-                // for each held late batch, the window its replay ends at.
-                let reachable = align_up(l as i64 - lookahead as i64, window_ms);
-                let replay = late
-                    .keys()
-                    .next()
-                    .map(|t| align_up(*t as i64 - lookahead as i64, window_ms));
-                let hold = [next, Some(reachable), replay]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .map_or(l, to_time);
-                if hold > *c.time() {
-                    c.downgrade(&hold);
-                }
-            }
-        },
-    )
-}
-
-/// An asset retired after a silence of `AccumConfig::retire_after_ms`.
-#[derive(Debug, Clone)]
-struct Retired {
-    /// It had a machine-state time model: its time is unknown now.
-    modelled: bool,
-    /// Its last event time.
-    last_ms: i64,
-    /// Its counters' and meters' last readings: when it speaks again, what
-    /// they counted meanwhile is reported (unmeasured), not lost.
-    readings: crate::accum::LastReadings,
-}
-
-/// Retires the assets whose closed windows show a silence of the retire
-/// time by `end` (their state is dropped: memory no longer grows with every
-/// asset ever seen). Decided on the closed windows only, so that it does
-/// not depend on what has happened to arrive for later ones: observations
-/// already pending start a fresh accumulator, exactly as they would if they
-/// came after the retirement.
-fn retire(
-    accs: &mut ctower_model::AssetMap<AssetAccumulator>,
-    retired: &mut ctower_model::AssetMap<Retired>,
-    end: i64,
-    cfg: &AccumConfig,
-) {
-    if cfg.retire_after_ms <= 0 {
-        return;
-    }
-    let silent: Vec<ctower_model::AssetKey> = accs
-        .iter()
-        .filter(|(_, acc)| {
-            acc.newest_closed_ms()
-                .is_some_and(|n| n + cfg.retire_after_ms <= end)
-        })
-        .map(|(k, _)| k.clone())
-        .collect();
-    for key in silent {
-        let Some(mut acc) = accs.remove(&key) else {
-            continue;
-        };
-        let readings = acc.last_readings();
-        retired.insert(
-            key.clone(),
-            Retired {
-                modelled: acc.is_modelled(),
-                last_ms: acc.newest_closed_ms().unwrap_or(end),
-                readings,
-            },
-        );
-        let pending = acc.take_pending();
-        if let Some(first) = pending.iter().map(|o| o.ts_ms).min() {
-            // Seeded from the stub when its first window closes.
-            let mut fresh = AssetAccumulator::new(key.clone(), window_start(first, cfg.window_ms));
-            for o in pending {
-                fresh.push(o, cfg.window_ms);
-            }
-            accs.insert(key, fresh);
-        }
-    }
-}
-
-/// Window `w`'s part of the retired assets: one window per line, counted
-/// in the line's assets and, for assets with a time model, its unknown
-/// time. A retired asset that spoke again stops being one at its new first
-/// window; one silent for the forget time is forgotten.
-fn retired_windows(
-    retired: &mut ctower_model::AssetMap<Retired>,
-    accs: &ctower_model::AssetMap<AssetAccumulator>,
-    w: i64,
-    cfg: &AccumConfig,
-) -> Vec<AssetWindow> {
-    retired.retain(|key, r| {
-        r.last_ms + cfg.forget_after_ms > w
-            && accs.get(key).is_none_or(|acc| acc.first_window_ms() > w)
-    });
-    let mut lines: BTreeMap<ctower_model::AssetKey, ctower_model::kpi::KpiSums> = BTreeMap::new();
-    for (key, r) in retired.iter() {
-        let sums = lines
-            .entry(ctower_model::AssetKey::retired_of(key))
-            .or_default();
-        sums.assets += 1;
-        if r.modelled {
-            sums.unknown_ms += cfg.window_ms;
-        }
-    }
-    lines
-        .into_iter()
-        .map(|(asset, sums)| AssetWindow {
-            window_start_ms: w,
-            asset,
-            sums,
-            signals: Vec::new(),
-        })
-        .collect()
-}
-
-/// Worker 0 rolls up each closed window (and the corrections that came at
-/// its time) and sends it to the consumers.
-fn roll_up<'s>(
-    assets: Stream<'s, Time, Vec<AssetWindow>>,
-    output: Option<SyncSender<WindowOutput>>,
-    mut stage: rollup::RollUp,
-    window_ms: i64,
-    windows_closed: Arc<AtomicU64>,
-    aborted: Arc<AtomicBool>,
-) -> Stream<'s, Time, Vec<()>> {
-    assets.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-        Exchange::new(|_: &AssetWindow| 0),
-        "RollUp",
-        move |_cap, _info| {
-            let mut pending: HashMap<Time, Vec<AssetWindow>> = HashMap::new();
-            let mut output = output;
-            let mut last_end: Option<i64> = None;
-            let mut flushed = false;
-            move |(input, frontier), _out| {
-                input.for_each(|cap, data| {
-                    if let Some(t) = cap.least() {
-                        pending.entry(*t).or_default().append(data);
-                    }
-                });
-                if frontier.is_empty() && aborted.load(Ordering::SeqCst) {
-                    // Stopped before the end of the input: what is still
-                    // pending may be part of a window (some workers closed
-                    // it, others never will). Write none of it, and no
-                    // open shift or day either.
-                    if !flushed {
-                        flushed = true;
-                        if !pending.is_empty() {
-                            tracing::info!(
-                                times = pending.len(),
-                                "stopped: windows not yet closed on every worker are not written"
-                            );
-                        }
-                        pending.clear();
-                    }
-                    return;
-                }
-                let mut ready: Vec<Time> = pending
-                    .keys()
-                    .copied()
-                    .filter(|t| !frontier.less_equal(t))
-                    .collect();
-                ready.sort_unstable();
-                let mut send = |msg: WindowOutput| {
-                    if let Some(tx) = output.as_ref() {
-                        if tx.send(msg).is_err() {
-                            // Nobody listens any more; keep closing windows
-                            // so the dataflow can finish.
-                            output = None;
-                        }
-                    }
-                };
-                for t in ready {
-                    let Some(windows) = pending.remove(&t) else {
-                        continue;
-                    };
-                    let start = t as i64;
-                    let (outputs, closes_window) = stage.at(start, windows);
-                    if closes_window {
-                        last_end = Some(start + window_ms);
-                        windows_closed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if closes_window || !outputs.is_empty() {
-                        send(WindowOutput {
-                            window_start_ms: start,
-                            window_end_ms: start + window_ms,
-                            outputs,
-                            closes_window,
-                        });
-                    }
-                }
-                // The end of the input (the frontier is empty only after
-                // every window closed): shifts and days still open.
-                if frontier.is_empty() && !flushed {
-                    flushed = true;
-                    let outputs = stage.finish();
-                    if let (Some(end), false) = (last_end, outputs.is_empty()) {
-                        send(WindowOutput {
-                            window_start_ms: end,
-                            window_end_ms: end,
-                            outputs,
-                            closes_window: false,
-                        });
-                    }
-                    if stage.dropped_corrections() > 0 {
-                        tracing::warn!(
-                            corrections = stage.dropped_corrections(),
-                            "corrections for windows older than the correction horizon were dropped"
-                        );
-                    }
-                }
-            }
-        },
-    )
 }

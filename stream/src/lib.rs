@@ -14,6 +14,13 @@
 //!   ─exchange to worker 0─> roll-up (asset → line → site → group; sort; send)
 //! ```
 //!
+//! Where things are: the operators, one per file (`operators/`: ingest,
+//! assets, roll_up), are thin drivers of plain structs — the assets'
+//! lateness and close scheduling (`operators/assets/schedule.rs`), the
+//! per-asset accumulator ([`accum`]) and the roll-ups ([`rollup`]);
+//! [`calendar`] and [`energy`] are what the KPIs are computed with;
+//! [`time_of_day`] parses the `HH:MM` of both.
+//!
 //! The timely timestamp is the window start in ms: the frontier *is* the
 //! event-time watermark, so a window closes exactly when every worker has
 //! seen everything before it.
@@ -28,7 +35,9 @@ pub mod calendar;
 pub mod cluster;
 mod dataflow;
 pub mod energy;
+mod operators;
 pub mod rollup;
+pub mod time_of_day;
 
 pub use accum::{AccumConfig, AssetAccumulator, AssetWindow, LastReadings};
 pub use cluster::Cluster;
@@ -41,6 +50,7 @@ pub struct StreamConfig {
     /// Timely worker threads in this process (in a cluster, every process
     /// runs this many).
     pub workers: usize,
+    /// What the accumulators need.
     pub accum: AccumConfig,
     /// Batches queued between the collector and the dataflow. When full, the
     /// sender waits (back-pressure on the collector).
@@ -49,47 +59,59 @@ pub struct StreamConfig {
     pub output_capacity: usize,
 }
 
+/// What can go wrong in the stream processor.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
+    /// Timely could not start its workers.
     #[error("could not start the timely workers: {0}")]
     Start(String),
+    /// Connecting or running the processes of a cluster.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// The dataflow is gone: its input can take nothing more.
     #[error("the stream processor has stopped")]
     Stopped,
+    /// A worker thread panicked.
     #[error("a timely worker panicked: {0}")]
     WorkerPanicked(String),
-    /// The energy configuration has problems; every one is listed.
-    #[error("invalid energy configuration ({} problem(s)): {}", .0.len(), join_issues(.0))]
-    EnergyConfig(Vec<ctower_model::ConfigIssue>),
+    /// Fewer periods than the baseline model can be fitted on.
     #[error("energy baseline: {n} period(s) are too few for a model with {parameters} parameters (at least {needed} needed)")]
     TooFewPeriods {
+        /// Periods given.
         n: usize,
+        /// Parameters of the model.
         parameters: usize,
+        /// Periods needed.
         needed: usize,
     },
+    /// A regressor is the same in every period.
     #[error("energy baseline: the {regressor} is the same in every period, so its effect cannot be estimated")]
-    ZeroVariance { regressor: &'static str },
+    ZeroVariance {
+        /// Which one.
+        regressor: &'static str,
+    },
+    /// Production volume and degree-days are collinear.
     #[error("energy baseline: production volume and degree-days move together (correlation {correlation}), so their effects cannot be separated")]
-    Singular { correlation: f64 },
+    Singular {
+        /// Their correlation.
+        correlation: f64,
+    },
+    /// A period's value is not a finite number.
     #[error("energy baseline: period {index}: {field} is {value}, not a finite number")]
     NonFinite {
+        /// The period.
         index: usize,
+        /// `units`, `degree_days` or `kwh`.
         field: &'static str,
+        /// The value.
         value: f64,
     },
     /// Degree-days given to a model without them, or missing for one with them.
     #[error("energy baseline{}: the model {} degree-days but the period {}", .index.map(|i| format!(", period {i}")).unwrap_or_default(), if *.model_uses_them { "uses" } else { "does not use" }, if *.model_uses_them { "has none" } else { "has them" })]
     DegreeDaysMismatch {
+        /// The period, when one of a series.
         index: Option<usize>,
+        /// Whether the model uses degree-days.
         model_uses_them: bool,
     },
-}
-
-fn join_issues(issues: &[ctower_model::ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }

@@ -512,3 +512,42 @@ fn a_late_stop_end_reclassifies_a_closed_window() {
         assert!(got[&window0].0 > 0, "a correction");
     }
 }
+
+/// Late data older than the windows kept for corrections cannot be
+/// replayed: it is dropped, and counted in `Pipeline::late_dropped` (shown
+/// as `PipelineMetrics::late_dropped`), never lost silently.
+#[test]
+fn data_too_late_to_replay_is_counted() {
+    for workers in [1, 2] {
+        let mut obs = admitted(observations());
+        let i = obs
+            .iter()
+            .position(|o| o.role == Role::PowerKw)
+            .expect("a power reading");
+        let mut late = obs.remove(i);
+        let newest = obs.iter().map(|o| o.ts_ms).max().expect("data");
+        late.watermark_ms = Some(newest - 30_000);
+        obs.push(late);
+        let mut cfg = run_with_cfg(workers);
+        // No kept windows: nothing can be corrected.
+        cfg.accum.correction_horizon_ms = 0;
+        let (input, pipeline) = start(cfg).expect("pipeline starts");
+        let dropped = pipeline.late_dropped.clone();
+        let feeder = std::thread::spawn(move || {
+            input
+                .blocking_send(Batch {
+                    observations: obs,
+                    watermark_ms: Some(newest - 30_000),
+                })
+                .expect("send");
+            input.finish();
+        });
+        let outputs = finish(pipeline, feeder);
+        assert_eq!(outputs.len(), 10, "every window closes");
+        assert_eq!(
+            dropped.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "{workers} worker(s)"
+        );
+    }
+}

@@ -136,6 +136,7 @@ fn metrics(stale_sites: &[&str]) -> Update {
         watermark_ms: Some(WINDOW_END + 25_000),
         watermark_lag_ms: 4_200,
         windows_closed: 18_432,
+        late_dropped: 0,
         stale_sites: stale_sites.iter().map(|s| s.to_string()).collect(),
         faults: vec![],
     })
