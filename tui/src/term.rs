@@ -2,7 +2,7 @@
 
 use crate::app::{Action, App};
 use crate::ui::render;
-use ctower_model::Update;
+use ctower_model::{wall_ms, Update};
 use ratatui::crossterm::event::{self, Event};
 use ratatui::crossterm::{cursor, execute};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,7 +94,83 @@ impl Drop for RestoreGuard {
     }
 }
 
-use ctower_model::wall_ms;
+/// What draining the updates channel did.
+#[derive(Debug, Default)]
+struct Drained {
+    /// Some update changed the state.
+    changed: bool,
+    /// The turn's share was used up: more updates are probably waiting.
+    backlog: bool,
+    /// The channel's sender hung up.
+    disconnected: bool,
+}
+
+/// Applies pending updates, at most [`MAX_UPDATES_PER_TURN`]; marks the
+/// feed lost when the channel has disconnected.
+fn drain(updates: &Receiver<Update>, app: &mut App) -> Drained {
+    let mut d = Drained::default();
+    let mut applied = 0;
+    while applied < MAX_UPDATES_PER_TURN {
+        match updates.try_recv() {
+            Ok(u) => {
+                app.apply(&u, wall_ms());
+                applied += 1;
+                d.changed = true;
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => {
+                if !app.feed_lost() {
+                    tracing::info!("tui: update feed disconnected");
+                    app.set_feed_lost(true);
+                    d.changed = true;
+                }
+                d.disconnected = true;
+                break;
+            }
+        }
+    }
+    d.backlog = applied == MAX_UPDATES_PER_TURN;
+    d
+}
+
+/// How long to wait for input: not at all while updates are piling up,
+/// nor past the moment a pending redraw is due.
+fn input_timeout(backlog: bool, dirty: bool, last_draw: Option<Instant>) -> Duration {
+    if backlog {
+        Duration::ZERO
+    } else if dirty {
+        let e = last_draw.map_or(FRAME, |t| t.elapsed());
+        FRAME.saturating_sub(e).min(POLL)
+    } else {
+        POLL
+    }
+}
+
+/// What the terminal said while we waited.
+enum Input {
+    /// Nothing that needs an answer.
+    Nothing,
+    /// Redraw at once (a key was handled, the terminal was resized).
+    Redraw,
+    /// The user quits.
+    Quit,
+}
+
+/// Waits up to `timeout` for a terminal event and handles it.
+fn wait_input(app: &mut App, timeout: Duration) -> Result<Input, TuiError> {
+    if !event::poll(timeout).map_err(TuiError::Input)? {
+        return Ok(Input::Nothing);
+    }
+    Ok(match event::read().map_err(TuiError::Input)? {
+        Event::Key(key) => match app.on_key(key) {
+            Action::Quit => Input::Quit,
+            // Keys are answered at once, not at the next frame slot.
+            Action::None => Input::Redraw,
+        },
+        Event::Resize(..) => Input::Redraw,
+        _ => Input::Nothing,
+    })
+}
 
 /// Runs the dashboard until the user quits, or until `updates` disconnects
 /// when `opts.exit_on_disconnect` is set. Blocking: run it on its own thread.
@@ -115,40 +191,17 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     loop {
-        // Drain pending updates, a bounded number per turn.
-        let mut backlog = false;
-        let mut applied = 0;
-        while applied < MAX_UPDATES_PER_TURN {
-            match updates.try_recv() {
-                Ok(u) => {
-                    app.apply(&u, wall_ms());
-                    applied += 1;
-                    dirty = true;
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    if !app.feed_lost() {
-                        tracing::info!("tui: update feed disconnected");
-                        app.set_feed_lost(true);
-                        dirty = true;
-                    }
-                    if opts.exit_on_disconnect {
-                        return Ok(());
-                    }
-                    break;
-                }
-            }
-        }
-        if applied == MAX_UPDATES_PER_TURN {
-            backlog = true;
+        let drained = drain(&updates, &mut app);
+        dirty |= drained.changed;
+        if drained.disconnected && opts.exit_on_disconnect {
+            return Ok(());
         }
 
         // Redraw: at most every FRAME, at least every IDLE_REDRAW.
-        let since = last_draw.map(|t| t.elapsed());
-        let due = match since {
-            None => true,
-            Some(e) => (dirty && e >= FRAME) || e >= IDLE_REDRAW,
-        };
+        let due = last_draw.is_none_or(|t| {
+            let e = t.elapsed();
+            (dirty && e >= FRAME) || e >= IDLE_REDRAW
+        });
         if due {
             let now = wall_ms();
             terminal
@@ -158,28 +211,12 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
             dirty = false;
         }
 
-        // Wait for input; do not sleep while updates are piling up, nor
-        // past the moment a pending redraw is due.
-        let timeout = if backlog {
-            Duration::ZERO
-        } else if dirty {
-            let e = last_draw.map_or(FRAME, |t| t.elapsed());
-            FRAME.saturating_sub(e).min(POLL)
-        } else {
-            POLL
-        };
-        if event::poll(timeout).map_err(TuiError::Input)? {
-            match event::read().map_err(TuiError::Input)? {
-                Event::Key(key) => {
-                    if app.on_key(key) == Action::Quit {
-                        tracing::debug!("tui: quit by user");
-                        return Ok(());
-                    }
-                    // Keys are answered at once, not at the next frame slot.
-                    last_draw = None;
-                }
-                Event::Resize(..) => last_draw = None,
-                _ => {}
+        match wait_input(&mut app, input_timeout(drained.backlog, dirty, last_draw))? {
+            Input::Nothing => {}
+            Input::Redraw => last_draw = None,
+            Input::Quit => {
+                tracing::debug!("tui: quit by user");
+                return Ok(());
             }
         }
     }
