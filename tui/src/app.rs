@@ -51,6 +51,22 @@ pub struct App {
     corrections: u64,
 }
 
+/// The dashboard's rule for which KPI records it shows: the windows of the
+/// group, the sites and the lines, and the sites' shift records. Asset
+/// windows, line and group shifts and every production day are for the
+/// files, the journal and the reports, not for this screen.
+///
+/// The one place of this rule: [`App::apply`] ignores any other record, and
+/// the output stage calls it to send the dashboard only these, so the
+/// dashboard's channel carries no record it would drop.
+pub fn wants(k: &KpiRecord) -> bool {
+    match k.period {
+        Period::Window => matches!(k.scope.level, Level::Group | Level::Site | Level::Line),
+        Period::Shift => k.scope.level == Level::Site,
+        Period::Day => false,
+    }
+}
+
 /// Whether `new` should replace `old` as the shown window of one scope:
 /// a newer window does, and so does a correction (same window, revision
 /// not lower). An older window arriving late is not shown.
@@ -88,7 +104,9 @@ impl App {
         self.corrections
     }
 
-    /// Applies one update received at wall time `now_ms` (ms since the epoch).
+    /// Applies one update received at wall time `now_ms` (ms since the
+    /// epoch). KPI records the dashboard does not show ([`wants`]) are
+    /// ignored, and not counted as corrections either.
     pub fn apply(&mut self, u: &Update, now_ms: i64) {
         match u {
             Update::Kpi(k) => self.apply_kpi(k, now_ms),
@@ -103,14 +121,15 @@ impl App {
     }
 
     fn apply_kpi(&mut self, k: &KpiRecord, now_ms: i64) {
+        if !wants(k) {
+            return;
+        }
         if k.revision > 0 {
             self.corrections += 1;
         }
-        if k.period != Period::Window {
-            // Shift records of a site feed its tile; days are for reports.
-            if let (Period::Shift, Level::Site, Some(site)) =
-                (k.period, k.scope.level, &k.scope.site)
-            {
+        if k.period == Period::Shift {
+            // A site's shift record feeds its tile.
+            if let Some(site) = &k.scope.site {
                 self.ensure_site(site);
                 if let Some(state) = self.sites.get_mut(site) {
                     upsert(&mut state.last_shift, k);
@@ -145,6 +164,7 @@ impl App {
                     *slot = k.clone();
                 }
             }
+            // Not wanted (asset) or handled above (group).
             Level::Group | Level::Asset => {}
         }
     }
@@ -378,6 +398,51 @@ mod tests {
             app.apply(&kpi(site(n), 60_000, 99), 0);
         }
         app
+    }
+
+    #[test]
+    fn wants_windows_of_group_sites_lines_and_site_shifts_only() {
+        let scopes = [
+            ScopeKey::group(),
+            site("s"),
+            line("s", "l"),
+            AssetKey::new("s", "a", "l", "x").scope(Level::Asset),
+        ];
+        let wanted = |period: Period| -> Vec<bool> {
+            scopes
+                .iter()
+                .map(|scope| {
+                    let mut k = KpiRecord::new(0, 60_000, scope.clone(), KpiSums::default());
+                    k.period = period;
+                    wants(&k)
+                })
+                .collect()
+        };
+        //                                group  site   line   asset
+        assert_eq!(wanted(Period::Window), [true, true, true, false]);
+        assert_eq!(wanted(Period::Shift), [false, true, false, false]);
+        assert_eq!(wanted(Period::Day), [false, false, false, false]);
+    }
+
+    #[test]
+    fn records_not_wanted_leave_the_state_alone() {
+        let mut app = App::new("t");
+        let mut asset = KpiRecord::new(
+            0,
+            60_000,
+            AssetKey::new("s", "a", "l", "x").scope(Level::Asset),
+            KpiSums::default(),
+        );
+        asset.revision = 1;
+        let mut day = KpiRecord::new(0, 86_400_000, site("s"), KpiSums::default());
+        day.period = Period::Day;
+        day.revision = 1;
+        for k in [asset, day] {
+            app.apply(&Update::Kpi(Box::new(k)), 0);
+        }
+        assert_eq!(app.site_count(), 0);
+        assert_eq!(app.corrections(), 0);
+        assert_eq!(app.newest_window_end_ms(), None);
     }
 
     #[test]

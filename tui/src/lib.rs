@@ -21,19 +21,6 @@ mod app;
 mod term;
 mod ui;
 
-pub use app::{Action, App, SiteState, STALE_COVERAGE};
+pub use app::{wants, Action, App, SiteState, STALE_COVERAGE};
 pub use term::{restore_terminal, run, TuiError, TuiOptions};
 pub use ui::render;
-
-/// The dashboard's rule for which KPI records it shows: window records of
-/// the group, sites and lines, and the sites' shift records (the output
-/// stage sends only these, so the dashboard's channel carries no records
-/// it would drop).
-pub fn wants(k: &ctower_model::KpiRecord) -> bool {
-    use ctower_model::{Level, Period};
-    match k.period {
-        Period::Window => matches!(k.scope.level, Level::Group | Level::Site | Level::Line),
-        Period::Shift => k.scope.level == Level::Site,
-        Period::Day => false,
-    }
-}
