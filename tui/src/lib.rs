@@ -22,5 +22,5 @@ mod term;
 mod ui;
 
 pub use app::{wants, Action, App, SiteState, STALE_COVERAGE};
-pub use term::{restore_terminal, run, TuiError, TuiOptions};
+pub use term::{ensure_terminal, restore_terminal, run, TuiError, TuiOptions};
 pub use ui::render;

@@ -51,6 +51,35 @@ pub enum TuiError {
     /// Reading terminal events failed.
     #[error("cannot read terminal input: {0}")]
     Input(#[source] std::io::Error),
+    /// Standard input or output (named) is not a terminal: piped,
+    /// redirected, or run by a service manager.
+    #[error("the dashboard needs a terminal, and {0} is not one: use --headless to run without the dashboard")]
+    NotATerminal(&'static str),
+}
+
+/// Checks that standard input and output are terminals, as the dashboard
+/// needs (it reads keys from one and draws on the other).
+///
+/// [`run`] checks it first too, but a command that starts a pipeline for
+/// the dashboard should call it before starting anything, so that a piped
+/// or scripted `ctower demo` stops at once, saying to use `--headless`.
+pub fn ensure_terminal() -> Result<(), TuiError> {
+    use std::io::IsTerminal;
+    check_terminal(
+        std::io::stdin().is_terminal(),
+        std::io::stdout().is_terminal(),
+    )
+}
+
+/// [`ensure_terminal`] on what the standard streams are.
+fn check_terminal(stdin_is_tty: bool, stdout_is_tty: bool) -> Result<(), TuiError> {
+    if !stdout_is_tty {
+        Err(TuiError::NotATerminal("standard output"))
+    } else if !stdin_is_tty {
+        Err(TuiError::NotATerminal("standard input"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Whether [`run`] has the terminal in raw mode and the alternate screen.
@@ -175,10 +204,13 @@ fn wait_input(app: &mut App, timeout: Duration) -> Result<Input, TuiError> {
 /// Runs the dashboard until the user quits, or until `updates` disconnects
 /// when `opts.exit_on_disconnect` is set. Blocking: run it on its own thread.
 ///
-/// The terminal is switched to raw mode and the alternate screen; a panic
-/// hook (ratatui's) restores it before the panic message is printed, and a
-/// guard restores it on every return.
+/// Fails at once ([`TuiError::NotATerminal`]) unless standard input and
+/// output are terminals ([`ensure_terminal`]). The terminal is switched to
+/// raw mode and the alternate screen; a panic hook (ratatui's) restores it
+/// before the panic message is printed, and a guard restores it on every
+/// return.
 pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
+    ensure_terminal()?;
     // The guard comes first so that a half-done set-up is undone too.
     let _guard = RestoreGuard;
     ACTIVE.store(true, Ordering::SeqCst);
@@ -218,6 +250,26 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
                 tracing::debug!("tui: quit by user");
                 return Ok(());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_needs_both_standard_streams_on_a_terminal() {
+        assert!(check_terminal(true, true).is_ok());
+        for (stdin, stdout, named) in [
+            (true, false, "standard output"),
+            (false, true, "standard input"),
+            (false, false, "standard output"),
+        ] {
+            let e = check_terminal(stdin, stdout).expect_err("not a terminal");
+            let msg = e.to_string();
+            assert!(msg.contains(named), "{msg}");
+            assert!(msg.contains("use --headless"), "{msg}");
         }
     }
 }
