@@ -4,6 +4,7 @@
 //! [`crate::render`]; the terminal loop ([`crate::run`]) only feeds it
 //! updates, keys and the wall time.
 
+use crate::timing::WindowTiming;
 use ctower_model::{
     AlarmEvent, AlarmId, AlarmState, KpiRecord, Level, Period, PipelineMetrics, ScopeKey, Update,
 };
@@ -49,6 +50,8 @@ pub struct App {
     feed_lost: bool,
     /// KPI records received as corrections (revision above 0).
     corrections: u64,
+    /// The pipeline's window timing, when the binary gave it.
+    timing: Option<WindowTiming>,
 }
 
 /// The dashboard's rule for which KPI records it shows: the windows of the
@@ -83,6 +86,7 @@ fn upsert(slot: &mut Option<KpiRecord>, k: &KpiRecord) {
 }
 
 impl App {
+    /// An empty dashboard titled `title`.
     pub fn new(title: impl Into<String>) -> Self {
         App {
             title: title.into(),
@@ -96,7 +100,20 @@ impl App {
             show_help: false,
             feed_lost: false,
             corrections: 0,
+            timing: None,
         }
+    }
+
+    /// The same dashboard, knowing how the pipeline times its windows: it
+    /// then says, while no KPI has come, how long the first ones take.
+    pub fn with_timing(mut self, timing: WindowTiming) -> Self {
+        self.timing = Some(timing);
+        self
+    }
+
+    /// The pipeline's window timing, if known.
+    pub fn timing(&self) -> Option<&WindowTiming> {
+        self.timing.as_ref()
     }
 
     /// KPI records received as corrections of earlier results (late data).
@@ -238,10 +255,12 @@ impl App {
         self.feed_lost = lost;
     }
 
+    /// Whether the update feed is lost (its sender hung up).
     pub fn feed_lost(&self) -> bool {
         self.feed_lost
     }
 
+    /// Shown at the top left.
     pub fn title(&self) -> &str {
         &self.title
     }
@@ -251,6 +270,7 @@ impl App {
         self.sites.iter()
     }
 
+    /// Number of sites known (from KPIs, alarms or stale marks).
     pub fn site_count(&self) -> usize {
         self.sites.len()
     }
@@ -260,6 +280,7 @@ impl App {
         self.selected
     }
 
+    /// Name of the selected site (`None` before the first site).
     pub fn selected_site(&self) -> Option<&Arc<str>> {
         self.sites.keys().nth(self.selected)
     }
@@ -271,6 +292,7 @@ impl App {
             .filter(move |k| k.scope.site.as_deref() == Some(site))
     }
 
+    /// Newest group-level window.
     pub fn group_kpi(&self) -> Option<&KpiRecord> {
         self.group.as_ref()
     }
@@ -289,6 +311,7 @@ impl App {
         v
     }
 
+    /// Listed alarms (every state but Normal).
     pub fn alarm_count(&self) -> usize {
         self.alarms.len()
     }
@@ -309,14 +332,18 @@ impl App {
             .count()
     }
 
+    /// The pipeline's latest self-metrics.
     pub fn metrics(&self) -> Option<&PipelineMetrics> {
         self.metrics.as_ref()
     }
 
+    /// Event time (ms since the epoch) of the end of the newest window
+    /// shown; `None` before the first KPI.
     pub fn newest_window_end_ms(&self) -> Option<i64> {
         self.newest_window_end_ms
     }
 
+    /// Whether the help overlay is open.
     pub fn show_help(&self) -> bool {
         self.show_help
     }

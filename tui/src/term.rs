@@ -60,7 +60,7 @@ pub enum TuiError {
 /// Checks that standard input and output are terminals, as the dashboard
 /// needs (it reads keys from one and draws on the other).
 ///
-/// [`run`] checks it first too, but a command that starts a pipeline for
+/// [`run_app`] checks it first too, but a command that starts a pipeline for
 /// the dashboard should call it before starting anything, so that a piped
 /// or scripted `ctower demo` stops at once, saying to use `--headless`.
 pub fn ensure_terminal() -> Result<(), TuiError> {
@@ -82,14 +82,14 @@ fn check_terminal(stdin_is_tty: bool, stdout_is_tty: bool) -> Result<(), TuiErro
     }
 }
 
-/// Whether [`run`] has the terminal in raw mode and the alternate screen.
+/// Whether [`run_app`] has the terminal in raw mode and the alternate screen.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 
 /// Restores the terminal: leaves raw mode and the alternate screen and
 /// shows the cursor again.
 ///
-/// Does nothing unless [`run`] has set the terminal up, and acts once, so it
+/// Does nothing unless [`run_app`] has set the terminal up, and acts once, so it
 /// is safe to call from anywhere and more than once: meant for the binary's
 /// signal handler before it exits the process (the dashboard's own exits
 /// restore the terminal by themselves).
@@ -113,7 +113,7 @@ fn install_panic_hook() {
     });
 }
 
-/// Restores the terminal when dropped, on every exit path of [`run`]
+/// Restores the terminal when dropped, on every exit path of [`run_app`]
 /// (return, error, unwinding panic).
 struct RestoreGuard;
 
@@ -201,15 +201,28 @@ fn wait_input(app: &mut App, timeout: Duration) -> Result<Input, TuiError> {
     })
 }
 
-/// Runs the dashboard until the user quits, or until `updates` disconnects
-/// when `opts.exit_on_disconnect` is set. Blocking: run it on its own thread.
+/// Runs the dashboard titled `opts.title` until the user quits, or until
+/// `updates` disconnects when `opts.exit_on_disconnect` is set: see
+/// [`run_app`], which it calls with a new [`App`].
+pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
+    run_app(updates, App::new(opts.title), opts.exit_on_disconnect)
+}
+
+/// Runs the dashboard on `app` (for instance one made
+/// [`App::with_timing`]) until the user quits, or until `updates`
+/// disconnects when `exit_on_disconnect` is set. Blocking: run it on its
+/// own thread.
 ///
 /// Fails at once ([`TuiError::NotATerminal`]) unless standard input and
 /// output are terminals ([`ensure_terminal`]). The terminal is switched to
 /// raw mode and the alternate screen; a panic hook (ratatui's) restores it
 /// before the panic message is printed, and a guard restores it on every
 /// return.
-pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
+pub fn run_app(
+    updates: Receiver<Update>,
+    mut app: App,
+    exit_on_disconnect: bool,
+) -> Result<(), TuiError> {
     ensure_terminal()?;
     // The guard comes first so that a half-done set-up is undone too.
     let _guard = RestoreGuard;
@@ -217,7 +230,6 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
     // Installs ratatui's panic hook, then raw mode and the alternate screen.
     let mut terminal = ratatui::try_init().map_err(TuiError::Init)?;
     install_panic_hook();
-    let mut app = App::new(opts.title);
     tracing::debug!("tui started");
 
     let mut dirty = true;
@@ -225,7 +237,7 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
     loop {
         let drained = drain(&updates, &mut app);
         dirty |= drained.changed;
-        if drained.disconnected && opts.exit_on_disconnect {
+        if drained.disconnected && exit_on_disconnect {
             return Ok(());
         }
 

@@ -109,6 +109,21 @@ pub(super) fn fmt_duration_ms(ms: i64) -> String {
     }
 }
 
+/// A configured span, as short as exact allows: `90 s`, `2.5 min`, `2 h`
+/// (a tenth at most, no trailing `.0`).
+pub(super) fn fmt_span(ms: i64) -> String {
+    let ms = ms.max(0);
+    let (v, unit) = if ms < 120_000 {
+        (ms as f64 / 1_000.0, "s")
+    } else if ms < 7_200_000 {
+        (ms as f64 / 60_000.0, "min")
+    } else {
+        (ms as f64 / 3_600_000.0, "h")
+    };
+    let v = format!("{v:.1}");
+    format!("{} {unit}", v.strip_suffix(".0").unwrap_or(&v))
+}
+
 /// Wall-time age, coarse: `3 s ago`, `4 min ago`, `2 h ago`.
 pub(super) fn fmt_age(ms: i64) -> String {
     let s = ms.max(0) / 1_000;
@@ -176,6 +191,10 @@ mod tests {
         assert_eq!(fmt_num(f64::NAN), "—");
         assert_eq!(fmt_duration_ms(4_200), "4.2 s");
         assert_eq!(fmt_duration_ms(850), "850 ms");
+        assert_eq!(fmt_span(60_000), "60 s");
+        assert_eq!(fmt_span(1_500), "1.5 s");
+        assert_eq!(fmt_span(150_000), "2.5 min");
+        assert_eq!(fmt_span(7_200_000), "2 h");
         assert_eq!(fmt_age(3_400), "3 s ago");
         assert_eq!(fmt_age(300_000), "5 min ago");
         assert_eq!(fmt_metric("oee", 0.55), "55.0%");

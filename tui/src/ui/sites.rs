@@ -1,8 +1,10 @@
 //! The sites area: one tile per site, scrolled so that the selected one is
 //! visible, or, before the first site is known, why there is nothing yet.
 
+use super::format::fmt_span;
 use super::tile::{SiteTile, TILE_H};
 use crate::app::App;
+use crate::timing::WindowTiming;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::Stylize;
 use ratatui::text::Line;
@@ -14,7 +16,8 @@ const TILE_MIN_W: u16 = 26;
 /// Largest tile width, so a few sites on a wide screen stay compact.
 const TILE_MAX_W: u16 = 40;
 
-/// Draws the sites area when no site is known yet.
+/// Draws the sites area when no site is known yet: why, and, when the
+/// dashboard knows the pipeline's timing, how long the first KPIs take.
 pub(super) fn render_waiting(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered().title(" Sites ");
     let inner = block.inner(area);
@@ -25,18 +28,77 @@ pub(super) fn render_waiting(frame: &mut Frame, app: &App, area: Rect) {
         Line::from("No KPI window has closed yet. Sites appear here"),
         Line::from("as soon as the pipeline publishes their first window."),
     ];
+    if let Some(t) = app.timing() {
+        text.push(Line::from(""));
+        text.extend(first_kpi_wait(t).into_iter().map(Line::from));
+    }
     if app.feed_lost() {
         text.push(Line::from(""));
         text.push(Line::from("The update feed is disconnected.").red());
     }
-    let h = text.len() as u16;
-    let centered = inner.centered_vertically(Constraint::Length(h));
+    // Centred on the lines as wrapped at this width (roughly: words may
+    // wrap onto one more line; the text then runs on downward).
+    let width = usize::from(inner.width.max(1));
+    let h: usize = text.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    let top = inner.centered_vertically(Constraint::Length(h.min(usize::from(u16::MAX)) as u16));
+    let below = Rect {
+        height: inner.bottom().saturating_sub(top.y),
+        ..top
+    };
     frame.render_widget(
         Paragraph::new(text)
             .alignment(Alignment::Center)
             .wrap(Wrap { trim: true }),
-        centered,
+        below,
     );
+}
+
+/// Why the first KPIs take a while, with the configured numbers.
+fn first_kpi_wait(t: &WindowTiming) -> Vec<String> {
+    let mut holds = Vec::new();
+    if t.allowed_lateness_ms > 0 {
+        holds.push(format!(
+            "the {} allowed for late messages",
+            fmt_span(t.allowed_lateness_ms)
+        ));
+    }
+    if t.lookahead_ms > 0 {
+        holds.push(format!(
+            "the {} lookahead that sees how stops end",
+            fmt_span(t.lookahead_ms)
+        ));
+    }
+    let closes = if holds.is_empty() {
+        "A window closes once the data is past its end.".to_string()
+    } else {
+        format!(
+            "A window closes once the data is past its end by {}.",
+            holds.join(" and ")
+        )
+    };
+    let within = fmt_span(t.first_kpi_within_ms());
+    let wait = match t.first_kpi_within_wall_ms() {
+        Some(wall) => format!(
+            "The first KPIs take up to {within} of event time: about {} at {}× replay.",
+            fmt_span(wall),
+            fmt_speed(t.replay_speed.unwrap_or(1.0))
+        ),
+        None => format!("The first KPIs take up to {within}."),
+    };
+    vec![
+        format!(
+            "KPIs are computed per closed window of {}.",
+            fmt_span(t.window_ms)
+        ),
+        closes,
+        wait,
+    ]
+}
+
+/// A speed factor: `10`, `2.5`.
+fn fmt_speed(s: f64) -> String {
+    let v = format!("{s:.1}");
+    v.strip_suffix(".0").unwrap_or(&v).to_string()
 }
 
 fn tiles_per_row(n_sites: usize, width: u16) -> usize {
