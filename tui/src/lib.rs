@@ -22,6 +22,8 @@
 //!   restoring the terminal on every exit path; [`ensure_terminal`] tells
 //!   beforehand whether it can run at all.
 
+#![warn(missing_docs)]
+
 mod app;
 mod term;
 mod timing;
