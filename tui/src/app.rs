@@ -4,6 +4,7 @@
 //! [`crate::render`]; the terminal loop ([`crate::run`]) only feeds it
 //! updates, keys and the wall time.
 
+use crate::timing::WindowTiming;
 use ctower_model::{
     AlarmEvent, AlarmId, AlarmState, KpiRecord, Level, Period, PipelineMetrics, ScopeKey, Update,
 };
@@ -49,6 +50,24 @@ pub struct App {
     feed_lost: bool,
     /// KPI records received as corrections (revision above 0).
     corrections: u64,
+    /// The pipeline's window timing, when the binary gave it.
+    timing: Option<WindowTiming>,
+}
+
+/// The dashboard's rule for which KPI records it shows: the windows of the
+/// group, the sites and the lines, and the sites' shift records. Asset
+/// windows, line and group shifts and every production day are for the
+/// files, the journal and the reports, not for this screen.
+///
+/// The one place of this rule: [`App::apply`] ignores any other record, and
+/// the output stage calls it to send the dashboard only these, so the
+/// dashboard's channel carries no record it would drop.
+pub fn wants(k: &KpiRecord) -> bool {
+    match k.period {
+        Period::Window => matches!(k.scope.level, Level::Group | Level::Site | Level::Line),
+        Period::Shift => k.scope.level == Level::Site,
+        Period::Day => false,
+    }
 }
 
 /// Whether `new` should replace `old` as the shown window of one scope:
@@ -67,6 +86,7 @@ fn upsert(slot: &mut Option<KpiRecord>, k: &KpiRecord) {
 }
 
 impl App {
+    /// An empty dashboard titled `title`.
     pub fn new(title: impl Into<String>) -> Self {
         App {
             title: title.into(),
@@ -80,7 +100,20 @@ impl App {
             show_help: false,
             feed_lost: false,
             corrections: 0,
+            timing: None,
         }
+    }
+
+    /// The same dashboard, knowing how the pipeline times its windows: it
+    /// then says, while no KPI has come, how long the first ones take.
+    pub fn with_timing(mut self, timing: WindowTiming) -> Self {
+        self.timing = Some(timing);
+        self
+    }
+
+    /// The pipeline's window timing, if known.
+    pub fn timing(&self) -> Option<&WindowTiming> {
+        self.timing.as_ref()
     }
 
     /// KPI records received as corrections of earlier results (late data).
@@ -88,7 +121,9 @@ impl App {
         self.corrections
     }
 
-    /// Applies one update received at wall time `now_ms` (ms since the epoch).
+    /// Applies one update received at wall time `now_ms` (ms since the
+    /// epoch). KPI records the dashboard does not show ([`wants`]) are
+    /// ignored, and not counted as corrections either.
     pub fn apply(&mut self, u: &Update, now_ms: i64) {
         match u {
             Update::Kpi(k) => self.apply_kpi(k, now_ms),
@@ -103,14 +138,15 @@ impl App {
     }
 
     fn apply_kpi(&mut self, k: &KpiRecord, now_ms: i64) {
+        if !wants(k) {
+            return;
+        }
         if k.revision > 0 {
             self.corrections += 1;
         }
-        if k.period != Period::Window {
-            // Shift records of a site feed its tile; days are for reports.
-            if let (Period::Shift, Level::Site, Some(site)) =
-                (k.period, k.scope.level, &k.scope.site)
-            {
+        if k.period == Period::Shift {
+            // A site's shift record feeds its tile.
+            if let Some(site) = &k.scope.site {
                 self.ensure_site(site);
                 if let Some(state) = self.sites.get_mut(site) {
                     upsert(&mut state.last_shift, k);
@@ -145,6 +181,7 @@ impl App {
                     *slot = k.clone();
                 }
             }
+            // Not wanted (asset) or handled above (group).
             Level::Group | Level::Asset => {}
         }
     }
@@ -218,10 +255,12 @@ impl App {
         self.feed_lost = lost;
     }
 
+    /// Whether the update feed is lost (its sender hung up).
     pub fn feed_lost(&self) -> bool {
         self.feed_lost
     }
 
+    /// Shown at the top left.
     pub fn title(&self) -> &str {
         &self.title
     }
@@ -231,6 +270,7 @@ impl App {
         self.sites.iter()
     }
 
+    /// Number of sites known (from KPIs, alarms or stale marks).
     pub fn site_count(&self) -> usize {
         self.sites.len()
     }
@@ -240,6 +280,7 @@ impl App {
         self.selected
     }
 
+    /// Name of the selected site (`None` before the first site).
     pub fn selected_site(&self) -> Option<&Arc<str>> {
         self.sites.keys().nth(self.selected)
     }
@@ -251,6 +292,7 @@ impl App {
             .filter(move |k| k.scope.site.as_deref() == Some(site))
     }
 
+    /// Newest group-level window.
     pub fn group_kpi(&self) -> Option<&KpiRecord> {
         self.group.as_ref()
     }
@@ -269,6 +311,7 @@ impl App {
         v
     }
 
+    /// Listed alarms (every state but Normal).
     pub fn alarm_count(&self) -> usize {
         self.alarms.len()
     }
@@ -289,14 +332,18 @@ impl App {
             .count()
     }
 
+    /// The pipeline's latest self-metrics.
     pub fn metrics(&self) -> Option<&PipelineMetrics> {
         self.metrics.as_ref()
     }
 
+    /// Event time (ms since the epoch) of the end of the newest window
+    /// shown; `None` before the first KPI.
     pub fn newest_window_end_ms(&self) -> Option<i64> {
         self.newest_window_end_ms
     }
 
+    /// Whether the help overlay is open.
     pub fn show_help(&self) -> bool {
         self.show_help
     }
@@ -378,6 +425,51 @@ mod tests {
             app.apply(&kpi(site(n), 60_000, 99), 0);
         }
         app
+    }
+
+    #[test]
+    fn wants_windows_of_group_sites_lines_and_site_shifts_only() {
+        let scopes = [
+            ScopeKey::group(),
+            site("s"),
+            line("s", "l"),
+            AssetKey::new("s", "a", "l", "x").scope(Level::Asset),
+        ];
+        let wanted = |period: Period| -> Vec<bool> {
+            scopes
+                .iter()
+                .map(|scope| {
+                    let mut k = KpiRecord::new(0, 60_000, scope.clone(), KpiSums::default());
+                    k.period = period;
+                    wants(&k)
+                })
+                .collect()
+        };
+        //                                group  site   line   asset
+        assert_eq!(wanted(Period::Window), [true, true, true, false]);
+        assert_eq!(wanted(Period::Shift), [false, true, false, false]);
+        assert_eq!(wanted(Period::Day), [false, false, false, false]);
+    }
+
+    #[test]
+    fn records_not_wanted_leave_the_state_alone() {
+        let mut app = App::new("t");
+        let mut asset = KpiRecord::new(
+            0,
+            60_000,
+            AssetKey::new("s", "a", "l", "x").scope(Level::Asset),
+            KpiSums::default(),
+        );
+        asset.revision = 1;
+        let mut day = KpiRecord::new(0, 86_400_000, site("s"), KpiSums::default());
+        day.period = Period::Day;
+        day.revision = 1;
+        for k in [asset, day] {
+            app.apply(&Update::Kpi(Box::new(k)), 0);
+        }
+        assert_eq!(app.site_count(), 0);
+        assert_eq!(app.corrections(), 0);
+        assert_eq!(app.newest_window_end_ms(), None);
     }
 
     #[test]

@@ -6,34 +6,30 @@
 //! header.
 //!
 //! It is fed [`ctower_model::Update`]s (KPI records, alarm events, pipeline
-//! metrics) over a channel and never talks back to the pipeline.
+//! metrics) over a channel and never talks back to the pipeline. Which KPI
+//! records it shows is decided once, by [`wants`], which the output stage
+//! calls too.
 //!
 //! The crate is split the way gitui is:
 //! - [`App`]: the state, pure (no I/O, no clock: the wall time is passed in),
 //!   updated by [`App::apply`] and [`App::on_key`];
 //! - [`render`]: draws an [`App`] on a ratatui [`Frame`](ratatui::Frame), a
-//!   pure function of the state and the wall time, snapshot-tested;
-//! - [`run`]: the thin blocking terminal loop (raw mode, alternate screen,
-//!   input, redraws at most 10 times a second), restoring the terminal on
-//!   every exit path.
+//!   pure function of the state and the wall time, snapshot-tested; one
+//!   module per part of the screen (header, health, sites and their tiles,
+//!   lines, alarms, footer, help);
+//! - [`run_app`] (and [`run`]): the thin blocking terminal loop (raw mode,
+//!   alternate screen, input, redraws at most 10 times a second),
+//!   restoring the terminal on every exit path; [`ensure_terminal`] tells
+//!   beforehand whether it can run at all.
+
+#![warn(missing_docs)]
 
 mod app;
 mod term;
+mod timing;
 mod ui;
 
-pub use app::{Action, App, SiteState, STALE_COVERAGE};
-pub use term::{restore_terminal, run, TuiError, TuiOptions};
+pub use app::{wants, Action, App, SiteState, STALE_COVERAGE};
+pub use term::{ensure_terminal, restore_terminal, run, run_app, TuiError, TuiOptions};
+pub use timing::WindowTiming;
 pub use ui::render;
-
-/// The dashboard's rule for which KPI records it shows: window records of
-/// the group, sites and lines, and the sites' shift records (the output
-/// stage sends only these, so the dashboard's channel carries no records
-/// it would drop).
-pub fn wants(k: &ctower_model::KpiRecord) -> bool {
-    use ctower_model::{Level, Period};
-    match k.period {
-        Period::Window => matches!(k.scope.level, Level::Group | Level::Site | Level::Line),
-        Period::Shift => k.scope.level == Level::Site,
-        Period::Day => false,
-    }
-}

@@ -2,7 +2,7 @@
 
 use crate::app::{Action, App};
 use crate::ui::render;
-use ctower_model::Update;
+use ctower_model::{wall_ms, Update};
 use ratatui::crossterm::event::{self, Event};
 use ratatui::crossterm::{cursor, execute};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,16 +51,45 @@ pub enum TuiError {
     /// Reading terminal events failed.
     #[error("cannot read terminal input: {0}")]
     Input(#[source] std::io::Error),
+    /// Standard input or output (named) is not a terminal: piped,
+    /// redirected, or run by a service manager.
+    #[error("the dashboard needs a terminal, and {0} is not one: use --headless to run without the dashboard")]
+    NotATerminal(&'static str),
 }
 
-/// Whether [`run`] has the terminal in raw mode and the alternate screen.
+/// Checks that standard input and output are terminals, as the dashboard
+/// needs (it reads keys from one and draws on the other).
+///
+/// [`run_app`] checks it first too, but a command that starts a pipeline for
+/// the dashboard should call it before starting anything, so that a piped
+/// or scripted `ctower demo` stops at once, saying to use `--headless`.
+pub fn ensure_terminal() -> Result<(), TuiError> {
+    use std::io::IsTerminal;
+    check_terminal(
+        std::io::stdin().is_terminal(),
+        std::io::stdout().is_terminal(),
+    )
+}
+
+/// [`ensure_terminal`] on what the standard streams are.
+fn check_terminal(stdin_is_tty: bool, stdout_is_tty: bool) -> Result<(), TuiError> {
+    if !stdout_is_tty {
+        Err(TuiError::NotATerminal("standard output"))
+    } else if !stdin_is_tty {
+        Err(TuiError::NotATerminal("standard input"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether [`run_app`] has the terminal in raw mode and the alternate screen.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 
 /// Restores the terminal: leaves raw mode and the alternate screen and
 /// shows the cursor again.
 ///
-/// Does nothing unless [`run`] has set the terminal up, and acts once, so it
+/// Does nothing unless [`run_app`] has set the terminal up, and acts once, so it
 /// is safe to call from anywhere and more than once: meant for the binary's
 /// signal handler before it exits the process (the dashboard's own exits
 /// restore the terminal by themselves).
@@ -84,7 +113,7 @@ fn install_panic_hook() {
     });
 }
 
-/// Restores the terminal when dropped, on every exit path of [`run`]
+/// Restores the terminal when dropped, on every exit path of [`run_app`]
 /// (return, error, unwinding panic).
 struct RestoreGuard;
 
@@ -94,61 +123,129 @@ impl Drop for RestoreGuard {
     }
 }
 
-use ctower_model::wall_ms;
+/// What draining the updates channel did.
+#[derive(Debug, Default)]
+struct Drained {
+    /// Some update changed the state.
+    changed: bool,
+    /// The turn's share was used up: more updates are probably waiting.
+    backlog: bool,
+    /// The channel's sender hung up.
+    disconnected: bool,
+}
 
-/// Runs the dashboard until the user quits, or until `updates` disconnects
-/// when `opts.exit_on_disconnect` is set. Blocking: run it on its own thread.
-///
-/// The terminal is switched to raw mode and the alternate screen; a panic
-/// hook (ratatui's) restores it before the panic message is printed, and a
-/// guard restores it on every return.
+/// Applies pending updates, at most [`MAX_UPDATES_PER_TURN`]; marks the
+/// feed lost when the channel has disconnected.
+fn drain(updates: &Receiver<Update>, app: &mut App) -> Drained {
+    let mut d = Drained::default();
+    let mut applied = 0;
+    while applied < MAX_UPDATES_PER_TURN {
+        match updates.try_recv() {
+            Ok(u) => {
+                app.apply(&u, wall_ms());
+                applied += 1;
+                d.changed = true;
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => {
+                if !app.feed_lost() {
+                    tracing::info!("tui: update feed disconnected");
+                    app.set_feed_lost(true);
+                    d.changed = true;
+                }
+                d.disconnected = true;
+                break;
+            }
+        }
+    }
+    d.backlog = applied == MAX_UPDATES_PER_TURN;
+    d
+}
+
+/// How long to wait for input: not at all while updates are piling up,
+/// nor past the moment a pending redraw is due.
+fn input_timeout(backlog: bool, dirty: bool, last_draw: Option<Instant>) -> Duration {
+    if backlog {
+        Duration::ZERO
+    } else if dirty {
+        let e = last_draw.map_or(FRAME, |t| t.elapsed());
+        FRAME.saturating_sub(e).min(POLL)
+    } else {
+        POLL
+    }
+}
+
+/// What the terminal said while we waited.
+enum Input {
+    /// Nothing that needs an answer.
+    Nothing,
+    /// Redraw at once (a key was handled, the terminal was resized).
+    Redraw,
+    /// The user quits.
+    Quit,
+}
+
+/// Waits up to `timeout` for a terminal event and handles it.
+fn wait_input(app: &mut App, timeout: Duration) -> Result<Input, TuiError> {
+    if !event::poll(timeout).map_err(TuiError::Input)? {
+        return Ok(Input::Nothing);
+    }
+    Ok(match event::read().map_err(TuiError::Input)? {
+        Event::Key(key) => match app.on_key(key) {
+            Action::Quit => Input::Quit,
+            // Keys are answered at once, not at the next frame slot.
+            Action::None => Input::Redraw,
+        },
+        Event::Resize(..) => Input::Redraw,
+        _ => Input::Nothing,
+    })
+}
+
+/// Runs the dashboard titled `opts.title` until the user quits, or until
+/// `updates` disconnects when `opts.exit_on_disconnect` is set: see
+/// [`run_app`], which it calls with a new [`App`].
 pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
+    run_app(updates, App::new(opts.title), opts.exit_on_disconnect)
+}
+
+/// Runs the dashboard on `app` (for instance one made
+/// [`App::with_timing`]) until the user quits, or until `updates`
+/// disconnects when `exit_on_disconnect` is set. Blocking: run it on its
+/// own thread.
+///
+/// Fails at once ([`TuiError::NotATerminal`]) unless standard input and
+/// output are terminals ([`ensure_terminal`]). The terminal is switched to
+/// raw mode and the alternate screen; a panic hook (ratatui's) restores it
+/// before the panic message is printed, and a guard restores it on every
+/// return.
+pub fn run_app(
+    updates: Receiver<Update>,
+    mut app: App,
+    exit_on_disconnect: bool,
+) -> Result<(), TuiError> {
+    ensure_terminal()?;
     // The guard comes first so that a half-done set-up is undone too.
     let _guard = RestoreGuard;
     ACTIVE.store(true, Ordering::SeqCst);
     // Installs ratatui's panic hook, then raw mode and the alternate screen.
     let mut terminal = ratatui::try_init().map_err(TuiError::Init)?;
     install_panic_hook();
-    let mut app = App::new(opts.title);
     tracing::debug!("tui started");
 
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     loop {
-        // Drain pending updates, a bounded number per turn.
-        let mut backlog = false;
-        let mut applied = 0;
-        while applied < MAX_UPDATES_PER_TURN {
-            match updates.try_recv() {
-                Ok(u) => {
-                    app.apply(&u, wall_ms());
-                    applied += 1;
-                    dirty = true;
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    if !app.feed_lost() {
-                        tracing::info!("tui: update feed disconnected");
-                        app.set_feed_lost(true);
-                        dirty = true;
-                    }
-                    if opts.exit_on_disconnect {
-                        return Ok(());
-                    }
-                    break;
-                }
-            }
-        }
-        if applied == MAX_UPDATES_PER_TURN {
-            backlog = true;
+        let drained = drain(&updates, &mut app);
+        dirty |= drained.changed;
+        if drained.disconnected && exit_on_disconnect {
+            return Ok(());
         }
 
         // Redraw: at most every FRAME, at least every IDLE_REDRAW.
-        let since = last_draw.map(|t| t.elapsed());
-        let due = match since {
-            None => true,
-            Some(e) => (dirty && e >= FRAME) || e >= IDLE_REDRAW,
-        };
+        let due = last_draw.is_none_or(|t| {
+            let e = t.elapsed();
+            (dirty && e >= FRAME) || e >= IDLE_REDRAW
+        });
         if due {
             let now = wall_ms();
             terminal
@@ -158,29 +255,33 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
             dirty = false;
         }
 
-        // Wait for input; do not sleep while updates are piling up, nor
-        // past the moment a pending redraw is due.
-        let timeout = if backlog {
-            Duration::ZERO
-        } else if dirty {
-            let e = last_draw.map_or(FRAME, |t| t.elapsed());
-            FRAME.saturating_sub(e).min(POLL)
-        } else {
-            POLL
-        };
-        if event::poll(timeout).map_err(TuiError::Input)? {
-            match event::read().map_err(TuiError::Input)? {
-                Event::Key(key) => {
-                    if app.on_key(key) == Action::Quit {
-                        tracing::debug!("tui: quit by user");
-                        return Ok(());
-                    }
-                    // Keys are answered at once, not at the next frame slot.
-                    last_draw = None;
-                }
-                Event::Resize(..) => last_draw = None,
-                _ => {}
+        match wait_input(&mut app, input_timeout(drained.backlog, dirty, last_draw))? {
+            Input::Nothing => {}
+            Input::Redraw => last_draw = None,
+            Input::Quit => {
+                tracing::debug!("tui: quit by user");
+                return Ok(());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_needs_both_standard_streams_on_a_terminal() {
+        assert!(check_terminal(true, true).is_ok());
+        for (stdin, stdout, named) in [
+            (true, false, "standard output"),
+            (false, true, "standard input"),
+            (false, false, "standard output"),
+        ] {
+            let e = check_terminal(stdin, stdout).expect_err("not a terminal");
+            let msg = e.to_string();
+            assert!(msg.contains(named), "{msg}");
+            assert!(msg.contains("use --headless"), "{msg}");
         }
     }
 }

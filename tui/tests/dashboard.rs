@@ -8,7 +8,7 @@ use ctower_model::{
     AlarmEvent, AlarmEventKind, AlarmState, AssetKey, KpiRecord, Level, Period, PipelineMetrics,
     Priority, ScopeKey, Update,
 };
-use ctower_tui::{render, App};
+use ctower_tui::{render, App, WindowTiming};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -311,6 +311,20 @@ fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
 #[test]
 fn empty_dashboard_waits_for_data() {
     let app = App::new("ctower · Group control tower");
+    let terminal = draw(&app, 80, 24);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+/// Issue #9: the demo says on screen why the first KPIs take a while, with
+/// the configured window, lateness and lookahead and the replay speed.
+#[test]
+fn empty_dashboard_explains_the_first_kpi_wait() {
+    let app = App::new("ctower · Group control tower").with_timing(WindowTiming {
+        window_ms: MIN,
+        allowed_lateness_ms: 30_000,
+        lookahead_ms: MIN,
+        replay_speed: Some(10.0),
+    });
     let terminal = draw(&app, 80, 24);
     insta::assert_snapshot!(terminal.backend());
 }
