@@ -103,7 +103,10 @@ impl HookDispatcher {
         Self::start_with(hooks, DispatcherOptions::default())
     }
 
-    /// Starts the hooks: one thread per webhook.
+    /// Starts the hooks: one thread per webhook. Fails if a thread cannot
+    /// be started, or if a webhook's signing secret was never read (its
+    /// configuration was checked with [`Secrets::IfSet`](crate::Secrets::IfSet)
+    /// and the variable was not set): such a webhook is never sent unsigned.
     pub fn start_with(
         hooks: Vec<Hook>,
         options: DispatcherOptions,
@@ -136,6 +139,12 @@ impl HookDispatcher {
         options: &DispatcherOptions,
         done_tx: &mpsc::Sender<usize>,
     ) -> Result<(), AlertsError> {
+        if let (Some(var), None) = (&hook.secret_env, &hook.secret) {
+            return Err(AlertsError::UnreadSecret {
+                hook: hook.name.to_string(),
+                var: var.to_string(),
+            });
+        }
         let queue = Arc::new(Queue::new(options.queue_capacity));
         let name = hook.name.clone();
         let min_priority = hook.min_priority;
