@@ -4,7 +4,7 @@
 //! every problem reported at once, each with its key.
 
 use anyhow::{bail, Context};
-use ctower_alerts::{AlertsConfig, Hook, Rule};
+use ctower_alerts::{AlertsConfig, Hook, Rule, Secrets};
 use ctower_collector::admission::AdmissionConfig;
 use ctower_collector::config::{BrokerAddr, SourceSpec};
 use ctower_collector::limits::LimitsConfig;
@@ -501,14 +501,10 @@ pub fn check(
             sources.push(spec);
         }
     }
-    let alerts = raw.alerts.validate_with_env("alerts", env);
-    let (rules, hooks) = match alerts {
-        Ok(rh) => rh,
-        Err(mut more) => {
-            issues.append(&mut more);
-            (vec![], vec![])
-        }
-    };
+    let alerts = raw
+        .alerts
+        .check("alerts", Secrets::Required(env), &mut issues);
+    let ctower_alerts::Alerts { rules, hooks } = alerts.unwrap_or_default();
     for (key, v) in [
         (
             "water.conductivity_limit_us_cm",

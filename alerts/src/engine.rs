@@ -224,7 +224,7 @@ fn event(rule: &Rule, scope: &ScopeKey, signal: &Option<Arc<str>>, c: Change) ->
 
 impl AlarmEngine {
     /// An engine over `rules` (names are expected unique, as
-    /// [`AlertsConfig::validate`](crate::AlertsConfig::validate) ensures;
+    /// [`AlertsConfig::check`](crate::AlertsConfig::check) ensures;
     /// with duplicates, acknowledgement by name reaches the first).
     pub fn new(rules: Vec<Rule>) -> Self {
         let mut by_name = BTreeMap::new();

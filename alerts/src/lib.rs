@@ -2,9 +2,9 @@
 //! alarms, and tells people about them.
 //!
 //! Three parts, from pure to I/O:
-//! - [`config`]: the `[alerts]` configuration (`[[alerts.rules]]`,
-//!   `[[alerts.hooks]]`) and its validation, which reports every problem
-//!   with its full key path.
+//! - [`config`]: the `[alerts]` configuration as written ([`AlertsConfig`]:
+//!   `[[alerts.rules]]`, `[[alerts.hooks]]`) and its check into [`Alerts`]
+//!   (rules and hooks), which reports every problem with its full key path.
 //! - [`engine`]: [`AlarmEngine`], threshold rules with on-delay and
 //!   hysteresis and the ANSI/ISA-18.2 alarm lifecycle (Normal, UnackActive,
 //!   AckActive, UnackRtn), one alarm per (rule, scope, signal). Pure and
@@ -20,9 +20,17 @@
 //! # fn main() -> Result<(), ctower_alerts::AlertsError> {
 //! # let cfg = ctower_alerts::AlertsConfig::default();
 //! # let outputs: Vec<ctower_model::StreamOutput> = Vec::new();
-//! let (rules, hooks) = cfg.build("alerts")?;
-//! let mut engine = ctower_alerts::AlarmEngine::new(rules);
-//! let hooks = ctower_alerts::HookDispatcher::start(hooks)?;
+//! use ctower_alerts::{AlarmEngine, HookDispatcher, Secrets};
+//! let env = |name: &str| std::env::var(name).ok();
+//! let mut issues = Vec::new();
+//! let Some(alerts) = cfg.check("alerts", Secrets::Required(&env), &mut issues) else {
+//!     for issue in &issues {
+//!         eprintln!("{issue}");
+//!     }
+//!     return Ok(());
+//! };
+//! let mut engine = AlarmEngine::new(alerts.rules);
+//! let hooks = HookDispatcher::start(alerts.hooks)?;
 //! for out in &outputs {
 //!     for ev in engine.process(out) {
 //!         hooks.send(&ev);
@@ -42,8 +50,8 @@ pub mod hooks;
 pub mod system;
 
 pub use config::{
-    AlertsConfig, Condition, ConfigIssue, Hook, HookKind, HookSpec, LogHook, Rule, RuleSource,
-    RuleSpec, ScopeFilter, SourceKind, Stat, WebhookHook, WebhookSecret,
+    Alerts, AlertsConfig, Condition, ConfigIssue, Hook, HookConfig, HookKind, LogHook, Rule,
+    RuleConfig, RuleSource, ScopeFilter, Secrets, SourceKind, Stat, WebhookHook, WebhookSecret,
 };
 pub use engine::{AlarmEngine, AlarmStatus};
 pub use hooks::{DispatcherOptions, HookDispatcher, HookStats};
@@ -52,16 +60,24 @@ pub use system::SystemAlarms;
 /// Errors of the alerts crate.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
-    /// The configuration has problems; every one is listed.
-    #[error("invalid alerts configuration ({} problem(s)): {}", .0.len(), join_issues(.0))]
-    Config(Vec<ConfigIssue>),
     /// A webhook signing secret is unusable (the secret itself is never shown).
     #[error("invalid webhook secret: {0}")]
     Secret(String),
+    /// A webhook's signing secret was never read: its configuration was
+    /// checked with [`Secrets::IfSet`] and the variable was not set.
+    #[error("webhook `{hook}`: its signing secret (environment variable `{var}`) was not read; it would be sent unsigned")]
+    UnreadSecret {
+        /// The hook's name.
+        hook: String,
+        /// The variable named by `secret_env`.
+        var: String,
+    },
     /// A hook thread could not be started.
     #[error("cannot start the thread of hook `{hook}`: {source}")]
     Spawn {
+        /// The hook's name.
         hook: String,
+        /// Why the thread could not be started.
         #[source]
         source: std::io::Error,
     },
@@ -70,30 +86,35 @@ pub enum AlertsError {
     Encode(#[from] serde_json::Error),
     /// The webhook endpoint answered with a non-2xx status.
     #[error("webhook `{hook}` answered HTTP {status}")]
-    HttpStatus { hook: String, status: u16 },
+    HttpStatus {
+        /// The hook's name.
+        hook: String,
+        /// The HTTP status code.
+        status: u16,
+    },
     /// The webhook request failed in transport (connection, timeout, protocol).
     #[error("webhook `{hook}`: {source}")]
     Transport {
+        /// The hook's name.
         hook: String,
+        /// What went wrong.
         #[source]
         source: ureq::Error,
     },
     /// Every attempt failed with a retryable error.
     #[error("webhook `{hook}`: gave up after {attempts} attempt(s): {last}")]
     GaveUp {
+        /// The hook's name.
         hook: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last attempt's error.
         last: Box<AlertsError>,
     },
     /// The dispatcher's shutdown deadline passed while the event was being retried.
     #[error("webhook `{hook}`: delivery abandoned at shutdown")]
-    Aborted { hook: String },
-}
-
-fn join_issues(issues: &[ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    Aborted {
+        /// The hook's name.
+        hook: String,
+    },
 }

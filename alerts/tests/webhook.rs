@@ -3,7 +3,7 @@
 //! joins only; the timeouts below are safety nets for a broken build.
 
 use base64::Engine as _;
-use ctower_alerts::{AlertsConfig, DispatcherOptions, Hook, HookDispatcher, HookStats};
+use ctower_alerts::{AlertsConfig, DispatcherOptions, Hook, HookDispatcher, HookStats, Secrets};
 use ctower_model::{AlarmEvent, AlarmEventKind, AlarmState, AssetKey, Level, Priority};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -171,9 +171,10 @@ fn webhook(url: &str, extra: &str) -> Vec<Hook> {
     );
     let cfg: AlertsConfig = toml::from_str(&text).expect("test config parses");
     let env = |k: &str| (k == "TEST_WEBHOOK_SECRET").then(|| format!("whsec_{SECRET_B64}"));
-    match cfg.validate_with_env("alerts", &env) {
-        Ok((_, hooks)) => hooks,
-        Err(issues) => panic!("test config invalid: {issues:?}"),
+    let mut issues = Vec::new();
+    match cfg.check("alerts", Secrets::Required(&env), &mut issues) {
+        Some(alerts) => alerts.hooks,
+        None => panic!("test config invalid: {issues:?}"),
     }
 }
 
