@@ -39,8 +39,8 @@ use crate::settings::Settings;
 use anyhow::Context;
 use ctower_alerts::AlarmEngine;
 use ctower_collector::deadletter::DeadLetterFile;
-use ctower_collector::decode::DecoderSpec;
-use ctower_collector::{decode_chunk, DecodedChunk, Ingestor, SourceSpec};
+use ctower_collector::decode::DecodeRules;
+use ctower_collector::{decode_chunk, DecodedChunk, Ingestor, Source};
 use ctower_model::replay::{ReplayError, CHUNK_BYTES};
 use ctower_model::{RecordChunk, ReplayChunks, StreamOutput};
 use ctower_stream::{Cluster, StreamConfig, WindowOutput};
@@ -52,13 +52,13 @@ use std::thread::JoinHandle;
 /// The ingestor for a configuration: one decoder per source; with no
 /// sources, the telemetry contract's default decoding.
 pub fn ingestor(settings: &Settings, dead: Option<DeadLetterFile>) -> Ingestor {
-    let sources: Vec<(Arc<str>, DecoderSpec)> = if settings.sources.is_empty() {
-        vec![("default".into(), DecoderSpec::default_uns())]
+    let sources: Vec<(Arc<str>, DecodeRules)> = if settings.sources.is_empty() {
+        vec![("default".into(), DecodeRules::default_uns())]
     } else {
         settings
             .sources
             .iter()
-            .map(|s| (s.name.clone(), s.decoder.clone()))
+            .map(|s| (s.name.clone(), s.decode_rules.clone()))
             .collect()
     };
     Ingestor::new(sources, settings.admission, dead, settings.batch_size)
@@ -105,7 +105,7 @@ const CHUNK_QUEUE: usize = 2;
 type Decoded = Result<DecodedChunk, ReplayError>;
 
 /// The first source that subscribes to the topic decodes it.
-fn source_of(sources: &[SourceSpec], topic: &str) -> usize {
+fn source_of(sources: &[Source], topic: &str) -> usize {
     sources
         .iter()
         .position(|s| s.subscribes_to(topic))

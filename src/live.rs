@@ -22,7 +22,7 @@ use anyhow::Context;
 use ctower_alerts::{AlarmEngine, HookDispatcher, SystemAlarms};
 use ctower_collector::broker::EmbeddedBroker;
 use ctower_collector::deadletter::DeadLetterFile;
-use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStatus};
+use ctower_collector::mqtt::{run_source, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_collector::RawMessage;
 use ctower_model::{
@@ -67,7 +67,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     } else {
         None
     };
-    let embedded_port = broker.as_ref().map(|b| b.port());
+    let embedded = broker.as_ref().map(EmbeddedBroker::endpoint);
 
     let (input, pipeline) = ctower_stream::start(batch::stream_config(&settings, opts.workers))?;
     let windows_closed = pipeline.windows_closed.clone();
@@ -77,7 +77,12 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let (raw_tx, mut raw_rx) = tokio::sync::mpsc::channel::<RawMessage>(8192);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     for (i, spec) in settings.sources.iter().enumerate() {
-        let (spec, tx, stop) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
+        let (spec, tx, stop, embedded) = (
+            spec.clone(),
+            raw_tx.clone(),
+            stop_rx.clone(),
+            embedded.clone(),
+        );
         let (status_tx, mut status_rx) = tokio::sync::watch::channel(SourceStatus::Connecting);
         let name = spec.name.clone();
         rt.spawn(async move {
@@ -96,7 +101,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         });
         rt.spawn(async move {
             let name = spec.name.clone();
-            match run_source(i, spec, embedded_port, tx, Clock::system(), stop, Some(status_tx)).await {
+            match run_source(i, spec, embedded, tx, Clock::system(), stop, Some(status_tx)).await {
                 Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
                 Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
             }
@@ -273,7 +278,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     drop(tui_tx);
 
     // Demo: loop the recording through the embedded broker.
-    if let (Some((recording, speed)), Some(port)) = (opts.demo_replay.clone(), embedded_port) {
+    if let (Some((recording, speed)), Some(endpoint)) = (opts.demo_replay.clone(), embedded) {
         rt.spawn(async move {
             let mut o = PublishOptions::new("ctower-demo-replay");
             o.speed = Speed::Factor(speed);
@@ -281,7 +286,6 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
             // Recorded event times (each pass shifted forward), not "now":
             // at 10x the event time runs ahead of the wall clock, and a live
             // tower refuses event times far ahead of their receive time.
-            let endpoint = BrokerEndpoint::new("127.0.0.1", port);
             if let Err(e) = publish_recording(&recording, &endpoint, o, |_| {}).await {
                 tracing::error!(error = %e, recording = %recording.display(), "demo replay failed");
             }

@@ -224,21 +224,9 @@ fn init_file_logs(filter: &str, path: &std::path::Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("logging: {e}"))
 }
 
-fn endpoint(url: &str) -> anyhow::Result<ctower_collector::mqtt::BrokerEndpoint> {
-    match ctower_collector::config::BrokerAddr::parse(url) {
-        Ok(ctower_collector::config::BrokerAddr::Tcp { host, port }) => {
-            Ok(ctower_collector::mqtt::BrokerEndpoint::new(host, port))
-        }
-        // Never echo credentials a user put in the URL.
-        Ok(_) => bail!(
-            "--broker `{}`: give mqtt://HOST:PORT",
-            ctower_collector::config::redact_url(url)
-        ),
-        Err(e) => bail!(
-            "--broker `{}`: {e}",
-            ctower_collector::config::redact_url(url)
-        ),
-    }
+fn endpoint(url: &str) -> anyhow::Result<ctower_collector::endpoint::BrokerEndpoint> {
+    // This command starts no embedded broker: `embedded` is refused, saying why.
+    ctower_collector::endpoint::BrokerEndpoint::from_url(url, None).context("--broker")
 }
 
 /// The tokio runtime for MQTT I/O: two threads are plenty, the heavy work
