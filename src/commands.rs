@@ -5,7 +5,7 @@ use crate::cli::{Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, Simula
 use crate::pipeline::runtime;
 use crate::{batch, live, logs, settings};
 use anyhow::{bail, Context};
-use ctower_collector::mqtt::BrokerEndpoint;
+use ctower_collector::endpoint::BrokerEndpoint;
 
 /// Runs the command the command line names (the demo without one).
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -86,15 +86,10 @@ fn demo(log: &str, a: DemoArgs) -> anyhow::Result<()> {
     live::run(settings, opts)
 }
 
-/// A `--broker` URL as an endpoint (plain TCP).
+/// A `--broker` URL as an endpoint. These commands start no embedded
+/// broker, so `embedded` is refused, saying why.
 fn endpoint(url: &str) -> anyhow::Result<BrokerEndpoint> {
-    use ctower_collector::config::{redact_url, BrokerAddr};
-    match BrokerAddr::parse(url) {
-        Ok(BrokerAddr::Tcp { host, port }) => Ok(BrokerEndpoint::new(host, port)),
-        // Never echo credentials a user put in the URL.
-        Ok(_) => bail!("--broker `{}`: give mqtt://HOST:PORT", redact_url(url)),
-        Err(e) => bail!("--broker `{}`: {e}", redact_url(url)),
-    }
+    BrokerEndpoint::from_url(url, None).context("--broker")
 }
 
 /// `ctower replay`: a recording to a broker.

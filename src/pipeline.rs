@@ -5,7 +5,7 @@
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::deadletter::DeadLetterFile;
-use ctower_collector::decode::DecoderSpec;
+use ctower_collector::decode::DecodeRules;
 use ctower_collector::Ingestor;
 use ctower_stream::StreamConfig;
 use std::sync::Arc;
@@ -17,13 +17,13 @@ pub const OUTPUT_QUEUE_WINDOWS: usize = 64;
 /// The ingestor for a configuration: one decoder per source; with no
 /// sources, the telemetry contract's default decoding.
 pub fn ingestor(settings: &Settings, dead: Option<DeadLetterFile>) -> Ingestor {
-    let sources: Vec<(Arc<str>, DecoderSpec)> = if settings.sources.is_empty() {
-        vec![("default".into(), DecoderSpec::default_uns())]
+    let sources: Vec<(Arc<str>, DecodeRules)> = if settings.sources.is_empty() {
+        vec![("default".into(), DecodeRules::default_uns())]
     } else {
         settings
             .sources
             .iter()
-            .map(|s| (s.name.clone(), s.decoder.clone()))
+            .map(|s| (s.name.clone(), s.decode_rules.clone()))
             .collect()
     };
     Ingestor::new(sources, settings.admission, dead, settings.batch_size)

@@ -5,9 +5,10 @@
 
 use anyhow::{bail, Context};
 use ctower_alerts::{AlertsConfig, Hook, Rule, Secrets};
-use ctower_collector::admission::AdmissionConfig;
-use ctower_collector::config::{BrokerAddr, SourceSpec};
-use ctower_collector::limits::LimitsConfig;
+use ctower_collector::admission::AdmissionRules;
+use ctower_collector::config::Source;
+use ctower_collector::endpoint::BrokerAddr;
+use ctower_collector::limits::LimitRules;
 use ctower_collector::SourceConfig;
 use ctower_model::ConfigIssue;
 use ctower_stream::calendar::SiteCalendarConfig;
@@ -224,11 +225,11 @@ impl Default for DemoConfig {
 pub struct Settings {
     pub workers: usize,
     pub accum: AccumConfig,
-    pub admission: AdmissionConfig,
-    pub limits: LimitsConfig,
+    pub admission: AdmissionRules,
+    pub limits: LimitRules,
     pub batch_size: usize,
     pub queue_batches: usize,
-    pub sources: Vec<SourceSpec>,
+    pub sources: Vec<Source>,
     pub dead_letters: PathBuf,
     pub journal_dir: PathBuf,
     pub journal_max_backlog_bytes: usize,
@@ -564,12 +565,12 @@ pub fn check(
             retire_after_ms: ms(p.asset_retire_after_secs),
             forget_after_ms: ms(p.asset_forget_after_secs),
         },
-        limits: LimitsConfig {
+        limits: LimitRules {
             sources: sources.iter().map(|s| s.limits).collect(),
             max_rate_per_s,
             retire_after_ms: ms(p.asset_retire_after_secs),
         },
-        admission: AdmissionConfig {
+        admission: AdmissionRules {
             window_ms: ms(p.window_secs),
             allowed_lateness_ms: ms(p.allowed_lateness_secs),
             idle_timeout_ms: ms(p.idle_timeout_secs),

@@ -38,7 +38,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
-pub struct AdmissionConfig {
+pub struct AdmissionRules {
     pub window_ms: i64,
     pub allowed_lateness_ms: i64,
     /// A site silent for this much of the group's event-time progress no
@@ -51,7 +51,7 @@ pub struct AdmissionConfig {
     pub correction_horizon_ms: i64,
 }
 
-impl AdmissionConfig {
+impl AdmissionRules {
     /// How far a talking site may lag the group's newest event time and
     /// still hold the watermark back: a site whose clock is ahead by up to
     /// `max_future_ms` must not push one that is on time out of step.
@@ -82,7 +82,7 @@ type SiteIndex = ctower_model::NameMap<u32>;
 
 #[derive(Debug)]
 pub struct Admission {
-    cfg: AdmissionConfig,
+    rules: AdmissionRules,
     index: SiteIndex,
     names: Vec<Arc<str>>,
     sites: Vec<SiteClock>,
@@ -99,9 +99,9 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(cfg: AdmissionConfig) -> Self {
+    pub fn new(rules: AdmissionRules) -> Self {
         Admission {
-            cfg,
+            rules,
             index: SiteIndex::default(),
             names: Vec::new(),
             sites: Vec::new(),
@@ -118,20 +118,35 @@ impl Admission {
     /// too far ahead of it is a wrong clock, refused even as the very first
     /// message, so one bad timestamp can never push the watermark ahead.
     pub fn admit(&mut self, site: &Arc<str>, ts_ms: i64, recv_ms: i64) -> Result<(), Rejection> {
-        if ts_ms > recv_ms.saturating_add(self.cfg.max_future_ms) {
+        self.check_time(ts_ms, recv_ms)?;
+        // The group's newest event time and progress.
+        let before = self.newest.unwrap_or(ts_ms);
+        let newest = before.max(ts_ms);
+        self.newest = Some(newest);
+        self.progress += (newest - before).min(self.rules.progress_step_ms());
+        let idx = self.site_index(site, ts_ms);
+        self.hear(idx, ts_ms, newest);
+        self.advance_watermark();
+        Ok(())
+    }
+
+    /// Refuses an event time too far ahead of its receive time, or older
+    /// than the correction horizon allows.
+    fn check_time(&self, ts_ms: i64, recv_ms: i64) -> Result<(), Rejection> {
+        if ts_ms > recv_ms.saturating_add(self.rules.max_future_ms) {
             return Err(Rejection {
                 reason: Reason::TimestampOutOfRange,
                 detail: format!(
                     "`ts` {ts_ms} is {} s ahead of its receive time {recv_ms} (max_future_secs {})",
                     (ts_ms - recv_ms) / 1000,
-                    self.cfg.max_future_ms / 1000
+                    self.rules.max_future_ms / 1000
                 ),
             });
         }
         if let (Some(wm), Some(closed)) = (self.watermark, self.closed_before) {
             // `oldest` is a window start, so the window of `ts_ms` starts
             // before it exactly when `ts_ms` is before it.
-            let oldest = closed - self.cfg.correction_horizon_ms;
+            let oldest = closed - self.rules.correction_horizon_ms;
             if ts_ms < oldest {
                 return Err(Rejection {
                     reason: Reason::TooLate,
@@ -141,35 +156,37 @@ impl Admission {
                 });
             }
         }
-        // The group's newest event time and progress.
-        let before = self.newest.unwrap_or(ts_ms);
-        let newest = before.max(ts_ms);
-        self.newest = Some(newest);
-        self.progress += (newest - before).min(self.cfg.progress_step_ms());
-        let progress = self.progress;
-        let idx = match self.index.get(site) {
-            Some(i) => *i,
-            None => {
-                let i = self.sites.len() as u32;
-                self.index.insert(site.clone(), i);
-                self.names.push(site.clone());
-                self.sites.push(SiteClock {
-                    newest: ts_ms,
-                    heard_at: progress,
-                    talking: false,
-                });
-                i
-            }
-        };
-        // This site holds the watermark back from now on if it is in step
-        // with the group, measured as it speaks (a site that merely has not
-        // spoken since another one resumed first is not lagging, only
-        // quiet: the talking rule below decides about it).
-        let in_step_from = newest.saturating_sub(self.cfg.max_lag_ms());
+        Ok(())
+    }
+
+    /// The index of `site`, registered (heard now, not yet talking) on its
+    /// first message.
+    fn site_index(&mut self, site: &Arc<str>, ts_ms: i64) -> u32 {
+        if let Some(i) = self.index.get(site) {
+            return *i;
+        }
+        let i = self.sites.len() as u32;
+        self.index.insert(site.clone(), i);
+        self.names.push(site.clone());
+        self.sites.push(SiteClock {
+            newest: ts_ms,
+            heard_at: self.progress,
+            talking: false,
+        });
+        i
+    }
+
+    /// Site `idx` spoke with event time `ts_ms`, the group's newest being
+    /// `newest`: it holds the watermark back from now on if it is in step
+    /// with the group, measured as it speaks (a site that merely has not
+    /// spoken since another one resumed first is not lagging, only quiet:
+    /// the talking rule of [`Self::advance_watermark`] decides about it).
+    fn hear(&mut self, idx: u32, ts_ms: i64, newest: i64) {
+        let in_step_from = newest.saturating_sub(self.rules.max_lag_ms());
         let clock = &mut self.sites[idx as usize];
         let was = (clock.talking, clock.newest);
         clock.newest = clock.newest.max(ts_ms);
-        clock.heard_at = progress;
+        clock.heard_at = self.progress;
         clock.talking = clock.newest >= in_step_from;
         if was != (clock.talking, clock.newest) {
             if was.0 {
@@ -179,9 +196,12 @@ impl Admission {
                 self.talking.insert((clock.newest, idx));
             }
         }
-        // The least site holding the watermark back: sites silent for the
-        // idle timeout of progress stop talking as they come to the front.
-        let silent_before = progress - self.cfg.idle_timeout_ms;
+    }
+
+    /// The least site holding the watermark back sets it: sites silent for
+    /// the idle timeout of progress stop talking as they come to the front.
+    fn advance_watermark(&mut self) {
+        let silent_before = self.progress - self.rules.idle_timeout_ms;
         while let Some(&(least, i)) = self.talking.first() {
             let clock = &mut self.sites[i as usize];
             if clock.heard_at <= silent_before {
@@ -189,14 +209,13 @@ impl Admission {
                 self.talking.pop_first();
                 continue;
             }
-            let wm = least - self.cfg.allowed_lateness_ms;
+            let wm = least - self.rules.allowed_lateness_ms;
             if self.watermark.is_none_or(|w| wm > w) {
                 self.watermark = Some(wm);
-                self.closed_before = Some(window_start(wm, self.cfg.window_ms));
+                self.closed_before = Some(window_start(wm, self.rules.window_ms));
             }
             break;
         }
-        Ok(())
     }
 
     pub fn watermark(&self) -> Option<i64> {
@@ -210,7 +229,7 @@ impl Admission {
     /// Sites that do not hold the watermark back (silent, or out of step
     /// with the group's event time when they last spoke), by name.
     pub fn stale_sites(&self) -> Vec<String> {
-        let silent_before = self.progress - self.cfg.idle_timeout_ms;
+        let silent_before = self.progress - self.rules.idle_timeout_ms;
         let mut out: Vec<String> = self
             .sites
             .iter()
@@ -235,7 +254,7 @@ mod tests {
     }
 
     fn adm_with_horizon(correction_horizon_ms: i64) -> Admission {
-        Admission::new(AdmissionConfig {
+        Admission::new(AdmissionRules {
             window_ms: MIN,
             allowed_lateness_ms: 30 * S,
             idle_timeout_ms: MIN,

@@ -16,6 +16,7 @@
 //! rumqttd 0.20 has no shutdown API: the broker runs until the process exits;
 //! dropping an [`EmbeddedBroker`] does not stop it.
 
+use crate::endpoint::BrokerEndpoint;
 use crate::CollectorError;
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 use std::collections::HashMap;
@@ -30,6 +31,38 @@ pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024 + 1024;
 pub const LOG_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
 /// Segments kept per subscription before the oldest is dropped.
 pub const LOG_SEGMENTS: usize = 16;
+/// Log directives (tracing `EnvFilter` syntax) that keep the MQTT crates'
+/// internals out of ctower's logs below WARN. rumqttd logs every accepted
+/// socket, CONNECT, SUBSCRIBE and disconnection at INFO (a demo's INFO log
+/// was mostly rumqttd's); its warnings and errors stay (among them "Read
+/// cursor start jumped": a subscriber too slow for its log skipped
+/// messages). Use [`log_filter`] to add them to a user's filter.
+pub const QUIET_DEPENDENCIES: &str = "rumqttd=warn,rumqttc=warn";
+
+/// `filter` (a user's `--log`, `EnvFilter` syntax) with each directive of
+/// [`QUIET_DEPENDENCIES`] appended unless `filter` names that crate (or a
+/// module of it) itself: `info` → `info,rumqttd=warn,rumqttc=warn`, while
+/// `info,rumqttd=debug` keeps rumqttd at debug.
+pub fn log_filter(filter: &str) -> String {
+    let named = |krate: &str| {
+        filter.split(',').any(|d| {
+            let target = d.trim().split(['=', '[']).next().unwrap_or("");
+            target == krate || target.starts_with(&format!("{krate}::"))
+        })
+    };
+    let mut out = filter.trim().to_string();
+    for quiet in QUIET_DEPENDENCIES.split(',') {
+        let krate = quiet.split('=').next().unwrap_or(quiet);
+        if !named(krate) {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(quiet);
+        }
+    }
+    out
+}
+
 /// How long [`EmbeddedBroker::start`] waits for the broker to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -83,12 +116,16 @@ impl EmbeddedBroker {
         self.addr.port()
     }
 
-    /// `mqtt://127.0.0.1:PORT` (or the bound address if it was not a wildcard).
+    /// Where clients of this process connect to it: what `embedded`
+    /// resolves to ([`BrokerEndpoint::resolve`]). `127.0.0.1` (`::1`) for
+    /// a wildcard bind, else the bound address.
+    pub fn endpoint(&self) -> BrokerEndpoint {
+        BrokerEndpoint::new(self.addr.ip().to_string(), self.addr.port())
+    }
+
+    /// [`Self::endpoint`] as a URL: `mqtt://127.0.0.1:PORT`, `mqtt://[::1]:PORT`.
     pub fn url(&self) -> String {
-        match self.addr.ip() {
-            IpAddr::V6(ip) => format!("mqtt://[{ip}]:{}", self.addr.port()),
-            IpAddr::V4(ip) => format!("mqtt://{ip}:{}", self.addr.port()),
-        }
+        self.endpoint().to_string()
     }
 }
 
@@ -211,4 +248,28 @@ fn probe(addr: SocketAddr) -> std::io::Result<()> {
     // DISCONNECT, so the broker does not log an aborted connection.
     s.write_all(&[0xe0, 0x00])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_dependencies_are_added_unless_named() {
+        assert_eq!(log_filter("info"), "info,rumqttd=warn,rumqttc=warn");
+        assert_eq!(log_filter(""), "rumqttd=warn,rumqttc=warn");
+        assert_eq!(
+            log_filter("info,rumqttd=debug"),
+            "info,rumqttd=debug,rumqttc=warn"
+        );
+        assert_eq!(
+            log_filter("warn,rumqttd::router=trace,rumqttc"),
+            "warn,rumqttd::router=trace,rumqttc"
+        );
+        // A crate whose name merely starts like one of them is not it.
+        assert_eq!(
+            log_filter("rumqttdx=debug"),
+            "rumqttdx=debug,rumqttd=warn,rumqttc=warn"
+        );
+    }
 }

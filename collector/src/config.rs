@@ -1,7 +1,10 @@
-//! `[[sources]]` configuration: serde shapes, checked into [`SourceSpec`] at load.
+//! `[[sources]]` configuration: [`SourceConfig`] is what the file says,
+//! checked at load into a [`Source`] by [`SourceConfig::check`].
 
-use crate::decode::{valid_name, DecoderSpec, TopicPattern};
-use ctower_model::{Bucket, ConfigIssue, Role};
+use crate::decode::{valid_name, DecodeRules, TopicPattern};
+use crate::endpoint::{redact_url, BrokerAddr};
+use crate::limits::SourceLimits;
+use ctower_model::{key_field, key_index, Bucket, ConfigIssue, Role};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ pub struct SourceConfig {
     pub qos: Option<u8>,
     /// Default 30.
     pub keep_alive_secs: Option<u64>,
+    /// MQTT user name, if the broker needs one.
     pub username: Option<String>,
     /// Name of the environment variable holding the password (never the password).
     pub password_env: Option<String>,
@@ -71,82 +75,12 @@ impl std::fmt::Debug for SourceConfig {
     }
 }
 
-/// `url` with any user information (`user:password@`) replaced by `***@`,
-/// for logs and error messages. A URL without any is returned as is.
-///
-/// The authority is what follows `scheme://` (or the whole string without
-/// a scheme) up to the first `/`, `?` or `#`; its user information is
-/// everything before its last `@`.
-pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let authority_len = url[start..]
-        .find(['/', '?', '#'])
-        .unwrap_or(url.len() - start);
-    match url[start..start + authority_len].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]).into(),
-        None => url.into(),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BrokerAddr {
-    /// The broker started by this process (the demo).
-    Embedded,
-    Tcp {
-        host: String,
-        port: u16,
-    },
-}
-
-impl BrokerAddr {
-    pub fn parse(url: &str) -> Result<BrokerAddr, String> {
-        if url == "embedded" {
-            return Ok(BrokerAddr::Embedded);
-        }
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| {
-                "expected mqtt://HOST:PORT or `embedded` (TLS is not supported yet)".to_string()
-            })?;
-        // `user:password@host` would otherwise read as a host name (and be
-        // printed in every log line of the source).
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-        if authority.contains('@') {
-            return Err(
-                "credentials in the URL are refused (they would be logged): \
-                 set `username` and `password_env` (the name of an environment variable \
-                 holding the password) in the source instead"
-                    .into(),
-            );
-        }
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| "missing :PORT".to_string())?;
-        if host.is_empty() {
-            return Err("missing host".into());
-        }
-        let port = port
-            .trim_end_matches('/')
-            .parse::<u16>()
-            .map_err(|_| format!("port `{port}` is not a number from 1 to 65535"))?;
-        if port == 0 {
-            return Err("port 0 is not a broker port".into());
-        }
-        Ok(BrokerAddr::Tcp {
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port,
-        })
-    }
-}
-
 /// Credentials; the password is read from the environment at load and never logged.
 #[derive(Clone)]
 pub struct Credentials {
+    /// MQTT user name.
     pub username: String,
+    /// The password (empty when only `username` is set).
     pub password: String,
 }
 
@@ -159,51 +93,110 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A checked source.
+/// A checked source: made only by [`SourceConfig::check`].
 #[derive(Debug, Clone)]
-pub struct SourceSpec {
+pub struct Source {
+    /// Unique name, used in logs and the client id.
     pub name: Arc<str>,
+    /// The broker, resolved at connection time ([`crate::endpoint`]).
     pub broker: BrokerAddr,
+    /// MQTT client id.
     pub client_id: String,
+    /// Topic filters, at least one.
     pub subscriptions: Vec<String>,
+    /// Subscription QoS, 0 or 1.
     pub qos: u8,
+    /// MQTT keep-alive.
     pub keep_alive: Duration,
+    /// User name and password, if the broker needs them.
     pub credentials: Option<Credentials>,
-    pub decoder: DecoderSpec,
-    pub limits: crate::limits::SourceLimits,
+    /// How the source's topics and payloads are decoded.
+    pub decode_rules: DecodeRules,
+    /// Caps of assets and signals.
+    pub limits: SourceLimits,
+}
+
+// Bounds of the numeric settings of a source.
+const KEEP_ALIVE_SECS: std::ops::RangeInclusive<u64> = 5..=3600;
+const MAX_PAYLOAD_BYTES: std::ops::RangeInclusive<usize> = 1..=16 * 1024 * 1024;
+const MAX_ASSETS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+const MAX_SIGNALS_PER_ASSET: std::ops::RangeInclusive<usize> = 1..=10_000;
+
+/// Pushes one problem of field `field` of the source at `key`.
+fn push(issues: &mut Vec<ConfigIssue>, key: &str, field: &str, message: String) {
+    issues.push(ConfigIssue::new(key_field(key, field), message));
 }
 
 impl SourceConfig {
     /// Checks one source; `key` is its path, e.g. `sources[0]`. `env` looks up
     /// environment variables (injected so tests do not touch the process env).
+    /// Every problem is pushed with its key; `None` exactly when one was.
     pub fn check(
         &self,
         key: &str,
         env: &dyn Fn(&str) -> Option<String>,
         issues: &mut Vec<ConfigIssue>,
-    ) -> Option<SourceSpec> {
+    ) -> Option<Source> {
         let before = issues.len();
-        let mut issue = |k: &str, m: String| issues.push(ConfigIssue::new(format!("{key}.{k}"), m));
         if self.name.trim().is_empty() {
-            issue("name", "must not be empty".into());
+            push(issues, key, "name", "must not be empty".into());
         }
-        let broker = BrokerAddr::parse(&self.broker_url)
+        let broker = self.check_broker(key, issues);
+        let (qos, keep_alive) = self.check_session(key, issues);
+        let subscriptions = self.check_subscriptions(key, issues);
+        let credentials = self.check_credentials(key, env, issues);
+        let decode_rules = self.check_decoding(key, issues);
+        let limits = self.check_limits(key, issues);
+        if issues.len() > before {
+            return None;
+        }
+        Some(Source {
+            name: self.name.as_str().into(),
+            broker: broker?,
+            client_id: self
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("ctower-{}", self.name)),
+            subscriptions,
+            qos,
+            keep_alive,
+            credentials,
+            decode_rules: decode_rules?,
+            limits,
+        })
+    }
+
+    /// `broker_url`, shown redacted in its issue.
+    fn check_broker(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<BrokerAddr> {
+        BrokerAddr::parse(&self.broker_url)
             .map_err(|e| {
                 let url = redact_url(&self.broker_url);
-                issue("broker_url", format!("`{url}`: {e}"))
+                push(issues, key, "broker_url", format!("`{url}`: {e}"));
             })
-            .ok();
+            .ok()
+    }
+
+    /// `qos` (default 1) and `keep_alive_secs` (default 30).
+    fn check_session(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> (u8, Duration) {
         let qos = self.qos.unwrap_or(1);
         if qos > 1 {
-            issue("qos", format!("{qos} is not supported (use 0 or 1)"));
+            let m = format!("{qos} is not supported (use 0 or 1)");
+            push(issues, key, "qos", m);
         }
-        let keep_alive_secs = self.keep_alive_secs.unwrap_or(30);
-        if !(5..=3600).contains(&keep_alive_secs) {
-            issue(
+        let secs = self.keep_alive_secs.unwrap_or(30);
+        if !KEEP_ALIVE_SECS.contains(&secs) {
+            push(
+                issues,
+                key,
                 "keep_alive_secs",
-                format!("{keep_alive_secs} is outside 5..=3600"),
+                format!("{secs} is outside 5..=3600"),
             );
         }
+        (qos, Duration::from_secs(secs))
+    }
+
+    /// `subscriptions` (default `["#"]`), each a valid MQTT topic filter.
+    fn check_subscriptions(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Vec<String> {
         let subscriptions = if self.subscriptions.is_empty() {
             vec!["#".to_string()]
         } else {
@@ -211,96 +204,96 @@ impl SourceConfig {
         };
         for (i, s) in subscriptions.iter().enumerate() {
             if s.is_empty() || !valid_filter(s) {
-                issue(
-                    &format!("subscriptions[{i}]"),
+                issues.push(ConfigIssue::new(
+                    key_index(key, "subscriptions", i),
                     format!("`{s}` is not a valid MQTT topic filter"),
-                );
+                ));
             }
         }
-        let credentials = match (&self.username, &self.password_env) {
+        subscriptions
+    }
+
+    /// `username` and `password_env`: the password is read from `env`.
+    fn check_credentials(
+        &self,
+        key: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<Credentials> {
+        let credentials = |password| Credentials {
+            username: self.username.clone().unwrap_or_default(),
+            password,
+        };
+        match (&self.username, &self.password_env) {
             (None, None) => None,
-            (Some(u), None) => Some(Credentials {
-                username: u.clone(),
-                password: String::new(),
-            }),
+            (Some(_), None) => Some(credentials(String::new())),
             (None, Some(_)) => {
-                issue("password_env", "set `username` too".into());
+                push(issues, key, "password_env", "set `username` too".into());
                 None
             }
-            (Some(u), Some(var)) => match env(var) {
-                Some(p) => Some(Credentials {
-                    username: u.clone(),
-                    password: p,
-                }),
+            (Some(_), Some(var)) => match env(var) {
+                Some(p) => Some(credentials(p)),
                 None => {
-                    issue(
-                        "password_env",
-                        format!("environment variable `{var}` is not set"),
-                    );
+                    let m = format!("environment variable `{var}` is not set");
+                    push(issues, key, "password_env", m);
                     None
                 }
             },
-        };
-        for name in self.signals.keys() {
-            if !valid_name(name) {
-                issue(
-                    &format!("signals.{name}"),
-                    format!(
-                        "`{name}` can never match: topic levels that are names hold only \
-                         ASCII letters, digits, `-`, `_`, `.` and `:`"
-                    ),
-                );
-            }
+        }
+    }
+
+    /// `signals` (names that can match), `topic_pattern` and
+    /// `max_payload_bytes`, into the source's decoding rules.
+    fn check_decoding(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<DecodeRules> {
+        let signals = key_field(key, "signals");
+        for name in self.signals.keys().filter(|n| !valid_name(n)) {
+            issues.push(ConfigIssue::new(
+                key_field(&signals, name),
+                format!(
+                    "`{name}` can never match: topic levels that are names hold only \
+                     ASCII letters, digits, `-`, `_`, `.` and `:`"
+                ),
+            ));
         }
         let pattern = self
             .topic_pattern
             .as_deref()
             .unwrap_or(TopicPattern::DEFAULT);
         let pattern = TopicPattern::parse(pattern)
-            .map_err(|e| issue("topic_pattern", e))
+            .map_err(|e| push(issues, key, "topic_pattern", e))
             .ok();
         let max_payload_bytes = self.max_payload_bytes.unwrap_or(64 * 1024);
-        if max_payload_bytes == 0 || max_payload_bytes > 16 * 1024 * 1024 {
-            issue(
-                "max_payload_bytes",
-                format!("{max_payload_bytes} is outside 1..=16777216"),
-            );
+        if !MAX_PAYLOAD_BYTES.contains(&max_payload_bytes) {
+            let m = format!("{max_payload_bytes} is outside 1..=16777216");
+            push(issues, key, "max_payload_bytes", m);
         }
-        let defaults = crate::limits::SourceLimits::default();
+        Some(DecodeRules::new(
+            pattern?,
+            &self.signals,
+            &self.states,
+            max_payload_bytes,
+        ))
+    }
+
+    /// `max_assets` and `max_signals_per_asset`.
+    fn check_limits(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> SourceLimits {
+        let defaults = SourceLimits::default();
         let max_assets = self.max_assets.unwrap_or(defaults.max_assets);
-        if !(1..=1_000_000).contains(&max_assets) {
-            issue("max_assets", format!("{max_assets} is outside 1..=1000000"));
+        if !MAX_ASSETS.contains(&max_assets) {
+            let m = format!("{max_assets} is outside 1..=1000000");
+            push(issues, key, "max_assets", m);
         }
         let max_signals = self
             .max_signals_per_asset
             .unwrap_or(defaults.max_signals_per_asset);
-        if !(1..=10_000).contains(&max_signals) {
-            issue(
-                "max_signals_per_asset",
-                format!("{max_signals} is outside 1..=10000"),
-            );
+        if !MAX_SIGNALS_PER_ASSET.contains(&max_signals) {
+            let m = format!("{max_signals} is outside 1..=10000");
+            push(issues, key, "max_signals_per_asset", m);
         }
-        if issues.len() > before {
-            return None;
+        SourceLimits {
+            max_assets,
+            max_signals_per_asset: max_signals,
         }
-        let (broker, pattern) = (broker?, pattern?);
-        Some(SourceSpec {
-            name: self.name.as_str().into(),
-            broker,
-            client_id: self
-                .client_id
-                .clone()
-                .unwrap_or_else(|| format!("ctower-{}", self.name)),
-            subscriptions,
-            qos,
-            keep_alive: Duration::from_secs(keep_alive_secs),
-            credentials,
-            decoder: DecoderSpec::new(pattern, &self.signals, &self.states, max_payload_bytes),
-            limits: crate::limits::SourceLimits {
-                max_assets,
-                max_signals_per_asset: max_signals,
-            },
-        })
     }
 }
 
@@ -318,7 +311,7 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
     t.next().is_none()
 }
 
-impl SourceSpec {
+impl Source {
     /// Whether this source subscribes to `topic`.
     pub fn subscribes_to(&self, topic: &str) -> bool {
         self.subscriptions.iter().any(|f| filter_matches(f, topic))
@@ -367,20 +360,6 @@ mod tests {
     }
 
     #[test]
-    fn broker_urls() {
-        assert_eq!(BrokerAddr::parse("embedded"), Ok(BrokerAddr::Embedded));
-        assert_eq!(
-            BrokerAddr::parse("mqtt://10.0.0.1:1883"),
-            Ok(BrokerAddr::Tcp {
-                host: "10.0.0.1".into(),
-                port: 1883
-            })
-        );
-        assert!(BrokerAddr::parse("mqtts://h:8883").is_err());
-        assert!(BrokerAddr::parse("mqtt://h").is_err());
-    }
-
-    #[test]
     fn credentials_in_the_url_are_refused_and_never_printed() {
         for url in [
             "mqtt://ctower:s3cret@broker.example:1883",
@@ -402,17 +381,6 @@ mod tests {
             assert!(!shown.contains("s3cret"), "{shown}");
             assert!(shown.contains("***@"), "{shown}");
         }
-    }
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(redact_url("mqtt://u:p@h:1883"), "mqtt://***@h:1883");
-        assert_eq!(redact_url("mqtt://u@h:1883/x@y"), "mqtt://***@h:1883/x@y");
-        assert_eq!(redact_url("u:p@h:1883"), "***@h:1883");
-        assert_eq!(redact_url("mqtt://a:b@c@h:1"), "mqtt://***@h:1");
-        assert_eq!(redact_url("mqtt://h:1883/a@b"), "mqtt://h:1883/a@b");
-        assert_eq!(redact_url("embedded"), "embedded");
-        assert_eq!(redact_url(""), "");
     }
 
     #[test]

@@ -128,31 +128,15 @@ impl DeadLetterFile {
         payload: &[u8],
         payload_bytes: usize,
     ) -> Result<(), CollectorError> {
-        let kept = &payload[..payload.len().min(PAYLOAD_PREFIX_BYTES)];
-        let (text, b64) = match std::str::from_utf8(kept) {
-            Ok(s) => (Some(s), None),
-            // A cut in the middle of a character is still text: keep the
-            // whole characters before it.
-            Err(e) if e.error_len().is_none() && kept.len() < payload.len() => {
-                (std::str::from_utf8(&kept[..e.valid_up_to()]).ok(), None)
-            }
-            Err(_) => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(kept)),
-            ),
-        };
-        let payload_bytes = payload_bytes.max(payload.len());
-        let line = Line {
+        let line = line(
             recv_ms,
             source,
             topic,
-            reason: reason.as_str(),
+            reason,
             detail,
-            payload: text,
-            payload_b64: b64,
+            payload,
             payload_bytes,
-            payload_truncated: kept.len() < payload_bytes,
-        };
+        );
         self.line.clear();
         let result = match serde_json::to_writer(&mut self.line, &line) {
             Ok(()) => {
@@ -163,42 +147,52 @@ impl DeadLetterFile {
         };
         match result {
             Ok(()) => {
-                self.health.written += 1;
-                if self.health.failing {
-                    tracing::warn!(
-                        path = %self.path.display(),
-                        lost = self.lost_in_episode,
-                        "the dead-letter file is writable again"
-                    );
-                    self.health.failing = false;
-                    self.lost_in_episode = 0;
-                }
+                self.written();
                 Ok(())
             }
-            Err(e) => {
-                self.health.failed += 1;
-                *self
-                    .health
-                    .failed_by_reason
-                    .entry(reason.as_str())
-                    .or_default() += 1;
-                self.lost_in_episode += 1;
-                if !self.health.failing {
-                    tracing::error!(
-                        path = %self.path.display(),
-                        error = %e,
-                        reason = reason.as_str(),
-                        "cannot write the dead-letter file; refused messages are still \
-                         counted and ingestion goes on; retrying at every dead letter"
-                    );
-                    self.health.failing = true;
-                }
-                self.health.last_error = Some(e.to_string());
-                Err(CollectorError::Io {
-                    path: self.path.display().to_string(),
-                    source: e,
-                })
-            }
+            Err(e) => Err(self.failed(reason, e)),
+        }
+    }
+
+    /// Counts a written dead letter; the first after failures ends the
+    /// episode, with how many were lost.
+    fn written(&mut self) {
+        self.health.written += 1;
+        if self.health.failing {
+            tracing::warn!(
+                path = %self.path.display(),
+                lost = self.lost_in_episode,
+                "the dead-letter file is writable again"
+            );
+            self.health.failing = false;
+            self.lost_in_episode = 0;
+        }
+    }
+
+    /// Counts a dead letter that could not be written; the first of an
+    /// episode is logged at error level.
+    fn failed(&mut self, reason: Reason, e: std::io::Error) -> CollectorError {
+        self.health.failed += 1;
+        *self
+            .health
+            .failed_by_reason
+            .entry(reason.as_str())
+            .or_default() += 1;
+        self.lost_in_episode += 1;
+        if !self.health.failing {
+            tracing::error!(
+                path = %self.path.display(),
+                error = %e,
+                reason = reason.as_str(),
+                "cannot write the dead-letter file; refused messages are still \
+                 counted and ingestion goes on; retrying at every dead letter"
+            );
+            self.health.failing = true;
+        }
+        self.health.last_error = Some(e.to_string());
+        CollectorError::Io {
+            path: self.path.display().to_string(),
+            source: e,
         }
     }
 
@@ -241,6 +235,43 @@ impl DeadLetterFile {
     /// kept for callers that flush with each batch.
     pub fn flush(&mut self) -> Result<(), CollectorError> {
         Ok(())
+    }
+}
+
+/// The line of one dead letter: at most [`PAYLOAD_PREFIX_BYTES`] of
+/// `payload`, as text when it is UTF-8 (a cut in the middle of a character
+/// keeps the whole characters before it), else in base64.
+fn line<'a>(
+    recv_ms: i64,
+    source: &'a str,
+    topic: &'a str,
+    reason: Reason,
+    detail: &'a str,
+    payload: &'a [u8],
+    payload_bytes: usize,
+) -> Line<'a> {
+    let kept = &payload[..payload.len().min(PAYLOAD_PREFIX_BYTES)];
+    let (text, b64) = match std::str::from_utf8(kept) {
+        Ok(s) => (Some(s), None),
+        Err(e) if e.error_len().is_none() && kept.len() < payload.len() => {
+            (std::str::from_utf8(&kept[..e.valid_up_to()]).ok(), None)
+        }
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(kept)),
+        ),
+    };
+    let payload_bytes = payload_bytes.max(payload.len());
+    Line {
+        recv_ms,
+        source,
+        topic,
+        reason: reason.as_str(),
+        detail,
+        payload: text,
+        payload_b64: b64,
+        payload_bytes,
+        payload_truncated: kept.len() < payload_bytes,
     }
 }
 

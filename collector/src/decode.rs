@@ -145,11 +145,19 @@ impl TopicPattern {
         }
         Ok(TopicPattern { parts })
     }
+
+    /// [`TopicPattern::DEFAULT`], parsed.
+    pub fn default_uns() -> TopicPattern {
+        use Part::{Any, Area, Asset, Line, Signal, Site};
+        TopicPattern {
+            parts: vec![Any, Site, Area, Line, Asset, Signal],
+        }
+    }
 }
 
 /// Checked decoding rules of one source.
 #[derive(Debug, Clone)]
-pub struct DecoderSpec {
+pub struct DecodeRules {
     pattern: TopicPattern,
     signals: HashMap<String, Role>,
     states: HashMap<String, Bucket>,
@@ -188,7 +196,7 @@ pub const DEFAULT_STATES: &[(&str, Bucket)] = &[
     ("off", Bucket::NoShift),
 ];
 
-impl DecoderSpec {
+impl DecodeRules {
     pub fn new(
         pattern: TopicPattern,
         signals: &BTreeMap<String, Role>,
@@ -205,7 +213,7 @@ impl DecoderSpec {
             .map(|(k, v)| (k.to_string(), *v))
             .collect();
         st.extend(states.iter().map(|(k, v)| (k.clone(), *v)));
-        DecoderSpec {
+        DecodeRules {
             pattern,
             signals: s,
             states: st,
@@ -220,11 +228,12 @@ impl DecoderSpec {
 
     /// The contract's defaults.
     pub fn default_uns() -> Self {
-        let pattern = match TopicPattern::parse(TopicPattern::DEFAULT) {
-            Ok(p) => p,
-            Err(e) => unreachable!("the default pattern parses: {e}"),
-        };
-        Self::new(pattern, &BTreeMap::new(), &BTreeMap::new(), 64 * 1024)
+        Self::new(
+            TopicPattern::default_uns(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            64 * 1024,
+        )
     }
 }
 
@@ -291,7 +300,7 @@ const CACHE_LIMIT: usize = 100_000;
 /// of the same spec on several threads decode alike.
 #[derive(Debug)]
 pub struct Decoder {
-    spec: DecoderSpec,
+    rules: DecodeRules,
     assets: HashMap<String, AssetKey>,
     names: HashMap<String, Arc<str>>,
     /// Topic → its mapping and the signal's role, for topics that mapped.
@@ -306,17 +315,17 @@ struct MappedTopic {
 }
 
 impl Decoder {
-    pub fn new(spec: DecoderSpec) -> Self {
+    pub fn new(rules: DecodeRules) -> Self {
         Decoder {
-            spec,
+            rules,
             assets: HashMap::new(),
             names: HashMap::new(),
             topics: HashMap::new(),
         }
     }
 
-    pub fn spec(&self) -> &DecoderSpec {
-        &self.spec
+    pub fn rules(&self) -> &DecodeRules {
+        &self.rules
     }
 
     fn name(&mut self, s: &str) -> Arc<str> {
@@ -337,7 +346,7 @@ impl Decoder {
         }
         let (asset, signal) = self.map_topic(topic)?;
         let role = self
-            .spec
+            .rules
             .signals
             .get(&*signal)
             .copied()
@@ -359,7 +368,7 @@ impl Decoder {
             return reject(Reason::UnknownTopic, format!("`{topic}` has one level"));
         };
         let levels: Vec<&str> = topic.split('/').collect();
-        let parts = &self.spec.pattern.parts;
+        let parts = &self.rules.pattern.parts;
         if levels.len() != parts.len() {
             return reject(
                 Reason::UnknownTopic,
@@ -441,7 +450,7 @@ impl Decoder {
             reason: Reason::Oversized,
             detail: format!(
                 "{size} bytes > max_payload_bytes {}",
-                self.spec.max_payload_bytes
+                self.rules.max_payload_bytes
             ),
         }
     }
@@ -453,7 +462,7 @@ impl Decoder {
         payload: &[u8],
         seq: u64,
     ) -> Result<Observation, Rejection> {
-        if payload.len() > self.spec.max_payload_bytes {
+        if payload.len() > self.rules.max_payload_bytes {
             return Err(self.oversized(payload.len()));
         }
         let MappedTopic {
@@ -461,60 +470,11 @@ impl Decoder {
             signal,
             role,
         } = self.topic(topic)?;
-        // serde would take a JSON array as a struct by position: the
-        // contract is one JSON object per message.
-        if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return reject(Reason::MalformedJson, "payload is not a JSON object");
-        }
-        let p: Payload =
-            serde_json::from_slice(payload).map_err(|e| match non_finite_token(payload) {
-                // JSON has no NaN or infinities, and serde_json refuses a number
-                // that overflows f64: the contract calls both `non_finite`.
-                Some(token) => Rejection {
-                    reason: Reason::NonFinite,
-                    detail: format!("`{token}` is not a finite number ({e})"),
-                },
-                None => Rejection {
-                    reason: Reason::MalformedJson,
-                    detail: e.to_string(),
-                },
-            })?;
-        let ts_ms = match p.ts {
-            None => return reject(Reason::MissingField, "`ts` is required"),
-            Some(Ts::Int(ms)) => ms,
-            Some(Ts::Float(f)) if f.is_finite() && f.fract() == 0.0 => f as i64,
-            Some(Ts::Float(f)) => {
-                return reject(
-                    Reason::WrongType,
-                    format!("`ts` {f} is not whole milliseconds"),
-                )
-            }
-            Some(Ts::Text(s)) => match parse_rfc3339_ms(&s) {
-                Some(ms) => ms,
-                None => return reject(Reason::WrongType, format!("`ts` `{s}` is not RFC 3339")),
-            },
-        };
-        if !(TS_MIN_MS..TS_MAX_MS).contains(&ts_ms) {
-            return reject(
-                Reason::TimestampOutOfRange,
-                format!("`ts` {ts_ms} is outside 2000-01-01..2100-01-01"),
-            );
-        }
+        let p = parse_payload(payload)?;
+        let ts_ms = event_time(p.ts)?;
         let value = match (role, p.value) {
             (_, None) => return reject(Reason::MissingField, "`value` is required"),
-            (Role::State, Some(Val::Text(code))) => match self.spec.states.get(&*code) {
-                Some(bucket) => Value::State {
-                    bucket: *bucket,
-                    code: self.name(&code),
-                    reason: p.reason.as_deref().map(|r| self.name(r)),
-                },
-                None => {
-                    return reject(
-                        Reason::UnknownState,
-                        format!("state code `{code}` is not mapped"),
-                    )
-                }
-            },
+            (Role::State, Some(Val::Text(code))) => self.state(&code, p.reason.as_deref())?,
             (Role::Product, Some(Val::Text(s))) => Value::Text(self.name(&s)),
             (Role::State | Role::Product, Some(_)) => {
                 return reject(
@@ -522,38 +482,8 @@ impl Decoder {
                     format!("`value` of `{signal}` must be a string"),
                 )
             }
-            (_, Some(Val::Num(v))) => {
-                if !v.is_finite() {
-                    return reject(Reason::NonFinite, format!("`value` {v}"));
-                }
-                let cumulative = role.is_cumulative();
-                if cumulative && v < 0.0 {
-                    return reject(
-                        Reason::WrongType,
-                        format!("cumulative `{signal}` is negative ({v})"),
-                    );
-                }
-                if cumulative && v > MAX_CUMULATIVE {
-                    return reject(
-                        Reason::ImplausibleValue,
-                        format!("cumulative `{signal}` {v} is beyond 2^53 (9007199254740992)"),
-                    );
-                }
-                Value::Number(v)
-            }
-            (_, Some(Val::Text(s))) => {
-                let t = s.trim().to_ascii_lowercase();
-                if matches!(
-                    t.as_str(),
-                    "nan" | "inf" | "-inf" | "infinity" | "-infinity" | "+infinity"
-                ) {
-                    return reject(Reason::NonFinite, format!("`value` \"{s}\""));
-                }
-                return reject(
-                    Reason::WrongType,
-                    format!("`value` of `{signal}` must be a number, got \"{s}\""),
-                );
-            }
+            (_, Some(Val::Num(v))) => number(role, &signal, v)?,
+            (_, Some(Val::Text(s))) => return Err(text_for_number(&signal, &s)),
             (_, Some(Val::Other(_))) => {
                 return reject(
                     Reason::WrongType,
@@ -571,6 +501,108 @@ impl Decoder {
             watermark_ms: None,
         })
     }
+
+    /// The value of a state signal: its code must be mapped to a bucket.
+    fn state(&mut self, code: &str, reason: Option<&str>) -> Result<Value, Rejection> {
+        match self.rules.states.get(code) {
+            Some(bucket) => Ok(Value::State {
+                bucket: *bucket,
+                code: self.name(code),
+                reason: reason.map(|r| self.name(r)),
+            }),
+            None => reject(
+                Reason::UnknownState,
+                format!("state code `{code}` is not mapped"),
+            ),
+        }
+    }
+}
+
+/// The payload as one JSON object (serde would take a JSON array as a
+/// struct by position: the contract is one JSON object per message).
+fn parse_payload(payload: &[u8]) -> Result<Payload<'_>, Rejection> {
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return reject(Reason::MalformedJson, "payload is not a JSON object");
+    }
+    serde_json::from_slice(payload).map_err(|e| match non_finite_token(payload) {
+        // JSON has no NaN or infinities, and serde_json refuses a number
+        // that overflows f64: the contract calls both `non_finite`.
+        Some(token) => Rejection {
+            reason: Reason::NonFinite,
+            detail: format!("`{token}` is not a finite number ({e})"),
+        },
+        None => Rejection {
+            reason: Reason::MalformedJson,
+            detail: e.to_string(),
+        },
+    })
+}
+
+/// The event time of `ts`: whole milliseconds or RFC 3339, within
+/// [`TS_MIN_MS`]..[`TS_MAX_MS`].
+fn event_time(ts: Option<Ts<'_>>) -> Result<i64, Rejection> {
+    let ts_ms = match ts {
+        None => return reject(Reason::MissingField, "`ts` is required"),
+        Some(Ts::Int(ms)) => ms,
+        Some(Ts::Float(f)) if f.is_finite() && f.fract() == 0.0 => f as i64,
+        Some(Ts::Float(f)) => {
+            return reject(
+                Reason::WrongType,
+                format!("`ts` {f} is not whole milliseconds"),
+            )
+        }
+        Some(Ts::Text(s)) => match parse_rfc3339_ms(&s) {
+            Some(ms) => ms,
+            None => return reject(Reason::WrongType, format!("`ts` `{s}` is not RFC 3339")),
+        },
+    };
+    if !(TS_MIN_MS..TS_MAX_MS).contains(&ts_ms) {
+        return reject(
+            Reason::TimestampOutOfRange,
+            format!("`ts` {ts_ms} is outside 2000-01-01..2100-01-01"),
+        );
+    }
+    Ok(ts_ms)
+}
+
+/// A numeric value: finite, and for a cumulative signal not negative and
+/// at most [`MAX_CUMULATIVE`].
+fn number(role: Role, signal: &str, v: f64) -> Result<Value, Rejection> {
+    if !v.is_finite() {
+        return reject(Reason::NonFinite, format!("`value` {v}"));
+    }
+    let cumulative = role.is_cumulative();
+    if cumulative && v < 0.0 {
+        return reject(
+            Reason::WrongType,
+            format!("cumulative `{signal}` is negative ({v})"),
+        );
+    }
+    if cumulative && v > MAX_CUMULATIVE {
+        return reject(
+            Reason::ImplausibleValue,
+            format!("cumulative `{signal}` {v} is beyond 2^53 (9007199254740992)"),
+        );
+    }
+    Ok(Value::Number(v))
+}
+
+/// The refusal of text where a number belongs: `non_finite` for a spelled
+/// out NaN or infinity, `wrong_type` otherwise.
+fn text_for_number(signal: &str, s: &str) -> Rejection {
+    let t = s.trim().to_ascii_lowercase();
+    let (reason, detail) = if matches!(
+        t.as_str(),
+        "nan" | "inf" | "-inf" | "infinity" | "-infinity" | "+infinity"
+    ) {
+        (Reason::NonFinite, format!("`value` \"{s}\""))
+    } else {
+        (
+            Reason::WrongType,
+            format!("`value` of `{signal}` must be a number, got \"{s}\""),
+        )
+    };
+    Rejection { reason, detail }
 }
 
 /// The first bare token outside JSON strings that stands for a non-finite
@@ -620,7 +652,7 @@ mod tests {
     use super::*;
 
     fn dec() -> Decoder {
-        Decoder::new(DecoderSpec::default_uns())
+        Decoder::new(DecodeRules::default_uns())
     }
 
     fn reason(topic: &str, payload: &str) -> Reason {
@@ -877,9 +909,17 @@ mod tests {
     }
 
     #[test]
+    fn the_default_pattern_is_default_parsed() {
+        assert_eq!(
+            TopicPattern::parse(TopicPattern::DEFAULT),
+            Ok(TopicPattern::default_uns())
+        );
+    }
+
+    #[test]
     fn custom_pattern_with_literal_and_no_area() {
         let p = TopicPattern::parse("plant/{site}/{line}/{asset}/{signal}").unwrap();
-        let mut d = Decoder::new(DecoderSpec::new(
+        let mut d = Decoder::new(DecodeRules::new(
             p,
             &BTreeMap::new(),
             &BTreeMap::new(),

@@ -9,10 +9,10 @@
 //! arrival numbers, the watermark and every admission decision are those of
 //! pushing the messages one by one.
 
-use crate::admission::{Admission, AdmissionConfig};
+use crate::admission::{Admission, AdmissionRules};
 use crate::deadletter::{DeadLetterFile, DeadLetterHealth};
-use crate::decode::{Decoder, DecoderSpec, Reason, Rejection};
-use crate::limits::{Limits, LimitsConfig};
+use crate::decode::{DecodeRules, Decoder, Reason, Rejection};
+use crate::limits::{LimitRules, Limits};
 use crate::CollectorError;
 use ctower_model::replay::ReplayError;
 use ctower_model::{Batch, Observation, PipelineMetrics, RecordChunk, RecordPos};
@@ -48,9 +48,9 @@ pub struct Decoders {
 }
 
 impl Decoders {
-    pub fn new(specs: impl IntoIterator<Item = DecoderSpec>) -> Self {
+    pub fn new(rules: impl IntoIterator<Item = DecodeRules>) -> Self {
         Decoders {
-            decoders: specs.into_iter().map(Decoder::new).collect(),
+            decoders: rules.into_iter().map(Decoder::new).collect(),
         }
     }
 
@@ -151,17 +151,17 @@ impl Ingestor {
     /// `sources` are (name, decoding rules), indexed like [`RawMessage::source`].
     /// Without a dead-letter file, refusals are only counted.
     pub fn new(
-        sources: Vec<(Arc<str>, DecoderSpec)>,
-        admission: AdmissionConfig,
+        sources: Vec<(Arc<str>, DecodeRules)>,
+        admission: AdmissionRules,
         dead: Option<DeadLetterFile>,
         batch_size: usize,
     ) -> Self {
-        let (names, specs): (Vec<_>, Vec<_>) = sources.into_iter().unzip();
+        let (names, rules): (Vec<_>, Vec<_>) = sources.into_iter().unzip();
         Ingestor {
             names,
-            decoders: Decoders::new(specs),
+            decoders: Decoders::new(rules),
             admission: Admission::new(admission),
-            limits: Limits::new(LimitsConfig::default()),
+            limits: Limits::new(LimitRules::default()),
             dead,
             batch: Vec::with_capacity(batch_size),
             batch_size: batch_size.max(1),
@@ -174,7 +174,7 @@ impl Ingestor {
 
     /// Caps of assets and signals per source, counter rates and the
     /// retirement of silent assets ([`crate::limits`]).
-    pub fn with_limits(mut self, limits: LimitsConfig) -> Self {
+    pub fn with_limits(mut self, limits: LimitRules) -> Self {
         self.limits = Limits::new(limits);
         self
     }
@@ -186,7 +186,7 @@ impl Ingestor {
 
     /// Fresh decoders of this ingestor's sources, for another thread.
     pub fn decoders(&self) -> Decoders {
-        Decoders::new(self.decoders.decoders.iter().map(|d| d.spec().clone()))
+        Decoders::new(self.decoders.decoders.iter().map(|d| d.rules().clone()))
     }
 
     /// Takes one message; returns a full batch when one is ready.
@@ -361,8 +361,8 @@ mod tests {
 
     fn ingestor(dead: Option<DeadLetterFile>) -> Ingestor {
         Ingestor::new(
-            vec![("plant".into(), DecoderSpec::default_uns())],
-            AdmissionConfig {
+            vec![("plant".into(), DecodeRules::default_uns())],
+            AdmissionRules {
                 window_ms: 60_000,
                 allowed_lateness_ms: 30_000,
                 idle_timeout_ms: 60_000,

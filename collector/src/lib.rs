@@ -6,8 +6,11 @@
 //! - [`limits`]: caps of assets and signals per source, counter rates (pure);
 //! - [`ingest`]: decoder + admission + dead letters + metrics → batches;
 //! - [`deadletter`]: the dead-letter file and counts by reason;
+//! - [`config`]: `[[sources]]` as the file says it, checked into [`Source`];
+//! - [`endpoint`]: broker addresses, and what `embedded` means (one place);
 //! - [`mqtt`]: rumqttc source loops with reconnect and back-off;
-//! - [`broker`]: the embedded rumqttd broker of the demo;
+//! - [`broker`]: the embedded rumqttd broker, and the log directives that
+//!   keep its internals out of ctower's logs;
 //! - [`replay`]: publish a recording to a broker, record live traffic.
 
 pub mod admission;
@@ -15,34 +18,52 @@ pub mod broker;
 pub mod config;
 pub mod deadletter;
 pub mod decode;
+pub mod endpoint;
 pub mod ingest;
 pub mod limits;
 pub mod mqtt;
 pub mod replay;
 
-pub use config::{SourceConfig, SourceSpec};
+pub use config::{Source, SourceConfig};
 pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, RawMessage};
 
+/// Every error of the collector.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectorError {
+    /// A file or socket operation failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file, or what was being done.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A recording could not be read.
     #[error(transparent)]
     Replay(#[from] ctower_model::replay::ReplayError),
+    /// An MQTT client could not be set up or stopped unexpectedly.
     #[error("MQTT: {0}")]
     Mqtt(String),
+    /// The embedded broker could not start.
     #[error("broker: {0}")]
     Broker(String),
+    /// A broker URL that does not parse (shown redacted).
     #[error("invalid broker URL `{url}`: {reason}")]
-    BrokerUrl { url: String, reason: String },
-    #[error("the pipeline has stopped")]
-    PipelineStopped,
+    BrokerUrl {
+        /// The URL, without user information.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `embedded` in a process that started no embedded broker.
+    #[error("{}", endpoint::EMBEDDED_NOT_RUNNING)]
+    NoEmbeddedBroker,
+    /// A thread could not be started, or died.
     #[error("thread `{name}`: {source}")]
     Thread {
+        /// The thread's name.
         name: String,
+        /// Why.
         source: std::io::Error,
     },
 }

@@ -42,7 +42,7 @@ impl Default for SourceLimits {
 
 /// Settings of the limits, checked at load.
 #[derive(Debug, Clone, Default)]
-pub struct LimitsConfig {
+pub struct LimitRules {
     /// By source index (`RawMessage::source`); a source without an entry
     /// gets the defaults.
     pub sources: Vec<SourceLimits>,
@@ -80,20 +80,20 @@ pub struct Admit {
 
 #[derive(Debug)]
 pub struct Limits {
-    cfg: LimitsConfig,
+    rules: LimitRules,
     sources: Vec<SourceState>,
 }
 
 impl Limits {
-    pub fn new(cfg: LimitsConfig) -> Self {
+    pub fn new(rules: LimitRules) -> Self {
         Limits {
-            cfg,
+            rules,
             sources: Vec::new(),
         }
     }
 
     fn limits_of(&self, source: usize) -> SourceLimits {
-        self.cfg.sources.get(source).copied().unwrap_or_default()
+        self.rules.sources.get(source).copied().unwrap_or_default()
     }
 
     fn state(&mut self, source: usize) -> &mut SourceState {
@@ -149,7 +149,7 @@ impl Limits {
             });
         };
         if let (Some((t0, v0)), Some(max_rate), Value::Number(v)) =
-            (last, self.cfg.max_rate_per_s.get(&obs.signal), &obs.value)
+            (last, self.rules.max_rate_per_s.get(&obs.signal), &obs.value)
         {
             let dt_ms = obs.ts_ms - t0;
             if dt_ms > 0 {
@@ -186,8 +186,8 @@ impl Limits {
         watermark: Option<i64>,
     ) {
         let rate_checked =
-            obs.role.is_cumulative() && self.cfg.max_rate_per_s.contains_key(&obs.signal);
-        let retire_after = self.cfg.retire_after_ms;
+            obs.role.is_cumulative() && self.rules.max_rate_per_s.contains_key(&obs.signal);
+        let retire_after = self.rules.retire_after_ms;
         let state = self.state(source);
         let asset = if admit.new_asset {
             state.by_age.push(Reverse((obs.ts_ms, obs.asset.clone())));
@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn caps_assets_and_signals_and_frees_the_silent_ones() {
-        let mut l = Limits::new(LimitsConfig {
+        let mut l = Limits::new(LimitRules {
             sources: vec![SourceLimits {
                 max_assets: 2,
                 max_signals_per_asset: 2,
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn an_implausible_increase_is_refused_and_changes_nothing() {
-        let mut l = Limits::new(LimitsConfig {
+        let mut l = Limits::new(LimitRules {
             sources: vec![],
             max_rate_per_s: [(Arc::from("count_total"), 100.0)].into_iter().collect(),
             retire_after_ms: 0,

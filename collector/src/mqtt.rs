@@ -51,8 +51,9 @@
 //! reconnecting every 500 ms. It never gives up; it stops when `stop`
 //! turns true (or its sender is dropped) or the pipeline closes `tx`.
 
-use crate::config::{BrokerAddr, SourceSpec};
+use crate::config::Source;
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
+use crate::endpoint::BrokerEndpoint;
 use crate::ingest::RawMessage;
 use crate::CollectorError;
 use ctower_model::Clock;
@@ -60,7 +61,6 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
     SubscribeFilter, SubscribeReasonCode,
 };
-use std::fmt;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -82,58 +82,6 @@ pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 pub const MAX_OUTGOING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
 /// Outgoing QoS 1 publishes in flight (replay publishes).
 pub const MAX_INFLIGHT: u16 = 1_000;
-
-/// A resolved broker address: host and port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerEndpoint {
-    pub host: String,
-    pub port: u16,
-}
-
-impl BrokerEndpoint {
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
-        BrokerEndpoint {
-            host: host.into(),
-            port,
-        }
-    }
-
-    /// [`BrokerAddr::Embedded`] resolves to `127.0.0.1:embedded_port`; an
-    /// error if no embedded broker runs (`embedded_port` is `None`).
-    pub fn resolve(
-        addr: &BrokerAddr,
-        embedded_port: Option<u16>,
-    ) -> Result<BrokerEndpoint, CollectorError> {
-        match addr {
-            BrokerAddr::Tcp { host, port } => Ok(BrokerEndpoint::new(host.clone(), *port)),
-            BrokerAddr::Embedded => match embedded_port {
-                Some(port) => Ok(BrokerEndpoint::new("127.0.0.1", port)),
-                None => Err(CollectorError::BrokerUrl {
-                    url: "embedded".into(),
-                    reason: "no embedded broker is running in this process".into(),
-                }),
-            },
-        }
-    }
-}
-
-/// `mqtt://HOST:PORT`, as logged in the source, replay and record spans. A
-/// host that holds user information (`user:password@host`, which
-/// [`BrokerAddr::parse`] refuses but [`BrokerEndpoint::new`] cannot) is
-/// shown as `***@host`: a URL is never logged with its credentials.
-impl fmt::Display for BrokerEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = match self.host.rfind('@') {
-            Some(at) => format!("***{}", &self.host[at..]).into(),
-            None => std::borrow::Cow::Borrowed(self.host.as_str()),
-        };
-        if host.contains(':') {
-            write!(f, "mqtt://[{host}]:{}", self.port)
-        } else {
-            write!(f, "mqtt://{host}:{}", self.port)
-        }
-    }
-}
 
 /// What a source loop did, returned when it stops.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -288,7 +236,8 @@ pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) 
 /// Runs one live source until `stop` turns true or the pipeline closes `tx`.
 ///
 /// - `index`: the source's position in the configuration ([`RawMessage::source`]);
-/// - `embedded_port`: the port of the embedded broker, for `broker_url = "embedded"`;
+/// - `embedded`: the endpoint of this process's embedded broker, for
+///   `broker_url = "embedded"` ([`BrokerEndpoint::resolve`]);
 /// - `tx`: the bounded pipeline channel; a full channel pauses the loop (back-pressure);
 /// - `clock`: wall-clock milliseconds since the epoch, stamped as `recv_ms`;
 /// - `status`: optional connection-state reports ([`SourceStatus`]).
@@ -297,49 +246,147 @@ pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) 
 /// empty client id); connection errors are retried forever with back-off.
 pub async fn run_source(
     index: usize,
-    spec: SourceSpec,
-    embedded_port: Option<u16>,
+    source: Source,
+    embedded: Option<BrokerEndpoint>,
     tx: mpsc::Sender<RawMessage>,
     clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
 ) -> Result<SourceStats, CollectorError> {
-    let endpoint = BrokerEndpoint::resolve(&spec.broker, embedded_port)?;
-    let qos = qos_from_u8(spec.qos)?;
-    let mut options = base_options(&spec.client_id, &endpoint, spec.keep_alive)?;
+    let endpoint = BrokerEndpoint::resolve(&source.broker, embedded.as_ref())?;
+    let qos = qos_from_u8(source.qos)?;
+    let mut options = base_options(&source.client_id, &endpoint, source.keep_alive)?;
     options.set_clean_session(false);
-    if let Some(c) = &spec.credentials {
+    if let Some(c) = &source.credentials {
         options.set_credentials(c.username.clone(), c.password.clone());
     }
-    let span = tracing::info_span!("mqtt_source", source = %spec.name, index, broker = %endpoint);
+    let span = tracing::info_span!("mqtt_source", source = %source.name, index, broker = %endpoint);
+    let filters: Vec<SubscribeFilter> = source
+        .subscriptions
+        .iter()
+        .map(|f| SubscribeFilter::new(f.clone(), qos))
+        .collect();
     SourceLoop {
-        index,
-        max_payload_bytes: spec.decoder.max_payload_bytes(),
-        filters: spec
-            .subscriptions
-            .iter()
-            .map(|f| SubscribeFilter::new(f.clone(), qos))
-            .collect(),
+        session: Session::new(
+            index,
+            source.decode_rules.max_payload_bytes(),
+            !filters.is_empty(),
+        ),
+        filters,
         tx,
         clock,
         stop,
         status,
-        stats: SourceStats::default(),
     }
     .run(options)
     .instrument(span)
     .await
 }
 
-struct SourceLoop {
+/// The decisions of a source loop, without I/O (the loop is the thin shell
+/// around it): what each event counts, the back-off after a failure, the
+/// status to report and how a payload is cut.
+#[derive(Debug)]
+struct Session {
     index: usize,
     max_payload_bytes: usize,
+    /// Whether CONNACK is followed by a SUBSCRIBE (the source has filters).
+    subscribes: bool,
+    stats: SourceStats,
+    backoff: Backoff,
+    /// Failed attempts since the last healthy connection.
+    attempt: u32,
+    /// When the current connection was acknowledged.
+    connected_at: Option<tokio::time::Instant>,
+}
+
+impl Session {
+    fn new(index: usize, max_payload_bytes: usize, subscribes: bool) -> Self {
+        Session {
+            index,
+            max_payload_bytes,
+            subscribes,
+            stats: SourceStats::default(),
+            backoff: Backoff::jittered(jitter_seed(index)),
+            attempt: 0,
+            connected_at: None,
+        }
+    }
+
+    /// A CONNACK at `now`: the status to report (`Connected` when a
+    /// SUBSCRIBE must follow, else `Subscribed`).
+    fn connected(&mut self, now: tokio::time::Instant) -> SourceStatus {
+        self.stats.connections += 1;
+        if self.stats.connections > 1 {
+            self.stats.reconnects += 1;
+        }
+        // Not a reset of the back-off yet: only a connection that stays up
+        // proves the failure is gone.
+        self.connected_at = Some(now);
+        let connection = self.stats.connections;
+        if self.subscribes {
+            SourceStatus::Connected { connection }
+        } else {
+            SourceStatus::Subscribed { connection }
+        }
+    }
+
+    /// A connection failure at `now`: the delay before the next attempt
+    /// and the status to report.
+    fn failed(&mut self, now: tokio::time::Instant, error: String) -> (Duration, SourceStatus) {
+        if self
+            .connected_at
+            .take()
+            .is_some_and(|t| now.saturating_duration_since(t) >= HEALTHY_AFTER)
+        {
+            self.attempt = 0;
+            self.backoff.reset();
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        self.stats.connection_errors += 1;
+        let delay = self.backoff.next_delay();
+        let status = SourceStatus::Disconnected {
+            attempt: self.attempt,
+            error,
+            retry_in_ms: delay.as_millis() as u64,
+        };
+        (delay, status)
+    }
+
+    /// A PUBLISH received at `recv_ms`, as the message for the pipeline:
+    /// a payload over `max_payload_bytes` is cut to its first
+    /// [`PAYLOAD_PREFIX_BYTES`] with its real size (module docs).
+    fn message(&mut self, topic: String, payload: &[u8], recv_ms: i64) -> RawMessage {
+        self.stats.received += 1;
+        let size = payload.len();
+        let (payload, truncated_from) = if size > self.max_payload_bytes {
+            self.stats.oversized += 1;
+            (
+                payload[..PAYLOAD_PREFIX_BYTES.min(size)].to_vec(),
+                Some(size),
+            )
+        } else {
+            (payload.to_vec(), None)
+        };
+        RawMessage {
+            source: self.index,
+            topic,
+            payload,
+            recv_ms,
+            truncated_from,
+        }
+    }
+}
+
+/// The I/O shell of a source: polls rumqttc, forwards to the pipeline,
+/// sleeps the back-off, reports status; [`Session`] decides.
+struct SourceLoop {
+    session: Session,
     filters: Vec<SubscribeFilter>,
     tx: mpsc::Sender<RawMessage>,
     clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
-    stats: SourceStats,
 }
 
 impl SourceLoop {
@@ -351,10 +398,6 @@ impl SourceLoop {
 
     async fn run(mut self, options: MqttOptions) -> Result<SourceStats, CollectorError> {
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
-        let mut backoff = Backoff::jittered(jitter_seed(self.index));
-        // Failed attempts since the last healthy connection.
-        let mut attempt: u32 = 0;
-        let mut connected_at: Option<tokio::time::Instant> = None;
         self.report(SourceStatus::Connecting);
         loop {
             let event = tokio::select! {
@@ -362,126 +405,111 @@ impl SourceLoop {
                 () = stop_requested(&mut self.stop) => break,
                 e = eventloop.poll() => e,
             };
-            match event {
+            let go_on = match event {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                    self.stats.connections += 1;
-                    if self.stats.connections > 1 {
-                        self.stats.reconnects += 1;
-                    }
-                    // Not a reset of the back-off yet: only a connection
-                    // that stays up proves the failure is gone.
-                    connected_at = Some(tokio::time::Instant::now());
-                    let connection = self.stats.connections;
-                    tracing::info!(
-                        connection,
-                        session_present = ack.session_present,
-                        "MQTT connected"
-                    );
-                    if self.filters.is_empty() {
-                        self.report(SourceStatus::Subscribed { connection });
-                    } else {
-                        self.report(SourceStatus::Connected { connection });
-                        // The channel was drained by the last reconnect: it has room.
-                        if let Err(e) = client.try_subscribe_many(self.filters.clone()) {
-                            tracing::error!(error = %e, "cannot queue SUBSCRIBE");
-                        }
-                    }
+                    self.connected(&client, ack.session_present);
+                    true
                 }
                 Ok(Event::Incoming(Incoming::SubAck(ack))) => {
-                    for (f, code) in self.filters.iter().zip(&ack.return_codes) {
-                        if *code == SubscribeReasonCode::Failure {
-                            tracing::warn!(filter = %f.path, "the broker refused the subscription");
-                        }
-                    }
-                    tracing::debug!(filters = self.filters.len(), "subscribed");
-                    self.report(SourceStatus::Subscribed {
-                        connection: self.stats.connections,
-                    });
+                    self.subscribed(&ack.return_codes);
+                    true
                 }
-                Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    self.stats.received += 1;
-                    let size = p.payload.len();
-                    let (payload, truncated_from) = if size > self.max_payload_bytes {
-                        // Only a prefix goes on (module docs); the packet is
-                        // freed here, and the decoder refuses it as
-                        // `oversized` with its real size.
-                        self.stats.oversized += 1;
-                        tracing::warn!(
-                            topic = %p.topic,
-                            bytes = size,
-                            max_payload_bytes = self.max_payload_bytes,
-                            "oversized message: it will be a dead letter"
-                        );
-                        (
-                            p.payload[..PAYLOAD_PREFIX_BYTES.min(size)].to_vec(),
-                            Some(size),
-                        )
-                    } else {
-                        (p.payload.to_vec(), None)
-                    };
-                    let msg = RawMessage {
-                        source: self.index,
-                        topic: p.topic,
-                        payload,
-                        recv_ms: self.clock.now_ms(),
-                        truncated_from,
-                    };
-                    // Back-pressure: wait for room in the bounded pipeline channel.
-                    let sent = tokio::select! {
-                        biased;
-                        () = stop_requested(&mut self.stop) => break,
-                        r = self.tx.send(msg) => r,
-                    };
-                    if sent.is_err() {
-                        tracing::info!("the pipeline channel is closed; stopping the source");
-                        break;
-                    }
-                    self.stats.forwarded += 1;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    if connected_at
-                        .take()
-                        .is_some_and(|t| t.elapsed() >= HEALTHY_AFTER)
-                    {
-                        attempt = 0;
-                        backoff.reset();
-                    }
-                    attempt = attempt.saturating_add(1);
-                    self.stats.connection_errors += 1;
-                    let delay = backoff.next_delay();
-                    let error = describe(&e);
-                    tracing::warn!(
-                        attempt,
-                        error = %error,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "MQTT connection failed; reconnecting"
-                    );
-                    self.report(SourceStatus::Disconnected {
-                        attempt,
-                        error,
-                        retry_in_ms: delay.as_millis() as u64,
-                    });
-                    tokio::select! {
-                        biased;
-                        () = stop_requested(&mut self.stop) => break,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    self.report(SourceStatus::Connecting);
-                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => self.forward(p).await,
+                Ok(_) => true,
+                Err(e) => self.back_off(&e).await,
+            };
+            if !go_on {
+                break;
             }
         }
         if eventloop.network.is_some() {
             disconnect(&client, &mut eventloop).await;
         }
+        let stats = self.session.stats.clone();
         tracing::info!(
-            received = self.stats.received,
-            forwarded = self.stats.forwarded,
-            reconnects = self.stats.reconnects,
+            received = stats.received,
+            forwarded = stats.forwarded,
+            reconnects = stats.reconnects,
             "MQTT source stopped"
         );
         self.report(SourceStatus::Stopped);
-        Ok(self.stats)
+        Ok(stats)
+    }
+
+    fn connected(&mut self, client: &AsyncClient, session_present: bool) {
+        let status = self.session.connected(tokio::time::Instant::now());
+        let connection = self.session.stats.connections;
+        tracing::info!(connection, session_present, "MQTT connected");
+        let subscribe = matches!(status, SourceStatus::Connected { .. });
+        self.report(status);
+        // The channel was drained by the last reconnect: it has room.
+        if subscribe {
+            if let Err(e) = client.try_subscribe_many(self.filters.clone()) {
+                tracing::error!(error = %e, "cannot queue SUBSCRIBE");
+            }
+        }
+    }
+
+    fn subscribed(&self, codes: &[SubscribeReasonCode]) {
+        for (f, code) in self.filters.iter().zip(codes) {
+            if *code == SubscribeReasonCode::Failure {
+                tracing::warn!(filter = %f.path, "the broker refused the subscription");
+            }
+        }
+        tracing::debug!(filters = self.filters.len(), "subscribed");
+        self.report(SourceStatus::Subscribed {
+            connection: self.session.stats.connections,
+        });
+    }
+
+    /// Hands one PUBLISH to the pipeline, waiting for room (back-pressure);
+    /// false when the loop must stop.
+    async fn forward(&mut self, p: rumqttc::Publish) -> bool {
+        let msg = self
+            .session
+            .message(p.topic, &p.payload, self.clock.now_ms());
+        if let Some(bytes) = msg.truncated_from {
+            tracing::warn!(
+                topic = %msg.topic,
+                bytes,
+                max_payload_bytes = self.session.max_payload_bytes,
+                "oversized message: it will be a dead letter"
+            );
+        }
+        let sent = tokio::select! {
+            biased;
+            () = stop_requested(&mut self.stop) => return false,
+            r = self.tx.send(msg) => r,
+        };
+        if sent.is_err() {
+            tracing::info!("the pipeline channel is closed; stopping the source");
+            return false;
+        }
+        self.session.stats.forwarded += 1;
+        true
+    }
+
+    /// Logs and reports a failed connection, then waits the back-off;
+    /// false when stopped meanwhile.
+    async fn back_off(&mut self, e: &ConnectionError) -> bool {
+        let error = describe(e);
+        let (delay, status) = self
+            .session
+            .failed(tokio::time::Instant::now(), error.clone());
+        tracing::warn!(
+            attempt = self.session.attempt,
+            error = %error,
+            retry_in_ms = delay.as_millis() as u64,
+            "MQTT connection failed; reconnecting"
+        );
+        self.report(status);
+        tokio::select! {
+            biased;
+            () = stop_requested(&mut self.stop) => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        self.report(SourceStatus::Connecting);
+        true
     }
 }
 
@@ -554,6 +582,7 @@ pub(crate) mod log_capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::BrokerAddr;
 
     #[test]
     fn jittered_backoff_is_half_to_all_of_the_delay_and_seeded() {
@@ -595,25 +624,6 @@ mod tests {
         );
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(500));
-    }
-
-    #[test]
-    fn embedded_needs_a_port() {
-        assert!(BrokerEndpoint::resolve(&BrokerAddr::Embedded, None).is_err());
-        assert_eq!(
-            BrokerEndpoint::resolve(&BrokerAddr::Embedded, Some(1884))
-                .unwrap()
-                .to_string(),
-            "mqtt://127.0.0.1:1884"
-        );
-        let tcp = BrokerAddr::Tcp {
-            host: "::1".into(),
-            port: 1883,
-        };
-        assert_eq!(
-            BrokerEndpoint::resolve(&tcp, None).unwrap().to_string(),
-            "mqtt://[::1]:1883"
-        );
     }
 
     /// The source's span and log lines show its broker without credentials,
@@ -673,6 +683,55 @@ mod tests {
         assert!(logs.contains("broker=mqtt://***@127.0.0.1:1"), "{logs}");
         assert!(logs.contains("MQTT connection failed"), "{logs}");
         assert!(!logs.contains("s3cret"), "{logs}");
+    }
+
+    /// A connection that fails soon after its CONNACK keeps backing off;
+    /// one that stayed up for [`HEALTHY_AFTER`] starts again from the first
+    /// delay.
+    #[test]
+    fn only_a_healthy_connection_resets_the_back_off() {
+        let t0 = tokio::time::Instant::now();
+        let mut s = Session::new(0, 1024, true);
+        s.backoff = Backoff::new(); // no jitter: exact delays
+        assert_eq!(s.connected(t0), SourceStatus::Connected { connection: 1 });
+        let (_, status) = s.failed(t0 + Duration::from_secs(1), "x".into());
+        assert!(matches!(
+            status,
+            SourceStatus::Disconnected { attempt: 1, .. }
+        ));
+        s.connected(t0 + Duration::from_secs(2));
+        let (second, status) = s.failed(t0 + Duration::from_secs(3), "x".into());
+        assert!(matches!(
+            status,
+            SourceStatus::Disconnected { attempt: 2, .. }
+        ));
+        assert_eq!(second, Backoff::FIRST * 2);
+        s.connected(t0 + Duration::from_secs(4));
+        let later = t0 + Duration::from_secs(4) + HEALTHY_AFTER;
+        let (delay, status) = s.failed(later, "x".into());
+        assert!(matches!(
+            status,
+            SourceStatus::Disconnected { attempt: 1, .. }
+        ));
+        assert_eq!(delay, Backoff::FIRST);
+        assert_eq!((s.stats.connections, s.stats.reconnects), (3, 2));
+        assert_eq!(s.stats.connection_errors, 3);
+    }
+
+    #[test]
+    fn oversized_payloads_are_cut_to_a_prefix_with_their_size() {
+        let mut s = Session::new(3, 10, false);
+        assert_eq!(
+            s.connected(tokio::time::Instant::now()),
+            SourceStatus::Subscribed { connection: 1 }
+        );
+        let m = s.message("t".into(), &[7; 10], 5);
+        assert_eq!((m.source, m.payload.len(), m.truncated_from), (3, 10, None));
+        let big = vec![7; PAYLOAD_PREFIX_BYTES + 100];
+        let m = s.message("t".into(), &big, 6);
+        assert_eq!(m.payload.len(), PAYLOAD_PREFIX_BYTES);
+        assert_eq!(m.truncated_from, Some(big.len()));
+        assert_eq!((s.stats.received, s.stats.oversized), (2, 1));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::settings::Settings;
 use anyhow::Context;
-use ctower_collector::{decode_chunk, DecodedChunk, Ingestor, SourceSpec};
+use ctower_collector::{decode_chunk, DecodedChunk, Ingestor, Source};
 use ctower_model::replay::ReplayError;
 use ctower_model::{RecordChunk, ReplayChunks};
 use std::path::Path;
@@ -19,7 +19,7 @@ const CHUNK_QUEUE: usize = 2;
 pub(super) type Decoded = Result<DecodedChunk, ReplayError>;
 
 /// The first source that subscribes to the topic decodes it.
-fn source_of(sources: &[SourceSpec], topic: &str) -> usize {
+fn source_of(sources: &[Source], topic: &str) -> usize {
     sources
         .iter()
         .position(|s| s.subscribes_to(topic))

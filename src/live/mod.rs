@@ -68,10 +68,10 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let clock = Clock::system();
     let settings = Arc::new(settings);
     let broker = start_broker(&settings, opts.demo_replay.is_some())?;
-    let embedded_port = broker.as_ref().map(EmbeddedBroker::port);
+    let embedded = broker.as_ref().map(EmbeddedBroker::endpoint);
 
     let (input, pipeline) = ctower_stream::start(stream_config(&settings, opts.workers))?;
-    let sources = sources::start(&rt, &settings, embedded_port, &clock);
+    let sources = sources::start(&rt, &settings, embedded.clone(), &clock);
     let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
     let ingest = ingest::start(
         settings.clone(),
@@ -104,8 +104,8 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         windows_closed: pipeline.windows_closed,
         dashboard: dashboard_tx,
     })?;
-    if let (Some((recording, speed)), Some(port)) = (opts.demo_replay, embedded_port) {
-        sources::start_demo_replay(&rt, recording, speed, port);
+    if let (Some((recording, speed)), Some(endpoint)) = (opts.demo_replay, embedded) {
+        sources::start_demo_replay(&rt, recording, speed, endpoint);
     }
 
     let result = foreground(&rt, dashboard_rx, ingest.done, output.failed);

@@ -2,7 +2,8 @@
 //! tokio runtime) and the demo's looping replay into the embedded broker.
 
 use crate::settings::Settings;
-use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStatus};
+use ctower_collector::endpoint::BrokerEndpoint;
+use ctower_collector::mqtt::{run_source, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_collector::RawMessage;
 use ctower_model::Clock;
@@ -27,7 +28,7 @@ pub struct Sources {
 pub fn start(
     rt: &Runtime,
     settings: &Settings,
-    embedded_port: Option<u16>,
+    embedded: Option<BrokerEndpoint>,
     clock: &Clock,
 ) -> Sources {
     let (raw_tx, raw) = mpsc::channel::<RawMessage>(RAW_QUEUE);
@@ -36,10 +37,10 @@ pub fn start(
         let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
         let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
         rt.spawn(log_status(spec.name.clone(), status_rx));
-        let clock = clock.clone();
+        let (clock, embedded) = (clock.clone(), embedded.clone());
         rt.spawn(async move {
             let name = spec.name.clone();
-            match run_source(i, spec, embedded_port, tx, clock, stop_rx, Some(status_tx)).await {
+            match run_source(i, spec, embedded, tx, clock, stop_rx, Some(status_tx)).await {
                 Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
                 Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
             }
@@ -69,7 +70,7 @@ async fn log_status(name: std::sync::Arc<str>, mut status: watch::Receiver<Sourc
 }
 
 /// The demo: loops `recording` through the embedded broker at `speed`.
-pub fn start_demo_replay(rt: &Runtime, recording: PathBuf, speed: f64, port: u16) {
+pub fn start_demo_replay(rt: &Runtime, recording: PathBuf, speed: f64, endpoint: BrokerEndpoint) {
     rt.spawn(async move {
         let mut o = PublishOptions::new("ctower-demo-replay");
         o.speed = Speed::Factor(speed);
@@ -77,7 +78,6 @@ pub fn start_demo_replay(rt: &Runtime, recording: PathBuf, speed: f64, port: u16
         // Recorded event times (each pass shifted forward), not "now": at
         // 10x the event time runs ahead of the wall clock, and a live tower
         // refuses event times far ahead of their receive time.
-        let endpoint = BrokerEndpoint::new("127.0.0.1", port);
         if let Err(e) = publish_recording(&recording, &endpoint, o, |_| {}).await {
             tracing::error!(error = %e, recording = %recording.display(), "demo replay failed");
         }

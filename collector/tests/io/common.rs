@@ -1,8 +1,9 @@
 //! Shared helpers: recordings, source harness, a Mosquitto process guard.
 
 use ctower_collector::broker::EmbeddedBroker;
-use ctower_collector::config::{BrokerAddr, SourceConfig, SourceSpec};
-use ctower_collector::mqtt::{run_source, BrokerEndpoint, SourceStats, SourceStatus};
+use ctower_collector::config::SourceConfig;
+use ctower_collector::endpoint::{BrokerAddr, BrokerEndpoint};
+use ctower_collector::mqtt::{run_source, SourceStats, SourceStatus};
 use ctower_collector::replay::{publish_recording, Progress, PublishOptions, PublishStats, Speed};
 use ctower_collector::{CollectorError, RawMessage};
 use ctower_model::replay::{ReplayRecord, ReplayWriter};
@@ -63,7 +64,7 @@ pub fn write_recording(path: &Path, recs: &[ReplayRecord]) {
     w.finish().unwrap();
 }
 
-pub fn spec(name: &str, broker_url: &str) -> SourceSpec {
+pub fn spec(name: &str, broker_url: &str) -> ctower_collector::Source {
     let cfg = SourceConfig {
         name: name.into(),
         broker_url: broker_url.into(),
@@ -100,7 +101,7 @@ pub struct Source {
 
 impl Source {
     /// Starts the source and waits until its subscriptions are acknowledged.
-    pub async fn start(spec: SourceSpec, embedded_port: Option<u16>) -> Source {
+    pub async fn start(spec: ctower_collector::Source, embedded_port: Option<u16>) -> Source {
         let mut s = Source::spawn(spec, embedded_port);
         s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1 }))
             .await;
@@ -108,14 +109,14 @@ impl Source {
     }
 
     /// Starts the source without waiting for anything.
-    pub fn spawn(spec: SourceSpec, embedded_port: Option<u16>) -> Source {
+    pub fn spawn(spec: ctower_collector::Source, embedded_port: Option<u16>) -> Source {
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stop_rx) = watch::channel(false);
         let (status_tx, status) = watch::channel(SourceStatus::Connecting);
         let task = tokio::spawn(run_source(
             7,
             spec,
-            embedded_port,
+            embedded_port.map(|port| BrokerEndpoint::new("127.0.0.1", port)),
             tx,
             ctower_model::Clock::system(),
             stop_rx,

@@ -1,7 +1,7 @@
 //! Looping a recording shifts event time forward pass after pass.
 
 use crate::common::*;
-use ctower_collector::mqtt::BrokerEndpoint;
+use ctower_collector::endpoint::BrokerEndpoint;
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_model::replay::ReplayRecord;
 

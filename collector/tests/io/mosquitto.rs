@@ -68,7 +68,7 @@ async fn publisher_resends_unacknowledged_publishes_after_a_broker_restart() {
         WAIT,
         ctower_collector::replay::publish_recording(
             &path,
-            &ctower_collector::mqtt::BrokerEndpoint::new("127.0.0.1", port),
+            &ctower_collector::endpoint::BrokerEndpoint::new("127.0.0.1", port),
             opts,
             |p| {
                 if p.published >= 1_000 && !restarted {

@@ -4,9 +4,9 @@
 //! the source received nothing else, ever.
 
 use crate::common::*;
-use ctower_collector::admission::AdmissionConfig;
+use ctower_collector::admission::AdmissionRules;
 use ctower_collector::deadletter::{DeadLetterFile, PAYLOAD_PREFIX_BYTES};
-use ctower_collector::decode::DecoderSpec;
+use ctower_collector::decode::DecodeRules;
 use ctower_collector::mqtt::SourceStatus;
 use ctower_collector::Ingestor;
 
@@ -53,8 +53,8 @@ async fn an_oversized_message_is_a_dead_letter_and_the_source_goes_on() {
     // `state` signal too: those 25 are `wrong_type`).
     let path = dir.path().join("dead-letters.jsonl");
     let mut ing = Ingestor::new(
-        vec![("oversized".into(), DecoderSpec::default_uns())],
-        AdmissionConfig {
+        vec![("oversized".into(), DecodeRules::default_uns())],
+        AdmissionRules {
             window_ms: 60_000,
             allowed_lateness_ms: 30_000,
             idle_timeout_ms: 60_000,

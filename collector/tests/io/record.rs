@@ -1,7 +1,7 @@
 //! `record` → file → `ReplayReader` through the embedded broker.
 
 use crate::common::*;
-use ctower_collector::mqtt::BrokerEndpoint;
+use ctower_collector::endpoint::BrokerEndpoint;
 use ctower_collector::replay::record;
 use ctower_model::replay::ReplayReader;
 use tokio::sync::{oneshot, watch};
