@@ -127,7 +127,11 @@ impl BrokerEndpoint {
     ) -> Result<BrokerEndpoint, CollectorError> {
         match addr {
             BrokerAddr::Tcp { host, port } => Ok(BrokerEndpoint::new(host.clone(), *port)),
-            BrokerAddr::Embedded => embedded.cloned().ok_or(CollectorError::NoEmbeddedBroker),
+            // A configuration error like any other unusable URL.
+            BrokerAddr::Embedded => embedded.cloned().ok_or_else(|| CollectorError::BrokerUrl {
+                url: "embedded".into(),
+                reason: EMBEDDED_NOT_RUNNING.into(),
+            }),
         }
     }
 

@@ -47,7 +47,8 @@ pub enum CollectorError {
     /// The embedded broker could not start.
     #[error("broker: {0}")]
     Broker(String),
-    /// A broker URL that does not parse (shown redacted).
+    /// A broker URL that does not parse, or `embedded` in a process that
+    /// runs no embedded broker (shown redacted).
     #[error("invalid broker URL `{url}`: {reason}")]
     BrokerUrl {
         /// The URL, without user information.
@@ -55,9 +56,6 @@ pub enum CollectorError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `embedded` in a process that started no embedded broker.
-    #[error("{}", endpoint::EMBEDDED_NOT_RUNNING)]
-    NoEmbeddedBroker,
     /// A thread could not be started, or died.
     #[error("thread `{name}`: {source}")]
     Thread {

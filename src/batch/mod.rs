@@ -116,6 +116,7 @@ pub fn run(
     // A sink that cannot write ends the run at once (the threads stop
     // with the process).
     stage.run(&pipeline.outputs, |_| {})?;
+    let late_dropped = pipeline.late_dropped;
 
     let fed = feeder.join();
     for h in threads {
@@ -132,7 +133,9 @@ pub fn run(
         workers: opts.workers * processes,
         processes,
     };
-    let (summary, finished) = stage.finish(&ing.metrics(), run);
+    let mut metrics = ing.metrics();
+    metrics.late_dropped = late_dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let (summary, finished) = stage.finish(&metrics, run);
     finished.map(|()| summary)
 }
 

@@ -30,6 +30,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::broker::EmbeddedBroker;
 use ctower_model::{Clock, PipelineMetrics, Update};
+use ctower_tui::WindowTiming;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,14 @@ pub struct LiveOptions {
 /// (`stop_after`) or the output stage fails; non-zero if a stage failed
 /// or lost data.
 pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
+    if opts.tui {
+        // Before anything starts: without a terminal, say to use --headless.
+        ctower_tui::ensure_terminal()?;
+    }
+    let timing = window_timing(
+        &settings,
+        opts.demo_replay.as_ref().map(|(_, speed)| *speed),
+    );
     let rt = runtime()?;
     let clock = Clock::system();
     let settings = Arc::new(settings);
@@ -94,6 +103,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         dashboard: dashboard_tx.clone(),
         metrics: metrics.clone(),
         faults: Arc::clone(&faults),
+        late_dropped: pipeline.late_dropped.clone(),
         workers: opts.workers,
         clock,
     };
@@ -102,13 +112,14 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         metrics,
         faults,
         windows_closed: pipeline.windows_closed,
+        late_dropped: pipeline.late_dropped,
         dashboard: dashboard_tx,
     })?;
     if let (Some((recording, speed)), Some(endpoint)) = (opts.demo_replay, embedded) {
         sources::start_demo_replay(&rt, recording, speed, endpoint);
     }
 
-    let result = foreground(&rt, dashboard_rx, ingest.done, output.failed);
+    let result = foreground(&rt, dashboard_rx, timing, ingest.done, output.failed);
 
     let _ = sources.stop.send(true);
     ticker.stop();
@@ -143,6 +154,7 @@ fn start_broker(settings: &Settings, demo: bool) -> anyhow::Result<Option<Embedd
 fn foreground(
     rt: &Runtime,
     dashboard: Option<Receiver<Update>>,
+    timing: WindowTiming,
     input_done: oneshot::Receiver<()>,
     output_failed: oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
@@ -162,11 +174,19 @@ fn foreground(
     // In raw mode Ctrl-C is a key the dashboard handles; a signal from
     // outside (kill -INT/-TERM) must still give the terminal back.
     rt.spawn(restore_terminal_on_signal());
-    let options = ctower_tui::TuiOptions {
-        title: "ctower · group control tower".into(),
-        exit_on_disconnect: false,
-    };
-    ctower_tui::run(rx, options).map_err(anyhow::Error::from)
+    let app = ctower_tui::App::new("ctower · group control tower").with_timing(timing);
+    ctower_tui::run_app(rx, app, false).map_err(anyhow::Error::from)
+}
+
+/// What decides when the first KPIs appear, for the dashboard to say while
+/// it waits: `replay_speed` is the demo's event time per wall time.
+fn window_timing(settings: &Settings, replay_speed: Option<f64>) -> WindowTiming {
+    WindowTiming {
+        window_ms: settings.admission.window_ms,
+        allowed_lateness_ms: settings.admission.allowed_lateness_ms,
+        lookahead_ms: settings.accum.lookahead_ms(),
+        replay_speed,
+    }
 }
 
 async fn restore_terminal_on_signal() {

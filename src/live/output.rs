@@ -13,6 +13,7 @@ use ctower_alerts::HookDispatcher;
 use ctower_model::{Clock, Fault, PipelineMetrics, Update};
 use ctower_stream::WindowOutput;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -28,6 +29,8 @@ pub struct OutputPlan {
     pub dashboard: Option<SyncSender<Update>>,
     /// The ingest's metrics (its dead-letter fault, the final counts).
     pub metrics: Arc<Mutex<PipelineMetrics>>,
+    /// Late observations the stream dropped (for the summary).
+    pub late_dropped: Arc<AtomicU64>,
     /// Where the stage publishes its sinks' faults.
     pub faults: Arc<Mutex<Vec<Fault>>>,
     /// Timely workers, for the summary.
@@ -65,7 +68,8 @@ pub fn start(plan: OutputPlan, windows: Receiver<WindowOutput>) -> anyhow::Resul
 fn run(plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()> {
     let mut stage = build(&plan)?;
     stage.run(windows, |_| {})?;
-    let metrics = plan.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut metrics = plan.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+    metrics.late_dropped = plan.late_dropped.load(Ordering::Relaxed);
     let run = RunInfo {
         recording: None,
         workers: plan.workers,

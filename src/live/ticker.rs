@@ -20,6 +20,8 @@ pub struct TickerInputs {
     pub faults: Arc<Mutex<Vec<Fault>>>,
     /// Windows closed by the pipeline.
     pub windows_closed: Arc<AtomicU64>,
+    /// Late observations the pipeline dropped.
+    pub late_dropped: Arc<AtomicU64>,
     /// The dashboard's channel, if it runs.
     pub dashboard: Option<SyncSender<Update>>,
 }
@@ -61,6 +63,7 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
         let dt = at.elapsed().as_secs_f64().max(1e-3);
         m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
         m.windows_closed = inputs.windows_closed.load(Ordering::Relaxed);
+        m.late_dropped = inputs.late_dropped.load(Ordering::Relaxed);
         (last, at) = (m.received, Instant::now());
         if logged.elapsed() >= Duration::from_secs(30) {
             logged = Instant::now();

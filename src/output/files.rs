@@ -27,6 +27,11 @@ pub struct Summary {
     pub accepted: u64,
     /// Refused messages by reason.
     pub dead_letters: BTreeMap<String, u64>,
+    /// Late observations admitted but dropped by the stream because they
+    /// no longer reach a window it keeps for corrections (see
+    /// ARCHITECTURE.md, "Late data"). `null` in a cluster run of several
+    /// processes: each process counts only its own workers' drops.
+    pub late_dropped: Option<u64>,
     /// Windows closed.
     pub windows: u64,
     /// KPI records written.

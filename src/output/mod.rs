@@ -242,6 +242,7 @@ impl OutputStage {
             messages: metrics.received,
             accepted: metrics.accepted,
             dead_letters: metrics.dead_letters.clone(),
+            late_dropped: (run.processes <= 1).then_some(metrics.late_dropped),
             windows: self.counts.windows,
             kpi_records: self.counts.kpi_records,
             alarm_events: self.counts.alarm_events,

@@ -379,6 +379,22 @@ fn a_failing_journal_is_flagged_in_the_header() {
     insta::assert_snapshot!(terminal.backend());
 }
 
+/// Issue #9: late observations the stream dropped are shown in the health
+/// line (and only when there are any).
+#[test]
+fn late_drops_are_shown_in_the_health_line() {
+    let mut app = three_sites(false);
+    let screen = format!("{:?}", draw(&app, 160, 24).backend());
+    assert!(!screen.contains("late dropped"), "{screen}");
+    let Update::Metrics(mut m) = metrics(&[]) else {
+        unreachable!("metrics() gives metrics")
+    };
+    m.late_dropped = 7;
+    app.apply(&Update::Metrics(m), NOW);
+    let screen = format!("{:?}", draw(&app, 160, 24).backend());
+    assert!(screen.contains("late dropped 7"), "{screen}");
+}
+
 /// Issue #8 item 14: a tile's A, P and Q must multiply to its OEE (within
 /// the display's rounding): a snapshot once accepted "P 101.9 %" beside an
 /// OEE computed with P at most 100 %.

@@ -124,7 +124,7 @@ impl Tally {
         stats.passes = pass + 1;
         stats.first_event_ms.get_or_insert(t_ms);
         stats.last_event_ms = Some(t_ms);
-        (stats.published % PROGRESS_EVERY == 0).then(|| Progress {
+        stats.published.is_multiple_of(PROGRESS_EVERY).then(|| Progress {
             published: stats.published,
             total_hint: total.get(),
             event_time_ms: t_ms,

@@ -1,6 +1,6 @@
 //! The header's second line: the pipeline's own health (ingest rate,
-//! watermark lag, dead letters, failing stages, corrections) and the alarm
-//! counts.
+//! watermark lag, dead letters, failing stages, corrections, late drops)
+//! and the alarm counts.
 
 use super::format::{fmt_duration_ms, fmt_rate};
 use crate::app::App;
@@ -53,6 +53,8 @@ fn pipeline_spans(spans: &mut Vec<Span<'static>>, m: &PipelineMetrics, correctio
         );
     }
     nonzero(spans, "corrections", corrections, Style::new().cyan());
+    // Admitted but too late for any window the stream still keeps.
+    nonzero(spans, "late dropped", m.late_dropped, Style::new().yellow());
 }
 
 /// Adds `label n` (after a separator) when `n` is not zero: a count that
