@@ -40,9 +40,11 @@ pub enum Command {
 /// `ctower run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The configuration file.
-    #[arg(short, long, default_value = "configs/default.toml")]
-    pub config: PathBuf,
+    /// The configuration file [default: configs/default.toml in the
+    /// working directory, else beside the executable or in the checkout it
+    /// was built in, else /etc/ctower/default.toml].
+    #[arg(short, long, env = "CTOWER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Timely worker threads (overrides `pipeline.workers`); in a
     /// cluster, per process.
     #[arg(short, long)]
@@ -64,7 +66,8 @@ pub struct RunArgs {
     /// Feed this recording straight into the pipeline (batch mode).
     #[arg(long, requires_all = ["speed", "until_end", "out"])]
     pub replay: Option<PathBuf>,
-    /// Batch mode speed: only `max` (for paced replays use `ctower replay` to a broker).
+    /// Batch mode speed: only `max`, as fast as the machine goes (for a
+    /// paced replay, publish to a broker with `ctower replay --speed N`).
     #[arg(long)]
     pub speed: Option<String>,
     /// Stop at the end of the recording (batch mode).
@@ -86,31 +89,23 @@ pub struct RunArgs {
 }
 
 /// `ctower demo`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct DemoArgs {
-    /// The configuration file.
-    #[arg(short, long, default_value = "configs/default.toml")]
-    pub config: PathBuf,
+    /// The configuration file [default: configs/default.toml in the
+    /// working directory, else beside the executable or in the checkout it
+    /// was built in, else /etc/ctower/default.toml].
+    #[arg(short, long, env = "CTOWER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Timely worker threads (overrides `pipeline.workers`).
     #[arg(short, long)]
     pub workers: Option<usize>,
-    /// Replay speed factor (default: `demo.speed`).
+    /// Replay speed: a factor of the recorded pace, any positive number
+    /// (`1` as recorded, `10` ten times faster) [default: `demo.speed`].
     #[arg(long)]
     pub speed: Option<f64>,
     /// No dashboard: run headless until Ctrl-C.
     #[arg(long)]
     pub headless: bool,
-}
-
-impl Default for DemoArgs {
-    fn default() -> Self {
-        DemoArgs {
-            config: PathBuf::from("configs/default.toml"),
-            workers: None,
-            speed: None,
-            headless: false,
-        }
-    }
 }
 
 /// `ctower replay`.
@@ -121,7 +116,9 @@ pub struct ReplayArgs {
     /// The broker, mqtt://HOST:PORT.
     #[arg(long)]
     pub broker: String,
-    /// Pace: a factor of the recorded pace (1, 10, 0.5 …) or `max`.
+    /// Pace: a factor of the recorded pace (`1` as recorded, `10` ten times
+    /// faster, `0.5` half as fast; any positive number) or `max` (as fast
+    /// as the broker takes them).
     #[arg(long, default_value = "1")]
     pub speed: String,
     /// Start again at the end, shifting event times forward each pass.

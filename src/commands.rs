@@ -3,7 +3,7 @@
 
 use crate::cli::{Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs};
 use crate::pipeline::runtime;
-use crate::{batch, live, logs, settings};
+use crate::{batch, live, locate, logs, settings};
 use anyhow::{bail, Context};
 use ctower_collector::endpoint::BrokerEndpoint;
 
@@ -31,7 +31,8 @@ fn run(log: &str, a: RunArgs) -> anyhow::Result<()> {
         a.hostfile.as_deref(),
         a.connect_timeout,
     )?;
-    let settings = settings::load(&a.config)?;
+    let config = locate::config_path(a.config)?;
+    let settings = settings::load(&config)?;
     let workers = a.workers.unwrap_or(settings.workers);
     if workers == 0 {
         bail!("--workers must be at least 1");
@@ -55,24 +56,26 @@ fn run(log: &str, a: RunArgs) -> anyhow::Result<()> {
     let mut opts = batch::BatchOptions::new(workers, a.decode_threads);
     opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     opts.cluster = cluster;
-    batch::run_command(&settings, &a.config, &recording, &out, opts)
+    batch::run_command(&settings, &config, &recording, &out, opts)
 }
 
 /// `ctower demo` (and `ctower` alone).
 fn demo(log: &str, a: DemoArgs) -> anyhow::Result<()> {
-    let settings = settings::load(&a.config)?;
+    let config = locate::config_path(a.config)?;
+    let settings = settings::load(&config)?;
     if a.headless {
         logs::init(log)?;
     } else {
         logs::init_file(log, &settings.journal_dir.join("ctower.log"))?;
     }
     let workers = a.workers.unwrap_or(settings.workers).max(1);
-    let recording = settings.demo.recording.clone();
+    let recording = locate::demo_recording(&settings.demo.recording, &config);
     if !recording.exists() {
         bail!(
-            "the demo recording {} is missing (regenerate it: ctower simulate -o {})",
-            recording.display(),
-            recording.display()
+            "the demo recording {} is missing (a relative path is looked up in the working directory, then in the checkout of the configuration {}); regenerate it with `ctower simulate -o {}`",
+            settings.demo.recording.display(),
+            config.display(),
+            settings.demo.recording.display()
         );
     }
     let speed = a.speed.unwrap_or(settings.demo.speed);

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod journal;
 pub mod live;
+pub mod locate;
 pub mod logs;
 pub mod output;
 pub mod pipeline;

@@ -72,6 +72,11 @@ pub struct EmbeddedBroker {
     addr: SocketAddr,
     // Kept so the thread is not detached silently; never joined (see module docs).
     _thread: JoinHandle<()>,
+    // The readiness probe's connection, kept open (keep-alive ~18 h) for
+    // the broker's life: rumqttd 0.20 logs the closing of any connection, even
+    // after a clean DISCONNECT, at ERROR ("router-drop", "no-connection id
+    // 0 is already gone"): on every start, a user would read an error.
+    _probe: TcpStream,
 }
 
 impl EmbeddedBroker {
@@ -103,11 +108,12 @@ impl EmbeddedBroker {
                 source,
             })?;
         let addr = SocketAddr::new(connect_ip(bind.ip()), port);
-        wait_ready(addr, &thread)?;
+        let probe = wait_ready(addr, &thread)?;
         tracing::info!(%addr, "embedded MQTT broker ready");
         Ok(EmbeddedBroker {
             addr,
             _thread: thread,
+            _probe: probe,
         })
     }
 
@@ -204,7 +210,7 @@ fn broker_config(listen: SocketAddr) -> Config {
 
 /// Readiness wait: an MQTT 3.1.1 CONNECT answered by a CONNACK proves the
 /// listener and the router are both up. Bounded retries, short waits.
-fn wait_ready(addr: SocketAddr, thread: &JoinHandle<()>) -> Result<(), CollectorError> {
+fn wait_ready(addr: SocketAddr, thread: &JoinHandle<()>) -> Result<TcpStream, CollectorError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut attempts = 0u32;
     let mut last_error = String::from("no attempt");
@@ -216,7 +222,7 @@ fn wait_ready(addr: SocketAddr, thread: &JoinHandle<()>) -> Result<(), Collector
         }
         attempts += 1;
         match probe(addr) {
-            Ok(()) => return Ok(()),
+            Ok(s) => return Ok(s),
             Err(e) => last_error = e.to_string(),
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -226,15 +232,17 @@ fn wait_ready(addr: SocketAddr, thread: &JoinHandle<()>) -> Result<(), Collector
     )))
 }
 
-fn probe(addr: SocketAddr) -> std::io::Result<()> {
+/// An MQTT CONNECT answered by CONNACK; the connection stays open, with
+/// the longest keep-alive MQTT allows (rumqttd refuses 0), ~18 h.
+fn probe(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let timeout = Duration::from_millis(500);
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     let client_id = b"ctower-ready-probe";
-    // CONNECT: protocol "MQTT" level 4, clean session, keep-alive 10 s.
+    // CONNECT: protocol "MQTT" level 4, clean session, keep-alive 65535 s.
     let mut packet = vec![0x10, (10 + 2 + client_id.len()) as u8];
-    packet.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10]);
+    packet.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0xff, 0xff]);
     packet.extend_from_slice(&(client_id.len() as u16).to_be_bytes());
     packet.extend_from_slice(client_id);
     s.write_all(&packet)?;
@@ -245,9 +253,7 @@ fn probe(addr: SocketAddr) -> std::io::Result<()> {
             "unexpected answer to CONNECT: {connack:02x?}"
         )));
     }
-    // DISCONNECT, so the broker does not log an aborted connection.
-    s.write_all(&[0xe0, 0x00])?;
-    Ok(())
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -144,9 +144,8 @@ fn start_broker(settings: &Settings, demo: bool) -> anyhow::Result<Option<Embedd
     if !settings.uses_embedded_broker() && !demo {
         return Ok(None);
     }
-    let b = EmbeddedBroker::start(settings.demo.broker_bind)?;
-    tracing::info!(url = %b.url(), "embedded broker ready");
-    Ok(Some(b))
+    // It logs its address when ready.
+    Ok(Some(EmbeddedBroker::start(settings.demo.broker_bind)?))
 }
 
 /// The foreground: the dashboard until it quits, or (headless) until

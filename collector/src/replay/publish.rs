@@ -124,11 +124,14 @@ impl Tally {
         stats.passes = pass + 1;
         stats.first_event_ms.get_or_insert(t_ms);
         stats.last_event_ms = Some(t_ms);
-        stats.published.is_multiple_of(PROGRESS_EVERY).then(|| Progress {
-            published: stats.published,
-            total_hint: total.get(),
-            event_time_ms: t_ms,
-        })
+        stats
+            .published
+            .is_multiple_of(PROGRESS_EVERY)
+            .then(|| Progress {
+                published: stats.published,
+                total_hint: total.get(),
+                event_time_ms: t_ms,
+            })
     }
 }
 
