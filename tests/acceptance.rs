@@ -15,6 +15,7 @@
 //! message refused after the silence, and no false stale alarm for the
 //! healthy site. The expected figures are computed here from the scenario's
 //! own parameters (docs/kpis.md), not from the product.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! dead letters, the plant's own assets go on), and an asset silent for
 //! `pipeline.asset_retire_after_secs` is retired: no record of its own any
 //! more, counted at its line. Through the real binary (batch mode).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! (`--processes 2 --process-id I --hostfile F`) must write byte-identical
 //! batch output to one process with one worker. Only `summary.json`'s
 //! `workers` and `processes` legitimately differ (they describe the run).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! Every wait is on what the screen shows (or on the exit-code file), with
 //! a deadline; no sleep stands in for readiness.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_testkit::services::{self, TMUX};
 use ctower_testkit::{process, wait};

@@ -14,6 +14,7 @@
 //! instead of a per-window sweep; each counter's and meter's readings as a
 //! list of intervals, each cut at the window boundaries it spans, instead
 //! of an accumulator that carries the open interval from window to window).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -13,6 +13,7 @@
 //!   file, not the whole payload;
 //! - credentials in a broker URL: refused at load, naming the keys to use
 //!   instead, and never printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! must raise and clear exactly the matching alarm for each, and nothing
 //! else. Malformed messages must end up in the dead-letter file, one line
 //! each, without changing a single KPI or alarm.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

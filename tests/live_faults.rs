@@ -11,6 +11,7 @@
 //!
 //! Both run the real binary against its embedded broker, fed by
 //! `ctower replay` as a plant's gateway would publish.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! reordered, same KPIs and alarms (byte-identical), the same messages
 //! refused for the same reasons in the same order, the same counts. Once
 //! through the embedded broker, once through a real Mosquitto.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Issue #9: an output is one `impl Sink`. A counting sink added to a
 //! batch run, without touching the batch code, sees every window, every
 //! KPI record and every alarm event the run wrote to its files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower::batch::{run, BatchOptions};
 use ctower::output::Sink;

@@ -1,6 +1,7 @@
 //! Webhook delivery against a real HTTP server on 127.0.0.1 (std
 //! `TcpListener` and a small hand parser). Synchronisation by channels and
 //! joins only; the timeouts below are safety nets for a broken build.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use base64::Engine as _;
 use ctower_alerts::{AlertsConfig, DispatcherOptions, Hook, HookDispatcher, HookStats, Secrets};

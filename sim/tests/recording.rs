@@ -1,5 +1,6 @@
 //! End-to-end checks of simulated recordings, read back through the replay
 //! reader and checked against the telemetry contract and the scripted story.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_model::{ReplayReader, ReplayRecord, ReplayWriter};
 use ctower_sim::{simulate, IncidentKind, SimConfig, SimError, SimSummary, PRODUCTS};

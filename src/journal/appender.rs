@@ -620,7 +620,12 @@ mod tests {
         let test = concat!(module_path!(), "::full_disk_child");
         let test = test.split_once("::").map_or(test, |(_, rest)| rest);
         let exe = std::env::current_exe().expect("test binary");
-        let out = std::process::Command::new(exe)
+        // The child ignores SIGXFSZ (past the limit, write() then fails with
+        // EFBIG instead of the process being killed): set by the shell and
+        // kept across exec, so the test needs no unsafe code.
+        let out = std::process::Command::new("sh")
+            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+            .arg(exe)
             .args([
                 test,
                 "--exact",
@@ -669,16 +674,21 @@ mod tests {
     /// hard limit, the way a full disk frees up).
     #[cfg(unix)]
     fn set_file_size_limit(bytes: Option<u64>) {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let hard = getrlimit(Resource::Fsize).maximum;
+        let current = match (bytes, hard) {
+            (Some(b), Some(h)) => Some(b.min(h)),
+            (Some(b), None) => Some(b),
+            (None, h) => h,
         };
-        // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-        unsafe {
-            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
-            lim.rlim_cur = bytes.map_or(lim.rlim_max, |b| b.min(lim.rlim_max));
-            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
-        }
+        setrlimit(
+            Resource::Fsize,
+            Rlimit {
+                current,
+                maximum: hard,
+            },
+        )
+        .expect("setrlimit(RLIMIT_FSIZE)");
     }
 
     /// The child half of the full-disk test; does nothing unless run by it.
@@ -695,11 +705,6 @@ mod tests {
             .with_ansi(false)
             .with_writer(std::io::stderr)
             .try_init();
-        // SAFETY: ignoring a signal; past the limit, write() then fails
-        // with EFBIG instead of the process being killed.
-        unsafe {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        }
         let l = line_len() as u64;
         let mut j = Journal::open(&dir)
             .expect("open")
@@ -719,7 +724,10 @@ mod tests {
         let e = j.commit(2_000).expect_err("the disk is full");
         assert!(matches!(e, JournalError::Write { .. }), "{e}");
         assert_eq!(e.path(), path);
-        assert_eq!(e.os_error().raw_os_error(), Some(libc::EFBIG));
+        assert_eq!(
+            e.os_error().raw_os_error(),
+            Some(rustix::io::Errno::FBIG.raw_os_error())
+        );
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
         // Back at the last durable length: no torn line, nothing unsynced.
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), durable);

@@ -4,6 +4,7 @@
 //! Every wait has a deadline (a run takes milliseconds): a dataflow that
 //! hangs fails the test, saying what it was waiting for, instead of
 //! stalling CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_model::kpi::KpiSums;
 use ctower_model::{AssetKey, Batch, Bucket, Observation, Period, Role, StreamOutput, Value};

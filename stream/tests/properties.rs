@@ -20,6 +20,7 @@
 //! once (not window by window, as the accumulator does), units with exact
 //! integer rounding, and ratios with this file's own formulas from summed
 //! quantities.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_model::kpi::{KpiRatios, KpiRecord, KpiSums};
 use ctower_model::time::window_start;

@@ -4,6 +4,7 @@
 //! `retire_after_ms` of silence an asset's state is dropped and it has no
 //! record of its own any more; its line still counts it, as unknown time,
 //! until it is forgotten.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_model::{AssetKey, Batch, Bucket, Level, Observation, Role, StreamOutput, Value};
 use ctower_stream::{start, AccumConfig, StreamConfig, WindowOutput};

@@ -7,6 +7,7 @@
 //! `PipelineInput::finish`, the pipeline now writes only the windows the
 //! watermark had closed; `finish` (the end of a recording) still closes
 //! every window up to the last event.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_model::{AssetKey, Batch, Observation, Period, Role, StreamOutput, Value};
 use ctower_stream::{start, AccumConfig, StreamConfig, WindowOutput};

@@ -14,6 +14,9 @@
 //!   deadline and a message saying what was awaited.
 //!
 //! [`Mosquitto`] starts a real broker on a free port for a test.
+// Test support (a dev-dependency only): a setup step that fails fails the
+// test that asked for it, with the message given.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod mosquitto;
 pub mod process;

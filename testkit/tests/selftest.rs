@@ -1,5 +1,6 @@
 //! The helpers against real child processes (`sh`): a deadline kills, a
 //! full pipe never blocks, a missing program is reported with its hint.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_testkit::process::{self, RunError, Spawned};
 use ctower_testkit::services::{Program, MOSQUITTO};

@@ -2,6 +2,7 @@
 //!
 //! The snapshots hold the text only (no colours): every value must be
 //! readable from the text alone.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 use ctower_model::kpi::KpiSums;
 use ctower_model::{

@@ -6,6 +6,7 @@
 //! they wait on broker readiness, SUBACKs (source status), PUBACKs
 //! (`publish_recording` returns after them) and channel receives, all
 //! under timeouts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod backoff;
 mod common;

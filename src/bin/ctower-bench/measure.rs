@@ -54,7 +54,10 @@ pub fn measure<T>(
             best = Some((wall, cpu, messages, out));
         }
     }
-    let (wall, cpu_secs, messages, out) = best.expect("at least one run");
+    // `repeat.max(1)` runs, each either Ok (and kept if best) or returned.
+    let Some((wall, cpu_secs, messages, out)) = best else {
+        anyhow::bail!("{name}: no run was made");
+    };
     let m = Measured {
         name,
         what,
