@@ -89,3 +89,68 @@ fn a_counting_sink_sees_every_window_and_alarm_of_a_batch_run() {
     assert_eq!(seen.kpis.len() as u64, summary.kpi_records);
     assert_eq!(seen.alarms.len() as u64, summary.alarm_events);
 }
+
+/// Issue #9: the alarm engine's acknowledgement is reached through the
+/// output stage, and its event goes to every sink like any alarm event.
+#[test]
+fn an_operator_acknowledgement_reaches_every_sink() {
+    use ctower::output::{FaultPolicy, OutputStage};
+    use ctower_alerts::{Condition, Rule, RuleSource, ScopeFilter, Stat};
+    use ctower_model::{
+        AlarmEventKind, AlarmState, AssetKey, Clock, OperatorCommand, Priority, Role, SignalWindow,
+    };
+
+    let rule = Rule {
+        name: "conductivity_high".into(),
+        source: RuleSource::Signal {
+            signal: "conductivity".into(),
+            stat: Stat::Last,
+        },
+        condition: Condition::Above,
+        threshold: 1.3,
+        clear_at: 1.1,
+        on_delay_ms: 0,
+        priority: Priority::High,
+        message: "WFI conductivity above the USP limit".into(),
+        filter: ScopeFilter::default(),
+    };
+    let asset = AssetKey::new("lyon", "utilities", "wfi", "loop1");
+    let window = |v: f64| WindowOutput {
+        window_start_ms: 0,
+        window_end_ms: 60_000,
+        outputs: vec![StreamOutput::Signal(SignalWindow {
+            window_start_ms: 0,
+            window_end_ms: 60_000,
+            asset: asset.clone(),
+            signal: "conductivity".into(),
+            role: Role::Process,
+            count: 1,
+            min: v,
+            max: v,
+            mean: v,
+            last: v,
+        })],
+        closes_window: true,
+    };
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (clock, _time) = Clock::manual(90_000);
+    let mut stage =
+        OutputStage::new(vec![rule], FaultPolicy::Stop, clock).with_sink(Counting(seen.clone()));
+    stage.window(&window(2.0)).unwrap();
+    let raised: AlarmEvent = serde_json::from_str(&seen.lock().unwrap().alarms[0]).unwrap();
+    assert_eq!(raised.state, AlarmState::UnackActive);
+
+    let ack = OperatorCommand::Acknowledge(raised.id());
+    assert!(
+        stage.command(&ack),
+        "an unacknowledged alarm is acknowledged"
+    );
+    assert!(!stage.command(&ack), "twice is nothing to do");
+    let alarms = seen.lock().unwrap().alarms.clone();
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+    let acked: AlarmEvent = serde_json::from_str(&alarms[1]).unwrap();
+    assert_eq!(acked.kind, AlarmEventKind::Acknowledged);
+    assert_eq!(acked.state, AlarmState::AckActive);
+    assert_eq!(acked.id(), raised.id());
+    assert_eq!(acked.ts_ms, 90_000, "stamped by the stage's clock");
+}

@@ -8,6 +8,7 @@
 pub mod alarm;
 pub mod asset;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod hash;
 pub mod kpi;
@@ -21,6 +22,7 @@ pub use asset::{
     AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
 };
 pub use clock::{wall_ms, Clock, ManualClock};
+pub use command::OperatorCommand;
 pub use config::{key_field, key_index, ConfigIssue};
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::{Fault, PipelineMetrics};

@@ -59,6 +59,8 @@ pub struct BatchOptions {
     pub workers: usize,
     /// Threads that parse and decode record chunks (at least 1).
     pub decode_threads: usize,
+    /// Draw a progress bar on stderr (the command sets it when stderr is
+    /// a terminal).
     pub show_progress: bool,
     /// Timely cluster mode: this process's place in it.
     pub cluster: Option<Cluster>,

@@ -105,6 +105,9 @@ struct Failure {
     dropped_at_start: u64,
 }
 
+/// The line-protocol journal of one directory (`ctower.lp` and its rotated
+/// files): window batches appended by [`Journal::commit`], durably or not
+/// at all, under the policy above.
 pub struct Journal {
     dir: PathBuf,
     path: PathBuf,

@@ -18,6 +18,8 @@
 //! - output thread ([`output`]): the output stage → dashboard updates
 //!   ([`DASHBOARD_QUEUE`]); full: KPI and metric updates for the dashboard
 //!   are dropped (the next window replaces them), alarm events wait;
+//! - dashboard → output thread: operators' commands ([`COMMAND_QUEUE`]),
+//!   taken between windows; full: the dashboard says it was not sent;
 //! - metrics thread ([`ticker`]): self-metrics once a second.
 
 mod ingest;
@@ -29,10 +31,10 @@ use crate::pipeline::{runtime, stream_config};
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::broker::EmbeddedBroker;
-use ctower_model::{Clock, PipelineMetrics, Update};
+use ctower_model::{Clock, OperatorCommand, PipelineMetrics, Update};
 use ctower_tui::WindowTiming;
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,6 +43,10 @@ use tokio::sync::oneshot;
 
 /// Updates queued for the dashboard.
 pub const DASHBOARD_QUEUE: usize = 10_000;
+
+/// Operators' commands queued for the output stage; full (a stage stuck on
+/// a window for long), the dashboard says the command was not sent.
+pub const COMMAND_QUEUE: usize = 64;
 
 /// How long the stages get to stop before the process exits anyway.
 const STOP_WAIT: Duration = Duration::from_secs(10);
@@ -96,6 +102,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         }
         false => (None, None),
     };
+    let (commands_tx, commands) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     let faults = Arc::default();
     let plan = output::OutputPlan {
         settings: settings.clone(),
@@ -106,6 +113,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         late_dropped: pipeline.late_dropped.clone(),
         workers: opts.workers,
         clock,
+        commands,
     };
     let output = output::start(plan, pipeline.outputs)?;
     let ticker = ticker::Ticker::start(ticker::TickerInputs {
@@ -119,7 +127,12 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         sources::start_demo_replay(&rt, recording, speed, endpoint);
     }
 
-    let result = foreground(&rt, dashboard_rx, timing, ingest.done, output.failed);
+    let dashboard = dashboard_rx.map(|updates| Dashboard {
+        updates,
+        commands: commands_tx,
+        timing,
+    });
+    let result = foreground(&rt, dashboard, ingest.done, output.failed);
 
     let _ = sources.stop.send(true);
     ticker.stop();
@@ -152,12 +165,11 @@ fn start_broker(settings: &Settings, demo: bool) -> anyhow::Result<Option<Embedd
 /// Ctrl-C, the end of the input or a failed output stage.
 fn foreground(
     rt: &Runtime,
-    dashboard: Option<Receiver<Update>>,
-    timing: WindowTiming,
+    dashboard: Option<Dashboard>,
     input_done: oneshot::Receiver<()>,
     output_failed: oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
-    let Some(rx) = dashboard else {
+    let Some(d) = dashboard else {
         return rt.block_on(async {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => {
@@ -173,8 +185,16 @@ fn foreground(
     // In raw mode Ctrl-C is a key the dashboard handles; a signal from
     // outside (kill -INT/-TERM) must still give the terminal back.
     rt.spawn(restore_terminal_on_signal());
-    let app = ctower_tui::App::new("ctower · group control tower").with_timing(timing);
-    ctower_tui::run_app(rx, app, false).map_err(anyhow::Error::from)
+    let app = ctower_tui::App::new("ctower · group control tower").with_timing(d.timing);
+    ctower_tui::run_app(d.updates, app, false, Some(d.commands)).map_err(anyhow::Error::from)
+}
+
+/// What the dashboard gets: updates, the way back for operators' commands,
+/// the window timing.
+struct Dashboard {
+    updates: Receiver<Update>,
+    commands: SyncSender<OperatorCommand>,
+    timing: WindowTiming,
 }
 
 /// What decides when the first KPIs appear, for the dashboard to say while

@@ -10,7 +10,7 @@ use crate::output::{
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_alerts::HookDispatcher;
-use ctower_model::{Clock, Fault, PipelineMetrics, Update};
+use ctower_model::{Clock, Fault, OperatorCommand, PipelineMetrics, Update};
 use ctower_stream::WindowOutput;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +37,8 @@ pub struct OutputPlan {
     pub workers: usize,
     /// The wall clock.
     pub clock: Clock,
+    /// Operators' commands (the dashboard's acknowledgements).
+    pub commands: Receiver<OperatorCommand>,
 }
 
 /// The running output thread.
@@ -67,7 +69,7 @@ pub fn start(plan: OutputPlan, windows: Receiver<WindowOutput>) -> anyhow::Resul
 
 fn run(plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()> {
     let mut stage = build(&plan)?;
-    stage.run(windows, |_| {})?;
+    stage.run_with_commands(windows, &plan.commands)?;
     let mut metrics = plan.metrics.lock().map(|m| m.clone()).unwrap_or_default();
     metrics.late_dropped = plan.late_dropped.load(Ordering::Relaxed);
     let run = RunInfo {

@@ -26,7 +26,7 @@ pub use hooks::HooksSink;
 pub use journal::JournalSink;
 
 use ctower_alerts::{AlarmEngine, Rule, SystemAlarms};
-use ctower_model::{AlarmEvent, Clock, Fault, PipelineMetrics, StreamOutput};
+use ctower_model::{AlarmEvent, Clock, Fault, OperatorCommand, PipelineMetrics, StreamOutput};
 use ctower_stream::WindowOutput;
 use std::sync::{Arc, Mutex};
 
@@ -63,6 +63,10 @@ pub struct RunEnd {
     /// The run's counts, for `summary.json`.
     pub summary: Summary,
 }
+
+/// How long an operator's command waits at most for the stage to take it
+/// ([`OutputStage::run_with_commands`]).
+pub const COMMAND_LATENCY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the stage does when a sink reports a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +165,49 @@ impl OutputStage {
             sink.end_window(window, now);
         }
         self.check_faults(now)
+    }
+
+    /// An operator's command, between windows: an acknowledgement goes to
+    /// the alarm engine, and the event it makes to every sink (journal,
+    /// hooks, dashboard) like any alarm event, stamped with the stage's
+    /// clock. `false` when there was nothing to do (the alarm is unknown,
+    /// normal or already acknowledged).
+    pub fn command(&mut self, command: &OperatorCommand) -> bool {
+        let now = self.clock.now_ms();
+        match command {
+            OperatorCommand::Acknowledge(id) => {
+                let signal = id.signal.as_deref();
+                match self.engine.acknowledge(&id.rule, &id.scope, signal, now) {
+                    Some(ev) => {
+                        tracing::info!(rule = %id.rule, scope = %id.scope, "alarm acknowledged");
+                        self.deliver(&ev);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    }
+
+    /// [`Self::run`] that also takes operators' commands while it waits
+    /// for windows: a command is carried out within [`COMMAND_LATENCY`]
+    /// of its arrival, between two windows (never inside one).
+    pub fn run_with_commands(
+        &mut self,
+        outputs: &std::sync::mpsc::Receiver<WindowOutput>,
+        commands: &std::sync::mpsc::Receiver<OperatorCommand>,
+    ) -> anyhow::Result<()> {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match outputs.recv_timeout(COMMAND_LATENCY) {
+                Ok(window) => self.window(&window)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            while let Ok(command) = commands.try_recv() {
+                self.command(&command);
+            }
+        }
     }
 
     /// Drives every window of `outputs` through the stage, calling

@@ -6,19 +6,23 @@
 
 use crate::timing::WindowTiming;
 use ctower_model::{
-    AlarmEvent, AlarmId, AlarmState, KpiRecord, Level, Period, PipelineMetrics, ScopeKey, Update,
+    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, KpiRecord, Level, OperatorCommand, Period,
+    PipelineMetrics, ScopeKey, Update,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What the terminal loop should do after a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Nothing beyond redrawing.
     None,
     /// Leave the dashboard.
     Quit,
+    /// Send an operator's command to the tower (the alarm engine answers
+    /// with an alarm event, which comes back as an update).
+    Command(OperatorCommand),
 }
 
 /// What the dashboard knows about one site.
@@ -46,6 +50,11 @@ pub struct App {
     /// Event time (window end) of the newest window seen, ms since the epoch.
     newest_window_end_ms: Option<i64>,
     selected: usize,
+    /// The alarm the cursor is on (↑/↓), by identity: it stays on the same
+    /// alarm while the list reorders.
+    alarm_selected: Option<AlarmId>,
+    /// What became of the operator's last command, for the footer.
+    notice: Option<String>,
     show_help: bool,
     feed_lost: bool,
     /// KPI records received as corrections (revision above 0).
@@ -97,6 +106,8 @@ impl App {
             metrics: None,
             newest_window_end_ms: None,
             selected: 0,
+            alarm_selected: None,
+            notice: None,
             show_help: false,
             feed_lost: false,
             corrections: 0,
@@ -188,6 +199,9 @@ impl App {
 
     fn apply_alarm(&mut self, a: &AlarmEvent) {
         let key = a.id();
+        if a.kind == AlarmEventKind::Acknowledged {
+            self.notice = Some(format!("acknowledged {} at {}", a.rule, a.scope));
+        }
         if a.state == AlarmState::Normal {
             self.alarms.remove(&key);
             return;
@@ -225,6 +239,9 @@ impl App {
             KeyCode::Char('?') => self.show_help = !self.show_help,
             KeyCode::Right | KeyCode::Tab => self.select_next(),
             KeyCode::Left | KeyCode::BackTab => self.select_prev(),
+            KeyCode::Down | KeyCode::Char('j') => self.move_alarm_cursor(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_alarm_cursor(-1),
+            KeyCode::Char('a') => return self.acknowledge_selected(),
             KeyCode::Char(c @ '1'..='9') => {
                 let n = c as usize - '1' as usize;
                 if n < self.sites.len() {
@@ -234,6 +251,64 @@ impl App {
             _ => {}
         }
         Action::None
+    }
+
+    /// Moves the alarm cursor `step` rows in the list's order (from no
+    /// selection, onto the first row), staying within the list.
+    fn move_alarm_cursor(&mut self, step: isize) {
+        let ids: Vec<AlarmId> = self.alarms().iter().map(|a| a.id()).collect();
+        if ids.is_empty() {
+            self.alarm_selected = None;
+            return;
+        }
+        let at = self
+            .alarm_selected
+            .as_ref()
+            .and_then(|sel| ids.iter().position(|id| id == sel));
+        let next = match at {
+            None => 0,
+            Some(i) => i.saturating_add_signed(step).min(ids.len() - 1),
+        };
+        self.alarm_selected = ids.into_iter().nth(next);
+    }
+
+    /// `a`: the command acknowledging the alarm under the cursor, if it
+    /// waits for an acknowledgement; otherwise a notice says why not.
+    fn acknowledge_selected(&mut self) -> Action {
+        let Some(id) = self.alarm_selected.clone() else {
+            self.notice = Some("select an alarm with ↑/↓ first".into());
+            return Action::None;
+        };
+        match self.alarms.get(&id).map(|a| a.state) {
+            Some(AlarmState::UnackActive | AlarmState::UnackRtn) => {
+                self.notice = Some(format!("acknowledging {} at {}", id.rule, id.scope));
+                Action::Command(OperatorCommand::Acknowledge(id))
+            }
+            Some(_) => {
+                self.notice = Some("already acknowledged".into());
+                Action::None
+            }
+            None => {
+                self.notice = Some("that alarm is no longer listed".into());
+                Action::None
+            }
+        }
+    }
+
+    /// The alarm under the cursor, if any.
+    pub fn selected_alarm(&self) -> Option<&AlarmId> {
+        self.alarm_selected.as_ref()
+    }
+
+    /// What became of the operator's last command, if anything is to say.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// Says what became of an operator's command (the terminal loop, when
+    /// it could not send one).
+    pub fn set_notice(&mut self, notice: impl Into<String>) {
+        self.notice = Some(notice.into());
     }
 
     fn select_next(&mut self) {
@@ -425,6 +500,43 @@ mod tests {
             app.apply(&kpi(site(n), 60_000, 99), 0);
         }
         app
+    }
+
+    #[test]
+    fn the_alarm_under_the_cursor_is_acknowledged_once() {
+        let mut app = App::new("t");
+        assert_eq!(app.on_key(press(KeyCode::Char('a'))), Action::None);
+        assert_eq!(app.notice(), Some("select an alarm with ↑/↓ first"));
+        app.apply(&alarm(site("a"), AlarmState::UnackActive), 0);
+        app.apply(&alarm(site("b"), AlarmState::UnackActive), 0);
+        // ↓ from nothing: the first row; ↓↓ stops at the last; ↑ back.
+        app.on_key(press(KeyCode::Down));
+        let first = app.alarms()[0].id();
+        assert_eq!(app.selected_alarm(), Some(&first));
+        app.on_key(press(KeyCode::Char('j')));
+        app.on_key(press(KeyCode::Down));
+        let second = app.alarms()[1].id();
+        assert_eq!(app.selected_alarm(), Some(&second));
+        app.on_key(press(KeyCode::Up));
+        assert_eq!(app.selected_alarm(), Some(&first));
+
+        let action = app.on_key(press(KeyCode::Char('a')));
+        assert_eq!(
+            action,
+            Action::Command(OperatorCommand::Acknowledge(first.clone()))
+        );
+        // The tower answers with the acknowledgement event.
+        let Update::Alarm(mut ack) = alarm(first.scope.clone(), AlarmState::AckActive) else {
+            unreachable!("alarm() gives an alarm")
+        };
+        ack.kind = AlarmEventKind::Acknowledged;
+        app.apply(&Update::Alarm(ack), 0);
+        assert!(app
+            .notice()
+            .is_some_and(|n| n.starts_with("acknowledged oee_low")));
+        assert_eq!(app.unacked_count(), 1);
+        assert_eq!(app.on_key(press(KeyCode::Char('a'))), Action::None);
+        assert_eq!(app.notice(), Some("already acknowledged"));
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use crate::app::{Action, App};
 use crate::ui::render;
-use ctower_model::{wall_ms, Update};
+use ctower_model::{wall_ms, OperatorCommand, Update};
 use ratatui::crossterm::event::{self, Event};
 use ratatui::crossterm::{cursor, execute};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -186,13 +186,21 @@ enum Input {
 }
 
 /// Waits up to `timeout` for a terminal event and handles it.
-fn wait_input(app: &mut App, timeout: Duration) -> Result<Input, TuiError> {
+fn wait_input(
+    app: &mut App,
+    timeout: Duration,
+    commands: Option<&SyncSender<OperatorCommand>>,
+) -> Result<Input, TuiError> {
     if !event::poll(timeout).map_err(TuiError::Input)? {
         return Ok(Input::Nothing);
     }
     Ok(match event::read().map_err(TuiError::Input)? {
         Event::Key(key) => match app.on_key(key) {
             Action::Quit => Input::Quit,
+            Action::Command(c) => {
+                send_command(app, commands, c);
+                Input::Redraw
+            }
             // Keys are answered at once, not at the next frame slot.
             Action::None => Input::Redraw,
         },
@@ -205,7 +213,7 @@ fn wait_input(app: &mut App, timeout: Duration) -> Result<Input, TuiError> {
 /// `updates` disconnects when `opts.exit_on_disconnect` is set: see
 /// [`run_app`], which it calls with a new [`App`].
 pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
-    run_app(updates, App::new(opts.title), opts.exit_on_disconnect)
+    run_app(updates, App::new(opts.title), opts.exit_on_disconnect, None)
 }
 
 /// Runs the dashboard on `app` (for instance one made
@@ -218,10 +226,14 @@ pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> 
 /// raw mode and the alternate screen; a panic hook (ratatui's) restores it
 /// before the panic message is printed, and a guard restores it on every
 /// return.
+///
+/// Operators' commands (an acknowledgement) go to `commands`; without it
+/// (a viewer that cannot act) the dashboard says so.
 pub fn run_app(
     updates: Receiver<Update>,
     mut app: App,
     exit_on_disconnect: bool,
+    commands: Option<SyncSender<OperatorCommand>>,
 ) -> Result<(), TuiError> {
     ensure_terminal()?;
     // The guard comes first so that a half-done set-up is undone too.
@@ -255,13 +267,30 @@ pub fn run_app(
             dirty = false;
         }
 
-        match wait_input(&mut app, input_timeout(drained.backlog, dirty, last_draw))? {
+        let timeout = input_timeout(drained.backlog, dirty, last_draw);
+        match wait_input(&mut app, timeout, commands.as_ref())? {
             Input::Nothing => {}
             Input::Redraw => last_draw = None,
             Input::Quit => {
                 tracing::debug!("tui: quit by user");
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Sends an operator's command without waiting: the queue full or gone,
+/// the dashboard says it was not sent rather than freezing.
+fn send_command(app: &mut App, commands: Option<&SyncSender<OperatorCommand>>, c: OperatorCommand) {
+    let Some(tx) = commands else {
+        app.set_notice("this dashboard cannot send commands");
+        return;
+    };
+    match tx.try_send(c) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => app.set_notice("not sent: the tower is busy, try again"),
+        Err(TrySendError::Disconnected(_)) => {
+            app.set_notice("not sent: the tower's output stage has stopped")
         }
     }
 }

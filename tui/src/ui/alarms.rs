@@ -7,7 +7,7 @@ use ctower_model::{AlarmEvent, AlarmState, Level, Priority, ScopeKey};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Style, Stylize};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 /// From this width on the alarm table shows rules and full timestamps.
@@ -42,8 +42,14 @@ pub(super) fn render(frame: &mut Frame, app: &App, area: Rect) {
     let table = Table::new(rows.into_iter().map(AlarmRow::into_row), widths)
         .header(header)
         .column_spacing(1)
+        .row_highlight_style(Style::new().reversed())
         .block(block);
-    frame.render_widget(table, area);
+    // The cursor's row, kept in view (the table scrolls to it).
+    let selected = app
+        .selected_alarm()
+        .and_then(|sel| alarms.iter().position(|a| &a.id() == sel));
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 /// The widest of `f` over the rows and the column's header.

@@ -16,6 +16,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect) {
             Span::raw("next / previous site"),
         ]),
         Line::from(vec![key("1 … 9"), Span::raw("jump to site n")]),
+        Line::from(vec![
+            key("↑ / ↓, k / j"),
+            Span::raw("move in the alarm list"),
+        ]),
+        Line::from(vec![key("a"), Span::raw("acknowledge the alarm")]),
         Line::from(vec![key("?"), Span::raw("show / hide this help")]),
         Line::from(vec![key("Esc"), Span::raw("close help, else quit")]),
         Line::from(vec![key("q, Ctrl-C"), Span::raw("quit")]),

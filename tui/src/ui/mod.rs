@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame, app: &App, now_ms: i64) {
 
     header::render(frame, app, title);
     health::render(frame, app, health);
-    footer::render(frame, footer);
+    footer::render(frame, app, footer);
 
     if app.site_count() == 0 {
         sites::render_waiting(frame, app, body);
