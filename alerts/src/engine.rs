@@ -222,6 +222,55 @@ fn event(rule: &Rule, scope: &ScopeKey, signal: &Option<Arc<str>>, c: Change) ->
     }
 }
 
+/// One value of a rule's input for the alarm in `slot`: the lifecycle's
+/// step (on-delay before raising, hysteresis before clearing) and the
+/// change it makes, if any. `window_*` bound the window the value is of.
+fn step(
+    rule: &Rule,
+    slot: &mut Slot,
+    v: f64,
+    window_start_ms: i64,
+    window_end_ms: i64,
+) -> Option<Change> {
+    if slot.state.is_active() {
+        if !rule.clears(v) {
+            return None;
+        }
+        slot.state = match slot.state {
+            AlarmState::UnackActive => AlarmState::UnackRtn,
+            _ => AlarmState::Normal,
+        };
+        slot.changed_ms = window_end_ms;
+        slot.run_start_ms = None;
+        return Some(Change {
+            kind: AlarmEventKind::Cleared,
+            state: slot.state,
+            value: Some(v),
+            threshold: rule.clear_at,
+            ts_ms: window_end_ms,
+        });
+    }
+    if !rule.trips(v) {
+        slot.run_start_ms = None;
+        return None;
+    }
+    let start = *slot.run_start_ms.get_or_insert(window_start_ms);
+    if window_end_ms - start < rule.on_delay_ms {
+        return None;
+    }
+    slot.state = AlarmState::UnackActive;
+    slot.run_start_ms = None;
+    slot.raised_ms = Some(window_end_ms);
+    slot.changed_ms = window_end_ms;
+    Some(Change {
+        kind: AlarmEventKind::Raised,
+        state: slot.state,
+        value: Some(v),
+        threshold: rule.threshold,
+        ts_ms: window_end_ms,
+    })
+}
+
 impl AlarmEngine {
     /// An engine over `rules` (names are expected unique, as
     /// [`AlertsConfig::check`](crate::AlertsConfig::check) ensures;
@@ -299,50 +348,9 @@ impl AlarmEngine {
                 continue; // undefined: hold
             };
             slot.last_value = Some(v);
-            let (_, scope, signal) = &key;
-            if slot.state.is_active() {
-                if rule.clears(v) {
-                    slot.state = match slot.state {
-                        AlarmState::UnackActive => AlarmState::UnackRtn,
-                        _ => AlarmState::Normal,
-                    };
-                    slot.changed_ms = window_end_ms;
-                    slot.run_start_ms = None;
-                    events.push(event(
-                        rule,
-                        scope,
-                        signal,
-                        Change {
-                            kind: AlarmEventKind::Cleared,
-                            state: slot.state,
-                            value: Some(v),
-                            threshold: rule.clear_at,
-                            ts_ms: window_end_ms,
-                        },
-                    ));
-                }
-            } else if rule.trips(v) {
-                let start = *slot.run_start_ms.get_or_insert(window_start_ms);
-                if window_end_ms - start >= rule.on_delay_ms {
-                    slot.state = AlarmState::UnackActive;
-                    slot.run_start_ms = None;
-                    slot.raised_ms = Some(window_end_ms);
-                    slot.changed_ms = window_end_ms;
-                    events.push(event(
-                        rule,
-                        scope,
-                        signal,
-                        Change {
-                            kind: AlarmEventKind::Raised,
-                            state: slot.state,
-                            value: Some(v),
-                            threshold: rule.threshold,
-                            ts_ms: window_end_ms,
-                        },
-                    ));
-                }
-            } else {
-                slot.run_start_ms = None;
+            if let Some(change) = step(rule, slot, v, window_start_ms, window_end_ms) {
+                let (_, scope, signal) = &key;
+                events.push(event(rule, scope, signal, change));
             }
             if slot.is_idle() {
                 self.alarms.remove(&key);

@@ -237,31 +237,33 @@ impl Line {
             // The product goes with every state message, so it is never
             // older than a heartbeat.
             prod_pub |= st_pub;
-            if st_pub {
-                self.last_state_pub = t;
-                let st = self.script.segs[self.seg_i].st;
-                out.emit(silent, t, &self.topics.state, sink::state(t, st));
-            }
-            if prod_pub {
-                let p = PRODUCTS[self.product()].0;
-                out.emit(silent, t, &self.topics.product, sink::text(t, p));
-            }
-            if counts_pub {
-                out.emit(silent, t, &self.topics.total, sink::int(t, self.total));
-                out.emit(silent, t, &self.topics.good, sink::int(t, self.good));
-                out.emit(silent, t, &self.topics.reject, sink::int(t, self.reject));
-            }
-            if meter_pub {
-                let seg = &self.script.segs[self.seg_i];
-                let p = self.power_kw(seg.st, seg.leak);
-                out.emit(
-                    silent,
-                    t,
-                    &self.topics.energy,
-                    sink::num(t, self.energy_kwh, 3),
-                );
-                out.emit(silent, t, &self.topics.power, sink::num(t, p, 2));
-            }
+            self.publish(t, [st_pub, prod_pub, counts_pub, meter_pub], silent, out);
+        }
+    }
+
+    /// Publishes at `t` what `[state, product, counts, meter]` say.
+    fn publish(&mut self, t: i64, what: [bool; 4], silent: &[(i64, i64)], out: &mut Sink) {
+        let [st_pub, prod_pub, counts_pub, meter_pub] = what;
+        if st_pub {
+            self.last_state_pub = t;
+            let st = self.script.segs[self.seg_i].st;
+            out.emit(silent, t, &self.topics.state, sink::state(t, st));
+        }
+        if prod_pub {
+            let p = PRODUCTS[self.product()].0;
+            out.emit(silent, t, &self.topics.product, sink::text(t, p));
+        }
+        if counts_pub {
+            out.emit(silent, t, &self.topics.total, sink::int(t, self.total));
+            out.emit(silent, t, &self.topics.good, sink::int(t, self.good));
+            out.emit(silent, t, &self.topics.reject, sink::int(t, self.reject));
+        }
+        if meter_pub {
+            let seg = &self.script.segs[self.seg_i];
+            let p = self.power_kw(seg.st, seg.leak);
+            let energy = sink::num(t, self.energy_kwh, 3);
+            out.emit(silent, t, &self.topics.energy, energy);
+            out.emit(silent, t, &self.topics.power, sink::num(t, p, 2));
         }
     }
 }

@@ -357,18 +357,60 @@ pub(crate) struct Plan {
 
 /// Scripts the whole recording [t0, end).
 pub(crate) fn build(cfg: &SimConfig, end: i64) -> Plan {
-    let t0 = cfg.start_ms;
-    let mut plants = Vec::with_capacity(cfg.plants);
-    let mut incidents = Vec::new();
-    let mut counter_reset = None;
+    let mut plan = Plan {
+        plants: Vec::with_capacity(cfg.plants),
+        incidents: Vec::new(),
+        counter_reset: None,
+    };
     // The one PLC counter reset: on the last line of plant 2 (shanghai-pack
     // carton-1), or of the last plant when there are fewer.
     let reset_plant = cfg.plants.min(3) - 1;
     for k in 0..cfg.plants {
+        let mut script = PlantScript::new(cfg, end, k);
+        // In this order: each incident is placed around the ones before.
+        script.silent_source(&mut plan.incidents);
+        script.breakdown(&mut plan.incidents);
+        script.night_energy_leak(&mut plan.incidents);
+        script.membrane_fouling(&mut plan.incidents);
+        if k == reset_plant {
+            plan.counter_reset = script.counter_reset();
+        }
+        plan.plants.push(script.plant());
+    }
+    plan.incidents
+        .sort_by(|a, b| (a.start_ms, &a.site, &a.line).cmp(&(b.start_ms, &b.site, &b.line)));
+    plan
+}
+
+/// One plant being scripted: its lines' timelines and the incidents placed
+/// so far, then [`PlantScript::plant`] builds its signal sources.
+struct PlantScript<'a> {
+    cfg: &'a SimConfig,
+    t0: i64,
+    end: i64,
+    /// The plant's index.
+    k: usize,
+    arch: &'static Archetype,
+    /// Which copy of its archetype the plant is (0 for the first three).
+    copy: usize,
+    /// Incident times move by this much between copies.
+    off: i64,
+    site: String,
+    tls: Vec<Timeline>,
+    /// Per line: spans the random stops keep out of.
+    protected: Vec<Vec<(i64, i64)>>,
+    /// The spans the plant's gateway is silent.
+    silent: Vec<(i64, i64)>,
+    fouling: Option<Fouling>,
+    /// The counter reset: line index and time.
+    reset: Option<(usize, i64)>,
+}
+
+impl<'a> PlantScript<'a> {
+    fn new(cfg: &'a SimConfig, end: i64, k: usize) -> Self {
+        let t0 = cfg.start_ms;
         let arch = &ARCHETYPES[k % ARCHETYPES.len()];
         let copy = k / ARCHETYPES.len();
-        let site = site_name(k);
-        let off = (copy % 4) as i64 * 3 * MINUTE;
         let mut tls: Vec<Timeline> = Vec::with_capacity(arch.lines.len());
         for (li, l) in arch.lines.iter().enumerate() {
             let mut tl = Timeline::from_plan(t0, end, arch.tz, l.plan);
@@ -376,133 +418,162 @@ pub(crate) fn build(cfg: &SimConfig, end: i64) -> Plan {
             tl.jitter(|| rng.range_i64(5_000, 45_000));
             tls.push(tl);
         }
-        let mut protected: Vec<Vec<(i64, i64)>> = vec![Vec::new(); arch.lines.len()];
-        let mut silent = Vec::new();
-        let mut fouling = None;
-        let incident = |kind, area: &str, line: &str, start_ms, end_ms| Incident {
+        PlantScript {
+            cfg,
+            t0,
+            end,
+            k,
+            arch,
+            copy,
+            off: (copy % 4) as i64 * 3 * MINUTE,
+            site: site_name(k),
+            tls,
+            protected: vec![Vec::new(); arch.lines.len()],
+            silent: Vec::new(),
+            fouling: None,
+            reset: None,
+        }
+    }
+
+    fn incident(&self, kind: IncidentKind, area: &str, line: &str, span: (i64, i64)) -> Incident {
+        Incident {
             kind,
-            site: site.clone(),
+            site: self.site.clone(),
             area: area.to_string(),
             line: line.to_string(),
-            start_ms,
-            end_ms,
+            start_ms: span.0,
+            end_ms: span.1,
+        }
+    }
+
+    /// Packaging plants: the gateway goes silent once.
+    fn silent_source(&mut self, incidents: &mut Vec<Incident>) {
+        if self.arch.kind != Kind::Packaging {
+            return;
+        }
+        let (t0, end) = (self.t0, self.end);
+        let ok = |s: i64| s >= t0 + 5 * MINUTE && s + SILENT_LEN + AFTER <= end;
+        if let Some(s) = find_slot(t0 + SILENT_AT + self.off, t0, end, ok) {
+            self.silent.push((s, s + SILENT_LEN));
+            incidents.push(self.incident(IncidentKind::SilentSource, "", "", (s, s + SILENT_LEN)));
+        }
+    }
+
+    /// The first plant and every copy: one line breaks down while running,
+    /// away from the silence.
+    fn breakdown(&mut self, incidents: &mut Vec<Incident>) {
+        let (k, copy) = (self.k, self.copy);
+        if !(k == 0 || copy > 0) {
+            return;
+        }
+        let li = if k == 0 {
+            0
+        } else {
+            copy % self.arch.lines.len()
         };
+        let len = (25 + ((k + 3) % 6) as i64) * MINUTE;
+        let (tl, silent) = (&self.tls[li], &self.silent);
+        let ok = |s: i64| {
+            tl.all(s - 5 * MINUTE, s + len + AFTER, |g| g.st == St::Running)
+                && !overlaps(s - 20 * MINUTE, s + len + 20 * MINUTE, silent)
+        };
+        let Some(s) = find_slot(self.t0 + BREAKDOWN_AT + self.off, self.t0, self.end, ok) else {
+            return;
+        };
+        self.tls[li].overlay(s, s + len, |g| g.st = St::Stopped(Reason::Breakdown));
+        self.protected[li].push((s - 10 * MINUTE, s + len + AFTER));
+        let l = &self.arch.lines[li];
+        incidents.push(self.incident(IncidentKind::Breakdown, l.area, l.line, (s, s + len)));
+    }
 
-        if arch.kind == Kind::Packaging {
-            let ok = |s: i64| s >= t0 + 5 * MINUTE && s + SILENT_LEN + AFTER <= end;
-            if let Some(s) = find_slot(t0 + SILENT_AT + off, t0, end, ok) {
-                silent.push((s, s + SILENT_LEN));
-                incidents.push(incident(
-                    IncidentKind::SilentSource,
-                    "",
-                    "",
-                    s,
-                    s + SILENT_LEN,
-                ));
-            }
+    /// Fill-finish plants: fill-2 (shift from 07:00 local) draws power
+    /// through the night.
+    fn night_energy_leak(&mut self, incidents: &mut Vec<Incident>) {
+        if self.arch.kind != Kind::FillFinish {
+            return;
         }
+        let li = 1;
+        let (t0, tl) = (self.t0, &self.tls[li]);
+        let ok = |s: i64| {
+            s >= t0 + 2 * MINUTE && tl.all(s, s + LEAK_LEN + AFTER, |g| g.st == St::NoShift)
+        };
+        let Some(s) = find_slot(t0 + LEAK_AT + self.off, t0, self.end, ok) else {
+            return;
+        };
+        self.tls[li].overlay(s, s + LEAK_LEN, |g| g.leak = true);
+        let l = &self.arch.lines[li];
+        let span = (s, s + LEAK_LEN);
+        incidents.push(self.incident(IncidentKind::NightEnergyLeak, l.area, l.line, span));
+    }
 
-        if k == 0 || copy > 0 {
-            let li = if k == 0 { 0 } else { copy % arch.lines.len() };
-            let len = (25 + ((k + 3) % 6) as i64) * MINUTE;
-            let tl = &tls[li];
-            let ok = |s: i64| {
-                tl.all(s - 5 * MINUTE, s + len + AFTER, |g| g.st == St::Running)
-                    && !overlaps(s - 20 * MINUTE, s + len + 20 * MINUTE, &silent)
-            };
-            if let Some(s) = find_slot(t0 + BREAKDOWN_AT + off, t0, end, ok) {
-                tls[li].overlay(s, s + len, |g| g.st = St::Stopped(Reason::Breakdown));
-                protected[li].push((s - 10 * MINUTE, s + len + AFTER));
-                let l = &arch.lines[li];
-                incidents.push(incident(
-                    IncidentKind::Breakdown,
-                    l.area,
-                    l.line,
-                    s,
-                    s + len,
-                ));
-            }
+    /// API plants: the RO membrane fouls, then is cleaned in place.
+    fn membrane_fouling(&mut self, incidents: &mut Vec<Incident>) {
+        if self.arch.kind != Kind::Api {
+            return;
         }
+        let (t0, end) = (self.t0, self.end);
+        let len = FOULING_DRIFT + FOULING_LOW + CIP_LEN;
+        let ok = |s: i64| s >= t0 + 5 * MINUTE && s + len + AFTER <= end;
+        let Some(s) = find_slot(t0 + FOULING_AT + self.off, t0, end, ok) else {
+            return;
+        };
+        self.fouling = Some(Fouling {
+            start: s,
+            drift_end: s + FOULING_DRIFT,
+            cip_start: s + FOULING_DRIFT + FOULING_LOW,
+            cip_end: s + len,
+        });
+        let span = (s, s + len);
+        incidents.push(self.incident(IncidentKind::MembraneFouling, "utilities", "ro-1", span));
+    }
 
-        if arch.kind == Kind::FillFinish {
-            let li = 1; // fill-2, whose shift starts at 07:00 local
-            let tl = &tls[li];
-            let ok = |s: i64| {
-                s >= t0 + 2 * MINUTE && tl.all(s, s + LEAK_LEN + AFTER, |g| g.st == St::NoShift)
-            };
-            if let Some(s) = find_slot(t0 + LEAK_AT + off, t0, end, ok) {
-                tls[li].overlay(s, s + LEAK_LEN, |g| g.leak = true);
-                let l = &arch.lines[li];
-                incidents.push(incident(
-                    IncidentKind::NightEnergyLeak,
-                    l.area,
-                    l.line,
-                    s,
-                    s + LEAK_LEN,
-                ));
-            }
-        }
-
-        if arch.kind == Kind::Api {
-            let len = FOULING_DRIFT + FOULING_LOW + CIP_LEN;
-            let ok = |s: i64| s >= t0 + 5 * MINUTE && s + len + AFTER <= end;
-            if let Some(s) = find_slot(t0 + FOULING_AT + off, t0, end, ok) {
-                fouling = Some(Fouling {
-                    start: s,
-                    drift_end: s + FOULING_DRIFT,
-                    cip_start: s + FOULING_DRIFT + FOULING_LOW,
-                    cip_end: s + len,
-                });
-                incidents.push(incident(
-                    IncidentKind::MembraneFouling,
-                    "utilities",
-                    "ro-1",
-                    s,
-                    s + len,
-                ));
-            }
-        }
-
-        let mut reset = None;
-        if k == reset_plant {
-            let li = arch.lines.len() - 1;
-            let dur = end - t0;
-            let at = if dur >= RESET_AT + 10 * MINUTE {
-                RESET_AT
+    /// The PLC counter reset on the plant's last line, away from silences.
+    fn counter_reset(&mut self) -> Option<CounterReset> {
+        let (t0, end) = (self.t0, self.end);
+        let li = self.arch.lines.len() - 1;
+        let dur = end - t0;
+        let at = if dur >= RESET_AT + 10 * MINUTE {
+            RESET_AT
+        } else {
+            dur * 3 / 4 / 1000 * 1000
+        };
+        let mut t = t0 + at;
+        if let Some(&(a, b)) = self
+            .silent
+            .iter()
+            .find(|&&(a, b)| t >= a - 2 * MINUTE && t < b + 2 * MINUTE)
+        {
+            t = if b + 5 * MINUTE < end {
+                b + 5 * MINUTE
             } else {
-                dur * 3 / 4 / 1000 * 1000
+                a - 5 * MINUTE
             };
-            let mut t = t0 + at;
-            if let Some(&(a, b)) = silent
-                .iter()
-                .find(|&&(a, b)| t >= a - 2 * MINUTE && t < b + 2 * MINUTE)
-            {
-                t = if b + 5 * MINUTE < end {
-                    b + 5 * MINUTE
-                } else {
-                    a - 5 * MINUTE
-                };
-            }
-            if t > t0 && t < end {
-                reset = Some((li, t));
-                let l = &arch.lines[li];
-                counter_reset = Some(CounterReset {
-                    site: site.clone(),
-                    area: l.area.to_string(),
-                    line: l.line.to_string(),
-                    asset: l.asset.to_string(),
-                    at_ms: t,
-                });
-            }
         }
+        if t <= t0 || t >= end {
+            return None;
+        }
+        self.reset = Some((li, t));
+        let l = &self.arch.lines[li];
+        Some(CounterReset {
+            site: self.site.clone(),
+            area: l.area.to_string(),
+            line: l.line.to_string(),
+            asset: l.asset.to_string(),
+            at_ms: t,
+        })
+    }
 
+    /// The plant's signal sources from its script.
+    fn plant(self) -> Plant {
+        let (cfg, k, t0, end) = (self.cfg, self.k, self.t0, self.end);
+        let site = self.site;
         let topic = |area: &str, line: &str, asset: &str, signal: &str| {
             format!("{}/{site}/{area}/{line}/{asset}/{signal}", cfg.enterprise)
         };
-        let mut lines = Vec::with_capacity(arch.lines.len());
-        for (li, (spec, mut tl)) in arch.lines.iter().zip(tls).enumerate() {
+        let mut lines = Vec::with_capacity(self.arch.lines.len());
+        for (li, (spec, mut tl)) in self.arch.lines.iter().zip(self.tls).enumerate() {
             let mut rng = Rng::derive(cfg.seed, &[STREAM_PLAN, k as u64, li as u64]);
-            let products = script_events(&mut rng, &mut tl, spec, &protected[li], t0, end);
+            let products = script_events(&mut rng, &mut tl, spec, &self.protected[li], t0, end);
             let standby_kw = rng.range(3.5, 5.0);
             let (a, l, m) = (spec.area, spec.line, spec.asset);
             let topics = LineTopics {
@@ -518,14 +589,14 @@ pub(crate) fn build(cfg: &SimConfig, end: i64) -> Plan {
                 changes: tl.change_times(),
                 segs: tl.segs,
                 products,
-                reset_at: reset.and_then(|(rl, t)| (rl == li).then_some(t)),
+                reset_at: self.reset.and_then(|(rl, t)| (rl == li).then_some(t)),
                 run_kw: spec.run_kw,
                 standby_kw,
             };
             let phys = Rng::derive(cfg.seed, &[STREAM_PHYSICS, k as u64, li as u64]);
             lines.push(Line::new(topics, script, phys, t0));
         }
-        let n = arch.lines.len() as u64;
+        let n = self.arch.lines.len() as u64;
         let ro_topics = [
             "feed_m3",
             "permeate_m3",
@@ -536,8 +607,8 @@ pub(crate) fn build(cfg: &SimConfig, end: i64) -> Plan {
         ]
         .map(|s| topic("utilities", "ro-1", "skid", s));
         let ro_rng = Rng::derive(cfg.seed, &[STREAM_PHYSICS, k as u64, n]);
-        let ro = Ro::new(ro_topics, fouling, ro_rng, t0);
-        let hvac = arch.hvac.then(|| {
+        let ro = Ro::new(ro_topics, self.fouling, ro_rng, t0);
+        let hvac = self.arch.hvac.then(|| {
             let topics = ["energy_kwh", "power_kw"].map(|s| topic("utilities", "hvac", "ahu", s));
             Hvac::new(
                 topics,
@@ -546,21 +617,15 @@ pub(crate) fn build(cfg: &SimConfig, end: i64) -> Plan {
             )
         });
         let mut snapshots = vec![t0];
-        snapshots.extend(silent.iter().map(|s| s.1).filter(|&t| t < end));
-        plants.push(Plant {
+        snapshots.extend(self.silent.iter().map(|s| s.1).filter(|&t| t < end));
+        Plant {
             site,
-            silent,
+            silent: self.silent,
             snapshots,
             lines,
             ro,
             hvac,
-        });
-    }
-    incidents.sort_by(|a, b| (a.start_ms, &a.site, &a.line).cmp(&(b.start_ms, &b.site, &b.line)));
-    Plan {
-        plants,
-        incidents,
-        counter_reset,
+        }
     }
 }
 

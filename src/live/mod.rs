@@ -95,13 +95,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         opts.stop_after,
         metrics.clone(),
     )?;
-    let (dashboard_tx, dashboard_rx) = match opts.tui {
-        true => {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Update>(DASHBOARD_QUEUE);
-            (Some(tx), Some(rx))
-        }
-        false => (None, None),
-    };
+    let (dashboard_tx, dashboard_rx) = dashboard_channel(opts.tui);
     let (commands_tx, commands) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     let faults = Arc::default();
     let plan = output::OutputPlan {
@@ -150,6 +144,15 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         anyhow::bail!("stopped with failed stages: {}", failures.join("; "));
     }
     Ok(())
+}
+
+/// The dashboard's update channel ([`DASHBOARD_QUEUE`]), if it runs.
+fn dashboard_channel(tui: bool) -> (Option<SyncSender<Update>>, Option<Receiver<Update>>) {
+    if !tui {
+        return (None, None);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Update>(DASHBOARD_QUEUE);
+    (Some(tx), Some(rx))
 }
 
 /// The embedded broker, when a source or the demo uses it.
