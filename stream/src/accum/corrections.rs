@@ -2,7 +2,7 @@
 //! ([`AssetAccumulator::correct`]) or for a meter interval whose end reading
 //! came after they closed (reach-back, while closing).
 
-use super::accumulator::{prepare, Carry, Pass};
+use super::carry::{prepare, Carry, Pass};
 use super::meter::Meter;
 use super::window::Run;
 use super::{AccumConfig, AssetAccumulator, AssetWindow};
@@ -10,13 +10,6 @@ use ctower_model::kpi::KpiSums;
 use ctower_model::time::window_start;
 use ctower_model::Observation;
 use std::collections::BTreeMap;
-
-/// A meter interval that ended in a window closed on time, whose earlier
-/// windows closed without seeing its end: they are computed again.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ReachBack {
-    pub(super) from: i64,
-}
 
 impl AssetAccumulator {
     /// Computes the kept windows in `[from, upto)` again, seeing ahead up

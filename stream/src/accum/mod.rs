@@ -38,6 +38,7 @@
 
 pub mod accumulator;
 pub mod ahead;
+pub mod carry;
 pub mod corrections;
 pub mod meter;
 pub mod spread;

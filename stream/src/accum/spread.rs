@@ -2,8 +2,7 @@
 //! pro rata over the interval between them, across windows; a gap longer
 //! than the signal's maximum interval is reported as unmeasured.
 
-use super::accumulator::Pass;
-use super::corrections::ReachBack;
+use super::carry::{Pass, ReachBack};
 use super::meter::{wrapping_delta, Meter, Reading};
 use super::window::Run;
 use ctower_model::time::window_start;

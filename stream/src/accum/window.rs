@@ -2,9 +2,8 @@
 //! machine-state time model, water quality, the calendar, energy cost and
 //! CO2e, signal statistics.
 
-use super::accumulator::{Carry, Pass};
 use super::ahead::Ahead;
-use super::corrections::ReachBack;
+use super::carry::{Carry, Pass, ReachBack};
 use super::meter::Meter;
 use super::AccumConfig;
 use crate::calendar::SiteCalendar;
