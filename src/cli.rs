@@ -35,6 +35,10 @@ pub enum Command {
     Record(RecordArgs),
     /// Write a deterministic recording of simulated plants.
     Simulate(SimulateArgs),
+    /// Validate a configuration as `run` would read it (file and
+    /// `CTOWER__…` environment), reporting every problem with its file,
+    /// line and key; secrets that are not set are notes, not problems.
+    Check(CheckArgs),
 }
 
 /// `ctower run`.
@@ -150,6 +154,24 @@ pub struct RecordArgs {
     /// MQTT client id.
     #[arg(long, default_value = "ctower-record")]
     pub client_id: String,
+}
+
+/// `ctower check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The configuration file [default: configs/default.toml in the
+    /// working directory, else beside the executable or in the checkout it
+    /// was built in, else /etc/ctower/default.toml].
+    #[arg(short, long, env = "CTOWER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Also try each source once (an MQTT connection under its own client
+    /// id, and the source's subscriptions) and each webhook (a TCP
+    /// connection to its host; nothing is sent).
+    #[arg(long)]
+    pub connect: bool,
+    /// Seconds each `--connect` attempt may take.
+    #[arg(long, default_value_t = 5, requires = "connect")]
+    pub connect_timeout: u64,
 }
 
 /// `ctower simulate`.

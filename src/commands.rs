@@ -1,9 +1,11 @@
 //! The commands of `ctower`, one function each, called with what the
 //! command line said ([`crate::cli`]).
 
-use crate::cli::{Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs};
+use crate::cli::{
+    CheckArgs, Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs,
+};
 use crate::pipeline::runtime;
-use crate::{batch, live, locate, logs, settings};
+use crate::{batch, check, live, locate, logs, settings};
 use anyhow::{bail, Context};
 use ctower_collector::endpoint::BrokerEndpoint;
 
@@ -16,6 +18,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Replay(a)) => replay(&cli.log, a),
         Some(Command::Record(a)) => record(&cli.log, a),
         Some(Command::Simulate(a)) => simulate(&cli.log, a),
+        Some(Command::Check(a)) => check(&cli.log, a),
     }
 }
 
@@ -57,6 +60,22 @@ fn run(log: &str, a: RunArgs) -> anyhow::Result<()> {
     opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     opts.cluster = cluster;
     batch::run_command(&settings, &config, &recording, &out, opts)
+}
+
+/// `ctower check`: the report on stdout; non-zero when anything failed.
+fn check(log: &str, a: CheckArgs) -> anyhow::Result<()> {
+    logs::init(log)?;
+    let config = locate::config_path(a.config)?;
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let connect = a
+        .connect
+        .then(|| std::time::Duration::from_secs(a.connect_timeout.max(1)));
+    let outcome = check::check(&config, &vars, connect, &mut std::io::stdout().lock())?;
+    match (outcome.problems, outcome.unreachable) {
+        (0, 0) => Ok(()),
+        (0, n) => bail!("{n} source(s) or hook(s) could not be reached"),
+        (n, _) => bail!("{n} problem(s) in {}", config.display()),
+    }
 }
 
 /// `ctower demo` (and `ctower` alone).

@@ -8,9 +8,11 @@
 //! - [`output`] is the one output stage both use: the alarm engine and the
 //!   [`output::Sink`]s (journal, JSON Lines files, hooks, dashboard);
 //! - [`pipeline`] builds what both modes share from the [`settings`];
-//! - [`journal`] is the local line-protocol journal.
+//! - [`journal`] is the local line-protocol journal;
+//! - [`check`] validates a configuration (`ctower check`), [`locate`] finds it.
 
 pub mod batch;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod journal;

@@ -9,6 +9,7 @@
 //! - [`config`]: `[[sources]]` as the file says it, checked into [`Source`];
 //! - [`endpoint`]: broker addresses, and what `embedded` means (one place);
 //! - [`mqtt`]: rumqttc source loops with reconnect and back-off;
+//! - [`probe`]: one connection to a source's broker (`ctower check --connect`);
 //! - [`broker`]: the embedded rumqttd broker, and the log directives that
 //!   keep its internals out of ctower's logs;
 //! - [`replay`]: publish a recording to a broker, record live traffic.
@@ -22,6 +23,7 @@ pub mod endpoint;
 pub mod ingest;
 pub mod limits;
 pub mod mqtt;
+pub mod probe;
 pub mod replay;
 
 pub use config::{Source, SourceConfig};

@@ -95,7 +95,8 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     let settings = &plan.settings;
     let journal = Journal::open(&settings.journal_dir)
         .with_context(|| format!("opening the journal in {}", settings.journal_dir.display()))?
-        .with_max_backlog_bytes(settings.journal_max_backlog_bytes);
+        .with_max_backlog_bytes(settings.journal_max_backlog_bytes)
+        .with_retention(settings.journal_retention);
     tracing::info!(journal = %journal.path().display(), "journal open");
     let metrics = plan.metrics.clone();
     let mut stage = OutputStage::new(

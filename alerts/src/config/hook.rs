@@ -88,6 +88,22 @@ pub struct WebhookHook {
     pub secret: Option<WebhookSecret>,
 }
 
+impl WebhookHook {
+    /// The host and port its URL points at (80 or 443 when the URL names no
+    /// port): where `ctower check --connect` tries a connection. `None` only
+    /// for a URL the check would have refused.
+    pub fn address(&self) -> Option<(String, u16)> {
+        let uri: ureq::http::Uri = self.url.parse().ok()?;
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let port = match (uri.port_u16(), uri.scheme_str()) {
+            (Some(p), _) => p,
+            (None, Some("https")) => 443,
+            (None, _) => 80,
+        };
+        Some((host.to_string(), port))
+    }
+}
+
 /// A checked hook.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hook {
@@ -276,6 +292,33 @@ fn check_url(u: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_address_is_its_host_and_port() {
+        let hook = |url: &str| WebhookHook {
+            name: "h".into(),
+            min_priority: Priority::Low,
+            url: url.into(),
+            timeout: Duration::from_secs(1),
+            max_retries: 0,
+            retry_base: Duration::from_secs(1),
+            secret_env: None,
+            secret: None,
+        };
+        assert_eq!(
+            hook("http://127.0.0.1:8080/x").address(),
+            Some(("127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            hook("http://hooks.example.org/a?b=c").address(),
+            Some(("hooks.example.org".into(), 80))
+        );
+        assert_eq!(
+            hook("https://example.org").address(),
+            Some(("example.org".into(), 443))
+        );
+        assert_eq!(hook("http://[::1]:9/").address(), Some(("::1".into(), 9)));
+    }
 
     #[test]
     fn url_checks() {

@@ -1,0 +1,249 @@
+//! What the configuration file says (`FooConfig`: serde shapes, strict,
+//! nothing checked yet); the crates' own sections (`[[sources]]`,
+//! `[alerts]`, `[sites.NAME]`, `[energy]`) are their types.
+
+use ctower_alerts::AlertsConfig;
+use ctower_collector::SourceConfig;
+use ctower_stream::calendar::SiteCalendarConfig;
+use ctower_stream::energy::EnergyConfig;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole file, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// `[pipeline]`.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// `[products.NAME]`.
+    #[serde(default)]
+    pub products: BTreeMap<String, ProductConfig>,
+    /// `[[sources]]`: the MQTT brokers.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// `[dead_letters]`.
+    #[serde(default)]
+    pub dead_letters: DeadLetterConfig,
+    /// `[journal]`.
+    #[serde(default)]
+    pub journal: JournalConfig,
+    /// `[alerts]`: rules and hooks.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// `[demo]`.
+    #[serde(default)]
+    pub demo: DemoConfig,
+    /// `[water]`.
+    #[serde(default)]
+    pub water: WaterConfig,
+    /// `[time_model]`.
+    #[serde(default)]
+    pub time_model: TimeModelConfig,
+    /// Shift calendars by site name (`[sites.NAME]`).
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteCalendarConfig>,
+    /// Tariffs, emission factors and energy baselines by site.
+    #[serde(default)]
+    pub energy: EnergyConfig,
+    /// Per-signal settings of counters and meters, by signal name
+    /// (`[signals.feed_m3]`).
+    #[serde(default)]
+    pub signals: BTreeMap<String, SignalConfig>,
+}
+
+/// `[signals.NAME]`: how a counter or meter signal reports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalConfig {
+    /// The longest interval between two readings that is spread pro rata
+    /// over its windows (default `pipeline.stale_after_secs`); a longer
+    /// interval is a gap, reported as unmeasured.
+    pub max_interval_secs: Option<u64>,
+    /// The largest plausible increase per second of the counter or meter;
+    /// a faster one since the previous reading is refused as
+    /// `implausible_value` (default: no limit beyond 2^53).
+    pub max_rate_per_s: Option<f64>,
+}
+
+/// `[time_model]`: how machine states become time buckets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeModelConfig {
+    /// An unplanned stop ending within this time is a micro-stop (a
+    /// performance loss); 0 disables. KPI windows close this much later.
+    pub micro_stop_secs: u64,
+    /// Rejects within this time of a start-up (running after a changeover,
+    /// planned stop or no shift) are start-up (yield) losses.
+    pub startup_secs: u64,
+    /// Counters and meters roll over at this value (e.g. 65536, 4294967296):
+    /// a drop from the upper half to the lower half is a rollover, any
+    /// other drop a reset. Unset: every drop is a reset.
+    pub counter_rollover: Option<f64>,
+}
+
+impl Default for TimeModelConfig {
+    fn default() -> Self {
+        TimeModelConfig {
+            micro_stop_secs: 120,
+            startup_secs: 300,
+            counter_rollover: None,
+        }
+    }
+}
+
+/// `[water]`: purified-water limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WaterConfig {
+    /// Purified-water conductivity limit, µS/cm (USP <645> stage 1 at 25 °C).
+    pub conductivity_limit_us_cm: f64,
+    /// Purified-water TOC limit, ppb (USP <643>).
+    pub toc_limit_ppb: f64,
+}
+
+impl Default for WaterConfig {
+    fn default() -> Self {
+        WaterConfig {
+            conductivity_limit_us_cm: 1.3,
+            toc_limit_ppb: 500.0,
+        }
+    }
+}
+
+/// `[pipeline]`: windows, lateness, queues and workers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Timely worker threads (`-w` overrides).
+    pub workers: usize,
+    /// Tumbling KPI window.
+    pub window_secs: u64,
+    /// How late an event may arrive and still be counted in its window.
+    pub allowed_lateness_secs: u64,
+    /// A site silent while the group's event time moves on this much no
+    /// longer holds the watermark back (collector::admission).
+    pub idle_timeout_secs: u64,
+    /// An asset silent this long is UNKNOWN in the time model.
+    pub stale_after_secs: u64,
+    /// Refuse event times this far ahead of their own receive time.
+    pub max_future_secs: u64,
+    /// Late data up to this far behind the watermark corrects the closed
+    /// windows, shifts and days (a higher revision); older data is
+    /// dead-lettered `too_late`. 0 disables corrections.
+    pub correction_horizon_secs: u64,
+    /// Observations per batch handed to the stream.
+    pub batch_size: usize,
+    /// Batches queued between collector and stream (full: the collector waits).
+    pub queue_batches: usize,
+    /// An asset silent this long (event time, behind the watermark) is
+    /// retired: its state is dropped, it frees its place under
+    /// `sources[].max_assets`, it gets no record per window any more and
+    /// its line reports it as unknown. Must exceed the correction horizon.
+    pub asset_retire_after_secs: u64,
+    /// A retired asset is reported at its line for this long after its
+    /// last message, then forgotten.
+    pub asset_forget_after_secs: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: 2,
+            window_secs: 60,
+            allowed_lateness_secs: 30,
+            idle_timeout_secs: 60,
+            stale_after_secs: 60,
+            max_future_secs: 300,
+            correction_horizon_secs: 1_800,
+            batch_size: 1024,
+            queue_batches: 64,
+            asset_retire_after_secs: 3_600,
+            asset_forget_after_secs: 86_400,
+        }
+    }
+}
+
+/// `[products.NAME]`: one product.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductConfig {
+    /// Ideal cycle time of one unit, seconds (ISO 22400 "planned run time per item").
+    pub ideal_cycle_secs: f64,
+}
+
+/// `[dead_letters]`: where refused messages go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterConfig {
+    /// The dead-letter file (JSON Lines).
+    pub path: PathBuf,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            path: PathBuf::from("out/dead-letters.jsonl"),
+        }
+    }
+}
+
+/// `[journal]`: the local line-protocol journal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Directory of the local journal (InfluxDB line protocol).
+    pub dir: PathBuf,
+    /// Lines kept in memory while the journal cannot write (a full disk),
+    /// MiB; past it the oldest are dropped and counted.
+    pub max_backlog_mib: u64,
+    /// The live file is rotated (at a window's commit) once it reaches
+    /// this size, MiB.
+    pub rotate_mib: u64,
+    /// Rotated files older than this are deleted, days.
+    pub keep_days: u64,
+    /// The oldest rotated files are deleted while they total more, MiB.
+    pub keep_mib: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dir: PathBuf::from("out/journal"),
+            max_backlog_mib: 64,
+            rotate_mib: 256,
+            keep_days: 30,
+            keep_mib: 4096,
+        }
+    }
+}
+
+/// `[demo]`: what `ctower demo` replays.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Recording replayed by the demo.
+    pub recording: PathBuf,
+    /// Replay speed factor of the demo.
+    pub speed: f64,
+    /// Address of the embedded broker (`127.0.0.1:0` = any free port).
+    pub broker_bind: String,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            recording: PathBuf::from("replay-data/plants-2h.jsonl.gz"),
+            speed: 10.0,
+            broker_bind: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+impl RawSettings {
+    /// The settings as written, from a value the walk has checked.
+    pub(super) fn deserialize_from(value: toml::Value) -> Result<RawSettings, String> {
+        value.try_into().map_err(|e: toml::de::Error| e.to_string())
+    }
+}
