@@ -5,6 +5,7 @@ use crate::cli::{
     CheckArgs, Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs,
 };
 use crate::pipeline::runtime;
+use crate::progress::{thousands, Bar};
 use crate::{batch, check, live, locate, logs, settings};
 use anyhow::{bail, Context};
 use ctower_collector::endpoint::BrokerEndpoint;
@@ -57,9 +58,14 @@ fn run(log: &str, a: RunArgs) -> anyhow::Result<()> {
         bail!("--decode-threads must be at least 1");
     }
     let mut opts = batch::BatchOptions::new(workers, a.decode_threads);
-    opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    opts.show_progress = stderr_is_terminal();
     opts.cluster = cluster;
     batch::run_command(&settings, &config, &recording, &out, opts)
+}
+
+/// Whether progress bars can be drawn (stderr is a terminal).
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// `ctower check`: the report on stdout; non-zero when anything failed.
@@ -127,11 +133,11 @@ fn replay(log: &str, a: ReplayArgs) -> anyhow::Result<()> {
     if a.now {
         o.shift_to_now = Some(ctower_model::Clock::system());
     }
-    let bar = crate::progress::records_bar(
-        std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        "replay",
-    );
+    let bar = Bar::new(stderr_is_terminal(), "replay", "records", None);
     let publish = ctower_collector::replay::publish_recording(&a.file, &endpoint, o, |p| {
+        if let Some(total) = p.total_hint {
+            bar.set_total(total);
+        }
         bar.set_position(p.published);
         bar.set_message(format!(
             "replay @ {}",
@@ -139,7 +145,7 @@ fn replay(log: &str, a: ReplayArgs) -> anyhow::Result<()> {
         ));
     });
     let stats = runtime()?.block_on(publish)?;
-    bar.finish_and_clear();
+    bar.finish();
     tracing::info!(published = stats.published, acknowledged = stats.acknowledged, passes = stats.passes, broker = %endpoint, "replay done");
     Ok(())
 }
@@ -190,8 +196,19 @@ fn simulate(log: &str, a: SimulateArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let mut w = ctower_model::ReplayWriter::create(&a.output)?;
-    let summary = ctower_sim::simulate(&cfg, &mut w)?;
+    let total_s = (cfg.hours * 3600.0).ceil().max(0.0) as u64;
+    let bar = Bar::new(
+        stderr_is_terminal(),
+        "simulate",
+        "s of plant time",
+        Some(total_s),
+    );
+    let summary = ctower_sim::simulate_with_progress(&cfg, &mut w, |p| {
+        bar.set_position((p.done_ms / 1000).max(0) as u64);
+        bar.set_message(format!("simulate ({} records)", thousands(p.messages)));
+    })?;
     w.finish()?;
+    bar.finish();
     tracing::info!(
         messages = summary.messages,
         malformed = summary.malformed,

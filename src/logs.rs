@@ -1,5 +1,6 @@
-//! Logging: `tracing` to stderr, or to a file while the dashboard owns
-//! the terminal. The MQTT crates' internals (the embedded broker logs every
+//! Logging: `tracing` to stderr (around a progress bar, never through
+//! it: [`crate::progress::LogWriter`]), or to a file while the dashboard
+//! owns the terminal. The MQTT crates' internals (the embedded broker logs every
 //! connection at INFO) are kept at WARN unless the filter names them:
 //! see [`ctower_collector::broker::log_filter`].
 
@@ -16,7 +17,7 @@ pub fn init(filter: &str) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(crate::progress::LogWriter)
         .finish()
         .with(KnownNoise)
         .try_init()

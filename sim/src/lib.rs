@@ -52,6 +52,7 @@ pub const MAX_PLANTS: usize = 10_000;
 /// Most very-late messages accepted per plant and hour (one a second).
 pub const MAX_VERY_LATE_PER_HOUR: u32 = 3_600;
 
+/// What to simulate: how many plants, how long, from when, with which seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Seed of every random choice; the scripted incidents do not depend on it.
@@ -95,6 +96,8 @@ impl SimConfig {
         self.start_ms + (self.hours * 3_600_000.0).round() as i64
     }
 
+    /// Checks the ranges (plants, hours, start, enterprise, very-late
+    /// rate) before anything is generated.
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |m: String| Err(SimError::InvalidConfig(m));
         if self.plants == 0 || self.plants > MAX_PLANTS {
@@ -156,6 +159,7 @@ pub enum IncidentKind {
 }
 
 impl IncidentKind {
+    /// The incident's name in summaries and tests (`breakdown`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentKind::Breakdown => "breakdown",
@@ -169,13 +173,17 @@ impl IncidentKind {
 /// One scripted incident, [start_ms, end_ms) in event time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
+    /// What happens.
     pub kind: IncidentKind,
+    /// The site it happens at.
     pub site: String,
     /// Empty for a site-wide incident ([`IncidentKind::SilentSource`]).
     pub area: String,
     /// Empty for a site-wide incident.
     pub line: String,
+    /// Start, ms since the epoch (event time).
     pub start_ms: i64,
+    /// End (exclusive), ms since the epoch (event time).
     pub end_ms: i64,
 }
 
@@ -183,13 +191,20 @@ pub struct Incident {
 /// asset drop to 0 and count on from there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterReset {
+    /// The asset's site.
     pub site: String,
+    /// Its area.
     pub area: String,
+    /// Its line.
     pub line: String,
+    /// The asset.
     pub asset: String,
+    /// When the counters drop to 0, ms since the epoch (event time).
     pub at_ms: i64,
 }
 
+/// What a simulation wrote: counts, the scripted incidents and the
+/// counter reset, for checking what the pipeline makes of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimSummary {
     /// Records written, malformed ones included.
@@ -213,7 +228,9 @@ pub struct SimSummary {
 /// `ts - ts % window_ms`, which was closed long before it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VeryLateMessage {
+    /// Its site.
     pub site: String,
+    /// Its topic.
     pub topic: String,
     /// Event time (the payload's `ts`), ms since the epoch.
     pub ts: i64,
@@ -232,10 +249,13 @@ impl SimSummary {
     }
 }
 
+/// Every error of the simulator.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// A [`SimConfig`] out of range (what is wrong, for the user).
     #[error("invalid simulator configuration: {0}")]
     InvalidConfig(String),
+    /// The recording could not be written.
     #[error("writing the replay file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -244,11 +264,33 @@ pub enum SimError {
 /// records received before it are written.
 const STEP_MS: i64 = 10_000;
 
+/// How far a simulation has got, reported after each 10 s step of plant
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimProgress {
+    /// Plant time simulated so far, ms.
+    pub done_ms: i64,
+    /// Plant time to simulate in all, ms.
+    pub total_ms: i64,
+    /// Records written so far.
+    pub messages: u64,
+}
+
 /// Simulates the recording described by `cfg` into `out`, sorted by receive
 /// time. Call [`ReplayWriter::finish`] afterwards.
 pub fn simulate<W: Write>(
     cfg: &SimConfig,
     out: &mut ReplayWriter<W>,
+) -> Result<SimSummary, SimError> {
+    simulate_with_progress(cfg, out, |_| {})
+}
+
+/// [`simulate`], calling `progress` after each step (the recording is the
+/// same byte for byte).
+pub fn simulate_with_progress<W: Write>(
+    cfg: &SimConfig,
+    out: &mut ReplayWriter<W>,
+    mut progress: impl FnMut(SimProgress),
 ) -> Result<SimSummary, SimError> {
     cfg.validate()?;
     let (t0, end) = (cfg.start_ms, cfg.end_ms());
@@ -278,6 +320,11 @@ pub fn simulate<W: Write>(
         // Everything generated later is received at or after `until`.
         sink.flush_before(until, out)?;
         c = until;
+        progress(SimProgress {
+            done_ms: c - t0,
+            total_ms: end - t0,
+            messages: sink.written,
+        });
     }
     sink.flush_all(out)?;
     let mut very_late_messages: Vec<VeryLateMessage> = sink
@@ -305,6 +352,7 @@ pub fn simulate<W: Write>(
 /// One site of a simulated group, for building a matching configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteInfo {
+    /// The site's name (the topic's second level).
     pub site: String,
     /// IANA time zone of the shift calendar.
     pub time_zone: &'static str,
@@ -315,11 +363,16 @@ pub struct SiteInfo {
     pub hvac: bool,
 }
 
+/// One production line of a simulated site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineInfo {
+    /// Its area.
     pub area: &'static str,
+    /// The line.
     pub line: &'static str,
+    /// Its machine asset (the one with state, counters and energy).
     pub asset: &'static str,
+    /// The products it makes (names as in the configuration's `[products]`).
     pub products: Vec<&'static str>,
 }
 

@@ -104,9 +104,9 @@ pub fn run(
         Some(c) => ctower_stream::start_cluster(config, c)?,
         None => ctower_stream::start(config)?,
     };
-    let bar = crate::progress::records_bar(opts.show_progress, "batch");
+    let bar = crate::progress::Bar::new(opts.show_progress, "batch", "records", None);
     let Decoding { decoded, threads } = decoding;
-    let feeder = start_feeder(ing, decoded, input, bar.clone())?;
+    let feeder = start_feeder(ing, decoded, input, bar.handle())?;
 
     // Only process 0 receives windows; elsewhere the channel just closes
     // at the end and the stage has nothing to write.
@@ -129,7 +129,7 @@ pub fn run(
     // output stage's (which stop when the pipeline does).
     pipeline.workers.join()?;
     let ing = fed.map_err(|_| anyhow::anyhow!("the feeder thread panicked"))??;
-    bar.finish_and_clear();
+    bar.finish();
     let run = RunInfo {
         recording: Some(recording.display().to_string()),
         workers: opts.workers * processes,

@@ -111,11 +111,13 @@ impl fmt::Display for Speed {
 /// How [`publish_recording`] publishes.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
+    /// Pace: a factor of the recorded pace, or as fast as the broker takes it.
     pub speed: Speed,
     /// Start again after the last record, shifting event times (module docs).
     pub loop_forever: bool,
     /// With `loop_forever`, stop after this many passes (`None`: never).
     pub max_passes: Option<u32>,
+    /// MQTT client id of the publisher.
     pub client_id: String,
     /// Publish every record at this QoS instead of its recorded one.
     pub qos_override: Option<u8>,
@@ -144,6 +146,7 @@ impl PublishOptions {
 /// Progress of a replay, reported every [`PROGRESS_EVERY`] publishes and at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Records published so far (all passes).
     pub published: u64,
     /// Records to publish in total, once the file has been counted (a
     /// separate thread does it); `None` while counting or when looping forever.
@@ -155,6 +158,7 @@ pub struct Progress {
 /// The outcome of [`publish_recording`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishStats {
+    /// Records published (all passes).
     pub published: u64,
     /// QoS 1/2 publishes acknowledged by the broker (all of them, without looping).
     pub acknowledged: u64,
@@ -162,9 +166,11 @@ pub struct PublishStats {
     pub skipped: u64,
     /// Passes started.
     pub passes: u32,
+    /// Connections to the broker after the first one.
     pub reconnects: u64,
-    /// Shifted `t_ms` of the first and last published records.
+    /// Shifted `t_ms` of the first published record (`None`: nothing published).
     pub first_event_ms: Option<i64>,
+    /// Shifted `t_ms` of the last published record (`None`: nothing published).
     pub last_event_ms: Option<i64>,
 }
 
