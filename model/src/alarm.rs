@@ -19,6 +19,7 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
+    /// Whether the condition is present (acknowledged or not).
     pub fn is_active(self) -> bool {
         matches!(self, AlarmState::UnackActive | AlarmState::AckActive)
     }
@@ -57,15 +58,22 @@ impl AlarmEventKind {
     }
 }
 
+/// An alarm's priority (ISA-18.2): how fast an operator must respond.
+/// Ordered, so a hook's `min_priority` is a comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
+    /// Look at it when convenient.
     Low,
+    /// Look at it within the shift.
     Medium,
+    /// Act soon: production, quality or energy is being lost.
     High,
+    /// Act now (also the tower's own faults: a stage that cannot write).
     Urgent,
 }
 
+/// What happened to an alarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmEventKind {
@@ -83,7 +91,9 @@ pub enum AlarmEventKind {
 /// Ordered by rule name, then scope, then signal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AlarmId {
+    /// The rule's name.
     pub rule: Arc<str>,
+    /// Where it applies.
     pub scope: ScopeKey,
     /// The telemetry signal for telemetry rules, `None` for KPI rules.
     pub signal: Option<Arc<str>>,
@@ -105,19 +115,25 @@ impl AlarmEvent {
 pub struct AlarmEvent {
     /// Event time of the change (the end of the window that caused it).
     pub ts_ms: i64,
+    /// The rule's name.
     pub rule: Arc<str>,
+    /// Where it applies.
     pub scope: ScopeKey,
     /// The telemetry signal for telemetry rules, `None` for KPI rules.
     pub signal: Option<Arc<str>>,
+    /// What happened.
     pub kind: AlarmEventKind,
     /// State after the change.
     pub state: AlarmState,
+    /// The rule's priority.
     pub priority: Priority,
     /// The metric or signal statistic the rule watches.
     pub metric: Arc<str>,
     /// The value that caused the change, if any.
     pub value: Option<f64>,
+    /// The rule's threshold (raise side).
     pub threshold: f64,
+    /// The rule's message for the operator.
     pub message: Arc<str>,
 }
 

@@ -7,9 +7,13 @@ use std::sync::Arc;
 /// The path of one asset: site, area, line and asset names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AssetPath {
+    /// The site (plant), as named in the topic tree.
     pub site: Arc<str>,
+    /// The area within the site.
     pub area: Arc<str>,
+    /// The production line within the area.
     pub line: Arc<str>,
+    /// The asset within the line.
     pub asset: Arc<str>,
 }
 
@@ -31,6 +35,7 @@ struct KeyInner {
 }
 
 impl AssetKey {
+    /// The key of site/area/line/asset.
     pub fn new(site: &str, area: &str, line: &str, asset: &str) -> Self {
         AssetKey::from_names(site.into(), area.into(), line.into(), asset.into())
     }
@@ -45,6 +50,7 @@ impl AssetKey {
         })
     }
 
+    /// The key of `path` (its stable hash computed here, once).
     pub fn from_path(path: AssetPath) -> Self {
         // FNV-1a over the names, each followed by 0xff so that "ab"/"c"
         // and "a"/"bc" differ.
@@ -59,6 +65,7 @@ impl AssetKey {
         }))
     }
 
+    /// Its site, area, line and asset names.
     pub fn path(&self) -> &AssetPath {
         &self.0.path
     }
@@ -69,6 +76,8 @@ impl AssetKey {
         self.0.hash
     }
 
+    /// The scope of this asset at `level`: its group, site, line or
+    /// itself (names below the level left out).
     pub fn scope(&self, level: Level) -> ScopeKey {
         let mut s = ScopeKey {
             level,
@@ -219,15 +228,21 @@ impl AssetKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
+    /// Every site the tower serves.
     Group,
+    /// One site (plant).
     Site,
+    /// One production line (or a utility such as the RO skid's line).
     Line,
+    /// One asset.
     Asset,
 }
 
 impl Level {
+    /// Every level, widest first.
     pub const ALL: [Level; 4] = [Level::Group, Level::Site, Level::Line, Level::Asset];
 
+    /// Its name in files, the journal and configuration (`group` …).
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Group => "group",
@@ -257,14 +272,20 @@ impl std::str::FromStr for Level {
 /// Fields below the level are `None`. Ordering sorts a report naturally.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ScopeKey {
+    /// The roll-up level.
     pub level: Level,
+    /// The site, from [`Level::Site`] down.
     pub site: Option<Arc<str>>,
+    /// The area, from [`Level::Line`] down.
     pub area: Option<Arc<str>>,
+    /// The line, from [`Level::Line`] down.
     pub line: Option<Arc<str>>,
+    /// The asset, at [`Level::Asset`].
     pub asset: Option<Arc<str>>,
 }
 
 impl ScopeKey {
+    /// The whole group's scope.
     pub fn group() -> Self {
         ScopeKey {
             level: Level::Group,

@@ -54,10 +54,12 @@ impl Clock {
 pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
+    /// Sets the time, ms since the epoch.
     pub fn set(&self, ms: i64) {
         self.0.store(ms, Ordering::SeqCst);
     }
 
+    /// Moves the time on by `ms` milliseconds.
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }

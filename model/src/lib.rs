@@ -35,7 +35,10 @@ pub use replay::{
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
+    /// A KPI record (the dashboard keeps the ones it shows).
     Kpi(Box<KpiRecord>),
+    /// A change of an alarm.
     Alarm(AlarmEvent),
+    /// The pipeline's self-metrics, about once a second.
     Metrics(PipelineMetrics),
 }

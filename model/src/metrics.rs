@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// How the pipeline is doing: counts since start, rates, lag, dead
+/// letters, queue depths and the outputs' health.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PipelineMetrics {
     /// Messages received from all sources since start.
@@ -48,6 +50,7 @@ pub struct Fault {
 }
 
 impl PipelineMetrics {
+    /// Dead letters of every reason.
     pub fn dead_letter_total(&self) -> u64 {
         self.dead_letters.values().sum()
     }

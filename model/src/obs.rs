@@ -23,12 +23,15 @@ pub enum Role {
     EnergyKwh,
     /// Instantaneous active power, kW.
     PowerKw,
-    /// Cumulative water meters, m³.
+    /// Cumulative water meter of the RO feed, m³.
     WaterFeedM3,
+    /// Cumulative water meter of the RO permeate (the recovered water), m³.
     WaterPermeateM3,
+    /// Cumulative water meter of the RO concentrate (the reject), m³.
     WaterConcentrateM3,
-    /// Water quality: conductivity µS/cm, total organic carbon ppb.
+    /// Water quality: conductivity, µS/cm (limit: USP <645>).
     ConductivityUsCm,
+    /// Water quality: total organic carbon, ppb (limit: USP <643>).
     TocPpb,
     /// Any other numeric value (temperature, pressure …), for alert rules.
     Process,
@@ -57,15 +60,23 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
+    /// Producing: run time.
     Running,
+    /// A planned stop (break, planned maintenance): not in planned busy time.
     PlannedStop,
+    /// An unplanned stop (breakdown, no material …): an availability loss.
     UnplannedStop,
+    /// Changing over to another product: an availability loss.
     Changeover,
+    /// Outside every shift: neither planned nor downtime.
     NoShift,
+    /// No data (silence, a stale or dead source): never downtime, counted
+    /// apart so coverage can say how much of the time was known.
     Unknown,
 }
 
 impl Bucket {
+    /// Every bucket, in the order the time model lists them.
     pub const ALL: [Bucket; 6] = [
         Bucket::Running,
         Bucket::PlannedStop,
@@ -76,19 +87,27 @@ impl Bucket {
     ];
 }
 
+/// A decoded telemetry value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Value {
+    /// A finite number (counters, meters, power, quality, process values).
     Number(f64),
+    /// A machine state.
     State {
+        /// The time-model bucket its code maps to.
         bucket: Bucket,
+        /// The state code as the machine sent it (`running`, `stopped` …).
         code: Arc<str>,
+        /// The reason code sent with it, if any (`breakdown` …).
         reason: Option<Arc<str>>,
     },
+    /// Text (the product being made).
     Text(Arc<str>),
 }
 
 impl Value {
+    /// The number, for a [`Value::Number`]; `None` otherwise.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Number(v) => Some(*v),
@@ -100,12 +119,15 @@ impl Value {
 /// One telemetry value, decoded and mapped to the asset model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
+    /// The asset it belongs to.
     pub asset: AssetKey,
     /// The signal's name as it appears in the source (last topic level).
     pub signal: Arc<str>,
+    /// What the signal means to the KPI engine.
     pub role: Role,
     /// Event time: the source timestamp, milliseconds since the Unix epoch (UTC).
     pub ts_ms: i64,
+    /// The value.
     pub value: Value,
     /// Arrival order, assigned by the collector; breaks ties between equal
     /// event times so that processing is deterministic.
@@ -123,6 +145,9 @@ pub struct Observation {
 /// as `too_late`; younger late ones come through and correct closed windows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
+    /// The admitted observations, in arrival order.
     pub observations: Vec<Observation>,
+    /// The event-time watermark after them, ms since the epoch (`None`
+    /// until the collector has one).
     pub watermark_ms: Option<i64>,
 }

@@ -21,14 +21,28 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
+/// The format's version, in the header line (`{"ctower_replay":1}`).
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Why a recording could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// The file could not be opened, read or written.
     #[error("replay file {path}: {source}")]
-    Io { path: String, source: io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A line is not what the format says (bad header, JSON, field).
     #[error("replay file line {line}: {reason}")]
-    Format { line: u64, reason: String },
+    Format {
+        /// 1-based line number (the header is line 1).
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// One recorded MQTT message.
@@ -36,9 +50,13 @@ pub enum ReplayError {
 pub struct ReplayRecord {
     /// Receive time, ms since the epoch.
     pub t_ms: i64,
+    /// The MQTT topic.
     pub topic: String,
+    /// The QoS it was received (and is published) with, 0..=2.
     pub qos: u8,
+    /// The MQTT retain flag.
     pub retain: bool,
+    /// The payload's bytes, as received.
     pub payload: Vec<u8>,
 }
 
@@ -72,6 +90,7 @@ pub struct ReplayWriter<W: Write> {
 }
 
 impl ReplayWriter<BufWriter<File>> {
+    /// Creates (or truncates) the file `path` and writes the header.
     pub fn create(path: &Path) -> Result<Self, ReplayError> {
         let f = File::create(path).map_err(|source| ReplayError::Io {
             path: path.display().to_string(),
@@ -85,6 +104,7 @@ impl ReplayWriter<BufWriter<File>> {
 }
 
 impl<W: Write> ReplayWriter<W> {
+    /// A writer into `inner`; writes the header.
     pub fn new(inner: W) -> io::Result<Self> {
         // mtime 0 and no file name: identical input gives identical bytes.
         let out = GzBuilder::new().mtime(0).write(inner, Compression::new(6));
@@ -103,6 +123,7 @@ impl<W: Write> ReplayWriter<W> {
         Ok(w)
     }
 
+    /// Appends one record (its payload as text when UTF-8, else base64).
     pub fn write(&mut self, rec: &ReplayRecord) -> io::Result<()> {
         let (payload, payload_b64) = match std::str::from_utf8(&rec.payload) {
             Ok(s) => (Some(s.into()), None),
@@ -127,10 +148,12 @@ impl<W: Write> ReplayWriter<W> {
         Ok(())
     }
 
+    /// Records written so far.
     pub fn count(&self) -> u64 {
         self.count
     }
 
+    /// Writes the gzip trailer and flushes; without it the file is cut short.
     pub fn finish(self) -> io::Result<W> {
         let mut inner = self.out.finish()?;
         inner.flush()?;
@@ -142,14 +165,20 @@ impl<W: Write> ReplayWriter<W> {
 /// [`RecordRef::into_owned`] gives the [`ReplayRecord`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordRef<'a> {
+    /// Receive time, ms since the epoch.
     pub t_ms: i64,
+    /// The MQTT topic (borrowed unless it had escapes).
     pub topic: Cow<'a, str>,
+    /// The QoS, 0..=2.
     pub qos: u8,
+    /// The MQTT retain flag.
     pub retain: bool,
+    /// The payload's bytes (owned when it was escaped or base64).
     pub payload: Cow<'a, [u8]>,
 }
 
 impl RecordRef<'_> {
+    /// The record with its own copies of topic and payload.
     pub fn into_owned(self) -> ReplayRecord {
         ReplayRecord {
             t_ms: self.t_ms,
@@ -237,6 +266,7 @@ pub struct ReplayReader<R: Read> {
 }
 
 impl ReplayReader<File> {
+    /// Opens the recording `path` and checks its header.
     pub fn open(path: &Path) -> Result<Self, ReplayError> {
         let f = File::open(path).map_err(|source| ReplayError::Io {
             path: path.display().to_string(),
@@ -247,6 +277,7 @@ impl ReplayReader<File> {
 }
 
 impl<R: Read> ReplayReader<R> {
+    /// A reader of the gzip stream `inner`; checks its header.
     pub fn new(inner: R) -> Result<Self, ReplayError> {
         let mut r = ReplayReader {
             input: BufReader::with_capacity(1 << 16, MultiGzDecoder::new(inner)),
@@ -329,10 +360,12 @@ impl RecordChunk {
         RecordChunk { first_line, text }
     }
 
+    /// Line number of its first line in the file (the header is line 1).
     pub fn first_line(&self) -> u64 {
         self.first_line
     }
 
+    /// Bytes of text it holds.
     pub fn len_bytes(&self) -> usize {
         self.text.len()
     }
@@ -487,6 +520,8 @@ pub struct ReplayChunks<R: Read> {
 }
 
 impl ReplayChunks<File> {
+    /// Opens the recording `path` and checks its header; `chunk_bytes` as
+    /// in [`ReplayChunks::new`].
     pub fn open(path: &Path, chunk_bytes: usize) -> Result<Self, ReplayError> {
         let f = File::open(path).map_err(|source| ReplayError::Io {
             path: path.display().to_string(),

@@ -31,6 +31,7 @@ pub enum Period {
 }
 
 impl Period {
+    /// Its name in files and the journal (`window`, `shift`, `day`).
     pub fn as_str(self) -> &'static str {
         match self {
             Period::Window => "window",
@@ -43,9 +44,11 @@ impl Period {
 /// KPIs of one scope over one closed window, shift or production day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KpiRecord {
-    /// Bounds of the window, or of the shift or production day (UTC ms).
+    /// Start of the window, or of the shift or production day (UTC ms).
     pub window_start_ms: i64,
+    /// End (exclusive) of the window, shift or production day (UTC ms).
     pub window_end_ms: i64,
+    /// Where the figures apply (group, site, line or asset).
     #[serde(flatten)]
     pub scope: ScopeKey,
     /// 0 for the first result of a window; a correction carries a higher one.
@@ -67,13 +70,18 @@ pub struct KpiRecord {
     /// ISO 50006 energy baseline of a site's production day (once fitted).
     #[serde(flatten)]
     pub baseline: BaselineFields,
+    /// Time, counts, energy and water summed over the period (`None`:
+    /// nothing measured it, never zero).
     #[serde(flatten)]
     pub sums: KpiSums,
+    /// Ratios derived from the sums (OEE and its factors, recovery …).
     #[serde(flatten)]
     pub ratios: KpiRatios,
 }
 
 impl KpiRecord {
+    /// A window's record (revision 0, complete, no calendar fields) with
+    /// its ratios computed from `sums`.
     pub fn new(window_start_ms: i64, window_end_ms: i64, scope: ScopeKey, sums: KpiSums) -> Self {
         let ratios = KpiRatios::from_sums(&sums, window_end_ms - window_start_ms);
         KpiRecord {
@@ -168,14 +176,23 @@ const N_METRICS: usize = table::count_metrics(KpiRecord::FIELDS);
 /// the input of telemetry alert rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalWindow {
+    /// Start of the window (UTC ms).
     pub window_start_ms: i64,
+    /// End (exclusive) of the window (UTC ms).
     pub window_end_ms: i64,
+    /// The asset.
     pub asset: AssetKey,
+    /// The signal's name.
     pub signal: Arc<str>,
+    /// Its role.
     pub role: Role,
+    /// Readings in the window (at least one: no window without readings).
     pub count: u64,
+    /// Smallest reading.
     pub min: f64,
+    /// Largest reading.
     pub max: f64,
+    /// Mean of the readings (not time-weighted).
     pub mean: f64,
     /// The value with the latest event time in the window.
     pub last: f64,
@@ -186,11 +203,14 @@ pub struct SignalWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamOutput {
+    /// KPIs of one scope and period.
     Kpi(Box<KpiRecord>),
+    /// Statistics of one signal over one window.
     Signal(SignalWindow),
 }
 
 impl StreamOutput {
+    /// The end of the window (or period) it belongs to.
     pub fn window_end_ms(&self) -> i64 {
         match self {
             StreamOutput::Kpi(k) => k.window_end_ms,

@@ -20,6 +20,7 @@ kpi_table! {
         pub quality: Option<f64>,
         /// A × min(P, 1) × Q; 0 when any factor is 0.
         pub oee: Option<f64>,
+        /// Specific energy: energy / good units, kWh per unit (ISO 50006 EnPI).
         pub kwh_per_good_unit: Option<f64>,
         /// Mean power over the window while the scope did not produce at all,
         /// kW; only where its machine states were known and its meters
@@ -54,10 +55,15 @@ kpi_table! {
         /// without a time model or counter data, the quality losses without
         /// produced and good counts.
         pub loss_breakdown_ms: Option<f64>,
+        /// Setup and adjustments: changeover time, ms.
         pub loss_setup_ms: Option<f64>,
+        /// Minor stops: micro-stops, at most the performance loss, ms.
         pub loss_minor_stop_ms: Option<f64>,
+        /// Reduced speed: the rest of the performance loss, ms.
         pub loss_speed_ms: Option<f64>,
+        /// Process defects: the quality loss outside start-up, ms.
         pub loss_defect_ms: Option<f64>,
+        /// Reduced yield: the quality loss during start-up, ms.
         pub loss_startup_ms: Option<f64>,
         /// Raw performance above 1: the ideal cycle time is probably too long
         /// (OEE uses min(P, 1)).
@@ -79,6 +85,8 @@ fn ratio_of(num: Option<f64>, den: Option<f64>) -> Option<f64> {
 }
 
 impl KpiRatios {
+    /// The ratios of `s` over a period of `window_ms` (the standby power
+    /// is energy over that length).
     pub fn from_sums(s: &KpiSums, window_ms: i64) -> Self {
         let apt = s.actual_production_ms() as f64;
         let modelled = s.modelled_ms();
@@ -176,7 +184,9 @@ kpi_table! {
         pub baseline_r2: Option<f64>,
         /// Model: kWh = intercept + kwh_per_unit × produced (+ kwh_per_degree_day × degree-days).
         pub baseline_intercept_kwh: Option<f64>,
+        /// The model's kWh per unit produced.
         pub baseline_kwh_per_unit: Option<f64>,
+        /// The model's kWh per degree-day (`None` without degree-days).
         pub baseline_kwh_per_degree_day: Option<f64>,
         /// The day's degree-days, when the baseline uses them.
         pub degree_days: Option<f64>,

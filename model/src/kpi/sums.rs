@@ -37,6 +37,7 @@ kpi_table! {
         pub sites_reporting: u64,
         /// Time model, milliseconds of asset-time in the window.
         pub running_ms: i64,
+        /// Planned stops (breaks, planned maintenance), ms.
         pub planned_stop_ms: i64,
         /// Unplanned stops longer than the micro-stop threshold (breakdowns).
         pub unplanned_stop_ms: i64,
@@ -46,8 +47,11 @@ kpi_table! {
         /// Unplanned stops that ended within the micro-stop threshold: a
         /// performance loss (minor stops), counted in actual production time.
         pub micro_stop_ms: i64,
+        /// Product changeovers, ms.
         pub changeover_ms: i64,
+        /// Outside every shift, ms: neither planned time nor downtime.
         pub no_shift_ms: i64,
+        /// No data (silent or stale sources), ms: never downtime.
         pub unknown_ms: i64,
         /// Unplanned stops that began in the window (a change of state into an
         /// unplanned stop): the "failures" of MTBF and MTTR.
@@ -61,7 +65,9 @@ kpi_table! {
         /// the interval between the two readings (docs/kpis.md). `None`: no
         /// counter interval of the scope overlapped the period.
         pub produced: Option<u64>,
+        /// Good units, spread like `produced`.
         pub good: Option<u64>,
+        /// Rejected units, spread like `produced`.
         pub reject: Option<u64>,
         /// Σ ideal cycle time × units produced, milliseconds.
         pub ideal_time_ms: f64,
@@ -69,6 +75,7 @@ kpi_table! {
         pub good_ideal_ms: f64,
         /// The same two sums over start-up periods only (yield losses).
         pub startup_ideal_ms: f64,
+        /// Σ ideal cycle time × good units over start-up periods, ms.
         pub startup_good_ideal_ms: f64,
         /// Energy from cumulative meters, kWh, spread pro rata over each
         /// reading interval; `None` without a measured meter interval.
@@ -103,7 +110,9 @@ kpi_table! {
         /// Water from cumulative meters, m³, spread like energy; `None` without
         /// a measured interval.
         pub water_feed_m3: Option<f64>,
+        /// RO permeate (recovered water), m³, spread like the feed.
         pub water_permeate_m3: Option<f64>,
+        /// RO concentrate (reject water), m³, spread like the feed.
         pub water_concentrate_m3: Option<f64>,
         /// What counters and meters counted across gaps (two readings further
         /// apart than the signal's maximum interval), by the field it would
@@ -118,8 +127,11 @@ kpi_table! {
         /// Purified-water quality: time covered by a fresh conductivity (TOC)
         /// reading, and the part of it within the USP limit, ms.
         pub conductivity_measured_ms: i64,
+        /// The part of `conductivity_measured_ms` within the USP <645> limit, ms.
         pub conductivity_within_ms: i64,
+        /// Time covered by a fresh TOC reading, ms.
         pub toc_measured_ms: i64,
+        /// The part of `toc_measured_ms` within the USP <643> limit, ms.
         pub toc_within_ms: i64,
         /// Readings that crossed a USP limit (the previous reading was within).
         pub usp_excursions: u64,
