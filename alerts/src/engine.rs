@@ -75,16 +75,25 @@ impl Slot {
 /// A current alarm (any state but Normal), as shown in an alarm list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmStatus {
+    /// The rule's name.
     pub rule: Arc<str>,
+    /// Where it applies.
     pub scope: ScopeKey,
+    /// The signal, for a telemetry rule; `None` for a KPI rule.
     pub signal: Option<Arc<str>>,
+    /// Its ISA-18.2 state (never `Normal` here).
     pub state: AlarmState,
+    /// The rule's priority.
     pub priority: Priority,
+    /// The KPI field or signal statistic the rule watches.
     pub metric: Arc<str>,
+    /// The rule's message for the operator.
     pub message: Arc<str>,
     /// Latest defined value seen for this alarm.
     pub value: Option<f64>,
+    /// The value past which the alarm is raised.
     pub threshold: f64,
+    /// The value past which it clears (the hysteresis band's other side).
     pub clear_at: f64,
     /// Event time of the latest raise.
     pub raised_ms: Option<i64>,
@@ -289,6 +298,7 @@ impl AlarmEngine {
         }
     }
 
+    /// The rules it evaluates, in configuration order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -16,12 +16,15 @@ pub fn rule_of(stage: &str) -> String {
     format!("ctower.{stage}")
 }
 
+/// Which of the tower's own alarms are active, by stage: a fault raises
+/// one alarm per stage, a recovery clears it.
 #[derive(Debug, Default)]
 pub struct SystemAlarms {
     active: BTreeMap<String, bool>,
 }
 
 impl SystemAlarms {
+    /// None active.
     pub fn new() -> Self {
         SystemAlarms::default()
     }

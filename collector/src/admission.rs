@@ -37,9 +37,13 @@ use ctower_model::time::window_start;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// The admission's settings, checked (`pipeline.*`).
 #[derive(Debug, Clone, Copy)]
 pub struct AdmissionRules {
+    /// The KPI window, ms.
     pub window_ms: i64,
+    /// How late (event time) a message may come and still count in its
+    /// window, ms.
     pub allowed_lateness_ms: i64,
     /// A site silent for this much of the group's event-time progress no
     /// longer holds the watermark back.
@@ -80,6 +84,8 @@ struct SiteClock {
 /// Site names → their index (FNV: one lookup per message).
 type SiteIndex = ctower_model::NameMap<u32>;
 
+/// The event-time watermark and the lateness decisions (module docs):
+/// pure, decided by message order only.
 #[derive(Debug)]
 pub struct Admission {
     rules: AdmissionRules,
@@ -99,6 +105,7 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// No site seen yet, no watermark.
     pub fn new(rules: AdmissionRules) -> Self {
         Admission {
             rules,
@@ -218,10 +225,12 @@ impl Admission {
         }
     }
 
+    /// The event-time watermark, ms (`None` until the first message).
     pub fn watermark(&self) -> Option<i64> {
         self.watermark
     }
 
+    /// The newest event time admitted, ms.
     pub fn newest(&self) -> Option<i64> {
         self.newest
     }

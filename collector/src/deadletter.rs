@@ -42,12 +42,14 @@ struct Line<'a> {
 /// The state of a [`DeadLetterFile`], for logs and the dashboard.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadLetterHealth {
+    /// The dead-letter file.
     pub path: PathBuf,
     /// Dead letters written.
     pub written: u64,
     /// Dead letters that could not be written (counted by their caller
     /// all the same), in total and by reason.
     pub failed: u64,
+    /// The same, by dead-letter reason.
     pub failed_by_reason: BTreeMap<&'static str, u64>,
     /// The error of the last failed write (kept after a recovery).
     pub last_error: Option<String>,
@@ -88,6 +90,8 @@ pub struct DeadLetterFile {
 }
 
 impl DeadLetterFile {
+    /// A dead-letter file at `path`, opened (for appending) at the first
+    /// dead letter.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         DeadLetterFile {
@@ -102,10 +106,12 @@ impl DeadLetterFile {
         }
     }
 
+    /// Its path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// What it has written and what it could not.
     pub fn health(&self) -> DeadLetterHealth {
         self.health.clone()
     }

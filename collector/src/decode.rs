@@ -13,20 +13,31 @@ use std::sync::Arc;
 /// telemetry contract (README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
+    /// The payload is not one JSON object.
     MalformedJson,
+    /// A required field (`ts`, `value`) is missing.
     MissingField,
+    /// A field has the wrong type (a string for a number, a fraction of
+    /// a millisecond …).
     WrongType,
+    /// A number is NaN or infinite.
     NonFinite,
     /// A cumulative value beyond [`MAX_CUMULATIVE`], or an increase faster
     /// than its signal's `max_rate_per_s` ([`crate::limits`]).
     ImplausibleValue,
+    /// A payload above the source's `max_payload_bytes`.
     Oversized,
+    /// A topic that does not match the source's topic pattern.
     UnknownTopic,
     /// A topic level that becomes a name (site, area, line, asset, signal)
     /// with a character outside [`valid_name`]'s set.
     InvalidName,
+    /// A state code the source's state map does not know.
     UnknownState,
+    /// An event time outside 2000..2100, or more than `max_future_secs`
+    /// ahead of its own receive time.
     TimestampOutOfRange,
+    /// Older than the watermark by more than the correction horizon.
     TooLate,
     /// A source naming more assets than `sources[].max_assets`.
     TooManyAssets,
@@ -35,6 +46,7 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order reports list them.
     pub const ALL: [Reason; 13] = [
         Reason::MalformedJson,
         Reason::MissingField,
@@ -51,6 +63,7 @@ impl Reason {
         Reason::TooManySignals,
     ];
 
+    /// Its name in dead letters, metrics and the README (`malformed_json` …).
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MalformedJson => "malformed_json",
@@ -76,9 +89,12 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why one message was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// The dead-letter reason.
     pub reason: Reason,
+    /// What exactly was wrong, for the dead letter.
     pub detail: String,
 }
 
@@ -110,8 +126,10 @@ pub struct TopicPattern {
 }
 
 impl TopicPattern {
+    /// The Unified Namespace pattern used when a source gives none.
     pub const DEFAULT: &'static str = "{enterprise}/{site}/{area}/{line}/{asset}/{signal}";
 
+    /// Parses a pattern; the error says what is wrong with it.
     pub fn parse(s: &str) -> Result<TopicPattern, String> {
         let mut parts = Vec::new();
         for level in s.split('/') {
@@ -197,6 +215,8 @@ pub const DEFAULT_STATES: &[(&str, Bucket)] = &[
 ];
 
 impl DecodeRules {
+    /// Rules from a topic pattern and the source's overrides of the
+    /// contract's signal roles and state buckets.
     pub fn new(
         pattern: TopicPattern,
         signals: &BTreeMap<String, Role>,
@@ -267,6 +287,7 @@ struct Payload<'a> {
 
 /// Earliest and latest timestamps accepted at all: 2000-01-01 and 2100-01-01.
 pub const TS_MIN_MS: i64 = 946_684_800_000;
+/// See [`TS_MIN_MS`].
 pub const TS_MAX_MS: i64 = 4_102_444_800_000;
 
 /// Largest cumulative value (counters, energy and water meters) accepted:
@@ -315,6 +336,7 @@ struct MappedTopic {
 }
 
 impl Decoder {
+    /// A decoder with empty caches.
     pub fn new(rules: DecodeRules) -> Self {
         Decoder {
             rules,
@@ -324,6 +346,7 @@ impl Decoder {
         }
     }
 
+    /// The rules it decodes by.
     pub fn rules(&self) -> &DecodeRules {
         &self.rules
     }

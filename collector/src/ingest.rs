@@ -25,7 +25,9 @@ use std::sync::Arc;
 pub struct RawMessage {
     /// Index of the source in the configuration (`sources[i]`).
     pub source: usize,
+    /// The MQTT topic.
     pub topic: String,
+    /// The payload (its first bytes only when `truncated_from` is set).
     pub payload: Vec<u8>,
     /// Receive time, ms since the epoch (the recording's `t_ms` in replay).
     pub recv_ms: i64,
@@ -48,6 +50,7 @@ pub struct Decoders {
 }
 
 impl Decoders {
+    /// One decoder per source, in configuration order.
     pub fn new(rules: impl IntoIterator<Item = DecodeRules>) -> Self {
         Decoders {
             decoders: rules.into_iter().map(Decoder::new).collect(),
@@ -98,6 +101,7 @@ impl DecodedChunk {
         self.records.len()
     }
 
+    /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
@@ -133,6 +137,9 @@ pub fn decode_chunk(
     }
 }
 
+/// The ingest core, without I/O: decoding, admission (watermark,
+/// lateness), limits, dead letters and metrics, turning raw messages into
+/// the stream's [`Batch`](ctower_model::Batch)es.
 pub struct Ingestor {
     names: Vec<Arc<str>>,
     decoders: Decoders,
@@ -316,6 +323,7 @@ impl Ingestor {
         })
     }
 
+    /// Observations admitted but not yet handed out in a batch.
     pub fn pending(&self) -> usize {
         self.batch.len()
     }

@@ -27,7 +27,9 @@ use std::collections::BinaryHeap;
 /// Caps of one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceLimits {
+    /// Assets it may name at once (`sources[].max_assets`).
     pub max_assets: usize,
+    /// Signals per asset (`sources[].max_signals_per_asset`).
     pub max_signals_per_asset: usize,
 }
 
@@ -78,6 +80,8 @@ pub struct Admit {
     new_signal: bool,
 }
 
+/// The limits' state: the assets and signals each source has named, and
+/// each counter's last reading for the rate check. Pure, order-only.
 #[derive(Debug)]
 pub struct Limits {
     rules: LimitRules,
@@ -85,6 +89,7 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Nothing seen yet.
     pub fn new(rules: LimitRules) -> Self {
         Limits {
             rules,

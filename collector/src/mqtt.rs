@@ -107,13 +107,22 @@ pub enum SourceStatus {
     /// Connecting (first attempt, or after a back-off).
     Connecting,
     /// CONNACK received, SUBACK pending; `connection` counts from 1.
-    Connected { connection: u64 },
+    Connected {
+        /// Which connection, from 1.
+        connection: u64,
+    },
     /// The broker acknowledged the subscriptions of this connection.
-    Subscribed { connection: u64 },
+    Subscribed {
+        /// Which connection, from 1.
+        connection: u64,
+    },
     /// The connection failed; the next attempt is in `retry_in_ms`.
     Disconnected {
+        /// Failed attempts since the last healthy connection.
         attempt: u32,
+        /// Why it failed.
         error: String,
+        /// The back-off before the next attempt, ms.
         retry_in_ms: u64,
     },
     /// The loop has ended.

@@ -78,6 +78,7 @@ impl Mosquitto {
         unreachable!("the last attempt returns or panics")
     }
 
+    /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -29,20 +29,28 @@ const PIPES_GRACE: Duration = Duration::from_secs(5);
 pub enum RunError {
     /// The program could not be started.
     Spawn {
+        /// The program.
         program: String,
+        /// Why it could not start.
         error: std::io::Error,
     },
     /// Still running at the deadline, so killed; what it wrote until then.
     TimedOut {
+        /// The deadline it was given.
         timeout: Duration,
+        /// What it wrote on stdout.
         stdout: Vec<u8>,
+        /// What it wrote on stderr.
         stderr: Vec<u8>,
     },
     /// It exited, but its output did not end: a process it started still
     /// holds the pipes.
     PipesHeld {
+        /// How it exited.
         status: ExitStatus,
+        /// What was read from stdout.
         stdout: Vec<u8>,
+        /// What was read from stderr.
         stderr: Vec<u8>,
     },
     /// Waiting for it failed.

@@ -56,6 +56,7 @@ pub const TMUX: Program = Program {
 /// Why a program cannot be used.
 #[derive(Debug, Clone)]
 pub struct Missing {
+    /// The program.
     pub program: Program,
     /// What was looked at, e.g. "not found in PATH, /usr/sbin".
     pub problem: String,
