@@ -109,7 +109,8 @@ impl EmbeddedBroker {
             })?;
         let addr = SocketAddr::new(connect_ip(bind.ip()), port);
         let probe = wait_ready(addr, &thread)?;
-        tracing::info!(%addr, "embedded MQTT broker ready");
+        // `url=` is what `ctower replay --broker` takes (tests read it here).
+        tracing::info!(url = %format_args!("mqtt://{addr}"), "embedded broker ready");
         Ok(EmbeddedBroker {
             addr,
             _thread: thread,

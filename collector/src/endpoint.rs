@@ -18,7 +18,7 @@ pub const EMBEDDED_NOT_RUNNING: &str =
     "`embedded` names the MQTT broker a ctower process starts inside itself \
      (`ctower demo`, or `ctower run` with a source whose broker_url is `embedded`), \
      and this process runs none: give a broker's address, mqtt://HOST:PORT \
-     (a running demo logs its broker's: `embedded MQTT broker ready addr=…`)";
+     (a running demo logs its broker's: `embedded broker ready url=…`)";
 
 /// `url` with any user information (`user:password@`) replaced by `***@`,
 /// for logs and error messages. A URL without any is returned as is.
