@@ -338,7 +338,7 @@ impl EnvTarget<'_> {
         } else {
             format!("under `{key}`")
         };
-        let hint = match super::walk::closest(segment, names) {
+        let hint = match super::suggest::closest(segment, names) {
             Some(best) => {
                 let mut fixed = self.done.clone();
                 fixed.push(best.to_ascii_uppercase());

@@ -25,6 +25,7 @@ mod checks;
 mod input;
 mod raw;
 mod schema;
+mod suggest;
 mod walk;
 
 pub use checks::{check, check_with, Env};

@@ -16,6 +16,7 @@
 
 use super::input::{Node, Origin, Value};
 use super::schema::{Field, Shape};
+use super::suggest::closest;
 use ctower_model::{key_field, ConfigIssue};
 use std::collections::BTreeMap;
 
@@ -254,41 +255,4 @@ fn unknown_key(name: &str, names: &[&str]) -> String {
         Some(best) => format!("unknown key `{name}` (did you mean `{best}`?)"),
         None => format!("unknown key `{name}` (the keys here: {})", names.join(", ")),
     }
-}
-
-/// The name of `names` that `typed` most likely meant: the nearest by edit
-/// distance when it is close (at most 2 edits, or a third of the name), or
-/// the one name that starts with it.
-pub fn closest<'a>(typed: &str, names: &[&'a str]) -> Option<&'a str> {
-    let typed = typed.to_ascii_lowercase();
-    let (best, d) = names
-        .iter()
-        .map(|n| (*n, edit_distance(&typed, n)))
-        .min_by_key(|(_, d)| *d)?;
-    if d <= 2.max(typed.chars().count() / 3) {
-        return Some(best);
-    }
-    let mut prefixed = names
-        .iter()
-        .filter(|n| typed.len() >= 3 && n.starts_with(&typed));
-    match (prefixed.next(), prefixed.next()) {
-        (Some(one), None) => Some(one),
-        _ => None,
-    }
-}
-
-/// Levenshtein distance, in characters.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
 }
