@@ -263,7 +263,7 @@ impl<'de> de::Deserializer<'de> for Tracer<'_> {
         let Shape::List(inner) = self.slot else {
             return unsupported("a sequence");
         };
-        v.visit_seq(OneElement {
+        v.visit_seq(One {
             slot: Some(inner),
             path: format!("{}[]", self.path),
             omit: self.omit,
@@ -292,7 +292,7 @@ impl<'de> de::Deserializer<'de> for Tracer<'_> {
         let Shape::Map(inner) = self.slot else {
             return unsupported("a map");
         };
-        v.visit_map(OneEntry {
+        v.visit_map(One {
             slot: Some(inner),
             path: child_path(&self.path, "*"),
             omit: self.omit,
@@ -336,41 +336,37 @@ impl<'de> de::Deserializer<'de> for Tracer<'_> {
     }
 }
 
-/// A sequence of one traced element.
-struct OneElement<'a> {
+/// A sequence of one traced element, or a map of one traced entry (its
+/// key a string): the one value to trace, until it is taken.
+struct One<'a> {
     slot: Option<&'a mut Shape>,
     path: String,
     omit: Option<&'a str>,
 }
 
-impl<'de> de::SeqAccess<'de> for OneElement<'_> {
+impl<'a> One<'a> {
+    /// The tracer of the one value, the first time; `None` after.
+    fn take(&mut self) -> Option<Tracer<'a>> {
+        Some(Tracer {
+            slot: self.slot.take()?,
+            path: self.path.clone(),
+            omit: self.omit,
+        })
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for One<'_> {
     type Error = TraceError;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(
         &mut self,
         seed: S,
     ) -> Result<Option<S::Value>, TraceError> {
-        let Some(slot) = self.slot.take() else {
-            return Ok(None);
-        };
-        let path = self.path.clone();
-        seed.deserialize(Tracer {
-            slot,
-            path,
-            omit: self.omit,
-        })
-        .map(Some)
+        self.take().map(|t| seed.deserialize(t)).transpose()
     }
 }
 
-/// A map of one traced entry (its key a string).
-struct OneEntry<'a> {
-    slot: Option<&'a mut Shape>,
-    path: String,
-    omit: Option<&'a str>,
-}
-
-impl<'de> de::MapAccess<'de> for OneEntry<'_> {
+impl<'de> de::MapAccess<'de> for One<'_> {
     type Error = TraceError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -388,15 +384,10 @@ impl<'de> de::MapAccess<'de> for OneEntry<'_> {
         &mut self,
         seed: S,
     ) -> Result<S::Value, TraceError> {
-        let Some(slot) = self.slot.take() else {
-            return unsupported("a map value without its key");
-        };
-        let path = self.path.clone();
-        seed.deserialize(Tracer {
-            slot,
-            path,
-            omit: self.omit,
-        })
+        match self.take() {
+            Some(t) => seed.deserialize(t),
+            None => unsupported("a map value without its key"),
+        }
     }
 }
 
