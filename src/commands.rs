@@ -77,10 +77,15 @@ fn check(log: &str, a: CheckArgs) -> anyhow::Result<()> {
         .connect
         .then(|| std::time::Duration::from_secs(a.connect_timeout.max(1)));
     let outcome = check::check(&config, &vars, connect, &mut std::io::stdout().lock())?;
-    match (outcome.problems, outcome.unreachable) {
-        (0, 0) => Ok(()),
-        (0, n) => bail!("{n} source(s) or hook(s) could not be reached"),
-        (n, _) => bail!("{n} problem(s) in {}", config.display()),
+    if outcome.passed() {
+        return Ok(());
+    }
+    match outcome.problems {
+        0 => bail!(
+            "{} source(s) or hook(s) could not be reached",
+            outcome.unreachable
+        ),
+        n => bail!("{n} problem(s) in {}", config.display()),
     }
 }
 

@@ -72,9 +72,9 @@ impl Bar {
         self.bar.clone()
     }
 
-    /// Removes the bar from the screen.
+    /// Removes the bar from the screen (as dropping it does).
     pub fn finish(self) {
-        // Drop does it.
+        drop(self);
     }
 }
 
