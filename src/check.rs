@@ -132,7 +132,10 @@ async fn try_source(
         BrokerAddr::Embedded => {
             return "embedded: the broker ctower starts itself, nothing to try".into()
         }
-        BrokerAddr::Tcp { host, port } => BrokerEndpoint::new(host.clone(), *port),
+        addr @ BrokerAddr::Tcp { .. } => match BrokerEndpoint::resolve(addr, None) {
+            Ok(e) => e,
+            Err(e) => return format!("FAILED: {e}"),
+        },
     };
     match probe_source(source, &endpoint, timeout).await {
         Ok(r) if r.refused_filters.is_empty() => {

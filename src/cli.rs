@@ -117,7 +117,8 @@ pub struct DemoArgs {
 pub struct ReplayArgs {
     /// The recording (the replay format: gzip-compressed JSON Lines).
     pub file: PathBuf,
-    /// The broker, mqtt://HOST:PORT.
+    /// The broker, mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS (checked
+    /// against the system's trusted roots).
     #[arg(long)]
     pub broker: String,
     /// Pace: a factor of the recorded pace (`1` as recorded, `10` ten times
@@ -139,7 +140,8 @@ pub struct ReplayArgs {
 /// `ctower record`.
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// The broker, mqtt://HOST:PORT.
+    /// The broker, mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS (checked
+    /// against the system's trusted roots).
     #[arg(long)]
     pub broker: String,
     /// Topic filter(s) to record.

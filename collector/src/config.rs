@@ -4,6 +4,7 @@
 use crate::decode::{valid_name, DecodeRules, TopicPattern};
 use crate::endpoint::{redact_url, BrokerAddr};
 use crate::limits::SourceLimits;
+use crate::tls::{Tls, TlsConfig};
 use ctower_model::{key_field, key_index, Bucket, ConfigIssue, Role};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -35,6 +36,9 @@ pub struct SourceConfig {
     pub username: Option<String>,
     /// Name of the environment variable holding the password (never the password).
     pub password_env: Option<String>,
+    /// TLS settings of an `mqtts://` broker (default: the system's trusted
+    /// roots, no client certificate).
+    pub tls: Option<TlsConfig>,
     /// Default `{enterprise}/{site}/{area}/{line}/{asset}/{signal}`.
     pub topic_pattern: Option<String>,
     /// Signal name → role overrides (`state`, `counter_total`, …, `process`).
@@ -65,6 +69,7 @@ impl std::fmt::Debug for SourceConfig {
             .field("keep_alive_secs", &self.keep_alive_secs)
             .field("username", &self.username)
             .field("password_env", &self.password_env)
+            .field("tls", &self.tls)
             .field("topic_pattern", &self.topic_pattern)
             .field("signals", &self.signals)
             .field("states", &self.states)
@@ -110,6 +115,8 @@ pub struct Source {
     pub keep_alive: Duration,
     /// User name and password, if the broker needs them.
     pub credentials: Option<Credentials>,
+    /// TLS, exactly when the broker's URL is `mqtts://`.
+    pub tls: Option<Tls>,
     /// How the source's topics and payloads are decoded.
     pub decode_rules: DecodeRules,
     /// Caps of assets and signals.
@@ -142,6 +149,7 @@ impl SourceConfig {
             push(issues, key, "name", "must not be empty".into());
         }
         let broker = self.check_broker(key, issues);
+        let tls = self.check_tls(key, broker.as_ref(), issues);
         let (qos, keep_alive) = self.check_session(key, issues);
         let subscriptions = self.check_subscriptions(key, issues);
         let credentials = self.check_credentials(key, env, issues);
@@ -161,6 +169,7 @@ impl SourceConfig {
             qos,
             keep_alive,
             credentials,
+            tls,
             decode_rules: decode_rules?,
             limits,
         })
@@ -174,6 +183,32 @@ impl SourceConfig {
                 push(issues, key, "broker_url", format!("`{url}`: {e}"));
             })
             .ok()
+    }
+
+    /// `tls`: read for an `mqtts://` broker (with its defaults when the
+    /// table is absent), refused for one in the clear (it would be silently
+    /// unused).
+    fn check_tls(
+        &self,
+        key: &str,
+        broker: Option<&BrokerAddr>,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<Tls> {
+        let tls_key = key_field(key, "tls");
+        match (broker, &self.tls) {
+            (Some(BrokerAddr::Tcp { tls: true, .. }), Some(t)) => t.check(&tls_key, issues),
+            (Some(BrokerAddr::Tcp { tls: true, .. }), None) => {
+                TlsConfig::default().check(&tls_key, issues)
+            }
+            (_, Some(_)) => {
+                issues.push(ConfigIssue::new(
+                    tls_key,
+                    "TLS settings need an mqtts:// broker_url",
+                ));
+                None
+            }
+            (_, None) => None,
+        }
     }
 
     /// `qos` (default 1) and `keep_alive_secs` (default 30).
@@ -340,6 +375,7 @@ mod tests {
             keep_alive_secs: None,
             username: None,
             password_env: None,
+            tls: None,
             topic_pattern: None,
             signals: BTreeMap::new(),
             states: BTreeMap::new(),
@@ -347,6 +383,28 @@ mod tests {
             max_assets: None,
             max_signals_per_asset: None,
         }
+    }
+
+    #[test]
+    fn tls_settings_belong_to_an_mqtts_broker() {
+        let mut c = cfg("mqtt://h:1883");
+        c.tls = Some(TlsConfig::default());
+        let mut issues = vec![];
+        assert!(c.check("sources[2]", &|_| None, &mut issues).is_none());
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].key, "sources[2].tls");
+
+        // An mqtts:// source reads its files when checked: a missing CA
+        // file is a problem of its key, not of a later connection.
+        let mut c = cfg("mqtts://h:8883");
+        c.tls = Some(TlsConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsConfig::default()
+        });
+        let mut issues = vec![];
+        assert!(c.check("sources[0]", &|_| None, &mut issues).is_none());
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["sources[0].tls.ca_file"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::fmt;
 pub const EMBEDDED_NOT_RUNNING: &str =
     "`embedded` names the MQTT broker a ctower process starts inside itself \
      (`ctower demo`, or `ctower run` with a source whose broker_url is `embedded`), \
-     and this process runs none: give a broker's address, mqtt://HOST:PORT \
+     and this process runs none: give a broker's address, mqtt://HOST:PORT or mqtts://HOST:PORT \
      (a running demo logs its broker's: `embedded broker ready url=…`)";
 
 /// `url` with any user information (`user:password@`) replaced by `***@`,
@@ -42,29 +42,36 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 pub enum BrokerAddr {
     /// The broker started by this process (module docs).
     Embedded,
-    /// A broker reached over plain TCP.
+    /// A broker reached over TCP, in the clear or (`mqtts://`) over TLS.
     Tcp {
         /// Host name or IP address (an IPv6 address without brackets).
         host: String,
         /// TCP port, 1 to 65535.
         port: u16,
+        /// TLS (`mqtts://`, `ssl://`): the broker's certificate and name
+        /// are checked ([`crate::tls`]).
+        tls: bool,
     },
 }
 
 impl BrokerAddr {
-    /// Parses `embedded`, `mqtt://HOST:PORT` or `tcp://HOST:PORT` (an IPv6
-    /// host in brackets). User information in the URL is refused: it would
+    /// Parses `embedded`, `mqtt://HOST:PORT` or `tcp://HOST:PORT`, and
+    /// with TLS `mqtts://HOST:PORT` or `ssl://HOST:PORT` (an IPv6 host in
+    /// brackets). User information in the URL is refused: it would
     /// be logged wherever the URL is. The error is a sentence without the URL.
     pub fn parse(url: &str) -> Result<BrokerAddr, String> {
         if url == "embedded" {
             return Ok(BrokerAddr::Embedded);
         }
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| {
-                "expected mqtt://HOST:PORT or `embedded` (TLS is not supported yet)".to_string()
-            })?;
+        let (rest, tls) = match url.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => (rest, false),
+            Some(("mqtts" | "ssl", rest)) => (rest, true),
+            _ => {
+                return Err(
+                    "expected mqtt://HOST:PORT, mqtts://HOST:PORT (TLS) or `embedded`".to_string(),
+                )
+            }
+        };
         // `user:password@host` would otherwise read as a host name (and be
         // printed in every log line of the source).
         let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
@@ -95,6 +102,7 @@ impl BrokerAddr {
                 .trim_end_matches(']')
                 .to_string(),
             port,
+            tls,
         })
     }
 }
@@ -106,15 +114,24 @@ pub struct BrokerEndpoint {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 impl BrokerEndpoint {
-    /// The endpoint `host:port`.
+    /// The endpoint `host:port`, in the clear.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         BrokerEndpoint {
             host: host.into(),
             port,
+            tls: false,
         }
+    }
+
+    /// This endpoint over TLS.
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
+        self
     }
 
     /// Where `addr` points. [`BrokerAddr::Embedded`] is `embedded`, the
@@ -126,7 +143,10 @@ impl BrokerEndpoint {
         embedded: Option<&BrokerEndpoint>,
     ) -> Result<BrokerEndpoint, CollectorError> {
         match addr {
-            BrokerAddr::Tcp { host, port } => Ok(BrokerEndpoint::new(host.clone(), *port)),
+            BrokerAddr::Tcp { host, port, tls } => {
+                let e = BrokerEndpoint::new(host.clone(), *port);
+                Ok(if *tls { e.with_tls() } else { e })
+            }
             // A configuration error like any other unusable URL.
             BrokerAddr::Embedded => embedded.cloned().ok_or_else(|| CollectorError::BrokerUrl {
                 url: "embedded".into(),
@@ -159,10 +179,11 @@ impl fmt::Display for BrokerEndpoint {
             Some(at) => format!("***{}", &self.host[at..]).into(),
             None => Cow::Borrowed(self.host.as_str()),
         };
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
         if host.contains(':') {
-            write!(f, "mqtt://[{host}]:{}", self.port)
+            write!(f, "{scheme}://[{host}]:{}", self.port)
         } else {
-            write!(f, "mqtt://{host}:{}", self.port)
+            write!(f, "{scheme}://{host}:{}", self.port)
         }
     }
 }
@@ -178,10 +199,19 @@ mod tests {
             BrokerAddr::parse("mqtt://10.0.0.1:1883"),
             Ok(BrokerAddr::Tcp {
                 host: "10.0.0.1".into(),
-                port: 1883
+                port: 1883,
+                tls: false,
             })
         );
-        assert!(BrokerAddr::parse("mqtts://h:8883").is_err());
+        assert_eq!(
+            BrokerAddr::parse("mqtts://h:8883"),
+            Ok(BrokerAddr::Tcp {
+                host: "h".into(),
+                port: 8883,
+                tls: true,
+            })
+        );
+        assert!(BrokerAddr::parse("wss://h:443").is_err());
         assert!(BrokerAddr::parse("mqtt://h").is_err());
     }
 
@@ -211,6 +241,7 @@ mod tests {
         let tcp = BrokerAddr::Tcp {
             host: "::1".into(),
             port: 1883,
+            tls: false,
         };
         assert_eq!(
             BrokerEndpoint::resolve(&tcp, None).unwrap().to_string(),

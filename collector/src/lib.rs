@@ -12,7 +12,8 @@
 //! - [`probe`]: one connection to a source's broker (`ctower check --connect`);
 //! - [`broker`]: the embedded rumqttd broker, and the log directives that
 //!   keep its internals out of ctower's logs;
-//! - [`replay`]: publish a recording to a broker, record live traffic.
+//! - [`replay`]: publish a recording to a broker, record live traffic;
+//! - [`tls`]: TLS to brokers (rustls, `ring`), certificates from PEM files.
 
 pub mod admission;
 pub mod broker;
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod mqtt;
 pub mod probe;
 pub mod replay;
+pub mod tls;
 
 pub use config::{Source, SourceConfig};
 pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, RawMessage};

@@ -55,11 +55,12 @@ use crate::config::Source;
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
 use crate::endpoint::BrokerEndpoint;
 use crate::ingest::RawMessage;
+use crate::tls::Tls;
 use crate::CollectorError;
 use ctower_model::Clock;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
-    SubscribeFilter, SubscribeReasonCode,
+    SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -208,11 +209,14 @@ pub(crate) fn qos_from_u8(qos: u8) -> Result<QoS, CollectorError> {
     }
 }
 
-/// Options common to every client of this crate.
+/// Options common to every client of this crate. A TLS endpoint connects
+/// with `tls` (a source's `[sources.tls]`), or without one (a command's
+/// `--broker mqtts://…`) with the system's trusted roots.
 pub(crate) fn base_options(
     client_id: &str,
     endpoint: &BrokerEndpoint,
     keep_alive: Duration,
+    tls: Option<&Tls>,
 ) -> Result<MqttOptions, CollectorError> {
     if client_id.is_empty() {
         return Err(CollectorError::Mqtt("the MQTT client id is empty".into()));
@@ -223,6 +227,15 @@ pub(crate) fn base_options(
     o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     o.set_inflight(MAX_INFLIGHT);
     o.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
+    if endpoint.tls {
+        let tls = match tls {
+            Some(t) => t.clone(),
+            None => Tls::system().map_err(|e| CollectorError::Mqtt(format!("TLS: {e}")))?,
+        };
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.config,
+        )));
+    }
     Ok(o)
 }
 
@@ -264,7 +277,12 @@ pub async fn run_source(
 ) -> Result<SourceStats, CollectorError> {
     let endpoint = BrokerEndpoint::resolve(&source.broker, embedded.as_ref())?;
     let qos = qos_from_u8(source.qos)?;
-    let mut options = base_options(&source.client_id, &endpoint, source.keep_alive)?;
+    let mut options = base_options(
+        &source.client_id,
+        &endpoint,
+        source.keep_alive,
+        source.tls.as_ref(),
+    )?;
     options.set_clean_session(false);
     if let Some(c) = &source.credentials {
         options.set_credentials(c.username.clone(), c.password.clone());
@@ -655,6 +673,7 @@ mod tests {
             keep_alive_secs: None,
             username: None,
             password_env: None,
+            tls: None,
             topic_pattern: None,
             signals: Default::default(),
             states: Default::default(),
@@ -667,6 +686,7 @@ mod tests {
         spec.broker = BrokerAddr::Tcp {
             host: "ctower:s3cret@127.0.0.1".into(),
             port: 1,
+            tls: false,
         };
         let (tx, _rx) = mpsc::channel(1);
         let (stop_tx, stop) = watch::channel(false);

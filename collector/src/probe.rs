@@ -37,7 +37,7 @@ pub async fn probe_source(
     timeout: Duration,
 ) -> Result<ProbeReport, CollectorError> {
     let client_id = format!("{}{PROBE_SUFFIX}", source.client_id);
-    let mut options = base_options(&client_id, endpoint, source.keep_alive)?;
+    let mut options = base_options(&client_id, endpoint, source.keep_alive, source.tls.as_ref())?;
     options.set_clean_session(true);
     if let Some(c) = &source.credentials {
         options.set_credentials(c.username.clone(), c.password.clone());

@@ -47,7 +47,7 @@ pub async fn publish_recording(
     let total = TotalHint::count(path, passes);
     let (records, reader) = spawn_reader(path, passes, opts.shift_to_now.clone(), span.clone())?;
 
-    let mut options = base_options(&opts.client_id, broker, Duration::from_secs(30))?;
+    let mut options = base_options(&opts.client_id, broker, Duration::from_secs(30), None)?;
     options.set_clean_session(true);
     if let Some(c) = &opts.credentials {
         options.set_credentials(c.username.clone(), c.password.clone());

@@ -41,7 +41,7 @@ pub async fn record(
     if filters.is_empty() {
         return Err(CollectorError::Mqtt("record: no topic filter given".into()));
     }
-    let mut options = base_options(client_id, broker, Duration::from_secs(30))?;
+    let mut options = base_options(client_id, broker, Duration::from_secs(30), None)?;
     options.set_clean_session(true);
     let span = tracing::info_span!("replay_record", path = %path.display(), broker = %broker);
     let (records, written) = spawn_writer(path).await?;

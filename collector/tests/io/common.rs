@@ -74,6 +74,7 @@ pub fn spec(name: &str, broker_url: &str) -> ctower_collector::Source {
         keep_alive_secs: Some(10),
         username: None,
         password_env: None,
+        tls: None,
         topic_pattern: None,
         signals: BTreeMap::new(),
         states: BTreeMap::new(),
@@ -247,19 +248,36 @@ impl Mosquitto {
     /// `CTOWER_REQUIRE_SERVICES=1`.
     pub fn start_or_skip(port: Option<u16>) -> Option<Mosquitto> {
         let bin = ctower_testkit::services::require(&ctower_testkit::services::MOSQUITTO)?;
-        Some(Self::start(&bin, port.unwrap_or_else(free_port)))
+        Some(Self::start(&bin, port.unwrap_or_else(free_port), &|_| {
+            "allow_anonymous true\n".into()
+        }))
     }
 
-    fn start(bin: &Path, port: u16) -> Mosquitto {
+    /// [`Self::start_or_skip`] on a free port with the listener's (and the
+    /// broker's) security settings that `security` writes: it is given the
+    /// broker's own directory, to put its files in (readable by the user
+    /// Mosquitto drops to when started as root), and returns the lines.
+    pub fn start_secured_or_skip(security: &dyn Fn(&Path) -> String) -> Option<Mosquitto> {
+        let bin = ctower_testkit::services::require(&ctower_testkit::services::MOSQUITTO)?;
+        Some(Self::start(&bin, free_port(), security))
+    }
+
+    fn start(bin: &Path, port: u16, security: &dyn Fn(&Path) -> String) -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let conf = dir.path().join("mosquitto.conf");
         // max_queued_messages 0 = unlimited (the default 1000 drops QoS 1
         // messages for a slow subscriber); max_inflight_messages 0 = unlimited.
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n\
-                 max_inflight_messages 0\npersistence false\n"
+                "listener {port} 127.0.0.1\n{}max_queued_messages 0\n\
+                 max_inflight_messages 0\npersistence false\n",
+                security(dir.path())
             ),
         )
         .unwrap();

@@ -15,3 +15,4 @@ mod loop_shift;
 mod mosquitto;
 mod oversized;
 mod record;
+mod tls;
