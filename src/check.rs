@@ -7,6 +7,7 @@
 
 use crate::settings::{self, Loaded, SecretRef};
 use ctower_alerts::{Hook, Secrets};
+use ctower_collector::config::SecretRef as PasswordRef;
 use ctower_collector::endpoint::{BrokerAddr, BrokerEndpoint};
 use ctower_collector::probe::probe_source;
 use std::io::Write;
@@ -53,14 +54,25 @@ pub fn check(
     let unset: Vec<&SecretRef> = loaded
         .secrets
         .iter()
-        .filter(|r| lookup(&r.var).is_none())
+        .filter(|r| {
+            if is_file(r) {
+                PasswordRef::read_file(Path::new(&r.var)).is_none()
+            } else {
+                lookup(&r.var).is_none()
+            }
+        })
         .collect();
     for r in &unset {
         let line = r.at.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let what = if is_file(r) {
+            format!("the file {}, which cannot be read here", r.var)
+        } else {
+            format!("{}, which is not set here", r.var)
+        };
         writeln!(
             out,
-            "  note: {}{line}: {} names {}, which is not set here; `ctower run` needs it",
-            r.at.source, r.key, r.var
+            "  note: {}{line}: {} names {what}; `ctower run` needs it",
+            r.at.source, r.key
         )?;
     }
     let unreachable = match connect {
@@ -71,6 +83,11 @@ pub fn check(
         problems: 0,
         unreachable,
     })
+}
+
+/// Whether a secret's key names a file rather than a variable.
+fn is_file(r: &SecretRef) -> bool {
+    r.key.ends_with("_file")
 }
 
 /// The one line saying what the configuration holds.
@@ -124,9 +141,12 @@ async fn try_source(
     unset: &[&SecretRef],
     timeout: Duration,
 ) -> String {
-    let password_key = format!("sources[{index}].password_env");
-    if let Some(r) = unset.iter().find(|r| r.key == password_key) {
-        return format!("not tried: set {} to try it", r.var);
+    let password = [
+        format!("sources[{index}].password_env"),
+        format!("sources[{index}].password_file"),
+    ];
+    if let Some(r) = unset.iter().find(|r| password.contains(&r.key)) {
+        return format!("not tried: {} is not there to try it", r.var);
     }
     let endpoint = match &source.broker {
         BrokerAddr::Embedded => {

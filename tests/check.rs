@@ -228,3 +228,35 @@ fn connect_tries_each_source_and_webhook_once_and_says_which_failed() {
     }
     drop(receiver);
 }
+
+#[test]
+fn a_password_file_is_a_secret_like_a_variable() {
+    let dir = scratch("check-password-file");
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
+    let secret = dir.join("mqtt-password");
+    let _ = std::fs::remove_file(&secret);
+    let source = format!(
+        "[[sources]]\nname = \"gw\"\nbroker_url = \"mqtt://127.0.0.1:1883\"\n\
+         username = \"ctower\"\npassword_file = \"{}\"\n",
+        secret.display()
+    );
+    let at = text.find("[[sources]]").unwrap();
+    let end = text[at..].find("\n\n").unwrap() + at;
+    let config = dir.join("password-file.toml");
+    std::fs::write(&config, format!("{}{source}{}", &text[..at], &text[end..])).unwrap();
+
+    // Not there: checking needs no secret, it says `run` will.
+    let (out, report) = check(&config, &[], &[]);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("sources[0].password_file names the file")
+            && report.contains("cannot be read here"),
+        "{report}"
+    );
+    // There: no note, and the password is never printed.
+    std::fs::write(&secret, "pl4nt-s3cret\n").unwrap();
+    let (out, report) = check(&config, &[], &[]);
+    assert!(out.status.success(), "{report}");
+    assert!(!report.contains("note:"), "{report}");
+    assert!(!report.contains("pl4nt-s3cret"), "{report}");
+}

@@ -8,6 +8,7 @@ use crate::tls::{Tls, TlsConfig};
 use ctower_model::{key_field, key_index, Bucket, ConfigIssue, Role};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct SourceConfig {
     pub username: Option<String>,
     /// Name of the environment variable holding the password (never the password).
     pub password_env: Option<String>,
+    /// Or: a file holding the password (one line; a final newline is not
+    /// part of it), e.g. a mounted secret.
+    pub password_file: Option<PathBuf>,
     /// TLS settings of an `mqtts://` broker (default: the system's trusted
     /// roots, no client certificate).
     pub tls: Option<TlsConfig>,
@@ -69,6 +73,7 @@ impl std::fmt::Debug for SourceConfig {
             .field("keep_alive_secs", &self.keep_alive_secs)
             .field("username", &self.username)
             .field("password_env", &self.password_env)
+            .field("password_file", &self.password_file)
             .field("tls", &self.tls)
             .field("topic_pattern", &self.topic_pattern)
             .field("signals", &self.signals)
@@ -134,14 +139,35 @@ fn push(issues: &mut Vec<ConfigIssue>, key: &str, field: &str, message: String) 
     issues.push(ConfigIssue::new(key_field(key, field), message));
 }
 
+/// Where a source's password is, as [`SourceConfig::check`] asks its
+/// lookup for it (injected, so tests touch neither the process environment
+/// nor files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretRef<'a> {
+    /// The environment variable of that name (`password_env`).
+    Env(&'a str),
+    /// The file at that path (`password_file`), its final newline removed.
+    File(&'a Path),
+}
+
+impl SecretRef<'_> {
+    /// The secret as [`SecretRef::File`] would give it: the file's text
+    /// without its final newline; `None` when it cannot be read.
+    pub fn read_file(path: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        Some(text.strip_suffix('\r').unwrap_or(text).to_string())
+    }
+}
+
 impl SourceConfig {
-    /// Checks one source; `key` is its path, e.g. `sources[0]`. `env` looks up
-    /// environment variables (injected so tests do not touch the process env).
-    /// Every problem is pushed with its key; `None` exactly when one was.
+    /// Checks one source; `key` is its path, e.g. `sources[0]`. `secrets`
+    /// looks up the password (`None`: not set, or not readable). Every
+    /// problem is pushed with its key; `None` exactly when one was.
     pub fn check(
         &self,
         key: &str,
-        env: &dyn Fn(&str) -> Option<String>,
+        secrets: &dyn Fn(SecretRef<'_>) -> Option<String>,
         issues: &mut Vec<ConfigIssue>,
     ) -> Option<Source> {
         let before = issues.len();
@@ -152,7 +178,7 @@ impl SourceConfig {
         let tls = self.check_tls(key, broker.as_ref(), issues);
         let (qos, keep_alive) = self.check_session(key, issues);
         let subscriptions = self.check_subscriptions(key, issues);
-        let credentials = self.check_credentials(key, env, issues);
+        let credentials = self.check_credentials(key, secrets, issues);
         let decode_rules = self.check_decoding(key, issues);
         let limits = self.check_limits(key, issues);
         if issues.len() > before {
@@ -248,29 +274,45 @@ impl SourceConfig {
         subscriptions
     }
 
-    /// `username` and `password_env`: the password is read from `env`.
+    /// `username` with `password_env` or `password_file` (not both): the
+    /// password is read through `secrets`, and never appears in a problem.
     fn check_credentials(
         &self,
         key: &str,
-        env: &dyn Fn(&str) -> Option<String>,
+        secrets: &dyn Fn(SecretRef<'_>) -> Option<String>,
         issues: &mut Vec<ConfigIssue>,
     ) -> Option<Credentials> {
         let credentials = |password| Credentials {
             username: self.username.clone().unwrap_or_default(),
             password,
         };
-        match (&self.username, &self.password_env) {
+        let (field, secret) = match (&self.password_env, &self.password_file) {
+            (Some(_), Some(_)) => {
+                let m = "give `password_env` or `password_file`, not both".into();
+                push(issues, key, "password_file", m);
+                return None;
+            }
+            (Some(var), None) => ("password_env", Some(SecretRef::Env(var))),
+            (None, Some(path)) => ("password_file", Some(SecretRef::File(path))),
+            (None, None) => ("password_env", None),
+        };
+        match (&self.username, secret) {
             (None, None) => None,
             (Some(_), None) => Some(credentials(String::new())),
             (None, Some(_)) => {
-                push(issues, key, "password_env", "set `username` too".into());
+                push(issues, key, field, "set `username` too".into());
                 None
             }
-            (Some(_), Some(var)) => match env(var) {
+            (Some(_), Some(secret)) => match secrets(secret) {
                 Some(p) => Some(credentials(p)),
                 None => {
-                    let m = format!("environment variable `{var}` is not set");
-                    push(issues, key, "password_env", m);
+                    let m = match secret {
+                        SecretRef::Env(var) => format!("environment variable `{var}` is not set"),
+                        SecretRef::File(path) => {
+                            format!("cannot read the password file `{}`", path.display())
+                        }
+                    };
+                    push(issues, key, field, m);
                     None
                 }
             },
@@ -375,6 +417,7 @@ mod tests {
             keep_alive_secs: None,
             username: None,
             password_env: None,
+            password_file: None,
             tls: None,
             topic_pattern: None,
             signals: BTreeMap::new(),
@@ -482,11 +525,43 @@ mod tests {
         let s = c
             .check(
                 "sources[0]",
-                &|k| (k == "PW").then(|| "s3cret".to_string()),
+                &|k| (k == SecretRef::Env("PW")).then(|| "s3cret".to_string()),
                 &mut issues,
             )
             .unwrap();
         assert_eq!(s.credentials.as_ref().unwrap().password, "s3cret");
         assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn password_comes_from_a_file_without_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mqtt-password");
+        std::fs::write(&path, "s3cret\r\n").unwrap();
+        assert_eq!(SecretRef::read_file(&path).as_deref(), Some("s3cret"));
+        let mut c = cfg("mqtt://h:1883");
+        c.username = Some("u".into());
+        c.password_file = Some(path.clone());
+        let mut issues = vec![];
+        let read = |k: SecretRef<'_>| match k {
+            SecretRef::File(p) => SecretRef::read_file(p),
+            SecretRef::Env(_) => None,
+        };
+        let s = c.check("sources[0]", &read, &mut issues).unwrap();
+        assert_eq!(s.credentials.as_ref().unwrap().password, "s3cret");
+        assert!(!format!("{s:?} {c:?}").contains("s3cret"));
+
+        // Unreadable, or given twice: problems of their keys.
+        c.password_file = Some(dir.path().join("missing"));
+        assert!(c.check("sources[0]", &read, &mut issues).is_none());
+        c.password_env = Some("PW".into());
+        assert!(c.check("sources[0]", &read, &mut issues).is_none());
+        let shown: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("sources[0].password_file: cannot read"),
+            "{shown:?}"
+        );
+        assert!(shown[1].contains("not both"), "{shown:?}");
     }
 }

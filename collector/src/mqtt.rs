@@ -673,6 +673,7 @@ mod tests {
             keep_alive_secs: None,
             username: None,
             password_env: None,
+            password_file: None,
             tls: None,
             topic_pattern: None,
             signals: Default::default(),

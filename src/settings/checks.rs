@@ -10,7 +10,7 @@ use super::{CheckedDemo, Settings};
 use crate::journal::Retention;
 use ctower_alerts::{AlertsConfig, Hook, Rule, Secrets};
 use ctower_collector::admission::AdmissionRules;
-use ctower_collector::config::Source;
+use ctower_collector::config::{SecretRef, Source};
 use ctower_collector::limits::LimitRules;
 use ctower_collector::SourceConfig;
 use ctower_model::{ConfigIssue, NameMap};
@@ -325,10 +325,17 @@ fn sources(
     secrets: Secrets<'_>,
     issues: &mut Vec<ConfigIssue>,
 ) -> Vec<Source> {
-    // Checking only, an unset password variable stands for an empty one.
-    let if_set = |name: &str| match secrets {
-        Secrets::Required(env) => env(name),
-        Secrets::IfSet(env) => Some(env(name).unwrap_or_default()),
+    // Checking only, an unset password variable (an unreadable password
+    // file) stands for an empty password.
+    let if_set = |secret: SecretRef<'_>| {
+        let found = match (secret, secrets) {
+            (SecretRef::Env(name), Secrets::Required(env) | Secrets::IfSet(env)) => env(name),
+            (SecretRef::File(path), _) => SecretRef::read_file(path),
+        };
+        match secrets {
+            Secrets::Required(_) => found,
+            Secrets::IfSet(_) => Some(found.unwrap_or_default()),
+        }
     };
     let mut specs = Vec::new();
     let mut names = BTreeSet::new();

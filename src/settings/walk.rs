@@ -20,12 +20,13 @@ use super::suggest::closest;
 use ctower_model::{key_field, ConfigIssue};
 use std::collections::BTreeMap;
 
-/// A key naming an environment variable that holds a secret.
+/// A key naming where a secret is: an environment variable (`…_env`) or a
+/// password file (`…password_file`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRef {
     /// Its key, e.g. `sources[0].password_env`.
     pub key: String,
-    /// The variable's name.
+    /// The variable's name, or the file's path.
     pub var: String,
     /// Where the key was written.
     pub at: Origin,
@@ -42,7 +43,7 @@ pub struct Walked {
     pub bad: Vec<String>,
     /// Where each key was written.
     pub at: BTreeMap<String, Origin>,
-    /// Every `…_env` key: the variables holding secrets.
+    /// Every key naming where a secret is (`…_env`, `…password_file`).
     pub secrets: Vec<SecretRef>,
 }
 
@@ -98,7 +99,8 @@ fn node(w: &mut Walked, n: &Node, shape: &Shape, key: &str) -> Option<toml::Valu
         Shape::List(inner) => list(w, n, inner, key),
         _ => match scalar(&n.value, shape) {
             Ok(v) => {
-                if let (Some(var), true) = (v.as_str(), key.ends_with("_env")) {
+                let names_secret = key.ends_with("_env") || key.ends_with("password_file");
+                if let (Some(var), true) = (v.as_str(), names_secret) {
                     w.secrets.push(SecretRef {
                         key: key.to_string(),
                         var: var.to_string(),

@@ -74,6 +74,7 @@ pub fn spec(name: &str, broker_url: &str) -> ctower_collector::Source {
         keep_alive_secs: Some(10),
         username: None,
         password_env: None,
+        password_file: None,
         tls: None,
         topic_pattern: None,
         signals: BTreeMap::new(),

@@ -115,6 +115,7 @@ fn tls_source(name: &str, port: u16, tls: TlsConfig, password: &str) -> ctower_c
         keep_alive_secs: Some(10),
         username: Some(USER.into()),
         password_env: Some("TEST_PASSWORD".into()),
+        password_file: None,
         tls: Some(tls),
         topic_pattern: None,
         signals: BTreeMap::new(),
