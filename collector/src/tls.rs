@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A client certificate chain and its private key.
+type ClientAuth = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
 /// `[sources.tls]` as written: where the certificates are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,13 +112,9 @@ impl TlsConfig {
         })
     }
 
-    /// The client certificate chain and key, when both are given.
-    #[allow(clippy::type_complexity)]
-    fn check_client(
-        &self,
-        key: &str,
-        issues: &mut Vec<ConfigIssue>,
-    ) -> Option<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+    /// The client certificate chain and key, when both are given (`None`:
+    /// a problem was pushed).
+    fn check_client(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<Option<ClientAuth>> {
         match (&self.client_cert_file, &self.client_key_file) {
             (None, None) => Some(None),
             (Some(_), None) | (None, Some(_)) => {

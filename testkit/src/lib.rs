@@ -13,12 +13,14 @@
 //! - an in-process wait never blocks forever ([`wait`]): each has a
 //!   deadline and a message saying what was awaited.
 //!
-//! [`Mosquitto`] starts a real broker on a free port for a test.
+//! [`Mosquitto`] starts a real broker on a free port for a test; [`pki`]
+//! makes the certificates and password file of a secured one.
 // Test support (a dev-dependency only): a setup step that fails fails the
 // test that asked for it, with the message given.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod mosquitto;
+pub mod pki;
 pub mod process;
 pub mod services;
 pub mod wait;

@@ -25,6 +25,16 @@ impl Mosquitto {
     /// slow subscriber's QoS 1 messages beyond it, and the tests publish
     /// recordings at full speed and count every message.
     pub fn start(bin: &Path) -> Mosquitto {
+        Mosquitto::start_configured(bin, &|_| "allow_anonymous true\n".into())
+    }
+
+    /// [`Mosquitto::start`] with the first listener's (and the broker's)
+    /// security settings that `security` writes: it is given the broker's
+    /// own directory, to put certificates and password files in (readable
+    /// by the user Mosquitto drops to when started as root), and returns
+    /// the configuration lines. Lines after a further `listener` line
+    /// configure that one (with `per_listener_settings true`).
+    pub fn start_configured(bin: &Path, security: &dyn Fn(&Path) -> String) -> Mosquitto {
         // Mosquitto cannot listen on port 0 and report the port, so a free
         // port is picked (bind, read, release) and can be taken by another
         // process before Mosquitto binds it: then it exits at once, and a
@@ -33,12 +43,19 @@ impl Mosquitto {
         for attempt in 1..=ATTEMPTS {
             let port = free_port();
             let dir = tempfile::tempdir().expect("temporary directory for mosquitto");
+            std::fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .expect("mosquitto's directory readable");
             let conf = dir.path().join("mosquitto.conf");
+            // Global settings first: `security` may open more listeners.
             std::fs::write(
                 &conf,
                 format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                     max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stderr\n"
+                    "persistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n\
+                     log_dest stderr\nlistener {port} 127.0.0.1\n{}",
+                    security(dir.path())
                 ),
             )
             .expect("writing mosquitto.conf");

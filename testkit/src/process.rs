@@ -229,6 +229,11 @@ impl Captured {
     }
 }
 
+/// The last lines a child wrote, for failure messages.
+type Tail = Arc<Mutex<VecDeque<String>>>;
+/// Every line a child wrote.
+type AllLines = Arc<Mutex<Vec<String>>>;
+
 /// A long-running child whose output lines (stdout and stderr, merged) a
 /// test waits on. Each line also goes to the test's captured output
 /// (prefixed with `[what]`: shown when the test fails) and to a tail kept
@@ -237,7 +242,8 @@ pub struct Spawned {
     what: String,
     child: Child,
     lines: Receiver<String>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    tail: Tail,
+    all: AllLines,
     readers: Vec<JoinHandle<()>>,
     status: Option<ExitStatus>,
 }
@@ -256,18 +262,20 @@ impl Spawned {
             Err(e) => panic!("could not start {what} ({:?}): {e}", cmd.get_program()),
         };
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        let all = Arc::new(Mutex::new(Vec::new()));
         let (tx, lines) = channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let readers = vec![
-            read_lines(stdout, what, tx.clone(), tail.clone()),
-            read_lines(stderr, what, tx, tail.clone()),
+            read_lines(stdout, what, tx.clone(), (tail.clone(), all.clone())),
+            read_lines(stderr, what, tx, (tail.clone(), all.clone())),
         ];
         Spawned {
             what: what.to_string(),
             child,
             lines,
             tail,
+            all,
             readers,
             status: None,
         }
@@ -276,6 +284,12 @@ impl Spawned {
     /// The child's process id.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Every line the child wrote so far (stdout and stderr as read), for a
+    /// test that searches the whole output: a secret must be in none.
+    pub fn output(&self) -> Vec<String> {
+        self.all.lock().expect("output").clone()
     }
 
     /// The last [`TAIL_LINES`] lines the child wrote.
@@ -380,7 +394,7 @@ fn read_lines(
     pipe: impl Read + Send + 'static,
     what: &str,
     tx: Sender<String>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    (tail, all): (Tail, AllLines),
 ) -> JoinHandle<()> {
     let what = what.to_string();
     std::thread::spawn(move || {
@@ -407,6 +421,7 @@ fn read_lines(
                 }
                 tail.push_back(line.clone());
             }
+            all.lock().expect("output").push(line.clone());
             let _ = tx.send(line);
         }
     })

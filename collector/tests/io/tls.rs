@@ -1,5 +1,6 @@
 //! TLS to a real Mosquitto that requires it (issue #10, secured sources):
-//! a CA, a server certificate and a client certificate made here (rcgen),
+//! a CA, a server certificate and a client certificate made for the test
+//! (`ctower_testkit::pki`),
 //! a password file (`mosquitto_passwd`) and an ACL. A source with the
 //! right CA, certificate and password connects over TLS and ingests; a
 //! wrong password, an untrusted server certificate and a missing client
@@ -10,68 +11,18 @@ use ctower_collector::mqtt::SourceStatus;
 use ctower_collector::probe::probe_source;
 use ctower_collector::tls::TlsConfig;
 use ctower_collector::SourceConfig;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use ctower_testkit::pki::{mosquitto_password_file, write_readable as write, TestPki};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const USER: &str = "plant-gw";
 const PASSWORD: &str = "s3cret-Pa55";
 
-/// A CA and a certificate it signed.
-struct Pki {
-    ca_pem: String,
-    server: (String, String),
-    client: (String, String),
-}
-
-fn issued(names: &[&str], ca: &rcgen::Certificate, ca_key: &KeyPair) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, names[0]);
-    let cert = params.signed_by(&key, ca, ca_key).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-fn make_pki(name: &str) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let ca = params.self_signed(&ca_key).unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server: issued(&["localhost", "127.0.0.1"], &ca, &ca_key),
-        client: issued(&["ctower-client"], &ca, &ca_key),
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    path
-}
-
-/// `mosquitto_passwd` beside `mosquitto` (the same Debian package).
-fn mosquitto_passwd() -> PathBuf {
-    let bin = ctower_testkit::services::MOSQUITTO.locate().unwrap();
-    [
-        "/usr/bin/mosquitto_passwd",
-        "/usr/local/bin/mosquitto_passwd",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .chain(bin.parent().map(|d| d.join("mosquitto_passwd")))
-    .find(|p| p.exists())
-    .expect("mosquitto_passwd (Debian package mosquitto) beside mosquitto")
-}
-
 /// Mosquitto with TLS on its port (client certificates required), a
 /// password, and an ACL allowing `acme/#`; plus a plain listener on
 /// `plain` for the test's publisher (password required there too).
-fn secured_broker(pki: &Pki, plain: u16) -> Option<Mosquitto> {
+fn secured_broker(pki: &TestPki, plain: u16) -> Option<Mosquitto> {
     Mosquitto::start_secured_or_skip(&|dir| {
         let ca = write(dir, "ca.pem", &pki.ca_pem);
         let cert = write(dir, "server.pem", &pki.server.0);
@@ -81,16 +32,7 @@ fn secured_broker(pki: &Pki, plain: u16) -> Option<Mosquitto> {
             "acl",
             &format!("user {USER}\ntopic readwrite acme/#\n"),
         );
-        let passwd = write(dir, "passwd", "");
-        let made = std::process::Command::new(mosquitto_passwd())
-            .arg("-b")
-            .arg(&passwd)
-            .args([USER, PASSWORD])
-            .status()
-            .unwrap();
-        assert!(made.success(), "mosquitto_passwd: {made}");
-        std::fs::set_permissions(&passwd, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .unwrap();
+        let passwd = mosquitto_password_file(dir, USER, PASSWORD);
         format!(
             "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
              allow_anonymous false\npassword_file {}\nacl_file {}\n\
@@ -148,8 +90,8 @@ async fn first_error(spec: ctower_collector::Source) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_client_certificate_and_password_connects_and_every_fault_says_why() {
-    let pki = make_pki("ctower test CA");
-    let rogue = make_pki("someone else's CA");
+    let pki = TestPki::new("ctower test CA");
+    let rogue = TestPki::new("someone else's CA");
     let plain = free_port();
     let Some(m) = secured_broker(&pki, plain) else {
         return;

@@ -1,0 +1,152 @@
+//! `ctower run` against a secured Mosquitto (issue #10, secured sources):
+//! TLS with a test CA, client certificates required, a password file. Two
+//! sources on it: `secured` (the right CA, certificate and a password from
+//! a file) ingests the whole recording, and its KPIs and alarms are
+//! byte-identical to the batch mode's; `wrong-password` fails attempt
+//! after attempt with log lines naming it, and never disturbs the first.
+//! No secret (either password, the client's private key) is in any line
+//! the process writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
+
+mod common;
+
+use common::{assert_same_files, recording, root, run_batch, scratch};
+use ctower_testkit::pki::{mosquitto_password_file, write_readable, TestPki};
+use ctower_testkit::process::{self, Spawned};
+use ctower_testkit::services::{self, MOSQUITTO};
+use ctower_testkit::Mosquitto;
+use std::process::Command;
+use std::time::Duration;
+
+const USER: &str = "plant-gw";
+const PASSWORD: &str = "Pl4nt-s3cret-pw";
+const WRONG: &str = "not-the-Pa55word";
+const START: Duration = Duration::from_secs(30);
+const RUN: Duration = Duration::from_secs(120);
+
+fn ctower() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
+    c.current_dir(root());
+    c
+}
+
+/// Mosquitto with TLS (client certificates and a password required) on its
+/// port, and an anonymous plain listener on `plain` for the gateway's replay.
+fn secured_broker(bin: &std::path::Path, pki: &TestPki, plain: u16) -> Mosquitto {
+    Mosquitto::start_configured(bin, &|dir| {
+        let ca = write_readable(dir, "ca.pem", &pki.ca_pem);
+        let cert = write_readable(dir, "server.pem", &pki.server.0);
+        let key = write_readable(dir, "server.key", &pki.server.1);
+        let passwd = mosquitto_password_file(dir, USER, PASSWORD);
+        format!(
+            "per_listener_settings true\ncafile {}\ncertfile {}\nkeyfile {}\n\
+             require_certificate true\nallow_anonymous false\npassword_file {}\n\
+             listener {plain} 127.0.0.1\nallow_anonymous true\n",
+            ca.display(),
+            cert.display(),
+            key.display(),
+            passwd.display()
+        )
+    })
+}
+
+#[test]
+fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
+    let Some(bin) = services::require(&MOSQUITTO) else {
+        return;
+    };
+    let pki = TestPki::new("plant CA");
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let broker = secured_broker(&bin, &pki, plain);
+
+    let dir = scratch("live-tls");
+    let ca = write_readable(&dir, "ca.pem", &pki.ca_pem);
+    let cert = write_readable(&dir, "client.pem", &pki.client.0);
+    let key = write_readable(&dir, "client.key", &pki.client.1);
+    let password_file = write_readable(&dir, "mqtt-password", &format!("{PASSWORD}\n"));
+    let tls = format!(
+        "[sources.tls]\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+        ca.display(),
+        cert.display(),
+        key.display()
+    );
+    let url = format!("mqtts://localhost:{}", broker.port());
+    let sources = format!(
+        "[[sources]]\nname = \"secured\"\nbroker_url = \"{url}\"\nsubscriptions = [\"acme/#\"]\n\
+         username = \"{USER}\"\npassword_file = \"{}\"\n{tls}\n\
+         [[sources]]\nname = \"wrong-password\"\nbroker_url = \"{url}\"\n\
+         subscriptions = [\"acme/#\"]\nusername = \"{USER}\"\npassword_env = \"CTOWER_TEST_WRONG_PW\"\n{tls}\n",
+        password_file.display()
+    );
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
+    let at = text.find("[[sources]]").unwrap();
+    let end = text[at..].find("\n\n").unwrap() + at;
+    let config = dir.join("tls.toml");
+    std::fs::write(&config, format!("{}{sources}{}", &text[..at], &text[end..])).unwrap();
+
+    let n = ctower_model::ReplayReader::open(&recording())
+        .unwrap()
+        .count() as u64;
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut live = Spawned::start(
+        ctower()
+            .args(["--log", "info", "run", "-w", "2", "-c"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .args(["--stop-after", &n.to_string()])
+            .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+            .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl"))
+            .env("CTOWER_TEST_WRONG_PW", WRONG),
+        "ctower run (TLS)",
+    );
+    live.wait_line("source subscribed source=secured", START);
+    let refused = live.wait_line("MQTT connection failed", START);
+    assert!(refused.contains("source=wrong-password"), "{refused}");
+    assert!(refused.contains("mqtts://localhost"), "{refused}");
+
+    // The gateway publishes the recording; the secured source takes all of it.
+    process::run_ok(
+        ctower()
+            .args(["--log", "warn", "replay"])
+            .arg(recording())
+            .args([
+                "--broker",
+                &format!("mqtt://127.0.0.1:{plain}"),
+                "--speed",
+                "max",
+            ]),
+        "ctower replay (plain listener)",
+        RUN,
+    );
+    live.wait_success(RUN);
+
+    let reference = dir.join("batch");
+    run_batch(&recording(), &reference, 2);
+    assert_same_files(
+        &["kpis.jsonl", "alarms.jsonl"],
+        (&reference, "batch mode"),
+        (&out, "live mode over TLS"),
+    );
+
+    let output = live.output();
+    let failures = output
+        .iter()
+        .filter(|l| l.contains("MQTT connection failed"))
+        .collect::<Vec<_>>();
+    assert!(!failures.is_empty());
+    assert!(
+        failures.iter().all(|l| l.contains("source=wrong-password")),
+        "only the wrong password fails: {failures:#?}"
+    );
+    let key_line = pki.client.1.lines().nth(1).unwrap();
+    for secret in [PASSWORD, WRONG, key_line] {
+        let leaks: Vec<&String> = output.iter().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "a secret in the log: {leaks:#?}");
+    }
+}
