@@ -99,6 +99,20 @@ pub struct SourceStats {
     pub connection_errors: u64,
     /// Messages above `max_payload_bytes`, forwarded as a prefix.
     pub oversized: u64,
+    /// Reconnections the broker answered with `session_present = 0`: it had
+    /// lost this source's session, and the QoS 1 messages published while
+    /// the source was away with it (a possible gap, logged with its times).
+    pub sessions_lost: u64,
+}
+
+/// A reconnection into a lost session: when the source was away (wall
+/// clock, ms since the epoch), the time in which messages may be missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLost {
+    /// The last connection's failure.
+    pub from_ms: i64,
+    /// This connection.
+    pub to_ms: i64,
 }
 
 /// Connection state of a source, published on the optional status channel
@@ -325,6 +339,8 @@ struct Session {
     attempt: u32,
     /// When the current connection was acknowledged.
     connected_at: Option<tokio::time::Instant>,
+    /// When the last connection failed (wall clock ms), until the next.
+    lost_at_ms: Option<i64>,
 }
 
 impl Session {
@@ -337,30 +353,58 @@ impl Session {
             backoff: Backoff::jittered(jitter_seed(index)),
             attempt: 0,
             connected_at: None,
+            lost_at_ms: None,
         }
     }
 
-    /// A CONNACK at `now`: the status to report (`Connected` when a
-    /// SUBSCRIBE must follow, else `Subscribed`).
-    fn connected(&mut self, now: tokio::time::Instant) -> SourceStatus {
+    /// A CONNACK at `now` (`now_ms` on the wall clock): the status to
+    /// report (`Connected` when a SUBSCRIBE must follow, else `Subscribed`),
+    /// and, for a reconnection without the session (`session_present = 0`:
+    /// the broker lost it), the time in which messages may be missing.
+    fn connected(
+        &mut self,
+        now: tokio::time::Instant,
+        now_ms: i64,
+        session_present: bool,
+    ) -> (SourceStatus, Option<SessionLost>) {
         self.stats.connections += 1;
         if self.stats.connections > 1 {
             self.stats.reconnects += 1;
         }
+        let lost = match (self.lost_at_ms.take(), session_present) {
+            (Some(from_ms), false) => {
+                self.stats.sessions_lost += 1;
+                Some(SessionLost {
+                    from_ms,
+                    to_ms: now_ms,
+                })
+            }
+            _ => None,
+        };
         // Not a reset of the back-off yet: only a connection that stays up
         // proves the failure is gone.
         self.connected_at = Some(now);
         let connection = self.stats.connections;
-        if self.subscribes {
+        let status = if self.subscribes {
             SourceStatus::Connected { connection }
         } else {
             SourceStatus::Subscribed { connection }
-        }
+        };
+        (status, lost)
     }
 
     /// A connection failure at `now`: the delay before the next attempt
     /// and the status to report.
-    fn failed(&mut self, now: tokio::time::Instant, error: String) -> (Duration, SourceStatus) {
+    fn failed(
+        &mut self,
+        now: tokio::time::Instant,
+        now_ms: i64,
+        error: String,
+    ) -> (Duration, SourceStatus) {
+        // The gap starts at the first failure after a connection.
+        if self.connected_at.is_some() {
+            self.lost_at_ms = Some(now_ms);
+        }
         if self
             .connected_at
             .take()
@@ -464,9 +508,21 @@ impl SourceLoop {
     }
 
     fn connected(&mut self, client: &AsyncClient, session_present: bool) {
-        let status = self.session.connected(tokio::time::Instant::now());
+        let now_ms = self.clock.now_ms();
+        let (status, lost) =
+            self.session
+                .connected(tokio::time::Instant::now(), now_ms, session_present);
         let connection = self.session.stats.connections;
         tracing::info!(connection, session_present, "MQTT connected");
+        if let Some(gap) = lost {
+            tracing::warn!(
+                connection,
+                gap_from = %ctower_model::time::rfc3339_ms(gap.from_ms),
+                gap_to = %ctower_model::time::rfc3339_ms(gap.to_ms),
+                "the broker lost this source's session (session_present = 0): \
+                 QoS 1 messages published while it was away may be missing"
+            );
+        }
         let subscribe = matches!(status, SourceStatus::Connected { .. });
         self.report(status);
         // The channel was drained by the last reconnect: it has room.
@@ -520,9 +576,11 @@ impl SourceLoop {
     /// false when stopped meanwhile.
     async fn back_off(&mut self, e: &ConnectionError) -> bool {
         let error = describe(e);
-        let (delay, status) = self
-            .session
-            .failed(tokio::time::Instant::now(), error.clone());
+        let (delay, status) = self.session.failed(
+            tokio::time::Instant::now(),
+            self.clock.now_ms(),
+            error.clone(),
+        );
         tracing::warn!(
             attempt = self.session.attempt,
             error = %error,
@@ -723,22 +781,25 @@ mod tests {
         let t0 = tokio::time::Instant::now();
         let mut s = Session::new(0, 1024, true);
         s.backoff = Backoff::new(); // no jitter: exact delays
-        assert_eq!(s.connected(t0), SourceStatus::Connected { connection: 1 });
-        let (_, status) = s.failed(t0 + Duration::from_secs(1), "x".into());
+        assert_eq!(
+            s.connected(t0, 0, true).0,
+            SourceStatus::Connected { connection: 1 }
+        );
+        let (_, status) = s.failed(t0 + Duration::from_secs(1), 0, "x".into());
         assert!(matches!(
             status,
             SourceStatus::Disconnected { attempt: 1, .. }
         ));
-        s.connected(t0 + Duration::from_secs(2));
-        let (second, status) = s.failed(t0 + Duration::from_secs(3), "x".into());
+        s.connected(t0 + Duration::from_secs(2), 0, true);
+        let (second, status) = s.failed(t0 + Duration::from_secs(3), 0, "x".into());
         assert!(matches!(
             status,
             SourceStatus::Disconnected { attempt: 2, .. }
         ));
         assert_eq!(second, Backoff::FIRST * 2);
-        s.connected(t0 + Duration::from_secs(4));
+        s.connected(t0 + Duration::from_secs(4), 0, true);
         let later = t0 + Duration::from_secs(4) + HEALTHY_AFTER;
-        let (delay, status) = s.failed(later, "x".into());
+        let (delay, status) = s.failed(later, 0, "x".into());
         assert!(matches!(
             status,
             SourceStatus::Disconnected { attempt: 1, .. }
@@ -748,11 +809,33 @@ mod tests {
         assert_eq!(s.stats.connection_errors, 3);
     }
 
+    /// A reconnection the broker answers with `session_present = 0` lost
+    /// the session: counted, with the time the source was away; the first
+    /// connection (a new session) and a resumed one are not.
+    #[test]
+    fn a_reconnection_into_a_lost_session_says_when_the_source_was_away() {
+        let t0 = tokio::time::Instant::now();
+        let mut s = Session::new(0, 1024, true);
+        assert_eq!(s.connected(t0, 1_000, false).1, None);
+        s.failed(t0, 2_000, "x".into());
+        s.failed(t0, 2_500, "x".into());
+        assert_eq!(s.connected(t0, 3_000, true).1, None);
+        s.failed(t0, 4_000, "x".into());
+        assert_eq!(
+            s.connected(t0, 9_000, false).1,
+            Some(SessionLost {
+                from_ms: 4_000,
+                to_ms: 9_000
+            })
+        );
+        assert_eq!(s.stats.sessions_lost, 1);
+    }
+
     #[test]
     fn oversized_payloads_are_cut_to_a_prefix_with_their_size() {
         let mut s = Session::new(3, 10, false);
         assert_eq!(
-            s.connected(tokio::time::Instant::now()),
+            s.connected(tokio::time::Instant::now(), 0, true).0,
             SourceStatus::Subscribed { connection: 1 }
         );
         let m = s.message("t".into(), &[7; 10], 5);

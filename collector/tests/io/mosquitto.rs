@@ -43,6 +43,9 @@ async fn source_reconnects_after_a_broker_restart() {
     assert_eq!(stats.reconnects, 1);
     assert!(stats.connection_errors >= 1);
     assert_eq!(stats.received, 200);
+    // The broker ran without persistence: the restart lost the session,
+    // and the source says so (a possible gap while it was away).
+    assert_eq!(stats.sessions_lost, 1);
     drop(m);
 }
 
