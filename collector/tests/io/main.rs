@@ -11,6 +11,7 @@
 mod backoff;
 mod common;
 mod embedded;
+mod half_open;
 mod loop_shift;
 mod mosquitto;
 mod oversized;
