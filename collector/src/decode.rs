@@ -964,5 +964,89 @@ mod tests {
         fn never_panics_on_arbitrary_input(topic in "[a-z/{}#+]{0,40}", payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = dec().decode(&topic, &payload, 0);
         }
+
+        /// Arbitrary bytes on a topic that maps: refused with a reason, or
+        /// an observation a KPI may take (finite, in the time range).
+        #[test]
+        fn arbitrary_payloads_are_refused_or_sane(
+            signal in proptest::sample::select(vec!["state", "count_total", "energy_kwh", "product", "power_kw"]),
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let topic = format!("{T}/{signal}");
+            if let Ok(obs) = dec().decode(&topic, &payload, 0) {
+                assert_sane(&obs);
+            }
+        }
+
+        /// Payloads shaped like the contract's, with any JSON in `ts` and
+        /// `value`: the same promise.
+        #[test]
+        fn contract_shaped_payloads_are_refused_or_sane(
+            signal in proptest::sample::select(vec!["state", "count_total", "energy_kwh", "product", "power_kw"]),
+            ts in json_value(),
+            value in json_value(),
+        ) {
+            let topic = format!("{T}/{signal}");
+            let payload = format!(r#"{{"ts":{ts},"value":{value}}}"#);
+            if let Ok(obs) = dec().decode(&topic, payload.as_bytes(), 0) {
+                assert_sane(&obs);
+            }
+        }
+    }
+
+    /// Any JSON value, as text: scalars at the leaves (huge, negative,
+    /// fractional numbers included), arrays and objects above.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            Just("1772427600000".to_string()),
+            Just("1e400".to_string()),
+            "[a-z_ ]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(("[a-z]{1,6}", inner), 0..4).prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.iter().map(|(k, x)| format!("\"{k}\":{x}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// What every accepted observation must be.
+    fn assert_sane(obs: &Observation) {
+        assert!((TS_MIN_MS..=TS_MAX_MS).contains(&obs.ts_ms), "{obs:?}");
+        if let Value::Number(v) = &obs.value {
+            assert!(v.is_finite(), "{obs:?}");
+            if obs.role.is_cumulative() {
+                assert!(*v >= 0.0 && *v <= MAX_CUMULATIVE, "{obs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn deeply_nested_and_non_utf8_payloads_are_refused_not_a_crash() {
+        let deep = format!(
+            "{{\"ts\":1772427600000,\"value\":{}1{}}}",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        );
+        assert_eq!(
+            reason(&format!("{T}/power_kw"), &deep),
+            Reason::MalformedJson
+        );
+        let mut bytes = br#"{"ts":1772427600000,"value":"running"#.to_vec();
+        bytes.extend([0xff, 0xfe, b'"', b'}']);
+        let e = dec().decode(&format!("{T}/state"), &bytes, 0).unwrap_err();
+        assert_eq!(e.reason, Reason::MalformedJson, "{e:?}");
     }
 }
