@@ -13,6 +13,7 @@
 //! - [`broker`]: the embedded rumqttd broker, and the log directives that
 //!   keep its internals out of ctower's logs;
 //! - [`replay`]: publish a recording to a broker, record live traffic;
+//! - [`sparkplug`]: Sparkplug B topics and payloads (pure);
 //! - [`tls`]: TLS to brokers (rustls, `ring`), certificates from PEM files.
 
 pub mod admission;
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod mqtt;
 pub mod probe;
 pub mod replay;
+pub mod sparkplug;
 pub mod tls;
 
 pub use config::{Source, SourceConfig};

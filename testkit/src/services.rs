@@ -53,6 +53,41 @@ pub const TMUX: Program = Program {
     extra_dirs: &["/usr/local/bin", "/opt/homebrew/bin"],
 };
 
+/// A Python with the PyPI package `pysparkplug` (an independent Sparkplug B
+/// implementation), in a virtual environment: `.ci/run` makes `.venv` at
+/// the project's root; `CTOWER_PYSPARKPLUG_PYTHON` names another.
+pub const PYSPARKPLUG: Program = Program {
+    name: "python",
+    env: "CTOWER_PYSPARKPLUG_PYTHON",
+    install: "python3 -m venv .venv && .venv/bin/pip install pysparkplug==0.6.1 \
+              (what `bash .ci/run` does)",
+    extra_dirs: &[],
+};
+
+/// The Python of [`PYSPARKPLUG`]: `CTOWER_PYSPARKPLUG_PYTHON`, else the
+/// project's `.venv/bin/python`, if it imports `pysparkplug`; when it does
+/// not, the test fails or skips as [`require`] says.
+#[track_caller]
+pub fn require_pysparkplug() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let python = match std::env::var_os(PYSPARKPLUG.env).filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => venv,
+    };
+    let imports = std::process::Command::new(&python)
+        .args(["-c", "import pysparkplug"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if imports {
+        return Some(python);
+    }
+    skip_or_fail(&Missing {
+        program: PYSPARKPLUG,
+        problem: format!("at {} cannot import pysparkplug", python.display()),
+    });
+    None
+}
+
 /// Why a program cannot be used.
 #[derive(Debug, Clone)]
 pub struct Missing {

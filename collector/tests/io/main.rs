@@ -16,4 +16,5 @@ mod loop_shift;
 mod mosquitto;
 mod oversized;
 mod record;
+mod sparkplug;
 mod tls;

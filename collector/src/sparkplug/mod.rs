@@ -1,0 +1,22 @@
+//! Sparkplug B 3.0 (Eclipse Sparkplug): the MQTT payload and topic
+//! conventions most industrial gateways speak. Pure, no I/O:
+//!
+//! - [`wire`]: the protobuf messages, with the field numbers and types of
+//!   the Sparkplug B specification (`Payload`, `Metric`), decoded by prost;
+//! - [`topic`]: `spBv1.0/{group}/{message type}/{edge node}[/{device}]` and
+//!   the host's `spBv1.0/STATE/{host}`;
+//! - [`payload`]: a payload as the host uses it: each metric's name or
+//!   alias, data type, value (signed integers restored from their unsigned
+//!   encoding), timestamp and flags; data sets, templates, arrays and
+//!   property sets are refused with a reason, never misread.
+//!
+//! Checked against independent implementations (the PyPI package
+//! `pysparkplug`, `collector/tests/io/sparkplug.rs`). What a host does with
+//! births, aliases, sequence numbers and deaths is the next layer.
+
+pub mod payload;
+pub mod topic;
+pub mod wire;
+
+pub use payload::{decode_payload, DataType, SpMetric, SpPayload, SpValue};
+pub use topic::{MessageType, SpTopic};

@@ -1,0 +1,120 @@
+//! Sparkplug B payloads made by an independent implementation, the PyPI
+//! package `pysparkplug` (`pysparkplug_cases.py`), decode to the values,
+//! aliases, types and timestamps it was given: every scalar type of the
+//! specification (signed integers from their unsigned encoding, the
+//! largest UInt64, DateTime, bytes), a null and a historical metric, a
+//! birth with names and types and a data message by alias only, its types
+//! left out (taken from the birth). An array metric is refused by name.
+
+use ctower_collector::sparkplug::payload::typed_value;
+use ctower_collector::sparkplug::{decode_payload, DataType, SpValue};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn cases() -> Option<Value> {
+    let python = ctower_testkit::services::require_pysparkplug()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/io/pysparkplug_cases.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Whether `got` is the JSON `want` of the Python side.
+fn same(got: &SpValue, want: &Value) -> bool {
+    match got {
+        SpValue::Int(v) => want.as_i64() == Some(*v),
+        SpValue::UInt(v) => want.as_u64() == Some(*v),
+        SpValue::Float(v) => want.as_f64() == Some(*v),
+        SpValue::Bool(v) => want.as_bool() == Some(*v),
+        SpValue::Text(v) => want.as_str() == Some(v),
+        SpValue::DateTime(v) => want.as_i64() == Some(*v),
+        SpValue::Bytes(v) => {
+            want.as_str() == Some(&v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    }
+}
+
+#[test]
+fn payloads_of_an_independent_implementation_decode_to_their_values() {
+    let Some(cases) = cases() else {
+        return;
+    };
+    let t = cases["t"].as_i64().unwrap();
+    let birth = decode_payload(&hex(cases["nbirth"].as_str().unwrap())).unwrap();
+    let data = decode_payload(&hex(cases["ndata"].as_str().unwrap())).unwrap();
+    assert_eq!((birth.seq, birth.timestamp_ms), (Some(0), Some(t)));
+    assert_eq!((data.seq, data.timestamp_ms), (Some(1), Some(t + 1000)));
+
+    // The birth binds names, aliases and types; data messages use aliases.
+    let mut types = BTreeMap::new();
+    let mut checked = 0;
+    for want in cases["metrics"].as_array().unwrap() {
+        let name = want["name"].as_str().unwrap();
+        let alias = want["alias"].as_u64().unwrap();
+        let code = want["datatype"].as_u64().unwrap() as u32;
+        let b = birth
+            .metrics
+            .iter()
+            .find(|m| m.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in the birth"));
+        assert_eq!((b.alias, b.datatype), (Some(alias), Some(code)), "{name}");
+        assert_eq!(b.timestamp_ms, Some(t + alias as i64), "{name}");
+        types.insert(alias, code);
+
+        let d = data
+            .metrics
+            .iter()
+            .find(|m| m.alias == Some(alias))
+            .unwrap_or_else(|| panic!("{name} in the data"));
+        assert_eq!(
+            (d.name.as_deref(), d.datatype),
+            (None, None),
+            "{name}: alias only"
+        );
+        assert_eq!(d.timestamp_ms, Some(t + 1000 + alias as i64), "{name}");
+
+        let datatype = DataType::from_code(types[&alias]).unwrap();
+        for m in [b, d] {
+            let raw = m.raw.as_ref().unwrap();
+            match (&want["value"], typed_value(datatype, raw)) {
+                (Value::Null, Err(e)) => assert!(e.contains("array"), "{name}: {e}"),
+                (want, Ok(got)) => assert!(same(&got, want), "{name}: {got:?} is not {want}"),
+                (want, Err(e)) => panic!("{name}: {e} (want {want})"),
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 16);
+
+    let null = birth
+        .metrics
+        .iter()
+        .find(|m| m.name.as_deref() == Some("nothing"))
+        .unwrap();
+    assert_eq!(null.raw, None, "a null metric has no value");
+    let historical = data.metrics.iter().find(|m| m.alias == Some(91)).unwrap();
+    assert!(historical.historical);
+    assert_eq!(historical.timestamp_ms, Some(t - 60_000));
+}
+
+#[test]
+fn what_is_not_a_payload_is_refused_not_a_crash() {
+    for bad in [&b"\xff\xff\xff"[..], b"{\"ts\":1}", &[0x12, 0x80]] {
+        assert!(decode_payload(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(decode_payload(b"").unwrap().metrics.len(), 0);
+}
