@@ -10,13 +10,19 @@
 //!   encoding), timestamp and flags; data sets, templates, arrays and
 //!   property sets are refused with a reason, never misread.
 //!
-//! Checked against independent implementations (the PyPI package
-//! `pysparkplug`, `collector/tests/io/sparkplug.rs`). What a host does with
-//! births, aliases, sequence numbers and deaths is the next layer.
+//! - [`session`]: the host's decisions: births and aliases, `seq` with a
+//!   reorder window, rebirth requests, deaths as stale data.
+//!
+//! Payloads are checked against an independent implementation (the PyPI
+//! package `pysparkplug`, `collector/tests/io/sparkplug.rs`). Sources do
+//! not speak Sparkplug yet: the mapping to sites, lines and assets and the
+//! MQTT side (NCMD, STATE) come next.
 
 pub mod payload;
+pub mod session;
 pub mod topic;
 pub mod wire;
 
 pub use payload::{decode_payload, DataType, SpMetric, SpPayload, SpValue};
+pub use session::{Event, HostSession, NodeKey, SessionLimits};
 pub use topic::{MessageType, SpTopic};
