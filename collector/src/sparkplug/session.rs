@@ -425,7 +425,8 @@ fn emit_birth(
     out: &mut Vec<Event>,
 ) {
     for m in &msg.payload.metrics {
-        let (Some(name), Some(code)) = (m.name.as_deref(), m.datatype) else {
+        let (Some(name), Some(code)) = (m.name.as_deref().filter(|n| !n.is_empty()), m.datatype)
+        else {
             out.push(Event::Refused {
                 detail: format!("a {} metric without a name or a type", msg.kind.as_str()),
             });
@@ -437,6 +438,15 @@ fn emit_birth(
             });
             continue;
         };
+        if let DataType::Unsupported(_) = datatype {
+            out.push(Event::Refused {
+                detail: format!(
+                    "metric `{name}`: {} metrics are not supported",
+                    datatype.name()
+                ),
+            });
+            continue;
+        }
         if metrics.by_name.len() >= limits.max_metrics_per_node {
             out.push(Event::Refused {
                 detail: format!(
@@ -766,6 +776,39 @@ mod tests {
         );
         let e = s.handle(&topic("NDEATH"), death, T + 5);
         assert!(matches!(&e[0], Event::Stale { device: None, .. }));
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes as a birth, then as data: refused or taken,
+        /// never a panic, and nothing unsupported or unnamed handed on.
+        #[test]
+        fn arbitrary_payloads_never_hand_on_what_is_not_taken(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        ) {
+            if let Ok(p) = super::super::decode_payload(&bytes) {
+                let mut s = HostSession::new(SessionLimits::default());
+                let mut events = s.handle(&topic("NBIRTH"), p.clone(), T);
+                events.extend(s.handle(&topic("NDATA"), p, T + 1));
+                for e in events {
+                    if let Event::Metric { name, datatype, .. } = e {
+                        proptest::prop_assert!(!name.is_empty());
+                        proptest::prop_assert!(!matches!(datatype, DataType::Unsupported(_)));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_types_are_refused_at_the_birth_even_when_null() {
+        let mut s = HostSession::new(SessionLimits::default());
+        let mut dataset = metric(Some("recipe"), 5, Some(16), MetricValue::LongValue(0));
+        dataset.raw = None;
+        let e = s.handle(&topic("NBIRTH"), payload(Some(0), vec![dataset]), T);
+        assert!(values(&e).is_empty(), "{e:?}");
+        assert!(e
+            .iter()
+            .any(|e| matches!(e, Event::Refused { detail } if detail.contains("DataSet"))));
     }
 
     #[test]
