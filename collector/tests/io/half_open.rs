@@ -103,7 +103,8 @@ async fn a_half_open_connection_is_noticed_by_the_keep_alive_and_replaced() {
         .await;
     let noticed = frozen_at.elapsed();
     assert!(
-        noticed <= std::time::Duration::from_secs(16),
+        // Two keep-alive periods, with room for a loaded machine.
+        noticed <= std::time::Duration::from_secs(25),
         "noticed after {noticed:?}"
     );
     source
