@@ -146,7 +146,7 @@ async fn try_source(
         format!("sources[{index}].password_file"),
     ];
     if let Some(r) = unset.iter().find(|r| password.contains(&r.key)) {
-        return format!("not tried: {} is not there to try it", r.var);
+        return format!("not tried: its password ({}) is not available here", r.var);
     }
     let endpoint = match &source.broker {
         BrokerAddr::Embedded => {
