@@ -13,6 +13,7 @@
 
 use super::payload::{typed_value, DataType, SpPayload, SpValue};
 use super::topic::{MessageType, SpTopic};
+use super::wire::MetricValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -229,19 +230,7 @@ impl HostSession {
         node.devices.clear();
         node.metrics = Metrics::default();
         node.next_seq = next(seq);
-        node.bd_seq = msg.payload.metrics.iter().find_map(|m| {
-            (m.name.as_deref() == Some("bdSeq"))
-                .then(|| {
-                    m.raw
-                        .as_ref()
-                        .and_then(|r| typed_value(DataType::Int64, r).ok())
-                })
-                .flatten()
-                .and_then(|v| match v {
-                    SpValue::Int(i) => Some(i),
-                    _ => None,
-                })
-        });
+        node.bd_seq = bd_seq(&msg.payload);
         let metrics = &mut node.metrics;
         emit_birth(key, None, metrics, &msg, limits, out);
     }
@@ -252,17 +241,8 @@ impl HostSession {
         let Some(node) = self.nodes.get_mut(key) else {
             return;
         };
-        let bd_seq = msg.payload.metrics.iter().find_map(|m| {
-            (m.name.as_deref() == Some("bdSeq"))
-                .then(|| {
-                    m.raw
-                        .as_ref()
-                        .and_then(|r| typed_value(DataType::Int64, r).ok())
-                })
-                .flatten()
-        });
-        if let (Some(SpValue::Int(got)), Some(current)) = (&bd_seq, node.bd_seq) {
-            if *got != current {
+        if let (Some(got), Some(current)) = (bd_seq(&msg.payload), node.bd_seq) {
+            if got != current {
                 out.push(Event::Refused {
                     detail: format!(
                         "NDEATH of {}/{} with bdSeq {got}, not the current session's {current}",
@@ -409,6 +389,20 @@ impl HostSession {
             why,
         });
     }
+}
+
+/// The `bdSeq` metric of a birth or death, the number that matches a death
+/// to its birth: whichever integer field the node put it in.
+fn bd_seq(payload: &SpPayload) -> Option<i64> {
+    payload
+        .metrics
+        .iter()
+        .find(|m| m.name.as_deref() == Some("bdSeq"))
+        .and_then(|m| match m.raw.as_ref()? {
+            MetricValue::LongValue(v) => i64::try_from(*v).ok(),
+            MetricValue::IntValue(v) => Some(i64::from(*v)),
+            _ => None,
+        })
 }
 
 fn next(seq: impl Into<u64>) -> u8 {
