@@ -14,8 +14,9 @@ use std::time::Duration;
 
 /// One MQTT source as written in the configuration file.
 ///
-/// `Debug` shows `broker_url` redacted ([`redact_url`]).
-#[derive(Clone, Deserialize)]
+/// `Debug` shows `broker_url` redacted ([`redact_url`]). `Default` is an
+/// empty source (no name, no URL: the check refuses it), for filling in.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Unique name, used in logs and the client id.
@@ -411,20 +412,7 @@ mod tests {
         SourceConfig {
             name: "a".into(),
             broker_url: url.into(),
-            client_id: None,
-            subscriptions: vec![],
-            qos: None,
-            keep_alive_secs: None,
-            username: None,
-            password_env: None,
-            password_file: None,
-            tls: None,
-            topic_pattern: None,
-            signals: BTreeMap::new(),
-            states: BTreeMap::new(),
-            max_payload_bytes: None,
-            max_assets: None,
-            max_signals_per_asset: None,
+            ..Default::default()
         }
     }
 

@@ -725,20 +725,7 @@ mod tests {
         let mut spec = crate::config::SourceConfig {
             name: "lyon".into(),
             broker_url: "mqtt://127.0.0.1:1".into(),
-            client_id: None,
-            subscriptions: vec![],
-            qos: None,
-            keep_alive_secs: None,
-            username: None,
-            password_env: None,
-            password_file: None,
-            tls: None,
-            topic_pattern: None,
-            signals: Default::default(),
-            states: Default::default(),
-            max_payload_bytes: None,
-            max_assets: None,
-            max_signals_per_asset: None,
+            ..Default::default()
         }
         .check("sources[0]", &|_| None, &mut issues)
         .unwrap();

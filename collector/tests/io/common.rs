@@ -7,7 +7,6 @@ use ctower_collector::mqtt::{run_source, SourceStats, SourceStatus};
 use ctower_collector::replay::{publish_recording, Progress, PublishOptions, PublishStats, Speed};
 use ctower_collector::{CollectorError, RawMessage};
 use ctower_model::replay::{ReplayRecord, ReplayWriter};
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,16 +71,7 @@ pub fn spec(name: &str, broker_url: &str) -> ctower_collector::Source {
         subscriptions: vec!["#".into()],
         qos: Some(1),
         keep_alive_secs: Some(10),
-        username: None,
-        password_env: None,
-        password_file: None,
-        tls: None,
-        topic_pattern: None,
-        signals: BTreeMap::new(),
-        states: BTreeMap::new(),
-        max_payload_bytes: None,
-        max_assets: None,
-        max_signals_per_asset: None,
+        ..Default::default()
     };
     let mut issues = vec![];
     let s = cfg.check("sources[0]", &|_| None, &mut issues);

@@ -12,7 +12,6 @@ use ctower_collector::probe::probe_source;
 use ctower_collector::tls::TlsConfig;
 use ctower_collector::SourceConfig;
 use ctower_testkit::pki::{mosquitto_password_file, write_readable as write, TestPki};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -57,14 +56,8 @@ fn tls_source(name: &str, port: u16, tls: TlsConfig, password: &str) -> ctower_c
         keep_alive_secs: Some(10),
         username: Some(USER.into()),
         password_env: Some("TEST_PASSWORD".into()),
-        password_file: None,
         tls: Some(tls),
-        topic_pattern: None,
-        signals: BTreeMap::new(),
-        states: BTreeMap::new(),
-        max_payload_bytes: None,
-        max_assets: None,
-        max_signals_per_asset: None,
+        ..Default::default()
     };
     let mut issues = vec![];
     let password = password.to_string();
