@@ -26,8 +26,14 @@ pub fn ingestor(settings: &Settings, dead: Option<DeadLetterFile>) -> Ingestor {
             .map(|s| (s.name.clone(), s.decode_rules.clone()))
             .collect()
     };
-    Ingestor::new(sources, settings.admission, dead, settings.batch_size)
-        .with_limits(settings.limits.clone())
+    let mut ing = Ingestor::new(sources, settings.admission, dead, settings.batch_size)
+        .with_limits(settings.limits.clone());
+    for (i, s) in settings.sources.iter().enumerate() {
+        if let Some(rules) = &s.sparkplug {
+            ing = ing.with_sparkplug(i, rules.clone());
+        }
+    }
+    ing
 }
 
 /// The stream pipeline's configuration with `workers` timely workers.

@@ -4,6 +4,7 @@
 use crate::decode::{valid_name, DecodeRules, TopicPattern};
 use crate::endpoint::{redact_url, BrokerAddr};
 use crate::limits::SourceLimits;
+use crate::sparkplug::{SparkplugConfig, SparkplugRules};
 use crate::tls::{Tls, TlsConfig};
 use ctower_model::{key_field, key_index, Bucket, ConfigIssue, Role};
 use serde::Deserialize;
@@ -44,7 +45,13 @@ pub struct SourceConfig {
     /// TLS settings of an `mqtts://` broker (default: the system's trusted
     /// roots, no client certificate).
     pub tls: Option<TlsConfig>,
-    /// Default `{enterprise}/{site}/{area}/{line}/{asset}/{signal}`.
+    /// What the source's payloads are: `json` (the Unified-Namespace
+    /// tree, default) or `sparkplug` (Sparkplug B 3.0).
+    pub format: Option<SourceFormat>,
+    /// Sparkplug B settings (`format = "sparkplug"` only).
+    pub sparkplug: Option<SparkplugConfig>,
+    /// Default `{enterprise}/{site}/{area}/{line}/{asset}/{signal}` (JSON
+    /// sources only).
     pub topic_pattern: Option<String>,
     /// Signal name → role overrides (`state`, `counter_total`, …, `process`).
     #[serde(default)]
@@ -76,6 +83,8 @@ impl std::fmt::Debug for SourceConfig {
             .field("password_env", &self.password_env)
             .field("password_file", &self.password_file)
             .field("tls", &self.tls)
+            .field("format", &self.format)
+            .field("sparkplug", &self.sparkplug)
             .field("topic_pattern", &self.topic_pattern)
             .field("signals", &self.signals)
             .field("states", &self.states)
@@ -84,6 +93,17 @@ impl std::fmt::Debug for SourceConfig {
             .field("max_signals_per_asset", &self.max_signals_per_asset)
             .finish()
     }
+}
+
+/// The payload format of a source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Unified-Namespace JSON: one value per topic.
+    #[default]
+    Json,
+    /// Sparkplug B 3.0: protobuf payloads, births, aliases, deaths.
+    Sparkplug,
 }
 
 /// Credentials; the password is read from the environment at load and never logged.
@@ -123,8 +143,11 @@ pub struct Source {
     pub credentials: Option<Credentials>,
     /// TLS, exactly when the broker's URL is `mqtts://`.
     pub tls: Option<Tls>,
-    /// How the source's topics and payloads are decoded.
+    /// How the source's topics and payloads are decoded (for Sparkplug:
+    /// roles, state buckets and the payload limit).
     pub decode_rules: DecodeRules,
+    /// Sparkplug B settings, exactly for a Sparkplug source.
+    pub sparkplug: Option<SparkplugRules>,
     /// Caps of assets and signals.
     pub limits: SourceLimits,
 }
@@ -181,6 +204,7 @@ impl SourceConfig {
         let subscriptions = self.check_subscriptions(key, issues);
         let credentials = self.check_credentials(key, secrets, issues);
         let decode_rules = self.check_decoding(key, issues);
+        let sparkplug = self.check_sparkplug(key, issues);
         let limits = self.check_limits(key, issues);
         if issues.len() > before {
             return None;
@@ -198,8 +222,39 @@ impl SourceConfig {
             credentials,
             tls,
             decode_rules: decode_rules?,
+            sparkplug,
             limits,
         })
+    }
+
+    /// `format` and `sparkplug`: the Sparkplug rules of a Sparkplug source;
+    /// a `sparkplug` table on a JSON source, or a `topic_pattern` on a
+    /// Sparkplug one, would be silently unused: refused.
+    fn check_sparkplug(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<SparkplugRules> {
+        let sp_key = key_field(key, "sparkplug");
+        match (self.format.unwrap_or_default(), &self.sparkplug) {
+            (SourceFormat::Json, None) => None,
+            (SourceFormat::Json, Some(_)) => {
+                let m = "Sparkplug settings need format = \"sparkplug\"";
+                issues.push(ConfigIssue::new(sp_key, m));
+                None
+            }
+            (SourceFormat::Sparkplug, c) => {
+                if self.topic_pattern.is_some() {
+                    let m = "a Sparkplug source's topics are spBv1.0/…: map names with [sources.sparkplug] site/area/line/asset/signal";
+                    push(issues, key, "topic_pattern", m.into());
+                }
+                match c.clone().unwrap_or_default().check() {
+                    Ok(r) => Some(r),
+                    Err(problems) => {
+                        for (field, m) in problems {
+                            issues.push(ConfigIssue::new(key_field(&sp_key, &field), m));
+                        }
+                        None
+                    }
+                }
+            }
+        }
     }
 
     /// `broker_url`, shown redacted in its issue.
@@ -260,7 +315,10 @@ impl SourceConfig {
     /// `subscriptions` (default `["#"]`), each a valid MQTT topic filter.
     fn check_subscriptions(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Vec<String> {
         let subscriptions = if self.subscriptions.is_empty() {
-            vec!["#".to_string()]
+            match self.format.unwrap_or_default() {
+                SourceFormat::Json => vec!["#".to_string()],
+                SourceFormat::Sparkplug => vec!["spBv1.0/#".to_string()],
+            }
         } else {
             self.subscriptions.clone()
         };

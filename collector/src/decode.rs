@@ -41,13 +41,26 @@ pub enum Reason {
     TooLate,
     /// A source naming more assets than `sources[].max_assets`.
     TooManyAssets,
-    /// An asset with more signals than `sources[].max_signals_per_asset`.
+    /// An asset with more signals than `sources[].max_signals_per_asset`
+    /// (or a Sparkplug node declaring more metrics than its cap).
     TooManySignals,
+    /// A Sparkplug payload that is not the protobuf `Payload`.
+    MalformedProtobuf,
+    /// A Sparkplug metric of a type ctower does not read (data sets,
+    /// templates, arrays, property sets, an unknown type code) or declared
+    /// without a name or a type.
+    UnsupportedType,
+    /// Sparkplug data naming a metric (by alias or name) its birth did not
+    /// declare, or from a node or device not born (or dead).
+    NotInBirth,
+    /// A Sparkplug message without a valid `seq`, a death whose `bdSeq` is
+    /// not the current session's, or data dropped with a sequence gap.
+    SequenceError,
 }
 
 impl Reason {
     /// Every reason, in the order reports list them.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 17] = [
         Reason::MalformedJson,
         Reason::MissingField,
         Reason::WrongType,
@@ -61,6 +74,10 @@ impl Reason {
         Reason::TooLate,
         Reason::TooManyAssets,
         Reason::TooManySignals,
+        Reason::MalformedProtobuf,
+        Reason::UnsupportedType,
+        Reason::NotInBirth,
+        Reason::SequenceError,
     ];
 
     /// Its name in dead letters, metrics and the README (`malformed_json` …).
@@ -79,6 +96,10 @@ impl Reason {
             Reason::TooLate => "too_late",
             Reason::TooManyAssets => "too_many_assets",
             Reason::TooManySignals => "too_many_signals",
+            Reason::MalformedProtobuf => "malformed_protobuf",
+            Reason::UnsupportedType => "unsupported_type",
+            Reason::NotInBirth => "not_in_birth",
+            Reason::SequenceError => "sequence_error",
         }
     }
 }
@@ -244,6 +265,16 @@ impl DecodeRules {
     /// Payloads larger than this are `oversized`.
     pub fn max_payload_bytes(&self) -> usize {
         self.max_payload_bytes
+    }
+
+    /// The role of signal `name` (`process` unless named).
+    pub fn role_of(&self, name: &str) -> Role {
+        self.signals.get(name).copied().unwrap_or(Role::Process)
+    }
+
+    /// The bucket of state code `code`, if mapped.
+    pub fn bucket_of(&self, code: &str) -> Option<Bucket> {
+        self.states.get(code).copied()
     }
 
     /// The contract's defaults.
@@ -505,7 +536,7 @@ impl Decoder {
                     format!("`value` of `{signal}` must be a string"),
                 )
             }
-            (_, Some(Val::Num(v))) => number(role, &signal, v)?,
+            (_, Some(Val::Num(v))) => check_number(role, &signal, v)?,
             (_, Some(Val::Text(s))) => return Err(text_for_number(&signal, &s)),
             (_, Some(Val::Other(_))) => {
                 return reject(
@@ -579,6 +610,12 @@ fn event_time(ts: Option<Ts<'_>>) -> Result<i64, Rejection> {
             None => return reject(Reason::WrongType, format!("`ts` `{s}` is not RFC 3339")),
         },
     };
+    check_time(ts_ms)
+}
+
+/// An event time within [`TS_MIN_MS`]..[`TS_MAX_MS`], or
+/// `timestamp_out_of_range`.
+pub(crate) fn check_time(ts_ms: i64) -> Result<i64, Rejection> {
     if !(TS_MIN_MS..TS_MAX_MS).contains(&ts_ms) {
         return reject(
             Reason::TimestampOutOfRange,
@@ -590,7 +627,7 @@ fn event_time(ts: Option<Ts<'_>>) -> Result<i64, Rejection> {
 
 /// A numeric value: finite, and for a cumulative signal not negative and
 /// at most [`MAX_CUMULATIVE`].
-fn number(role: Role, signal: &str, v: f64) -> Result<Value, Rejection> {
+pub(crate) fn check_number(role: Role, signal: &str, v: f64) -> Result<Value, Rejection> {
     if !v.is_finite() {
         return reject(Reason::NonFinite, format!("`value` {v}"));
     }

@@ -13,6 +13,7 @@ use crate::admission::{Admission, AdmissionRules};
 use crate::deadletter::{DeadLetterFile, DeadLetterHealth};
 use crate::decode::{DecodeRules, Decoder, Reason, Rejection};
 use crate::limits::{LimitRules, Limits};
+use crate::sparkplug::{SpOutput, SparkplugHost, SparkplugRules};
 use crate::CollectorError;
 use ctower_model::replay::ReplayError;
 use ctower_model::{Batch, Observation, PipelineMetrics, RecordChunk, RecordPos};
@@ -44,17 +45,29 @@ pub struct RawMessage {
 /// names), so any number of copies ([`Ingestor::decoders`]) may decode on
 /// other threads, as the batch mode does; the results must then be
 /// admitted in arrival order ([`Ingestor::admit_chunk`]).
+///
+/// A Sparkplug source's messages are not decoded here: their meaning
+/// depends on the births before them, so the ingestor's one host per
+/// source takes them in arrival order ([`Decoders::is_sparkplug`]).
 #[derive(Debug)]
 pub struct Decoders {
     decoders: Vec<Decoder>,
+    sparkplug: Vec<bool>,
 }
 
 impl Decoders {
     /// One decoder per source, in configuration order.
     pub fn new(rules: impl IntoIterator<Item = DecodeRules>) -> Self {
+        let decoders: Vec<Decoder> = rules.into_iter().map(Decoder::new).collect();
         Decoders {
-            decoders: rules.into_iter().map(Decoder::new).collect(),
+            sparkplug: vec![false; decoders.len()],
+            decoders,
         }
+    }
+
+    /// Whether source `source` speaks Sparkplug B.
+    pub fn is_sparkplug(&self, source: usize) -> bool {
+        self.sparkplug.get(source).copied().unwrap_or(false)
     }
 
     /// Decodes one message of source `source`; the observation's `seq` is
@@ -82,7 +95,8 @@ struct DecodedRecord {
     pos: RecordPos,
     source: usize,
     recv_ms: i64,
-    decoded: Result<Observation, Rejection>,
+    /// `None`: a Sparkplug message, for the source's host at admission.
+    decoded: Option<Result<Observation, Rejection>>,
 }
 
 /// A [`RecordChunk`] decoded by [`decode_chunk`], for [`Ingestor::admit_chunk`].
@@ -124,7 +138,8 @@ pub fn decode_chunk(
                     pos,
                     source,
                     recv_ms: rec.t_ms,
-                    decoded: decoders.decode(source, &rec.topic, &rec.payload),
+                    decoded: (!decoders.is_sparkplug(source))
+                        .then(|| decoders.decode(source, &rec.topic, &rec.payload)),
                 });
             }
             Err(e) => error = Some(e),
@@ -137,12 +152,33 @@ pub fn decode_chunk(
     }
 }
 
+/// An NCMD rebirth request for a live source to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebirth {
+    /// The source (index) whose broker the node is on.
+    pub source: usize,
+    /// `spBv1.0/{group}/NCMD/{node}`.
+    pub topic: String,
+    /// The encoded `Node Control/Rebirth` payload.
+    pub payload: Vec<u8>,
+}
+
+/// Rebirth requests kept for the live loop; more (between two of its
+/// turns) are dropped and counted: each host asks a node at most once per
+/// `rebirth_interval_secs` anyway.
+const MAX_PENDING_REBIRTHS: usize = 1024;
+
 /// The ingest core, without I/O: decoding, admission (watermark,
 /// lateness), limits, dead letters and metrics, turning raw messages into
 /// the stream's [`Batch`](ctower_model::Batch)es.
 pub struct Ingestor {
     names: Vec<Arc<str>>,
     decoders: Decoders,
+    /// The host of each Sparkplug source (`None` for a JSON source).
+    hosts: Vec<Option<SparkplugHost>>,
+    /// Rebirth requests for the live sources to publish.
+    rebirths: Vec<Rebirth>,
+    rebirths_dropped: u64,
     admission: Admission,
     limits: Limits,
     dead: Option<DeadLetterFile>,
@@ -165,8 +201,11 @@ impl Ingestor {
     ) -> Self {
         let (names, rules): (Vec<_>, Vec<_>) = sources.into_iter().unzip();
         Ingestor {
+            hosts: (0..names.len()).map(|_| None).collect(),
             names,
             decoders: Decoders::new(rules),
+            rebirths: Vec::new(),
+            rebirths_dropped: 0,
             admission: Admission::new(admission),
             limits: Limits::new(LimitRules::default()),
             dead,
@@ -186,6 +225,49 @@ impl Ingestor {
         self
     }
 
+    /// Source `source` speaks Sparkplug B, with these rules.
+    pub fn with_sparkplug(mut self, source: usize, rules: SparkplugRules) -> Self {
+        if let (Some(h), Some(d)) = (
+            self.hosts.get_mut(source),
+            self.decoders.decoders.get(source),
+        ) {
+            *h = Some(SparkplugHost::new(rules, d.rules().clone()));
+            self.decoders.sparkplug[source] = true;
+        }
+        self
+    }
+
+    /// The rebirth requests made since the last call, oldest first, for
+    /// the live sources to publish (a replay drops them).
+    pub fn take_rebirths(&mut self) -> Vec<Rebirth> {
+        std::mem::take(&mut self.rebirths)
+    }
+
+    /// Time passes without a message (`now_ms`, receive-time clock): the
+    /// Sparkplug hosts' reorder waits expire and held values are restated.
+    /// Returns a full batch when one is ready.
+    pub fn tick(&mut self, now_ms: i64) -> Result<Option<Batch>, CollectorError> {
+        self.tick_hosts(now_ms)?;
+        self.full_batch()
+    }
+
+    /// Ticks every Sparkplug host (each scans at most once a second of
+    /// receive time): with every message of any source, so that a batch
+    /// run restates held values as the live loop's ticks do.
+    fn tick_hosts(&mut self, now_ms: i64) -> Result<(), CollectorError> {
+        if !self.decoders.sparkplug.contains(&true) {
+            return Ok(());
+        }
+        for source in 0..self.hosts.len() {
+            let outs = match self.hosts[source].as_mut() {
+                Some(h) => h.tick(now_ms),
+                None => continue,
+            };
+            self.sparkplug_outputs(source, ("", &[], 0), now_ms, outs)?;
+        }
+        Ok(())
+    }
+
     /// The dead-letter file's state (`None` without one).
     pub fn dead_letter_health(&self) -> Option<DeadLetterHealth> {
         self.dead.as_ref().map(DeadLetterFile::health)
@@ -193,11 +275,24 @@ impl Ingestor {
 
     /// Fresh decoders of this ingestor's sources, for another thread.
     pub fn decoders(&self) -> Decoders {
-        Decoders::new(self.decoders.decoders.iter().map(|d| d.rules().clone()))
+        let mut d = Decoders::new(self.decoders.decoders.iter().map(|d| d.rules().clone()));
+        d.sparkplug.clone_from(&self.decoders.sparkplug);
+        d
     }
 
     /// Takes one message; returns a full batch when one is ready.
     pub fn push(&mut self, msg: &RawMessage) -> Result<Option<Batch>, CollectorError> {
+        self.tick_hosts(msg.recv_ms)?;
+        if self.decoders.is_sparkplug(msg.source) {
+            return self.push_sparkplug(
+                msg.source,
+                &msg.topic,
+                &msg.payload,
+                msg.recv_ms,
+                msg.truncated_from,
+            );
+        }
+        self.received += 1;
         let decoded = match (msg.truncated_from, self.decoders.decoders.get(msg.source)) {
             // Its source kept only a prefix of a payload over the limit.
             (Some(size), Some(d)) => Err(d.oversized(size)),
@@ -223,11 +318,22 @@ impl Ingestor {
             error,
         } = chunk;
         for r in records {
-            let raw = || {
-                let rec = chunk.record_at(r.pos)?;
-                Ok((rec.topic, rec.payload))
+            self.tick_hosts(r.recv_ms)?;
+            let b = match r.decoded {
+                Some(decoded) => {
+                    self.received += 1;
+                    let raw = || {
+                        let rec = chunk.record_at(r.pos)?;
+                        Ok((rec.topic, rec.payload))
+                    };
+                    self.admit(r.source, r.recv_ms, None, decoded, raw)?
+                }
+                None => {
+                    let rec = chunk.record_at(r.pos)?;
+                    self.push_sparkplug(r.source, &rec.topic, &rec.payload, r.recv_ms, None)?
+                }
             };
-            if let Some(b) = self.admit(r.source, r.recv_ms, None, r.decoded, raw)? {
+            if let Some(b) = b {
                 full.push(b);
             }
         }
@@ -248,7 +354,29 @@ impl Ingestor {
         decoded: Result<Observation, Rejection>,
         raw: impl FnOnce() -> Result<(Cow<'r, str>, Cow<'r, [u8]>), CollectorError>,
     ) -> Result<Option<Batch>, CollectorError> {
-        self.received += 1;
+        self.admit_unbatched(source, recv_ms, truncated_from, decoded, raw)?;
+        self.full_batch()
+    }
+
+    /// The batch, when it is full.
+    fn full_batch(&mut self) -> Result<Option<Batch>, CollectorError> {
+        if self.batch.len() >= self.batch_size {
+            return self.flush().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// [`Ingestor::admit`], leaving a full batch to the caller (a
+    /// Sparkplug message may fill one several times over: it is handed out
+    /// whole, once).
+    fn admit_unbatched<'r>(
+        &mut self,
+        source: usize,
+        recv_ms: i64,
+        truncated_from: Option<usize>,
+        decoded: Result<Observation, Rejection>,
+        raw: impl FnOnce() -> Result<(Cow<'r, str>, Cow<'r, [u8]>), CollectorError>,
+    ) -> Result<(), CollectorError> {
         self.seq += 1;
         let watermark = self.admission.watermark();
         let result = decoded.and_then(|mut obs| {
@@ -266,18 +394,100 @@ impl Ingestor {
             Ok(obs) => {
                 self.accepted += 1;
                 self.batch.push(obs);
-                if self.batch.len() >= self.batch_size {
-                    return self.flush().map(Some);
-                }
-                Ok(None)
+                Ok(())
             }
             Err(r) => {
                 let (topic, payload) = raw()?;
                 let size = truncated_from.unwrap_or(payload.len());
                 self.refuse(source, recv_ms, &topic, &payload, size, r.reason, &r.detail)
-                    .map(|_| None)
             }
         }
+    }
+
+    /// One message of a Sparkplug source: its host decides, each of its
+    /// observations is admitted, each refusal dead-lettered with the
+    /// message.
+    fn push_sparkplug(
+        &mut self,
+        source: usize,
+        topic: &str,
+        payload: &[u8],
+        recv_ms: i64,
+        truncated_from: Option<usize>,
+    ) -> Result<Option<Batch>, CollectorError> {
+        self.received += 1;
+        let Some(host) = self.hosts.get_mut(source).and_then(Option::as_mut) else {
+            return Ok(None); // is_sparkplug said so: unreachable
+        };
+        let outs = match truncated_from {
+            Some(size) => {
+                // The source kept a prefix: refused, but time still passes.
+                let mut outs = host.tick(recv_ms);
+                outs.push(SpOutput::Refused(Rejection {
+                    reason: Reason::Oversized,
+                    detail: format!(
+                        "{size} bytes > max_payload_bytes {}",
+                        host.decode_rules().max_payload_bytes()
+                    ),
+                }));
+                outs
+            }
+            None => host.handle(topic, payload, recv_ms),
+        };
+        let size = truncated_from.unwrap_or(payload.len());
+        self.sparkplug_outputs(source, (topic, payload, size), recv_ms, outs)?;
+        self.full_batch()
+    }
+
+    /// Admits, dead-letters or queues what a Sparkplug host gave for one
+    /// message (its topic, payload and size, for the dead letters) or a
+    /// tick.
+    fn sparkplug_outputs(
+        &mut self,
+        source: usize,
+        (topic, payload, size): (&str, &[u8], usize),
+        recv_ms: i64,
+        outs: Vec<SpOutput>,
+    ) -> Result<(), CollectorError> {
+        for out in outs {
+            match out {
+                SpOutput::Observation(obs) => {
+                    let raw = || Ok((Cow::Borrowed(topic), Cow::Borrowed(payload)));
+                    self.admit_unbatched(source, recv_ms, None, Ok(obs), raw)?;
+                }
+                SpOutput::Refused(r) => {
+                    self.refuse(source, recv_ms, topic, payload, size, r.reason, &r.detail)?;
+                }
+                SpOutput::Rebirth {
+                    topic,
+                    payload,
+                    why,
+                } => self.rebirth(source, topic, payload, why),
+            }
+        }
+        Ok(())
+    }
+
+    fn rebirth(&mut self, source: usize, topic: String, payload: Vec<u8>, why: String) {
+        tracing::info!(
+            source = self.names.get(source).map_or("?", |n| n),
+            topic,
+            why,
+            "Sparkplug rebirth requested"
+        );
+        if self.rebirths.len() >= MAX_PENDING_REBIRTHS {
+            self.rebirths_dropped += 1;
+            tracing::warn!(
+                dropped = self.rebirths_dropped,
+                "too many rebirth requests waiting: one dropped"
+            );
+            return;
+        }
+        self.rebirths.push(Rebirth {
+            source,
+            topic,
+            payload,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -31,7 +31,7 @@ pub mod sparkplug;
 pub mod tls;
 
 pub use config::{Source, SourceConfig};
-pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, RawMessage};
+pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, RawMessage, Rebirth};
 
 /// Every error of the collector.
 #[derive(Debug, thiserror::Error)]

@@ -54,12 +54,12 @@
 use crate::config::Source;
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
 use crate::endpoint::BrokerEndpoint;
-use crate::ingest::RawMessage;
+use crate::ingest::{RawMessage, Rebirth};
 use crate::tls::Tls;
 use crate::CollectorError;
 use ctower_model::Clock;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
     SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use std::time::Duration;
@@ -253,6 +253,36 @@ pub(crate) fn base_options(
     Ok(o)
 }
 
+/// A Sparkplug host application's STATE topic and its two retained
+/// messages (Sparkplug 3.0: JSON, the will's timestamp repeated in the
+/// online message).
+#[derive(Debug, Clone)]
+struct HostState {
+    topic: String,
+    online: Vec<u8>,
+    offline: Vec<u8>,
+}
+
+impl HostState {
+    fn new(host_id: &str, now_ms: i64) -> Self {
+        let msg =
+            |online: bool| format!(r#"{{"online":{online},"timestamp":{now_ms}}}"#).into_bytes();
+        HostState {
+            topic: format!("spBv1.0/STATE/{host_id}"),
+            online: msg(true),
+            offline: msg(false),
+        }
+    }
+}
+
+/// The next rebirth request; never, without a channel (or once closed).
+async fn next_rebirth(rx: &mut Option<mpsc::Receiver<Rebirth>>) -> Option<Rebirth> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Sends DISCONNECT and polls until it is written (at most 1 s).
 pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
     if client.try_disconnect().is_err() {
@@ -276,10 +306,18 @@ pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) 
 ///   `broker_url = "embedded"` ([`BrokerEndpoint::resolve`]);
 /// - `tx`: the bounded pipeline channel; a full channel pauses the loop (back-pressure);
 /// - `clock`: wall-clock milliseconds since the epoch, stamped as `recv_ms`;
-/// - `status`: optional connection-state reports ([`SourceStatus`]).
+/// - `status`: optional connection-state reports ([`SourceStatus`]);
+/// - `rebirths`: a Sparkplug source's NCMD rebirth requests to publish
+///   (QoS 0, dropped while disconnected: the host asks again).
+///
+/// A Sparkplug source connects with the host's retained
+/// `spBv1.0/STATE/{host_id}` offline message as its will, and publishes
+/// the online one (retained, QoS 1) on every CONNACK and the offline one
+/// when it stops.
 ///
 /// Errors only on a configuration problem (no embedded broker, QoS > 2,
 /// empty client id); connection errors are retried forever with back-off.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_source(
     index: usize,
     source: Source,
@@ -288,6 +326,7 @@ pub async fn run_source(
     clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
+    rebirths: Option<mpsc::Receiver<Rebirth>>,
 ) -> Result<SourceStats, CollectorError> {
     let endpoint = BrokerEndpoint::resolve(&source.broker, embedded.as_ref())?;
     let qos = qos_from_u8(source.qos)?;
@@ -300,6 +339,18 @@ pub async fn run_source(
     options.set_clean_session(false);
     if let Some(c) = &source.credentials {
         options.set_credentials(c.username.clone(), c.password.clone());
+    }
+    let host_state = source
+        .sparkplug
+        .as_ref()
+        .map(|r| HostState::new(&r.host_id, clock.now_ms()));
+    if let Some(h) = &host_state {
+        options.set_last_will(LastWill::new(
+            &h.topic,
+            h.offline.clone(),
+            QoS::AtLeastOnce,
+            true,
+        ));
     }
     let span = tracing::info_span!("mqtt_source", source = %source.name, index, broker = %endpoint);
     let filters: Vec<SubscribeFilter> = source
@@ -318,6 +369,8 @@ pub async fn run_source(
         clock,
         stop,
         status,
+        host_state,
+        rebirths,
     }
     .run(options)
     .instrument(span)
@@ -458,6 +511,9 @@ struct SourceLoop {
     clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
+    /// A Sparkplug host's STATE messages.
+    host_state: Option<HostState>,
+    rebirths: Option<mpsc::Receiver<Rebirth>>,
 }
 
 impl SourceLoop {
@@ -474,6 +530,13 @@ impl SourceLoop {
             let event = tokio::select! {
                 biased;
                 () = stop_requested(&mut self.stop) => break,
+                Some(r) = next_rebirth(&mut self.rebirths) => {
+                    // QoS 0 on a full request channel: dropped, asked again.
+                    if let Err(e) = client.try_publish(&r.topic, QoS::AtMostOnce, false, r.payload) {
+                        tracing::warn!(topic = %r.topic, error = %e, "cannot queue the rebirth request");
+                    }
+                    continue;
+                }
                 e = eventloop.poll() => e,
             };
             let go_on = match event {
@@ -494,6 +557,10 @@ impl SourceLoop {
             }
         }
         if eventloop.network.is_some() {
+            if let Some(h) = &self.host_state {
+                // Queued before the DISCONNECT, so written before it.
+                let _ = client.try_publish(&h.topic, QoS::AtLeastOnce, true, h.offline.clone());
+            }
             disconnect(&client, &mut eventloop).await;
         }
         let stats = self.session.stats.clone();
@@ -525,6 +592,11 @@ impl SourceLoop {
         }
         let subscribe = matches!(status, SourceStatus::Connected { .. });
         self.report(status);
+        if let Some(h) = &self.host_state {
+            if let Err(e) = client.try_publish(&h.topic, QoS::AtLeastOnce, true, h.online.clone()) {
+                tracing::error!(error = %e, "cannot queue the Sparkplug STATE online message");
+            }
+        }
         // The channel was drained by the last reconnect: it has room.
         if subscribe {
             if let Err(e) = client.try_subscribe_many(self.filters.clone()) {
@@ -745,6 +817,7 @@ mod tests {
             Clock::from_fn(|| 0),
             stop,
             Some(status_tx),
+            None,
         );
         let stopper = async {
             // Stop after the first failed attempt has been logged.

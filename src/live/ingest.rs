@@ -7,11 +7,13 @@ use crate::pipeline::ingestor;
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::deadletter::DeadLetterFile;
-use ctower_collector::{Ingestor, RawMessage};
+use ctower_collector::{Ingestor, RawMessage, Rebirth};
+use ctower_model::Clock;
 use ctower_model::PipelineMetrics;
 use ctower_stream::PipelineInput;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The running ingest thread.
@@ -23,10 +25,27 @@ pub struct Ingest {
     pub done: oneshot::Receiver<()>,
 }
 
+/// What the ingest thread takes from the sources and gives back to them.
+pub struct Feed {
+    /// The sources' messages.
+    pub raw: mpsc::Receiver<RawMessage>,
+    /// Each Sparkplug source's rebirth requests (by source index).
+    pub rebirths: Vec<Option<mpsc::Sender<Rebirth>>>,
+    /// The I/O runtime: with a Sparkplug source, the thread waits for
+    /// messages at most [`TICK`] through it, then ticks the hosts.
+    pub runtime: tokio::runtime::Handle,
+    /// Receive-time clock of the ticks.
+    pub clock: Clock,
+}
+
+/// With a Sparkplug source, the hosts are ticked at least this often
+/// (reorder waits, held values), messages or not.
+pub const TICK: Duration = Duration::from_secs(1);
+
 /// Starts the ingest thread; it publishes its metrics to `metrics`.
 pub fn start(
     settings: Arc<Settings>,
-    raw: mpsc::Receiver<RawMessage>,
+    feed: Feed,
     input: PipelineInput,
     stop_after: Option<u64>,
     metrics: Arc<Mutex<PipelineMetrics>>,
@@ -39,7 +58,7 @@ pub fn start(
             let mut ing = ingestor(&settings, Some(dead));
             Loop {
                 ing: &mut ing,
-                raw,
+                feed,
                 input,
                 stop_after,
                 metrics: &metrics,
@@ -54,7 +73,7 @@ pub fn start(
 
 struct Loop<'a> {
     ing: &'a mut Ingestor,
-    raw: mpsc::Receiver<RawMessage>,
+    feed: Feed,
     input: PipelineInput,
     stop_after: Option<u64>,
     metrics: &'a Mutex<PipelineMetrics>,
@@ -66,12 +85,29 @@ impl Loop<'_> {
         let mut received = 0u64;
         let stop_after = self.stop_after;
         let reached = move |n: u64| stop_after.is_some_and(|s| n >= s);
-        while let Some(msg) = self.raw.blocking_recv() {
+        let ticking = self.feed.rebirths.iter().any(Option::is_some);
+        loop {
+            let msg = if ticking {
+                let rt = self.feed.runtime.clone();
+                match rt.block_on(tokio::time::timeout(TICK, self.feed.raw.recv())) {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.tick()?;
+                        continue;
+                    }
+                }
+            } else {
+                match self.feed.raw.blocking_recv() {
+                    Some(m) => m,
+                    None => break,
+                }
+            };
             received += 1;
             let mut full = self.ing.push(&msg)?;
             // Take what is already queued, then hand over a batch.
             while full.is_none() && !reached(received) {
-                match self.raw.try_recv() {
+                match self.feed.raw.try_recv() {
                     Ok(m) => {
                         received += 1;
                         full = self.ing.push(&m)?;
@@ -84,6 +120,7 @@ impl Loop<'_> {
                 None => self.ing.flush()?,
             };
             self.input.blocking_send(batch)?;
+            self.send_rebirths();
             self.publish();
             if reached(received) {
                 tracing::info!(received, "--stop-after reached: stopping");
@@ -106,6 +143,32 @@ impl Loop<'_> {
             drop(self.input);
         }
         Ok(())
+    }
+
+    /// No message for a [`TICK`]: the Sparkplug hosts' time passes.
+    fn tick(&mut self) -> anyhow::Result<()> {
+        let now = self.feed.clock.now_ms();
+        let batch = match self.ing.tick(now)? {
+            Some(b) => b,
+            None if self.ing.pending() > 0 => self.ing.flush()?,
+            None => return Ok(()),
+        };
+        self.input.blocking_send(batch)?;
+        self.send_rebirths();
+        self.publish();
+        Ok(())
+    }
+
+    /// Hands the hosts' rebirth requests to their sources (never waits:
+    /// a full queue drops the request, and the host asks again).
+    fn send_rebirths(&mut self) {
+        for r in self.ing.take_rebirths() {
+            if let Some(Some(tx)) = self.feed.rebirths.get(r.source) {
+                if tx.try_send(r).is_err() {
+                    tracing::warn!("a Sparkplug rebirth request was dropped: its source's queue is full or closed");
+                }
+            }
+        }
     }
 
     fn publish(&self) {

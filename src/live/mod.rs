@@ -88,9 +88,15 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let (input, pipeline) = ctower_stream::start(stream_config(&settings, opts.workers))?;
     let sources = sources::start(&rt, &settings, embedded.clone(), &clock);
     let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
+    let feed = ingest::Feed {
+        raw: sources.raw,
+        rebirths: sources.rebirths,
+        runtime: rt.handle().clone(),
+        clock: clock.clone(),
+    };
     let ingest = ingest::start(
         settings.clone(),
-        sources.raw,
+        feed,
         input,
         opts.stop_after,
         metrics.clone(),

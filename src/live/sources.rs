@@ -5,7 +5,7 @@ use crate::settings::Settings;
 use ctower_collector::endpoint::BrokerEndpoint;
 use ctower_collector::mqtt::{run_source, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
-use ctower_collector::RawMessage;
+use ctower_collector::{RawMessage, Rebirth};
 use ctower_model::Clock;
 use std::path::PathBuf;
 use tokio::runtime::Runtime;
@@ -21,7 +21,15 @@ pub struct Sources {
     pub raw: mpsc::Receiver<RawMessage>,
     /// `true` stops them.
     pub stop: watch::Sender<bool>,
+    /// Where each Sparkplug source takes its rebirth requests (by source
+    /// index; `None` for a JSON source).
+    pub rebirths: Vec<Option<mpsc::Sender<Rebirth>>>,
 }
+
+/// Rebirth requests queued to one Sparkplug source; full: the request is
+/// dropped and logged (the host asks the node again after
+/// `rebirth_interval_secs`).
+pub const REBIRTH_QUEUE: usize = 64;
 
 /// Starts one task per configured source, each stamping receive times
 /// with `clock`.
@@ -33,20 +41,34 @@ pub fn start(
 ) -> Sources {
     let (raw_tx, raw) = mpsc::channel::<RawMessage>(RAW_QUEUE);
     let (stop, stop_rx) = watch::channel(false);
+    let mut rebirths = Vec::new();
     for (i, spec) in settings.sources.iter().enumerate() {
         let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
+        let (rebirth_tx, rebirth_rx) = match spec.sparkplug {
+            Some(_) => {
+                let (t, r) = mpsc::channel(REBIRTH_QUEUE);
+                (Some(t), Some(r))
+            }
+            None => (None, None),
+        };
+        rebirths.push(rebirth_tx);
         let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
         rt.spawn(log_status(spec.name.clone(), status_rx));
         let (clock, embedded) = (clock.clone(), embedded.clone());
         rt.spawn(async move {
             let name = spec.name.clone();
-            match run_source(i, spec, embedded, tx, clock, stop_rx, Some(status_tx)).await {
+            let status_tx = Some(status_tx);
+            match run_source(i, spec, embedded, tx, clock, stop_rx, status_tx, rebirth_rx).await {
                 Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
                 Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
             }
         });
     }
-    Sources { raw, stop }
+    Sources {
+        raw,
+        stop,
+        rebirths,
+    }
 }
 
 /// Logs a source's connection changes.

@@ -46,6 +46,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
     let max_interval_ms = signal_intervals(&raw.signals, p, lookahead_secs, &mut issues);
     let ideal_cycle_ms = products(&raw.products, &mut issues);
     let sources = sources(&raw.sources, secrets, &mut issues);
+    sparkplug_hold(&sources, p.stale_after_secs, &mut issues);
     let (rules, hooks) = alerts(&raw.alerts, secrets, &mut issues);
     water(&raw, &mut issues);
     journal(&raw, &mut issues);
@@ -352,6 +353,24 @@ fn sources(
         }
     }
     specs
+}
+
+/// A Sparkplug source restates held values more often than a machine
+/// goes stale, or a quiet machine would flicker to UNKNOWN.
+fn sparkplug_hold(sources: &[Source], stale_after_secs: u64, issues: &mut Vec<ConfigIssue>) {
+    for (i, s) in sources.iter().enumerate() {
+        if let Some(sp) = &s.sparkplug {
+            if sp.hold_ms >= (stale_after_secs as i64).saturating_mul(1000) {
+                issues.push(ConfigIssue::new(
+                    format!("sources[{i}].sparkplug.hold_secs"),
+                    format!(
+                        "{} s must be below pipeline.stale_after_secs ({stale_after_secs} s)",
+                        sp.hold_ms / 1000
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 fn alerts(

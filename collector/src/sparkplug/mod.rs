@@ -13,16 +13,26 @@
 //! - [`session`]: the host's decisions: births and aliases, `seq` with a
 //!   reorder window, rebirth requests, deaths as stale data.
 //!
+//! - [`mapping`]: group, node, device and metric → site, area, line,
+//!   asset and signal;
+//! - [`host`]: a Sparkplug source for the ingest core: raw messages in,
+//!   observations (held values restated, deaths as UNKNOWN), refusals and
+//!   rebirth requests out.
+//!
 //! Payloads are checked against an independent implementation (the PyPI
-//! package `pysparkplug`, `collector/tests/io/sparkplug.rs`). Sources do
-//! not speak Sparkplug yet: the mapping to sites, lines and assets and the
-//! MQTT side (NCMD, STATE) come next.
+//! package `pysparkplug`, `collector/tests/io/sparkplug.rs`). The MQTT side
+//! (subscriptions, NCMD publishes, the host's STATE with its will) is the
+//! source loop's ([`crate::mqtt`]).
 
+pub mod host;
+pub mod mapping;
 pub mod payload;
 pub mod session;
 pub mod topic;
 pub mod wire;
 
+pub use host::{SpOutput, SparkplugHost};
+pub use mapping::{SparkplugConfig, SparkplugRules};
 pub use payload::{decode_payload, DataType, SpMetric, SpPayload, SpValue};
 pub use session::{Event, HostSession, NodeKey, SessionLimits};
 pub use topic::{MessageType, SpTopic};

@@ -14,6 +14,7 @@
 use super::payload::{typed_value, DataType, SpPayload, SpValue};
 use super::topic::{MessageType, SpTopic};
 use super::wire::MetricValue;
+use crate::decode::Reason;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -97,7 +98,9 @@ pub enum Event {
     },
     /// A message or a metric the host refuses, for a dead letter.
     Refused {
-        /// The dead-letter reason's detail.
+        /// The dead-letter reason.
+        reason: Reason,
+        /// What exactly was wrong.
         detail: String,
     },
 }
@@ -174,6 +177,7 @@ impl HostSession {
         };
         if !self.nodes.contains_key(&key) && self.nodes.len() >= self.limits.max_nodes {
             out.push(Event::Refused {
+                reason: Reason::TooManyAssets,
                 detail: format!(
                     "edge node {group}/{node}: more than {} edge nodes",
                     self.limits.max_nodes
@@ -221,6 +225,7 @@ impl HostSession {
         let node = self.nodes.entry(key.clone()).or_default();
         let Some(seq) = msg.payload.seq else {
             out.push(Event::Refused {
+                reason: Reason::SequenceError,
                 detail: format!("NBIRTH of {}/{} without seq", key.group, key.node),
             });
             return;
@@ -244,6 +249,7 @@ impl HostSession {
         if let (Some(got), Some(current)) = (bd_seq(&msg.payload), node.bd_seq) {
             if got != current {
                 out.push(Event::Refused {
+                    reason: Reason::SequenceError,
                     detail: format!(
                         "NDEATH of {}/{} with bdSeq {got}, not the current session's {current}",
                         key.group, key.node
@@ -267,12 +273,17 @@ impl HostSession {
         let now = msg.recv_ms;
         let Some(node) = self.nodes.get_mut(key).filter(|n| n.online) else {
             let why = format!("{} from a node not born (or dead)", msg.kind.as_str());
+            out.push(Event::Refused {
+                reason: Reason::NotInBirth,
+                detail: format!("{why}: {}/{}", key.group, key.node),
+            });
             self.nodes.entry(key.clone()).or_default();
             self.ask_rebirth(key, now, why, out);
             return;
         };
         let Some(seq) = msg.payload.seq.and_then(|s| u8::try_from(s).ok()) else {
             out.push(Event::Refused {
+                reason: Reason::SequenceError,
                 detail: format!(
                     "{} of {}/{} without a seq in 0..=255",
                     msg.kind.as_str(),
@@ -422,18 +433,21 @@ fn emit_birth(
         let (Some(name), Some(code)) = (m.name.as_deref().filter(|n| !n.is_empty()), m.datatype)
         else {
             out.push(Event::Refused {
+                reason: Reason::UnsupportedType,
                 detail: format!("a {} metric without a name or a type", msg.kind.as_str()),
             });
             continue;
         };
         let Some(datatype) = DataType::from_code(code) else {
             out.push(Event::Refused {
+                reason: Reason::UnsupportedType,
                 detail: format!("metric `{name}`: unknown data type {code}"),
             });
             continue;
         };
         if let DataType::Unsupported(_) = datatype {
             out.push(Event::Refused {
+                reason: Reason::UnsupportedType,
                 detail: format!(
                     "metric `{name}`: {} metrics are not supported",
                     datatype.name()
@@ -443,6 +457,7 @@ fn emit_birth(
         }
         if metrics.by_name.len() >= limits.max_metrics_per_node {
             out.push(Event::Refused {
+                reason: Reason::TooManySignals,
                 detail: format!(
                     "metric `{name}`: more than {} metrics",
                     limits.max_metrics_per_node
@@ -493,6 +508,7 @@ fn emit_data(
                 |a| format!("alias {a}"),
             );
             out.push(Event::Refused {
+                reason: Reason::NotInBirth,
                 detail: format!("{} metric {what} is not in the birth", msg.kind.as_str()),
             });
             unknown.get_or_insert(format!("unknown metric {what}"));
@@ -517,6 +533,7 @@ fn push_value(
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
             out.push(Event::Refused {
+                reason: Reason::WrongType,
                 detail: format!("metric `{name}`: {e}"),
             });
             return;
@@ -726,7 +743,7 @@ mod tests {
         assert_eq!(rebirths(&e), 1);
         assert!(e
             .iter()
-            .any(|e| matches!(e, Event::Refused { detail } if detail.contains("alias 42"))));
+            .any(|e| matches!(e, Event::Refused { detail, .. } if detail.contains("alias 42"))));
     }
 
     #[test]
@@ -802,7 +819,7 @@ mod tests {
         assert!(values(&e).is_empty(), "{e:?}");
         assert!(e
             .iter()
-            .any(|e| matches!(e, Event::Refused { detail } if detail.contains("DataSet"))));
+            .any(|e| matches!(e, Event::Refused { detail, .. } if detail.contains("DataSet"))));
     }
 
     #[test]
@@ -817,9 +834,9 @@ mod tests {
         // bdSeq and count_total fill the node; state is refused.
         assert!(e
             .iter()
-            .any(|e| matches!(e, Event::Refused { detail } if detail.contains("`state`"))));
+            .any(|e| matches!(e, Event::Refused { detail, .. } if detail.contains("`state`"))));
         let other = SpTopic::parse("spBv1.0/lyon/NBIRTH/line-2").unwrap();
         let e = s.handle(&other, birth(0, 1), T);
-        assert!(matches!(&e[0], Event::Refused { detail } if detail.contains("edge nodes")));
+        assert!(matches!(&e[0], Event::Refused { detail, .. } if detail.contains("edge nodes")));
     }
 }

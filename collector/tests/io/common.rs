@@ -113,6 +113,7 @@ impl Source {
             ctower_model::Clock::system(),
             stop_rx,
             Some(status_tx),
+            None,
         ));
         Source {
             rx,

@@ -58,6 +58,7 @@ async fn embedded_source_without_a_broker_is_a_config_error() {
         ctower_model::Clock::system(),
         stop_rx,
         None,
+        None,
     )
     .await;
     assert!(
