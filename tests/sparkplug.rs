@@ -10,8 +10,12 @@
 mod common;
 
 use common::{read_jsonl, read_summary, root, scratch};
+use ctower_collector::sparkplug::decode_payload;
+use ctower_model::ReplayReader;
 use ctower_model::{ReplayRecord, ReplayWriter};
-use ctower_testkit::process;
+use ctower_testkit::process::{self, Spawned};
+use ctower_testkit::services::{self, MOSQUITTO};
+use ctower_testkit::Mosquitto;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,13 +32,14 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The scenario's records, or `None` when pysparkplug is missing (a loud
-/// skip on a laptop, a failure under `CTOWER_REQUIRE_SERVICES=1`).
-fn write_recording(path: &Path) -> Option<usize> {
+/// Records the scenario (`args`: `[]`, or `["gap"]`), or `None` when
+/// pysparkplug is missing (a loud skip on a laptop, a failure under
+/// `CTOWER_REQUIRE_SERVICES=1`).
+fn write_recording(path: &Path, args: &[&str]) -> Option<usize> {
     let python = ctower_testkit::services::require_pysparkplug()?;
     let script = root().join("tests/sparkplug/scenario.py");
     let out = process::run_ok(
-        Command::new(python).arg(script),
+        Command::new(python).arg(script).args(args),
         "pysparkplug scenario",
         Duration::from_secs(60),
     );
@@ -81,7 +86,7 @@ asset = "{device}"
 fn a_sparkplug_node_dies_and_is_reborn_unknown_time_not_downtime() {
     let dir = scratch("sparkplug-batch");
     let recording = dir.join("spb.jsonl.gz");
-    let Some(records) = write_recording(&recording) else {
+    let Some(records) = write_recording(&recording, &[]) else {
         return;
     };
     let config = dir.join("spb.toml");
@@ -160,4 +165,127 @@ fn a_sparkplug_node_dies_and_is_reborn_unknown_time_not_downtime() {
     // The held counters say how many were made while stopped: none.
     assert_eq!((get(5).3, get(6).3), (Some(0.0), Some(0.0)), "{w:?}");
     assert_eq!(get(8).0, 60, "{w:?}");
+}
+
+fn ctower() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
+    c.current_dir(root());
+    c
+}
+
+/// `ctower record` of `topics` until `count` messages.
+fn recorder(broker: &str, topics: &[&str], count: usize, out: &Path, name: &str) -> Spawned {
+    let mut c = ctower();
+    c.args(["--log", "info", "record", "--broker", broker]);
+    for t in topics {
+        c.args(["--topic", t]);
+    }
+    c.args(["--count", &count.to_string(), "--client-id", name, "-o"])
+        .arg(out);
+    let r = Spawned::start(&mut c, name);
+    r.wait_line("recording", Duration::from_secs(30));
+    r
+}
+
+/// Live, through Mosquitto: the host's STATE is online while ctower runs
+/// and offline (retained) after it stops; a `seq` gap wider than the
+/// reorder window gets exactly one rebirth request, on the wire as the
+/// node's NCMD, however much more the node sends meanwhile.
+#[test]
+fn live_a_seq_gap_asks_for_one_rebirth_and_the_state_is_kept() {
+    let Some(bin) = services::require(&MOSQUITTO) else {
+        return;
+    };
+    let dir = scratch("sparkplug-live");
+    let recording = dir.join("gap.jsonl.gz");
+    let Some(records) = write_recording(&recording, &["gap"]) else {
+        return;
+    };
+    let broker = Mosquitto::start(&bin);
+    let url = broker.url();
+    let config = dir.join("spb.toml");
+    std::fs::write(
+        &config,
+        CONFIG.replace("mqtt://127.0.0.1:1883", &url).replace(
+            "[sources.sparkplug]",
+            "client_id = \"ctower-spb-live\"\n[sources.sparkplug]\nhost_id = \"tower-1\"",
+        ),
+    )
+    .unwrap();
+    let seen = dir.join("seen.jsonl.gz");
+    let mut watch = recorder(
+        &url,
+        &["spBv1.0/STATE/#", "spBv1.0/+/NCMD/#"],
+        2,
+        &seen,
+        "watch-ncmd",
+    );
+    let out = dir.join("out");
+    let mut live = Spawned::start(
+        ctower()
+            .args(["--log", "info", "run", "-w", "1", "-c"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            // The node's messages, and the host's own STATE and NCMD,
+            // which its `spBv1.0/#` subscription hears back (and ignores).
+            .args(["--stop-after", &(records + 2).to_string()])
+            .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+            .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl")),
+        "ctower run (Sparkplug)",
+    );
+    live.wait_line(
+        "source subscribed source=lyon-gateway",
+        Duration::from_secs(30),
+    );
+    process::run_ok(
+        ctower()
+            .args(["--log", "warn", "replay"])
+            .arg(&recording)
+            .args(["--broker", &url, "--speed", "max"]),
+        "ctower replay (the node)",
+        Duration::from_secs(60),
+    );
+    live.wait_success(Duration::from_secs(60));
+    watch.wait_success(Duration::from_secs(30));
+
+    // On the wire: STATE online, then one NCMD Node Control/Rebirth.
+    let seen: Vec<ReplayRecord> = ReplayReader::open(&seen)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(seen[0].topic, "spBv1.0/STATE/tower-1");
+    let state: Value = serde_json::from_slice(&seen[0].payload).unwrap();
+    assert_eq!(state["online"], true, "{state}");
+    assert_eq!(seen[1].topic, "spBv1.0/lyon/NCMD/line-1");
+    let ncmd = decode_payload(&seen[1].payload).unwrap();
+    assert_eq!(ncmd.metrics.len(), 1);
+    assert_eq!(
+        ncmd.metrics[0].name.as_deref(),
+        Some("Node Control/Rebirth")
+    );
+
+    // Exactly one request, however many messages came after the gap.
+    let output = live.output();
+    let asked: Vec<&String> = output
+        .iter()
+        .filter(|l| l.contains("Sparkplug rebirth requested"))
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:#?}");
+    assert!(asked[0].contains("9 message(s) dropped"), "{}", asked[0]);
+    let summary = read_summary(&out);
+    assert_eq!(
+        summary["dead_letters"]["not_in_birth"].as_u64(),
+        Some(7),
+        "{summary}"
+    );
+
+    // Stopped: the retained STATE says offline, with the online timestamp.
+    let after = dir.join("after.jsonl.gz");
+    recorder(&url, &["spBv1.0/STATE/#"], 1, &after, "watch-state")
+        .wait_success(Duration::from_secs(30));
+    let last = ReplayReader::open(&after).unwrap().next().unwrap().unwrap();
+    let offline: Value = serde_json::from_slice(&last.payload).unwrap();
+    assert_eq!(offline["online"], false, "{offline}");
+    assert_eq!(offline["timestamp"], state["timestamp"]);
 }

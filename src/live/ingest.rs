@@ -88,8 +88,9 @@ impl Loop<'_> {
         let ticking = self.feed.rebirths.iter().any(Option::is_some);
         loop {
             let msg = if ticking {
-                let rt = self.feed.runtime.clone();
-                match rt.block_on(tokio::time::timeout(TICK, self.feed.raw.recv())) {
+                let (rt, raw) = (self.feed.runtime.clone(), &mut self.feed.raw);
+                // The timer is made inside the runtime (it needs its clock).
+                match rt.block_on(async { tokio::time::timeout(TICK, raw.recv()).await }) {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(_) => {

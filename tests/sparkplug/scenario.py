@@ -12,7 +12,12 @@ clock equal to the receive time:
   300     DDATA state stopped (fault), then nothing at all until
   480     DDATA state running
   490-600 DDATA every 10 s
+
+With the argument `gap`: a birth, then seq 2 missing: 9 messages held
+(one more than the reorder window), then 7 more from a node the host now
+takes as unborn.
 """
+import sys
 import json
 
 import pysparkplug as p
@@ -79,4 +84,16 @@ def main():
         n.data(T + s * S, [(2, total, U), (3, good, U)])
 
 
-main()
+def gap():
+    n = Node()
+    U = p.DataType.UINT64
+    n.birth(T, 0, "running", 0, 0)
+    n.next()  # seq 2 never sent
+    for i in range(16):
+        n.data(T + (i + 1) * S, [(2, 100 * (i + 1), U)])
+
+
+if sys.argv[1:] == ["gap"]:
+    gap()
+else:
+    main()
