@@ -64,28 +64,103 @@ pub const PYSPARKPLUG: Program = Program {
     extra_dirs: &[],
 };
 
+/// A Python with the PyPI package `mqtt-spb-wrapper` (another Sparkplug B
+/// implementation, with Eclipse Tahu's Python payload code), in its own
+/// virtual environment (its dependencies conflict with pysparkplug's):
+/// `.ci/run` makes `.venv-spb`; `CTOWER_SPB_WRAPPER_PYTHON` names another.
+pub const SPB_WRAPPER: Program = Program {
+    name: "python",
+    env: "CTOWER_SPB_WRAPPER_PYTHON",
+    install: "python3 -m venv .venv-spb && .venv-spb/bin/pip install mqtt-spb-wrapper==2.1.2 \
+              (what `bash .ci/run` does)",
+    extra_dirs: &[],
+};
+
+/// Node.js with the npm package `sparkplug-payload` (Eclipse Tahu's
+/// JavaScript Sparkplug B payloads) in `node_modules` of a directory:
+/// `.ci/run` installs it under `.npm-spb`; `CTOWER_TAHU_JS_MODULES` names
+/// another `node_modules`.
+pub const TAHU_JS: Program = Program {
+    name: "node",
+    env: "CTOWER_TAHU_JS_MODULES",
+    install: "sudo apt-get install nodejs npm && npm install --prefix .npm-spb \
+              sparkplug-payload@1.0.3 (what `bash .ci/run` does)",
+    extra_dirs: &[],
+};
+
 /// The Python of [`PYSPARKPLUG`]: `CTOWER_PYSPARKPLUG_PYTHON`, else the
 /// project's `.venv/bin/python`, if it imports `pysparkplug`; when it does
 /// not, the test fails or skips as [`require`] says.
 #[track_caller]
 pub fn require_pysparkplug() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    let python = match std::env::var_os(PYSPARKPLUG.env).filter(|v| !v.is_empty()) {
+    require_python(&PYSPARKPLUG, ".venv", "pysparkplug")
+}
+
+/// The Python of [`SPB_WRAPPER`] (`.venv-spb`), as [`require_pysparkplug`].
+#[track_caller]
+pub fn require_spb_wrapper() -> Option<PathBuf> {
+    require_python(&SPB_WRAPPER, ".venv-spb", "mqtt_spb_wrapper")
+}
+
+#[track_caller]
+fn require_python(program: &Program, venv: &str, module: &str) -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(venv)
+        .join("bin/python");
+    let python = match std::env::var_os(program.env).filter(|v| !v.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => venv,
     };
     let imports = std::process::Command::new(&python)
-        .args(["-c", "import pysparkplug"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if imports {
         return Some(python);
     }
     skip_or_fail(&Missing {
-        program: PYSPARKPLUG,
-        problem: format!("at {} cannot import pysparkplug", python.display()),
+        program: *program,
+        problem: format!("at {} cannot import {module}", python.display()),
     });
     None
+}
+
+/// `node` and the `node_modules` directory holding `sparkplug-payload`
+/// ([`TAHU_JS`]), or `None` as [`require`] says.
+#[track_caller]
+pub fn require_tahu_js() -> Option<(PathBuf, PathBuf)> {
+    let modules = match std::env::var_os(TAHU_JS.env).filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.npm-spb/node_modules"),
+    };
+    let found = which("node").filter(|node| {
+        std::process::Command::new(node)
+            .args(["-e", "require('sparkplug-payload')"])
+            .env("NODE_PATH", &modules)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if let Some(node) = found {
+        return Some((node, modules));
+    }
+    skip_or_fail(&Missing {
+        program: TAHU_JS,
+        problem: format!(
+            "node cannot load sparkplug-payload from {}",
+            modules.display()
+        ),
+    });
+    None
+}
+
+/// `name` in `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Why a program cannot be used.
