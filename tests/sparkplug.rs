@@ -231,6 +231,7 @@ fn live_a_seq_gap_asks_for_one_rebirth_and_the_state_is_kept() {
             // which its `spBv1.0/#` subscription hears back (and ignores).
             .args(["--stop-after", &(records + 2).to_string()])
             .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+            .env("CTOWER__RAW_JOURNAL__DIR", dir.join("raw"))
             .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl")),
         "ctower run (Sparkplug)",
     );

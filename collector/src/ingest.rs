@@ -179,6 +179,9 @@ pub struct Ingestor {
     /// Rebirth requests for the live sources to publish.
     rebirths: Vec<Rebirth>,
     rebirths_dropped: u64,
+    /// Refusals counted but not written (messages computed again after a
+    /// restart: their dead letters were written the first time).
+    mute_dead_letters: bool,
     admission: Admission,
     limits: Limits,
     dead: Option<DeadLetterFile>,
@@ -206,6 +209,7 @@ impl Ingestor {
             decoders: Decoders::new(rules),
             rebirths: Vec::new(),
             rebirths_dropped: 0,
+            mute_dead_letters: false,
             admission: Admission::new(admission),
             limits: Limits::new(LimitRules::default()),
             dead,
@@ -235,6 +239,12 @@ impl Ingestor {
             self.decoders.sparkplug[source] = true;
         }
         self
+    }
+
+    /// Whether refusals are only counted, not written to the dead-letter
+    /// file (while the raw journal is computed again after a restart).
+    pub fn mute_dead_letters(&mut self, mute: bool) {
+        self.mute_dead_letters = mute;
     }
 
     /// The rebirth requests made since the last call, oldest first, for
@@ -503,7 +513,7 @@ impl Ingestor {
     ) -> Result<(), CollectorError> {
         *self.dead_letters.entry(reason).or_default() += 1;
         tracing::debug!(topic = %topic, reason = %reason, detail, "dead letter");
-        if let Some(d) = self.dead.as_mut() {
+        if let Some(d) = self.dead.as_mut().filter(|_| !self.mute_dead_letters) {
             let source = self.names.get(source).map_or("?", |n| n);
             // A dead letter that cannot be written is counted, logged and
             // exposed by the file's health (`metrics().faults`); the

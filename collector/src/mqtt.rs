@@ -53,6 +53,7 @@
 
 use crate::config::Source;
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
+use crate::delivery::{Ack, Delivery, JournalLink, SourceExtras};
 use crate::endpoint::BrokerEndpoint;
 use crate::ingest::{RawMessage, Rebirth};
 use crate::tls::Tls;
@@ -275,6 +276,14 @@ impl HostState {
     }
 }
 
+/// The next acknowledgement from the journal; never, without one.
+async fn next_ack(journal: &mut Option<JournalLink>) -> Option<Ack> {
+    match journal {
+        Some(j) => j.acks.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next rebirth request; never, without a channel (or once closed).
 async fn next_rebirth(rx: &mut Option<mpsc::Receiver<Rebirth>>) -> Option<Rebirth> {
     match rx {
@@ -307,8 +316,12 @@ pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) 
 /// - `tx`: the bounded pipeline channel; a full channel pauses the loop (back-pressure);
 /// - `clock`: wall-clock milliseconds since the epoch, stamped as `recv_ms`;
 /// - `status`: optional connection-state reports ([`SourceStatus`]);
-/// - `rebirths`: a Sparkplug source's NCMD rebirth requests to publish
-///   (QoS 0, dropped while disconnected: the host asks again).
+/// - `extras.rebirths`: a Sparkplug source's NCMD rebirth requests to
+///   publish (QoS 0, dropped while disconnected: the host asks again);
+/// - `extras.journal`: the raw journal stage. With it, QoS 1 messages are
+///   acknowledged by hand: each goes to the journal (not to `tx`), and its
+///   PUBACK is sent when the journal gives it back, once on disk, in
+///   arrival order. Without it, rumqttc acknowledges on receipt.
 ///
 /// A Sparkplug source connects with the host's retained
 /// `spBv1.0/STATE/{host_id}` offline message as its will, and publishes
@@ -326,7 +339,7 @@ pub async fn run_source(
     clock: Clock,
     stop: watch::Receiver<bool>,
     status: Option<watch::Sender<SourceStatus>>,
-    rebirths: Option<mpsc::Receiver<Rebirth>>,
+    extras: SourceExtras,
 ) -> Result<SourceStats, CollectorError> {
     let endpoint = BrokerEndpoint::resolve(&source.broker, embedded.as_ref())?;
     let qos = qos_from_u8(source.qos)?;
@@ -337,6 +350,7 @@ pub async fn run_source(
         source.tls.as_ref(),
     )?;
     options.set_clean_session(false);
+    options.set_manual_acks(extras.journal.is_some());
     if let Some(c) = &source.credentials {
         options.set_credentials(c.username.clone(), c.password.clone());
     }
@@ -370,7 +384,9 @@ pub async fn run_source(
         stop,
         status,
         host_state,
-        rebirths,
+        rebirths: extras.rebirths,
+        journal: extras.journal,
+        pending_acks: std::collections::VecDeque::new(),
     }
     .run(options)
     .instrument(span)
@@ -514,6 +530,10 @@ struct SourceLoop {
     /// A Sparkplug host's STATE messages.
     host_state: Option<HostState>,
     rebirths: Option<mpsc::Receiver<Rebirth>>,
+    journal: Option<JournalLink>,
+    /// Acknowledgements due that rumqttc's request channel had no room
+    /// for yet, oldest first.
+    pending_acks: std::collections::VecDeque<Ack>,
 }
 
 impl SourceLoop {
@@ -537,8 +557,14 @@ impl SourceLoop {
                     }
                     continue;
                 }
+                Some(a) = next_ack(&mut self.journal) => {
+                    self.pending_acks.push_back(a);
+                    self.send_acks(&client);
+                    continue;
+                }
                 e = eventloop.poll() => e,
             };
+            self.send_acks(&client);
             let go_on = match event {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     self.connected(&client, ack.session_present);
@@ -620,6 +646,7 @@ impl SourceLoop {
     /// Hands one PUBLISH to the pipeline, waiting for room (back-pressure);
     /// false when the loop must stop.
     async fn forward(&mut self, p: rumqttc::Publish) -> bool {
+        let (qos, pkid, dup) = (p.qos, p.pkid, p.dup);
         let msg = self
             .session
             .message(p.topic, &p.payload, self.clock.now_ms());
@@ -631,17 +658,44 @@ impl SourceLoop {
                 "oversized message: it will be a dead letter"
             );
         }
-        let sent = tokio::select! {
-            biased;
-            () = stop_requested(&mut self.stop) => return false,
-            r = self.tx.send(msg) => r,
+        let sent = match &self.journal {
+            // To the journal first: acknowledged once on disk.
+            Some(j) => {
+                let d = Delivery {
+                    msg,
+                    qos: qos as u8,
+                    ack: (qos != QoS::AtMostOnce).then_some(Ack { pkid }),
+                    dup,
+                };
+                tokio::select! {
+                    biased;
+                    () = stop_requested(&mut self.stop) => return false,
+                    r = j.tx.send(d) => r.is_ok(),
+                }
+            }
+            None => tokio::select! {
+                biased;
+                () = stop_requested(&mut self.stop) => return false,
+                r = self.tx.send(msg) => r.is_ok(),
+            },
         };
-        if sent.is_err() {
+        if !sent {
             tracing::info!("the pipeline channel is closed; stopping the source");
             return false;
         }
         self.session.stats.forwarded += 1;
         true
+    }
+
+    /// Sends the acknowledgements due, in order, while rumqttc's request
+    /// channel has room (the rest wait for the next turn of the loop).
+    fn send_acks(&mut self, client: &AsyncClient) {
+        while let Some(a) = self.pending_acks.front() {
+            if client.try_ack(&a.publish()).is_err() {
+                break;
+            }
+            self.pending_acks.pop_front();
+        }
     }
 
     /// Logs and reports a failed connection, then waits the back-off;
@@ -817,7 +871,7 @@ mod tests {
             Clock::from_fn(|| 0),
             stop,
             Some(status_tx),
-            None,
+            SourceExtras::default(),
         );
         let stopper = async {
             // Stop after the first failed attempt has been logged.

@@ -72,6 +72,13 @@ struct Line<'a> {
     payload: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payload_b64: Option<String>,
+    /// The raw journal's: the size of a payload kept only as its prefix
+    /// (an oversized message); a replay publishes the prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload_size: Option<u64>,
+    /// The raw journal's: CRC-32 of the line's bytes before `,"crc32":`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crc32: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,6 +146,8 @@ impl<W: Write> ReplayWriter<W> {
             retain: rec.retain,
             payload,
             payload_b64,
+            payload_size: None,
+            crc32: None,
         };
         self.line.clear();
         serde_json::to_writer(&mut self.line, &line)?;
@@ -206,9 +215,59 @@ fn parse_line(line_no: u64, line: &str) -> Result<Option<RecordRef<'_>>, ReplayE
     if line.trim().is_empty() {
         return Ok(None);
     }
-    let l: Line =
-        serde_json::from_str(line.trim_end()).map_err(|e| format_err(line_no, e.to_string()))?;
+    let text = line.trim_end();
+    let l: Line = serde_json::from_str(text).map_err(|e| format_err(line_no, e.to_string()))?;
+    if let Some(crc) = l.crc32 {
+        check_crc(line_no, text, crc)?;
+    }
     record_of(line_no, l).map(Some)
+}
+
+/// The key that ends a checksummed line: `,"crc32":N}`.
+pub const CRC_KEY: &str = ",\"crc32\":";
+
+/// A checksummed line's CRC-32 (over its bytes before [`CRC_KEY`]) is `crc`.
+pub fn check_crc(line_no: u64, text: &str, crc: u32) -> Result<(), ReplayError> {
+    let covered = text.rfind(CRC_KEY).map_or(text, |i| &text[..i]);
+    let got = crc32fast::hash(covered.as_bytes());
+    if got == crc {
+        Ok(())
+    } else {
+        Err(format_err(
+            line_no,
+            format!("checksum mismatch: crc32 {got} is not the line's {crc}"),
+        ))
+    }
+}
+
+/// A replay file's bytes: gzip (a recording), or plain text (a raw
+/// journal segment), told apart by the gzip magic number.
+pub enum MaybeGz<R: Read> {
+    /// A gzip stream, decompressed.
+    Gz(MultiGzDecoder<BufReader<R>>),
+    /// Plain text.
+    Plain(BufReader<R>),
+}
+
+impl<R: Read> MaybeGz<R> {
+    /// Looks at the first bytes of `inner`.
+    pub fn new(inner: R) -> std::io::Result<Self> {
+        let mut b = BufReader::with_capacity(1 << 16, inner);
+        Ok(if b.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+            MaybeGz::Gz(MultiGzDecoder::new(b))
+        } else {
+            MaybeGz::Plain(b)
+        })
+    }
+}
+
+impl<R: Read> Read for MaybeGz<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            MaybeGz::Gz(g) => g.read(buf),
+            MaybeGz::Plain(p) => p.read(buf),
+        }
+    }
 }
 
 /// The record of a parsed line (line `line_no`), checked.
@@ -260,7 +319,7 @@ fn check_header(line: &[u8]) -> Result<(), ReplayError> {
 
 /// Reads a replay file record by record.
 pub struct ReplayReader<R: Read> {
-    input: BufReader<MultiGzDecoder<R>>,
+    input: BufReader<MaybeGz<R>>,
     line_no: u64,
     buf: Vec<u8>,
 }
@@ -277,10 +336,11 @@ impl ReplayReader<File> {
 }
 
 impl<R: Read> ReplayReader<R> {
-    /// A reader of the gzip stream `inner`; checks its header.
+    /// A reader of the gzip stream (or plain text) `inner`; checks its header.
     pub fn new(inner: R) -> Result<Self, ReplayError> {
+        let inner = MaybeGz::new(inner).map_err(|e| format_err(1, format!("read error: {e}")))?;
         let mut r = ReplayReader {
-            input: BufReader::with_capacity(1 << 16, MultiGzDecoder::new(inner)),
+            input: BufReader::with_capacity(1 << 16, inner),
             line_no: 0,
             buf: Vec::new(),
         };
@@ -511,7 +571,7 @@ impl<'a> Iterator for ChunkRecords<'a> {
 /// Reads a replay file in [`RecordChunk`]s of whole lines, for parsing on
 /// other threads. Only the header is parsed here.
 pub struct ReplayChunks<R: Read> {
-    input: MultiGzDecoder<R>,
+    input: MaybeGz<R>,
     /// The start of a line not yet complete.
     carry: Vec<u8>,
     next_line: u64,
@@ -534,8 +594,9 @@ impl ReplayChunks<File> {
 impl<R: Read> ReplayChunks<R> {
     /// `chunk_bytes`: about how much text each chunk holds (at least one line).
     pub fn new(inner: R, chunk_bytes: usize) -> Result<Self, ReplayError> {
+        let inner = MaybeGz::new(inner).map_err(|e| format_err(1, format!("read error: {e}")))?;
         let mut r = ReplayChunks {
-            input: MultiGzDecoder::new(inner),
+            input: inner,
             carry: Vec::new(),
             next_line: 1,
             chunk_bytes: chunk_bytes.max(1),

@@ -36,6 +36,9 @@ pub struct Feed {
     pub runtime: tokio::runtime::Handle,
     /// Receive-time clock of the ticks.
     pub clock: Clock,
+    /// The raw journal's messages from before a restart: taken first, in
+    /// their order, as they were taken then.
+    pub recovered: Vec<RawMessage>,
 }
 
 /// With a Sparkplug source, the hosts are ticked at least this often
@@ -57,6 +60,7 @@ pub fn start(
             let dead = DeadLetterFile::new(&settings.dead_letters);
             let mut ing = ingestor(&settings, Some(dead));
             Loop {
+                settings: &settings,
                 ing: &mut ing,
                 feed,
                 input,
@@ -72,6 +76,7 @@ pub fn start(
 }
 
 struct Loop<'a> {
+    settings: &'a Settings,
     ing: &'a mut Ingestor,
     feed: Feed,
     input: PipelineInput,
@@ -86,7 +91,10 @@ impl Loop<'_> {
         let stop_after = self.stop_after;
         let reached = move |n: u64| stop_after.is_some_and(|s| n >= s);
         let ticking = self.feed.rebirths.iter().any(Option::is_some);
-        loop {
+        received += self.recover()?;
+        // `--stop-after` counts the messages computed again too: the raw
+        // journal may already hold all of them.
+        while !reached(received) {
             let msg = if ticking {
                 let (rt, raw) = (self.feed.runtime.clone(), &mut self.feed.raw);
                 // The timer is made inside the runtime (it needs its clock).
@@ -144,6 +152,39 @@ impl Loop<'_> {
             drop(self.input);
         }
         Ok(())
+    }
+
+    /// The raw journal's messages from before: each to the source that
+    /// subscribes to its topic (as the batch mode picks it), batches to the
+    /// pipeline as they fill. The output stage hands its sinks only what
+    /// they do not hold yet.
+    fn recover(&mut self) -> anyhow::Result<u64> {
+        let recovered = std::mem::take(&mut self.feed.recovered);
+        let n = recovered.len() as u64;
+        if n == 0 {
+            return Ok(0);
+        }
+        let sources = &self.settings.sources;
+        // Their dead letters were written the first time; a node is not
+        // asked for a rebirth over old messages.
+        self.ing.mute_dead_letters(true);
+        for mut m in recovered {
+            m.source = sources
+                .iter()
+                .position(|s| s.subscribes_to(&m.topic))
+                .unwrap_or(0);
+            if let Some(batch) = self.ing.push(&m)? {
+                self.input.blocking_send(batch)?;
+            }
+        }
+        if self.ing.pending() > 0 {
+            self.input.blocking_send(self.ing.flush()?)?;
+        }
+        self.ing.mute_dead_letters(false);
+        self.ing.take_rebirths();
+        self.publish();
+        tracing::info!(messages = n, "raw journal computed again");
+        Ok(n)
     }
 
     /// No message for a [`TICK`]: the Sparkplug hosts' time passes.

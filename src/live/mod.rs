@@ -24,6 +24,7 @@
 
 mod ingest;
 mod output;
+mod rawjournal;
 mod sources;
 mod ticker;
 
@@ -31,6 +32,7 @@ use crate::pipeline::{runtime, stream_config};
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::broker::EmbeddedBroker;
+use ctower_collector::rawjournal::RawJournal;
 use ctower_model::{Clock, OperatorCommand, PipelineMetrics, Update};
 use ctower_tui::WindowTiming;
 use std::path::PathBuf;
@@ -85,14 +87,21 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let broker = start_broker(&settings, opts.demo_replay.is_some())?;
     let embedded = broker.as_ref().map(EmbeddedBroker::endpoint);
 
+    // The raw journal, read back (a torn tail cut) before anything runs.
+    let (recovered, raw_journal) = open_raw_journal(&settings, &clock)?;
     let (input, pipeline) = ctower_stream::start(stream_config(&settings, opts.workers))?;
-    let sources = sources::start(&rt, &settings, embedded.clone(), &clock);
+    let mut sources = sources::start(&rt, &settings, embedded.clone(), &clock);
+    let journal_stage = match (raw_journal, sources.journal.take()) {
+        (Some(j), Some(feed)) => Some(rawjournal::start(j, feed)?),
+        _ => None,
+    };
     let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
     let feed = ingest::Feed {
         raw: sources.raw,
         rebirths: sources.rebirths,
         runtime: rt.handle().clone(),
         clock: clock.clone(),
+        recovered,
     };
     let ingest = ingest::start(
         settings.clone(),
@@ -136,7 +145,10 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
 
     let _ = sources.stop.send(true);
     ticker.stop();
-    let stages = [("ingest", ingest.thread), ("output", output.thread)];
+    let mut stages = vec![("ingest", ingest.thread), ("output", output.thread)];
+    if let Some(t) = journal_stage {
+        stages.insert(0, ("raw journal", t));
+    }
     let workers = pipeline.workers;
     let failures = stop_stages(
         stages,
@@ -150,6 +162,32 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         anyhow::bail!("stopped with failed stages: {}", failures.join("; "));
     }
     Ok(())
+}
+
+/// The raw journal's records from before (to compute again) and the
+/// journal to go on writing, when it is on.
+fn open_raw_journal(
+    settings: &Settings,
+    clock: &Clock,
+) -> anyhow::Result<(Vec<ctower_collector::RawMessage>, Option<RawJournal>)> {
+    let Some(rules) = &settings.raw_journal else {
+        return Ok((Vec::new(), None));
+    };
+    let r = ctower_collector::rawjournal::open_dir(&rules.dir)
+        .with_context(|| format!("reading the raw journal in {}", rules.dir.display()))?;
+    if !r.messages.is_empty() {
+        tracing::info!(dir = %rules.dir.display(), records = r.messages.len(), "raw journal read back: its messages are computed again");
+    }
+    let clock = clock.clone();
+    let journal = RawJournal::open(
+        rules.clone(),
+        r.next_record,
+        r.recent,
+        Box::new(move || clock.now_ms()),
+    )
+    .with_context(|| format!("opening the raw journal in {}", rules.dir.display()))?;
+    tracing::info!(dir = %rules.dir.display(), "raw journal open: QoS 1 messages are acknowledged once on disk");
+    Ok((r.messages, Some(journal)))
 }
 
 /// The dashboard's update channel ([`DASHBOARD_QUEUE`]), if it runs.
@@ -240,8 +278,8 @@ async fn restore_terminal_on_signal() {
 /// Waits (until `deadline`) for each stage in order, then the workers; a
 /// stage that failed, panicked or did not stop is a failure: an operator's
 /// supervisor must see it in the exit code.
-fn stop_stages<const N: usize>(
-    stages: [(&str, JoinHandle<anyhow::Result<()>>); N],
+fn stop_stages<'a>(
+    stages: impl IntoIterator<Item = (&'a str, JoinHandle<anyhow::Result<()>>)>,
     join_workers: impl FnOnce(),
     deadline: Instant,
 ) -> Vec<String> {

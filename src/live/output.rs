@@ -4,6 +4,7 @@
 //! anything was lost, so the process exits non-zero.
 
 use crate::journal::Journal;
+use crate::output::checkpoint;
 use crate::output::{
     DashboardSink, FaultPolicy, FilesSink, HooksSink, JournalSink, OutputStage, RunInfo,
 };
@@ -93,6 +94,18 @@ fn run(plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()>
 /// The stage and its sinks: journal, `--out` files, hooks, dashboard.
 fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     let settings = &plan.settings;
+    // With a raw journal: the outputs cut back to the last checkpoint
+    // before anything opens them, and the stage told where it was.
+    let resume = match &settings.raw_journal {
+        Some(raw) => {
+            let c = checkpoint::load(&raw.dir)?;
+            if let Some(c) = &c {
+                checkpoint::truncate_files(c)?;
+            }
+            Some((raw.dir.clone(), c.map(|c| c.position)))
+        }
+        None => None,
+    };
     let journal = Journal::open(&settings.journal_dir)
         .with_context(|| format!("opening the journal in {}", settings.journal_dir.display()))?
         .with_max_backlog_bytes(settings.journal_max_backlog_bytes)
@@ -111,7 +124,13 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     }))
     .publish_faults(plan.faults.clone());
     if let Some(dir) = &plan.out_dir {
-        stage = stage.with_sink(FilesSink::create(dir)?);
+        // After a restart, the files go on after their checkpoint.
+        let append = matches!(resume, Some((_, Some(_))));
+        stage = stage.with_sink(FilesSink::open(dir, append)?);
+    }
+    if let Some((dir, position)) = resume {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        stage = stage.with_checkpoints(dir, position);
     }
     stage = stage.with_sink(HooksSink::new(HookDispatcher::start(
         settings.hooks.clone(),

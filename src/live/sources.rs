@@ -2,6 +2,7 @@
 //! tokio runtime) and the demo's looping replay into the embedded broker.
 
 use crate::settings::Settings;
+use ctower_collector::delivery::{Ack, Delivery, JournalLink, SourceExtras};
 use ctower_collector::endpoint::BrokerEndpoint;
 use ctower_collector::mqtt::{run_source, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
@@ -24,7 +25,23 @@ pub struct Sources {
     /// Where each Sparkplug source takes its rebirth requests (by source
     /// index; `None` for a JSON source).
     pub rebirths: Vec<Option<mpsc::Sender<Rebirth>>>,
+    /// With a raw journal: what its stage takes and gives back.
+    pub journal: Option<JournalFeed>,
 }
+
+/// The raw journal stage's side of the sources ([`super::rawjournal`]).
+pub struct JournalFeed {
+    /// The sources' messages, each owed its acknowledgement.
+    pub deliveries: mpsc::Receiver<Delivery>,
+    /// Each source's acknowledgements (by source index).
+    pub acks: Vec<mpsc::UnboundedSender<Ack>>,
+    /// Where the written messages go (the ingest thread).
+    pub raw: mpsc::Sender<RawMessage>,
+}
+
+/// Messages queued from the sources to the raw journal stage; full: the
+/// poll loops wait (the broker holds the rest, unacknowledged).
+pub const JOURNAL_QUEUE: usize = 8192;
 
 /// Rebirth requests queued to one Sparkplug source; full: the request is
 /// dropped and logged (the host asks the node again after
@@ -42,6 +59,8 @@ pub fn start(
     let (raw_tx, raw) = mpsc::channel::<RawMessage>(RAW_QUEUE);
     let (stop, stop_rx) = watch::channel(false);
     let mut rebirths = Vec::new();
+    let (deliveries_tx, deliveries) = mpsc::channel::<Delivery>(JOURNAL_QUEUE);
+    let mut acks = Vec::new();
     for (i, spec) in settings.sources.iter().enumerate() {
         let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
         let (rebirth_tx, rebirth_rx) = match spec.sparkplug {
@@ -52,22 +71,40 @@ pub fn start(
             None => (None, None),
         };
         rebirths.push(rebirth_tx);
+        let journal = settings.raw_journal.as_ref().map(|_| {
+            let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+            acks.push(ack_tx);
+            JournalLink {
+                tx: deliveries_tx.clone(),
+                acks: ack_rx,
+            }
+        });
+        let extras = SourceExtras {
+            rebirths: rebirth_rx,
+            journal,
+        };
         let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
         rt.spawn(log_status(spec.name.clone(), status_rx));
         let (clock, embedded) = (clock.clone(), embedded.clone());
         rt.spawn(async move {
             let name = spec.name.clone();
             let status_tx = Some(status_tx);
-            match run_source(i, spec, embedded, tx, clock, stop_rx, status_tx, rebirth_rx).await {
+            match run_source(i, spec, embedded, tx, clock, stop_rx, status_tx, extras).await {
                 Ok(stats) => tracing::info!(source = %name, received = stats.received, reconnects = stats.reconnects, "source stopped"),
                 Err(e) => tracing::error!(source = %name, error = %e, "source failed"),
             }
         });
     }
+    let journal = settings.raw_journal.as_ref().map(|_| JournalFeed {
+        deliveries,
+        acks,
+        raw: raw_tx.clone(),
+    });
     Sources {
         raw,
         stop,
         rebirths,
+        journal,
     }
 }
 

@@ -49,12 +49,20 @@ pub struct JsonlOutputs {
     line: Vec<u8>,
 }
 
-fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+fn create(path: &Path, append: bool) -> anyhow::Result<BufWriter<File>> {
+    let file = if append {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    } else {
+        File::create(path)
+    };
     // 256 KiB: the KPI file grows by tens of MB per hour of 100 plants;
     // fewer, larger writes.
     Ok(BufWriter::with_capacity(
         1 << 18,
-        File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        file.with_context(|| format!("creating {}", path.display()))?,
     ))
 }
 
@@ -62,13 +70,36 @@ impl JsonlOutputs {
     /// Creates (truncates) `kpis.jsonl` and `alarms.jsonl` in `dir`, which
     /// is created if missing.
     pub fn create(dir: &Path) -> anyhow::Result<Self> {
+        Self::open(dir, false)
+    }
+
+    /// `append`: a restart goes on after what the files hold (cut back to
+    /// the checkpoint); otherwise they are created anew.
+    fn open(dir: &Path, append: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(JsonlOutputs {
             dir: dir.to_path_buf(),
-            kpis: create(&dir.join("kpis.jsonl"))?,
-            alarms: create(&dir.join("alarms.jsonl"))?,
+            kpis: create(&dir.join("kpis.jsonl"), append)?,
+            alarms: create(&dir.join("alarms.jsonl"), append)?,
             line: Vec::with_capacity(4096),
         })
+    }
+
+    /// Flushes and syncs both files; their lengths.
+    fn sync(&mut self) -> std::io::Result<Vec<super::checkpoint::FileLen>> {
+        let mut out = Vec::new();
+        for (w, name) in [
+            (&mut self.kpis, "kpis.jsonl"),
+            (&mut self.alarms, "alarms.jsonl"),
+        ] {
+            w.flush()?;
+            w.get_ref().sync_data()?;
+            out.push(super::checkpoint::FileLen {
+                path: self.dir.join(name),
+                len: w.get_ref().metadata()?.len(),
+            });
+        }
+        Ok(out)
     }
 
     /// Appends one KPI record.
@@ -92,7 +123,7 @@ impl JsonlOutputs {
     pub fn finish(&mut self, summary: &Summary) -> anyhow::Result<()> {
         self.kpis.flush()?;
         self.alarms.flush()?;
-        let mut f = create(&self.dir.join("summary.json"))?;
+        let mut f = create(&self.dir.join("summary.json"), false)?;
         serde_json::to_writer_pretty(&mut f, summary)?;
         f.write_all(b"\n")?;
         f.flush()?;
@@ -114,8 +145,13 @@ pub struct FilesSink {
 impl FilesSink {
     /// Creates the files in `dir`.
     pub fn create(dir: &Path) -> anyhow::Result<Self> {
+        Self::open(dir, false)
+    }
+
+    /// Creates the files, or with `append` goes on after what they hold.
+    pub fn open(dir: &Path, append: bool) -> anyhow::Result<Self> {
         Ok(FilesSink {
-            files: Some(JsonlOutputs::create(dir)?),
+            files: Some(JsonlOutputs::open(dir, append)?),
             dir: dir.to_path_buf(),
             failed: None,
         })
@@ -144,6 +180,13 @@ impl FilesSink {
 }
 
 impl Sink for FilesSink {
+    fn checkpoint(&mut self) -> Option<Vec<super::checkpoint::FileLen>> {
+        if self.failed.is_some() {
+            return None;
+        }
+        self.files.as_mut()?.sync().ok()
+    }
+
     fn record(&mut self, out: &StreamOutput) {
         if let StreamOutput::Kpi(k) = out {
             self.write(|f| f.kpi(k));

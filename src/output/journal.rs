@@ -45,6 +45,16 @@ impl Sink for JournalSink {
         })
     }
 
+    fn checkpoint(&mut self) -> Option<Vec<super::checkpoint::FileLen>> {
+        // Committed at `end_window`: durable when nothing waits.
+        let h = self.journal.health();
+        if !h.ok() || h.backlog_lines > 0 {
+            return None;
+        }
+        let len = std::fs::metadata(&h.path).ok()?.len();
+        Some(vec![super::checkpoint::FileLen { path: h.path, len }])
+    }
+
     fn finish(&mut self, _end: &RunEnd) -> anyhow::Result<()> {
         let _ = self.journal.commit(self.clock.now_ms());
         let h = self.journal.health();

@@ -15,6 +15,7 @@
 //! Adding an output is one `impl Sink` and one line where the sinks are
 //! listed (`live::run`, `batch::run`, or [`OutputStage::with_sink`]).
 
+pub mod checkpoint;
 mod dashboard;
 mod files;
 mod hooks;
@@ -49,6 +50,13 @@ pub trait Sink: Send {
     /// What this sink cannot do now, with its path; `None` when it is well.
     fn fault(&self) -> Option<Fault> {
         None
+    }
+    /// Flush and sync what this sink has written, and give its files'
+    /// lengths for a checkpoint ([`checkpoint`]); `None` when it cannot
+    /// vouch for them now (a backlog, a failing disk). A sink without files
+    /// (hooks, the dashboard) has nothing to keep.
+    fn checkpoint(&mut self) -> Option<Vec<checkpoint::FileLen>> {
+        Some(Vec::new())
     }
     /// The run has ended: flush, write what is written at the end (the
     /// batch summary), and say what could not be written.
@@ -94,6 +102,11 @@ pub struct OutputStage {
     /// The stage's faults (not the external ones), for the metrics.
     published: Option<Arc<Mutex<Vec<Fault>>>>,
     counts: Counts,
+    /// Where the stage is in its sequence of outputs.
+    position: checkpoint::Position,
+    /// With a raw journal: where checkpoints go, and up to where the sinks
+    /// already hold the outputs (a restart).
+    checkpoints: Option<(std::path::PathBuf, Option<checkpoint::Position>)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -115,7 +128,21 @@ impl OutputStage {
             external: None,
             published: None,
             counts: Counts::default(),
+            position: checkpoint::Position::default(),
+            checkpoints: None,
         }
+    }
+
+    /// Writes a checkpoint into `dir` after each output; outputs up to
+    /// `resume` (a restart's checkpoint) go to the alarm engine only, the
+    /// sinks hold them already ([`checkpoint`]).
+    pub fn with_checkpoints(
+        mut self,
+        dir: std::path::PathBuf,
+        resume: Option<checkpoint::Position>,
+    ) -> Self {
+        self.checkpoints = Some((dir, resume));
+        self
     }
 
     /// Adds a sink; sinks receive everything in the order they were added.
@@ -149,22 +176,60 @@ impl OutputStage {
         if window.closes_window {
             self.counts.windows += 1;
         }
+        self.position = self
+            .position
+            .after(window.closes_window, window.window_end_ms);
+        let held = matches!(&self.checkpoints, Some((_, Some(r))) if self.position <= *r);
         for out in &window.outputs {
             if matches!(out, StreamOutput::Kpi(_)) {
                 self.counts.kpi_records += 1;
             }
-            for sink in &mut self.sinks {
-                sink.record(out);
+            if !held {
+                for sink in &mut self.sinks {
+                    sink.record(out);
+                }
             }
             for ev in self.engine.process(out) {
-                self.deliver(&ev);
+                if held {
+                    self.counts.alarm_events += 1;
+                } else {
+                    self.deliver(&ev);
+                }
             }
+        }
+        if held {
+            return Ok(()); // the sinks hold it from before the restart
         }
         let now = self.clock.now_ms();
         for sink in &mut self.sinks {
             sink.end_window(window, now);
         }
-        self.check_faults(now)
+        self.check_faults(now)?;
+        self.checkpoint();
+        Ok(())
+    }
+
+    /// After an output every sink made durable: the checkpoint.
+    fn checkpoint(&mut self) {
+        let Some((dir, _)) = &self.checkpoints else {
+            return;
+        };
+        let mut files = Vec::new();
+        for sink in &mut self.sinks {
+            match sink.checkpoint() {
+                Some(f) => files.extend(f),
+                // Not durable now: the last checkpoint stays (a restart
+                // computes more again, never less).
+                None => return,
+            }
+        }
+        let c = checkpoint::Checkpoint {
+            position: self.position,
+            files,
+        };
+        if let Err(e) = checkpoint::store(dir, &c) {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot write the output checkpoint: a restart would compute more again");
+        }
     }
 
     /// An operator's command, between windows: an acknowledgement goes to

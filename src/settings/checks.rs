@@ -12,6 +12,7 @@ use ctower_alerts::{AlertsConfig, Hook, Rule, Secrets};
 use ctower_collector::admission::AdmissionRules;
 use ctower_collector::config::{SecretRef, Source};
 use ctower_collector::limits::LimitRules;
+use ctower_collector::rawjournal::RawJournalRules;
 use ctower_collector::SourceConfig;
 use ctower_model::{ConfigIssue, NameMap};
 use ctower_stream::calendar::SiteCalendar;
@@ -399,6 +400,10 @@ fn water(raw: &RawSettings, issues: &mut Vec<ConfigIssue>) {
 }
 
 fn journal(raw: &RawSettings, issues: &mut Vec<ConfigIssue>) {
+    let r = &raw.raw_journal;
+    positive(issues, "raw_journal.segment_mib", r.segment_mib, 1 << 16);
+    positive(issues, "raw_journal.keep_hours", r.keep_hours, 24 * 36_500);
+    positive(issues, "raw_journal.keep_mib", r.keep_mib, 1 << 30);
     let j = &raw.journal;
     positive(issues, "journal.max_backlog_mib", j.max_backlog_mib, 16_384);
     positive(issues, "journal.rotate_mib", j.rotate_mib, 1 << 20);
@@ -468,6 +473,12 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
             max_age_ms: raw.journal.keep_days as i64 * 86_400_000,
             max_total_bytes: raw.journal.keep_mib << 20,
         },
+        raw_journal: raw.raw_journal.enabled.then(|| RawJournalRules {
+            dir: raw.raw_journal.dir.clone(),
+            segment_bytes: raw.raw_journal.segment_mib << 20,
+            keep_ms: raw.raw_journal.keep_hours as i64 * 3_600_000,
+            keep_bytes: raw.raw_journal.keep_mib << 20,
+        }),
         rules: c.rules,
         hooks: c.hooks,
         demo: CheckedDemo {

@@ -42,6 +42,7 @@ use ctower_collector::admission::AdmissionRules;
 use ctower_collector::config::Source;
 use ctower_collector::endpoint::BrokerAddr;
 use ctower_collector::limits::LimitRules;
+use ctower_collector::rawjournal::RawJournalRules;
 use ctower_model::ConfigIssue;
 use ctower_stream::AccumConfig;
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ pub struct Settings {
     pub journal_max_backlog_bytes: usize,
     /// The journal's rotation and retention.
     pub journal_retention: Retention,
+    /// The raw journal of the live sources (`None`: off).
+    pub raw_journal: Option<RawJournalRules>,
     /// The alarm rules.
     pub rules: Vec<Rule>,
     /// The alarm hooks.

@@ -29,6 +29,9 @@ pub struct RawSettings {
     /// `[journal]`.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// `[raw_journal]`.
+    #[serde(default)]
+    pub raw_journal: RawJournalConfig,
     /// `[alerts]`: rules and hooks.
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -214,6 +217,35 @@ impl Default for JournalConfig {
             max_backlog_mib: 64,
             rotate_mib: 256,
             keep_days: 30,
+            keep_mib: 4096,
+        }
+    }
+}
+
+/// `[raw_journal]`: every message of the live sources on disk before it
+/// is acknowledged (`collector::rawjournal`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawJournalConfig {
+    /// Whether live sources write it (and acknowledge by hand).
+    pub enabled: bool,
+    /// Directory of the segments.
+    pub dir: PathBuf,
+    /// A new segment past this size, MiB.
+    pub segment_mib: u64,
+    /// Segments older than this are deleted, hours.
+    pub keep_hours: u64,
+    /// The oldest segments are deleted while they total more, MiB.
+    pub keep_mib: u64,
+}
+
+impl Default for RawJournalConfig {
+    fn default() -> Self {
+        RawJournalConfig {
+            enabled: true,
+            dir: PathBuf::from("out/raw"),
+            segment_mib: 64,
+            keep_hours: 72,
             keep_mib: 4096,
         }
     }

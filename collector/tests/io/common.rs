@@ -113,7 +113,7 @@ impl Source {
             ctower_model::Clock::system(),
             stop_rx,
             Some(status_tx),
-            None,
+            ctower_collector::delivery::SourceExtras::default(),
         ));
         Source {
             rx,

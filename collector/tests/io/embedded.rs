@@ -58,7 +58,7 @@ async fn embedded_source_without_a_broker_is_a_config_error() {
         ctower_model::Clock::system(),
         stop_rx,
         None,
-        None,
+        ctower_collector::delivery::SourceExtras::default(),
     )
     .await;
     assert!(
