@@ -53,7 +53,7 @@
 
 use crate::config::Source;
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
-use crate::delivery::{Ack, Delivery, JournalLink, SourceExtras};
+use crate::delivery::{Ack, Delivery, JournalLink, SourceExtras, REDELIVERY_WINDOW};
 use crate::endpoint::BrokerEndpoint;
 use crate::ingest::{RawMessage, Rebirth};
 use crate::tls::Tls;
@@ -387,6 +387,9 @@ pub async fn run_source(
         rebirths: extras.rebirths,
         journal: extras.journal,
         pending_acks: std::collections::VecDeque::new(),
+        subscribe_due: false,
+        state_due: false,
+        since_connect: 0,
     }
     .run(options)
     .instrument(span)
@@ -534,6 +537,12 @@ struct SourceLoop {
     /// Acknowledgements due that rumqttc's request channel had no room
     /// for yet, oldest first.
     pending_acks: std::collections::VecDeque<Ack>,
+    /// A new connection's SUBSCRIBE, not queued yet.
+    subscribe_due: bool,
+    /// A new connection's Sparkplug STATE online message, not queued yet.
+    state_due: bool,
+    /// Messages received on the current connection.
+    since_connect: u64,
 }
 
 impl SourceLoop {
@@ -557,14 +566,16 @@ impl SourceLoop {
                     }
                     continue;
                 }
+                // The network before the acknowledgements (which are
+                // taken after every event too): neither starves the other.
+                e = eventloop.poll() => e,
                 Some(a) = next_ack(&mut self.journal) => {
                     self.pending_acks.push_back(a);
-                    self.send_acks(&client);
+                    self.send_requests(&client);
                     continue;
                 }
-                e = eventloop.poll() => e,
             };
-            self.send_acks(&client);
+            self.send_requests(&client);
             let go_on = match event {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     self.connected(&client, ack.session_present);
@@ -618,17 +629,12 @@ impl SourceLoop {
         }
         let subscribe = matches!(status, SourceStatus::Connected { .. });
         self.report(status);
-        if let Some(h) = &self.host_state {
-            if let Err(e) = client.try_publish(&h.topic, QoS::AtLeastOnce, true, h.online.clone()) {
-                tracing::error!(error = %e, "cannot queue the Sparkplug STATE online message");
-            }
-        }
-        // The channel was drained by the last reconnect: it has room.
-        if subscribe {
-            if let Err(e) = client.try_subscribe_many(self.filters.clone()) {
-                tracing::error!(error = %e, "cannot queue SUBSCRIBE");
-            }
-        }
+        // Queued as soon as rumqttc's request channel has room (it may be
+        // full of acknowledgements): before any acknowledgement.
+        self.state_due = self.host_state.is_some();
+        self.subscribe_due = subscribe;
+        self.since_connect = 0;
+        self.send_requests(client);
     }
 
     fn subscribed(&self, codes: &[SubscribeReasonCode]) {
@@ -646,7 +652,9 @@ impl SourceLoop {
     /// Hands one PUBLISH to the pipeline, waiting for room (back-pressure);
     /// false when the loop must stop.
     async fn forward(&mut self, p: rumqttc::Publish) -> bool {
-        let (qos, pkid, dup) = (p.qos, p.pkid, p.dup);
+        let dup = p.dup || self.since_connect < REDELIVERY_WINDOW;
+        self.since_connect += 1;
+        let (qos, pkid) = (p.qos, p.pkid);
         let msg = self
             .session
             .message(p.topic, &p.payload, self.clock.now_ms());
@@ -687,9 +695,28 @@ impl SourceLoop {
         true
     }
 
-    /// Sends the acknowledgements due, in order, while rumqttc's request
-    /// channel has room (the rest wait for the next turn of the loop).
-    fn send_acks(&mut self, client: &AsyncClient) {
+    /// Queues what is due, while rumqttc's request channel has room (the
+    /// rest waits for the next turn of the loop): the SUBSCRIBE and the
+    /// Sparkplug STATE of a new connection first, then the acknowledgements
+    /// in order.
+    fn send_requests(&mut self, client: &AsyncClient) {
+        if let Some(j) = self.journal.as_mut() {
+            while let Ok(a) = j.acks.try_recv() {
+                self.pending_acks.push_back(a);
+            }
+        }
+        if self.subscribe_due {
+            match client.try_subscribe_many(self.filters.clone()) {
+                Ok(()) => self.subscribe_due = false,
+                Err(_) => return,
+            }
+        }
+        if let (true, Some(h)) = (self.state_due, &self.host_state) {
+            match client.try_publish(&h.topic, QoS::AtLeastOnce, true, h.online.clone()) {
+                Ok(()) => self.state_due = false,
+                Err(_) => return,
+            }
+        }
         while let Some(a) = self.pending_acks.front() {
             if client.try_ack(&a.publish()).is_err() {
                 break;

@@ -14,6 +14,7 @@ const READY: Duration = Duration::from_secs(10);
 pub struct Mosquitto {
     process: Spawned,
     port: u16,
+    bin: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -71,6 +72,7 @@ impl Mosquitto {
                     return Mosquitto {
                         process,
                         port,
+                        bin: bin.to_path_buf(),
                         _dir: dir,
                     };
                 }
@@ -108,6 +110,43 @@ impl Mosquitto {
     /// The last lines of the broker's log.
     pub fn log_tail(&self) -> String {
         self.process.tail()
+    }
+
+    /// The broker's own directory (its configuration, and what the
+    /// `security` lines of [`Mosquitto::start_configured`] put there).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// Stops the broker as an operator would (SIGTERM: with `persistence
+    /// true` it saves its sessions and queued messages), then starts it
+    /// again with the same configuration on the same port, and waits until
+    /// it accepts connections.
+    pub fn restart(&mut self) {
+        let pid = self.process.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill -TERM mosquitto");
+        let status = self.process.wait_exit(READY);
+        assert!(
+            status.success(),
+            "mosquitto stopped with {status}:\n{}",
+            self.process.tail()
+        );
+        let conf = self._dir.path().join("mosquitto.conf");
+        self.process = Spawned::start(
+            Command::new(&self.bin).arg("-c").arg(&conf),
+            &format!("mosquitto :{} (restarted)", self.port),
+        );
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + READY;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                self.process.try_exit().is_none() && Instant::now() < deadline,
+                "mosquitto did not listen again on {addr}:\n{}",
+                self.process.tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

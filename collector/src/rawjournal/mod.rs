@@ -26,10 +26,14 @@
 //!   with the path and the bytes cut), never a crash loop. A bad line
 //!   inside a segment is skipped and reported.
 //! - **Duplicates**: a message written but not yet acknowledged when the
-//!   process died is redelivered by the broker with MQTT's DUP flag; the
-//!   journal remembers the topic and payload of its last
-//!   [`DEDUP_WINDOW`] records, and a DUP message found among them is
-//!   acknowledged without being taken twice.
+//!   process died (or when the broker went down) is delivered again: with
+//!   MQTT's DUP flag after our crash, without it by a broker restored from
+//!   its persistence. The journal remembers the topic and payload of its
+//!   last [`DEDUP_WINDOW`] records; a message flagged DUP, or among the
+//!   first [`crate::delivery::REDELIVERY_WINDOW`] of a connection, found
+//!   among them is acknowledged without being taken twice. (A plant
+//!   message repeats a reading's timestamp only when it is the same
+//!   reading.)
 //! - **Retention**: at each new segment, the oldest segments go while the
 //!   journal is over its disk budget (`keep_mib`) or older than
 //!   `keep_hours` (never the segment being written).
@@ -49,8 +53,9 @@ pub use writer::RawJournal;
 /// Records written (and fsynced) together at most.
 pub const GROUP_MAX_RECORDS: usize = 4096;
 
-/// Records whose topic and payload are remembered against redelivery.
-pub const DEDUP_WINDOW: usize = 65_536;
+/// Records whose topic and payload are remembered against redelivery
+/// (about 6 MiB).
+pub const DEDUP_WINDOW: usize = 1 << 18;
 
 /// Checked `[raw_journal]` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
