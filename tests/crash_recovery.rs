@@ -346,3 +346,68 @@ fn a_broker_restart_mid_backlog_loses_nothing() {
         (&out, "live mode across a broker restart"),
     );
 }
+
+/// A broker whose queue limit drops a disconnected session's backlog (the
+/// default Mosquitto keeps 1,000 messages) is named at once: ctower watches
+/// `$SYS/broker/publish/messages/dropped` and warns when it grows.
+#[test]
+fn a_broker_dropping_the_backlog_is_warned_of() {
+    let Some(bin) = services::require(&MOSQUITTO) else {
+        return;
+    };
+    let dir = scratch("broker-drops");
+    let broker = Mosquitto::start_configured(&bin, &|_| {
+        "allow_anonymous true\nmax_queued_messages 10\nsys_interval 1\n".into()
+    });
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
+    let at = text.find("[[sources]]").unwrap();
+    let end = text[at..].find("\n\n").unwrap() + at;
+    let sources = format!(
+        "[[sources]]\nname = \"plant\"\nbroker_url = \"{}\"\nclient_id = \"ctower-drops\"\n\
+         subscriptions = [\"acme/#\"]\n",
+        broker.url()
+    );
+    let config = dir.join("drops.toml");
+    std::fs::write(&config, format!("{}{sources}{}", &text[..at], &text[end..])).unwrap();
+    let spawn = || {
+        Spawned::start(
+            ctower()
+                .args(["--log", "info", "run", "-c"])
+                .arg(&config)
+                .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+                .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl")),
+            "ctower run (a dropping broker)",
+        )
+    };
+    let mut first = spawn();
+    first.wait_line("the broker reports no dropped messages", START);
+    let pid = first.id().to_string();
+    process::run_ok(
+        Command::new("kill").args(["-INT", &pid]),
+        "Ctrl-C",
+        Duration::from_secs(10),
+    );
+    first.wait_success(START);
+    // While ctower is away, more than the broker's queue limit.
+    process::run_ok(
+        ctower()
+            .args(["--log", "warn", "replay"])
+            .arg(recording())
+            .args(["--broker", &broker.url(), "--speed", "max"]),
+        "ctower replay (the plant)",
+        RUN,
+    );
+    let mut second = spawn();
+    let warned = second.wait_line("messages were dropped by the broker", START);
+    assert!(
+        warned.contains("WARN") && warned.contains("source=plant"),
+        "{warned}"
+    );
+    let pid = second.id().to_string();
+    process::run_ok(
+        Command::new("kill").args(["-INT", &pid]),
+        "Ctrl-C",
+        Duration::from_secs(10),
+    );
+    second.wait_success(START);
+}

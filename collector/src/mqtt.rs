@@ -77,6 +77,9 @@ pub const REQUEST_CHANNEL_CAPACITY: usize = 256;
 /// that a persistent session redelivers at every reconnect; the source's
 /// `max_payload_bytes` is applied by the source loop instead (module docs).
 pub const MAX_INCOMING_PACKET: usize = 268_435_455;
+/// Mosquitto's count of messages it dropped (queue limits), watched by
+/// every source.
+pub const SYS_DROPPED: &str = "$SYS/broker/publish/messages/dropped";
 /// A connection that stays up this long is healthy: the next failure
 /// starts the back-off from its first delay again.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
@@ -367,11 +370,16 @@ pub async fn run_source(
         ));
     }
     let span = tracing::info_span!("mqtt_source", source = %source.name, index, broker = %endpoint);
-    let filters: Vec<SubscribeFilter> = source
+    let mut filters: Vec<SubscribeFilter> = source
         .subscriptions
         .iter()
         .map(|f| SubscribeFilter::new(f.clone(), qos))
         .collect();
+    if !filters.is_empty() {
+        // The broker's count of messages it dropped (Mosquitto), watched
+        // so that a queue limit losing our backlog is said at once.
+        filters.push(SubscribeFilter::new(SYS_DROPPED.into(), QoS::AtMostOnce));
+    }
     SourceLoop {
         session: Session::new(
             index,
@@ -390,6 +398,7 @@ pub async fn run_source(
         subscribe_due: false,
         state_due: false,
         since_connect: 0,
+        broker_dropped: None,
     }
     .run(options)
     .instrument(span)
@@ -543,6 +552,8 @@ struct SourceLoop {
     state_due: bool,
     /// Messages received on the current connection.
     since_connect: u64,
+    /// The broker's last `$SYS` count of dropped messages.
+    broker_dropped: Option<u64>,
 }
 
 impl SourceLoop {
@@ -640,7 +651,11 @@ impl SourceLoop {
     fn subscribed(&self, codes: &[SubscribeReasonCode]) {
         for (f, code) in self.filters.iter().zip(codes) {
             if *code == SubscribeReasonCode::Failure {
-                tracing::warn!(filter = %f.path, "the broker refused the subscription");
+                if f.path == SYS_DROPPED {
+                    tracing::debug!("the broker does not let us watch its dropped messages ($SYS)");
+                } else {
+                    tracing::warn!(filter = %f.path, "the broker refused the subscription");
+                }
             }
         }
         tracing::debug!(filters = self.filters.len(), "subscribed");
@@ -652,6 +667,10 @@ impl SourceLoop {
     /// Hands one PUBLISH to the pipeline, waiting for room (back-pressure);
     /// false when the loop must stop.
     async fn forward(&mut self, p: rumqttc::Publish) -> bool {
+        if p.topic == SYS_DROPPED {
+            self.sys_dropped(&p.payload);
+            return true;
+        }
         let dup = p.dup || self.since_connect < REDELIVERY_WINDOW;
         self.since_connect += 1;
         let (qos, pkid) = (p.qos, p.pkid);
@@ -693,6 +712,32 @@ impl SourceLoop {
         }
         self.session.stats.forwarded += 1;
         true
+    }
+
+    /// The broker's dropped-message count: said once at start, and
+    /// loudly whenever it grows (its queue limits are losing messages,
+    /// perhaps ours: README, "Broker settings").
+    fn sys_dropped(&mut self, payload: &[u8]) {
+        let Some(n) = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        else {
+            return;
+        };
+        match self.broker_dropped.replace(n) {
+            None if n > 0 => tracing::warn!(
+                dropped = n,
+                "messages were dropped by the broker since it started ($SYS/broker/publish/messages/dropped): \
+                 check its max_queued_messages and max_queued_bytes (README, Broker settings)"
+            ),
+            None => tracing::info!("the broker reports no dropped messages"),
+            Some(before) if n > before => tracing::warn!(
+                dropped = n - before,
+                total = n,
+                "messages were dropped by the broker: a queue limit is losing messages, perhaps this source's"
+            ),
+            Some(_) => {}
+        }
     }
 
     /// Queues what is due, while rumqttc's request channel has room (the
