@@ -67,6 +67,9 @@ pub struct SourceConfig {
     /// Signals one asset of this source may have (default 256); more are
     /// refused as `too_many_signals`.
     pub max_signals_per_asset: Option<usize>,
+    /// Watch the broker's `$SYS/broker/publish/messages/dropped` and warn
+    /// when it grows (Mosquitto); default true, false for `embedded`.
+    pub watch_broker_drops: Option<bool>,
 }
 
 impl std::fmt::Debug for SourceConfig {
@@ -91,6 +94,7 @@ impl std::fmt::Debug for SourceConfig {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("max_assets", &self.max_assets)
             .field("max_signals_per_asset", &self.max_signals_per_asset)
+            .field("watch_broker_drops", &self.watch_broker_drops)
             .finish()
     }
 }
@@ -150,6 +154,8 @@ pub struct Source {
     pub sparkplug: Option<SparkplugRules>,
     /// Caps of assets and signals.
     pub limits: SourceLimits,
+    /// Whether the broker's dropped-message count is watched.
+    pub watch_broker_drops: bool,
 }
 
 // Bounds of the numeric settings of a source.
@@ -209,9 +215,13 @@ impl SourceConfig {
         if issues.len() > before {
             return None;
         }
+        let broker = broker?;
+        let watch_broker_drops = self
+            .watch_broker_drops
+            .unwrap_or(!matches!(broker, BrokerAddr::Embedded));
         Some(Source {
             name: self.name.as_str().into(),
-            broker: broker?,
+            broker,
             client_id: self
                 .client_id
                 .clone()
@@ -224,6 +234,7 @@ impl SourceConfig {
             decode_rules: decode_rules?,
             sparkplug,
             limits,
+            watch_broker_drops,
         })
     }
 

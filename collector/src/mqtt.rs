@@ -370,16 +370,16 @@ pub async fn run_source(
         ));
     }
     let span = tracing::info_span!("mqtt_source", source = %source.name, index, broker = %endpoint);
-    let mut filters: Vec<SubscribeFilter> = source
+    let filters: Vec<SubscribeFilter> = source
         .subscriptions
         .iter()
         .map(|f| SubscribeFilter::new(f.clone(), qos))
         .collect();
-    if !filters.is_empty() {
-        // The broker's count of messages it dropped (Mosquitto), watched
-        // so that a queue limit losing our backlog is said at once.
-        filters.push(SubscribeFilter::new(SYS_DROPPED.into(), QoS::AtMostOnce));
-    }
+    let sys = if source.watch_broker_drops && !filters.is_empty() {
+        SysWatch::Wanted
+    } else {
+        SysWatch::Off
+    };
     SourceLoop {
         session: Session::new(
             index,
@@ -399,6 +399,7 @@ pub async fn run_source(
         state_due: false,
         since_connect: 0,
         broker_dropped: None,
+        sys,
     }
     .run(options)
     .instrument(span)
@@ -554,6 +555,23 @@ struct SourceLoop {
     since_connect: u64,
     /// The broker's last `$SYS` count of dropped messages.
     broker_dropped: Option<u64>,
+    /// Where the `$SYS` subscription stands.
+    sys: SysWatch,
+}
+
+/// The `$SYS` dropped-count subscription: a SUBSCRIBE of its own after the
+/// source's (a broker may refuse it, or close the connection over it, as
+/// rumqttd does: then it is never asked again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SysWatch {
+    /// Not configured, or given up.
+    Off,
+    /// To subscribe once the source's subscriptions are acknowledged.
+    Wanted,
+    /// Subscribed on this connection; its SUBACK not seen yet.
+    Asked,
+    /// Acknowledged.
+    On,
 }
 
 impl SourceLoop {
@@ -593,7 +611,7 @@ impl SourceLoop {
                     true
                 }
                 Ok(Event::Incoming(Incoming::SubAck(ack))) => {
-                    self.subscribed(&ack.return_codes);
+                    self.subscribed(&client, &ack.return_codes);
                     true
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => self.forward(p).await,
@@ -648,15 +666,28 @@ impl SourceLoop {
         self.send_requests(client);
     }
 
-    fn subscribed(&self, codes: &[SubscribeReasonCode]) {
+    fn subscribed(&mut self, client: &AsyncClient, codes: &[SubscribeReasonCode]) {
+        if self.sys == SysWatch::Asked {
+            // The second SUBACK of the connection: the `$SYS` one.
+            self.sys = if codes.contains(&SubscribeReasonCode::Failure) {
+                tracing::info!(
+                    "the broker does not let this source watch its dropped messages ($SYS)"
+                );
+                SysWatch::Off
+            } else {
+                SysWatch::On
+            };
+            return;
+        }
         for (f, code) in self.filters.iter().zip(codes) {
             if *code == SubscribeReasonCode::Failure {
-                if f.path == SYS_DROPPED {
-                    tracing::debug!("the broker does not let us watch its dropped messages ($SYS)");
-                } else {
-                    tracing::warn!(filter = %f.path, "the broker refused the subscription");
-                }
+                tracing::warn!(filter = %f.path, "the broker refused the subscription");
             }
+        }
+        if matches!(self.sys, SysWatch::Wanted | SysWatch::On)
+            && client.try_subscribe(SYS_DROPPED, QoS::AtMostOnce).is_ok()
+        {
+            self.sys = SysWatch::Asked;
         }
         tracing::debug!(filters = self.filters.len(), "subscribed");
         self.report(SourceStatus::Subscribed {
@@ -773,6 +804,12 @@ impl SourceLoop {
     /// Logs and reports a failed connection, then waits the back-off;
     /// false when stopped meanwhile.
     async fn back_off(&mut self, e: &ConnectionError) -> bool {
+        if self.sys == SysWatch::Asked {
+            // The connection ended before the `$SYS` SUBACK: perhaps over
+            // it (rumqttd closes a connection that subscribes to `$`).
+            tracing::info!("the connection closed after the $SYS subscription: the broker's dropped messages are not watched");
+            self.sys = SysWatch::Off;
+        }
         let error = describe(e);
         let (delay, status) = self.session.failed(
             tokio::time::Instant::now(),

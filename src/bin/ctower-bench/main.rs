@@ -20,6 +20,7 @@
 
 mod ab;
 mod env;
+mod live;
 mod measure;
 mod phases;
 mod procfs;
@@ -92,6 +93,9 @@ pub struct BenchOptions {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Live ingest through Mosquitto at QoS 1: ctower (manual acks, raw
+    /// journal) against `mosquitto_sub -q 1` on the same backlog.
+    Live(live::LiveOptions),
     /// (Used by the RSS phase.) One batch run in this process, its RSS
     /// sampled as event time passes each hour; prints JSON on stdout.
     #[command(hide = true)]
@@ -132,6 +136,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             workers,
             decode_threads,
         }) => rss::rss_child(&settings, &recording, &out, workers, decode_threads),
+        Some(Command::Live(o)) => {
+            let ctower = std::env::current_exe()
+                .context("this program's path")?
+                .with_file_name("ctower");
+            live::live(&o, &ctower)
+        }
         None => {
             let mut o = cli.bench;
             o.config = cli.config;
