@@ -296,7 +296,7 @@ impl SourceConfig {
             (_, Some(_)) => {
                 issues.push(ConfigIssue::new(
                     tls_key,
-                    "TLS settings need an mqtts:// broker_url",
+                    "TLS settings need an mqtts:// or wss:// broker_url",
                 ));
                 None
             }

@@ -48,28 +48,34 @@ pub enum BrokerAddr {
         host: String,
         /// TCP port, 1 to 65535.
         port: u16,
-        /// TLS (`mqtts://`, `ssl://`): the broker's certificate and name
-        /// are checked ([`crate::tls`]).
+        /// TLS (`mqtts://`, `ssl://`, `wss://`): the broker's certificate
+        /// and name are checked ([`crate::tls`]).
         tls: bool,
+        /// MQTT over WebSocket (`ws://`, `wss://`): the HTTP path (`/mqtt`
+        /// when the URL has none).
+        websocket: Option<String>,
     },
 }
 
 impl BrokerAddr {
-    /// Parses `embedded`, `mqtt://HOST:PORT` or `tcp://HOST:PORT`, and
-    /// with TLS `mqtts://HOST:PORT` or `ssl://HOST:PORT` (an IPv6 host in
-    /// brackets). User information in the URL is refused: it would
+    /// Parses `embedded`, `mqtt://HOST:PORT` or `tcp://HOST:PORT`, with TLS
+    /// `mqtts://HOST:PORT` or `ssl://HOST:PORT`, and MQTT over WebSocket
+    /// `ws://HOST:PORT/PATH` or, with TLS, `wss://HOST:PORT/PATH` (an IPv6
+    /// host in brackets). User information in the URL is refused: it would
     /// be logged wherever the URL is. The error is a sentence without the URL.
     pub fn parse(url: &str) -> Result<BrokerAddr, String> {
         if url == "embedded" {
             return Ok(BrokerAddr::Embedded);
         }
-        let (rest, tls) = match url.split_once("://") {
-            Some(("mqtt" | "tcp", rest)) => (rest, false),
-            Some(("mqtts" | "ssl", rest)) => (rest, true),
+        let (rest, tls, ws) = match url.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => (rest, false, false),
+            Some(("mqtts" | "ssl", rest)) => (rest, true, false),
+            Some(("ws", rest)) => (rest, false, true),
+            Some(("wss", rest)) => (rest, true, true),
             _ => {
-                return Err(
-                    "expected mqtt://HOST:PORT, mqtts://HOST:PORT (TLS) or `embedded`".to_string(),
-                )
+                return Err("expected mqtt://HOST:PORT, mqtts://HOST:PORT (TLS), \
+                     wss://HOST:PORT/PATH (WebSocket and TLS) or `embedded`"
+                    .to_string())
             }
         };
         // `user:password@host` would otherwise read as a host name (and be
@@ -83,14 +89,23 @@ impl BrokerAddr {
                     .into(),
             );
         }
-        let (host, port) = rest
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let websocket = match (ws, path.trim_end_matches('/')) {
+            (false, "") => None,
+            (false, _) => return Err("an mqtt:// URL has no path (ws:// and wss:// do)".into()),
+            (true, "") => Some("/mqtt".to_string()),
+            (true, p) => Some(p.to_string()),
+        };
+        let (host, port) = authority
             .rsplit_once(':')
             .ok_or_else(|| "missing :PORT".to_string())?;
         if host.is_empty() {
             return Err("missing host".into());
         }
         let port = port
-            .trim_end_matches('/')
             .parse::<u16>()
             .map_err(|_| format!("port `{port}` is not a number from 1 to 65535"))?;
         if port == 0 {
@@ -103,6 +118,7 @@ impl BrokerAddr {
                 .to_string(),
             port,
             tls,
+            websocket,
         })
     }
 }
@@ -116,6 +132,8 @@ pub struct BrokerEndpoint {
     pub port: u16,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// MQTT over WebSocket, at this HTTP path.
+    pub websocket: Option<String>,
 }
 
 impl BrokerEndpoint {
@@ -125,6 +143,7 @@ impl BrokerEndpoint {
             host: host.into(),
             port,
             tls: false,
+            websocket: None,
         }
     }
 
@@ -143,8 +162,14 @@ impl BrokerEndpoint {
         embedded: Option<&BrokerEndpoint>,
     ) -> Result<BrokerEndpoint, CollectorError> {
         match addr {
-            BrokerAddr::Tcp { host, port, tls } => {
-                let e = BrokerEndpoint::new(host.clone(), *port);
+            BrokerAddr::Tcp {
+                host,
+                port,
+                tls,
+                websocket,
+            } => {
+                let mut e = BrokerEndpoint::new(host.clone(), *port);
+                e.websocket.clone_from(websocket);
                 Ok(if *tls { e.with_tls() } else { e })
             }
             // A configuration error like any other unusable URL.
@@ -179,11 +204,17 @@ impl fmt::Display for BrokerEndpoint {
             Some(at) => format!("***{}", &self.host[at..]).into(),
             None => Cow::Borrowed(self.host.as_str()),
         };
-        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        let scheme = match (self.tls, self.websocket.is_some()) {
+            (false, false) => "mqtt",
+            (true, false) => "mqtts",
+            (false, true) => "ws",
+            (true, true) => "wss",
+        };
+        let path = self.websocket.as_deref().unwrap_or("");
         if host.contains(':') {
-            write!(f, "{scheme}://[{host}]:{}", self.port)
+            write!(f, "{scheme}://[{host}]:{}{path}", self.port)
         } else {
-            write!(f, "{scheme}://{host}:{}", self.port)
+            write!(f, "{scheme}://{host}:{}{path}", self.port)
         }
     }
 }
@@ -201,6 +232,7 @@ mod tests {
                 host: "10.0.0.1".into(),
                 port: 1883,
                 tls: false,
+                websocket: None,
             })
         );
         assert_eq!(
@@ -209,9 +241,25 @@ mod tests {
                 host: "h".into(),
                 port: 8883,
                 tls: true,
+                websocket: None,
             })
         );
-        assert!(BrokerAddr::parse("wss://h:443").is_err());
+        assert_eq!(
+            BrokerAddr::parse("wss://h:443"),
+            Ok(BrokerAddr::Tcp {
+                host: "h".into(),
+                port: 443,
+                tls: true,
+                websocket: Some("/mqtt".into()),
+            })
+        );
+        let ws = BrokerAddr::parse("ws://h:8080/broker/mqtt").unwrap();
+        assert_eq!(
+            BrokerEndpoint::resolve(&ws, None).unwrap().to_string(),
+            "ws://h:8080/broker/mqtt"
+        );
+        assert!(BrokerAddr::parse("mqtt://h:1883/x").is_err());
+        assert!(BrokerAddr::parse("http://h:443").is_err());
         assert!(BrokerAddr::parse("mqtt://h").is_err());
     }
 
@@ -242,6 +290,7 @@ mod tests {
             host: "::1".into(),
             port: 1883,
             tls: false,
+            websocket: None,
         };
         assert_eq!(
             BrokerEndpoint::resolve(&tcp, None).unwrap().to_string(),

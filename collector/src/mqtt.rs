@@ -239,20 +239,34 @@ pub(crate) fn base_options(
     if client_id.is_empty() {
         return Err(CollectorError::Mqtt("the MQTT client id is empty".into()));
     }
-    let mut o = MqttOptions::new(client_id, endpoint.host.clone(), endpoint.port);
+    // Over WebSocket, rumqttc takes the whole URL as the address.
+    let addr = match &endpoint.websocket {
+        Some(_) => endpoint.to_string(),
+        None => endpoint.host.clone(),
+    };
+    let mut o = MqttOptions::new(client_id, addr, endpoint.port);
     // rumqttc panics below 1 s; the configuration allows 5..=3600 s.
     o.set_keep_alive(keep_alive.max(Duration::from_secs(1)));
     o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     o.set_inflight(MAX_INFLIGHT);
     o.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
-    if endpoint.tls {
-        let tls = match tls {
-            Some(t) => t.clone(),
-            None => Tls::system().map_err(|e| CollectorError::Mqtt(format!("TLS: {e}")))?,
-        };
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            tls.config,
-        )));
+    match (endpoint.tls, endpoint.websocket.is_some()) {
+        (false, false) => {}
+        (false, true) => {
+            o.set_transport(Transport::Ws);
+        }
+        (true, ws) => {
+            let tls = match tls {
+                Some(t) => t.clone(),
+                None => Tls::system().map_err(|e| CollectorError::Mqtt(format!("TLS: {e}")))?,
+            };
+            let config = TlsConfiguration::Rustls(tls.config);
+            o.set_transport(if ws {
+                Transport::wss_with_config(config)
+            } else {
+                Transport::tls_with_config(config)
+            });
+        }
     }
     Ok(o)
 }
@@ -968,6 +982,7 @@ mod tests {
             host: "ctower:s3cret@127.0.0.1".into(),
             port: 1,
             tls: false,
+            websocket: None,
         };
         let (tx, _rx) = mpsc::channel(1);
         let (stop_tx, stop) = watch::channel(false);

@@ -84,7 +84,7 @@ pub const TAHU_JS: Program = Program {
     name: "node",
     env: "CTOWER_TAHU_JS_MODULES",
     install: "sudo apt-get install nodejs npm && npm install --prefix .npm-spb \
-              sparkplug-payload@1.0.3 (what `bash .ci/run` does)",
+              sparkplug-payload@1.0.3 aedes@0.51.3 ws@8.18.0 (what `bash .ci/run` does)",
     extra_dirs: &[],
 };
 
@@ -130,13 +130,21 @@ fn require_python(program: &Program, venv: &str, module: &str) -> Option<PathBuf
 /// ([`TAHU_JS`]), or `None` as [`require`] says.
 #[track_caller]
 pub fn require_tahu_js() -> Option<(PathBuf, PathBuf)> {
+    require_node_package("sparkplug-payload")
+}
+
+/// `node` and the `node_modules` directory of [`TAHU_JS`] (`.npm-spb`,
+/// where `.ci/run` installs every npm package the tests use) if it holds
+/// `package`, or `None` as [`require`] says.
+#[track_caller]
+pub fn require_node_package(package: &str) -> Option<(PathBuf, PathBuf)> {
     let modules = match std::env::var_os(TAHU_JS.env).filter(|v| !v.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.npm-spb/node_modules"),
     };
     let found = which("node").filter(|node| {
         std::process::Command::new(node)
-            .args(["-e", "require('sparkplug-payload')"])
+            .args(["-e", &format!("require.resolve('{package}')")])
             .env("NODE_PATH", &modules)
             .output()
             .is_ok_and(|o| o.status.success())

@@ -18,3 +18,4 @@ mod oversized;
 mod record;
 mod sparkplug;
 mod tls;
+mod websocket;
