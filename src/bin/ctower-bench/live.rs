@@ -117,10 +117,14 @@ fn dropped(port: u16) -> anyhow::Result<u64> {
         ])
         .output()
         .context("reading $SYS")?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(u64::MAX))
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().with_context(|| {
+        format!(
+            "$SYS/broker/publish/messages/dropped: `{}` ({})",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
 }
 
 /// Makes `client_id`'s session, fills it with the recording, then times
@@ -153,6 +157,12 @@ fn round(
     ok(consumer.stdout(Stdio::null()), "the consumer")?;
     let wall_s = t0.elapsed().as_secs_f64();
     let cpu_s = procfs::children_cpu_secs() - cpu0;
+    // The session ends (a clean connection under its id), or the broker
+    // would go on queueing the next rounds' messages for it.
+    ok(
+        sub(port).args(["-i", client_id, "-t", "acme/#", "-E"]),
+        "mosquitto_sub -E (ending the session)",
+    )?;
     // $SYS is published every second: the next one counts this run.
     std::thread::sleep(Duration::from_millis(1100));
     Ok(Run {
