@@ -411,3 +411,106 @@ fn a_broker_dropping_the_backlog_is_warned_of() {
     );
     second.wait_success(START);
 }
+
+/// A full disk under the raw journal: the error names the segment at once,
+/// nothing more is acknowledged, the health flag is up; stopped and started
+/// again with room, the tower takes everything (from the journal and from
+/// the broker, which kept what was not acknowledged): KPIs and alarms
+/// byte-identical to the batch mode.
+#[test]
+fn a_full_disk_under_the_raw_journal_loses_nothing() {
+    let Some(bin) = services::require(&MOSQUITTO) else {
+        return;
+    };
+    let broker = Mosquitto::start(&bin);
+    let dir = scratch("raw-full-disk");
+    let raw = dir.join("raw");
+    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
+    let at = text.find("[[sources]]").unwrap();
+    let end = text[at..].find("\n\n").unwrap() + at;
+    let sources = format!(
+        "[[sources]]\nname = \"plant\"\nbroker_url = \"{}\"\nclient_id = \"ctower-full\"\n\
+         subscriptions = [\"acme/#\"]\n",
+        broker.url()
+    );
+    let config = dir.join("full.toml");
+    let text = format!("{}{sources}{}", &text[..at], &text[end..]).replace(
+        "[raw_journal]\nenabled = false",
+        "[raw_journal]\nenabled = true",
+    );
+    std::fs::write(&config, text).unwrap();
+    let total = ctower_model::ReplayReader::open(&recording())
+        .unwrap()
+        .count() as u64;
+    let out = dir.join("out");
+    let args = |c: &mut Command| {
+        c.current_dir(root())
+            .args(["--log", "info", "run", "-w", "2", "-c"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .args(["--stop-after", &total.to_string()])
+            .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+            .env("CTOWER__RAW_JOURNAL__DIR", &raw)
+            .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl"));
+    };
+    // Every file stops growing at 1 MiB (EFBIG, as on a full disk); the
+    // raw journal, the fastest to grow, fills first.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1024; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_ctower"));
+    args(&mut cmd);
+    let mut full = Spawned::start(&mut cmd, "ctower run (raw journal on a full disk)");
+    full.wait_line("source subscribed source=plant", START);
+    process::run_ok(
+        ctower()
+            .args(["--log", "warn", "replay"])
+            .arg(recording())
+            .args(["--broker", &broker.url(), "--speed", "max"]),
+        "ctower replay (the plant)",
+        RUN,
+    );
+    let error = full.wait_line("the raw journal cannot write", RUN);
+    assert!(
+        error.contains(&raw.display().to_string()),
+        "the error names the path: {error}"
+    );
+    let pid = full.id().to_string();
+    process::run_ok(
+        Command::new("kill").args(["-INT", &pid]),
+        "Ctrl-C",
+        Duration::from_secs(10),
+    );
+    full.wait_exit(RUN);
+    let written = journaled(&raw);
+    assert!(
+        written < total,
+        "the disk filled before the end ({written} of {total})"
+    );
+
+    // Room again: everything comes out, once.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_ctower"));
+    args(&mut again);
+    let mut live = Spawned::start(&mut again, "ctower run (room again)");
+    live.wait_success(RUN);
+    assert_eq!(journaled(&raw), total);
+    let reference = dir.join("batch");
+    run_batch(&recording(), &reference, 2);
+    assert_same_files(
+        &["kpis.jsonl"],
+        (&reference, "batch mode"),
+        (&out, "live mode after a full disk"),
+    );
+    // The rules' alarms are the batch mode's; the live run adds the system
+    // alarm of the full disk when a window closed while it lasted.
+    let rules_only = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p.join("alarms.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("\"rule\":\"ctower."))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(rules_only(&out), rules_only(&reference));
+}

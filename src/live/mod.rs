@@ -91,8 +91,9 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let (recovered, raw_journal) = open_raw_journal(&settings, &clock)?;
     let (input, pipeline) = ctower_stream::start(stream_config(&settings, opts.workers))?;
     let mut sources = sources::start(&rt, &settings, embedded.clone(), &clock);
+    let raw_journal_health = Arc::new(Mutex::new(None));
     let journal_stage = match (raw_journal, sources.journal.take()) {
-        (Some(j), Some(feed)) => Some(rawjournal::start(j, feed)?),
+        (Some(j), Some(feed)) => Some(rawjournal::start(j, feed, raw_journal_health.clone())?),
         _ => None,
     };
     let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
@@ -119,6 +120,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         dashboard: dashboard_tx.clone(),
         metrics: metrics.clone(),
         faults: Arc::clone(&faults),
+        raw_journal: raw_journal_health.clone(),
         late_dropped: pipeline.late_dropped.clone(),
         workers: opts.workers,
         clock,
@@ -128,6 +130,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let ticker = ticker::Ticker::start(ticker::TickerInputs {
         metrics,
         faults,
+        raw_journal: raw_journal_health,
         windows_closed: pipeline.windows_closed,
         late_dropped: pipeline.late_dropped,
         dashboard: dashboard_tx,

@@ -30,6 +30,8 @@ pub struct OutputPlan {
     pub dashboard: Option<SyncSender<Update>>,
     /// The ingest's metrics (its dead-letter fault, the final counts).
     pub metrics: Arc<Mutex<PipelineMetrics>>,
+    /// The raw journal's fault, while it cannot write.
+    pub raw_journal: Arc<Mutex<Option<Fault>>>,
     /// Late observations the stream dropped (for the summary).
     pub late_dropped: Arc<AtomicU64>,
     /// Where the stage publishes its sinks' faults.
@@ -112,6 +114,7 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
         .with_retention(settings.journal_retention);
     tracing::info!(journal = %journal.path().display(), "journal open");
     let metrics = plan.metrics.clone();
+    let raw_journal = plan.raw_journal.clone();
     let mut stage = OutputStage::new(
         settings.rules.clone(),
         FaultPolicy::Alarm,
@@ -120,7 +123,11 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     .with_sink(JournalSink::new(journal, plan.clock.clone()))
     // The ingest's faults (its dead-letter file) raise alarms too.
     .with_external_faults(Box::new(move || {
-        metrics.lock().map(|m| m.faults.clone()).unwrap_or_default()
+        let mut f = metrics.lock().map(|m| m.faults.clone()).unwrap_or_default();
+        if let Ok(raw) = raw_journal.lock() {
+            f.extend(raw.iter().cloned());
+        }
+        f
     }))
     .publish_faults(plan.faults.clone());
     if let Some(dir) = &plan.out_dir {

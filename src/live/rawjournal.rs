@@ -9,6 +9,8 @@ use super::sources::JournalFeed;
 use anyhow::Context;
 use ctower_collector::delivery::Delivery;
 use ctower_collector::rawjournal::{RawJournal, GROUP_MAX_RECORDS};
+use ctower_model::Fault;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,17 +19,26 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// Starts the stage; it ends when every source has stopped (or the ingest
 /// thread has), with an error only if it could not start.
+///
+/// `health` holds the stage's fault while it cannot write (the dashboard's
+/// header, the periodic log line and the `ctower.raw_journal` system alarm
+/// read it), `None` once it writes again.
 pub fn start(
     journal: RawJournal,
     feed: JournalFeed,
+    health: Arc<Mutex<Option<Fault>>>,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
     std::thread::Builder::new()
         .name("ctower-rawjournal".into())
-        .spawn(move || run(journal, feed))
+        .spawn(move || run(journal, feed, &health))
         .context("starting the raw journal thread")
 }
 
-fn run(mut journal: RawJournal, mut feed: JournalFeed) -> anyhow::Result<()> {
+fn run(
+    mut journal: RawJournal,
+    mut feed: JournalFeed,
+    health: &Mutex<Option<Fault>>,
+) -> anyhow::Result<()> {
     let mut group: Vec<Delivery> = Vec::with_capacity(GROUP_MAX_RECORDS);
     let mut duplicates = 0u64;
     while let Some(first) = feed.deliveries.blocking_recv() {
@@ -55,10 +66,26 @@ fn run(mut journal: RawJournal, mut feed: JournalFeed) -> anyhow::Result<()> {
         while let Err(e) = journal.commit() {
             attempt += 1;
             tracing::error!(error = %e, attempt, "the raw journal cannot write: nothing more is acknowledged until it can");
-            if feed.raw.is_closed() {
+            if let Ok(mut h) = health.lock() {
+                *h = Some(Fault {
+                    stage: "raw_journal".into(),
+                    path: journal.path().display().to_string(),
+                    error: e.to_string(),
+                    lost: 0, // nothing is lost: the broker keeps it
+                });
+            }
+            // Stopping (the sources or the ingest thread ended): what is
+            // not written was not acknowledged, the broker keeps it.
+            if feed.raw.is_closed() || feed.deliveries.is_closed() {
                 return Ok(());
             }
             std::thread::sleep(RETRY);
+        }
+        if attempt > 0 {
+            tracing::info!(attempt, "the raw journal writes again");
+            if let Ok(mut h) = health.lock() {
+                *h = None;
+            }
         }
         // On disk: handed on, then acknowledged, in arrival order.
         for (d, keep) in group.drain(..).zip(keep) {

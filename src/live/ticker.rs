@@ -18,6 +18,8 @@ pub struct TickerInputs {
     pub metrics: Arc<Mutex<PipelineMetrics>>,
     /// The output stage's faults.
     pub faults: Arc<Mutex<Vec<Fault>>>,
+    /// The raw journal's fault, while it cannot write.
+    pub raw_journal: Arc<Mutex<Option<Fault>>>,
     /// Windows closed by the pipeline.
     pub windows_closed: Arc<AtomicU64>,
     /// Late observations the pipeline dropped.
@@ -58,6 +60,9 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
         std::thread::park_timeout(Duration::from_secs(1));
         let mut m = inputs.metrics.lock().map(|m| m.clone()).unwrap_or_default();
         if let Ok(f) = inputs.faults.lock() {
+            m.faults.extend(f.iter().cloned());
+        }
+        if let Ok(f) = inputs.raw_journal.lock() {
             m.faults.extend(f.iter().cloned());
         }
         let dt = at.elapsed().as_secs_f64().max(1e-3);

@@ -166,6 +166,11 @@ impl RawJournal {
         Ok(())
     }
 
+    /// The segment being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Records written so far (the number of the next one).
     pub fn next_record(&self) -> u64 {
         self.next
