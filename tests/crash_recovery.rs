@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::{assert_same_files, recording, root, run_batch, scratch};
+use common::{assert_same_files, default_config_with_sources, recording, root, run_batch, scratch};
 use ctower_testkit::process::{self, Spawned};
 use ctower_testkit::services::{self, MOSQUITTO};
 use ctower_testkit::{wait, Mosquitto};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,6 +24,23 @@ fn ctower() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
     c.current_dir(root());
     c
+}
+
+/// `configs/default.toml` with one source, `plant`, on `broker_url`
+/// (`acme/#`, client id `client_id`), and the raw journal on or off;
+/// written into `dir`.
+fn plant_config(dir: &Path, broker_url: &str, client_id: &str, raw_journal: bool) -> PathBuf {
+    let sources = format!(
+        "[[sources]]\nname = \"plant\"\nbroker_url = \"{broker_url}\"\nclient_id = \"{client_id}\"\n\
+         subscriptions = [\"acme/#\"]\n"
+    );
+    let path = default_config_with_sources(&dir.join(format!("{client_id}.toml")), &sources);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[raw_journal]\nenabled = false",
+        &format!("[raw_journal]\nenabled = {raw_journal}"),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// Records in the raw journal's segments (lines after each header).
@@ -84,20 +101,7 @@ fn kill_9_at_three_random_points_loses_and_duplicates_nothing() {
     let broker = Mosquitto::start(&bin);
     let dir = scratch("crash-recovery");
     let raw = dir.join("raw");
-    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
-    let at = text.find("[[sources]]").unwrap();
-    let end = text[at..].find("\n\n").unwrap() + at;
-    let sources = format!(
-        "[[sources]]\nname = \"plant\"\nbroker_url = \"{}\"\nclient_id = \"ctower-crash\"\n\
-         subscriptions = [\"acme/#\"]\n",
-        broker.url()
-    );
-    let config = dir.join("crash.toml");
-    let text = format!("{}{sources}{}", &text[..at], &text[end..]).replace(
-        "[raw_journal]\nenabled = false",
-        "[raw_journal]\nenabled = true",
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = plant_config(&dir, &broker.url(), "ctower-crash", true);
     let total = ctower_model::ReplayReader::open(&recording())
         .unwrap()
         .count() as u64;
@@ -238,20 +242,7 @@ fn a_broker_restart_mid_backlog_loses_nothing() {
     assert!(total >= 100_000, "{total} messages");
 
     let raw = dir.join("raw");
-    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
-    let at = text.find("[[sources]]").unwrap();
-    let end = text[at..].find("\n\n").unwrap() + at;
-    let sources = format!(
-        "[[sources]]\nname = \"plant\"\nbroker_url = \"{}\"\nclient_id = \"ctower-restart\"\n\
-         subscriptions = [\"acme/#\"]\n",
-        broker.url()
-    );
-    let config = dir.join("restart.toml");
-    let text = format!("{}{sources}{}", &text[..at], &text[end..]).replace(
-        "[raw_journal]\nenabled = false",
-        "[raw_journal]\nenabled = true",
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = plant_config(&dir, &broker.url(), "ctower-restart", true);
     let out = dir.join("out");
     let spawn = |stop_after: u64| {
         Spawned::start(
@@ -324,22 +315,7 @@ fn a_broker_restart_mid_backlog_loses_nothing() {
     );
 
     let reference = dir.join("batch");
-    process::run_ok(
-        ctower()
-            .args([
-                "--log",
-                "warn",
-                "run",
-                "-c",
-                "configs/default.toml",
-                "--replay",
-            ])
-            .arg(&rec)
-            .args(["--speed", "max", "--until-end", "-w", "2", "--out"])
-            .arg(&reference),
-        "batch run",
-        RUN,
-    );
+    run_batch(&rec, &reference, 2);
     assert_same_files(
         &["kpis.jsonl", "alarms.jsonl"],
         (&reference, "batch mode"),
@@ -359,16 +335,7 @@ fn a_broker_dropping_the_backlog_is_warned_of() {
     let broker = Mosquitto::start_configured(&bin, &|_| {
         "allow_anonymous true\nmax_queued_messages 10\nsys_interval 1\n".into()
     });
-    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
-    let at = text.find("[[sources]]").unwrap();
-    let end = text[at..].find("\n\n").unwrap() + at;
-    let sources = format!(
-        "[[sources]]\nname = \"plant\"\nbroker_url = \"{}\"\nclient_id = \"ctower-drops\"\n\
-         subscriptions = [\"acme/#\"]\n",
-        broker.url()
-    );
-    let config = dir.join("drops.toml");
-    std::fs::write(&config, format!("{}{sources}{}", &text[..at], &text[end..])).unwrap();
+    let config = plant_config(&dir, &broker.url(), "ctower-drops", false);
     let spawn = || {
         Spawned::start(
             ctower()
@@ -425,20 +392,7 @@ fn a_full_disk_under_the_raw_journal_loses_nothing() {
     let broker = Mosquitto::start(&bin);
     let dir = scratch("raw-full-disk");
     let raw = dir.join("raw");
-    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
-    let at = text.find("[[sources]]").unwrap();
-    let end = text[at..].find("\n\n").unwrap() + at;
-    let sources = format!(
-        "[[sources]]\nname = \"plant\"\nbroker_url = \"{}\"\nclient_id = \"ctower-full\"\n\
-         subscriptions = [\"acme/#\"]\n",
-        broker.url()
-    );
-    let config = dir.join("full.toml");
-    let text = format!("{}{sources}{}", &text[..at], &text[end..]).replace(
-        "[raw_journal]\nenabled = false",
-        "[raw_journal]\nenabled = true",
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = plant_config(&dir, &broker.url(), "ctower-full", true);
     let total = ctower_model::ReplayReader::open(&recording())
         .unwrap()
         .count() as u64;

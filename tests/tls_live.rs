@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{assert_same_files, recording, root, run_batch, scratch};
+use common::{assert_same_files, default_config_with_sources, recording, root, run_batch, scratch};
 use ctower_testkit::pki::{mosquitto_password_file, write_readable, TestPki};
 use ctower_testkit::process::{self, Spawned};
 use ctower_testkit::services::{self, MOSQUITTO};
@@ -82,11 +82,7 @@ fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
          subscriptions = [\"acme/#\"]\nusername = \"{USER}\"\npassword_env = \"CTOWER_TEST_WRONG_PW\"\n{tls}\n",
         password_file.display()
     );
-    let text = std::fs::read_to_string(root().join("configs/default.toml")).unwrap();
-    let at = text.find("[[sources]]").unwrap();
-    let end = text[at..].find("\n\n").unwrap() + at;
-    let config = dir.join("tls.toml");
-    std::fs::write(&config, format!("{}{sources}{}", &text[..at], &text[end..])).unwrap();
+    let config = default_config_with_sources(&dir.join("tls.toml"), &sources);
 
     let n = ctower_model::ReplayReader::open(&recording())
         .unwrap()

@@ -137,3 +137,17 @@ pub fn assert_same_files(
         }
     }
 }
+
+/// `configs/default.toml` with its `[[sources]]` replaced by `sources`
+/// (TOML text), written to `path`.
+pub fn default_config_with_sources(path: &Path, sources: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("configs/default.toml"))
+        .unwrap_or_else(|e| panic!("reading configs/default.toml: {e}"));
+    let at = text
+        .find("[[sources]]")
+        .expect("a [[sources]] in default.toml");
+    let end = text[at..].find("\n\n").expect("a blank line after it") + at;
+    let text = format!("{}{sources}{}", &text[..at], &text[end..]);
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path.to_path_buf()
+}
