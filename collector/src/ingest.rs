@@ -310,7 +310,8 @@ impl Ingestor {
         };
         self.admit(msg.source, msg.recv_ms, msg.truncated_from, decoded, || {
             Ok((Cow::Borrowed(&msg.topic), Cow::Borrowed(&msg.payload)))
-        })
+        })?;
+        self.full_batch()
     }
 
     /// Admits the records of a decoded chunk in their order, exactly as
@@ -336,7 +337,8 @@ impl Ingestor {
                         let rec = chunk.record_at(r.pos)?;
                         Ok((rec.topic, rec.payload))
                     };
-                    self.admit(r.source, r.recv_ms, None, decoded, raw)?
+                    self.admit(r.source, r.recv_ms, None, decoded, raw)?;
+                    self.full_batch()?
                 }
                 None => {
                     let rec = chunk.record_at(r.pos)?;
@@ -353,21 +355,6 @@ impl Ingestor {
         }
     }
 
-    /// Numbers one decoded message, admits it and batches it, or counts and
-    /// dead-letters it; `raw` gives its topic and payload for the dead letter
-    /// (a prefix if `truncated_from` gives the payload's size).
-    fn admit<'r>(
-        &mut self,
-        source: usize,
-        recv_ms: i64,
-        truncated_from: Option<usize>,
-        decoded: Result<Observation, Rejection>,
-        raw: impl FnOnce() -> Result<(Cow<'r, str>, Cow<'r, [u8]>), CollectorError>,
-    ) -> Result<Option<Batch>, CollectorError> {
-        self.admit_unbatched(source, recv_ms, truncated_from, decoded, raw)?;
-        self.full_batch()
-    }
-
     /// The batch, when it is full.
     fn full_batch(&mut self) -> Result<Option<Batch>, CollectorError> {
         if self.batch.len() >= self.batch_size {
@@ -376,10 +363,12 @@ impl Ingestor {
         Ok(None)
     }
 
-    /// [`Ingestor::admit`], leaving a full batch to the caller (a
-    /// Sparkplug message may fill one several times over: it is handed out
-    /// whole, once).
-    fn admit_unbatched<'r>(
+    /// Numbers one decoded message, admits it and batches it, or counts and
+    /// dead-letters it; `raw` gives its topic and payload for the dead letter
+    /// (a prefix if `truncated_from` gives the payload's size). A full batch
+    /// is the caller's to take ([`Ingestor::full_batch`]): a Sparkplug
+    /// message may fill one several times over, and is handed out whole.
+    fn admit<'r>(
         &mut self,
         source: usize,
         recv_ms: i64,
@@ -463,7 +452,7 @@ impl Ingestor {
             match out {
                 SpOutput::Observation(obs) => {
                     let raw = || Ok((Cow::Borrowed(topic), Cow::Borrowed(payload)));
-                    self.admit_unbatched(source, recv_ms, None, Ok(obs), raw)?;
+                    self.admit(source, recv_ms, None, Ok(obs), raw)?;
                 }
                 SpOutput::Refused(r) => {
                     self.refuse(source, recv_ms, topic, payload, size, r.reason, &r.detail)?;
