@@ -3,15 +3,17 @@
 //! sources on it: `secured` (the right CA, certificate and a password from
 //! a file) ingests the whole recording, and its KPIs and alarms are
 //! byte-identical to the batch mode's; `wrong-password` fails attempt
-//! after attempt with log lines naming it, and never disturbs the first.
-//! No secret (either password, the client's private key) is in any line
-//! the process writes.
+//! after attempt with log lines naming it; `forbidden` logs in but the
+//! broker's ACL (Mosquitto's dynamic-security plugin) refuses its
+//! subscription: one error line naming it, a fault and its system alarm
+//! `ctower.source.forbidden`. Neither disturbs the first. No secret (the
+//! passwords, the client's private key) is in any line the process writes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
 
 use common::{assert_same_files, default_config_with_sources, recording, root, run_batch, scratch};
-use ctower_testkit::pki::{mosquitto_password_file, write_readable, TestPki};
+use ctower_testkit::pki::{mosquitto_dynsec, write_readable, DynsecUser, TestPki};
 use ctower_testkit::process::{self, Spawned};
 use ctower_testkit::services::{self, MOSQUITTO};
 use ctower_testkit::Mosquitto;
@@ -21,6 +23,9 @@ use std::time::Duration;
 const USER: &str = "plant-gw";
 const PASSWORD: &str = "Pl4nt-s3cret-pw";
 const WRONG: &str = "not-the-Pa55word";
+/// A user who may log in but not read the plant's topics.
+const VIEWER: &str = "line-viewer";
+const VIEWER_PASSWORD: &str = "V1ewer-only-pw";
 const START: Duration = Duration::from_secs(30);
 const RUN: Duration = Duration::from_secs(120);
 
@@ -31,27 +36,43 @@ fn ctower() -> Command {
 }
 
 /// Mosquitto with TLS (client certificates and a password required) on its
-/// port, and an anonymous plain listener on `plain` for the gateway's replay.
+/// port, users and ACLs by its dynamic-security plugin (`USER` reads
+/// `acme/#`, `VIEWER` reads nothing), and an anonymous plain listener on
+/// `plain` for the gateway's replay.
 fn secured_broker(bin: &std::path::Path, pki: &TestPki, plain: u16) -> Mosquitto {
     Mosquitto::start_configured(bin, &|dir| {
         let ca = write_readable(dir, "ca.pem", &pki.ca_pem);
         let cert = write_readable(dir, "server.pem", &pki.server.0);
         let key = write_readable(dir, "server.key", &pki.server.1);
-        let passwd = mosquitto_password_file(dir, USER, PASSWORD);
+        let users = [
+            DynsecUser {
+                user: USER,
+                password: PASSWORD,
+                subscribe: &["acme/#"],
+            },
+            DynsecUser {
+                user: VIEWER,
+                password: VIEWER_PASSWORD,
+                subscribe: &[],
+            },
+        ];
+        let (plugin, users) = mosquitto_dynsec(dir, &users);
         format!(
             "per_listener_settings true\ncafile {}\ncertfile {}\nkeyfile {}\n\
-             require_certificate true\nallow_anonymous false\npassword_file {}\n\
+             require_certificate true\nallow_anonymous false\n\
+             plugin {}\nplugin_opt_config_file {}\n\
              listener {plain} 127.0.0.1\nallow_anonymous true\n",
             ca.display(),
             cert.display(),
             key.display(),
-            passwd.display()
+            plugin.display(),
+            users.display()
         )
     })
 }
 
 #[test]
-fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
+fn a_secured_source_ingests_beside_failing_ones_and_no_secret_is_logged() {
     let Some(bin) = services::require(&MOSQUITTO) else {
         return;
     };
@@ -79,7 +100,9 @@ fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
         "[[sources]]\nname = \"secured\"\nbroker_url = \"{url}\"\nsubscriptions = [\"acme/#\"]\n\
          username = \"{USER}\"\npassword_file = \"{}\"\n{tls}\n\
          [[sources]]\nname = \"wrong-password\"\nbroker_url = \"{url}\"\n\
-         subscriptions = [\"acme/#\"]\nusername = \"{USER}\"\npassword_env = \"CTOWER_TEST_WRONG_PW\"\n{tls}\n",
+         subscriptions = [\"acme/#\"]\nusername = \"{USER}\"\npassword_env = \"CTOWER_TEST_WRONG_PW\"\n{tls}\n\
+         [[sources]]\nname = \"forbidden\"\nbroker_url = \"{url}\"\n\
+         subscriptions = [\"acme/#\"]\nusername = \"{VIEWER}\"\npassword_env = \"CTOWER_TEST_VIEWER_PW\"\n{tls}\n",
         password_file.display()
     );
     let config = default_config_with_sources(&dir.join("tls.toml"), &sources);
@@ -98,7 +121,8 @@ fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
             .args(["--stop-after", &n.to_string()])
             .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
             .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl"))
-            .env("CTOWER_TEST_WRONG_PW", WRONG),
+            .env("CTOWER_TEST_WRONG_PW", WRONG)
+            .env("CTOWER_TEST_VIEWER_PW", VIEWER_PASSWORD),
         "ctower run (TLS)",
     );
     live.wait_line("source subscribed source=secured", START);
@@ -125,9 +149,25 @@ fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
     let reference = dir.join("batch");
     run_batch(&recording(), &reference, 2);
     assert_same_files(
-        &["kpis.jsonl", "alarms.jsonl"],
+        &["kpis.jsonl"],
         (&reference, "batch mode"),
         (&out, "live mode over TLS"),
+    );
+    // The alarms are batch mode's, and the refused source's system alarm.
+    let alarms = std::fs::read_to_string(out.join("alarms.jsonl")).unwrap();
+    let (system, process): (Vec<&str>, Vec<&str>) = alarms
+        .lines()
+        .partition(|l| l.contains("\"rule\":\"ctower.source.forbidden\""));
+    assert_eq!(system.len(), 1, "one system alarm: {system:#?}");
+    assert!(
+        system[0].contains("ctower cannot read its source forbidden (acme/#)"),
+        "{}",
+        system[0]
+    );
+    let batch = std::fs::read_to_string(reference.join("alarms.jsonl")).unwrap();
+    assert!(
+        process == batch.lines().collect::<Vec<_>>(),
+        "the process alarms are batch mode's"
     );
 
     let output = live.output();
@@ -140,8 +180,23 @@ fn a_secured_source_ingests_beside_a_failing_one_and_no_secret_is_logged() {
         failures.iter().all(|l| l.contains("source=wrong-password")),
         "only the wrong password fails: {failures:#?}"
     );
+    let acl_errors: Vec<&String> = output
+        .iter()
+        .filter(|l| l.contains("refused this source's subscription"))
+        .collect();
+    assert_eq!(acl_errors.len(), 1, "one clear error: {acl_errors:#?}");
+    assert!(
+        acl_errors[0].contains("source=forbidden"),
+        "{}",
+        acl_errors[0]
+    );
+    assert!(
+        acl_errors[0].contains("refused=acme/#"),
+        "{}",
+        acl_errors[0]
+    );
     let key_line = pki.client.1.lines().nth(1).unwrap();
-    for secret in [PASSWORD, WRONG, key_line] {
+    for secret in [PASSWORD, WRONG, VIEWER_PASSWORD, key_line] {
         let leaks: Vec<&String> = output.iter().filter(|l| l.contains(secret)).collect();
         assert!(leaks.is_empty(), "a secret in the log: {leaks:#?}");
     }

@@ -32,6 +32,8 @@ pub struct OutputPlan {
     pub metrics: Arc<Mutex<PipelineMetrics>>,
     /// The raw journal's fault, while it cannot write.
     pub raw_journal: Arc<Mutex<Option<Fault>>>,
+    /// The sources' faults (a refused subscription).
+    pub sources: super::sources::SourceFaults,
     /// Late observations the stream dropped (for the summary).
     pub late_dropped: Arc<AtomicU64>,
     /// Where the stage publishes its sinks' faults.
@@ -115,17 +117,22 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     tracing::info!(journal = %journal.path().display(), "journal open");
     let metrics = plan.metrics.clone();
     let raw_journal = plan.raw_journal.clone();
+    let sources = plan.sources.clone();
     let mut stage = OutputStage::new(
         settings.rules.clone(),
         FaultPolicy::Alarm,
         plan.clock.clone(),
     )
     .with_sink(JournalSink::new(journal, plan.clock.clone()))
-    // The ingest's faults (its dead-letter file) raise alarms too.
+    // The ingest's faults (its dead-letter file), the raw journal's and the
+    // sources' raise alarms too.
     .with_external_faults(Box::new(move || {
         let mut f = metrics.lock().map(|m| m.faults.clone()).unwrap_or_default();
         if let Ok(raw) = raw_journal.lock() {
             f.extend(raw.iter().cloned());
+        }
+        if let Ok(s) = sources.lock() {
+            f.extend(s.iter().cloned());
         }
         f
     }))

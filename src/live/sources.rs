@@ -7,8 +7,9 @@ use ctower_collector::endpoint::BrokerEndpoint;
 use ctower_collector::mqtt::{run_source, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
 use ctower_collector::{RawMessage, Rebirth};
-use ctower_model::Clock;
+use ctower_model::{Clock, Fault};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 
@@ -27,7 +28,14 @@ pub struct Sources {
     pub rebirths: Vec<Option<mpsc::Sender<Rebirth>>>,
     /// With a raw journal: what its stage takes and gives back.
     pub journal: Option<JournalFeed>,
+    /// The sources' faults (a subscription the broker refused), one per
+    /// failing source, while it fails: the dashboard, the periodic log line
+    /// and a `ctower.source.<name>` system alarm show them.
+    pub faults: SourceFaults,
 }
+
+/// The sources' faults, shared with the metrics ticker and the output stage.
+pub type SourceFaults = Arc<Mutex<Vec<Fault>>>;
 
 /// The raw journal stage's side of the sources ([`super::rawjournal`]).
 pub struct JournalFeed {
@@ -61,6 +69,7 @@ pub fn start(
     let mut rebirths = Vec::new();
     let (deliveries_tx, deliveries) = mpsc::channel::<Delivery>(JOURNAL_QUEUE);
     let mut acks = Vec::new();
+    let faults = SourceFaults::default();
     for (i, spec) in settings.sources.iter().enumerate() {
         let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
         let (rebirth_tx, rebirth_rx) = match spec.sparkplug {
@@ -84,7 +93,7 @@ pub fn start(
             journal,
         };
         let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
-        rt.spawn(log_status(spec.name.clone(), status_rx));
+        rt.spawn(log_status(spec.name.clone(), status_rx, faults.clone()));
         let (clock, embedded) = (clock.clone(), embedded.clone());
         rt.spawn(async move {
             let name = spec.name.clone();
@@ -105,16 +114,37 @@ pub fn start(
         stop,
         rebirths,
         journal,
+        faults,
     }
 }
 
-/// Logs a source's connection changes.
-async fn log_status(name: std::sync::Arc<str>, mut status: watch::Receiver<SourceStatus>) {
+/// Logs a source's connection changes, and keeps its fault in `faults`
+/// while the broker refuses its subscriptions.
+async fn log_status(
+    name: Arc<str>,
+    mut status: watch::Receiver<SourceStatus>,
+    faults: SourceFaults,
+) {
     while status.changed().await.is_ok() {
         let s = status.borrow_and_update().clone();
         match s {
-            SourceStatus::Subscribed { connection } => {
-                tracing::info!(source = %name, connection, "source subscribed")
+            SourceStatus::Subscribed {
+                connection,
+                refused,
+            } => {
+                if refused.is_empty() {
+                    tracing::info!(source = %name, connection, "source subscribed");
+                } else {
+                    tracing::error!(
+                        source = %name,
+                        connection,
+                        refused = %refused.join(" "),
+                        "the broker refused this source's subscription: the user is not \
+                         authorised to read these topics (check the broker's ACL); \
+                         nothing from them will arrive"
+                    );
+                }
+                set_fault(&faults, &name, refused_fault(&name, &refused));
             }
             SourceStatus::Disconnected {
                 attempt,
@@ -125,6 +155,32 @@ async fn log_status(name: std::sync::Arc<str>, mut status: watch::Receiver<Sourc
             }
             _ => {}
         }
+    }
+}
+
+/// The stage name of a source's fault (its system alarm is
+/// `ctower.source.<name>`).
+pub fn fault_stage(name: &str) -> String {
+    format!("source.{name}")
+}
+
+/// A source's fault when the broker refused `refused` (none: no fault).
+fn refused_fault(name: &str, refused: &[String]) -> Option<Fault> {
+    (!refused.is_empty()).then(|| Fault {
+        stage: fault_stage(name),
+        path: refused.join(" "),
+        error: "the broker refused the subscription (not authorised by its ACL)".into(),
+        lost: 0,
+    })
+}
+
+/// Replaces `name`'s fault in `faults`.
+fn set_fault(faults: &SourceFaults, name: &str, fault: Option<Fault>) {
+    if let Ok(mut f) = faults.lock() {
+        let stage = fault_stage(name);
+        f.retain(|x| x.stage != stage);
+        f.extend(fault);
+        f.sort_by(|a, b| a.stage.cmp(&b.stage));
     }
 }
 

@@ -20,6 +20,8 @@ pub struct TickerInputs {
     pub faults: Arc<Mutex<Vec<Fault>>>,
     /// The raw journal's fault, while it cannot write.
     pub raw_journal: Arc<Mutex<Option<Fault>>>,
+    /// The sources' faults (a refused subscription).
+    pub sources: super::sources::SourceFaults,
     /// Windows closed by the pipeline.
     pub windows_closed: Arc<AtomicU64>,
     /// Late observations the pipeline dropped.
@@ -63,6 +65,9 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
             m.faults.extend(f.iter().cloned());
         }
         if let Ok(f) = inputs.raw_journal.lock() {
+            m.faults.extend(f.iter().cloned());
+        }
+        if let Ok(f) = inputs.sources.lock() {
             m.faults.extend(f.iter().cloned());
         }
         let dt = at.elapsed().as_secs_f64().max(1e-3);

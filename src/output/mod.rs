@@ -327,12 +327,22 @@ impl OutputStage {
         stages.dedup();
         for stage in stages {
             let fault = faults.iter().find(|f| f.stage == stage);
-            let message = match fault {
-                Some(f) => format!(
+            // A source's fault is about reading (`source.<name>`); the
+            // others are files ctower cannot write.
+            let source = stage.strip_prefix("source.");
+            let message = match (fault, source) {
+                (Some(f), Some(name)) => {
+                    format!(
+                        "ctower cannot read its source {name} ({}): {}",
+                        f.path, f.error
+                    )
+                }
+                (None, Some(name)) => format!("ctower reads its source {name} again"),
+                (Some(f), None) => format!(
                     "ctower cannot write its {stage} ({}): {}; {} lost so far",
                     f.path, f.error, f.lost
                 ),
-                None => format!("ctower writes its {stage} again"),
+                (None, None) => format!("ctower writes its {stage} again"),
             };
             if let Some(ev) = self.system.set(&stage, fault.is_some(), now_ms, &message) {
                 self.deliver(&ev);

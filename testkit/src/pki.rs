@@ -80,3 +80,77 @@ pub fn mosquitto_password_file(dir: &Path, user: &str, password: &str) -> PathBu
         .expect("password file readable");
     passwd
 }
+
+/// A user of Mosquitto's dynamic-security plugin, and the topic filters it
+/// may subscribe to (none: every subscription refused, as the plugin's
+/// default ACL does).
+pub struct DynsecUser<'a> {
+    /// Username.
+    pub user: &'a str,
+    /// Password.
+    pub password: &'a str,
+    /// Filters it may subscribe to (and receive).
+    pub subscribe: &'a [&'a str],
+}
+
+/// The dynamic-security plugin's configuration `dir/dynsec.json` for
+/// `users`, and the plugin's path. Unlike the `acl_file`, which grants any
+/// subscription and filters at delivery, this plugin refuses a forbidden
+/// subscription in its SUBACK, as EMQX and HiveMQ do. The password hashes
+/// are made by `mosquitto_ctrl dynsec init` (package `mosquitto-clients`).
+pub fn mosquitto_dynsec(dir: &Path, users: &[DynsecUser]) -> (PathBuf, PathBuf) {
+    let plugin = ["/usr/lib", "/usr/local/lib", "/usr/lib64"]
+        .iter()
+        .flat_map(|d| {
+            let d = PathBuf::from(d);
+            let arch = std::fs::read_dir(&d)
+                .map(|r| r.flatten().map(|e| e.path()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            std::iter::once(d).chain(arch)
+        })
+        .map(|d| d.join("mosquitto_dynamic_security.so"))
+        .find(|p| p.exists())
+        .expect("Mosquitto's dynamic-security plugin (Debian package mosquitto)");
+    let tool = ["/usr/bin/mosquitto_ctrl", "/usr/local/bin/mosquitto_ctrl"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("mosquitto_ctrl (Debian package mosquitto-clients)");
+    let mut clients = Vec::new();
+    let mut roles = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let one = dir.join(format!("dynsec-{i}.json"));
+        let made = std::process::Command::new(&tool)
+            .args(["dynsec", "init"])
+            .arg(&one)
+            .args([u.user, u.password])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("mosquitto_ctrl runs");
+        assert!(made.success(), "mosquitto_ctrl dynsec init: {made}");
+        let text = std::fs::read_to_string(&one).expect("mosquitto_ctrl's file");
+        let init: serde_json::Value = serde_json::from_str(&text).expect("dynsec JSON");
+        let mut client = init["clients"][0].clone();
+        let role = format!("read-{i}");
+        client["roles"] = serde_json::json!([{ "rolename": role }]);
+        clients.push(client);
+        let acls: Vec<serde_json::Value> = u
+            .subscribe
+            .iter()
+            .map(|t| serde_json::json!({"acltype": "subscribePattern", "topic": t, "allow": true}))
+            .collect();
+        roles.push(serde_json::json!({ "rolename": role, "acls": acls }));
+    }
+    let config = serde_json::json!({
+        "clients": clients,
+        "roles": roles,
+        "defaultACLAccess": {
+            "publishClientSend": false,
+            "publishClientReceive": true,
+            "subscribe": false,
+            "unsubscribe": true
+        }
+    });
+    let path = write_readable(dir, "dynsec.json", &config.to_string());
+    (plugin, path)
+}

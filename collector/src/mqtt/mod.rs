@@ -134,10 +134,13 @@ pub enum SourceStatus {
         /// Which connection, from 1.
         connection: u64,
     },
-    /// The broker acknowledged the subscriptions of this connection.
+    /// The broker answered the subscriptions of this connection.
     Subscribed {
         /// Which connection, from 1.
         connection: u64,
+        /// The filters the broker refused (SUBACK failure, e.g. its ACL
+        /// does not let this user read them): nothing from them arrives.
+        refused: Vec<String>,
     },
     /// The connection failed; the next attempt is in `retry_in_ms`.
     Disconnected {
@@ -508,11 +511,15 @@ impl SourceLoop {
             };
             return;
         }
-        for (f, code) in self.filters.iter().zip(codes) {
-            if *code == SubscribeReasonCode::Failure {
-                tracing::warn!(filter = %f.path, "the broker refused the subscription");
-            }
-        }
+        // Reported once, by whoever watches the status (one error line, a
+        // fault on the dashboard), not here as well.
+        let refused = self
+            .filters
+            .iter()
+            .zip(codes)
+            .filter(|(_, code)| **code == SubscribeReasonCode::Failure)
+            .map(|(f, _)| f.path.clone())
+            .collect();
         if matches!(self.sys, SysWatch::Wanted | SysWatch::On)
             && client.try_subscribe(SYS_DROPPED, QoS::AtMostOnce).is_ok()
         {
@@ -521,6 +528,7 @@ impl SourceLoop {
         tracing::debug!(filters = self.filters.len(), "subscribed");
         self.report(SourceStatus::Subscribed {
             connection: self.session.stats.connections,
+            refused,
         });
     }
 
@@ -890,7 +898,10 @@ mod tests {
         let mut s = Session::new(3, 10, false);
         assert_eq!(
             s.connected(tokio::time::Instant::now(), 0, true).0,
-            SourceStatus::Subscribed { connection: 1 }
+            SourceStatus::Subscribed {
+                connection: 1,
+                refused: vec![]
+            }
         );
         let m = s.message("t".into(), &[7; 10], 5);
         assert_eq!((m.source, m.payload.len(), m.truncated_from), (3, 10, None));

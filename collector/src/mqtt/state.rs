@@ -136,7 +136,10 @@ impl Session {
         let status = if self.subscribes {
             SourceStatus::Connected { connection }
         } else {
-            SourceStatus::Subscribed { connection }
+            SourceStatus::Subscribed {
+                connection,
+                refused: Vec::new(),
+            }
         };
         (status, lost)
     }

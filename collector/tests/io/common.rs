@@ -98,7 +98,7 @@ impl Source {
     /// Starts the source and waits until its subscriptions are acknowledged.
     pub async fn start(spec: ctower_collector::Source, embedded_port: Option<u16>) -> Source {
         let mut s = Source::spawn(spec, embedded_port);
-        s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1 }))
+        s.wait_status(|st| matches!(st, SourceStatus::Subscribed { connection: 1, .. }))
             .await;
         s
     }

@@ -108,7 +108,7 @@ async fn a_half_open_connection_is_noticed_by_the_keep_alive_and_replaced() {
         "noticed after {noticed:?}"
     );
     source
-        .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 2 }))
+        .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 2, .. }))
         .await;
 
     let after = records(20, 1, "after");

@@ -32,7 +32,7 @@ async fn source_reconnects_after_a_broker_restart() {
         .await;
     let m = Mosquitto::start_or_skip(Some(port)).expect("mosquitto was there a moment ago");
     source
-        .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 2 }))
+        .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 2, .. }))
         .await;
 
     let after = records(100, 1, "after");

@@ -37,7 +37,7 @@ async fn an_oversized_message_is_a_dead_letter_and_the_source_goes_on() {
     let mut source = Source::spawn(spec("oversized", &m.url()), None);
     let got = source.collect(101).await;
     source
-        .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 1 }))
+        .wait_status(|s| matches!(s, SourceStatus::Subscribed { connection: 1, .. }))
         .await;
 
     let cut = &got[0];

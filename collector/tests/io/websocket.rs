@@ -57,7 +57,7 @@ async fn a_source_ingests_over_wss() {
     let mut source = Source::start(spec, None).await;
     assert!(matches!(
         *source.status.borrow(),
-        SourceStatus::Subscribed { connection: 1 }
+        SourceStatus::Subscribed { connection: 1, .. }
     ));
     for i in 0..20 {
         let payload = format!(r#"{{"ts":{},"value":{i}}}"#, 1_772_427_600_000i64 + i);
