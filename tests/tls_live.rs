@@ -2,8 +2,10 @@
 //! TLS with a test CA, client certificates required, a password file. Two
 //! sources on it: `secured` (the right CA, certificate and a password from
 //! a file) ingests the whole recording, and its KPIs and alarms are
-//! byte-identical to the batch mode's; `wrong-password` fails attempt
-//! after attempt with log lines naming it; `forbidden` logs in but the
+//! byte-identical to the batch mode's; `wrong-password`, `untrusted-ca`
+//! (a CA that did not sign the server's certificate) and `no-client-cert`
+//! fail attempt after attempt with log lines naming them and saying why;
+//! `forbidden` logs in but the
 //! broker's ACL (Mosquitto's dynamic-security plugin) refuses its
 //! subscription: one error line naming it, a fault and its system alarm
 //! `ctower.source.forbidden`. Neither disturbs the first. No secret (the
@@ -96,15 +98,54 @@ fn a_secured_source_ingests_beside_failing_ones_and_no_secret_is_logged() {
         key.display()
     );
     let url = format!("mqtts://localhost:{}", broker.port());
-    let sources = format!(
-        "[[sources]]\nname = \"secured\"\nbroker_url = \"{url}\"\nsubscriptions = [\"acme/#\"]\n\
-         username = \"{USER}\"\npassword_file = \"{}\"\n{tls}\n\
-         [[sources]]\nname = \"wrong-password\"\nbroker_url = \"{url}\"\n\
-         subscriptions = [\"acme/#\"]\nusername = \"{USER}\"\npassword_env = \"CTOWER_TEST_WRONG_PW\"\n{tls}\n\
-         [[sources]]\nname = \"forbidden\"\nbroker_url = \"{url}\"\n\
-         subscriptions = [\"acme/#\"]\nusername = \"{VIEWER}\"\npassword_env = \"CTOWER_TEST_VIEWER_PW\"\n{tls}\n",
-        password_file.display()
+    let rogue = write_readable(&dir, "rogue-ca.pem", &TestPki::new("rogue CA").ca_pem);
+    let source = |name: &str, user: &str, password: &str, tls: &str| {
+        format!(
+            "[[sources]]\nname = \"{name}\"\nbroker_url = \"{url}\"\n\
+             subscriptions = [\"acme/#\"]\nusername = \"{user}\"\n{password}\n{tls}\n"
+        )
+    };
+    let from_env = |var: &str| format!("password_env = \"{var}\"");
+    let untrusted = format!(
+        "[sources.tls]\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+        rogue.display(),
+        cert.display(),
+        key.display()
     );
+    let no_client_cert = format!("[sources.tls]\nca_file = \"{}\"\n", ca.display());
+    let sources = [
+        source(
+            "secured",
+            USER,
+            &format!("password_file = \"{}\"", password_file.display()),
+            &tls,
+        ),
+        source(
+            "wrong-password",
+            USER,
+            &from_env("CTOWER_TEST_WRONG_PW"),
+            &tls,
+        ),
+        source(
+            "forbidden",
+            VIEWER,
+            &from_env("CTOWER_TEST_VIEWER_PW"),
+            &tls,
+        ),
+        source(
+            "untrusted-ca",
+            USER,
+            &from_env("CTOWER_TEST_PW"),
+            &untrusted,
+        ),
+        source(
+            "no-client-cert",
+            USER,
+            &from_env("CTOWER_TEST_PW"),
+            &no_client_cert,
+        ),
+    ]
+    .concat();
     let config = default_config_with_sources(&dir.join("tls.toml"), &sources);
 
     let n = ctower_model::ReplayReader::open(&recording())
@@ -122,12 +163,12 @@ fn a_secured_source_ingests_beside_failing_ones_and_no_secret_is_logged() {
             .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
             .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl"))
             .env("CTOWER_TEST_WRONG_PW", WRONG)
-            .env("CTOWER_TEST_VIEWER_PW", VIEWER_PASSWORD),
+            .env("CTOWER_TEST_VIEWER_PW", VIEWER_PASSWORD)
+            .env("CTOWER_TEST_PW", PASSWORD),
         "ctower run (TLS)",
     );
     live.wait_line("source subscribed source=secured", START);
     let refused = live.wait_line("MQTT connection failed", START);
-    assert!(refused.contains("source=wrong-password"), "{refused}");
     assert!(refused.contains("mqtts://localhost"), "{refused}");
 
     // The gateway publishes the recording; the secured source takes all of it.
@@ -175,10 +216,26 @@ fn a_secured_source_ingests_beside_failing_ones_and_no_secret_is_logged() {
         .iter()
         .filter(|l| l.contains("MQTT connection failed"))
         .collect::<Vec<_>>();
-    assert!(!failures.is_empty());
+    // Each failing source says why on every attempt, naming itself; the
+    // secured one never fails.
+    for (source, why) in [
+        (
+            "wrong-password",
+            "the broker refused the connection (NotAuthorized)",
+        ),
+        ("untrusted-ca", "UnknownIssuer"),
+        ("no-client-cert", "CertificateRequired"),
+    ] {
+        let mine: Vec<&&String> = failures
+            .iter()
+            .filter(|l| l.contains(&format!("source={source} ")))
+            .collect();
+        assert!(!mine.is_empty(), "{source} logged no failure");
+        assert!(mine.iter().all(|l| l.contains(why)), "{source}: {mine:#?}");
+    }
     assert!(
-        failures.iter().all(|l| l.contains("source=wrong-password")),
-        "only the wrong password fails: {failures:#?}"
+        !failures.iter().any(|l| l.contains("source=secured ")),
+        "{failures:#?}"
     );
     let acl_errors: Vec<&String> = output
         .iter()

@@ -138,9 +138,9 @@ async fn tls_with_client_certificate_and_password_connects_and_every_fault_says_
     assert!(!e.is_empty(), "{e}");
 
     // `ctower check --connect`'s probe goes over TLS too. (A filter the ACL
-    // forbids cannot be seen here: Mosquitto 2.0 grants it in the SUBACK of
-    // MQTT 3.1.1 and delivers nothing; brokers that refuse it with 0x80 are
-    // reported by the probe as refused filters.)
+    // forbids: `tests/tls_live.rs`, with Mosquitto's dynamic-security
+    // plugin, which refuses it in the SUBACK; this broker's password file
+    // and `acl_file` grant every subscription and filter at delivery.)
     let probed = tls_source("probe", m.port, good, PASSWORD);
     let endpoint =
         ctower_collector::endpoint::BrokerEndpoint::resolve(&probed.broker, None).unwrap();
