@@ -1,15 +1,15 @@
 //! `ctower run` against a secured Mosquitto (issue #10, secured sources):
-//! TLS with a test CA, client certificates required, a password file. Two
-//! sources on it: `secured` (the right CA, certificate and a password from
-//! a file) ingests the whole recording, and its KPIs and alarms are
-//! byte-identical to the batch mode's; `wrong-password`, `untrusted-ca`
-//! (a CA that did not sign the server's certificate) and `no-client-cert`
-//! fail attempt after attempt with log lines naming them and saying why;
-//! `forbidden` logs in but the
-//! broker's ACL (Mosquitto's dynamic-security plugin) refuses its
-//! subscription: one error line naming it, a fault and its system alarm
-//! `ctower.source.forbidden`. Neither disturbs the first. No secret (the
-//! passwords, the client's private key) is in any line the process writes.
+//! TLS with a test CA, client certificates required, users and ACLs from
+//! Mosquitto's dynamic-security plugin. Five sources on it: `secured` (the
+//! right CA, certificate and a password from a file) ingests the whole
+//! recording, its KPIs byte-identical to the batch mode's and its alarms
+//! batch mode's; `wrong-password`, `untrusted-ca` (a CA that did not sign
+//! the server's certificate) and `no-client-cert` fail attempt after
+//! attempt with log lines naming them and saying why; `forbidden` logs in
+//! but the broker's ACL refuses its subscription: one error line naming it,
+//! a fault and its system alarm `ctower.source.forbidden`. None disturbs
+//! the first. No secret (the passwords, the client's private key) is in any
+//! line the process writes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
 mod common;
