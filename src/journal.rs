@@ -3,7 +3,7 @@
 //! (`influx write --bucket B --precision ns --file DIR/ctower.lp`).
 //!
 //! ```text
-//! kpi,level=line,site=lyon-fill,area=aseptic,line=fill-1 availability=0.93,…,produced=5210i,revision=0i 1772427660000000000
+//! kpi,level=line,site=lyon-fill,area=aseptic,line=fill-1,period=window availability=0.93,…,produced=5210i,revision=0i 1772427660000000000
 //! alarm,rule=line-breakdown,scope=lyon-fill/aseptic/fill-1,kind=raised state="unack_active",priority="high",value=0.31,threshold=0.5,message="…" 1772430600000000000
 //! ```
 //! Points are keyed by the window end (KPIs) or the event time (alarms), so
@@ -17,7 +17,7 @@ pub mod rotate;
 
 pub use appender::Journal;
 use ctower_model::kpi::{FieldInfo, FieldValue, FieldVisitor};
-use ctower_model::{AlarmEvent, KpiRecord, SignalWindow};
+use ctower_model::{AlarmEvent, KpiRecord, SignalWindow, StreamOutput};
 pub use rotate::Retention;
 use std::fmt::Write as _;
 
@@ -149,6 +149,15 @@ fn tag(out: &mut String, k: &str, v: Option<&str>) {
     }
 }
 
+/// One record of a closed window (a KPI record or a signal statistic) as
+/// a line (no newline).
+pub fn output_line(o: &StreamOutput, out: &mut String) {
+    match o {
+        StreamOutput::Kpi(k) => kpi_line(k, out),
+        StreamOutput::Signal(s) => signal_line(s, out),
+    }
+}
+
 /// One KPI record as a line (no newline).
 pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     out.push_str("kpi,level=");
@@ -157,9 +166,7 @@ pub fn kpi_line(k: &KpiRecord, out: &mut String) {
     tag(out, "area", k.scope.area.as_deref());
     tag(out, "line", k.scope.line.as_deref());
     tag(out, "asset", k.scope.asset.as_deref());
-    if k.period != ctower_model::Period::Window {
-        tag(out, "period", Some(k.period.as_str()));
-    }
+    tag(out, "period", Some(k.period.as_str()));
     tag(out, "production_day", k.production_day.as_deref());
     tag(out, "shift", k.shift.as_deref());
     let mut f = Fields { out, first: true };
@@ -313,7 +320,7 @@ mod tests {
         let mut s = String::new();
         kpi_line(&k, &mut s);
         assert!(
-            s.starts_with(r"kpi,level=line,site=lyon\ fill,area=a\,b,line=l\=1 "),
+            s.starts_with(r"kpi,level=line,site=lyon\ fill,area=a\,b,line=l\=1,period=window "),
             "{s}"
         );
         assert!(

@@ -15,6 +15,7 @@ pub mod batch;
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod influx;
 pub mod journal;
 pub mod live;
 pub mod locate;

@@ -568,6 +568,7 @@ impl Ingestor {
                 })
                 .into_iter()
                 .collect(),
+            outboxes: Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod alarm;
 pub mod asset;
+pub mod backoff;
 pub mod clock;
 pub mod command;
 pub mod config;
@@ -25,7 +26,7 @@ pub use clock::{wall_ms, Clock, ManualClock};
 pub use command::OperatorCommand;
 pub use config::{key_field, key_index, ConfigIssue};
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
-pub use metrics::{Fault, PipelineMetrics};
+pub use metrics::{Fault, OutboxStatus, PipelineMetrics};
 pub use obs::{Batch, Bucket, Observation, Role, Value};
 pub use replay::{
     RecordChunk, RecordPos, RecordRef, ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter,

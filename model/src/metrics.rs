@@ -34,6 +34,36 @@ pub struct PipelineMetrics {
     /// and alarmed. Empty when all is well.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The outboxes in front of remote stores (InfluxDB): their depth, age
+    /// and last error. Empty when none is configured.
+    #[serde(default)]
+    pub outboxes: Vec<OutboxStatus>,
+}
+
+/// An on-disk outbox in front of a remote store: what waits, since when,
+/// and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutboxStatus {
+    /// Which store (`influx`).
+    pub name: String,
+    /// Where it writes (the server's URL, never a token).
+    pub target: String,
+    /// Lines on disk not yet accepted by the store.
+    pub pending_lines: u64,
+    /// Bytes the outbox's files take on disk.
+    pub used_bytes: u64,
+    /// Its disk budget, bytes.
+    pub budget_bytes: u64,
+    /// How long the oldest pending line has waited, ms (`None`: nothing waits).
+    pub oldest_age_ms: Option<i64>,
+    /// Lines the store accepted since start.
+    pub written: u64,
+    /// Lines the store refused (dead-lettered) since start.
+    pub rejected: u64,
+    /// Lines lost: dropped past the budget, or not written to the outbox.
+    pub lost: u64,
+    /// The last error, while writes fail.
+    pub last_error: Option<String>,
 }
 
 /// A stage that cannot write (or otherwise do its job).

@@ -39,7 +39,7 @@ mod decode;
 
 pub use cluster::{cluster_from_args, input_fingerprint};
 
-use crate::output::{FaultPolicy, FilesSink, OutputStage, RunInfo, Sink, Summary};
+use crate::output::{FaultPolicy, FilesSink, InfluxSink, OutputStage, RunInfo, Sink, Summary};
 use crate::pipeline::{ingestor, stream_config};
 use crate::settings::Settings;
 use anyhow::Context;
@@ -78,6 +78,10 @@ impl BatchOptions {
     }
 }
 
+/// How long a batch run waits at its end for InfluxDB to take what the
+/// outbox holds (the rest stays on disk and is sent at the next start).
+const BATCH_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Runs the recording through the pipeline and writes the output files
 /// (process 0 of a cluster, or the only process); `extra` sinks see every
 /// window and alarm too (benchmarks, tests).
@@ -113,6 +117,10 @@ pub fn run(
     let mut stage = OutputStage::new(settings.rules.clone(), FaultPolicy::Stop, Clock::system());
     if writes {
         stage = stage.with_sink(FilesSink::create(out_dir)?);
+        if let Some(rules) = &settings.influx {
+            let influx = crate::influx::Influx::start(rules)?;
+            stage = stage.with_sink(InfluxSink::new(influx, Clock::system(), BATCH_DRAIN_WAIT));
+        }
     }
     let mut stage = stage.with_sinks(extra);
     // A sink that cannot write ends the run at once (the threads stop

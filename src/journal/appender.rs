@@ -23,7 +23,7 @@
 //!   [`Journal::health`] tells the rest at any time.
 
 use super::rotate::{self, Retention};
-use super::{alarm_line, kpi_line, signal_line};
+use super::{alarm_line, output_line};
 use ctower_model::{AlarmEvent, StreamOutput};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -202,10 +202,7 @@ impl Journal {
     /// Adds a KPI record or signal statistic to the open batch.
     pub fn append_output(&mut self, o: &StreamOutput) {
         let mut line = String::with_capacity(1024);
-        match o {
-            StreamOutput::Kpi(k) => kpi_line(k, &mut line),
-            StreamOutput::Signal(s) => signal_line(s, &mut line),
-        }
+        output_line(o, &mut line);
         self.push_line(line);
     }
 
@@ -433,6 +430,7 @@ fn repair_torn_tail(file: &mut File, path: &Path) -> Result<u64, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::signal_line;
     use ctower_model::{AssetKey, Role, SignalWindow};
     use influxdb_line_protocol::{parse_lines, FieldValue};
 

@@ -114,6 +114,12 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let (dashboard_tx, dashboard_rx) = dashboard_channel(opts.tui);
     let (commands_tx, commands) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     let faults = Arc::default();
+    let influx = settings
+        .influx
+        .as_ref()
+        .map(crate::influx::Influx::start)
+        .transpose()?;
+    let influx_status = influx.as_ref().map(crate::influx::Influx::status_handle);
     let plan = output::OutputPlan {
         settings: settings.clone(),
         out_dir: opts.out_dir.clone(),
@@ -122,6 +128,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         faults: Arc::clone(&faults),
         raw_journal: raw_journal_health.clone(),
         sources: sources.faults.clone(),
+        influx,
         late_dropped: pipeline.late_dropped.clone(),
         workers: opts.workers,
         clock,
@@ -133,6 +140,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         faults,
         raw_journal: raw_journal_health,
         sources: sources.faults.clone(),
+        influx: influx_status,
         windows_closed: pipeline.windows_closed,
         late_dropped: pipeline.late_dropped,
         dashboard: dashboard_tx,

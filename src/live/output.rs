@@ -6,7 +6,7 @@
 use crate::journal::Journal;
 use crate::output::checkpoint;
 use crate::output::{
-    DashboardSink, FaultPolicy, FilesSink, HooksSink, JournalSink, OutputStage, RunInfo,
+    DashboardSink, FaultPolicy, FilesSink, HooksSink, InfluxSink, JournalSink, OutputStage, RunInfo,
 };
 use crate::settings::Settings;
 use anyhow::Context;
@@ -34,6 +34,8 @@ pub struct OutputPlan {
     pub raw_journal: Arc<Mutex<Option<Fault>>>,
     /// The sources' faults (a refused subscription).
     pub sources: super::sources::SourceFaults,
+    /// The InfluxDB output, when configured (its sink joins the stage).
+    pub influx: Option<crate::influx::Influx>,
     /// Late observations the stream dropped (for the summary).
     pub late_dropped: Arc<AtomicU64>,
     /// Where the stage publishes its sinks' faults.
@@ -45,6 +47,10 @@ pub struct OutputPlan {
     /// Operators' commands (the dashboard's acknowledgements).
     pub commands: Receiver<OperatorCommand>,
 }
+
+/// How long live mode, stopping, waits for InfluxDB to take what the
+/// outbox holds (the rest is sent at the next start).
+const LIVE_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The running output thread.
 pub struct Output {
@@ -72,8 +78,8 @@ pub fn start(plan: OutputPlan, windows: Receiver<WindowOutput>) -> anyhow::Resul
     Ok(Output { thread, failed })
 }
 
-fn run(plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()> {
-    let mut stage = build(&plan)?;
+fn run(mut plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()> {
+    let mut stage = build(&mut plan)?;
     stage.run_with_commands(windows, &plan.commands)?;
     let mut metrics = plan.metrics.lock().map(|m| m.clone()).unwrap_or_default();
     metrics.late_dropped = plan.late_dropped.load(Ordering::Relaxed);
@@ -96,7 +102,7 @@ fn run(plan: OutputPlan, windows: &Receiver<WindowOutput>) -> anyhow::Result<()>
 }
 
 /// The stage and its sinks: journal, `--out` files, hooks, dashboard.
-fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
+fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
     let settings = &plan.settings;
     // With a raw journal: the outputs cut back to the last checkpoint
     // before anything opens them, and the stage told where it was.
@@ -118,6 +124,8 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     let metrics = plan.metrics.clone();
     let raw_journal = plan.raw_journal.clone();
     let sources = plan.sources.clone();
+    let influx_status = plan.influx.as_ref().map(crate::influx::Influx::status_handle);
+    let clock = plan.clock.clone();
     let mut stage = OutputStage::new(
         settings.rules.clone(),
         FaultPolicy::Alarm,
@@ -134,6 +142,9 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
         if let Ok(s) = sources.lock() {
             f.extend(s.iter().cloned());
         }
+        if let Some(i) = &influx_status {
+            f.extend(i.faults(clock.now_ms()));
+        }
         f
     }))
     .publish_faults(plan.faults.clone());
@@ -149,6 +160,9 @@ fn build(plan: &OutputPlan) -> anyhow::Result<OutputStage> {
     stage = stage.with_sink(HooksSink::new(HookDispatcher::start(
         settings.hooks.clone(),
     )?));
+    if let Some(influx) = plan.influx.take() {
+        stage = stage.with_sink(InfluxSink::new(influx, plan.clock.clone(), LIVE_DRAIN_WAIT));
+    }
     if let Some(tx) = &plan.dashboard {
         stage = stage.with_sink(DashboardSink::new(tx.clone()));
     }

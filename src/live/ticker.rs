@@ -22,6 +22,8 @@ pub struct TickerInputs {
     pub raw_journal: Arc<Mutex<Option<Fault>>>,
     /// The sources' faults (a refused subscription).
     pub sources: super::sources::SourceFaults,
+    /// The InfluxDB output's status, when configured.
+    pub influx: Option<crate::influx::InfluxStatus>,
     /// Windows closed by the pipeline.
     pub windows_closed: Arc<AtomicU64>,
     /// Late observations the pipeline dropped.
@@ -70,6 +72,11 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
         if let Ok(f) = inputs.sources.lock() {
             m.faults.extend(f.iter().cloned());
         }
+        if let Some(i) = &inputs.influx {
+            let now = ctower_model::wall_ms();
+            m.outboxes.push(i.status(now));
+            m.faults.extend(i.faults(now));
+        }
         let dt = at.elapsed().as_secs_f64().max(1e-3);
         m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
         m.windows_closed = inputs.windows_closed.load(Ordering::Relaxed);
@@ -101,6 +108,7 @@ fn log(m: &PipelineMetrics) {
             watermark_lag_ms = m.watermark_lag_ms,
             windows = m.windows_closed,
             stale_sites = ?m.stale_sites,
+            influx_pending = m.outboxes.iter().map(|o| o.pending_lines).sum::<u64>(),
             "pipeline"
         );
     } else {

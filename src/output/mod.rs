@@ -19,11 +19,13 @@ pub mod checkpoint;
 mod dashboard;
 mod files;
 mod hooks;
+mod influx;
 mod journal;
 
 pub use dashboard::{send as dashboard_send, DashboardSink};
 pub use files::{FilesSink, JsonlOutputs, Summary};
 pub use hooks::HooksSink;
+pub use influx::InfluxSink;
 pub use journal::JournalSink;
 
 use ctower_alerts::{AlarmEngine, Rule, SystemAlarms};

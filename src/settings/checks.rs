@@ -51,6 +51,10 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
     let (rules, hooks) = alerts(&raw.alerts, secrets, &mut issues);
     water(&raw, &mut issues);
     journal(&raw, &mut issues);
+    let influx = raw
+        .influx
+        .as_ref()
+        .and_then(|c| super::influx::check(c, secrets, &mut issues));
     let broker_bind = demo(&raw.demo, &mut issues);
     if !issues.is_empty() {
         return Err(issues);
@@ -65,6 +69,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         rules,
         hooks,
         broker_bind,
+        influx,
     };
     Ok(assemble(raw, checked))
 }
@@ -80,6 +85,7 @@ struct Checked {
     rules: Vec<Rule>,
     hooks: Vec<Hook>,
     broker_bind: Option<std::net::SocketAddr>,
+    influx: Option<crate::influx::InfluxRules>,
 }
 
 fn positive(issues: &mut Vec<ConfigIssue>, key: &str, v: u64, max: u64) {
@@ -479,6 +485,7 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
             keep_ms: raw.raw_journal.keep_hours as i64 * 3_600_000,
             keep_bytes: raw.raw_journal.keep_mib << 20,
         }),
+        influx: c.influx,
         rules: c.rules,
         hooks: c.hooks,
         demo: CheckedDemo {

@@ -22,6 +22,7 @@
 //! wrong in step 2 is not reported again by step 3.
 
 mod checks;
+mod influx;
 mod input;
 mod raw;
 mod schema;
@@ -76,6 +77,8 @@ pub struct Settings {
     pub journal_retention: Retention,
     /// The raw journal of the live sources (`None`: off).
     pub raw_journal: Option<RawJournalRules>,
+    /// The InfluxDB output (`None`: the journal only).
+    pub influx: Option<crate::influx::InfluxRules>,
     /// The alarm rules.
     pub rules: Vec<Rule>,
     /// The alarm hooks.

@@ -32,6 +32,9 @@ pub struct RawSettings {
     /// `[raw_journal]`.
     #[serde(default)]
     pub raw_journal: RawJournalConfig,
+    /// `[influx]`: KPIs to InfluxDB (none: the journal only).
+    #[serde(default)]
+    pub influx: Option<InfluxConfig>,
     /// `[alerts]`: rules and hooks.
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -248,6 +251,70 @@ impl Default for RawJournalConfig {
             keep_hours: 72,
             keep_mib: 4096,
         }
+    }
+}
+
+/// `[influx]`: the InfluxDB output (`crate::influx`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxConfig {
+    /// The server's base URL, e.g. `http://localhost:8086`.
+    pub url: String,
+    /// Organisation.
+    pub org: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Environment variable holding the API token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the API token (its final newline dropped).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Lines per write, at most 5000.
+    #[serde(default = "defaults::batch_lines")]
+    pub batch_lines: u64,
+    /// The longest a line waits for a fuller batch, ms.
+    #[serde(default = "defaults::flush_interval_ms")]
+    pub flush_interval_ms: u64,
+    /// Each request's deadline, seconds.
+    #[serde(default = "defaults::timeout_secs")]
+    pub timeout_secs: u64,
+    /// The retry back-off's cap, seconds.
+    #[serde(default = "defaults::retry_max_secs")]
+    pub retry_max_secs: u64,
+    /// Directory of the outbox.
+    #[serde(default = "defaults::outbox_dir")]
+    pub outbox_dir: PathBuf,
+    /// The outbox's disk budget, MiB.
+    #[serde(default = "defaults::outbox_budget_mib")]
+    pub outbox_budget_mib: u64,
+    /// Where lines the server refuses go (JSON Lines).
+    #[serde(default = "defaults::influx_dead_letters")]
+    pub dead_letter_path: PathBuf,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn batch_lines() -> u64 {
+        5000
+    }
+    pub fn flush_interval_ms() -> u64 {
+        1000
+    }
+    pub fn timeout_secs() -> u64 {
+        10
+    }
+    pub fn retry_max_secs() -> u64 {
+        60
+    }
+    pub fn outbox_dir() -> PathBuf {
+        PathBuf::from("out/influx-outbox")
+    }
+    pub fn outbox_budget_mib() -> u64 {
+        1024
+    }
+    pub fn influx_dead_letters() -> PathBuf {
+        PathBuf::from("out/influx-dead-letters.jsonl")
     }
 }
 

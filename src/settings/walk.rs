@@ -99,7 +99,9 @@ fn node(w: &mut Walked, n: &Node, shape: &Shape, key: &str) -> Option<toml::Valu
         Shape::List(inner) => list(w, n, inner, key),
         _ => match scalar(&n.value, shape) {
             Ok(v) => {
-                let names_secret = key.ends_with("_env") || key.ends_with("password_file");
+                let names_secret = key.ends_with("_env")
+                    || key.ends_with("password_file")
+                    || key.ends_with("token_file");
                 if let (Some(var), true) = (v.as_str(), names_secret) {
                     w.secrets.push(SecretRef {
                         key: key.to_string(),

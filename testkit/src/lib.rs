@@ -23,6 +23,8 @@ mod mosquitto;
 pub mod pki;
 pub mod process;
 pub mod services;
+mod victoria;
 pub mod wait;
 
 pub use mosquitto::Mosquitto;
+pub use victoria::{Series, VictoriaMetrics, VICTORIA_METRICS};

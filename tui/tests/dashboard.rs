@@ -140,6 +140,7 @@ fn metrics(stale_sites: &[&str]) -> Update {
         late_dropped: 0,
         stale_sites: stale_sites.iter().map(|s| s.to_string()).collect(),
         faults: vec![],
+        outboxes: vec![],
     })
 }
 

@@ -6,70 +6,27 @@
 use super::{SessionLost, SourceStats, SourceStatus, HEALTHY_AFTER};
 use crate::deadletter::PAYLOAD_PREFIX_BYTES;
 use crate::ingest::RawMessage;
+use ctower_model::backoff::{jitter_seed, Backoff as SharedBackoff};
 use std::time::Duration;
 
 /// Reconnect back-off: 500 ms doubling to 30 s; with jitter, each delay
 /// is drawn uniformly between half and all of that.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    next: Duration,
-    /// SplitMix64 state, when jittered.
-    jitter: Option<u64>,
-}
+pub(crate) struct Backoff;
 
 impl Backoff {
     pub(crate) const FIRST: Duration = Duration::from_millis(500);
     pub(crate) const MAX: Duration = Duration::from_secs(30);
 
     /// Without jitter (the replay publisher and the recorder: one client each).
-    pub(crate) fn new() -> Self {
-        Backoff {
-            next: Self::FIRST,
-            jitter: None,
-        }
+    #[allow(clippy::new_ret_no_self)]
+    pub(crate) fn new() -> SharedBackoff {
+        SharedBackoff::new(Self::FIRST, Self::MAX)
     }
 
     /// With jitter drawn from `seed`: the same seed gives the same delays.
-    pub(crate) fn jittered(seed: u64) -> Self {
-        Backoff {
-            next: Self::FIRST,
-            jitter: Some(seed),
-        }
+    pub(crate) fn jittered(seed: u64) -> SharedBackoff {
+        SharedBackoff::jittered(Self::FIRST, Self::MAX, seed)
     }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        match self.jitter.as_mut() {
-            None => d,
-            Some(state) => {
-                let half = d / 2;
-                let spread = half.as_micros() as u64 + 1;
-                half + Duration::from_micros(splitmix64(state) % spread)
-            }
-        }
-    }
-}
-
-/// SplitMix64: a tiny, well-mixed generator, plenty for jitter.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A jitter seed that differs between sources and runs.
-fn jitter_seed(index: usize) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    now ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// The decisions of a source loop, without I/O (the loop is the thin shell
@@ -82,7 +39,7 @@ pub(crate) struct Session {
     /// Whether CONNACK is followed by a SUBSCRIBE (the source has filters).
     pub(crate) subscribes: bool,
     pub(crate) stats: SourceStats,
-    pub(crate) backoff: Backoff,
+    pub(crate) backoff: SharedBackoff,
     /// Failed attempts since the last healthy connection.
     pub(crate) attempt: u32,
     /// When the current connection was acknowledged.

@@ -119,7 +119,7 @@ struct Recorder {
     subscribed: Option<oneshot::Sender<()>>,
     /// The writer thread's queue.
     records: mpsc::Sender<ReplayRecord>,
-    backoff: Backoff,
+    backoff: ctower_model::backoff::Backoff,
     /// Failed attempts since the last CONNACK.
     attempt: u32,
 }
