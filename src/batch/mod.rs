@@ -80,7 +80,7 @@ impl BatchOptions {
 
 /// How long a batch run waits at its end for InfluxDB to take what the
 /// outbox holds (the rest stays on disk and is sent at the next start).
-const BATCH_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+const BATCH_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Runs the recording through the pipeline and writes the output files
 /// (process 0 of a cluster, or the only process); `extra` sinks see every

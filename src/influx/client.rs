@@ -150,8 +150,14 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert!(matches!(status_outcome(503, "busy".into(), K), Outcome::Retry(_)));
-        assert!(matches!(status_outcome(429, "".into(), K), Outcome::Retry(_)));
+        assert!(matches!(
+            status_outcome(503, "busy".into(), K),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(
+            status_outcome(429, "".into(), K),
+            Outcome::Retry(_)
+        ));
         assert!(matches!(
             status_outcome(422, "".into(), K),
             Outcome::Rejected { status: 422, .. }

@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The first retry waits this long (then doubles to `retry_max_secs`).
+/// The first retry waits this long (then doubles to `retry_max_secs`; never
+/// more than that cap).
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// Which ranges of a batch to send, in order: the whole batch, and after a
@@ -107,15 +108,17 @@ impl Drainer {
                 return;
             }
         };
-        let mut backoff = Backoff::jittered(FIRST_RETRY, self.rules.retry_max, jitter_seed(0));
+        let first = FIRST_RETRY.min(self.rules.retry_max);
+        let mut backoff = Backoff::jittered(first, self.rules.retry_max, jitter_seed(0));
         let stop = || self.stop.load(Ordering::Relaxed);
         // A backlog (from before a restart, or an outage): say when it is sent.
         let mut backlog = self.outbox.pending() > 0;
         loop {
-            let batch = match self
-                .outbox
-                .read_batch(self.rules.batch_lines, self.rules.flush, &stop)
-            {
+            let batch = match self.outbox.read_batch(
+                self.rules.batch_lines,
+                self.rules.flush,
+                &stop,
+            ) {
                 Ok(Some(b)) => b,
                 Ok(None) => return,
                 Err(e) => {
@@ -162,7 +165,11 @@ impl Drainer {
             if backlog && self.outbox.pending() == 0 {
                 backlog = false;
                 let c = self.counters();
-                tracing::info!(written = c.written, rejected = c.rejected, "InfluxDB outbox: backlog sent");
+                tracing::info!(
+                    written = c.written,
+                    rejected = c.rejected,
+                    "InfluxDB outbox: backlog sent"
+                );
             }
         }
     }
@@ -209,7 +216,11 @@ impl Drainer {
                 retry_in_ms = retry_in.as_millis() as u64,
                 "InfluxDB write failed; retrying (the lines wait in the outbox)"
             ),
-            _ => tracing::debug!(error, retry_in_ms = retry_in.as_millis() as u64, "InfluxDB write failed again"),
+            _ => tracing::debug!(
+                error,
+                retry_in_ms = retry_in.as_millis() as u64,
+                "InfluxDB write failed again"
+            ),
         }
     }
 

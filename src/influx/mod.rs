@@ -13,6 +13,8 @@
 pub mod client;
 pub mod drain;
 pub mod outbox;
+#[cfg(test)]
+mod tests;
 
 use ctower_model::{Fault, OutboxStatus};
 use outbox::{Outbox, OutboxRules};
@@ -219,11 +221,7 @@ impl InfluxStatus {
     /// The outbox's depth, age and last error.
     pub fn status(&self, now_ms: i64) -> OutboxStatus {
         let n = self.outbox.numbers(now_ms);
-        let c = self
-            .counters
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
+        let c = self.counters.lock().map(|c| c.clone()).unwrap_or_default();
         OutboxStatus {
             name: "influx".into(),
             target: self.url.clone(),
@@ -243,11 +241,7 @@ impl InfluxStatus {
     /// budget, or unable to write — `influx_outbox`.
     pub fn faults(&self, now_ms: i64) -> Vec<Fault> {
         let s = self.status(now_ms);
-        let c = self
-            .counters
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
+        let c = self.counters.lock().map(|c| c.clone()).unwrap_or_default();
         let mut faults = Vec::new();
         let failing_long = c
             .failing_since_ms
@@ -288,7 +282,7 @@ impl InfluxStatus {
 }
 
 #[cfg(test)]
-mod tests {
+mod url_tests {
     use super::*;
 
     #[test]

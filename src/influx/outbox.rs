@@ -172,7 +172,9 @@ impl Outbox {
         }
         let next = segments.back().map_or(0, |s| s.first + s.lines);
         let oldest = segments.front().map_or(next, |s| s.first);
-        let acked = read_cursor(&rules.dir)?.unwrap_or(oldest).clamp(oldest, next);
+        let acked = read_cursor(&rules.dir)?
+            .unwrap_or(oldest)
+            .clamp(oldest, next);
         if next > acked {
             tracing::info!(
                 outbox = %rules.dir.display(),
@@ -324,8 +326,7 @@ impl Outbox {
             let pending = st.next - st.acked;
             if pending > 0 {
                 let waited = crate::influx::now_ms() - oldest_pending_ms(&st).unwrap_or(0);
-                if pending >= max_lines as u64 || st.closed || waited >= flush.as_millis() as i64
-                {
+                if pending >= max_lines as u64 || st.closed || waited >= flush.as_millis() as i64 {
                     break;
                 }
                 let left = Duration::from_millis((flush.as_millis() as i64 - waited) as u64);
@@ -474,7 +475,9 @@ fn read_segment(
             }
             match unframe(record) {
                 Some(line) => batch.lines.push(line.to_string()),
-                None => tracing::error!(segment = %path.display(), line = seq, "InfluxDB outbox: a line fails its checksum and is skipped"),
+                None => {
+                    tracing::error!(segment = %path.display(), line = seq, "InfluxDB outbox: a line fails its checksum and is skipped")
+                }
             }
             batch.end = seq + 1;
         }
@@ -503,7 +506,10 @@ fn scan(path: &Path, last: bool) -> io::Result<(u64, u64, u64)> {
         let tail = &data[good_end..];
         let cut_lines = tail.iter().filter(|b| **b == b'\n').count() as u64;
         tracing::warn!(segment = %path.display(), bytes_cut = tail.len(), "InfluxDB outbox: a torn tail is cut");
-        OpenOptions::new().write(true).open(path)?.set_len(good_end as u64)?;
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(good_end as u64)?;
         return Ok((lines - cut_lines, good_end as u64, bad - cut_lines));
     }
     Ok((lines, data.len() as u64, bad))

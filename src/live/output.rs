@@ -124,7 +124,10 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
     let metrics = plan.metrics.clone();
     let raw_journal = plan.raw_journal.clone();
     let sources = plan.sources.clone();
-    let influx_status = plan.influx.as_ref().map(crate::influx::Influx::status_handle);
+    let influx_status = plan
+        .influx
+        .as_ref()
+        .map(crate::influx::Influx::status_handle);
     let clock = plan.clock.clone();
     let mut stage = OutputStage::new(
         settings.rules.clone(),

@@ -89,7 +89,11 @@ impl Sink for InfluxSink {
                 "InfluxDB has not taken every line yet: they stay in the outbox and are sent at the next start"
             );
         } else {
-            tracing::info!(written = s.written, rejected = s.rejected, "InfluxDB output drained");
+            tracing::info!(
+                written = s.written,
+                rejected = s.rejected,
+                "InfluxDB output drained"
+            );
         }
         if s.lost > 0 {
             anyhow::bail!(

@@ -32,7 +32,10 @@ pub(super) fn check(
     }
     let (token_key, token) = match (&c.token_env, &c.token_file) {
         (Some(_), Some(_)) => {
-            push("token_file", "give `token_env` or `token_file`, not both".into());
+            push(
+                "token_file",
+                "give `token_env` or `token_file`, not both".into(),
+            );
             ("influx.token_env", None)
         }
         (Some(var), None) => {
@@ -41,7 +44,10 @@ pub(super) fn check(
                 Secrets::IfSet(env) => Some(env(var).unwrap_or_default()),
             };
             if found.is_none() {
-                push("token_env", format!("environment variable `{var}` is not set"));
+                push(
+                    "token_env",
+                    format!("environment variable `{var}` is not set"),
+                );
             }
             ("influx.token_env", found)
         }

@@ -1,5 +1,6 @@
 //! The header's second line: the pipeline's own health (ingest rate,
-//! watermark lag, dead letters, failing stages, corrections, late drops)
+//! watermark lag, dead letters, failing stages, outboxes, corrections,
+//! late drops)
 //! and the alarm counts.
 
 use super::format::{fmt_duration_ms, fmt_rate};
@@ -52,9 +53,33 @@ fn pipeline_spans(spans: &mut Vec<Span<'static>>, m: &PipelineMetrics, correctio
             .bold(),
         );
     }
+    for o in &m.outboxes {
+        spans.push(sep());
+        spans.push(outbox_span(o));
+    }
     nonzero(spans, "corrections", corrections, Style::new().cyan());
     // Admitted but too late for any window the stream still keeps.
     nonzero(spans, "late dropped", m.late_dropped, Style::new().yellow());
+}
+
+/// An outbox in front of a remote store: its depth (and age) when lines
+/// wait, yellow while writes fail.
+fn outbox_span(o: &ctower_model::OutboxStatus) -> Span<'static> {
+    let text = match o.oldest_age_ms {
+        Some(age) if o.pending_lines > 0 => format!(
+            "{} outbox {} lines, {} old",
+            o.name,
+            o.pending_lines,
+            fmt_duration_ms(age)
+        ),
+        _ => format!("{} outbox empty", o.name),
+    };
+    let span = Span::raw(text);
+    if o.last_error.is_some() || o.lost > 0 {
+        span.yellow().bold()
+    } else {
+        span
+    }
 }
 
 /// Adds `label n` (after a separator) when `n` is not zero: a count that
