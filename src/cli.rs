@@ -39,6 +39,29 @@ pub enum Command {
     /// `CTOWER__…` environment), reporting every problem with its file,
     /// line and key; secrets that are not set are notes, not problems.
     Check(CheckArgs),
+    /// Load a period of the journal into InfluxDB (`[influx]` of the
+    /// configuration), with the live writer's batches, retries and
+    /// idempotence: a point exported twice overwrites itself.
+    Export(ExportArgs),
+}
+
+/// `ctower export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The configuration file (its `[influx]` and `journal.dir`)
+    /// [default: as for `run`].
+    #[arg(short, long, env = "CTOWER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Write to the InfluxDB of `[influx]` (the one destination so far).
+    #[arg(long, required = true)]
+    pub to_influx: bool,
+    /// The period's start, RFC 3339 (inclusive; points are stamped with
+    /// their window end or event time).
+    #[arg(long)]
+    pub from: String,
+    /// The period's end, RFC 3339 (exclusive).
+    #[arg(long)]
+    pub to: String,
 }
 
 /// `ctower run`.

@@ -2,7 +2,7 @@
 //! command line said ([`crate::cli`]).
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DemoArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs,
+    CheckArgs, Cli, Command, DemoArgs, ExportArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs,
 };
 use crate::pipeline::runtime;
 use crate::progress::{thousands, Bar};
@@ -20,7 +20,54 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Record(a)) => record(&cli.log, a),
         Some(Command::Simulate(a)) => simulate(&cli.log, a),
         Some(Command::Check(a)) => check(&cli.log, a),
+        Some(Command::Export(a)) => export(&cli.log, a),
     }
+}
+
+/// `ctower export --to-influx`: a journal period into InfluxDB.
+fn export(log: &str, a: ExportArgs) -> anyhow::Result<()> {
+    logs::init(log)?;
+    let parse = |flag: &str, s: &str| {
+        ctower_model::time::parse_rfc3339_ms(s)
+            .with_context(|| format!("{flag} `{s}` is not RFC 3339 (e.g. 2026-03-02T05:00:00Z)"))
+    };
+    let (from, to) = (parse("--from", &a.from)?, parse("--to", &a.to)?);
+    if from >= to {
+        bail!("--from must be before --to");
+    }
+    let config = locate::config_path(a.config)?;
+    let settings = settings::load(&config)?;
+    let Some(rules) = &settings.influx else {
+        bail!(
+            "{} has no [influx] section: nowhere to export to",
+            config.display()
+        );
+    };
+    let bar = Bar::new(stderr_is_terminal(), "export", "lines", None);
+    let handle = bar.handle();
+    let done =
+        crate::influx::export::export(rules, &settings.journal_dir, from, to, &|sent, total| {
+            handle.set_length(total);
+            handle.set_position(sent);
+        })?;
+    bar.finish();
+    tracing::info!(
+        files = done.files,
+        lines = done.lines,
+        rejected = done.rejected,
+        left = done.left,
+        url = %rules.url,
+        "export done"
+    );
+    if done.left > 0 {
+        bail!(
+            "{} of {} lines not taken by {} yet: they wait in the export outbox and go with the next export",
+            thousands(done.left),
+            thousands(done.lines),
+            rules.url
+        );
+    }
+    Ok(())
 }
 
 /// `ctower run`: live mode, or batch mode with `--replay`.

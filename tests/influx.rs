@@ -34,15 +34,8 @@ fn ctower() -> Command {
 /// `configs/default.toml` with one source on `broker_url` and `[influx]`
 /// writing to `influx_url`, its outbox and dead letters in `dir`.
 fn config(dir: &Path, broker_url: &str, influx_url: &str, raw_journal: bool) -> PathBuf {
-    let sources = format!(
-        "[[sources]]\nname = \"plant\"\nbroker_url = \"{broker_url}\"\nclient_id = \"ctower-influx\"\n\
-         subscriptions = [\"acme/#\"]\n"
-    );
-    let path = default_config_with_sources(&dir.join("influx.toml"), &sources);
-    let mut text = std::fs::read_to_string(&path).unwrap().replace(
-        "[raw_journal]\nenabled = false",
-        &format!("[raw_journal]\nenabled = {raw_journal}"),
-    );
+    let path = journal_only_config(dir, broker_url, raw_journal);
+    let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
         "\n[influx]\nurl = \"{influx_url}\"\norg = \"acme\"\nbucket = \"ctower\"\n\
          outbox_dir = \"{}\"\ndead_letter_path = \"{}\"\nflush_interval_ms = 200\n\
@@ -50,6 +43,21 @@ fn config(dir: &Path, broker_url: &str, influx_url: &str, raw_journal: bool) -> 
         dir.join("outbox").display(),
         dir.join("influx-dead.jsonl").display()
     ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// [`config`] without `[influx]`: the journal is the only store.
+fn journal_only_config(dir: &Path, broker_url: &str, raw_journal: bool) -> PathBuf {
+    let sources = format!(
+        "[[sources]]\nname = \"plant\"\nbroker_url = \"{broker_url}\"\nclient_id = \"ctower-influx\"\n\
+         subscriptions = [\"acme/#\"]\n"
+    );
+    let path = default_config_with_sources(&dir.join("influx.toml"), &sources);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[raw_journal]\nenabled = false",
+        &format!("[raw_journal]\nenabled = {raw_journal}"),
+    );
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -387,4 +395,81 @@ fn corrections_overwrite_one_value_per_series_and_timestamp() {
     }
     eprintln!("{corrected} corrected KPI records, one value each");
     assert!(corrected > 0, "the late data corrected no window");
+}
+
+/// A journal written without InfluxDB, loaded later with `ctower export
+/// --to-influx`: every point of the period once; outside it, none.
+#[test]
+fn export_loads_a_journal_period_into_the_server() {
+    let Some(mosquitto) = services::require(&MOSQUITTO) else {
+        return;
+    };
+    let Some(vm_bin) = services::require(&VICTORIA_METRICS) else {
+        return;
+    };
+    let broker = Mosquitto::start(&mosquitto);
+    let dir = scratch("influx-export");
+    let plain = journal_only_config(&dir, &broker.url(), false);
+    let total = ctower_model::ReplayReader::open(&recording())
+        .unwrap()
+        .count() as u64;
+    let mut live = Spawned::start(
+        ctower()
+            .args(["--log", "info", "run", "-w", "2", "-c"])
+            .arg(&plain)
+            .args(["--stop-after", &total.to_string()])
+            .env("CTOWER__JOURNAL__DIR", dir.join("journal"))
+            .env("CTOWER__DEAD_LETTERS__PATH", dir.join("dead.jsonl")),
+        "ctower run (journal only)",
+    );
+    live.wait_line("source subscribed source=plant", START);
+    process::run_ok(
+        ctower()
+            .args(["--log", "warn", "replay"])
+            .arg(recording())
+            .args(["--broker", &broker.url(), "--speed", "max"]),
+        "ctower replay (the plant)",
+        RUN,
+    );
+    live.wait_success(RUN);
+    assert!(
+        !dir.join("outbox").exists(),
+        "no InfluxDB output without [influx]"
+    );
+
+    let vm = VictoriaMetrics::start(&vm_bin, &[]);
+    let with_influx = config(&dir, &broker.url(), &vm.url(), false);
+    let journal = dir.join("journal/ctower.lp");
+    // The first hour (05:00 to 06:00 of the recording's day).
+    let exported = process::run_ok(
+        ctower()
+            .args(["--log", "info", "export", "--to-influx", "-c"])
+            .arg(&with_influx)
+            .args([
+                "--from",
+                "2026-03-02T05:00:00Z",
+                "--to",
+                "2026-03-02T06:00:00Z",
+            ])
+            .env("CTOWER__JOURNAL__DIR", dir.join("journal")),
+        "ctower export",
+        RUN,
+    );
+    let log = String::from_utf8_lossy(&exported.stderr).to_string()
+        + &String::from_utf8_lossy(&exported.stdout);
+    assert!(log.contains("export done"), "{log}");
+    let period = dir.join("first-hour.lp");
+    let (from, to) = (1_772_427_600_000_000_000i64, 1_772_431_200_000_000_000i64);
+    let lines: Vec<&str> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .leak()
+        .lines()
+        .filter(|l| {
+            let t: i64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+            t >= from && t < to
+        })
+        .collect();
+    assert!(lines.len() > 1000, "{} lines in the hour", lines.len());
+    std::fs::write(&period, lines.join("\n") + "\n").unwrap();
+    assert_stored_once(&vm, &period);
 }

@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod drain;
+pub mod export;
 pub mod outbox;
 #[cfg(test)]
 mod tests;
@@ -96,10 +97,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if !matches!(u.path(), "" | "/") {
         return Err(format!(
             "`{url}` has a path ({}): the influxdb2 client would drop it and write to \
-             {}://{}/api/v2/write; serve InfluxDB at the root of a host name or port",
+             {}/api/v2/write; serve InfluxDB at the root of a host name or port",
             u.path(),
-            u.scheme(),
-            u.host_str().unwrap_or_default()
+            redact(&u)
         ));
     }
     if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
@@ -181,7 +181,12 @@ impl Influx {
     /// progress, giving up once `wait` passes without any (a server that
     /// is down); then stops it. Returns the lines still in the outbox
     /// (they are sent at the next start).
-    pub fn finish(mut self, wait: Duration) -> u64 {
+    pub fn finish(self, wait: Duration) -> u64 {
+        self.finish_with(wait, &|_| {})
+    }
+
+    /// [`Influx::finish`], telling `progress` the lines still waiting.
+    pub fn finish_with(mut self, wait: Duration, progress: &dyn Fn(u64)) -> u64 {
         self.outbox.close();
         let (mut last, mut progress_at) = (self.outbox.pending(), Instant::now());
         while last > 0 && progress_at.elapsed() < wait {
@@ -190,6 +195,7 @@ impl Influx {
             }
             std::thread::sleep(Duration::from_millis(20));
             let now = self.outbox.pending();
+            progress(now);
             if now < last {
                 (last, progress_at) = (now, Instant::now());
             }
