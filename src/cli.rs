@@ -43,6 +43,39 @@ pub enum Command {
     /// configuration), with the live writer's batches, retries and
     /// idempotence: a point exported twice overwrites itself.
     Export(ExportArgs),
+    /// Energy, water or OEE figures of a site over a period, from the
+    /// journal: by window, shift, production day or line, as a table, CSV,
+    /// JSON or a self-contained HTML file with charts.
+    Report(ReportArgs),
+}
+
+/// `ctower report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Which figures.
+    #[arg(value_enum)]
+    pub kind: crate::report::Kind,
+    /// The configuration file (its `journal.dir`) [default: as for `run`].
+    #[arg(short, long, env = "CTOWER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The period's start, RFC 3339 (records starting at or after it).
+    #[arg(long)]
+    pub from: String,
+    /// The period's end, RFC 3339 (records ending at or before it).
+    #[arg(long)]
+    pub to: String,
+    /// One row per window, shift, production day or line.
+    #[arg(long, value_enum, default_value = "shift")]
+    pub by: crate::report::By,
+    /// The format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::report::Format,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 /// `ctower export`.

@@ -2,7 +2,8 @@
 //! command line said ([`crate::cli`]).
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DemoArgs, ExportArgs, RecordArgs, ReplayArgs, RunArgs, SimulateArgs,
+    CheckArgs, Cli, Command, DemoArgs, ExportArgs, RecordArgs, ReplayArgs, ReportArgs, RunArgs,
+    SimulateArgs,
 };
 use crate::pipeline::runtime;
 use crate::progress::{thousands, Bar};
@@ -21,7 +22,61 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Simulate(a)) => simulate(&cli.log, a),
         Some(Command::Check(a)) => check(&cli.log, a),
         Some(Command::Export(a)) => export(&cli.log, a),
+        Some(Command::Report(a)) => report(&cli.log, a),
     }
+}
+
+/// `ctower report`: figures of a site over a period, from the journal.
+fn report(log: &str, a: ReportArgs) -> anyhow::Result<()> {
+    use crate::report::{self, Format};
+    logs::init(log)?;
+    let parse = |flag: &str, s: &str| {
+        ctower_model::time::parse_rfc3339_ms(s)
+            .with_context(|| format!("{flag} `{s}` is not RFC 3339 (e.g. 2026-03-02T05:00:00Z)"))
+    };
+    let (from, to) = (parse("--from", &a.from)?, parse("--to", &a.to)?);
+    if from >= to {
+        bail!("--from must be before --to");
+    }
+    let config = locate::config_path(a.config)?;
+    let settings = settings::load(&config)?;
+    let site = a.site.clone();
+    let records = report::read::read_kpis(&settings.journal_dir, from, to, &|r| {
+        r.scope.site.as_deref() == Some(site.as_str())
+    })?;
+    if records.is_empty() {
+        bail!(
+            "no KPI records of site `{}` between {} and {} in the journal {}",
+            a.site,
+            a.from,
+            a.to,
+            settings.journal_dir.display()
+        );
+    }
+    let spec = report::Spec {
+        kind: a.kind,
+        site: a.site,
+        from_ms: from,
+        to_ms: to,
+        by: a.by,
+    };
+    let r = report::build(spec, &records);
+    let text = match a.format {
+        Format::Table => report::render::table(&r),
+        Format::Csv => report::render::csv(&r)?,
+        Format::Json => format!("{:#}\n", report::render::json(&r)),
+        Format::Html => report::html::html(&r),
+    };
+    match &a.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(text.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// `ctower export --to-influx`: a journal period into InfluxDB.

@@ -23,4 +23,5 @@ pub mod logs;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod settings;
