@@ -216,7 +216,7 @@ pub fn alarm_line(a: &AlarmEvent, out: &mut String) {
 mod tests {
     use super::*;
     use ctower_model::kpi::KpiSums;
-    use ctower_model::{AssetKey, Level};
+    use ctower_model::{AssetKey, Level, ScopeKey};
 
     /// The KPI field table is the one source (issue #9): a record with
     /// every field set, built from the table alone, has every field in its
@@ -332,6 +332,45 @@ mod tests {
         assert!(s.ends_with(" 60000000000"));
     }
 
+    /// A field never changes type: whole floats stay floats (no `i`),
+    /// counts and times stay integers, read back by a real parser.
+    #[test]
+    fn every_field_keeps_its_type_whatever_its_value() {
+        use ctower_model::kpi::FieldKind;
+        use influxdb_line_protocol::{parse_lines, FieldValue};
+        let sums = KpiSums {
+            running_ms: 60_000,
+            produced: Some(10),
+            good: Some(10),
+            ideal_time_ms: 60_000.0,
+            energy_kwh: Some(2.0),
+            ..Default::default()
+        };
+        let k = KpiRecord::new(0, 60_000, ScopeKey::group(), sums);
+        let mut line = String::new();
+        kpi_line(&k, &mut line);
+        let p = parse_lines(&line).next().unwrap().unwrap();
+        let mut checked = 0;
+        for f in KpiRecord::FIELDS {
+            let Some(v) = p.field_value(f.journal_name) else {
+                continue;
+            };
+            let ok = match f.kind {
+                FieldKind::Float => matches!(v, FieldValue::F64(_)),
+                FieldKind::Int | FieldKind::Count => matches!(v, FieldValue::I64(_)),
+                FieldKind::Flag => matches!(v, FieldValue::Boolean(_)),
+                _ => true,
+            };
+            assert!(ok, "{}: {v:?} in {line}", f.journal_name);
+            checked += 1;
+        }
+        assert!(
+            line.contains("energy_kwh=2,") || line.contains("energy_kwh=2 "),
+            "{line}"
+        );
+        assert!(checked > 20, "{checked}");
+    }
+
     /// Hostile names, the ones a site or rule could really be given, read
     /// back by a real line-protocol parser (InfluxDB IOx's, not ours): every
     /// tag and field key, every string value comes back exactly as written,
@@ -409,6 +448,7 @@ mod tests {
                 ("area", name(1)),
                 ("line", name(2)),
                 ("asset", name(3)),
+                ("period", "window"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), read_back(v)))
@@ -438,7 +478,8 @@ mod tests {
             let mut line = String::new();
             signal_line(&s, &mut line);
             let p = parse_one(&line);
-            let mut expected = expected[1..].to_vec();
+            // The asset's tags, without the KPI's level and period.
+            let mut expected = expected[1..5].to_vec();
             expected.push(("signal".into(), read_back(name(4))));
             assert_eq!(tags(&p), expected, "{line}");
             assert_eq!(p.field_set.len(), 5, "{line}");

@@ -40,7 +40,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -130,6 +130,8 @@ pub struct Outbox {
     changed: Condvar,
     /// The segment being written (the last one).
     file: Mutex<Option<File>>,
+    /// Where the drainer's last read stopped.
+    read_pos: Mutex<Option<ReadPos>>,
 }
 
 /// Lines read for sending: `lines[i]` has sequence number `first + i`
@@ -199,6 +201,7 @@ impl Outbox {
             }),
             changed: Condvar::new(),
             file: Mutex::new(file),
+            read_pos: Mutex::new(None),
         };
         Ok(Arc::new(outbox))
     }
@@ -360,8 +363,20 @@ impl Outbox {
             end: from,
             lines: Vec::new(),
         };
+        let mut pos = self.read_pos.lock().unwrap_or_else(|p| p.into_inner());
         for (first, bytes, path) in plan {
-            read_segment(&path, first, bytes, &mut batch, max_lines)?;
+            // Where the last batch ended, when it ended in this segment at
+            // this line: read on from there, not from the segment's start.
+            let start = match *pos {
+                Some(p) if p.segment == first && p.seq == batch.end => (p.offset, p.seq),
+                _ => (0, first),
+            };
+            let (offset, seq) = read_segment(&path, start, bytes, &mut batch, max_lines)?;
+            *pos = Some(ReadPos {
+                segment: first,
+                offset,
+                seq,
+            });
             if batch.lines.len() >= max_lines {
                 break;
             }
@@ -453,25 +468,30 @@ fn oldest_pending_ms(st: &State) -> Option<i64> {
         .map(|(_, t)| *t)
 }
 
-/// Reads the lines of one segment (first line `first`, `bytes` synced) from
-/// `batch.end` on, up to `max` in the batch.
+/// Reads the lines of one segment (`bytes` synced) from `start` (a byte
+/// offset and the sequence number of the line there) on, taking those from
+/// `batch.end`, up to `max` in the batch; returns where it stopped.
 fn read_segment(
     path: &Path,
-    first: u64,
+    start: (u64, u64),
     bytes: u64,
     batch: &mut Batch,
     max: usize,
-) -> io::Result<()> {
+) -> io::Result<(u64, u64)> {
+    let (offset, mut seq) = start;
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
     let mut data = Vec::new();
-    File::open(path)?.take(bytes).read_to_end(&mut data)?;
-    let mut seq = first;
-    for record in data.split(|b| *b == b'\n') {
-        if record.is_empty() {
-            continue;
-        }
+    f.take(bytes.saturating_sub(offset))
+        .read_to_end(&mut data)?;
+    let mut at = offset;
+    for record in data.split_inclusive(|b| *b == b'\n') {
+        let Some(record) = record.strip_suffix(b"\n") else {
+            break; // not a whole line (cannot happen below `bytes`)
+        };
         if seq >= batch.end {
             if batch.lines.len() >= max {
-                return Ok(());
+                return Ok((at, seq));
             }
             match unframe(record) {
                 Some(line) => batch.lines.push(line.to_string()),
@@ -482,8 +502,17 @@ fn read_segment(
             batch.end = seq + 1;
         }
         seq += 1;
+        at += record.len() as u64 + 1;
     }
-    Ok(())
+    Ok((at, seq))
+}
+
+/// Where the drainer's last read stopped.
+#[derive(Debug, Clone, Copy)]
+struct ReadPos {
+    segment: u64,
+    offset: u64,
+    seq: u64,
 }
 
 /// Counts a segment's lines; in the last segment a torn or corrupt tail is

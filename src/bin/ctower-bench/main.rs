@@ -20,6 +20,7 @@
 
 mod ab;
 mod env;
+mod influx;
 mod live;
 mod measure;
 mod phases;
@@ -96,6 +97,9 @@ enum Command {
     /// Live ingest through Mosquitto at QoS 1: ctower (manual acks, raw
     /// journal) against `mosquitto_sub -q 1` on the same backlog.
     Live(live::LiveOptions),
+    /// A journal's lines to VictoriaMetrics: ctower's InfluxDB output
+    /// against the server's own bulk import of the same file.
+    Influx(influx::InfluxOptions),
     /// (Used by the RSS phase.) One batch run in this process, its RSS
     /// sampled as event time passes each hour; prints JSON on stdout.
     #[command(hide = true)]
@@ -136,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             workers,
             decode_threads,
         }) => rss::rss_child(&settings, &recording, &out, workers, decode_threads),
+        Some(Command::Influx(o)) => influx::influx(&o),
         Some(Command::Live(o)) => {
             let ctower = std::env::current_exe()
                 .context("this program's path")?
