@@ -133,7 +133,18 @@ impl Drainer {
                     return;
                 }
                 let body = batch.lines[r.clone()].join("\n");
-                match rt.block_on(self.writer.write(body)) {
+                // A stop ends a request in flight at once: its lines stay in
+                // the outbox (sent again at the next start, idempotent).
+                let outcome = rt.block_on(async {
+                    tokio::select! {
+                        o = self.writer.write(body) => Some(o),
+                        () = stopped(&self.stop) => None,
+                    }
+                });
+                let Some(outcome) = outcome else {
+                    return;
+                };
+                match outcome {
                     Outcome::Written => {
                         split.written();
                         backoff.reset();
@@ -246,6 +257,13 @@ impl Drainer {
         while std::time::Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50).min(until - std::time::Instant::now()));
         }
+    }
+}
+
+/// Resolves once `stop` is set.
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

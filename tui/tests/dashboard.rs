@@ -397,6 +397,36 @@ fn late_drops_are_shown_in_the_health_line() {
     assert!(screen.contains("late dropped 7"), "{screen}");
 }
 
+/// Issue #11: the InfluxDB outbox's depth and age in the health line,
+/// and "empty" once it has drained.
+#[test]
+fn the_influx_outbox_is_shown_in_the_health_line() {
+    let mut app = three_sites(false);
+    let Update::Metrics(mut m) = metrics(&[]) else {
+        unreachable!("metrics() gives metrics")
+    };
+    m.outboxes = vec![ctower_model::OutboxStatus {
+        name: "influx".into(),
+        target: "http://influx:8086".into(),
+        pending_lines: 1234,
+        oldest_age_ms: Some(95_000),
+        last_error: Some("HTTP 503".into()),
+        ..Default::default()
+    }];
+    app.apply(&Update::Metrics(m.clone()), NOW);
+    let screen = format!("{:?}", draw(&app, 160, 24).backend());
+    assert!(
+        screen.contains("influx outbox 1234 lines, 95.0 s old"),
+        "{screen}"
+    );
+    m.outboxes[0].pending_lines = 0;
+    m.outboxes[0].oldest_age_ms = None;
+    m.outboxes[0].last_error = None;
+    app.apply(&Update::Metrics(m), NOW);
+    let screen = format!("{:?}", draw(&app, 160, 24).backend());
+    assert!(screen.contains("influx outbox empty"), "{screen}");
+}
+
 /// Issue #8 item 14: a tile's A, P and Q must multiply to its OEE (within
 /// the display's rounding): a snapshot once accepted "P 101.9 %" beside an
 /// OEE computed with P at most 100 %.
