@@ -30,6 +30,7 @@
 //!   are not evaluated, only counted in [`AlarmEngine::late_ignored`].
 
 use crate::config::{Rule, RuleSource, ScopeFilter, Stat};
+use crate::lifecycle::{Input as LifeInput, Lifecycle, Transition};
 use ctower_model::{
     AlarmEvent, AlarmEventKind, AlarmId, AlarmState, AssetKey, Level, Priority, ScopeKey,
     StreamOutput,
@@ -42,7 +43,8 @@ type AlarmKey = (usize, ScopeKey, Option<Arc<str>>);
 
 #[derive(Debug, Clone)]
 struct Slot {
-    state: AlarmState,
+    /// The ISA-18.2 state machine ([`crate::lifecycle`]).
+    life: Lifecycle,
     /// Window start of the first true window of the current run, while not active.
     run_start_ms: Option<i64>,
     /// Latest window end evaluated for this alarm.
@@ -57,7 +59,7 @@ struct Slot {
 impl Slot {
     fn new(now_ms: i64) -> Self {
         Slot {
-            state: AlarmState::Normal,
+            life: Lifecycle::new(false),
             run_start_ms: None,
             last_end_ms: i64::MIN,
             last_value: None,
@@ -68,7 +70,7 @@ impl Slot {
 
     /// A slot that carries no information and can be forgotten.
     fn is_idle(&self) -> bool {
-        self.state == AlarmState::Normal && self.run_start_ms.is_none()
+        self.life.is_idle() && self.run_start_ms.is_none()
     }
 }
 
@@ -241,23 +243,24 @@ fn step(
     window_start_ms: i64,
     window_end_ms: i64,
 ) -> Option<Change> {
-    if slot.state.is_active() {
+    let to_change = |t: Transition, threshold: f64| Change {
+        kind: t.kind,
+        state: t.to,
+        value: Some(v),
+        threshold,
+        ts_ms: window_end_ms,
+    };
+    if slot.life.condition() {
         if !rule.clears(v) {
             return None;
         }
-        slot.state = match slot.state {
-            AlarmState::UnackActive => AlarmState::UnackRtn,
-            _ => AlarmState::Normal,
-        };
-        slot.changed_ms = window_end_ms;
         slot.run_start_ms = None;
-        return Some(Change {
-            kind: AlarmEventKind::Cleared,
-            state: slot.state,
-            value: Some(v),
-            threshold: rule.clear_at,
-            ts_ms: window_end_ms,
-        });
+        let t = slot
+            .life
+            .apply(LifeInput::Condition(false), window_end_ms)
+            .pop()?;
+        slot.changed_ms = window_end_ms;
+        return Some(to_change(t, rule.clear_at));
     }
     if !rule.trips(v) {
         slot.run_start_ms = None;
@@ -267,17 +270,14 @@ fn step(
     if window_end_ms - start < rule.on_delay_ms {
         return None;
     }
-    slot.state = AlarmState::UnackActive;
     slot.run_start_ms = None;
+    let t = slot
+        .life
+        .apply(LifeInput::Condition(true), window_end_ms)
+        .pop()?;
     slot.raised_ms = Some(window_end_ms);
     slot.changed_ms = window_end_ms;
-    Some(Change {
-        kind: AlarmEventKind::Raised,
-        state: slot.state,
-        value: Some(v),
-        threshold: rule.threshold,
-        ts_ms: window_end_ms,
-    })
+    Some(to_change(t, rule.threshold))
 }
 
 impl AlarmEngine {
@@ -386,12 +386,7 @@ impl AlarmEngine {
         let idx = *self.by_name.get(rule)?;
         let key: AlarmKey = (idx, scope.clone(), signal.map(Arc::from));
         let slot = self.alarms.get_mut(&key)?;
-        let next = match slot.state {
-            AlarmState::UnackActive => AlarmState::AckActive,
-            AlarmState::UnackRtn => AlarmState::Normal,
-            AlarmState::AckActive | AlarmState::Normal => return None,
-        };
-        slot.state = next;
+        let next = slot.life.apply(LifeInput::Acknowledge, ts_ms).pop()?.to;
         slot.changed_ms = ts_ms;
         let r = &self.rules[idx];
         let ev = event(
@@ -418,14 +413,14 @@ impl AlarmEngine {
     pub fn active(&self) -> impl Iterator<Item = AlarmStatus> + '_ {
         self.alarms
             .iter()
-            .filter(|(_, s)| s.state != AlarmState::Normal)
+            .filter(|(_, s)| s.life.state() != AlarmState::Normal)
             .map(|((idx, scope, signal), s)| {
                 let r = &self.rules[*idx];
                 AlarmStatus {
                     rule: r.name.clone(),
                     scope: scope.clone(),
                     signal: signal.clone(),
-                    state: s.state,
+                    state: s.life.state(),
                     priority: r.priority,
                     metric: r.metric_label(),
                     message: r.message.clone(),
@@ -791,6 +786,7 @@ mod tests {
                         prop_assert!(unacked, "ack of an acknowledged alarm");
                         unacked = false;
                     }
+                    other => prop_assert!(false, "no operator or design input here: {:?}", other),
                 }
                 let expected = match (active, unacked) {
                     (true, true) => AlarmState::UnackActive,

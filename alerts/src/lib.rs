@@ -13,6 +13,10 @@
 //! - [`hooks`]: [`HookDispatcher`], delivering [`AlarmEvent`](ctower_model::AlarmEvent)s to log
 //!   hooks (`tracing`) and webhooks (JSON, Standard-Webhooks signatures,
 //!   retries with backoff), one OS thread and one bounded queue per webhook.
+//! - [`lifecycle`]: the ISA-18.2 state machine of one alarm, pure and
+//!   clock-injected: normal, unacknowledged, acknowledged,
+//!   returned-to-normal-unacknowledged, latched, shelved (with a time
+//!   limit), suppressed by design, out of service. The engine drives it.
 //! - [`system`]: [`SystemAlarms`], alarms about ctower itself (a stage that
 //!   cannot write), in the same ISA-18.2 states.
 //!
@@ -41,12 +45,14 @@
 //! ```
 //!
 //! Not here yet (see the mission's "Alerts"): rate-of-change, deadman,
-//! anomaly and drift rules; shelving, suppression and out-of-service;
-//! flood and chatter detection; a durable outbox; escalation; the audit log.
+//! anomaly and drift rules; operator commands for shelving and
+//! out-of-service, and rules' design suppression (the state machine has
+//! them); flood and chatter detection; a durable outbox; escalation; the audit log.
 
 pub mod config;
 pub mod engine;
 pub mod hooks;
+pub mod lifecycle;
 pub mod system;
 
 pub use config::{

@@ -16,6 +16,18 @@ pub enum AlarmState {
     AckActive,
     /// Returned to normal before anyone acknowledged it.
     UnackRtn,
+    /// A latching alarm whose condition has returned to normal: it stays
+    /// annunciated until an operator resets it.
+    Latched,
+    /// Shelved by an operator for a limited time: not annunciated; when the
+    /// shelf expires it is unacknowledged again if its condition still holds.
+    Shelved,
+    /// Suppressed by design (e.g. its line is in a planned stop): not
+    /// annunciated while the design condition holds.
+    Suppressed,
+    /// Removed from service (maintenance, a broken instrument): not
+    /// evaluated for annunciation until returned to service.
+    OutOfService,
 }
 
 impl AlarmState {
@@ -31,6 +43,10 @@ impl AlarmState {
             AlarmState::UnackActive => "unack_active",
             AlarmState::AckActive => "ack_active",
             AlarmState::UnackRtn => "unack_rtn",
+            AlarmState::Latched => "latched",
+            AlarmState::Shelved => "shelved",
+            AlarmState::Suppressed => "suppressed",
+            AlarmState::OutOfService => "out_of_service",
         }
     }
 }
@@ -54,6 +70,13 @@ impl AlarmEventKind {
             AlarmEventKind::Raised => "raised",
             AlarmEventKind::Cleared => "cleared",
             AlarmEventKind::Acknowledged => "acknowledged",
+            AlarmEventKind::Reset => "reset",
+            AlarmEventKind::Shelved => "shelved",
+            AlarmEventKind::Unshelved => "unshelved",
+            AlarmEventKind::Suppressed => "suppressed",
+            AlarmEventKind::Unsuppressed => "unsuppressed",
+            AlarmEventKind::RemovedFromService => "removed_from_service",
+            AlarmEventKind::ReturnedToService => "returned_to_service",
         }
     }
 }
@@ -83,6 +106,20 @@ pub enum AlarmEventKind {
     Cleared,
     /// An operator acknowledged the alarm.
     Acknowledged,
+    /// An operator reset a latched alarm.
+    Reset,
+    /// An operator shelved the alarm (for a limited time).
+    Shelved,
+    /// The shelf ended: by an operator, or when its time ran out.
+    Unshelved,
+    /// Its design suppression began.
+    Suppressed,
+    /// Its design suppression ended.
+    Unsuppressed,
+    /// An operator removed it from service.
+    RemovedFromService,
+    /// An operator returned it to service.
+    ReturnedToService,
 }
 
 /// The identity of one alarm: one alarm per (rule, scope, signal), whose

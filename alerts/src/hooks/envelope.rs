@@ -17,6 +17,13 @@ pub fn event_type(kind: AlarmEventKind) -> &'static str {
         AlarmEventKind::Raised => "alarm.raised",
         AlarmEventKind::Cleared => "alarm.cleared",
         AlarmEventKind::Acknowledged => "alarm.acknowledged",
+        AlarmEventKind::Reset => "alarm.reset",
+        AlarmEventKind::Shelved => "alarm.shelved",
+        AlarmEventKind::Unshelved => "alarm.unshelved",
+        AlarmEventKind::Suppressed => "alarm.suppressed",
+        AlarmEventKind::Unsuppressed => "alarm.unsuppressed",
+        AlarmEventKind::RemovedFromService => "alarm.removed_from_service",
+        AlarmEventKind::ReturnedToService => "alarm.returned_to_service",
     }
 }
 

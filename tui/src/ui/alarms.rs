@@ -170,6 +170,11 @@ impl AlarmRow {
             (AlarmState::AckActive, _) => ("ACKED", Style::new()),
             (AlarmState::UnackRtn, true) => ("RTN unack", Style::new().italic()),
             (AlarmState::UnackRtn, false) => ("RTN", Style::new().italic()),
+            (AlarmState::Latched, _) => ("LATCHED", Style::new().bold()),
+            (AlarmState::Shelved, _) => ("SHELVED", Style::new().dim()),
+            (AlarmState::Suppressed, true) => ("SUPPRESSED", Style::new().dim()),
+            (AlarmState::Suppressed, false) => ("SUPPR", Style::new().dim()),
+            (AlarmState::OutOfService, _) => ("OOS", Style::new().dim()),
             (AlarmState::Normal, _) => ("-", Style::new()),
         };
         let mut scope = a.scope.to_string();
