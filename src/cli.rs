@@ -47,6 +47,28 @@ pub enum Command {
     /// journal: by window, shift, production day or line, as a table, CSV,
     /// JSON or a self-contained HTML file with charts.
     Report(ReportArgs),
+    /// The audit trail of alarm changes and operator actions.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `ctower audit …`.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the trail's hash chain: exit 0 with the number of records, or
+    /// non-zero naming the first edited, inserted, moved or deleted record.
+    Verify(AuditVerifyArgs),
+}
+
+/// `ctower audit verify`.
+#[derive(Args, Debug)]
+pub struct AuditVerifyArgs {
+    /// The configuration (its `audit.path`) [default: as for `run`].
+    #[arg(short, long, env = "CTOWER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The trail to check (instead of the configuration's).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
 }
 
 /// `ctower report`.

@@ -23,6 +23,30 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Check(a)) => check(&cli.log, a),
         Some(Command::Export(a)) => export(&cli.log, a),
         Some(Command::Report(a)) => report(&cli.log, a),
+        Some(Command::Audit(crate::cli::AuditCommand::Verify(a))) => audit_verify(&cli.log, a),
+    }
+}
+
+/// `ctower audit verify`: the trail's hash chain checked.
+fn audit_verify(log: &str, a: crate::cli::AuditVerifyArgs) -> anyhow::Result<()> {
+    use ctower_alerts::audit;
+    logs::init(log)?;
+    let path = match a.path {
+        Some(p) => p,
+        None => settings::load(&locate::config_path(a.config)?)?.audit_path,
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the audit trail {}", path.display()))?;
+    let head = std::fs::read_to_string(audit::head_path(&path)).ok();
+    match audit::verify(&text, head.as_deref()) {
+        Ok(n) => {
+            println!(
+                "{}: OK, {n} record(s), the hash chain unbroken",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(b) => bail!("{}: broken at {b}", path.display()),
     }
 }
 

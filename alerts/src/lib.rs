@@ -49,6 +49,7 @@
 //! out-of-service, and rules' design suppression (the state machine has
 //! them); flood and chatter detection; a durable outbox; escalation; the audit log.
 
+pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod hooks;

@@ -151,6 +151,11 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         f
     }))
     .publish_faults(plan.faults.clone());
+    // A broken trail is not appended to: the engine does not start.
+    let trail = ctower_alerts::audit::AuditTrail::open(&settings.audit_path)
+        .with_context(|| format!("opening the audit trail {}", settings.audit_path.display()))?;
+    tracing::info!(audit = %trail.path().display(), "audit trail open");
+    stage = stage.with_audit(trail);
     if let Some(dir) = &plan.out_dir {
         // After a restart, the files go on after their checkpoint.
         let append = matches!(resume, Some((_, Some(_))));

@@ -15,6 +15,7 @@
 //! Adding an output is one `impl Sink` and one line where the sinks are
 //! listed (`live::run`, `batch::run`, or [`OutputStage::with_sink`]).
 
+mod audit;
 pub mod checkpoint;
 mod dashboard;
 mod files;
@@ -67,6 +68,16 @@ pub trait Sink: Send {
     }
 }
 
+/// Who acts at this terminal: the operating system's user (the dashboard
+/// runs in the engine's process; remote operators come with the command
+/// topic).
+fn operator() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map(|u| format!("{u}@dashboard"))
+        .unwrap_or_else(|_| "dashboard".into())
+}
+
 /// What the sinks learn when the run ends.
 #[derive(Debug, Clone)]
 pub struct RunEnd {
@@ -109,6 +120,7 @@ pub struct OutputStage {
     /// With a raw journal: where checkpoints go, and up to where the sinks
     /// already hold the outputs (a restart).
     checkpoints: Option<(std::path::PathBuf, Option<checkpoint::Position>)>,
+    audit: Option<audit::StageAudit>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -132,7 +144,15 @@ impl OutputStage {
             counts: Counts::default(),
             position: checkpoint::Position::default(),
             checkpoints: None,
+            audit: None,
         }
+    }
+
+    /// Records every alarm change and operator action in `trail`
+    /// ([`ctower_alerts::audit`]).
+    pub fn with_audit(mut self, trail: ctower_alerts::audit::AuditTrail) -> Self {
+        self.audit = Some(audit::StageAudit::new(trail));
+        self
     }
 
     /// Writes a checkpoint into `dir` after each output; outputs up to
@@ -244,10 +264,30 @@ impl OutputStage {
         match command {
             OperatorCommand::Acknowledge(id) => {
                 let signal = id.signal.as_deref();
+                let before = self
+                    .engine
+                    .active()
+                    .find(|a| a.id() == *id)
+                    .map(|a| a.state);
+                let after = match before {
+                    Some(ctower_model::AlarmState::UnackActive) => {
+                        ctower_model::AlarmState::AckActive
+                    }
+                    Some(ctower_model::AlarmState::UnackRtn) => ctower_model::AlarmState::Normal,
+                    _ => return false,
+                };
+                // Recorded before it takes effect; refused if it cannot be.
+                if let (Some(a), Some(before)) = (&mut self.audit, before) {
+                    let user = operator();
+                    if let Err(e) = a.action(&user, now, id, (before, after), "acknowledged", "") {
+                        tracing::error!(rule = %id.rule, scope = %id.scope, error = %e, "the audit trail cannot record the acknowledgement: refused");
+                        return false;
+                    }
+                }
                 match self.engine.acknowledge(&id.rule, &id.scope, signal, now) {
                     Some(ev) => {
                         tracing::info!(rule = %id.rule, scope = %id.scope, "alarm acknowledged");
-                        self.deliver(&ev);
+                        self.deliver_audited(&ev);
                         true
                     }
                     None => false,
@@ -292,6 +332,14 @@ impl OutputStage {
     }
 
     fn deliver(&mut self, ev: &AlarmEvent) {
+        if let Some(a) = &mut self.audit {
+            a.event(ev);
+        }
+        self.deliver_audited(ev);
+    }
+
+    /// [`Self::deliver`] of an event already in the audit trail.
+    fn deliver_audited(&mut self, ev: &AlarmEvent) {
         self.counts.alarm_events += 1;
         for sink in &mut self.sinks {
             sink.alarm(ev);
@@ -301,7 +349,8 @@ impl OutputStage {
     /// The sinks' faults and the external ones: each stage's system alarm
     /// follows them; under [`FaultPolicy::Stop`] the first fault ends the run.
     fn check_faults(&mut self, now_ms: i64) -> anyhow::Result<()> {
-        let own: Vec<Fault> = self.sinks.iter().filter_map(|s| s.fault()).collect();
+        let mut own: Vec<Fault> = self.sinks.iter().filter_map(|s| s.fault()).collect();
+        own.extend(self.audit.as_ref().and_then(audit::StageAudit::fault));
         if let (FaultPolicy::Stop, Some(f)) = (self.policy, own.first()) {
             anyhow::bail!("cannot write the {} ({}): {}", f.stage, f.path, f.error);
         }

@@ -472,6 +472,11 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
         queue_batches: p.queue_batches,
         sources: c.sources,
         dead_letters: raw.dead_letters.path,
+        audit_path: raw
+            .audit
+            .path
+            .clone()
+            .unwrap_or_else(|| raw.journal.dir.join("audit.jsonl")),
         journal_dir: raw.journal.dir,
         journal_max_backlog_bytes: (raw.journal.max_backlog_mib as usize) << 20,
         journal_retention: Retention {

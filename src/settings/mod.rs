@@ -77,6 +77,8 @@ pub struct Settings {
     pub journal_retention: Retention,
     /// The raw journal of the live sources (`None`: off).
     pub raw_journal: Option<RawJournalRules>,
+    /// The audit trail of alarm changes and operator actions (live mode).
+    pub audit_path: PathBuf,
     /// The InfluxDB output (`None`: the journal only).
     pub influx: Option<crate::influx::InfluxRules>,
     /// The alarm rules.

@@ -32,6 +32,9 @@ pub struct RawSettings {
     /// `[raw_journal]`.
     #[serde(default)]
     pub raw_journal: RawJournalConfig,
+    /// `[audit]`: the alarm audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// `[influx]`: KPIs to InfluxDB (none: the journal only).
     #[serde(default)]
     pub influx: Option<InfluxConfig>,
@@ -252,6 +255,15 @@ impl Default for RawJournalConfig {
             keep_mib: 4096,
         }
     }
+}
+
+/// `[audit]`: the hash-chained audit trail of alarm changes and operator
+/// actions (`ctower_alerts::audit`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The trail's file (default: `audit.jsonl` in the journal's directory).
+    pub path: Option<PathBuf>,
 }
 
 /// `[influx]`: the InfluxDB output (`crate::influx`).

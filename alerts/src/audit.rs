@@ -1,0 +1,298 @@
+//! The audit trail (GMP data integrity, 21 CFR Part 11 / ALCOA+): every
+//! operator action and every alarm state change, one append-only JSON line
+//! each, hash-chained so that an edited, reordered, inserted or deleted
+//! record is found.
+//!
+//! ```text
+//! {"seq":1,"ts":"2026-03-02T05:15:00.000Z","user":"alice","action":"acknowledged","rule":"…","scope":"…","signal":null,"before":"unack_active","after":"ack_active","reason":"…","prev":"<64 hex>","hash":"<64 hex>"}
+//! ```
+//!
+//! `hash` is the SHA-256 of the line's bytes before `,"hash":` (which
+//! include `prev`, the previous record's hash; the first record's `prev` is
+//! 64 zeros), so a record cannot change, move or vanish without breaking
+//! the chain from there on. `DIR/FILE.head` holds the last record's
+//! sequence number and hash, replaced atomically after each append, so a
+//! deleted last record is found too. Each append is written with one
+//! `write` and synced (`fdatasync`) before the action it records takes
+//! effect: a trail that cannot be written blocks operator actions rather
+//! than losing their records.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a record says (the trail adds `seq`, `prev` and `hash`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// UTC time of the action or change, RFC 3339.
+    pub ts: String,
+    /// Who: an operator's name, or `system` for the engine's own changes.
+    pub user: String,
+    /// What: `acknowledged`, `shelved`, `raised`, `cleared` …
+    pub action: String,
+    /// The alarm's rule.
+    pub rule: String,
+    /// The alarm's scope.
+    pub scope: String,
+    /// The alarm's signal, for telemetry rules.
+    pub signal: Option<String>,
+    /// The alarm's state before.
+    pub before: String,
+    /// The alarm's state after.
+    pub after: String,
+    /// Why (an operator's reason, or the rule's message).
+    pub reason: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    seq: u64,
+    #[serde(flatten)]
+    entry: &'a Entry,
+    prev: &'a str,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The line of record `seq` after `prev` (with its newline), and its hash.
+pub fn line(seq: u64, entry: &Entry, prev: &str) -> (String, String) {
+    let body = serde_json::to_string(&Body { seq, entry, prev })
+        .unwrap_or_else(|_| unreachable!("an entry of strings always serializes"));
+    // `{…}` → `{…,"hash":"H"}`: the hash covers everything before it.
+    let open = &body[..body.len() - 1];
+    let hash = digest(open.as_bytes());
+    (format!("{open},\"hash\":\"{hash}\"}}\n"), hash)
+}
+
+/// The first problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// Its line number in the file (from 1).
+    pub line: usize,
+    /// What is wrong.
+    pub why: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.why)
+    }
+}
+
+/// Checks a trail's text (and its head, `seq hash`, when there is one):
+/// the number of records, or the first bad one.
+pub fn verify(text: &str, head: Option<&str>) -> Result<u64, Broken> {
+    let (mut prev, mut seq) = (GENESIS.to_string(), 0u64);
+    for (i, l) in text.lines().enumerate() {
+        let bad = |why: String| Broken { line: i + 1, why };
+        let Some(cut) = l.rfind(",\"hash\":\"") else {
+            return Err(bad("no hash".into()));
+        };
+        let (open, tail) = l.split_at(cut);
+        let claimed = tail
+            .strip_prefix(",\"hash\":\"")
+            .and_then(|t| t.strip_suffix("\"}"))
+            .ok_or_else(|| bad("a malformed hash".into()))?;
+        if digest(open.as_bytes()) != claimed {
+            return Err(bad("its hash does not match its content (edited?)".into()));
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(l).map_err(|e| bad(format!("not a JSON record: {e}")))?;
+        if v["prev"].as_str() != Some(prev.as_str()) {
+            return Err(bad(
+                "it does not follow the record before it (inserted, deleted or moved?)".into(),
+            ));
+        }
+        if v["seq"].as_u64() != Some(seq + 1) {
+            return Err(bad(format!(
+                "sequence number {} where {} was due",
+                v["seq"],
+                seq + 1
+            )));
+        }
+        seq += 1;
+        prev = claimed.to_string();
+    }
+    if let Some(head) = head {
+        let want = format!("{seq} {prev}");
+        if head.trim() != want {
+            return Err(Broken {
+                line: text.lines().count() + 1,
+                why: format!(
+                    "the trail ends at record {seq} but its head says `{}` (last records deleted?)",
+                    head.trim()
+                ),
+            });
+        }
+    }
+    Ok(seq)
+}
+
+/// The head file beside a trail.
+pub fn head_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".head");
+    PathBuf::from(p)
+}
+
+/// An open trail, appended to record by record.
+#[derive(Debug)]
+pub struct AuditTrail {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    prev: String,
+}
+
+impl AuditTrail {
+    /// Opens (or creates) the trail at `path`, checking the chain first:
+    /// a broken trail is refused (it must be looked at, not appended to).
+    pub fn open(path: &Path) -> io::Result<AuditTrail> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let head = std::fs::read_to_string(head_path(path)).ok();
+        let seq = verify(&text, head.as_deref()).map_err(|b| {
+            io::Error::other(format!(
+                "the audit trail {} is broken at {b}",
+                path.display()
+            ))
+        })?;
+        let prev = text
+            .lines()
+            .last()
+            .and_then(|l| l.rsplit_once(",\"hash\":\""))
+            .and_then(|(_, t)| t.strip_suffix("\"}"))
+            .unwrap_or(GENESIS)
+            .to_string();
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AuditTrail {
+            path: path.to_path_buf(),
+            file,
+            seq,
+            prev,
+        })
+    }
+
+    /// Appends `entry`, synced; on an error nothing is recorded (and the
+    /// caller must not carry out the action).
+    pub fn append(&mut self, entry: &Entry) -> io::Result<u64> {
+        let seq = self.seq + 1;
+        let (text, hash) = line(seq, entry, &self.prev);
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self
+            .file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.sync_data())
+        {
+            let _ = self.file.set_len(before);
+            return Err(e);
+        }
+        let head = head_path(&self.path);
+        let tmp = head.with_extension("head.tmp");
+        let mut h = File::create(&tmp)?;
+        write!(h, "{seq} {hash}")?;
+        h.sync_data()?;
+        std::fs::rename(&tmp, &head)?;
+        self.seq = seq;
+        self.prev = hash;
+        Ok(seq)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: usize) -> Entry {
+        Entry {
+            ts: format!("2026-03-02T05:{i:02}:00.000Z"),
+            user: if i.is_multiple_of(2) { "alice" } else { "system" }.into(),
+            action: "acknowledged".into(),
+            rule: "line-availability-low".into(),
+            scope: "lyon-fill/aseptic/fill-1".into(),
+            signal: None,
+            before: "unack_active".into(),
+            after: "ack_active".into(),
+            reason: format!("checked the filler, \"jam\" #{i}"),
+        }
+    }
+
+    fn trail(n: usize) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut t = AuditTrail::open(&path).unwrap();
+        for i in 0..n {
+            t.append(&entry(i)).unwrap();
+        }
+        (dir, path)
+    }
+
+    fn check(path: &Path, text: &str) -> Result<u64, Broken> {
+        let head = std::fs::read_to_string(head_path(path)).ok();
+        verify(text, head.as_deref())
+    }
+
+    #[test]
+    fn an_untouched_trail_verifies_and_reopens() {
+        let (_d, path) = trail(5);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(check(&path, &text), Ok(5));
+        let mut t = AuditTrail::open(&path).unwrap();
+        assert_eq!(t.append(&entry(9)).unwrap(), 6);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(check(&path, &text), Ok(6));
+    }
+
+    #[test]
+    fn tampering_is_found_at_the_first_bad_record() {
+        let (_d, path) = trail(6);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let join = |ls: Vec<&str>| ls.join("\n") + "\n";
+        // One byte changed in record 3.
+        let edited = text.replacen("#2", "#7", 1);
+        assert_eq!(check(&path, &edited).unwrap_err().line, 3);
+        // Record 4 deleted.
+        let mut ls = lines.clone();
+        ls.remove(3);
+        assert_eq!(check(&path, &join(ls)).unwrap_err().line, 4);
+        // A copy of record 2 inserted after it.
+        let mut ls = lines.clone();
+        ls.insert(2, lines[1]);
+        assert_eq!(check(&path, &join(ls)).unwrap_err().line, 3);
+        // Records 2 and 3 swapped.
+        let mut ls = lines.clone();
+        ls.swap(1, 2);
+        assert_eq!(check(&path, &join(ls)).unwrap_err().line, 2);
+        // The last record deleted: the head says so.
+        let mut ls = lines.clone();
+        ls.pop();
+        let b = check(&path, &join(ls)).unwrap_err();
+        assert!(b.why.contains("head"), "{b}");
+        // A broken trail is not appended to.
+        std::fs::write(&path, &edited).unwrap();
+        assert!(AuditTrail::open(&path).is_err());
+    }
+}
