@@ -158,29 +158,70 @@ pub struct AuditTrail {
 impl AuditTrail {
     /// Opens (or creates) the trail at `path`, checking the chain first:
     /// a broken trail is refused (it must be looked at, not appended to).
+    /// What a crash leaves is repaired and logged: a last line cut short
+    /// (never synced, so its action never took effect) is cut off, and a
+    /// head one record behind (the crash fell between the record's sync and
+    /// the head's rename) is brought up to date.
     pub fn open(path: &Path) -> io::Result<AuditTrail> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let text = match std::fs::read_to_string(path) {
+        let mut text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
         };
-        let head = std::fs::read_to_string(head_path(path)).ok();
-        let seq = verify(&text, head.as_deref()).map_err(|b| {
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            tracing::warn!(trail = %path.display(), bytes_cut = text.len() - keep, "audit trail: a record cut short by a crash is cut off (it was never synced)");
+            OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .set_len(keep as u64)?;
+            text.truncate(keep);
+        }
+        let broken = |b: Broken| {
             io::Error::other(format!(
                 "the audit trail {} is broken at {b}",
                 path.display()
             ))
-        })?;
-        let prev = text
-            .lines()
-            .last()
-            .and_then(|l| l.rsplit_once(",\"hash\":\""))
-            .and_then(|(_, t)| t.strip_suffix("\"}"))
-            .unwrap_or(GENESIS)
-            .to_string();
+        };
+        let seq = verify(&text, None).map_err(broken)?;
+        let hash_of = |l: &str| {
+            l.rsplit_once(",\"hash\":\"")
+                .and_then(|(_, t)| t.strip_suffix("\"}"))
+                .unwrap_or(GENESIS)
+                .to_string()
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let prev = lines.last().map_or(GENESIS.to_string(), |l| hash_of(l));
+        let head_file = head_path(path);
+        let head = std::fs::read_to_string(&head_file).ok();
+        let current = format!("{seq} {prev}");
+        let one_behind = match lines.len() {
+            0 => None,
+            1 => Some(String::new()),
+            n => Some(format!("{} {}", seq - 1, hash_of(lines[n - 2]))),
+        };
+        match head.as_deref().map(str::trim) {
+            Some(h) if h == current => {}
+            // No head yet with no records, or one record behind.
+            None if seq <= 1 => write_head(&head_file, seq, &prev)?,
+            Some(h) if Some(h) == one_behind.as_deref() => {
+                tracing::warn!(trail = %path.display(), seq, "audit trail: its head was one record behind (a crash); brought up to date");
+                write_head(&head_file, seq, &prev)?;
+            }
+            _ => {
+                let why = format!(
+                    "the trail ends at record {seq} but its head says `{}` (last records deleted?)",
+                    head.as_deref().unwrap_or("nothing").trim()
+                );
+                return Err(broken(Broken {
+                    line: lines.len() + 1,
+                    why,
+                }));
+            }
+        }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(AuditTrail {
             path: path.to_path_buf(),
@@ -204,12 +245,7 @@ impl AuditTrail {
             let _ = self.file.set_len(before);
             return Err(e);
         }
-        let head = head_path(&self.path);
-        let tmp = head.with_extension("head.tmp");
-        let mut h = File::create(&tmp)?;
-        write!(h, "{seq} {hash}")?;
-        h.sync_data()?;
-        std::fs::rename(&tmp, &head)?;
+        write_head(&head_path(&self.path), seq, &hash)?;
         self.seq = seq;
         self.prev = hash;
         Ok(seq)
@@ -221,6 +257,17 @@ impl AuditTrail {
     }
 }
 
+/// Replaces the head atomically (a temporary file, synced, renamed).
+fn write_head(head: &Path, seq: u64, hash: &str) -> io::Result<()> {
+    let mut tmp = head.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut h = File::create(&tmp)?;
+    write!(h, "{seq} {hash}")?;
+    h.sync_data()?;
+    std::fs::rename(&tmp, head)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,7 +275,12 @@ mod tests {
     fn entry(i: usize) -> Entry {
         Entry {
             ts: format!("2026-03-02T05:{i:02}:00.000Z"),
-            user: if i.is_multiple_of(2) { "alice" } else { "system" }.into(),
+            user: if i.is_multiple_of(2) {
+                "alice"
+            } else {
+                "system"
+            }
+            .into(),
             action: "acknowledged".into(),
             rule: "line-availability-low".into(),
             scope: "lyon-fill/aseptic/fill-1".into(),
@@ -291,6 +343,17 @@ mod tests {
         ls.pop();
         let b = check(&path, &join(ls)).unwrap_err();
         assert!(b.why.contains("head"), "{b}");
+        // What a crash leaves is repaired: a torn last line, a head one behind.
+        let (_d2, p2) = trail(3);
+        let head3 = std::fs::read_to_string(head_path(&p2)).unwrap();
+        AuditTrail::open(&p2).unwrap().append(&entry(3)).unwrap();
+        std::fs::write(head_path(&p2), head3).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&p2).unwrap();
+        f.write_all(b"{\"seq\":5,\"ts\":\"2026").unwrap();
+        let mut t = AuditTrail::open(&p2).unwrap();
+        assert_eq!(t.append(&entry(5)).unwrap(), 5);
+        let text = std::fs::read_to_string(&p2).unwrap();
+        assert_eq!(check(&p2, &text), Ok(5));
         // A broken trail is not appended to.
         std::fs::write(&path, &edited).unwrap();
         assert!(AuditTrail::open(&path).is_err());

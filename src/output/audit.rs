@@ -56,6 +56,12 @@ impl StageAudit {
         self.states.get(id).copied().unwrap_or(AlarmState::Normal)
     }
 
+    /// A change recorded before a restart (computed again, not recorded
+    /// again): its state only, for the next record's `before`.
+    pub fn note(&mut self, ev: &AlarmEvent) {
+        self.states.insert(ev.id(), ev.state);
+    }
+
     /// An engine's state change, by `system`.
     pub fn event(&mut self, ev: &AlarmEvent) {
         let id = ev.id();

@@ -213,6 +213,10 @@ impl OutputStage {
             }
             for ev in self.engine.process(out) {
                 if held {
+                    // Recorded before the restart: only its state is noted.
+                    if let Some(a) = &mut self.audit {
+                        a.note(&ev);
+                    }
                     self.counts.alarm_events += 1;
                 } else {
                     self.deliver(&ev);
