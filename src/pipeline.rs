@@ -43,6 +43,11 @@ pub fn stream_config(settings: &Settings, workers: usize) -> StreamConfig {
         accum: settings.accum.clone(),
         input_capacity: settings.queue_batches,
         output_capacity: OUTPUT_QUEUE_WINDOWS,
+        tee_signals: settings
+            .rules
+            .iter()
+            .filter_map(|r| r.sample_signal().cloned())
+            .collect(),
     }
 }
 

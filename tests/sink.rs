@@ -131,6 +131,7 @@ fn an_operator_acknowledgement_reaches_every_sink() {
             last: v,
         })],
         closes_window: true,
+        samples: Vec::new(),
     };
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (clock, _time) = Clock::manual(90_000);

@@ -10,9 +10,13 @@
 //!   AckActive, UnackRtn), one alarm per (rule, scope, signal). Pure and
 //!   deterministic: event time only, no I/O, ordered state; replaying the
 //!   same stream gives the same alarms.
-//! - [`hooks`]: [`HookDispatcher`], delivering [`AlarmEvent`](ctower_model::AlarmEvent)s to log
-//!   hooks (`tracing`) and webhooks (JSON, Standard-Webhooks signatures,
-//!   retries with backoff), one OS thread and one bounded queue per webhook.
+//! - [`notify`]: [`Notifier`], who is told what and when: routing by
+//!   priority, site and rule, one flood summary per flooded site console,
+//!   repeats and escalation of unacknowledged alarms. Pure, clock-injected.
+//! - [`hooks`]: [`HookDispatcher`], delivering the notifications to log
+//!   hooks (`tracing`), signed webhooks (Standard Webhooks), Slack, Teams,
+//!   PagerDuty (Events API v2) and commands, each through a durable outbox
+//!   (`ctower_outbox`) drained by its own thread with retries and dead letters.
 //! - [`lifecycle`]: the ISA-18.2 state machine of one alarm, pure and
 //!   clock-injected: normal, unacknowledged, acknowledged,
 //!   returned-to-normal-unacknowledged, latched, shelved (with a time
@@ -24,7 +28,7 @@
 //! # fn main() -> Result<(), ctower_alerts::AlertsError> {
 //! # let cfg = ctower_alerts::AlertsConfig::default();
 //! # let outputs: Vec<ctower_model::StreamOutput> = Vec::new();
-//! use ctower_alerts::{AlarmEngine, HookDispatcher, Secrets};
+//! use ctower_alerts::{AlarmEngine, DispatcherOptions, HookDispatcher, Secrets};
 //! let env = |name: &str| std::env::var(name).ok();
 //! let mut issues = Vec::new();
 //! let Some(alerts) = cfg.check("alerts", Secrets::Required(&env), &mut issues) else {
@@ -34,7 +38,7 @@
 //!     return Ok(());
 //! };
 //! let mut engine = AlarmEngine::new(alerts.rules);
-//! let hooks = HookDispatcher::start(alerts.hooks)?;
+//! let hooks = HookDispatcher::start(alerts.hooks, DispatcherOptions::new("out/hooks".into()))?;
 //! for out in &outputs {
 //!     for ev in engine.process(out) {
 //!         hooks.send(&ev);
@@ -44,24 +48,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! - [`audit`]: the hash-chained audit trail of alarm changes and operator actions.
+//!
 //! Not here yet (see the mission's "Alerts"): rate-of-change, deadman,
-//! anomaly and drift rules; operator commands for shelving and
-//! out-of-service, and rules' design suppression (the state machine has
-//! them); flood and chatter detection; a durable outbox; escalation; the audit log.
+//! anomaly and drift rules; per-sample process alarms; operator commands
+//! for shelving and out-of-service, and rules' design suppression (the
+//! state machine has them); chatter detection.
 
 pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod hooks;
 pub mod lifecycle;
+pub mod notify;
 pub mod system;
 
 pub use config::{
-    Alerts, AlertsConfig, Condition, ConfigIssue, Hook, HookConfig, HookKind, LogHook, Rule,
-    RuleConfig, RuleSource, ScopeFilter, Secrets, SourceKind, Stat, WebhookHook, WebhookSecret,
+    Alerts, AlertsConfig, Condition, ConfigIssue, Hook, HookConfig, HookKind, LogHook, Route, Rule,
+    RuleConfig, RuleSource, ScopeFilter, Secrets, SourceKind, Stat, Target, WebhookHook,
+    WebhookSecret,
 };
 pub use engine::{AlarmEngine, AlarmStatus};
-pub use hooks::{DispatcherOptions, HookDispatcher, HookStats};
+pub use hooks::{DispatcherOptions, HookDispatcher, HookStats, HooksHealth};
+pub use notify::{FloodLimits, Notifier};
 pub use system::SystemAlarms;
 
 /// Errors of the alerts crate.
@@ -72,12 +81,25 @@ pub enum AlertsError {
     Secret(String),
     /// A webhook's signing secret was never read: its configuration was
     /// checked with [`Secrets::IfSet`] and the variable was not set.
-    #[error("webhook `{hook}`: its signing secret (environment variable `{var}`) was not read; it would be sent unsigned")]
+    #[error(
+        "hook `{hook}`: its secret ({var}) was not read; it would be sent unsigned or not at all"
+    )]
     UnreadSecret {
         /// The hook's name.
         hook: String,
         /// The variable named by `secret_env`.
         var: String,
+    },
+    /// A hook's outbox could not be opened.
+    #[error("hook `{hook}`: cannot open its outbox {}: {source}", dir.display())]
+    Outbox {
+        /// The hook's name.
+        hook: String,
+        /// The outbox's directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A hook thread could not be started.
     #[error("cannot start the thread of hook `{hook}`: {source}")]

@@ -179,10 +179,11 @@ fn webhook(url: &str, extra: &str) -> Vec<Hook> {
     }
 }
 
-fn options() -> DispatcherOptions {
+fn options(dir: &std::path::Path) -> DispatcherOptions {
     DispatcherOptions {
         clock: ctower_model::Clock::from_fn(|| NOW_SECS * 1000),
-        ..DispatcherOptions::default()
+        shutdown_wait: Duration::from_secs(5),
+        ..DispatcherOptions::new(dir.to_path_buf())
     }
 }
 
@@ -224,10 +225,15 @@ fn verify_signature(req: &Request) {
     mac.verify_slice(&given).expect("signature verifies");
 }
 
+fn body(req: &Request) -> serde_json::Value {
+    serde_json::from_str(&req.body).expect("JSON body")
+}
+
 #[test]
 fn signed_webhook_is_delivered() {
+    let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(vec![200], None);
-    let d = HookDispatcher::start_with(webhook(&server.url, ""), options()).expect("start");
+    let d = HookDispatcher::start(webhook(&server.url, ""), options(dir.path())).expect("start");
     let ev = event(1_772_427_600_000);
     d.send(&ev);
     let req = server.next_request();
@@ -238,9 +244,10 @@ fn signed_webhook_is_delivered() {
     assert!(id.starts_with("msg_"), "{id}");
     verify_signature(&req);
 
-    let body: serde_json::Value = serde_json::from_str(&req.body).expect("JSON body");
+    let body = body(&req);
     assert_eq!(body["type"], "alarm.raised");
     assert_eq!(body["timestamp"], "2026-03-02T05:00:00.000Z");
+    assert_eq!(body["data"]["action"], "trigger");
     let data: AlarmEvent = serde_json::from_value(body["data"].clone()).expect("AlarmEvent");
     assert_eq!(data, ev);
 
@@ -248,119 +255,129 @@ fn signed_webhook_is_delivered() {
     assert_eq!(
         stats,
         HookStats {
-            sent: 1,
-            failed: 0,
-            dropped: 0
+            delivered: 1,
+            dead_lettered: 0,
+            pending: 0
         }
     );
     assert_eq!(server.finish(), 0);
 }
 
 #[test]
-fn server_error_is_retried_with_the_same_id() {
-    let server = Server::start(vec![500, 200], None);
-    let d = HookDispatcher::start_with(webhook(&server.url, ""), options()).expect("start");
-    d.send(&event(1_000));
+fn server_errors_and_429_are_retried_with_the_same_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(vec![503, 429, 200], None);
+    let d = HookDispatcher::start(webhook(&server.url, ""), options(dir.path())).expect("start");
+    d.send(&event(1_772_427_600_000));
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let r = server.next_request();
+            verify_signature(&r);
+            r.header("webhook-id").expect("id").to_string()
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    assert_eq!(d.shutdown().delivered, 1);
+    assert_eq!(server.finish(), 0);
+}
+
+#[test]
+fn a_client_error_is_dead_lettered_and_the_next_notification_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(vec![400, 200], None);
+    let d = HookDispatcher::start(webhook(&server.url, ""), options(dir.path())).expect("start");
+    d.send(&event(1_772_427_600_000));
+    let mut second = event(1_772_427_660_000);
+    second.rule = "other".into();
+    d.send(&second);
     let first = server.next_request();
-    let second = server.next_request();
-    assert_eq!(first.header("webhook-id"), second.header("webhook-id"));
-    assert_eq!(first.body, second.body);
-    verify_signature(&second);
+    let next = server.next_request();
+    assert_ne!(first.header("webhook-id"), next.header("webhook-id"));
+    assert_eq!(body(&next)["data"]["rule"], "other");
+    let stats = d.shutdown();
     assert_eq!(
-        d.shutdown(),
-        HookStats {
-            sent: 1,
-            failed: 0,
-            dropped: 0
-        }
+        (stats.delivered, stats.dead_lettered, stats.pending),
+        (1, 1, 0)
+    );
+    let dead = std::fs::read_to_string(dir.path().join("oncall/dead-letters.jsonl"))
+        .expect("dead letters");
+    let rec: serde_json::Value = serde_json::from_str(dead.trim()).expect("one JSON line");
+    assert!(
+        rec["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("HTTP 400"),
+        "{rec}"
+    );
+    assert_eq!(
+        rec["notification"]["id"].as_str(),
+        first.header("webhook-id")
     );
     assert_eq!(server.finish(), 0);
 }
 
+/// A notification not delivered when the dispatcher stops stays in the
+/// outbox and is delivered, with the same id, by the next dispatcher.
 #[test]
-fn client_error_is_not_retried() {
-    let server = Server::start(vec![400], None);
-    let d = HookDispatcher::start_with(webhook(&server.url, ""), options()).expect("start");
-    d.send(&event(1_000));
-    let _ = server.next_request();
-    assert_eq!(
-        d.shutdown(),
-        HookStats {
-            sent: 0,
-            failed: 1,
-            dropped: 0
-        }
-    );
-    assert_eq!(server.finish(), 0, "a 400 must not be retried");
+fn a_restart_delivers_what_was_left_with_the_same_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let down = Server::start(vec![503, 503, 503, 503, 503, 503, 503, 503], None);
+    let mut opts = options(dir.path());
+    opts.shutdown_wait = Duration::from_millis(200);
+    let d = HookDispatcher::start(webhook(&down.url, "retry_max_secs = 1"), opts).expect("start");
+    d.send(&event(1_772_427_600_000));
+    let id = down
+        .next_request()
+        .header("webhook-id")
+        .expect("id")
+        .to_string();
+    let stats = d.shutdown();
+    assert_eq!(stats.pending, 1);
+    drop(down);
+    let up = Server::start(vec![200], None);
+    let d = HookDispatcher::start(webhook(&up.url, ""), options(dir.path())).expect("restart");
+    let req = up.next_request();
+    verify_signature(&req);
+    assert_eq!(req.header("webhook-id"), Some(id.as_str()));
+    assert_eq!(d.shutdown().pending, 0);
+    assert_eq!(up.finish(), 0);
 }
 
+/// A command hook gets the envelope on its standard input; a failing run
+/// is retried.
 #[test]
-fn too_many_requests_then_gives_up_after_max_retries() {
-    let server = Server::start(vec![429, 503, 500], None);
-    let hooks = webhook(&server.url, "max_retries = 2");
-    let d = HookDispatcher::start_with(hooks, options()).expect("start");
-    d.send(&event(1_000));
-    for _ in 0..3 {
-        let _ = server.next_request();
-    }
-    assert_eq!(
-        d.shutdown(),
-        HookStats {
-            sent: 0,
-            failed: 1,
-            dropped: 0
-        }
+fn a_command_hook_gets_the_envelope_on_stdin_and_is_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("got.json");
+    let marker = dir.path().join("failed-once");
+    let script = format!(
+        "if [ -e '{m}' ]; then cat > '{o}'; else touch '{m}'; echo nope >&2; exit 3; fi",
+        m = marker.display(),
+        o = out.display()
     );
-    assert_eq!(server.finish(), 0, "exactly 1 + max_retries attempts");
-}
-
-#[test]
-fn connection_refused_is_retried_then_fails() {
-    // A port that was just free: nothing listens there any more.
-    let url = {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        format!("http://{}/x", l.local_addr().expect("addr"))
-    };
-    let d = HookDispatcher::start_with(webhook(&url, "max_retries = 2"), options()).expect("start");
-    d.send(&event(1_000));
-    assert_eq!(
-        d.shutdown(),
-        HookStats {
-            sent: 0,
-            failed: 1,
-            dropped: 0
-        }
+    let text = format!(
+        r#"
+        [[hooks]]
+        kind = "command"
+        name = "pager"
+        command = ["/bin/sh", "-c", "{}"]
+        retry_base_ms = 1
+        "#,
+        script.replace('\\', "\\\\").replace('"', "\\\"")
     );
-}
-
-#[test]
-fn full_queue_drops_and_counts() {
-    let (open_gate, gate) = mpsc::channel();
-    let server = Server::start(vec![200, 200], Some(gate));
-    let opts = DispatcherOptions {
-        queue_capacity: 1,
-        enqueue_wait: Duration::ZERO,
-        ..options()
-    };
-    let d = HookDispatcher::start_with(webhook(&server.url, ""), opts).expect("start");
-    d.send(&event(1_000));
-    // The worker holds event 1 in flight (the server has not answered yet).
-    let first = server.next_request();
-    d.send(&event(2_000)); // queued
-    d.send(&event(3_000)); // queue full: dropped
-    assert_eq!(d.stats().dropped, 1);
-    open_gate.send(()).expect("gate");
-    let second = server.next_request();
-    assert_ne!(first.header("webhook-id"), second.header("webhook-id"));
-    let body: serde_json::Value = serde_json::from_str(&second.body).expect("JSON");
-    assert_eq!(body["data"]["ts_ms"], 2_000);
-    assert_eq!(
-        d.shutdown(),
-        HookStats {
-            sent: 2,
-            failed: 0,
-            dropped: 1
-        }
-    );
-    assert_eq!(server.finish(), 0);
+    let cfg: AlertsConfig = toml::from_str(&text).expect("test config parses");
+    let env = |_: &str| None;
+    let mut issues = Vec::new();
+    let hooks = cfg
+        .check("alerts", Secrets::Required(&env), &mut issues)
+        .expect("valid")
+        .hooks;
+    let d = HookDispatcher::start(hooks, options(dir.path())).expect("start");
+    d.send(&event(1_772_427_600_000));
+    let stats = d.shutdown();
+    assert_eq!((stats.delivered, stats.pending), (1, 0));
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("output")).expect("JSON");
+    assert_eq!(got["type"], "alarm.raised");
+    assert_eq!(got["data"]["rule"], "pw-conductivity-high");
 }

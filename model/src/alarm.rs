@@ -83,16 +83,21 @@ impl AlarmEventKind {
 
 /// An alarm's priority (ISA-18.2): how fast an operator must respond.
 /// Ordered, so a hook's `min_priority` is a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Look at it when convenient.
+    #[default]
     Low,
     /// Look at it within the shift.
     Medium,
     /// Act soon: production, quality or energy is being lost.
     High,
     /// Act now (also the tower's own faults: a stage that cannot write).
+    /// ISA-18.2's "critical"; configurations may write `critical`.
+    #[serde(alias = "critical")]
     Urgent,
 }
 

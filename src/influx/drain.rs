@@ -12,9 +12,9 @@
 //! server may be fixed without restarting ctower).
 
 use super::client::{Outcome, Writer};
-use super::outbox::Outbox;
 use super::InfluxRules;
 use ctower_model::backoff::{jitter_seed, Backoff};
+use ctower_outbox::Outbox;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::ops::Range;

@@ -1,7 +1,7 @@
 //! KPIs, signal statistics and alarm events to InfluxDB (2.x, or 3.x and
 //! VictoriaMetrics through the v2 write API), never losing or doubling a
 //! point: the output stage's sink appends each closed window's lines to an
-//! on-disk [`outbox`]; a [`drain`]er thread sends them in order through the
+//! on-disk outbox (`ctower_outbox`); a [`drain`]er thread sends them in order through the
 //! `influxdb2` crate ([`client`]).
 //!
 //! The lines are the journal's ([`crate::journal`]): the same schema, so
@@ -13,12 +13,12 @@
 pub mod client;
 pub mod drain;
 pub mod export;
-pub mod outbox;
+
 #[cfg(test)]
 mod tests;
 
 use ctower_model::{Fault, OutboxStatus};
-use outbox::{Outbox, OutboxRules};
+use ctower_outbox::{Outbox, OutboxRules};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 
 /// The most lines in one write (InfluxDB's advice: 5,000).
 pub const MAX_BATCH_LINES: usize = 5000;
+
+/// The InfluxDB outbox's name in log lines.
+pub const OUTBOX_NAME: &str = "InfluxDB outbox";
+/// What to do about lines its budget dropped.
+pub const OUTBOX_LOST_HINT: &str =
+    "the journal still has these lines: ctower export --to-influx loads them";
 
 /// The outbox alarm fires at this share of its budget.
 pub const BUDGET_ALARM_SHARE: f64 = 0.8;

@@ -3,8 +3,8 @@
 //! scripts it: 204, 400, 401, 413, 429, 503, or no answer at all.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
-use super::outbox::OutboxRules;
 use super::{Influx, InfluxRules};
+use ctower_outbox::OutboxRules;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -143,6 +143,8 @@ fn rules(url: &str, dir: &Path) -> InfluxRules {
         timeout: Duration::from_millis(500),
         retry_max: Duration::from_millis(100),
         outbox: OutboxRules {
+            name: crate::influx::OUTBOX_NAME.into(),
+            lost_hint: crate::influx::OUTBOX_LOST_HINT.into(),
             dir: dir.join("outbox"),
             segment_bytes: 64 << 10,
             budget_bytes: 1 << 30,

@@ -120,6 +120,8 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         .map(crate::influx::Influx::start)
         .transpose()?;
     let influx_status = influx.as_ref().map(crate::influx::Influx::status_handle);
+    let hooks = start_hooks(&settings, &clock)?;
+    let hooks_health = hooks.health();
     let plan = output::OutputPlan {
         settings: settings.clone(),
         out_dir: opts.out_dir.clone(),
@@ -129,6 +131,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         raw_journal: raw_journal_health.clone(),
         sources: sources.faults.clone(),
         influx,
+        hooks: Some(hooks),
         late_dropped: pipeline.late_dropped.clone(),
         workers: opts.workers,
         clock,
@@ -141,6 +144,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         raw_journal: raw_journal_health,
         sources: sources.faults.clone(),
         influx: influx_status,
+        hooks: hooks_health,
         windows_closed: pipeline.windows_closed,
         late_dropped: pipeline.late_dropped,
         dashboard: dashboard_tx,
@@ -322,4 +326,22 @@ fn stop_stages<'a>(
         join_workers();
     }
     failures
+}
+
+/// The alarm hooks: each delivering hook's outbox opened (what the last
+/// run left is delivered first) and its thread started.
+fn start_hooks(
+    settings: &Settings,
+    clock: &Clock,
+) -> anyhow::Result<ctower_alerts::HookDispatcher> {
+    let options = ctower_alerts::DispatcherOptions {
+        clock: clock.clone(),
+        outbox_budget_bytes: settings.hook_outbox_budget_bytes,
+        flood: settings.flood,
+        ..ctower_alerts::DispatcherOptions::new(settings.hook_outbox_dir.clone())
+    };
+    Ok(ctower_alerts::HookDispatcher::start(
+        settings.hooks.clone(),
+        options,
+    )?)
 }

@@ -10,7 +10,6 @@ use crate::output::{
 };
 use crate::settings::Settings;
 use anyhow::Context;
-use ctower_alerts::HookDispatcher;
 use ctower_model::{Clock, Fault, OperatorCommand, PipelineMetrics, Update};
 use ctower_stream::WindowOutput;
 use std::path::PathBuf;
@@ -36,6 +35,9 @@ pub struct OutputPlan {
     pub sources: super::sources::SourceFaults,
     /// The InfluxDB output, when configured (its sink joins the stage).
     pub influx: Option<crate::influx::Influx>,
+    /// The alarm hooks (their outboxes open, their threads started);
+    /// taken by the stage's hook sink.
+    pub hooks: Option<ctower_alerts::HookDispatcher>,
     /// Late observations the stream dropped (for the summary).
     pub late_dropped: Arc<AtomicU64>,
     /// Where the stage publishes its sinks' faults.
@@ -129,6 +131,10 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         .as_ref()
         .map(crate::influx::Influx::status_handle);
     let clock = plan.clock.clone();
+    let hooks_health = plan
+        .hooks
+        .as_ref()
+        .map(ctower_alerts::HookDispatcher::health);
     let mut stage = OutputStage::new(
         settings.rules.clone(),
         FaultPolicy::Alarm,
@@ -148,6 +154,9 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         if let Some(i) = &influx_status {
             f.extend(i.faults(clock.now_ms()));
         }
+        if let Some(h) = &hooks_health {
+            f.extend(h.faults(clock.now_ms()));
+        }
         f
     }))
     .publish_faults(plan.faults.clone());
@@ -165,9 +174,9 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         stage = stage.with_checkpoints(dir, position);
     }
-    stage = stage.with_sink(HooksSink::new(HookDispatcher::start(
-        settings.hooks.clone(),
-    )?));
+    if let Some(hooks) = plan.hooks.take() {
+        stage = stage.with_sink(HooksSink::new(hooks));
+    }
     if let Some(influx) = plan.influx.take() {
         stage = stage.with_sink(InfluxSink::new(influx, plan.clock.clone(), LIVE_DRAIN_WAIT));
     }

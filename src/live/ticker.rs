@@ -24,6 +24,8 @@ pub struct TickerInputs {
     pub sources: super::sources::SourceFaults,
     /// The InfluxDB output's status, when configured.
     pub influx: Option<crate::influx::InfluxStatus>,
+    /// The alarm hooks' outboxes and delivery.
+    pub hooks: ctower_alerts::HooksHealth,
     /// Windows closed by the pipeline.
     pub windows_closed: Arc<AtomicU64>,
     /// Late observations the pipeline dropped.
@@ -77,6 +79,9 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
             m.outboxes.push(i.status(now));
             m.faults.extend(i.faults(now));
         }
+        let now = ctower_model::wall_ms();
+        m.outboxes.extend(inputs.hooks.statuses(now));
+        m.faults.extend(inputs.hooks.faults(now));
         let dt = at.elapsed().as_secs_f64().max(1e-3);
         m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
         m.windows_closed = inputs.windows_closed.load(Ordering::Relaxed);

@@ -1,5 +1,6 @@
-//! The alarm hooks as a sink: every alarm event goes to the webhook
-//! dispatcher (its own bounded queues and threads, see `ctower_alerts`).
+//! The alarm hooks as a sink: every alarm event goes to the hook
+//! dispatcher, which writes its notifications to each hook's durable
+//! outbox before returning (see `ctower_alerts::hooks`).
 
 use super::{RunEnd, Sink};
 use ctower_alerts::HookDispatcher;
@@ -26,13 +27,19 @@ impl Sink for HooksSink {
         }
     }
 
+    fn held_alarm(&mut self, ev: &AlarmEvent) {
+        if let Some(h) = &self.hooks {
+            h.note(ev);
+        }
+    }
+
     fn finish(&mut self, _end: &RunEnd) -> anyhow::Result<()> {
         if let Some(h) = self.hooks.take() {
             let stats = h.shutdown();
             tracing::info!(
-                sent = stats.sent,
-                failed = stats.failed,
-                dropped = stats.dropped,
+                delivered = stats.delivered,
+                dead_lettered = stats.dead_lettered,
+                pending = stats.pending,
                 "hooks stopped"
             );
         }

@@ -3,10 +3,10 @@
 //! ([`crate::influx::drain`]) sends them on.
 
 use super::{RunEnd, Sink};
-use crate::influx::outbox::Outbox;
 use crate::influx::Influx;
 use crate::journal::{alarm_line, output_line};
 use ctower_model::{AlarmEvent, Clock, Fault, StreamOutput};
+use ctower_outbox::Outbox;
 use ctower_stream::WindowOutput;
 use std::sync::Arc;
 use std::time::Duration;

@@ -46,6 +46,9 @@ pub trait Sink: Send {
     fn record(&mut self, out: &StreamOutput);
     /// One alarm event (from the rules, or a system alarm).
     fn alarm(&mut self, ev: &AlarmEvent);
+    /// An alarm event from before a restart, which this sink already had
+    /// (a raw-journal restart computes it again): state only, no output.
+    fn held_alarm(&mut self, _ev: &AlarmEvent) {}
     /// Every record and alarm of `window` has been given: make it durable
     /// (the journal commits here). `window.closes_window` is `false` for
     /// late corrections delivered on their own; `now_ms` is the wall clock.
@@ -216,6 +219,9 @@ impl OutputStage {
                     // Recorded before the restart: only its state is noted.
                     if let Some(a) = &mut self.audit {
                         a.note(&ev);
+                    }
+                    for sink in &mut self.sinks {
+                        sink.held_alarm(&ev);
                     }
                     self.counts.alarm_events += 1;
                 } else {

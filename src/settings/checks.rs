@@ -8,7 +8,7 @@ use super::raw::{
 };
 use super::{CheckedDemo, Settings};
 use crate::journal::Retention;
-use ctower_alerts::{AlertsConfig, Hook, Rule, Secrets};
+use ctower_alerts::{AlertsConfig, Secrets};
 use ctower_collector::admission::AdmissionRules;
 use ctower_collector::config::{SecretRef, Source};
 use ctower_collector::limits::LimitRules;
@@ -48,7 +48,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
     let ideal_cycle_ms = products(&raw.products, &mut issues);
     let sources = sources(&raw.sources, secrets, &mut issues);
     sparkplug_hold(&sources, p.stale_after_secs, &mut issues);
-    let (rules, hooks) = alerts(&raw.alerts, secrets, &mut issues);
+    let checked_alerts = alerts(&raw.alerts, secrets, &mut issues);
     water(&raw, &mut issues);
     journal(&raw, &mut issues);
     let influx = raw
@@ -66,8 +66,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         max_interval_ms,
         ideal_cycle_ms,
         sources,
-        rules,
-        hooks,
+        alerts: checked_alerts,
         broker_bind,
         influx,
     };
@@ -82,8 +81,7 @@ struct Checked {
     max_interval_ms: NameMap<i64>,
     ideal_cycle_ms: HashMap<String, f64>,
     sources: Vec<Source>,
-    rules: Vec<Rule>,
-    hooks: Vec<Hook>,
+    alerts: ctower_alerts::Alerts,
     broker_bind: Option<std::net::SocketAddr>,
     influx: Option<crate::influx::InfluxRules>,
 }
@@ -384,10 +382,9 @@ fn alerts(
     alerts: &AlertsConfig,
     secrets: Secrets<'_>,
     issues: &mut Vec<ConfigIssue>,
-) -> (Vec<Rule>, Vec<Hook>) {
+) -> ctower_alerts::Alerts {
     let checked = alerts.check("alerts", secrets, issues);
-    let ctower_alerts::Alerts { rules, hooks } = checked.unwrap_or_default();
-    (rules, hooks)
+    checked.unwrap_or_default()
 }
 
 fn water(raw: &RawSettings, issues: &mut Vec<ConfigIssue>) {
@@ -477,6 +474,11 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
             .path
             .clone()
             .unwrap_or_else(|| raw.journal.dir.join("audit.jsonl")),
+        hook_outbox_dir: c
+            .alerts
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| raw.journal.dir.join("hooks")),
         journal_dir: raw.journal.dir,
         journal_max_backlog_bytes: (raw.journal.max_backlog_mib as usize) << 20,
         journal_retention: Retention {
@@ -491,8 +493,10 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
             keep_bytes: raw.raw_journal.keep_mib << 20,
         }),
         influx: c.influx,
-        rules: c.rules,
-        hooks: c.hooks,
+        hook_outbox_budget_bytes: c.alerts.outbox_budget_bytes,
+        flood: c.alerts.flood,
+        rules: c.alerts.rules,
+        hooks: c.alerts.hooks,
         demo: CheckedDemo {
             recording: raw.demo.recording,
             speed: raw.demo.speed,

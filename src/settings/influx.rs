@@ -2,11 +2,11 @@
 //! environment or a file (never the file itself), bounds on every number.
 
 use super::raw::InfluxConfig;
-use crate::influx::outbox::OutboxRules;
 use crate::influx::{check_url, InfluxRules, MAX_BATCH_LINES};
 use ctower_alerts::Secrets;
 use ctower_collector::config::SecretRef;
 use ctower_model::ConfigIssue;
+use ctower_outbox::OutboxRules;
 use std::time::Duration;
 
 /// The outbox's segments: an eighth of the budget, within 64 KiB..16 MiB.
@@ -89,6 +89,8 @@ pub(super) fn check(
         timeout: Duration::from_secs(c.timeout_secs),
         retry_max: Duration::from_secs(c.retry_max_secs),
         outbox: OutboxRules {
+            name: crate::influx::OUTBOX_NAME.into(),
+            lost_hint: crate::influx::OUTBOX_LOST_HINT.into(),
             dir: c.outbox_dir.clone(),
             segment_bytes: segment_bytes(budget_bytes),
             budget_bytes,

@@ -85,6 +85,12 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     /// The alarm hooks.
     pub hooks: Vec<Hook>,
+    /// Where the hooks' outboxes are (`<dir>/<hook>/`).
+    pub hook_outbox_dir: PathBuf,
+    /// Each hook outbox's disk budget.
+    pub hook_outbox_budget_bytes: u64,
+    /// Flood limits per site console.
+    pub flood: ctower_alerts::FloodLimits,
     /// What the demo replays.
     pub demo: CheckedDemo,
 }

@@ -28,8 +28,21 @@ pub struct WindowOutput {
     pub outputs: Vec<StreamOutput>,
     /// A window closed. Otherwise `outputs` holds only corrections, or
     /// (at the end of the input) the shifts and days still open, marked
-    /// incomplete.
+    /// incomplete, or this carries only `samples`.
     pub closes_window: bool,
+    /// Samples of [`StreamConfig::tee_signals`](crate::StreamConfig::tee_signals)
+    /// as they were ingested, in input order, ahead of the windows their
+    /// batches close; such an output has no `outputs` and its window fields
+    /// are 0. (Every sample whose admission watermark is before a window's
+    /// end comes before that window.)
+    pub samples: Vec<ctower_model::Observation>,
+}
+
+impl WindowOutput {
+    /// Whether this carries only teed samples.
+    pub fn is_samples(&self) -> bool {
+        !self.samples.is_empty() && self.outputs.is_empty() && !self.closes_window
+    }
 }
 
 /// The sending side of the pipeline. Cheap to clone; the dataflow stops
@@ -159,6 +172,8 @@ struct Shared {
     first_worker: usize,
     /// In a cluster: this process's share of the sites.
     share: Option<Arc<Cluster>>,
+    /// Signals whose samples worker 0 sends to the output as ingested.
+    tee_signals: Arc<std::collections::BTreeSet<Arc<str>>>,
 }
 
 /// Starts the timely workers and returns the input and the results.
@@ -202,6 +217,7 @@ fn start_on(
             .as_ref()
             .map_or(0, |c| c.process * cfg.workers.max(1)),
         share: cluster.clone().map(Arc::new),
+        tee_signals: Arc::new(cfg.tee_signals.iter().cloned().collect()),
     });
     let (allocators, others) = match &cluster {
         Some(c) => c.allocators(cfg.workers.max(1))?,
@@ -279,6 +295,11 @@ fn build(worker: &mut Worker, shared: &Shared) {
         act_tx,
         finished: shared.finished.clone(),
         aborted: shared.aborted.clone(),
+        // Worker 0 ingests (it is its process's first worker) and emits.
+        tee: match (&output, shared.tee_signals.is_empty()) {
+            (Some(tx), false) if first => Some((tx.clone(), shared.tee_signals.clone())),
+            _ => None,
+        },
     };
 
     worker.dataflow::<Time, _, _>(|scope| {

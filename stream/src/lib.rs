@@ -57,6 +57,10 @@ pub struct StreamConfig {
     pub input_capacity: usize,
     /// Closed windows queued for the consumers. When full, the dataflow waits.
     pub output_capacity: usize,
+    /// Samples of these signals also go to the consumers as they are
+    /// ingested ([`WindowOutput::samples`]), for alarm rules evaluated per
+    /// sample; empty: none.
+    pub tee_signals: Vec<std::sync::Arc<str>>,
 }
 
 /// What can go wrong in the stream processor.

@@ -88,6 +88,23 @@ pub const TAHU_JS: Program = Program {
     extra_dirs: &[],
 };
 
+/// A Python with the PyPI package `standardwebhooks` (the Standard Webhooks
+/// reference verifier): `.ci/run` installs it in `.venv` too;
+/// `CTOWER_STANDARDWEBHOOKS_PYTHON` names another.
+pub const STANDARDWEBHOOKS: Program = Program {
+    name: "python",
+    env: "CTOWER_STANDARDWEBHOOKS_PYTHON",
+    install: "python3 -m venv .venv && .venv/bin/pip install standardwebhooks==1.0.0 \
+              (what `bash .ci/run` does)",
+    extra_dirs: &[],
+};
+
+/// The Python of [`STANDARDWEBHOOKS`] (`.venv`), as [`require_pysparkplug`].
+#[track_caller]
+pub fn require_standardwebhooks() -> Option<PathBuf> {
+    require_python(&STANDARDWEBHOOKS, ".venv", "standardwebhooks")
+}
+
 /// The Python of [`PYSPARKPLUG`]: `CTOWER_PYSPARKPLUG_PYTHON`, else the
 /// project's `.venv/bin/python`, if it imports `pysparkplug`; when it does
 /// not, the test fails or skips as [`require`] says.

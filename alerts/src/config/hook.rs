@@ -1,5 +1,7 @@
 //! Alert hooks: one `[[alerts.hooks]]` entry as written ([`HookConfig`])
-//! and as checked ([`Hook`]: a [`LogHook`] or a [`WebhookHook`]).
+//! and as checked ([`Hook`]: a [`LogHook`], or a [`WebhookHook`] that
+//! delivers through a durable outbox: a signed webhook, Slack, Microsoft
+//! Teams, PagerDuty or a command), each with its [`Route`].
 
 use super::secret::{Secrets, WebhookSecret};
 use super::{missing, non_empty};
@@ -8,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Default webhook request timeout.
+/// Default request (or command) timeout.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 5;
-/// Default number of retries after the first webhook attempt.
-pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// Default first retry delay; each further retry doubles it.
 pub const DEFAULT_RETRY_BASE_MS: u64 = 500;
+/// Default cap of the retry delay.
+pub const DEFAULT_RETRY_MAX_SECS: u64 = 300;
+/// PagerDuty's Events API v2 endpoint, the default `url` of a `pagerduty` hook.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// Kind of an alert hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
@@ -21,16 +25,28 @@ pub const DEFAULT_RETRY_BASE_MS: u64 = 500;
 pub enum HookKind {
     /// Structured `tracing` event; level by priority.
     Log,
-    /// HTTP POST of a JSON envelope, optionally signed (Standard Webhooks).
+    /// HTTP POST of a JSON envelope, signed the Standard Webhooks way.
     Webhook,
+    /// A Slack incoming webhook (`text` and Block Kit `blocks`).
+    Slack,
+    /// A Microsoft Teams incoming webhook (an Adaptive Card message).
+    Teams,
+    /// PagerDuty Events API v2: trigger, acknowledge, resolve by dedup key.
+    Pagerduty,
+    /// A program run with the webhook envelope on its standard input.
+    Command,
 }
 
 impl HookKind {
-    /// The serde name: `log` or `webhook`.
+    /// The serde name.
     pub fn as_str(self) -> &'static str {
         match self {
             HookKind::Log => "log",
             HookKind::Webhook => "webhook",
+            HookKind::Slack => "slack",
+            HookKind::Teams => "teams",
+            HookKind::Pagerduty => "pagerduty",
+            HookKind::Command => "command",
         }
     }
 }
@@ -39,22 +55,76 @@ impl HookKind {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HookConfig {
-    /// `log` or `webhook` (required).
+    /// `log`, `webhook`, `slack`, `teams`, `pagerduty` or `command` (required).
     pub kind: Option<HookKind>,
-    /// Name for logs; defaults to `<kind>-<index>`. Unique when given.
+    /// Name for logs and `escalate_to`; defaults to `<kind>-<index>`. Unique.
     pub name: Option<String>,
-    /// Only events of this priority or higher go to this hook; default `low` (all).
+    /// Only alarms of this priority or higher go to this hook; default `low` (all).
     pub min_priority: Option<Priority>,
-    /// Webhook: `http://…` or `https://…` (required for `webhook`).
+    /// Only alarms of these sites (default: every site, and ctower's own alarms).
+    pub sites: Option<Vec<String>>,
+    /// Only alarms of these rules, by name (default: every rule).
+    pub rules: Option<Vec<String>>,
+    /// `http://…` or `https://…` (webhook, slack, teams; pagerduty defaults
+    /// to PagerDuty's Events API v2).
     pub url: Option<String>,
-    /// Webhook: whole-request timeout, 1..=300 s; default 5.
+    /// Command: the program and its arguments (no shell).
+    pub command: Option<Vec<String>>,
+    /// Whole-request (or command) timeout, 1..=300 s; default 5.
     pub timeout_secs: Option<u64>,
-    /// Webhook: retries after the first attempt, 0..=20; default 3.
-    pub max_retries: Option<u32>,
-    /// Webhook: first retry delay, 1..=60000 ms, doubling per retry (capped at 60 s); default 500.
+    /// First retry delay, 1..=60000 ms, doubling per retry; default 500.
     pub retry_base_ms: Option<u64>,
-    /// Webhook: name of the environment variable holding the signing secret.
+    /// Cap of the retry delay, 1..=3600 s; default 300. A notification is
+    /// retried until it is delivered (or refused for good).
+    pub retry_max_secs: Option<u64>,
+    /// At most this many deliveries per minute (the rest wait in the outbox).
+    pub max_per_minute: Option<u32>,
+    /// Webhook: environment variable holding the Standard Webhooks secret.
     pub secret_env: Option<String>,
+    /// Webhook: file holding the Standard Webhooks secret.
+    pub secret_file: Option<String>,
+    /// PagerDuty: environment variable holding the integration's routing key.
+    pub routing_key_env: Option<String>,
+    /// PagerDuty: file holding the routing key.
+    pub routing_key_file: Option<String>,
+    /// While an alarm this hook was told of stays active and
+    /// unacknowledged, tell it again every this many seconds (10..=86400).
+    pub repeat_secs: Option<u64>,
+    /// While it stays active and unacknowledged this long (10..=86400 s),
+    /// tell the hook `escalate_to` too.
+    pub escalate_after_secs: Option<u64>,
+    /// The hook escalated to (by name).
+    pub escalate_to: Option<String>,
+    /// Receives escalations only, never alarms directly; default false.
+    pub escalation_only: Option<bool>,
+}
+
+/// Which alarms reach a hook, and what happens while they stay unacknowledged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Route {
+    /// Name for logs and escalation.
+    pub name: Arc<str>,
+    /// Only alarms of this priority or higher.
+    pub min_priority: Priority,
+    /// Only these sites (empty: all, and alarms without a site).
+    pub sites: Vec<Arc<str>>,
+    /// Only these rules (empty: all).
+    pub rules: Vec<Arc<str>>,
+    /// Receives escalations only.
+    pub escalation_only: bool,
+    /// Repeat interval while active and unacknowledged.
+    pub repeat: Option<Duration>,
+    /// Escalation delay and target.
+    pub escalate: Option<(Duration, Arc<str>)>,
+}
+
+impl Route {
+    /// Whether an alarm of this site, rule and priority goes to the hook directly.
+    pub fn wants(&self, site: Option<&str>, rule: &str, priority: Priority) -> bool {
+        priority >= self.min_priority
+            && (self.sites.is_empty() || site.is_some_and(|s| self.sites.iter().any(|x| &**x == s)))
+            && (self.rules.is_empty() || self.rules.iter().any(|r| &**r == rule))
+    }
 }
 
 /// A checked log hook.
@@ -64,36 +134,85 @@ pub struct LogHook {
     pub name: Arc<str>,
     /// Only events of this priority or higher are logged.
     pub min_priority: Priority,
+    /// Its route.
+    pub route: Route,
 }
 
-/// A checked webhook.
+/// Where a delivering hook sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A Standard Webhooks endpoint.
+    Webhook {
+        /// Its URL.
+        url: String,
+        /// The signing key; `None` without `secret_env`/`secret_file`, or
+        /// when checked with [`Secrets::IfSet`] and not set.
+        secret: Option<WebhookSecret>,
+        /// Where the secret comes from (`env FOO`, `file /x`), for messages.
+        secret_from: Option<Arc<str>>,
+    },
+    /// A Slack incoming webhook.
+    Slack {
+        /// Its URL.
+        url: String,
+    },
+    /// A Teams incoming webhook.
+    Teams {
+        /// Its URL.
+        url: String,
+    },
+    /// PagerDuty Events API v2.
+    PagerDuty {
+        /// The events endpoint.
+        url: String,
+        /// The integration's routing key (never logged); `None` as for `secret`.
+        routing_key: Option<String>,
+    },
+    /// A program; the envelope on its standard input.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+    },
+}
+
+/// A checked hook that delivers through the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookHook {
     /// Name for logs.
     pub name: Arc<str>,
     /// Only events of this priority or higher are sent.
     pub min_priority: Priority,
-    /// An absolute `http://` (or, with the `tls` feature, `https://`) URL.
-    pub url: String,
-    /// Whole-request timeout.
+    /// Its route.
+    pub route: Route,
+    /// Where it sends.
+    pub target: Target,
+    /// Whole-request (or command) timeout.
     pub timeout: Duration,
-    /// Retries after the first attempt.
-    pub max_retries: u32,
     /// First retry delay; doubles per retry.
     pub retry_base: Duration,
-    /// The environment variable named by `secret_env`, if any.
-    pub secret_env: Option<Arc<str>>,
-    /// The signing key read from `secret_env`; `None` without `secret_env`,
-    /// or when it was checked with [`Secrets::IfSet`] and not set.
-    pub secret: Option<WebhookSecret>,
+    /// Retry delay cap.
+    pub retry_max: Duration,
+    /// Deliveries per minute at most.
+    pub max_per_minute: Option<u32>,
 }
 
 impl WebhookHook {
+    /// Its URL (`None` for a command).
+    pub fn url(&self) -> Option<&str> {
+        match &self.target {
+            Target::Webhook { url, .. }
+            | Target::Slack { url }
+            | Target::Teams { url }
+            | Target::PagerDuty { url, .. } => Some(url),
+            Target::Command { .. } => None,
+        }
+    }
+
     /// The host and port its URL points at (80 or 443 when the URL names no
-    /// port): where `ctower check --connect` tries a connection. `None` only
-    /// for a URL the check would have refused.
+    /// port): where `ctower check --connect` tries a connection. `None` for
+    /// a command, or a URL the check would have refused.
     pub fn address(&self) -> Option<(String, u16)> {
-        let uri: ureq::http::Uri = self.url.parse().ok()?;
+        let uri: ureq::http::Uri = self.url()?.parse().ok()?;
         let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
         let port = match (uri.port_u16(), uri.scheme_str()) {
             (Some(p), _) => p,
@@ -109,7 +228,7 @@ impl WebhookHook {
 pub enum Hook {
     /// A log hook.
     Log(LogHook),
-    /// A webhook.
+    /// A delivering hook (webhook, Slack, Teams, PagerDuty, command).
     Webhook(WebhookHook),
 }
 
@@ -129,13 +248,51 @@ impl Hook {
             Hook::Webhook(h) => h.min_priority,
         }
     }
+
+    /// Its route.
+    pub fn route(&self) -> &Route {
+        match self {
+            Hook::Log(h) => &h.route,
+            Hook::Webhook(h) => &h.route,
+        }
+    }
+}
+
+fn list(v: &Option<Vec<String>>, key: &str, issues: &mut Vec<ConfigIssue>) -> Vec<Arc<str>> {
+    let mut out = Vec::new();
+    for (i, s) in v.iter().flatten().enumerate() {
+        if s.trim().is_empty() {
+            issues.push(ConfigIssue::new(format!("{key}[{i}]"), "must not be empty"));
+        } else {
+            out.push(Arc::from(s.as_str()));
+        }
+    }
+    out
+}
+
+fn range(
+    v: Option<u64>,
+    default: u64,
+    lo: u64,
+    hi: u64,
+    key: String,
+    issues: &mut Vec<ConfigIssue>,
+) -> u64 {
+    let x = v.unwrap_or(default);
+    if !(lo..=hi).contains(&x) {
+        issues.push(ConfigIssue::new(
+            key,
+            format!("must be between {lo} and {hi}, got {x}"),
+        ));
+    }
+    x
 }
 
 impl HookConfig {
     /// Checks one hook; `key` is its path (e.g. `alerts.hooks[1]`), `index`
     /// its position (for the default name), `secrets` how to read its
-    /// signing secret. Every problem is pushed with its full key; `None`
-    /// exactly when one was. (Unique names are checked by
+    /// secrets. Every problem is pushed with its full key; `None` exactly
+    /// when one was. (Unique names and `escalate_to` are checked by
     /// [`AlertsConfig::check`](super::AlertsConfig::check).)
     pub fn check(
         &self,
@@ -145,20 +302,61 @@ impl HookConfig {
         issues: &mut Vec<ConfigIssue>,
     ) -> Option<Hook> {
         let before = issues.len();
-        let name = non_empty(&self.name, &key_field(key, "name"), issues);
+        let k = |field: &str| key_field(key, field);
+        let name = non_empty(&self.name, &k("name"), issues);
         let Some(kind) = self.kind else {
-            issues.push(missing(key_field(key, "kind"), "\"log\" or \"webhook\""));
+            issues.push(missing(
+                k("kind"),
+                "\"log\", \"webhook\", \"slack\", \"teams\", \"pagerduty\" or \"command\"",
+            ));
             return None;
         };
         let name = name.unwrap_or_else(|| format!("{}-{index}", kind.as_str()).into());
         let min_priority = self.min_priority.unwrap_or(Priority::Low);
+        let secs = |v: Option<u64>, field: &str, issues: &mut Vec<ConfigIssue>| {
+            v.map(|s| Duration::from_secs(range(Some(s), s, 10, 86_400, k(field), issues)))
+        };
+        let repeat = secs(self.repeat_secs, "repeat_secs", issues);
+        let escalate_after = secs(self.escalate_after_secs, "escalate_after_secs", issues);
+        let escalate_to = non_empty(&self.escalate_to, &k("escalate_to"), issues);
+        let escalate = match (escalate_after, escalate_to) {
+            (Some(d), Some(to)) => Some((d, to)),
+            (None, None) => None,
+            (Some(_), None) => {
+                issues.push(missing(
+                    k("escalate_to"),
+                    "the hook to escalate to (escalate_after_secs is set)",
+                ));
+                None
+            }
+            (None, Some(_)) => {
+                issues.push(missing(
+                    k("escalate_after_secs"),
+                    "how long before escalating (escalate_to is set)",
+                ));
+                None
+            }
+        };
+        let route = Route {
+            name: name.clone(),
+            min_priority,
+            sites: list(&self.sites, &k("sites"), issues),
+            rules: list(&self.rules, &k("rules"), issues),
+            escalation_only: self.escalation_only.unwrap_or(false),
+            repeat,
+            escalate,
+        };
         let hook = match kind {
             HookKind::Log => {
                 self.check_log(key, issues);
-                Some(Hook::Log(LogHook { name, min_priority }))
+                Some(Hook::Log(LogHook {
+                    name,
+                    min_priority,
+                    route,
+                }))
             }
-            HookKind::Webhook => self
-                .check_webhook(key, name, min_priority, secrets, issues)
+            _ => self
+                .check_delivery(key, kind, route, secrets, issues)
                 .map(Hook::Webhook),
         };
         if issues.len() != before {
@@ -167,36 +365,99 @@ impl HookConfig {
         hook
     }
 
-    /// A log hook has none of the webhook fields.
+    /// A log hook has none of the delivery fields.
     fn check_log(&self, key: &str, issues: &mut Vec<ConfigIssue>) {
-        let extra: [(&str, bool); 5] = [
+        let extra: [(&str, bool); 13] = [
             ("url", self.url.is_some()),
+            ("command", self.command.is_some()),
             ("timeout_secs", self.timeout_secs.is_some()),
-            ("max_retries", self.max_retries.is_some()),
             ("retry_base_ms", self.retry_base_ms.is_some()),
+            ("retry_max_secs", self.retry_max_secs.is_some()),
+            ("max_per_minute", self.max_per_minute.is_some()),
             ("secret_env", self.secret_env.is_some()),
+            ("secret_file", self.secret_file.is_some()),
+            ("routing_key_env", self.routing_key_env.is_some()),
+            ("routing_key_file", self.routing_key_file.is_some()),
+            ("repeat_secs", self.repeat_secs.is_some()),
+            ("escalate_after_secs", self.escalate_after_secs.is_some()),
+            ("escalate_to", self.escalate_to.is_some()),
         ];
         for (field, present) in extra {
             if present {
                 issues.push(ConfigIssue::new(
                     key_field(key, field),
-                    "not allowed for a \"log\" hook (only for \"webhook\" hooks)",
+                    "not allowed for a \"log\" hook (it logs each event once)",
                 ));
             }
         }
     }
 
-    /// A webhook: its URL, its limits (defaults filled in) and its secret.
-    fn check_webhook(
+    /// Fields that belong to other kinds.
+    fn refuse(&self, key: &str, kind: HookKind, issues: &mut Vec<ConfigIssue>) {
+        let fields: [(&str, bool, &[HookKind]); 6] = [
+            (
+                "url",
+                self.url.is_some(),
+                &[
+                    HookKind::Webhook,
+                    HookKind::Slack,
+                    HookKind::Teams,
+                    HookKind::Pagerduty,
+                ],
+            ),
+            ("command", self.command.is_some(), &[HookKind::Command]),
+            (
+                "secret_env",
+                self.secret_env.is_some(),
+                &[HookKind::Webhook],
+            ),
+            (
+                "secret_file",
+                self.secret_file.is_some(),
+                &[HookKind::Webhook],
+            ),
+            (
+                "routing_key_env",
+                self.routing_key_env.is_some(),
+                &[HookKind::Pagerduty],
+            ),
+            (
+                "routing_key_file",
+                self.routing_key_file.is_some(),
+                &[HookKind::Pagerduty],
+            ),
+        ];
+        for (field, present, kinds) in fields {
+            if present && !kinds.contains(&kind) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                issues.push(ConfigIssue::new(
+                    key_field(key, field),
+                    format!(
+                        "not allowed for a \"{}\" hook (only for {})",
+                        kind.as_str(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// A delivering hook: its target, its limits (defaults filled in) and its secrets.
+    fn check_delivery(
         &self,
         key: &str,
-        name: Arc<str>,
-        min_priority: Priority,
+        kind: HookKind,
+        route: Route,
         secrets: Secrets<'_>,
         issues: &mut Vec<ConfigIssue>,
     ) -> Option<WebhookHook> {
         let k = |field: &str| key_field(key, field);
-        let url = match self.url.as_deref() {
+        self.refuse(key, kind, issues);
+        let url = |default: Option<&str>, issues: &mut Vec<ConfigIssue>| match self
+            .url
+            .as_deref()
+            .or(default)
+        {
             None => {
                 issues.push(missing(k("url"), "an http:// or https:// URL"));
                 None
@@ -206,55 +467,132 @@ impl HookConfig {
                 .ok()
                 .map(|()| u.to_string()),
         };
-        let timeout_secs = self.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
-        if !(1..=300).contains(&timeout_secs) {
+        let target = match kind {
+            HookKind::Webhook => {
+                let url = url(None, issues);
+                let (secret_from, secret) = self.check_secret(key, secrets, issues);
+                url.map(|url| Target::Webhook {
+                    url,
+                    secret,
+                    secret_from,
+                })
+            }
+            HookKind::Slack => url(None, issues).map(|url| Target::Slack { url }),
+            HookKind::Teams => url(None, issues).map(|url| Target::Teams { url }),
+            HookKind::Pagerduty => {
+                let url = url(Some(PAGERDUTY_EVENTS_URL), issues);
+                let routing_key = match (&self.routing_key_env, &self.routing_key_file) {
+                    (Some(var), None) => {
+                        secrets.read_plain(var, false, &k("routing_key_env"), issues)
+                    }
+                    (None, Some(path)) => {
+                        secrets.read_plain(path, true, &k("routing_key_file"), issues)
+                    }
+                    (None, None) => {
+                        issues.push(missing(k("routing_key_env"), "the environment variable (or routing_key_file) holding the routing key"));
+                        None
+                    }
+                    (Some(_), Some(_)) => {
+                        issues.push(ConfigIssue::new(
+                            k("routing_key_file"),
+                            "give routing_key_env or routing_key_file, not both",
+                        ));
+                        None
+                    }
+                };
+                url.map(|url| Target::PagerDuty { url, routing_key })
+            }
+            HookKind::Command => match self.command.as_deref() {
+                Some([program, ..]) if !program.trim().is_empty() => Some(Target::Command {
+                    argv: self.command.clone().unwrap_or_default(),
+                }),
+                Some(_) => {
+                    issues.push(ConfigIssue::new(
+                        k("command"),
+                        "must name a program: [\"/path/to/program\", \"arg\", …]",
+                    ));
+                    None
+                }
+                None => {
+                    issues.push(missing(k("command"), "the program and its arguments, e.g. [\"/usr/local/bin/page\", \"--team\", \"qa\"]"));
+                    None
+                }
+            },
+            HookKind::Log => None,
+        };
+        let timeout_secs = range(
+            self.timeout_secs,
+            DEFAULT_TIMEOUT_SECS,
+            1,
+            300,
+            k("timeout_secs"),
+            issues,
+        );
+        let retry_base_ms = range(
+            self.retry_base_ms,
+            DEFAULT_RETRY_BASE_MS,
+            1,
+            60_000,
+            k("retry_base_ms"),
+            issues,
+        );
+        let retry_max_secs = range(
+            self.retry_max_secs,
+            DEFAULT_RETRY_MAX_SECS,
+            1,
+            3_600,
+            k("retry_max_secs"),
+            issues,
+        );
+        if let Some(0) = self.max_per_minute {
             issues.push(ConfigIssue::new(
-                k("timeout_secs"),
-                format!("must be between 1 and 300, got {timeout_secs}"),
+                k("max_per_minute"),
+                "must be at least 1 (leave it out for no limit)",
             ));
         }
-        let max_retries = self.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
-        if max_retries > 20 {
-            issues.push(ConfigIssue::new(
-                k("max_retries"),
-                format!("must be at most 20, got {max_retries}"),
-            ));
-        }
-        let retry_base_ms = self.retry_base_ms.unwrap_or(DEFAULT_RETRY_BASE_MS);
-        if !(1..=60_000).contains(&retry_base_ms) {
-            issues.push(ConfigIssue::new(
-                k("retry_base_ms"),
-                format!("must be between 1 and 60000, got {retry_base_ms}"),
-            ));
-        }
-        let (secret_env, secret) = self.check_secret(key, secrets, issues);
         Some(WebhookHook {
-            name,
-            min_priority,
-            url: url?,
+            name: route.name.clone(),
+            min_priority: route.min_priority,
+            route,
+            target: target?,
             timeout: Duration::from_secs(timeout_secs),
-            max_retries,
             retry_base: Duration::from_millis(retry_base_ms),
-            secret_env,
-            secret,
+            retry_max: Duration::from_secs(retry_max_secs),
+            max_per_minute: self.max_per_minute,
         })
     }
 
-    /// `secret_env`: a variable name, read as `secrets` says.
+    /// `secret_env` or `secret_file`, read as `secrets` says.
     fn check_secret(
         &self,
         key: &str,
         secrets: Secrets<'_>,
         issues: &mut Vec<ConfigIssue>,
     ) -> (Option<Arc<str>>, Option<WebhookSecret>) {
-        let key = key_field(key, "secret_env");
-        match self.secret_env.as_deref() {
-            None => (None, None),
-            Some(var) if var.trim().is_empty() => {
-                issues.push(ConfigIssue::new(key, "must not be empty"));
+        match (self.secret_env.as_deref(), self.secret_file.as_deref()) {
+            (None, None) => (None, None),
+            (Some(_), Some(_)) => {
+                issues.push(ConfigIssue::new(
+                    key_field(key, "secret_file"),
+                    "give secret_env or secret_file, not both",
+                ));
                 (None, None)
             }
-            Some(var) => (Some(var.into()), secrets.read(var, &key, issues)),
+            (Some(var), None) if var.trim().is_empty() => {
+                issues.push(ConfigIssue::new(
+                    key_field(key, "secret_env"),
+                    "must not be empty",
+                ));
+                (None, None)
+            }
+            (Some(var), None) => (
+                Some(format!("environment variable `{var}`").into()),
+                secrets.read(var, &key_field(key, "secret_env"), issues),
+            ),
+            (None, Some(path)) => (
+                Some(format!("file `{path}`").into()),
+                secrets.read_file(path, &key_field(key, "secret_file"), issues),
+            ),
         }
     }
 }
@@ -298,12 +636,12 @@ mod tests {
         let hook = |url: &str| WebhookHook {
             name: "h".into(),
             min_priority: Priority::Low,
-            url: url.into(),
+            route: Route::default(),
+            target: Target::Slack { url: url.into() },
             timeout: Duration::from_secs(1),
-            max_retries: 0,
             retry_base: Duration::from_secs(1),
-            secret_env: None,
-            secret: None,
+            retry_max: Duration::from_secs(1),
+            max_per_minute: None,
         };
         assert_eq!(
             hook("http://127.0.0.1:8080/x").address(),

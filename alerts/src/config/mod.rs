@@ -20,8 +20,8 @@ mod rule;
 mod secret;
 
 pub use hook::{
-    Hook, HookConfig, HookKind, LogHook, WebhookHook, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BASE_MS,
-    DEFAULT_TIMEOUT_SECS,
+    Hook, HookConfig, HookKind, LogHook, Route, Target, WebhookHook, DEFAULT_RETRY_BASE_MS,
+    DEFAULT_RETRY_MAX_SECS, DEFAULT_TIMEOUT_SECS, PAGERDUTY_EVENTS_URL,
 };
 pub use rule::{
     Condition, Rule, RuleConfig, RuleSource, ScopeFilter, SourceKind, Stat, MAX_ON_DELAY_SECS,
@@ -46,6 +46,16 @@ pub struct AlertsConfig {
     /// `[[alerts.hooks]]`.
     #[serde(default)]
     pub hooks: Vec<HookConfig>,
+    /// Where each delivering hook's outbox is (`<dir>/<hook name>/`);
+    /// default `hooks` in the journal's directory.
+    pub outbox_dir: Option<std::path::PathBuf>,
+    /// Disk budget of each hook's outbox, 1..=65536 MiB; default 256.
+    pub outbox_budget_mib: Option<u64>,
+    /// More than this many alarms raised on one site within
+    /// `flood_window_secs` is a flood, 1..=1000; default 10 (EEMUA 191).
+    pub flood_alarms: Option<usize>,
+    /// The flood window, 60..=86400 s; default 600.
+    pub flood_window_secs: Option<u64>,
 }
 
 /// The checked `[alerts]` section.
@@ -55,6 +65,12 @@ pub struct Alerts {
     pub rules: Vec<Rule>,
     /// The hooks, in configuration order; names unique.
     pub hooks: Vec<Hook>,
+    /// `outbox_dir` as given.
+    pub outbox_dir: Option<std::path::PathBuf>,
+    /// Each hook outbox's budget.
+    pub outbox_budget_bytes: u64,
+    /// Flood limits.
+    pub flood: crate::notify::FloodLimits,
 }
 
 impl AlertsConfig {
@@ -71,7 +87,45 @@ impl AlertsConfig {
         let before = issues.len();
         let rules = self.check_rules(key, issues);
         let hooks = self.check_hooks(key, secrets, issues);
-        (issues.len() == before).then_some(Alerts { rules, hooks })
+        for (i, h) in hooks.iter().enumerate() {
+            for name in &h.route().rules {
+                if !rules.iter().any(|r| r.name == *name) {
+                    issues.push(ConfigIssue::new(
+                        key_field(&key_index(key, "hooks", i), "rules"),
+                        format!("no rule is named `{name}`"),
+                    ));
+                }
+            }
+        }
+        let mut bounded = |v: Option<u64>, default: u64, lo: u64, hi: u64, field: &str| {
+            let x = v.unwrap_or(default);
+            if !(lo..=hi).contains(&x) {
+                issues.push(ConfigIssue::new(
+                    key_field(key, field),
+                    format!("must be between {lo} and {hi}, got {x}"),
+                ));
+            }
+            x
+        };
+        let budget_mib = bounded(self.outbox_budget_mib, 256, 1, 65_536, "outbox_budget_mib");
+        let flood_alarms = bounded(
+            self.flood_alarms.map(|n| n as u64),
+            10,
+            1,
+            1000,
+            "flood_alarms",
+        );
+        let flood_secs = bounded(self.flood_window_secs, 600, 60, 86_400, "flood_window_secs");
+        (issues.len() == before).then(|| Alerts {
+            rules,
+            hooks,
+            outbox_dir: self.outbox_dir.clone(),
+            outbox_budget_bytes: budget_mib << 20,
+            flood: crate::notify::FloodLimits {
+                alarms: flood_alarms as usize,
+                window_ms: flood_secs as i64 * 1000,
+            },
+        })
     }
 
     /// Every rule, and that no two share a name.
@@ -122,6 +176,26 @@ impl AlertsConfig {
             } else {
                 names.insert(hook.name().clone(), i);
                 hooks.push(hook);
+            }
+        }
+        for (i, h) in hooks.iter().enumerate() {
+            if let Some((_, to)) = &h.route().escalate {
+                let base = key_index(key, "hooks", i);
+                match hooks.iter().find(|x| x.name() == to) {
+                    None => issues.push(ConfigIssue::new(
+                        key_field(&base, "escalate_to"),
+                        format!("no hook is named `{to}`"),
+                    )),
+                    Some(x) if x.name() == h.name() => issues.push(ConfigIssue::new(
+                        key_field(&base, "escalate_to"),
+                        "a hook cannot escalate to itself",
+                    )),
+                    Some(Hook::Log(_)) => issues.push(ConfigIssue::new(
+                        key_field(&base, "escalate_to"),
+                        format!("`{to}` is a log hook; escalate to a hook that reaches people"),
+                    )),
+                    Some(_) => {}
+                }
             }
         }
         hooks
@@ -220,7 +294,7 @@ mod tests {
         let cfg = parse(GOOD);
         let env = |k: &str| (k == "CTOWER_WEBHOOK_SECRET").then(|| "s3cret".to_string());
         let mut issues = Vec::new();
-        let Alerts { rules, hooks } =
+        let Alerts { rules, hooks, .. } =
             match cfg.check("alerts", Secrets::Required(&env), &mut issues) {
                 Some(x) => x,
                 None => panic!("unexpected issues: {issues:?}"),
@@ -245,10 +319,15 @@ mod tests {
         match &hooks[1] {
             Hook::Webhook(w) => {
                 assert_eq!(w.timeout, Duration::from_secs(5));
-                assert_eq!(w.max_retries, 3);
                 assert_eq!(w.retry_base, Duration::from_millis(500));
+                assert_eq!(w.retry_max, Duration::from_secs(300));
                 assert_eq!(w.min_priority, Priority::High);
-                assert_eq!(w.secret.as_ref().map(|s| s.key()), Some(&b"s3cret"[..]));
+                match &w.target {
+                    Target::Webhook { secret, .. } => {
+                        assert_eq!(secret.as_ref().map(|s| s.key()), Some(&b"s3cret"[..]))
+                    }
+                    other => panic!("expected a webhook target, got {other:?}"),
+                }
                 // The secret never shows in Debug output.
                 assert!(!format!("{w:?}").contains("s3cret"));
             }
@@ -379,18 +458,29 @@ mod tests {
         assert!(issues.is_empty(), "{issues:?}");
         let hooks = alerts.map(|a| a.hooks).unwrap_or_default();
         match hooks.get(1) {
-            Some(Hook::Webhook(w)) => {
-                assert_eq!(w.secret_env.as_deref(), Some("CTOWER_WEBHOOK_SECRET"));
-                assert!(w.secret.is_none());
-            }
+            Some(Hook::Webhook(w)) => match &w.target {
+                Target::Webhook {
+                    secret,
+                    secret_from,
+                    ..
+                } => {
+                    assert_eq!(
+                        secret_from.as_deref(),
+                        Some("environment variable `CTOWER_WEBHOOK_SECRET`")
+                    );
+                    assert!(secret.is_none());
+                }
+                other => panic!("expected a webhook target, got {other:?}"),
+            },
             other => panic!("expected a webhook, got {other:?}"),
         }
         // A webhook whose secret was never read does not start unsigned.
-        match crate::HookDispatcher::start(hooks) {
+        let dir = std::env::temp_dir().join("ctower-unread-secret-test");
+        match crate::HookDispatcher::start(hooks, crate::DispatcherOptions::new(dir)) {
             Err(crate::AlertsError::UnreadSecret { hook, var }) => {
                 assert_eq!(
                     (hook.as_str(), var.as_str()),
-                    ("oncall", "CTOWER_WEBHOOK_SECRET")
+                    ("oncall", "environment variable `CTOWER_WEBHOOK_SECRET`")
                 );
             }
             other => panic!("expected UnreadSecret, got {other:?}"),

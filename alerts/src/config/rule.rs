@@ -176,6 +176,12 @@ impl Rule {
         self.source.label()
     }
 
+    /// The signal whose every sample this rule watches (none yet: rules
+    /// watch windows).
+    pub fn sample_signal(&self) -> Option<&Arc<str>> {
+        None
+    }
+
     /// Whether `value` is in alarm (strictly beyond the threshold).
     pub fn trips(&self, value: f64) -> bool {
         match self.condition {

@@ -97,13 +97,69 @@ impl Secrets<'_> {
             }
             return None;
         };
-        match WebhookSecret::parse(&value) {
-            Ok(s) => Some(s),
+        Self::parse_named(
+            &value,
+            &format!("environment variable `{var}`"),
+            key,
+            issues,
+        )
+    }
+
+    /// Reads a secret from the file at `path` (whole file, surrounding
+    /// whitespace trimmed), named at `key`. When only checking a file
+    /// ([`Secrets::IfSet`]) a missing file is no problem.
+    pub(super) fn read_file(
+        &self,
+        path: &str,
+        key: &str,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<WebhookSecret> {
+        let required = matches!(self, Secrets::Required(_));
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse_named(text.trim(), &format!("file `{path}`"), key, issues),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 issues.push(ConfigIssue::new(
                     key,
-                    format!("environment variable `{var}`: {e}"),
+                    format!("cannot read the secret file `{path}`: {e}"),
                 ));
+                None
+            }
+        }
+    }
+
+    /// Reads a plain string secret (a PagerDuty routing key) from
+    /// environment variable `var` (`from_file`: false) or file `var`.
+    pub(super) fn read_plain(
+        &self,
+        var: &str,
+        from_file: bool,
+        key: &str,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<String> {
+        let s = match from_file {
+            false => self.read(var, key, issues)?,
+            true => self.read_file(var, key, issues)?,
+        };
+        match String::from_utf8(s.key().to_vec()) {
+            Ok(text) if !var.is_empty() => Some(text),
+            _ => {
+                issues.push(ConfigIssue::new(key, "is not UTF-8 text"));
+                None
+            }
+        }
+    }
+
+    fn parse_named(
+        value: &str,
+        what: &str,
+        key: &str,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<WebhookSecret> {
+        match WebhookSecret::parse(value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                issues.push(ConfigIssue::new(key, format!("{what}: {e}")));
                 None
             }
         }

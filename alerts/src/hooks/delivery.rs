@@ -1,50 +1,101 @@
-//! HTTP delivery of one webhook: the worker thread that takes events off
-//! the webhook's queue and POSTs each, with retries and back-off.
+//! Delivery of one hook: the thread that drains the hook's outbox in
+//! order, one notification at a time, and sends it (HTTP POST, or a
+//! command with the body on its standard input).
+//!
+//! Outcome of one attempt:
+//! - **2xx** (a command: exit status 0): delivered, the outbox moves on.
+//! - **408, 429, 5xx**, a timeout, a connection or TLS error (a command:
+//!   any other exit, a kill at its timeout, a failure to start): retried
+//!   with a jittered back-off (`retry_base_ms`, doubling, capped at
+//!   `retry_max_secs`), for as long as it takes; the notification stays
+//!   at the head of the outbox, so nothing behind it overtakes it.
+//! - **Any other status** (4xx, a redirect): refused for good: written to
+//!   the hook's dead-letter file with the status and the reply's start,
+//!   and the outbox moves on.
+//!
+//! The `webhook-id` is the notification's id, fixed when it was written to
+//! the outbox: the same on every retry and after a restart. The signature
+//! (`webhook-timestamp`, `webhook-signature`) is made afresh per attempt.
 
-use super::envelope::{event_type, sign, webhook_body, webhook_id};
-use super::log::log_dropped;
-use super::queue::{Abort, Queue};
-use super::Counters;
-use crate::config::WebhookHook;
-use crate::AlertsError;
-use ctower_model::time::rfc3339_ms;
-use ctower_model::{AlarmEvent, Clock};
-use std::sync::Arc;
-use std::time::Duration;
+use super::envelope::sign;
+use super::format::{body, notification_type};
+use super::queue::Abort;
+use crate::config::{Target, WebhookHook};
+use crate::notify::Notification;
+use ctower_model::backoff::Backoff;
+use ctower_model::Clock;
+use ctower_outbox::Outbox;
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// The body of one webhook's thread.
+/// What the dispatcher reads of a hook's delivery.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Health {
+    /// Since when attempts have failed (wall ms), while they do.
+    pub(super) failing_since_ms: Option<i64>,
+    /// The last failure, while attempts fail.
+    pub(super) last_error: Option<String>,
+    /// Delivered since start.
+    pub(super) delivered: u64,
+    /// Refused for good (dead-lettered) since start.
+    pub(super) dead_lettered: u64,
+    /// The dead-letter file cannot be written.
+    pub(super) dead_letter_error: Option<String>,
+}
+
+/// One attempt's failure.
+enum Failure {
+    /// Worth another attempt.
+    Retry(String),
+    /// Refused for good.
+    Refused(String),
+}
+
+/// The body of one hook's thread.
 pub(super) struct Worker {
     pub(super) hook: WebhookHook,
-    pub(super) queue: Arc<Queue<AlarmEvent>>,
-    pub(super) counters: Arc<Counters>,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) dead_letters: PathBuf,
+    pub(super) health: Arc<Mutex<Health>>,
     pub(super) abort: Arc<Abort>,
     pub(super) clock: Clock,
+    pub(super) seed: u64,
 }
 
-/// Whether an HTTP status is worth another attempt (overload or a server fault).
-fn retryable_status(status: u16) -> bool {
-    status == 429 || (500..600).contains(&status)
+/// The URL without its path and query: Slack and Teams URLs carry their
+/// secret in the path, so logs show only the scheme and host.
+pub fn redact_url(url: &str) -> String {
+    match url.parse::<ureq::http::Uri>() {
+        Ok(u) => format!(
+            "{}://{}/…",
+            u.scheme_str().unwrap_or("http"),
+            u.authority().map_or("", |a| a.as_str())
+        ),
+        Err(_) => "<invalid URL>".into(),
+    }
 }
 
-/// Whether a transport error may go away by itself (network, timeout).
-fn retryable_transport(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound
-    )
-}
-
-/// Delay before retry `n` (1-based): `base × 2^(n−1)`, capped at 60 s.
-fn backoff(base: Duration, n: u32) -> Duration {
-    let factor = 1u32 << n.saturating_sub(1).min(16);
-    base.saturating_mul(factor).min(Duration::from_secs(60))
+/// Where a hook sends, safe to log.
+pub fn describe(hook: &WebhookHook) -> String {
+    match &hook.target {
+        Target::Command { argv } => argv.first().cloned().unwrap_or_default(),
+        Target::Webhook { url, .. } => url.clone(),
+        Target::Slack { url } | Target::Teams { url } | Target::PagerDuty { url, .. } => {
+            redact_url(url)
+        }
+    }
 }
 
 impl Worker {
-    /// Delivers queued events until the queue is closed and empty.
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drains the outbox until it is closed and empty, or aborted (what is
+    /// left stays on disk for the next start).
     pub(super) fn run(self) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(self.hook.timeout))
@@ -53,101 +104,236 @@ impl Worker {
             .user_agent(concat!("ctower-alerts/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        while let Some(ev) = self.queue.pop() {
-            if self.abort.is_set() {
-                Counters::inc(&self.counters.dropped);
-                log_dropped(&self.hook.name, &ev, "shutdown deadline passed");
-                continue;
-            }
-            match self.deliver(&agent, &ev) {
-                Ok(attempts) => {
-                    Counters::inc(&self.counters.sent);
-                    tracing::debug!(hook = %self.hook.name, attempts, kind = event_type(ev.kind), rule = %ev.rule, "webhook delivered");
-                }
+        let mut backoff = Backoff::jittered(self.hook.retry_base, self.hook.retry_max, self.seed);
+        let mut sent: VecDeque<Instant> = VecDeque::new();
+        loop {
+            let abort = self.abort.clone();
+            let batch = match self
+                .outbox
+                .read_batch(1, Duration::ZERO, &move || abort.is_set())
+            {
+                Ok(Some(b)) => b,
+                Ok(None) => return,
                 Err(e) => {
-                    Counters::inc(&self.counters.failed);
-                    tracing::error!(
-                        hook = %self.hook.name,
-                        error = %e,
-                        kind = event_type(ev.kind),
-                        rule = %ev.rule,
-                        scope = %ev.scope,
-                        signal = ev.signal.as_deref().unwrap_or(""),
-                        ts = %rfc3339_ms(ev.ts_ms),
-                        "webhook delivery failed"
-                    );
+                    tracing::error!(hook = %self.hook.name, outbox = %self.outbox.dir().display(), error = %e, "cannot read the hook's outbox; retrying");
+                    if self.abort.sleep(backoff.next_delay()) {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            for line in &batch.lines {
+                if !self.deliver_line(&agent, line, &mut backoff, &mut sent) {
+                    return; // aborted: the line stays in the outbox
+                }
+            }
+            if let Err(e) = self.outbox.ack(batch.end) {
+                tracing::error!(hook = %self.hook.name, outbox = %self.outbox.dir().display(), error = %e, "cannot move the hook outbox's cursor: this notification may be sent again after a restart (same webhook-id)");
+            }
+        }
+    }
+
+    /// Delivers one outbox line (retrying until done or aborted); `false`
+    /// when aborted.
+    fn deliver_line(
+        &self,
+        agent: &ureq::Agent,
+        line: &str,
+        backoff: &mut Backoff,
+        sent: &mut VecDeque<Instant>,
+    ) -> bool {
+        let n: Notification = match serde_json::from_str(line) {
+            Ok(n) => n,
+            Err(e) => {
+                self.dead_letter(line, &format!("unreadable outbox record: {e}"));
+                return true;
+            }
+        };
+        let Some(body) = body(&n, &self.hook.target) else {
+            return true; // not for this kind of hook (a PagerDuty repeat)
+        };
+        if !self.pace(sent) {
+            return false;
+        }
+        loop {
+            match self.attempt(agent, &n, &body) {
+                Ok(()) => {
+                    backoff.reset();
+                    let mut h = self.health();
+                    if h.failing_since_ms.take().is_some() {
+                        tracing::info!(hook = %self.hook.name, "hook delivers again");
+                    }
+                    h.last_error = None;
+                    h.delivered += 1;
+                    tracing::debug!(hook = %self.hook.name, id = %n.id, kind = notification_type(&n), "hook notification delivered");
+                    return true;
+                }
+                Err(Failure::Refused(reason)) => {
+                    self.dead_letter(line, &reason);
+                    return true;
+                }
+                Err(Failure::Retry(reason)) => {
+                    let delay = backoff.next_delay();
+                    let first = {
+                        let mut h = self.health();
+                        let first = h.failing_since_ms.is_none();
+                        h.failing_since_ms.get_or_insert(self.clock.now_ms());
+                        h.last_error = Some(reason.clone());
+                        first
+                    };
+                    if first {
+                        tracing::error!(hook = %self.hook.name, to = %describe(&self.hook), id = %n.id, error = %reason, retry_in_ms = delay.as_millis() as u64, "hook notification not delivered; it stays in the outbox and is retried");
+                    } else {
+                        tracing::warn!(hook = %self.hook.name, id = %n.id, error = %reason, retry_in_ms = delay.as_millis() as u64, "hook notification not delivered; retrying");
+                    }
+                    if self.abort.sleep(delay) {
+                        return false;
+                    }
                 }
             }
         }
     }
 
-    /// One POST; signed afresh (a new timestamp) when the hook has a secret.
-    fn post_once(&self, agent: &ureq::Agent, id: &str, body: &str) -> Result<u16, ureq::Error> {
+    /// Waits until one more delivery fits `max_per_minute`; `false` when aborted.
+    fn pace(&self, sent: &mut VecDeque<Instant>) -> bool {
+        let Some(max) = self.hook.max_per_minute else {
+            return true;
+        };
+        let minute = Duration::from_secs(60);
+        while sent.front().is_some_and(|t| t.elapsed() >= minute) {
+            sent.pop_front();
+        }
+        if sent.len() >= max as usize {
+            if let Some(oldest) = sent.front() {
+                let wait = minute.saturating_sub(oldest.elapsed());
+                if self.abort.sleep(wait) {
+                    return false;
+                }
+            }
+            sent.pop_front();
+        }
+        sent.push_back(Instant::now());
+        true
+    }
+
+    fn attempt(&self, agent: &ureq::Agent, n: &Notification, body: &str) -> Result<(), Failure> {
+        let url = match &self.hook.target {
+            Target::Command { argv } => return self.run_command(argv, n, body),
+            Target::Webhook { url, .. }
+            | Target::Slack { url }
+            | Target::Teams { url }
+            | Target::PagerDuty { url, .. } => url,
+        };
         let mut req = agent
-            .post(&self.hook.url)
+            .post(url)
             .header("content-type", "application/json")
-            .header("webhook-id", id);
-        if let Some(secret) = &self.hook.secret {
+            .header("webhook-id", &n.id);
+        if let Target::Webhook {
+            secret: Some(secret),
+            ..
+        } = &self.hook.target
+        {
             let ts = self.clock.now_ms().div_euclid(1000);
             req = req
                 .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", sign(secret.key(), id, ts, body));
+                .header("webhook-signature", sign(secret.key(), &n.id, ts, body));
         }
-        let resp = req.send(body)?;
-        Ok(resp.status().as_u16())
-    }
-
-    /// One attempt: `Ok(())` on 2xx, else the error and whether to retry it.
-    fn attempt(
-        &self,
-        agent: &ureq::Agent,
-        id: &str,
-        body: &str,
-    ) -> Result<(), (AlertsError, bool)> {
-        let hook = self.hook.name.to_string();
-        match self.post_once(agent, id, body) {
-            Ok(status) if (200..300).contains(&status) => Ok(()),
-            Ok(status) => Err((
-                AlertsError::HttpStatus { hook, status },
-                retryable_status(status),
-            )),
-            Err(source) => {
-                let retry = retryable_transport(&source);
-                Err((AlertsError::Transport { hook, source }, retry))
+        match req.send(body) {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                if (200..300).contains(&status) {
+                    return Ok(());
+                }
+                let reply: String = resp
+                    .body_mut()
+                    .read_to_string()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                let reason = format!("HTTP {status}: {}", reply.trim());
+                if status == 408 || status == 429 || (500..600).contains(&status) {
+                    Err(Failure::Retry(reason))
+                } else {
+                    Err(Failure::Refused(reason))
+                }
             }
+            Err(e) => Err(Failure::Retry(e.to_string())),
         }
     }
 
-    /// Delivers one event with retries; the number of attempts on success.
-    fn deliver(&self, agent: &ureq::Agent, ev: &AlarmEvent) -> Result<u32, AlertsError> {
-        let hook = || self.hook.name.to_string();
-        let body = webhook_body(ev)?;
-        let id = webhook_id(ev);
-        let mut attempt: u32 = 0;
+    /// Runs the command with the body on its standard input.
+    fn run_command(&self, argv: &[String], n: &Notification, body: &str) -> Result<(), Failure> {
+        use std::process::{Command, Stdio};
+        let Some((program, args)) = argv.split_first() else {
+            return Err(Failure::Refused("no program".into()));
+        };
+        let mut child = Command::new(program)
+            .args(args)
+            .env("CTOWER_WEBHOOK_ID", &n.id)
+            .env("CTOWER_NOTIFICATION_TYPE", notification_type(n))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Failure::Retry(format!("cannot start `{program}`: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A program that does not read its input is its own business.
+            let _ = stdin.write_all(body.as_bytes());
+        }
+        let deadline = Instant::now() + self.hook.timeout;
         loop {
-            attempt += 1;
-            let err = match self.attempt(agent, &id, &body) {
-                Ok(()) => return Ok(attempt),
-                Err((e, false)) => return Err(e),
-                Err((e, true)) => e,
-            };
-            if attempt > self.hook.max_retries {
-                return Err(AlertsError::GaveUp {
-                    hook: hook(),
-                    attempts: attempt,
-                    last: Box::new(err),
-                });
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        use std::io::Read as _;
+                        let _ = (&mut e).take(400).read_to_string(&mut err);
+                    }
+                    return Err(Failure::Retry(format!(
+                        "`{program}` exited with {status}: {}",
+                        err.trim()
+                    )));
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Failure::Retry(format!(
+                        "`{program}` did not finish within {:?}; killed",
+                        self.hook.timeout
+                    )));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(Failure::Retry(format!("waiting for `{program}`: {e}"))),
             }
-            let delay = backoff(self.hook.retry_base, attempt);
-            tracing::warn!(
-                hook = %self.hook.name,
-                attempt,
-                retry_in_ms = delay.as_millis() as u64,
-                error = %err,
-                "webhook attempt failed; retrying"
-            );
-            if self.abort.sleep(delay) {
-                return Err(AlertsError::Aborted { hook: hook() });
+        }
+    }
+
+    /// Appends a refused notification to the dead-letter file (synced).
+    fn dead_letter(&self, line: &str, reason: &str) {
+        tracing::error!(hook = %self.hook.name, to = %describe(&self.hook), file = %self.dead_letters.display(), reason, "hook notification refused for good: dead-lettered");
+        let record = serde_json::json!({
+            "at": ctower_model::time::rfc3339_ms(self.clock.now_ms()),
+            "hook": &*self.hook.name,
+            "reason": reason,
+            "notification": serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|_| serde_json::Value::String(line.into())),
+        });
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.dead_letters)
+            .and_then(|mut f| {
+                writeln!(f, "{record}")?;
+                f.sync_data()
+            });
+        let mut h = self.health();
+        h.dead_lettered += 1;
+        match written {
+            Ok(()) => h.dead_letter_error = None,
+            Err(e) => {
+                tracing::error!(hook = %self.hook.name, file = %self.dead_letters.display(), error = %e, "cannot write the hook's dead-letter file");
+                h.dead_letter_error = Some(format!("{}: {e}", self.dead_letters.display()));
             }
         }
     }
@@ -158,23 +344,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_caps() {
-        let b = Duration::from_millis(500);
-        assert_eq!(backoff(b, 1), Duration::from_millis(500));
-        assert_eq!(backoff(b, 2), Duration::from_millis(1000));
-        assert_eq!(backoff(b, 3), Duration::from_millis(2000));
-        assert_eq!(backoff(b, 30), Duration::from_secs(60));
-    }
-
-    #[test]
-    fn retry_classification() {
-        assert!(retryable_status(500));
-        assert!(retryable_status(503));
-        assert!(retryable_status(429));
-        assert!(!retryable_status(400));
-        assert!(!retryable_status(404));
-        assert!(!retryable_status(301));
-        assert!(retryable_transport(&ureq::Error::ConnectionFailed));
-        assert!(!retryable_transport(&ureq::Error::BadUri("x".into())));
+    fn urls_with_secrets_in_the_path_are_redacted() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9/x?y"), "http://127.0.0.1:9/…");
     }
 }

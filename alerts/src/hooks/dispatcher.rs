@@ -1,379 +1,387 @@
-//! The dispatcher: fans each alarm event out to the hooks that want it,
-//! owns the webhook threads and their queues, and shuts them down in order.
+//! The dispatcher: log hooks inline; for the delivering hooks, the
+//! [`Notifier`]'s notifications written to each hook's durable outbox
+//! (synced before [`HookDispatcher::send`] returns), one delivery thread
+//! per hook draining it, and one timer thread for repeats and escalations.
 
-use super::delivery::Worker;
-use super::log::{log_dropped, log_event};
-use super::queue::{Abort, PushError, Queue};
-use super::{Counters, HookStats};
-use crate::config::{Hook, LogHook, WebhookHook};
+use super::delivery::{describe, Health, Worker};
+use super::log::log_event;
+use super::queue::Abort;
+use super::HookStats;
+use crate::config::{Hook, LogHook, Target, WebhookHook};
+use crate::notify::{FloodLimits, Notification, Notifier};
 use crate::AlertsError;
-use ctower_model::{AlarmEvent, Clock, Priority};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
+use ctower_model::{AlarmEvent, Clock, Fault, OutboxStatus};
+use ctower_outbox::{Outbox, OutboxRules};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// A hook failing this long raises its fault (and ctower's system alarm).
+pub const FAILING_FAULT_AFTER_MS: i64 = 60_000;
+
 /// Tuning of a [`HookDispatcher`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DispatcherOptions {
-    /// The wall clock, read for `webhook-timestamp` (whole seconds);
-    /// injected so tests can fix it.
+    /// The wall clock: `webhook-timestamp`, repeat and escalation timers.
     pub clock: Clock,
-    /// Capacity of each webhook's queue (at least 1).
-    pub queue_capacity: usize,
-    /// How long [`HookDispatcher::send`] may block on a full queue.
-    pub enqueue_wait: Duration,
-    /// How long [`HookDispatcher::shutdown`] waits for the queues to drain.
+    /// Each delivering hook's outbox is `outbox_dir/<hook name>/`, its
+    /// dead letters `outbox_dir/<hook name>/dead-letters.jsonl`.
+    pub outbox_dir: PathBuf,
+    /// Disk budget of each hook's outbox.
+    pub outbox_budget_bytes: u64,
+    /// Flood limits per site console.
+    pub flood: FloodLimits,
+    /// How often repeats and escalations are looked at.
+    pub tick: Duration,
+    /// How long [`HookDispatcher::shutdown`] waits for the outboxes to drain
+    /// (what is left is sent at the next start).
     pub shutdown_wait: Duration,
 }
 
-impl Default for DispatcherOptions {
-    fn default() -> Self {
+impl DispatcherOptions {
+    /// Defaults with the outboxes under `outbox_dir`.
+    pub fn new(outbox_dir: PathBuf) -> Self {
         DispatcherOptions {
             clock: Clock::system(),
-            queue_capacity: 1024,
-            enqueue_wait: Duration::from_millis(250),
+            outbox_dir,
+            outbox_budget_bytes: 256 << 20,
+            flood: FloodLimits::default(),
+            tick: Duration::from_secs(1),
             shutdown_wait: Duration::from_secs(10),
         }
     }
 }
 
-impl std::fmt::Debug for DispatcherOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DispatcherOptions")
-            .field("queue_capacity", &self.queue_capacity)
-            .field("enqueue_wait", &self.enqueue_wait)
-            .field("shutdown_wait", &self.shutdown_wait)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Sends the worker's index when the worker ends, even by a panic.
-struct DoneGuard {
-    index: usize,
-    tx: mpsc::Sender<usize>,
-}
-
-impl Drop for DoneGuard {
-    fn drop(&mut self) {
-        let _ = self.tx.send(self.index);
-    }
-}
-
-/// The dispatcher's side of one webhook.
-struct WebhookHandle {
-    name: Arc<str>,
-    min_priority: Priority,
-    queue: Arc<Queue<AlarmEvent>>,
-    /// Set while the queue is full, so a dead endpoint costs one wait.
-    congested: AtomicBool,
+/// One delivering hook.
+struct Delivering {
+    hook: WebhookHook,
+    outbox: Arc<Outbox>,
+    health: Arc<Mutex<Health>>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Fans alarm events out to the hooks. See the [module docs](super) for
-/// queueing, retries and shutdown.
+/// One hook as the metrics see it: its configuration, outbox and delivery health.
+type Watched = (WebhookHook, Arc<Outbox>, Arc<Mutex<Health>>);
+
+/// What the metrics read of the hooks, from any thread.
+#[derive(Clone)]
+pub struct HooksHealth {
+    hooks: Arc<Vec<Watched>>,
+}
+
+impl std::fmt::Debug for HooksHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HooksHealth")
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
+}
+
+impl HooksHealth {
+    /// One outbox status per delivering hook (named `hook.<name>`).
+    pub fn statuses(&self, now_ms: i64) -> Vec<OutboxStatus> {
+        self.hooks
+            .iter()
+            .map(|(hook, outbox, health)| {
+                let n = outbox.numbers(now_ms);
+                let h = health.lock().map(|h| h.clone()).unwrap_or_default();
+                OutboxStatus {
+                    name: format!("hook.{}", hook.name),
+                    target: describe(hook),
+                    pending_lines: n.pending_lines,
+                    used_bytes: n.used_bytes,
+                    budget_bytes: n.budget_bytes,
+                    oldest_age_ms: n.oldest_age_ms,
+                    written: h.delivered,
+                    rejected: h.dead_lettered,
+                    lost: n.lost,
+                    last_error: n.write_error.or(h.last_error).or(h.dead_letter_error),
+                }
+            })
+            .collect()
+    }
+
+    /// A fault per hook that has failed for a minute, cannot write its
+    /// outbox or its dead letters (stage `hook.<name>`).
+    pub fn faults(&self, now_ms: i64) -> Vec<Fault> {
+        self.hooks
+            .iter()
+            .filter_map(|(hook, outbox, health)| {
+                let n = outbox.numbers(now_ms);
+                let h = health.lock().map(|h| h.clone()).unwrap_or_default();
+                let failing = h
+                    .failing_since_ms
+                    .is_some_and(|t| now_ms - t >= FAILING_FAULT_AFTER_MS);
+                let error = match (&n.write_error, &h.dead_letter_error, failing) {
+                    (Some(e), _, _) => format!("cannot write its outbox: {e}"),
+                    (None, Some(e), _) => format!("cannot write its dead letters: {e}"),
+                    (None, None, true) => format!(
+                        "not delivered for {} s ({} waiting): {}",
+                        (now_ms - h.failing_since_ms.unwrap_or(now_ms)) / 1000,
+                        n.pending_lines,
+                        h.last_error.unwrap_or_default()
+                    ),
+                    (None, None, false) => return None,
+                };
+                Some(Fault {
+                    stage: format!("hook.{}", hook.name),
+                    path: describe(hook),
+                    error,
+                    lost: n.lost,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Fans alarm events out to the hooks. See the [module docs](super).
 pub struct HookDispatcher {
     logs: Vec<LogHook>,
-    webhooks: Vec<WebhookHandle>,
-    counters: Arc<Counters>,
+    notifier: Arc<Mutex<Notifier>>,
+    hooks: Arc<Vec<Delivering>>,
+    health: HooksHealth,
     abort: Arc<Abort>,
-    done_rx: mpsc::Receiver<usize>,
-    enqueue_wait: Duration,
+    ticker: Option<(Arc<Abort>, JoinHandle<()>)>,
+    clock: Clock,
     shutdown_wait: Duration,
-    closed: bool,
 }
 
 impl std::fmt::Debug for HookDispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HookDispatcher")
-            .field("logs", &self.logs)
-            .field(
-                "webhooks",
-                &self.webhooks.iter().map(|w| &w.name).collect::<Vec<_>>(),
-            )
-            .field("stats", &self.stats())
-            .finish()
+            .field("logs", &self.logs.len())
+            .field("hooks", &self.hooks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes notifications to their hooks' outboxes (each synced).
+fn write(hooks: &[Delivering], notes: Vec<Notification>, now_ms: i64) {
+    for d in hooks {
+        let lines: Vec<String> = notes
+            .iter()
+            .filter(|n| n.hook == d.hook.name)
+            .filter_map(|n| serde_json::to_string(n).ok())
+            .collect();
+        // The outbox logs and counts its own write errors (a fault).
+        let _ = d.outbox.append(&lines, now_ms);
     }
 }
 
 impl HookDispatcher {
-    /// Starts the hooks with [`DispatcherOptions::default`].
-    pub fn start(hooks: Vec<Hook>) -> Result<HookDispatcher, AlertsError> {
-        Self::start_with(hooks, DispatcherOptions::default())
-    }
-
-    /// Starts the hooks: one thread per webhook. Fails if a thread cannot
-    /// be started, or if a webhook's signing secret was never read (its
-    /// configuration was checked with [`Secrets::IfSet`](crate::Secrets::IfSet)
-    /// and the variable was not set): such a webhook is never sent unsigned.
-    pub fn start_with(
+    /// Opens each delivering hook's outbox (what a previous run left is
+    /// delivered first), starts its thread, and the timer thread.
+    pub fn start(
         hooks: Vec<Hook>,
         options: DispatcherOptions,
     ) -> Result<HookDispatcher, AlertsError> {
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut d = HookDispatcher {
-            logs: Vec::new(),
-            webhooks: Vec::new(),
-            counters: Arc::new(Counters::default()),
-            abort: Arc::new(Abort::default()),
-            done_rx,
-            enqueue_wait: options.enqueue_wait,
-            shutdown_wait: options.shutdown_wait,
-            closed: false,
-        };
+        let mut logs = Vec::new();
+        let mut routes = Vec::new();
+        let mut delivering = Vec::new();
         for hook in hooks {
+            routes.push(hook.route().clone());
             match hook {
-                Hook::Log(h) => d.logs.push(h),
-                // On error `d` is dropped, which stops the workers already started.
-                Hook::Webhook(h) => d.spawn_webhook(h, &options, &done_tx)?,
+                Hook::Log(h) => logs.push(h),
+                Hook::Webhook(h) => delivering.push(h),
             }
         }
-        Ok(d)
-    }
-
-    /// Starts the thread and the queue of one webhook.
-    fn spawn_webhook(
-        &mut self,
-        hook: WebhookHook,
-        options: &DispatcherOptions,
-        done_tx: &mpsc::Sender<usize>,
-    ) -> Result<(), AlertsError> {
-        if let (Some(var), None) = (&hook.secret_env, &hook.secret) {
-            return Err(AlertsError::UnreadSecret {
-                hook: hook.name.to_string(),
-                var: var.to_string(),
+        let abort = Arc::new(Abort::default());
+        let mut started = Vec::new();
+        for (i, hook) in delivering.into_iter().enumerate() {
+            match &hook.target {
+                Target::Webhook {
+                    secret: None,
+                    secret_from: Some(from),
+                    ..
+                } => {
+                    return Err(AlertsError::UnreadSecret {
+                        hook: hook.name.to_string(),
+                        var: from.to_string(),
+                    });
+                }
+                Target::PagerDuty {
+                    routing_key: None, ..
+                } => {
+                    return Err(AlertsError::UnreadSecret {
+                        hook: hook.name.to_string(),
+                        var: "routing key".into(),
+                    });
+                }
+                _ => {}
+            }
+            let dir = options.outbox_dir.join(&*hook.name);
+            let outbox = Outbox::open(OutboxRules {
+                name: format!("hook outbox `{}`", hook.name),
+                lost_hint: "these notifications will not be sent; the journal and the audit trail still hold the alarms".into(),
+                dir: dir.clone(),
+                segment_bytes: (options.outbox_budget_bytes / 8).clamp(64 << 10, 16 << 20),
+                budget_bytes: options.outbox_budget_bytes,
+            })
+            .map_err(|source| AlertsError::Outbox { hook: hook.name.to_string(), dir: dir.clone(), source })?;
+            let health = Arc::new(Mutex::new(Health::default()));
+            let worker = Worker {
+                hook: hook.clone(),
+                outbox: outbox.clone(),
+                dead_letters: dir.join("dead-letters.jsonl"),
+                health: health.clone(),
+                abort: abort.clone(),
+                clock: options.clock.clone(),
+                seed: ctower_model::backoff::jitter_seed(i),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("hook-{}", hook.name))
+                .spawn(move || worker.run())
+                .map_err(|source| AlertsError::Spawn {
+                    hook: hook.name.to_string(),
+                    source,
+                })?;
+            started.push(Delivering {
+                hook,
+                outbox,
+                health,
+                thread: Some(thread),
             });
         }
-        let queue = Arc::new(Queue::new(options.queue_capacity));
-        let name = hook.name.clone();
-        let min_priority = hook.min_priority;
-        let worker = Worker {
-            hook,
-            queue: queue.clone(),
-            counters: self.counters.clone(),
-            abort: self.abort.clone(),
-            clock: options.clock.clone(),
+        let health = HooksHealth {
+            hooks: Arc::new(
+                started
+                    .iter()
+                    .map(|d| (d.hook.clone(), d.outbox.clone(), d.health.clone()))
+                    .collect(),
+            ),
         };
-        let guard = DoneGuard {
-            index: self.webhooks.len(),
-            tx: done_tx.clone(),
+        let hooks = Arc::new(started);
+        let notifier = Arc::new(Mutex::new(Notifier::new(routes, options.flood)));
+        let ticker = if hooks.is_empty() {
+            None
+        } else {
+            let stop = Arc::new(Abort::default());
+            let (s, n, h, clock, every) = (
+                stop.clone(),
+                notifier.clone(),
+                hooks.clone(),
+                options.clock.clone(),
+                options.tick,
+            );
+            let thread = std::thread::Builder::new()
+                .name("hook-timers".into())
+                .spawn(move || {
+                    while !s.sleep(every) {
+                        let now = clock.now_ms();
+                        let notes = lock(&n).tick(now);
+                        if !notes.is_empty() {
+                            write(&h, notes, now);
+                        }
+                    }
+                })
+                .map_err(|source| AlertsError::Spawn {
+                    hook: "timers".into(),
+                    source,
+                })?;
+            Some((stop, thread))
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("hook-{name}"))
-            .spawn(move || {
-                let _guard = guard;
-                worker.run();
-            })
-            .map_err(|source| AlertsError::Spawn {
-                hook: name.to_string(),
-                source,
-            })?;
-        self.webhooks.push(WebhookHandle {
-            name,
-            min_priority,
-            queue,
-            congested: AtomicBool::new(false),
-            thread: Some(thread),
-        });
-        Ok(())
+        Ok(HookDispatcher {
+            logs,
+            notifier,
+            hooks,
+            health,
+            abort,
+            ticker,
+            clock: options.clock,
+            shutdown_wait: options.shutdown_wait,
+        })
     }
 
-    /// Hands one event to every hook whose `min_priority` it meets. Log
-    /// hooks write at once; webhooks get it queued (see the module docs for
-    /// a full queue). Never fails: problems are counted and logged.
+    /// One alarm event: logged by the log hooks it is for, and its
+    /// notifications on disk in the outboxes of the hooks it is for before
+    /// this returns.
     pub fn send(&self, ev: &AlarmEvent) {
         for h in &self.logs {
-            if ev.priority >= h.min_priority {
+            if h.route
+                .wants(ev.scope.site.as_deref(), &ev.rule, ev.priority)
+            {
                 log_event(&h.name, ev);
-                Counters::inc(&self.counters.sent);
             }
         }
-        for w in &self.webhooks {
-            if ev.priority >= w.min_priority {
-                self.enqueue(w, ev);
-            }
-        }
-    }
-
-    /// Queues `ev` for one webhook, or drops it (counted, logged).
-    fn enqueue(&self, w: &WebhookHandle, ev: &AlarmEvent) {
-        let wait = if w.congested.load(Ordering::Relaxed) {
-            Duration::ZERO
-        } else {
-            self.enqueue_wait
-        };
-        match w.queue.push(ev.clone(), wait) {
-            Ok(()) => w.congested.store(false, Ordering::Relaxed),
-            Err((why, ev)) => {
-                let reason = match why {
-                    PushError::Full => {
-                        w.congested.store(true, Ordering::Relaxed);
-                        "queue full"
-                    }
-                    PushError::Closed => "hook stopped",
-                };
-                Counters::inc(&self.counters.dropped);
-                log_dropped(&w.name, &ev, reason);
-            }
-        }
-    }
-
-    /// The delivery counters so far.
-    pub fn stats(&self) -> HookStats {
-        HookStats {
-            sent: self.counters.sent.load(Ordering::Relaxed),
-            failed: self.counters.failed.load(Ordering::Relaxed),
-            dropped: self.counters.dropped.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Drains the queues, then joins the workers, waiting at most
-    /// [`DispatcherOptions::shutdown_wait`]; returns the final counters.
-    pub fn shutdown(mut self) -> HookStats {
-        self.close();
-        self.stats()
-    }
-
-    /// Closes the queues, waits for the workers until the shutdown
-    /// deadline, abandons what is left, and joins the finished workers.
-    fn close(&mut self) {
-        if self.closed {
+        if self.hooks.is_empty() {
             return;
         }
-        self.closed = true;
-        for w in &self.webhooks {
-            w.queue.close();
-        }
-        let mut done = Done::new(self.webhooks.len());
-        self.wait_for(&mut done, self.shutdown_wait);
-        if done.remaining > 0 {
-            tracing::error!(
-                busy = done.remaining,
-                wait_ms = self.shutdown_wait.as_millis() as u64,
-                "hook dispatcher: webhooks still busy at the shutdown deadline; dropping their queued events"
-            );
-            self.abandon_queued();
-            // Workers between attempts stop at once; give them a moment.
-            self.wait_for(&mut done, Duration::from_millis(200));
-        }
-        self.join_workers(&done.finished);
+        let now = self.clock.now_ms();
+        let notes = lock(&self.notifier).on_event(ev, now);
+        write(&self.hooks, notes, now);
     }
 
-    /// Receives workers' "done" signals for at most `wait`.
-    fn wait_for(&self, done: &mut Done, wait: Duration) {
-        let deadline = Instant::now() + wait;
-        while done.remaining > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            match self.done_rx.recv_timeout(deadline - now) {
-                Ok(i) => done.mark(i),
-                Err(_) => break,
-            }
-        }
+    /// An event from before a restart (already notified then): the
+    /// notifier's state only, so that its acknowledgement or clear still
+    /// reaches the hooks that were told, and its escalation goes on.
+    pub fn note(&self, ev: &AlarmEvent) {
+        lock(&self.notifier).rebuild(ev, self.clock.now_ms());
     }
 
-    /// Past the deadline: stops retries and drops every queued event.
-    fn abandon_queued(&self) {
+    /// What the metrics read of the hooks.
+    pub fn health(&self) -> HooksHealth {
+        self.health.clone()
+    }
+
+    /// Counters over all delivering hooks.
+    pub fn stats(&self) -> HookStats {
+        let mut s = HookStats::default();
+        for d in self.hooks.iter() {
+            let h = lock(&d.health).clone();
+            s.delivered += h.delivered;
+            s.dead_lettered += h.dead_lettered;
+            s.pending += d.outbox.pending();
+        }
+        s
+    }
+
+    /// Stops the timers, lets the outboxes drain for at most the shutdown
+    /// wait, then stops the delivery threads: what is left stays on disk
+    /// and is sent at the next start.
+    pub fn shutdown(mut self) -> HookStats {
+        if let Some((stop, t)) = self.ticker.take() {
+            stop.trigger();
+            let _ = t.join();
+        }
+        for d in self.hooks.iter() {
+            d.outbox.close();
+        }
+        let deadline = Instant::now() + self.shutdown_wait;
+        while Instant::now() < deadline && self.hooks.iter().any(|d| d.outbox.pending() > 0) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.abort.trigger();
-        for w in &self.webhooks {
-            for ev in w.queue.take_all() {
-                Counters::inc(&self.counters.dropped);
-                log_dropped(&w.name, &ev, "shutdown deadline passed");
-            }
-        }
-    }
-
-    /// Joins the finished workers; detaches those still in a request.
-    fn join_workers(&mut self, finished: &[bool]) {
-        for (w, &finished) in self.webhooks.iter_mut().zip(finished) {
-            let Some(t) = w.thread.take() else { continue };
-            if finished {
-                if t.join().is_err() {
-                    tracing::error!(hook = %w.name, "webhook worker panicked");
+        let stats = self.stats();
+        if let Some(hooks) = Arc::get_mut(&mut self.hooks) {
+            for d in hooks.iter_mut() {
+                // A thread inside a request ends at its timeout on its own.
+                if let Some(t) = d.thread.take() {
+                    if t.is_finished() {
+                        let _ = t.join();
+                    }
                 }
-            } else {
-                tracing::error!(hook = %w.name, "webhook worker still in a request at shutdown; detached");
             }
         }
+        if stats.pending > 0 {
+            tracing::warn!(pending = stats.pending, "hook notifications not delivered yet stay in their outboxes; they are sent at the next start");
+        }
+        stats
     }
 }
 
 impl Drop for HookDispatcher {
     fn drop(&mut self) {
-        self.close();
-    }
-}
-
-/// Which workers have signalled that they ended.
-struct Done {
-    finished: Vec<bool>,
-    remaining: usize,
-}
-
-impl Done {
-    fn new(n: usize) -> Self {
-        Done {
-            finished: vec![false; n],
-            remaining: n,
+        if let Some((stop, _)) = &self.ticker {
+            stop.trigger();
         }
-    }
-
-    fn mark(&mut self, i: usize) {
-        if let Some(d) = self.finished.get_mut(i) {
-            if !*d {
-                *d = true;
-                self.remaining -= 1;
-            }
+        self.abort.trigger();
+        for d in self.hooks.iter() {
+            d.outbox.close();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ctower_model::AlarmEventKind;
-    use ctower_model::{AlarmState, AssetKey, Level};
-
-    fn ev(kind: AlarmEventKind) -> AlarmEvent {
-        AlarmEvent {
-            ts_ms: 1_772_427_600_000,
-            rule: "r".into(),
-            scope: AssetKey::new("s", "a", "l", "m").scope(Level::Asset),
-            signal: Some("x".into()),
-            kind,
-            state: AlarmState::UnackActive,
-            priority: Priority::High,
-            metric: "x.max".into(),
-            value: Some(2.0),
-            threshold: 1.3,
-            message: "m".into(),
-        }
-    }
-
-    #[test]
-    fn log_only_dispatcher_counts_sent() {
-        let hooks = vec![Hook::Log(LogHook {
-            name: "log".into(),
-            min_priority: Priority::Urgent,
-        })];
-        let d = match HookDispatcher::start(hooks) {
-            Ok(d) => d,
-            Err(e) => panic!("{e}"),
-        };
-        d.send(&ev(AlarmEventKind::Raised)); // high < urgent: filtered
-        let mut urgent = ev(AlarmEventKind::Raised);
-        urgent.priority = Priority::Urgent;
-        d.send(&urgent);
-        assert_eq!(
-            d.shutdown(),
-            HookStats {
-                sent: 1,
-                failed: 0,
-                dropped: 0
-            }
-        );
     }
 }

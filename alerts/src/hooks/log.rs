@@ -40,24 +40,3 @@ pub fn log_event(hook: &str, ev: &AlarmEvent) {
         _ => emit!(info),
     }
 }
-
-/// Logs, in full and at `error`, an event `hook` will never attempt, so no
-/// alarm disappears without a trace.
-pub(super) fn log_dropped(hook: &str, ev: &AlarmEvent, reason: &str) {
-    tracing::error!(
-        hook,
-        reason,
-        kind = event_type(ev.kind),
-        rule = %ev.rule,
-        scope = %ev.scope,
-        signal = ev.signal.as_deref().unwrap_or(""),
-        state = ev.state.as_str(),
-        priority = ev.priority.as_str(),
-        metric = %ev.metric,
-        value = ev.value,
-        threshold = ev.threshold,
-        ts = %rfc3339_ms(ev.ts_ms),
-        message = %ev.message,
-        "alarm event dropped by hook"
-    );
-}

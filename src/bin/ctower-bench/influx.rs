@@ -163,7 +163,9 @@ fn ctower_run(bin: &Path, lines: &[String]) -> anyhow::Result<Run> {
         flush: Duration::from_millis(100),
         timeout: Duration::from_secs(30),
         retry_max: Duration::from_secs(5),
-        outbox: ctower::influx::outbox::OutboxRules {
+        outbox: ctower_outbox::OutboxRules {
+            name: ctower::influx::OUTBOX_NAME.into(),
+            lost_hint: ctower::influx::OUTBOX_LOST_HINT.into(),
             dir: dir.join("outbox"),
             segment_bytes: 16 << 20,
             budget_bytes: 4 << 30,

@@ -32,7 +32,16 @@ pub(crate) struct Feed {
     pub(crate) finished: Arc<AtomicBool>,
     /// Set here when the input ended without `finish`.
     pub(crate) aborted: Arc<AtomicBool>,
+    /// Worker 0 only, when rules watch samples: the output, and the
+    /// signals whose samples go to it as they are ingested.
+    pub(crate) tee: Option<Tee>,
 }
+
+/// The output and the signals teed to it.
+pub(crate) type Tee = (
+    std::sync::mpsc::SyncSender<crate::WindowOutput>,
+    Arc<std::collections::BTreeSet<Arc<str>>>,
+);
 
 /// The `Ingest` source on a scope.
 pub(crate) trait IngestExt<'s> {
@@ -68,6 +77,7 @@ impl<'s> IngestExt<'s> for Scope<'s, Time> {
                     act_tx,
                     finished,
                     aborted,
+                    tee,
                 } = feed;
                 if let Some(tx) = act_tx {
                     let _ = tx.send(scope.worker().sync_activator_for(info.address.to_vec()));
@@ -84,6 +94,7 @@ impl<'s> IngestExt<'s> for Scope<'s, Time> {
                     lookahead_ms,
                     max_ts: None,
                     horizon: None,
+                    tee,
                 };
                 move |output| ingest.activate(output)
             },
@@ -108,6 +119,7 @@ struct Ingest {
     max_ts: Option<i64>,
     /// After a finished input: the first window not to close.
     horizon: Option<Time>,
+    tee: Option<Tee>,
 }
 
 impl Ingest {
@@ -156,6 +168,27 @@ impl Ingest {
         };
         let window_ms = self.window_ms;
         let mut obs = batch.observations;
+        // Before the batch can close a window (the frontier moves below),
+        // and before a cluster keeps only its share: every sample.
+        if let Some((tx, signals)) = &self.tee {
+            let samples: Vec<Observation> = obs
+                .iter()
+                .filter(|o| signals.contains(&o.signal))
+                .cloned()
+                .collect();
+            if !samples.is_empty() {
+                let out = crate::WindowOutput {
+                    window_start_ms: 0,
+                    window_end_ms: 0,
+                    outputs: Vec::new(),
+                    closes_window: false,
+                    samples,
+                };
+                if tx.send(out).is_err() {
+                    self.tee = None; // nobody listens any more
+                }
+            }
+        }
         // Over the whole batch, so that every process of a cluster ends at
         // the same horizon.
         if let Some(m) = obs.iter().map(|o| o.ts_ms).max() {

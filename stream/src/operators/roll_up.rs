@@ -139,6 +139,7 @@ impl Emit {
                 window_end_ms: start + self.window_ms,
                 outputs,
                 closes_window,
+                samples: Vec::new(),
             });
         }
     }
@@ -153,6 +154,7 @@ impl Emit {
                 window_end_ms: end,
                 outputs,
                 closes_window: false,
+                samples: Vec::new(),
             });
         }
         if self.stage.dropped_corrections() > 0 {

@@ -1,7 +1,9 @@
-//! The on-disk outbox in front of InfluxDB: every line the output stage
-//! hands to the store is on disk before anything is sent, and leaves only
-//! once the server has accepted it, so an outage of any length up to the
-//! disk budget, or a crash, loses nothing.
+//! A durable outbox: a FIFO of text lines on disk in front of a downstream
+//! that may be down (InfluxDB, an alarm hook). Every line is on disk
+//! before anything is sent, and leaves only once the downstream has taken
+//! it, so an outage of any length up to the disk budget, or a crash, loses
+//! nothing. One writer appends, one drainer reads batches from the cursor
+//! and acknowledges them.
 //!
 //! ## Why segment files, not an embedded database
 //!
@@ -32,11 +34,12 @@
 //! - **Retention**: a segment is deleted once every line of it was
 //!   accepted (never the one being written). Past the budget
 //!   (`outbox_budget_mib`) the oldest segment is dropped, its pending lines
-//!   counted as lost and logged as an error (the journal still holds them:
-//!   `ctower export --to-influx` loads them later).
-//! - **Restart**: the lines after the cursor are sent again, in order.
-//!   Writes are idempotent (same series and timestamp overwrite), so a
-//!   batch accepted just before a crash and sent again changes nothing.
+//!   counted as lost and logged as an error with [`OutboxRules::lost_hint`]
+//!   (for InfluxDB: the journal still holds them).
+//! - **Restart**: the lines after the cursor are sent again, in order. A
+//!   batch taken just before a crash may be sent twice: the downstream must
+//!   be idempotent (InfluxDB: same series and timestamp overwrite; hooks:
+//!   the same `webhook-id` or dedup key).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -48,6 +51,11 @@ use std::time::Duration;
 /// The checked outbox settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRules {
+    /// What it is, for log lines (`InfluxDB outbox`, `hook outbox pager`).
+    pub name: String,
+    /// What a user can do about lines dropped past the budget, for the log
+    /// line (may be empty).
+    pub lost_hint: String,
     /// Where the segments and the cursor are.
     pub dir: PathBuf,
     /// A new segment starts past this size.
@@ -181,7 +189,7 @@ impl Outbox {
             tracing::info!(
                 outbox = %rules.dir.display(),
                 pending = next - acked,
-                "InfluxDB outbox: lines from before the restart are sent again"
+                "{}: lines from before the restart are sent again", rules.name
             );
         }
         let file = match segments.back() {
@@ -194,7 +202,7 @@ impl Outbox {
                 segments,
                 next,
                 acked,
-                appended_at: VecDeque::from([(next, crate::influx::now_ms())]),
+                appended_at: VecDeque::from([(next, now_ms())]),
                 lost,
                 write_error: None,
                 closed: false,
@@ -231,7 +239,7 @@ impl Outbox {
             Err(e) => {
                 st.lost += lines.len() as u64;
                 if st.write_error.is_none() {
-                    tracing::error!(outbox = %self.rules.dir.display(), error = %e, lines = lines.len(), "cannot write the InfluxDB outbox: these lines will not reach InfluxDB (the journal has them)");
+                    tracing::error!(outbox = %self.rules.dir.display(), error = %e, lines = lines.len(), "cannot write the {}: these lines are lost to it ({})", self.rules.name, self.rules.lost_hint);
                 }
                 st.write_error = Some(e.to_string());
             }
@@ -304,8 +312,9 @@ impl Outbox {
                 segment = %s.path.display(),
                 lines_lost = pending,
                 budget_mib = self.rules.budget_bytes >> 20,
-                "InfluxDB outbox over its disk budget: its oldest segment is dropped \
-                 (the journal still has these lines: ctower export --to-influx)"
+                "{} over its disk budget: its oldest segment is dropped ({})",
+                self.rules.name,
+                self.rules.lost_hint
             );
             let _ = std::fs::remove_file(&s.path);
         }
@@ -328,7 +337,7 @@ impl Outbox {
             }
             let pending = st.next - st.acked;
             if pending > 0 {
-                let waited = crate::influx::now_ms() - oldest_pending_ms(&st).unwrap_or(0);
+                let waited = now_ms() - oldest_pending_ms(&st).unwrap_or(0);
                 if pending >= max_lines as u64 || st.closed || waited >= flush.as_millis() as i64 {
                     break;
                 }
@@ -496,7 +505,7 @@ fn read_segment(
             match unframe(record) {
                 Some(line) => batch.lines.push(line.to_string()),
                 None => {
-                    tracing::error!(segment = %path.display(), line = seq, "InfluxDB outbox: a line fails its checksum and is skipped")
+                    tracing::error!(segment = %path.display(), line = seq, "outbox: a line fails its checksum and is skipped")
                 }
             }
             batch.end = seq + 1;
@@ -534,7 +543,7 @@ fn scan(path: &Path, last: bool) -> io::Result<(u64, u64, u64)> {
         // What follows the last good line: a crash mid-write.
         let tail = &data[good_end..];
         let cut_lines = tail.iter().filter(|b| **b == b'\n').count() as u64;
-        tracing::warn!(segment = %path.display(), bytes_cut = tail.len(), "InfluxDB outbox: a torn tail is cut");
+        tracing::warn!(segment = %path.display(), bytes_cut = tail.len(), "outbox: a torn tail is cut");
         OpenOptions::new()
             .write(true)
             .open(path)?
@@ -560,4 +569,11 @@ fn write_cursor(dir: &Path, seq: u64) -> io::Result<()> {
     std::fs::rename(&tmp, dir.join("cursor"))?;
     // The rename itself is durable only once the directory is synced.
     File::open(dir)?.sync_all()
+}
+
+/// The wall clock in Unix milliseconds (the age of pending lines).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
