@@ -110,6 +110,8 @@ fn an_operator_acknowledgement_reaches_every_sink() {
         threshold: 1.3,
         clear_at: 1.1,
         on_delay_ms: 0,
+        off_delay_ms: 0,
+        kind: ctower_alerts::detect::Kind::Threshold,
         priority: Priority::High,
         message: "WFI conductivity above the USP limit".into(),
         filter: ScopeFilter::default(),

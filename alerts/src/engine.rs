@@ -30,47 +30,66 @@
 //!   are not evaluated, only counted in [`AlarmEngine::late_ignored`].
 
 use crate::config::{Rule, RuleSource, ScopeFilter, Stat};
+use crate::detect::{Detector, Kind, Reading};
 use crate::lifecycle::{Input as LifeInput, Lifecycle, Transition};
 use ctower_model::{
-    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, AssetKey, Level, Priority, ScopeKey,
-    StreamOutput,
+    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, AssetKey, Level, Observation, Priority,
+    ScopeKey, StreamOutput,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Identity of one alarm: rule (by index), scope, signal.
 type AlarmKey = (usize, ScopeKey, Option<Arc<str>>);
 
+/// A chattering alarm: this many raises within [`CHATTER_WINDOW_MS`].
+pub const CHATTER_RAISES: usize = 3;
+/// The chatter window (EEMUA 191 / ISA-18.2: 3 active/clear cycles in a minute).
+pub const CHATTER_WINDOW_MS: i64 = 60_000;
+
 #[derive(Debug, Clone)]
 struct Slot {
     /// The ISA-18.2 state machine ([`crate::lifecycle`]).
     life: Lifecycle,
-    /// Window start of the first true window of the current run, while not active.
+    /// The rule's detector state ([`crate::detect`]).
+    detector: Detector,
+    /// Start of the first true input of the current run, while not active.
     run_start_ms: Option<i64>,
-    /// Latest window end evaluated for this alarm.
+    /// Start of the first false input of the current run, while active.
+    clear_start_ms: Option<i64>,
+    /// Latest input time evaluated for this alarm.
     last_end_ms: i64,
     last_value: Option<f64>,
     /// When the alarm last raised.
     raised_ms: Option<i64>,
     /// When the state last changed.
     changed_ms: i64,
+    /// Raises within the chatter window, oldest first.
+    raises: VecDeque<i64>,
+    /// Chattering: held active until the condition has been gone for the
+    /// chatter window.
+    chattering: bool,
 }
 
 impl Slot {
-    fn new(now_ms: i64) -> Self {
+    fn new(rule: &Rule, now_ms: i64) -> Self {
         Slot {
             life: Lifecycle::new(false),
+            detector: Detector::new(&rule.kind),
             run_start_ms: None,
+            clear_start_ms: None,
             last_end_ms: i64::MIN,
             last_value: None,
             raised_ms: None,
             changed_ms: now_ms,
+            raises: VecDeque::new(),
+            chattering: false,
         }
     }
 
     /// A slot that carries no information and can be forgotten.
-    fn is_idle(&self) -> bool {
-        self.life.is_idle() && self.run_start_ms.is_none()
+    fn is_idle(&self, rule: &Rule) -> bool {
+        self.life.is_idle() && self.run_start_ms.is_none() && !rule.kind.stateful()
     }
 }
 
@@ -101,6 +120,9 @@ pub struct AlarmStatus {
     pub raised_ms: Option<i64>,
     /// Event time of the latest state change.
     pub changed_ms: i64,
+    /// Chattering (3 raises within a minute): held until the condition has
+    /// been gone for a minute.
+    pub chattering: bool,
 }
 
 impl AlarmStatus {
@@ -123,6 +145,10 @@ pub struct AlarmEngine {
     alarms: BTreeMap<AlarmKey, Slot>,
     watermark_ms: Option<i64>,
     late_ignored: u64,
+    /// Deadman alarms by site, and each site's newest sample time.
+    deadmen: BTreeMap<Arc<str>, BTreeSet<AlarmKey>>,
+    site_clock: BTreeMap<Arc<str>, i64>,
+    chatter_detected: u64,
 }
 
 fn filter_matches(
@@ -233,50 +259,62 @@ fn event(rule: &Rule, scope: &ScopeKey, signal: &Option<Arc<str>>, c: Change) ->
     }
 }
 
-/// One value of a rule's input for the alarm in `slot`: the lifecycle's
-/// step (on-delay before raising, hysteresis before clearing) and the
-/// change it makes, if any. `window_*` bound the window the value is of.
-fn step(
-    rule: &Rule,
-    slot: &mut Slot,
-    v: f64,
-    window_start_ms: i64,
-    window_end_ms: i64,
-) -> Option<Change> {
+/// One reading of a rule's detector for the alarm in `slot`: on-delay
+/// before raising, off-delay (and the chatter hold) before clearing, and
+/// the change it makes, if any. `start_ms`..`end_ms` bound the input (a
+/// window; a sample has both at its time).
+fn step(rule: &Rule, slot: &mut Slot, r: Reading, start_ms: i64, end_ms: i64) -> Option<Change> {
     let to_change = |t: Transition, threshold: f64| Change {
         kind: t.kind,
         state: t.to,
-        value: Some(v),
+        value: Some(r.value),
         threshold,
-        ts_ms: window_end_ms,
+        ts_ms: end_ms,
     };
+    let cond = r.condition?; // unknown: hold
     if slot.life.condition() {
-        if !rule.clears(v) {
+        if cond {
+            slot.clear_start_ms = None;
             return None;
         }
-        slot.run_start_ms = None;
-        let t = slot
-            .life
-            .apply(LifeInput::Condition(false), window_end_ms)
-            .pop()?;
-        slot.changed_ms = window_end_ms;
+        let since = *slot.clear_start_ms.get_or_insert(start_ms);
+        let hold = match slot.chattering {
+            true => rule.off_delay_ms.max(CHATTER_WINDOW_MS),
+            false => rule.off_delay_ms,
+        };
+        if end_ms - since < hold {
+            return None;
+        }
+        slot.clear_start_ms = None;
+        slot.chattering = false;
+        let t = slot.life.apply(LifeInput::Condition(false), end_ms).pop()?;
+        slot.changed_ms = end_ms;
         return Some(to_change(t, rule.clear_at));
     }
-    if !rule.trips(v) {
+    if !cond {
         slot.run_start_ms = None;
         return None;
     }
-    let start = *slot.run_start_ms.get_or_insert(window_start_ms);
-    if window_end_ms - start < rule.on_delay_ms {
+    let start = *slot.run_start_ms.get_or_insert(start_ms);
+    if end_ms - start < rule.on_delay_ms {
         return None;
     }
     slot.run_start_ms = None;
-    let t = slot
-        .life
-        .apply(LifeInput::Condition(true), window_end_ms)
-        .pop()?;
-    slot.raised_ms = Some(window_end_ms);
-    slot.changed_ms = window_end_ms;
+    let t = slot.life.apply(LifeInput::Condition(true), end_ms).pop()?;
+    slot.raised_ms = Some(end_ms);
+    slot.changed_ms = end_ms;
+    slot.raises.push_back(end_ms);
+    while slot
+        .raises
+        .front()
+        .is_some_and(|t| *t <= end_ms - CHATTER_WINDOW_MS)
+    {
+        slot.raises.pop_front();
+    }
+    if slot.raises.len() >= CHATTER_RAISES && !slot.chattering {
+        slot.chattering = true;
+        tracing::warn!(rule = %rule.name, raises = slot.raises.len(), "alarm chattering: held active until its condition has been gone for a minute");
+    }
     Some(to_change(t, rule.threshold))
 }
 
@@ -295,6 +333,9 @@ impl AlarmEngine {
             alarms: BTreeMap::new(),
             watermark_ms: None,
             late_ignored: 0,
+            deadmen: BTreeMap::new(),
+            site_clock: BTreeMap::new(),
+            chatter_detected: 0,
         }
     }
 
@@ -340,13 +381,15 @@ impl AlarmEngine {
             let slot = match self.alarms.get_mut(&key) {
                 Some(slot) => slot,
                 None => {
-                    // Nothing to remember unless the value starts a run.
-                    if !value.is_some_and(|v| rule.trips(v)) {
+                    // Nothing to remember unless the value starts a run
+                    // (or the detector keeps state).
+                    let starts = value.is_some_and(|v| rule.trips(v));
+                    if !starts && !rule.kind.stateful() {
                         continue;
                     }
                     self.alarms
                         .entry(key.clone())
-                        .or_insert_with(|| Slot::new(window_end_ms))
+                        .or_insert_with(|| Slot::new(rule, window_end_ms))
                 }
             };
             if window_end_ms <= slot.last_end_ms {
@@ -358,16 +401,135 @@ impl AlarmEngine {
                 continue; // undefined: hold
             };
             slot.last_value = Some(v);
-            if let Some(change) = step(rule, slot, v, window_start_ms, window_end_ms) {
+            let active = slot.life.condition();
+            let reading = slot.detector.observe(rule, window_end_ms, v, active);
+            let raised_before = slot.chattering;
+            if let Some(change) = step(rule, slot, reading, window_start_ms, window_end_ms) {
                 let (_, scope, signal) = &key;
                 events.push(event(rule, scope, signal, change));
             }
-            if slot.is_idle() {
+            if slot.chattering && !raised_before {
+                self.chatter_detected += 1;
+            }
+            if slot.is_idle(rule) {
                 self.alarms.remove(&key);
             }
         }
         if ignored {
             self.late_ignored += 1;
+        }
+        events
+    }
+
+    /// Alarms found chattering so far.
+    pub fn chatter_detected(&self) -> u64 {
+        self.chatter_detected
+    }
+
+    /// Whether any rule watches samples (the stream then sends them).
+    pub fn watches_samples(&self) -> bool {
+        self.rules.iter().any(|r| r.sample_signal().is_some())
+    }
+
+    /// Evaluates one sample against every `sample` rule, at the sample's
+    /// event time: process alarms, milliseconds after the sample arrives.
+    /// Then the deadman rules of its site see the site's event time move.
+    /// A sample not newer than the last one of its alarm is not evaluated
+    /// (counted in [`Self::late_ignored`]).
+    pub fn sample(&mut self, obs: &Observation) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let a = &obs.asset;
+        let x = obs.value.as_f64().filter(|v| v.is_finite());
+        for (idx, rule) in self.rules.iter().enumerate() {
+            if rule.sample_signal() != Some(&obs.signal)
+                || !filter_matches(
+                    &rule.filter,
+                    Some(&a.site),
+                    Some(&a.area),
+                    Some(&a.line),
+                    Some(&a.asset),
+                )
+            {
+                continue;
+            }
+            let Some(x) = x else {
+                continue; // not a number: nothing to judge
+            };
+            let key: AlarmKey = (idx, a.scope(Level::Asset), Some(obs.signal.clone()));
+            let slot = match self.alarms.get_mut(&key) {
+                Some(slot) => slot,
+                None => {
+                    if !rule.trips(x) && !rule.kind.stateful() {
+                        continue;
+                    }
+                    if matches!(rule.kind, Kind::Deadman { .. }) {
+                        self.deadmen
+                            .entry(a.site.clone())
+                            .or_default()
+                            .insert(key.clone());
+                    }
+                    self.alarms
+                        .entry(key.clone())
+                        .or_insert_with(|| Slot::new(rule, obs.ts_ms))
+                }
+            };
+            if obs.ts_ms <= slot.last_end_ms {
+                self.late_ignored += 1;
+                continue;
+            }
+            slot.last_end_ms = obs.ts_ms;
+            slot.last_value = Some(x);
+            let active = slot.life.condition();
+            let reading = slot.detector.observe(rule, obs.ts_ms, x, active);
+            let chattering = slot.chattering;
+            if let Some(change) = step(rule, slot, reading, obs.ts_ms, obs.ts_ms) {
+                events.push(event(rule, &key.1, &key.2, change));
+            }
+            if slot.chattering && !chattering {
+                self.chatter_detected += 1;
+            }
+            if slot.is_idle(rule) {
+                self.alarms.remove(&key);
+            }
+        }
+        let clock = self.site_clock.entry(a.site.clone()).or_insert(obs.ts_ms);
+        *clock = (*clock).max(obs.ts_ms);
+        let clock = *clock;
+        events.extend(self.deadman_check(&a.site, clock));
+        events
+    }
+
+    /// Deadman alarms of `site` at its event time `clock_ms` (the newest
+    /// sample of a watched signal of the site: so a replay, whatever its
+    /// timing, sees the same silences).
+    fn deadman_check(&mut self, site: &Arc<str>, clock_ms: i64) -> Vec<AlarmEvent> {
+        let keys: Vec<AlarmKey> = self
+            .deadmen
+            .get(site)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let mut events = Vec::new();
+        for key in keys {
+            let rule = &self.rules[key.0];
+            let Some(slot) = self.alarms.get_mut(&key) else {
+                continue;
+            };
+            if clock_ms <= slot.last_end_ms {
+                continue;
+            }
+            let Some(reading) = slot.detector.silence(rule, clock_ms) else {
+                continue;
+            };
+            let start = match reading.condition {
+                // The silence began when the last sample came.
+                Some(true) => slot.last_end_ms,
+                _ => clock_ms,
+            };
+            if let Some(change) = step(rule, slot, reading, start, clock_ms) {
+                events.push(event(rule, &key.1, &key.2, change));
+            }
         }
         events
     }
@@ -401,7 +563,7 @@ impl AlarmEngine {
                 ts_ms,
             },
         );
-        if slot.is_idle() {
+        if slot.is_idle(r) {
             self.alarms.remove(&key);
         }
         Some(ev)
@@ -429,6 +591,7 @@ impl AlarmEngine {
                     clear_at: r.clear_at,
                     raised_ms: s.raised_ms,
                     changed_ms: s.changed_ms,
+                    chattering: s.chattering,
                 }
             })
     }
@@ -455,6 +618,8 @@ mod tests {
             threshold,
             clear_at,
             on_delay_ms,
+            off_delay_ms: 0,
+            kind: Kind::Threshold,
             priority: Priority::High,
             message: "m".into(),
             filter: ScopeFilter::default(),

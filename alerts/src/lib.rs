@@ -57,6 +57,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod detect;
 pub mod engine;
 pub mod hooks;
 pub mod lifecycle;

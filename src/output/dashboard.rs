@@ -40,4 +40,8 @@ impl Sink for DashboardSink {
     fn alarm(&mut self, ev: &AlarmEvent) {
         send(&self.tx, Update::Alarm(ev.clone()));
     }
+
+    fn immediate(&self) -> bool {
+        true
+    }
 }

@@ -27,6 +27,10 @@ impl Sink for HooksSink {
         }
     }
 
+    fn immediate(&self) -> bool {
+        true
+    }
+
     fn held_alarm(&mut self, ev: &AlarmEvent) {
         if let Some(h) = &self.hooks {
             h.note(ev);

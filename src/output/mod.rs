@@ -49,6 +49,12 @@ pub trait Sink: Send {
     /// An alarm event from before a restart, which this sink already had
     /// (a raw-journal restart computes it again): state only, no output.
     fn held_alarm(&mut self, _ev: &AlarmEvent) {}
+    /// Whether this sink takes process alarms (from samples) the moment
+    /// they happen (hooks, the dashboard), rather than in the output order
+    /// that makes files reproducible (journal, files, InfluxDB).
+    fn immediate(&self) -> bool {
+        false
+    }
     /// Every record and alarm of `window` has been given: make it durable
     /// (the journal commits here). `window.closes_window` is `false` for
     /// late corrections delivered on their own; `now_ms` is the wall clock.
@@ -124,6 +130,10 @@ pub struct OutputStage {
     /// already hold the outputs (a restart).
     checkpoints: Option<(std::path::PathBuf, Option<checkpoint::Position>)>,
     audit: Option<audit::StageAudit>,
+    /// Process alarms already given to the immediate sinks, waiting for
+    /// their place in the output order: (the sample's admission watermark,
+    /// the event), in input order.
+    process: std::collections::VecDeque<(Option<i64>, AlarmEvent)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -148,6 +158,7 @@ impl OutputStage {
             position: checkpoint::Position::default(),
             checkpoints: None,
             audit: None,
+            process: std::collections::VecDeque::new(),
         }
     }
 
@@ -196,15 +207,77 @@ impl OutputStage {
         self
     }
 
+    /// Samples for the per-sample rules (process alarms): evaluated at
+    /// once; their events go to the immediate sinks (hooks, dashboard) now,
+    /// and to the others at their place in the output order
+    /// ([`Self::flush_process`]).
+    fn samples(&mut self, window: &WindowOutput) {
+        let held = self.held();
+        for obs in &window.samples {
+            for ev in self.engine.sample(obs) {
+                if !held {
+                    for sink in self.sinks.iter_mut().filter(|s| s.immediate()) {
+                        sink.alarm(&ev);
+                    }
+                }
+                self.process.push_back((obs.watermark_ms, ev));
+            }
+        }
+    }
+
+    /// Whether the stage is still within what the sinks held before a restart.
+    fn held(&self) -> bool {
+        matches!(&self.checkpoints, Some((_, Some(r))) if self.position <= *r)
+    }
+
+    /// Before a window closing at `end_ms`: the process alarms of samples
+    /// admitted before `end_ms` (the stream sent every one of them before
+    /// this window, whatever the timing) to the other sinks and the audit
+    /// trail, in input order; with `None` (the end), all of them. This is
+    /// what makes the files the same in every run.
+    fn flush_process(&mut self, end_ms: Option<i64>, held: bool) {
+        while let Some((wm, _)) = self.process.front() {
+            if end_ms.is_some_and(|e| wm.is_some_and(|w| w >= e)) {
+                break;
+            }
+            let Some((_, ev)) = self.process.pop_front() else {
+                break;
+            };
+            self.counts.alarm_events += 1;
+            if held {
+                if let Some(a) = &mut self.audit {
+                    a.note(&ev);
+                }
+                for sink in &mut self.sinks {
+                    sink.held_alarm(&ev);
+                }
+                continue;
+            }
+            if let Some(a) = &mut self.audit {
+                a.event(&ev);
+            }
+            for sink in self.sinks.iter_mut().filter(|s| !s.immediate()) {
+                sink.alarm(&ev);
+            }
+        }
+    }
+
     /// One closed window through the alarm engine and every sink.
     pub fn window(&mut self, window: &WindowOutput) -> anyhow::Result<()> {
+        if window.is_samples() {
+            self.samples(window);
+            return Ok(());
+        }
         if window.closes_window {
             self.counts.windows += 1;
         }
         self.position = self
             .position
             .after(window.closes_window, window.window_end_ms);
-        let held = matches!(&self.checkpoints, Some((_, Some(r))) if self.position <= *r);
+        let held = self.held();
+        if window.closes_window {
+            self.flush_process(Some(window.window_end_ms), held);
+        }
         for out in &window.outputs {
             if matches!(out, StreamOutput::Kpi(_)) {
                 self.counts.kpi_records += 1;
@@ -215,18 +288,7 @@ impl OutputStage {
                 }
             }
             for ev in self.engine.process(out) {
-                if held {
-                    // Recorded before the restart: only its state is noted.
-                    if let Some(a) = &mut self.audit {
-                        a.note(&ev);
-                    }
-                    for sink in &mut self.sinks {
-                        sink.held_alarm(&ev);
-                    }
-                    self.counts.alarm_events += 1;
-                } else {
-                    self.deliver(&ev);
-                }
+                self.window_event(ev, held);
             }
         }
         if held {
@@ -239,6 +301,22 @@ impl OutputStage {
         self.check_faults(now)?;
         self.checkpoint();
         Ok(())
+    }
+
+    /// An alarm event of a window: to every sink, or noted only when held.
+    fn window_event(&mut self, ev: AlarmEvent, held: bool) {
+        if held {
+            // Recorded before the restart: only its state is noted.
+            if let Some(a) = &mut self.audit {
+                a.note(&ev);
+            }
+            for sink in &mut self.sinks {
+                sink.held_alarm(&ev);
+            }
+            self.counts.alarm_events += 1;
+        } else {
+            self.deliver(&ev);
+        }
     }
 
     /// After an output every sink made durable: the checkpoint.
@@ -418,6 +496,8 @@ impl OutputStage {
         metrics: &PipelineMetrics,
         run: RunInfo,
     ) -> (Summary, anyhow::Result<()>) {
+        let held = self.held();
+        self.flush_process(None, held);
         let summary = Summary {
             recording: run.recording,
             workers: run.workers,

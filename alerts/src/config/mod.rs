@@ -24,7 +24,8 @@ pub use hook::{
     DEFAULT_RETRY_MAX_SECS, DEFAULT_TIMEOUT_SECS, PAGERDUTY_EVENTS_URL,
 };
 pub use rule::{
-    Condition, Rule, RuleConfig, RuleSource, ScopeFilter, SourceKind, Stat, MAX_ON_DELAY_SECS,
+    Condition, KindName, Preset, Rule, RuleConfig, RuleSource, ScopeFilter, SourceKind, Stat,
+    MAX_ON_DELAY_SECS,
 };
 pub use secret::{Secrets, WebhookSecret};
 

@@ -2,6 +2,7 @@
 //! ([`RuleConfig`]) and as checked ([`Rule`]).
 
 use super::{finite, missing, non_empty};
+use crate::detect::Kind;
 use ctower_model::{key_field, ConfigIssue, KpiRecord, Level, Priority};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -17,6 +18,38 @@ pub enum SourceKind {
     Kpi,
     /// A statistic of a telemetry signal window of one asset.
     Signal,
+    /// Every sample of a telemetry signal, as it arrives (process alarms).
+    Sample,
+}
+
+/// A rule's kind as written (see [`crate::detect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindName {
+    /// Beyond a threshold (the default).
+    Threshold,
+    /// Slope per minute beyond a threshold.
+    RateOfChange,
+    /// No data for a while.
+    Deadman,
+    /// EWMA control chart.
+    Ewma,
+    /// Western Electric run rules.
+    Spc,
+    /// Tabular CUSUM against a target.
+    Cusum,
+}
+
+/// Ready-made rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// USP <645>: purified-water conductivity above 1.3 µS/cm, per sample
+    /// of `conductivity_us_cm`, urgent.
+    UspConductivity,
+    /// USP <643>: purified-water TOC above 500 ppb, per sample of
+    /// `toc_ppb`, urgent.
+    UspToc,
 }
 
 /// Which side of the threshold is abnormal.
@@ -90,6 +123,26 @@ pub struct RuleConfig {
     pub clear_at: Option<f64>,
     /// How long the condition must hold before the alarm raises; default 0.
     pub on_delay_secs: Option<u64>,
+    /// How long the condition must be gone before the alarm clears; default 0.
+    pub off_delay_secs: Option<u64>,
+    /// `threshold` (default), `rate_of_change`, `deadman`, `ewma`, `spc` or `cusum`.
+    pub kind: Option<KindName>,
+    /// Rate of change: the slope is taken over this span, 1..=86400 s.
+    pub rate_window_secs: Option<u64>,
+    /// Deadman: a silence this long (event time) raises, 1..=604800 s.
+    pub silence_secs: Option<u64>,
+    /// EWMA: weight of the newest input, in (0, 1]; default 0.2. (`threshold`
+    /// is the limit L in sigmas, default 4.)
+    pub ewma_lambda: Option<f64>,
+    /// EWMA, SPC: inputs that make the baseline, 5..=100000; default 30.
+    pub baseline_samples: Option<usize>,
+    /// CUSUM: the expected value.
+    pub cusum_target: Option<f64>,
+    /// CUSUM: the allowance per input (k), ≥ 0; default 0.
+    pub cusum_slack: Option<f64>,
+    /// A ready-made rule: `usp_conductivity` or `usp_toc` (fills source,
+    /// signal, condition, threshold, priority and message).
+    pub preset: Option<Preset>,
     /// `low`, `medium`, `high` or `urgent` (required).
     pub priority: Option<Priority>,
     /// Text for the operator; defaults to "`<metric>` `<condition>` `<threshold>`".
@@ -121,6 +174,11 @@ pub enum RuleSource {
         /// The statistic of its windows.
         stat: Stat,
     },
+    /// Every sample of signal `signal`, as it arrives.
+    Sample {
+        /// The signal name.
+        signal: Arc<str>,
+    },
 }
 
 impl RuleSource {
@@ -129,6 +187,7 @@ impl RuleSource {
         match self {
             RuleSource::Kpi { metric, .. } => metric.clone(),
             RuleSource::Signal { signal, stat } => format!("{signal}.{}", stat.as_str()).into(),
+            RuleSource::Sample { signal } => signal.clone(),
         }
     }
 }
@@ -162,6 +221,10 @@ pub struct Rule {
     pub clear_at: f64,
     /// How long the condition must hold before the alarm raises.
     pub on_delay_ms: i64,
+    /// How long the condition must be gone before the alarm clears.
+    pub off_delay_ms: i64,
+    /// What the condition is.
+    pub kind: Kind,
     /// Priority of the alarm's events.
     pub priority: Priority,
     /// Text for the operator.
@@ -176,10 +239,12 @@ impl Rule {
         self.source.label()
     }
 
-    /// The signal whose every sample this rule watches (none yet: rules
-    /// watch windows).
+    /// The signal whose every sample this rule watches (a `sample` rule).
     pub fn sample_signal(&self) -> Option<&Arc<str>> {
-        None
+        match &self.source {
+            RuleSource::Sample { signal } => Some(signal),
+            _ => None,
+        }
     }
 
     /// Whether `value` is in alarm (strictly beyond the threshold).
@@ -211,6 +276,41 @@ impl RuleConfig {
     /// problem is pushed with its full key; `None` exactly when one was.
     /// (Unique names are checked by [`AlertsConfig::check`](super::AlertsConfig::check).)
     pub fn check(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<Rule> {
+        let cfg = self.with_preset();
+        cfg.check_filled(key, issues)
+    }
+
+    /// This rule with its preset's fields filled in where not given.
+    fn with_preset(&self) -> RuleConfig {
+        let mut c = self.clone();
+        let Some(preset) = self.preset else {
+            return c;
+        };
+        let (signal, limit, text) = match preset {
+            Preset::UspConductivity => (
+                "conductivity_us_cm",
+                1.3,
+                "Purified water conductivity above the USP <645> limit of 1.3 µS/cm",
+            ),
+            Preset::UspToc => (
+                "toc_ppb",
+                500.0,
+                "Purified water TOC above the USP <643> limit of 500 ppb",
+            ),
+        };
+        c.source.get_or_insert(SourceKind::Sample);
+        c.signal.get_or_insert_with(|| signal.to_string());
+        if c.source == Some(SourceKind::Signal) {
+            c.stat.get_or_insert(Stat::Max);
+        }
+        c.condition.get_or_insert(Condition::Above);
+        c.threshold.get_or_insert(limit);
+        c.priority.get_or_insert(Priority::Urgent);
+        c.message.get_or_insert_with(|| text.to_string());
+        c
+    }
+
+    fn check_filled(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<Rule> {
         let k = |field: &str| key_field(key, field);
         let before = issues.len();
         let name = non_empty(&self.name, &k("name"), issues);
@@ -218,19 +318,25 @@ impl RuleConfig {
             issues.push(missing(k("name"), "every rule needs a unique name"));
         }
         if self.source.is_none() {
-            issues.push(missing(k("source"), "\"kpi\" or \"signal\""));
+            issues.push(missing(k("source"), "\"kpi\", \"signal\" or \"sample\""));
         }
         let source = self.check_source(key, issues);
-        let thresholds = self.check_thresholds(key, issues);
-        let on_delay_secs = self.on_delay_secs.unwrap_or(0);
-        if on_delay_secs > MAX_ON_DELAY_SECS {
-            issues.push(ConfigIssue::new(
-                k("on_delay_secs"),
-                format!(
-                    "{on_delay_secs} s is more than the maximum of {MAX_ON_DELAY_SECS} s (7 days)"
-                ),
-            ));
-        }
+        let kind = self.check_kind(key, issues);
+        let thresholds =
+            self.check_thresholds(key, self.kind.unwrap_or(KindName::Threshold), issues);
+        let delay = |v: Option<u64>, field: &str, issues: &mut Vec<ConfigIssue>| {
+            let secs = v.unwrap_or(0);
+            if secs > MAX_ON_DELAY_SECS {
+                issues.push(ConfigIssue::new(
+                    k(field),
+                    format!("{secs} s is more than the maximum of {MAX_ON_DELAY_SECS} s (7 days)"),
+                ));
+            }
+            // Bounded by MAX_ON_DELAY_SECS, so this cannot overflow.
+            (secs.min(MAX_ON_DELAY_SECS) * 1000) as i64
+        };
+        let on_delay_ms = delay(self.on_delay_secs, "on_delay_secs", issues);
+        let off_delay_ms = delay(self.off_delay_secs, "off_delay_secs", issues);
         if self.priority.is_none() {
             issues.push(missing(k("priority"), "low, medium, high or urgent"));
         }
@@ -239,9 +345,18 @@ impl RuleConfig {
         if issues.len() != before {
             return None;
         }
-        let (source, (condition, threshold, clear_at)) = (source?, thresholds?);
-        let message = message.unwrap_or_else(|| {
-            format!("{} {} {}", source.label(), condition.as_str(), threshold).into()
+        let (source, kind, (condition, threshold, clear_at)) = (source?, kind?, thresholds?);
+        let message = message.unwrap_or_else(|| match kind {
+            Kind::Threshold => {
+                format!("{} {} {}", source.label(), condition.as_str(), threshold).into()
+            }
+            Kind::Ewma { .. } => format!(
+                "{} drifts: its EWMA is beyond {threshold} sigma (p = {:.2e} per sample in control)",
+                source.label(),
+                crate::detect::false_alarm_probability(threshold)
+            )
+            .into(),
+            _ => format!("{} {}", source.label(), kind.as_str()).into(),
         });
         Some(Rule {
             name: name?,
@@ -249,12 +364,125 @@ impl RuleConfig {
             condition,
             threshold,
             clear_at,
-            // Bounded by MAX_ON_DELAY_SECS above, so this cannot overflow.
-            on_delay_ms: (on_delay_secs * 1000) as i64,
+            on_delay_ms,
+            off_delay_ms,
+            kind,
             priority: self.priority?,
             message,
             filter,
         })
+    }
+
+    /// `kind` and its own fields; the fields of other kinds are refused.
+    fn check_kind(&self, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<Kind> {
+        let k = |field: &str| key_field(key, field);
+        let name = self.kind.unwrap_or(KindName::Threshold);
+        let own: &[&str] = match name {
+            KindName::Threshold => &[],
+            KindName::RateOfChange => &["rate_window_secs"],
+            KindName::Deadman => &["silence_secs"],
+            KindName::Ewma => &["ewma_lambda", "baseline_samples"],
+            KindName::Spc => &["baseline_samples"],
+            KindName::Cusum => &["cusum_target", "cusum_slack"],
+        };
+        let given = [
+            ("rate_window_secs", self.rate_window_secs.is_some()),
+            ("silence_secs", self.silence_secs.is_some()),
+            ("ewma_lambda", self.ewma_lambda.is_some()),
+            ("baseline_samples", self.baseline_samples.is_some()),
+            ("cusum_target", self.cusum_target.is_some()),
+            ("cusum_slack", self.cusum_slack.is_some()),
+        ];
+        for (field, present) in given {
+            if present && !own.contains(&field) {
+                issues.push(ConfigIssue::new(
+                    k(field),
+                    format!("not allowed for a rule of kind `{}`", kind_label(name)),
+                ));
+            }
+        }
+        let secs = |v: Option<u64>, field: &str, max: u64, issues: &mut Vec<ConfigIssue>| match v {
+            None => {
+                issues.push(missing(k(field), "a number of seconds"));
+                None
+            }
+            Some(x) if x == 0 || x > max => {
+                issues.push(ConfigIssue::new(
+                    k(field),
+                    format!("must be between 1 and {max}, got {x}"),
+                ));
+                None
+            }
+            Some(x) => Some(x as i64 * 1000),
+        };
+        let baseline = || {
+            let n = self.baseline_samples.unwrap_or(30);
+            if !(5..=100_000).contains(&n) {
+                issues_push(
+                    k("baseline_samples"),
+                    format!("must be between 5 and 100000, got {n}"),
+                )
+            } else {
+                Ok(n)
+            }
+        };
+        match name {
+            KindName::Threshold => Some(Kind::Threshold),
+            KindName::RateOfChange => {
+                secs(self.rate_window_secs, "rate_window_secs", 86_400, issues)
+                    .map(|window_ms| Kind::RateOfChange { window_ms })
+            }
+            KindName::Deadman => {
+                if self.source.is_some_and(|s| s != SourceKind::Sample) {
+                    issues.push(ConfigIssue::new(
+                        k("kind"),
+                        "a deadman rule watches samples: set source = \"sample\"",
+                    ));
+                }
+                secs(self.silence_secs, "silence_secs", 604_800, issues)
+                    .map(|silence_ms| Kind::Deadman { silence_ms })
+            }
+            KindName::Ewma => {
+                let lambda = finite(self.ewma_lambda, &k("ewma_lambda"), issues).unwrap_or(0.2);
+                if !(lambda > 0.0 && lambda <= 1.0) {
+                    issues.push(ConfigIssue::new(
+                        k("ewma_lambda"),
+                        format!("must be in (0, 1], got {lambda}"),
+                    ));
+                }
+                match baseline() {
+                    Ok(baseline) => Some(Kind::Ewma { lambda, baseline }),
+                    Err(issue) => {
+                        issues.push(issue);
+                        None
+                    }
+                }
+            }
+            KindName::Spc => match baseline() {
+                Ok(baseline) => Some(Kind::Spc { baseline }),
+                Err(issue) => {
+                    issues.push(issue);
+                    None
+                }
+            },
+            KindName::Cusum => {
+                if self.cusum_target.is_none() {
+                    issues.push(missing(k("cusum_target"), "the expected value"));
+                }
+                let target = finite(self.cusum_target, &k("cusum_target"), issues);
+                let slack = finite(self.cusum_slack, &k("cusum_slack"), issues).unwrap_or(0.0);
+                if slack < 0.0 {
+                    issues.push(ConfigIssue::new(
+                        k("cusum_slack"),
+                        format!("must be >= 0, got {slack}"),
+                    ));
+                }
+                Some(Kind::Cusum {
+                    target: target?,
+                    slack,
+                })
+            }
+        }
     }
 
     /// `metric`/`signal` and the fields of the rule's source kind.
@@ -264,6 +492,7 @@ impl RuleConfig {
         match self.source? {
             SourceKind::Kpi => self.check_kpi(key, metric, issues),
             SourceKind::Signal => self.check_signal(key, signal, issues),
+            SourceKind::Sample => self.check_sample(key, signal, issues),
         }
     }
 
@@ -355,14 +584,109 @@ impl RuleConfig {
         })
     }
 
+    /// A `sample` rule: a signal, no statistic, no KPI fields.
+    fn check_sample(
+        &self,
+        key: &str,
+        signal: Option<Arc<str>>,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Option<RuleSource> {
+        let k = |field: &str| key_field(key, field);
+        for (field, present, belongs) in [
+            ("level", self.level.is_some(), "kpi"),
+            ("metric", self.metric.is_some(), "kpi"),
+            ("stat", self.stat.is_some(), "signal"),
+        ] {
+            if present {
+                issues.push(not_allowed(k(field), "sample", belongs));
+            }
+        }
+        if self.signal.is_none() {
+            issues.push(missing(k("signal"), "the signal name"));
+        }
+        Some(RuleSource::Sample { signal: signal? })
+    }
+
     /// `condition`, `threshold` and `clear_at` (hysteresis on the right
-    /// side); `clear_at` defaults to the threshold.
+    /// side); `clear_at` defaults to the threshold. What a kind needs:
+    /// threshold and rate of change all three; CUSUM a condition and a
+    /// positive decision interval (`clear_at` default 0); EWMA a threshold
+    /// in sigmas (default 4) and no condition; deadman and SPC none.
     fn check_thresholds(
         &self,
         key: &str,
+        kind: KindName,
         issues: &mut Vec<ConfigIssue>,
     ) -> Option<(Condition, f64, f64)> {
         let k = |field: &str| key_field(key, field);
+        let refuse = |fields: &[(&str, bool)], issues: &mut Vec<ConfigIssue>| {
+            for (field, present) in fields {
+                if *present {
+                    issues.push(ConfigIssue::new(
+                        k(field),
+                        format!("not allowed for a rule of kind `{}`", kind_label(kind)),
+                    ));
+                }
+            }
+        };
+        match kind {
+            KindName::Deadman | KindName::Spc => {
+                refuse(
+                    &[
+                        ("condition", self.condition.is_some()),
+                        ("threshold", self.threshold.is_some()),
+                        ("clear_at", self.clear_at.is_some()),
+                    ],
+                    issues,
+                );
+                return Some((Condition::Above, 3.0, 3.0));
+            }
+            KindName::Ewma => {
+                refuse(
+                    &[
+                        ("condition", self.condition.is_some()),
+                        ("clear_at", self.clear_at.is_some()),
+                    ],
+                    issues,
+                );
+                let l = finite(self.threshold, &k("threshold"), issues).unwrap_or(4.0);
+                if l <= 0.0 {
+                    issues.push(ConfigIssue::new(
+                        k("threshold"),
+                        format!("the limit in sigmas must be > 0, got {l}"),
+                    ));
+                }
+                return Some((Condition::Above, l, l));
+            }
+            KindName::Cusum => {
+                if self.condition.is_none() {
+                    issues.push(missing(
+                        k("condition"),
+                        "\"above\" (an upward drift) or \"below\"",
+                    ));
+                }
+                if self.threshold.is_none() {
+                    issues.push(missing(k("threshold"), "the decision interval h"));
+                }
+                let h = finite(self.threshold, &k("threshold"), issues);
+                let c = finite(self.clear_at, &k("clear_at"), issues).unwrap_or(0.0);
+                if let Some(h) = h {
+                    if h <= 0.0 {
+                        issues.push(ConfigIssue::new(
+                            k("threshold"),
+                            format!("the decision interval must be > 0, got {h}"),
+                        ));
+                    } else if !(0.0..h).contains(&c) {
+                        issues.push(ConfigIssue::new(
+                            k("clear_at"),
+                            format!("must be in [0, threshold ({h})), got {c}"),
+                        ));
+                    }
+                }
+                return Some((self.condition?, h?, c));
+            }
+            _ => {}
+        }
         if self.condition.is_none() {
             issues.push(missing(k("condition"), "\"above\" or \"below\""));
         }
@@ -398,4 +722,19 @@ impl RuleConfig {
             asset: non_empty(&self.asset, &k("asset"), issues),
         }
     }
+}
+
+fn kind_label(k: KindName) -> &'static str {
+    match k {
+        KindName::Threshold => "threshold",
+        KindName::RateOfChange => "rate_of_change",
+        KindName::Deadman => "deadman",
+        KindName::Ewma => "ewma",
+        KindName::Spc => "spc",
+        KindName::Cusum => "cusum",
+    }
+}
+
+fn issues_push(key: String, msg: String) -> Result<usize, ConfigIssue> {
+    Err(ConfigIssue::new(key, msg))
 }
