@@ -50,6 +50,77 @@ pub enum Command {
     /// The audit trail of alarm changes and operator actions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List, acknowledge, shelve, comment on, take out of or put back in
+    /// service the alarms of a running engine, through its command topic
+    /// (`[commands]` of its configuration), as a named user.
+    #[command(subcommand)]
+    Alarms(AlarmsCommand),
+}
+
+/// `ctower alarms …`.
+#[derive(Subcommand, Debug)]
+pub enum AlarmsCommand {
+    /// The current alarms (any state but normal), with their ids.
+    List(AlarmsConn),
+    /// Acknowledge an alarm.
+    Ack(AlarmArgs),
+    /// Shelve an alarm for some minutes (it comes back by itself).
+    Shelve(ShelveArgs),
+    /// End an alarm's shelf now.
+    Unshelve(AlarmArgs),
+    /// Add a comment to an alarm's record.
+    Comment(AlarmArgs),
+    /// Take an alarm out of service.
+    OutOfService(AlarmArgs),
+    /// Put an alarm back in service.
+    InService(AlarmArgs),
+}
+
+/// How `ctower alarms` reaches the engine.
+#[derive(Args, Debug)]
+pub struct AlarmsConn {
+    /// The engine's command broker: mqtt://HOST:PORT or mqtts://HOST:PORT.
+    #[arg(long, env = "CTOWER_BROKER")]
+    pub broker: String,
+    /// Who acts: the broker user, and the user the engine's `[commands]` authorises.
+    #[arg(long, env = "CTOWER_USER")]
+    pub user: String,
+    /// Environment variable holding the user's broker password.
+    #[arg(long)]
+    pub password_env: Option<String>,
+    /// The command topics' prefix.
+    #[arg(long, default_value = "ctower")]
+    pub prefix: String,
+    /// How long to wait for the engine's reply.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An action on one alarm.
+#[derive(Args, Debug)]
+pub struct AlarmArgs {
+    /// The alarm: RULE@SCOPE[#SIGNAL], as `ctower alarms list` prints it.
+    pub alarm: String,
+    /// Why (required for every action but `ack`).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// How to reach the engine.
+    #[command(flatten)]
+    pub conn: AlarmsConn,
+}
+
+/// `ctower alarms shelve`.
+#[derive(Args, Debug)]
+pub struct ShelveArgs {
+    /// For how long, 1..=1440 minutes.
+    #[arg(long)]
+    pub minutes: u32,
+    /// The alarm and the reason.
+    #[command(flatten)]
+    pub alarm: AlarmArgs,
 }
 
 /// `ctower audit …`.

@@ -24,6 +24,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export(a)) => export(&cli.log, a),
         Some(Command::Report(a)) => report(&cli.log, a),
         Some(Command::Audit(crate::cli::AuditCommand::Verify(a))) => audit_verify(&cli.log, a),
+        Some(Command::Alarms(a)) => crate::alarms::run(&cli.log, a),
     }
 }
 

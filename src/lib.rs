@@ -11,6 +11,7 @@
 //! - [`journal`] is the local line-protocol journal;
 //! - [`check`] validates a configuration (`ctower check`), [`locate`] finds it.
 
+pub mod alarms;
 pub mod batch;
 pub mod check;
 pub mod cli;

@@ -47,6 +47,9 @@ pub struct Entry {
     pub after: String,
     /// Why (an operator's reason, or the rule's message).
     pub reason: String,
+    /// For a shelf: when it ends, RFC 3339 (a restart puts it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +76,21 @@ pub fn line(seq: u64, entry: &Entry, prev: &str) -> (String, String) {
     let open = &body[..body.len() - 1];
     let hash = digest(open.as_bytes());
     (format!("{open},\"hash\":\"{hash}\"}}\n"), hash)
+}
+
+/// The last record of each alarm in a trail's text: (rule, scope,
+/// signal) → that record (lines that do not parse are skipped: `verify`
+/// is the check).
+pub fn last_records(
+    text: &str,
+) -> std::collections::BTreeMap<(String, String, Option<String>), Entry> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Ok(e) = serde_json::from_str::<Entry>(line) {
+            out.insert((e.rule.clone(), e.scope.clone(), e.signal.clone()), e);
+        }
+    }
+    out
 }
 
 /// The first problem `verify` found.
@@ -288,6 +306,7 @@ mod tests {
             before: "unack_active".into(),
             after: "ack_active".into(),
             reason: format!("checked the filler, \"jam\" #{i}"),
+            until: None,
         }
     }
 

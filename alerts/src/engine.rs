@@ -569,6 +569,144 @@ impl AlarmEngine {
         Some(ev)
     }
 
+    /// An operator's input on an alarm of a known rule at `now_ms` (wall
+    /// clock): shelve, unshelve, out of service, back in service,
+    /// acknowledge. The events it makes (none: nothing to do). An alarm
+    /// not known yet (normal) is made, so that a normal alarm can be
+    /// shelved or taken out of service. `Err` for an unknown rule.
+    pub fn operate(
+        &mut self,
+        id: &AlarmId,
+        input: LifeInput,
+        now_ms: i64,
+    ) -> Result<Vec<AlarmEvent>, String> {
+        let idx = *self
+            .by_name
+            .get(&id.rule)
+            .ok_or_else(|| format!("no rule is named `{}`", id.rule))?;
+        let key: AlarmKey = (idx, id.scope.clone(), id.signal.clone());
+        let rule = &self.rules[idx];
+        let slot = self
+            .alarms
+            .entry(key.clone())
+            .or_insert_with(|| Slot::new(rule, now_ms));
+        let mut events = Vec::new();
+        for t in slot.life.apply(input, now_ms) {
+            slot.changed_ms = now_ms;
+            events.push(event(
+                rule,
+                &key.1,
+                &key.2,
+                Change {
+                    kind: t.kind,
+                    state: t.to,
+                    value: None,
+                    threshold: rule.threshold,
+                    ts_ms: now_ms,
+                },
+            ));
+        }
+        if slot.is_idle(rule) {
+            self.alarms.remove(&key);
+        }
+        Ok(events)
+    }
+
+    /// What [`Self::operate`] would do: (state before, state after), or
+    /// `None` when it would change nothing. Nothing changes here.
+    pub fn preview(
+        &self,
+        id: &AlarmId,
+        input: LifeInput,
+        now_ms: i64,
+    ) -> Option<(AlarmState, AlarmState)> {
+        let idx = *self.by_name.get(&id.rule)?;
+        let key: AlarmKey = (idx, id.scope.clone(), id.signal.clone());
+        let mut life = match self.alarms.get(&key) {
+            Some(s) => s.life.clone(),
+            None => Lifecycle::new(false),
+        };
+        let before = life.state();
+        let last = life.apply(input, now_ms).pop()?;
+        Some((before, last.to))
+    }
+
+    /// The state of an alarm (normal when not known).
+    pub fn state_of(&self, id: &AlarmId) -> AlarmState {
+        let Some(&idx) = self.by_name.get(&id.rule) else {
+            return AlarmState::Normal;
+        };
+        let key: AlarmKey = (idx, id.scope.clone(), id.signal.clone());
+        self.alarms
+            .get(&key)
+            .map_or(AlarmState::Normal, |s| s.life.state())
+    }
+
+    /// Whether a rule of this name exists.
+    pub fn has_rule(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    /// Shelves that expired by `now_ms` (wall clock) end: the alarms come
+    /// back (unacknowledged if their condition holds).
+    pub fn expire_shelves(&mut self, now_ms: i64) -> Vec<AlarmEvent> {
+        let due: Vec<AlarmKey> = self
+            .alarms
+            .iter()
+            .filter(|(_, s)| s.life.shelved_until_ms().is_some_and(|t| t <= now_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut events = Vec::new();
+        for (idx, scope, signal) in due {
+            let id = AlarmId {
+                rule: self.rules[idx].name.clone(),
+                scope,
+                signal,
+            };
+            events.extend(
+                self.operate(&id, LifeInput::Tick, now_ms)
+                    .unwrap_or_default(),
+            );
+        }
+        events
+    }
+
+    /// Until when an alarm is shelved.
+    pub fn shelved_until(&self, id: &AlarmId) -> Option<i64> {
+        let idx = *self.by_name.get(&id.rule)?;
+        let key: AlarmKey = (idx, id.scope.clone(), id.signal.clone());
+        self.alarms.get(&key)?.life.shelved_until_ms()
+    }
+
+    /// An alarm's state as a restart finds it in the audit trail: its
+    /// lifecycle is put back (the condition as that state implies), so an
+    /// active alarm is not raised again and an acknowledgement, shelf or
+    /// out-of-service survives. `false` for an unknown rule.
+    pub fn restore(
+        &mut self,
+        id: &AlarmId,
+        state: AlarmState,
+        shelved_until_ms: Option<i64>,
+        at_ms: i64,
+    ) -> bool {
+        let Some(&idx) = self.by_name.get(&id.rule) else {
+            return false;
+        };
+        let rule = &self.rules[idx];
+        let key: AlarmKey = (idx, id.scope.clone(), id.signal.clone());
+        let mut slot = Slot::new(rule, at_ms);
+        slot.life = Lifecycle::restored(state, shelved_until_ms);
+        if slot.life.condition() {
+            slot.raised_ms = Some(at_ms);
+        }
+        if slot.is_idle(rule) {
+            self.alarms.remove(&key);
+        } else {
+            self.alarms.insert(key, slot);
+        }
+        true
+    }
+
     /// Current alarms: every alarm not Normal (active, or returned to
     /// normal and still unacknowledged), in rule order, then scope, then
     /// signal.

@@ -85,6 +85,27 @@ impl Lifecycle {
         }
     }
 
+    /// A lifecycle in `state` as a record left it (a restart): the
+    /// condition is what the state implies (present for the active and
+    /// latched states; unknown under a mask, taken as absent), a shelf
+    /// runs until `shelved_until_ms` (a shelf whose end is not known is
+    /// not put back: the alarm shows again).
+    pub fn restored(state: AlarmState, shelved_until_ms: Option<i64>) -> Self {
+        use AlarmState as S;
+        let state = match (state, shelved_until_ms) {
+            (S::Shelved, None) => S::Normal,
+            (s, _) => s,
+        };
+        Lifecycle {
+            state,
+            condition: matches!(state, S::UnackActive | S::AckActive),
+            latching: state == S::Latched,
+            shelved_until_ms: shelved_until_ms.filter(|_| state == S::Shelved),
+            suppressed: state == S::Suppressed,
+            out_of_service: state == S::OutOfService,
+        }
+    }
+
     /// The state now.
     pub fn state(&self) -> AlarmState {
         self.state

@@ -1,10 +1,10 @@
 //! Alarm events, following the ANSI/ISA-18.2 alarm states.
 
-use crate::ScopeKey;
+use crate::{AssetKey, Level, ScopeKey};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// ISA-18.2 alarm states (the subset without shelving and suppression).
+/// ISA-18.2 alarm states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmState {
@@ -48,6 +48,28 @@ impl AlarmState {
             AlarmState::Suppressed => "suppressed",
             AlarmState::OutOfService => "out_of_service",
         }
+    }
+}
+
+impl std::str::FromStr for AlarmState {
+    type Err = String;
+
+    /// The names of [`AlarmState::as_str`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use AlarmState as S;
+        [
+            S::Normal,
+            S::UnackActive,
+            S::AckActive,
+            S::UnackRtn,
+            S::Latched,
+            S::Shelved,
+            S::Suppressed,
+            S::OutOfService,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| format!("unknown alarm state `{s}`"))
     }
 }
 
@@ -141,6 +163,58 @@ pub struct AlarmId {
     pub signal: Option<Arc<str>>,
 }
 
+impl AlarmId {
+    /// Parses the text form [`Display`](std::fmt::Display) writes:
+    /// `RULE@SCOPE[#SIGNAL]`, where SCOPE is `group`, `SITE`,
+    /// `SITE/AREA/LINE` or `SITE/AREA/LINE/ASSET`.
+    pub fn parse(text: &str) -> Result<AlarmId, String> {
+        let (rule, rest) = text
+            .split_once('@')
+            .ok_or_else(|| format!("`{text}`: expected RULE@SCOPE[#SIGNAL]"))?;
+        let (scope, signal) = match rest.split_once('#') {
+            Some((s, sig)) => (s, Some(sig)),
+            None => (rest, None),
+        };
+        let parts: Vec<&str> = scope.split('/').collect();
+        if rule.is_empty() || parts.iter().any(|p| p.is_empty()) || signal == Some("") {
+            return Err(format!("`{text}`: empty rule, scope part or signal"));
+        }
+        let scope = match parts.as_slice() {
+            ["group"] => ScopeKey::group(),
+            [site] => ScopeKey {
+                level: Level::Site,
+                site: Some((*site).into()),
+                area: None,
+                line: None,
+                asset: None,
+            },
+            [site, area, line] => AssetKey::new(site, area, line, "-").scope(Level::Line),
+            [site, area, line, asset] => AssetKey::new(site, area, line, asset).scope(Level::Asset),
+            _ => {
+                return Err(format!(
+                    "`{scope}`: a scope is group, SITE, SITE/AREA/LINE or SITE/AREA/LINE/ASSET"
+                ))
+            }
+        };
+        Ok(AlarmId {
+            rule: rule.into(),
+            scope,
+            signal: signal.map(Arc::from),
+        })
+    }
+}
+
+impl std::fmt::Display for AlarmId {
+    /// `RULE@SCOPE[#SIGNAL]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.rule, self.scope)?;
+        if let Some(s) = &self.signal {
+            write!(f, "#{s}")?;
+        }
+        Ok(())
+    }
+}
+
 impl AlarmEvent {
     /// The alarm this event changes.
     pub fn id(&self) -> AlarmId {
@@ -208,6 +282,27 @@ mod tests {
             AlarmEventKind::Acknowledged,
         ] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
+}
+
+#[cfg(test)]
+mod id_text {
+    use super::*;
+
+    #[test]
+    fn alarm_ids_round_trip_through_their_text() {
+        for text in [
+            "r@group",
+            "site-data-stale@lyon-fill",
+            "line-availability-low@lyon-fill/aseptic/fill-1",
+            "pw-conductivity-usp@basel-api/utilities/ro-1/skid#conductivity_us_cm",
+        ] {
+            let id = AlarmId::parse(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(id.to_string(), text);
+        }
+        for bad in ["norule", "@site", "r@a/b", "r@a//c", "r@s#"] {
+            assert!(AlarmId::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,15 +1,121 @@
-//! What an operator asks of the tower from a dashboard. Commands flow
-//! against the data (dashboard → output stage), so they are plain values
-//! here, at the ground: the dashboard sends them without knowing the
-//! alarm engine, and the engine takes them without knowing the dashboard.
+//! What an operator asks of the tower: from the in-process dashboard, or
+//! from a named user through the command topic (`ctower alarms …`).
+//! Commands flow against the data (dashboard or CLI → output stage), so
+//! they are plain values here, at the ground: the sender does not know the
+//! alarm engine, and the engine does not know the sender.
+//!
+//! The wire form of a [`CommandRequest`] and a [`CommandReply`] is JSON
+//! (the command topic's payloads; README, "Operator commands").
 
-use crate::alarm::AlarmId;
+use crate::alarm::{AlarmId, AlarmState, Priority};
+use serde::{Deserialize, Serialize};
 
 /// An operator's action on the alarm system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperatorCommand {
     /// Acknowledge this alarm (ANSI/ISA-18.2: unacknowledged and active →
-    /// acknowledged, returned to normal while unacknowledged → normal). An
+    /// acknowledged, returned to normal while unacknowledged → normal),
+    /// from the in-process dashboard (its user is the process's user). An
     /// alarm already acknowledged, or not known, is left as it is.
     Acknowledge(AlarmId),
+    /// A named user's request (the command topic).
+    Request(CommandRequest),
+}
+
+/// What a request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandAction {
+    /// The current alarms (any state but normal).
+    List,
+    /// Acknowledge the alarm.
+    Acknowledge,
+    /// Shelve it for `minutes` (1..=1440); it comes back by itself.
+    Shelve,
+    /// End its shelf now.
+    Unshelve,
+    /// A comment on it (no change of state; the audit trail keeps it).
+    Comment,
+    /// Take it out of service (maintenance, a broken instrument).
+    RemoveFromService,
+    /// Put it back in service.
+    ReturnToService,
+}
+
+impl CommandAction {
+    /// The serde name (also the audit trail's action).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandAction::List => "list",
+            CommandAction::Acknowledge => "acknowledge",
+            CommandAction::Shelve => "shelve",
+            CommandAction::Unshelve => "unshelve",
+            CommandAction::Comment => "comment",
+            CommandAction::RemoveFromService => "remove_from_service",
+            CommandAction::ReturnToService => "return_to_service",
+        }
+    }
+}
+
+/// A named user's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// Chosen by the sender (at most 64 characters); the reply carries it back.
+    pub id: String,
+    /// Who asks: set from the command topic's last level (the broker
+    /// vouches for it); a different `user` in the payload is refused.
+    #[serde(default)]
+    pub user: String,
+    /// What is asked.
+    pub action: CommandAction,
+    /// For `shelve`: how long, 1..=1440 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
+    /// The alarm (every action but `list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmId>,
+    /// Why (required for every action but `list` and `acknowledge`).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One current alarm in a reply to `list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmLine {
+    /// Which alarm.
+    pub alarm: AlarmId,
+    /// Its state.
+    pub state: AlarmState,
+    /// Its rule's priority.
+    pub priority: Priority,
+    /// The rule's message.
+    pub message: String,
+    /// Its latest value.
+    pub value: Option<f64>,
+    /// When it last raised (event time, ms).
+    pub raised_ms: Option<i64>,
+    /// Until when it is shelved (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelved_until_ms: Option<i64>,
+}
+
+/// The engine's answer to a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandReply {
+    /// The request's id.
+    pub id: String,
+    /// Who asked (the reply goes to their reply topic).
+    #[serde(default)]
+    pub user: String,
+    /// Carried out.
+    pub ok: bool,
+    /// What happened, or why not.
+    pub message: String,
+    /// The alarm's state after it, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<AlarmState>,
+    /// For `list`: the current alarms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmLine>,
 }

@@ -23,7 +23,7 @@ pub use asset::{
     AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
 };
 pub use clock::{wall_ms, Clock, ManualClock};
-pub use command::OperatorCommand;
+pub use command::{AlarmLine, CommandAction, CommandReply, CommandRequest, OperatorCommand};
 pub use config::{key_field, key_index, ConfigIssue};
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::{Fault, OutboxStatus, PipelineMetrics};

@@ -22,6 +22,7 @@
 //!   taken between windows; full: the dashboard says it was not sent;
 //! - metrics thread ([`ticker`]): self-metrics once a second.
 
+mod commands;
 mod ingest;
 mod output;
 mod rawjournal;
@@ -113,6 +114,21 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     )?;
     let (dashboard_tx, dashboard_rx) = dashboard_channel(opts.tui);
     let (commands_tx, commands) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    // The command topic: operators' requests in, replies out.
+    let replies_tx = match &settings.commands {
+        Some(rules) => {
+            let (tx, rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+            commands::start(
+                rt.handle(),
+                rules,
+                embedded.as_ref(),
+                commands_tx.clone(),
+                rx,
+            )?;
+            Some(tx)
+        }
+        None => None,
+    };
     let faults = Arc::default();
     let influx = settings
         .influx
@@ -136,6 +152,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         workers: opts.workers,
         clock,
         commands,
+        replies: replies_tx,
     };
     let output = output::start(plan, pipeline.outputs)?;
     let ticker = ticker::Ticker::start(ticker::TickerInputs {

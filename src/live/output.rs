@@ -46,8 +46,11 @@ pub struct OutputPlan {
     pub workers: usize,
     /// The wall clock.
     pub clock: Clock,
-    /// Operators' commands (the dashboard's acknowledgements).
+    /// Operators' commands (the dashboard's acknowledgements, the
+    /// command topic's requests).
     pub commands: Receiver<OperatorCommand>,
+    /// Where replies to the command topic's requests go (`None`: off).
+    pub replies: Option<SyncSender<ctower_model::CommandReply>>,
 }
 
 /// How long live mode, stopping, waits for InfluxDB to take what the
@@ -165,6 +168,18 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         .with_context(|| format!("opening the audit trail {}", settings.audit_path.display()))?;
     tracing::info!(audit = %trail.path().display(), "audit trail open");
     stage = stage.with_audit(trail);
+    if !matches!(resume, Some((_, Some(_)))) {
+        // No raw-journal replay to rebuild the alarms: their last states
+        // in the trail are put back.
+        let text = std::fs::read_to_string(&settings.audit_path).unwrap_or_default();
+        let n = stage.restore_from_trail(&text);
+        if n > 0 {
+            tracing::info!(alarms = n, "alarm states restored from the audit trail");
+        }
+    }
+    if let (Some(rules), Some(tx)) = (&settings.commands, plan.replies.take()) {
+        stage = stage.with_operators(rules.operators.clone(), tx);
+    }
     if let Some(dir) = &plan.out_dir {
         // After a restart, the files go on after their checkpoint.
         let append = matches!(resume, Some((_, Some(_))));

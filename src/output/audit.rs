@@ -48,12 +48,18 @@ impl StageAudit {
             before: before.as_str().to_string(),
             after: after.as_str().to_string(),
             reason: reason.to_string(),
+            until: None,
         }
     }
 
     /// The state this trail last saw of `id`.
     pub fn state(&self, id: &AlarmId) -> AlarmState {
         self.states.get(id).copied().unwrap_or(AlarmState::Normal)
+    }
+
+    /// A state found in the trail at a start (for the next record's `before`).
+    pub fn seed(&mut self, id: &AlarmId, state: AlarmState) {
+        self.states.insert(id.clone(), state);
     }
 
     /// A change recorded before a restart (computed again, not recorded
@@ -98,7 +104,23 @@ impl StageAudit {
         action: &str,
         reason: &str,
     ) -> std::io::Result<()> {
-        let e = Self::entry(user, ts_ms, id, before, after, action, reason);
+        self.action_until(user, ts_ms, id, (before, after), action, reason, None)
+    }
+
+    /// [`Self::action`] with a shelf's end.
+    #[allow(clippy::too_many_arguments)]
+    pub fn action_until(
+        &mut self,
+        user: &str,
+        ts_ms: i64,
+        id: &AlarmId,
+        (before, after): (AlarmState, AlarmState),
+        action: &str,
+        reason: &str,
+        until_ms: Option<i64>,
+    ) -> std::io::Result<()> {
+        let mut e = Self::entry(user, ts_ms, id, before, after, action, reason);
+        e.until = until_ms.map(rfc3339_ms);
         self.trail.append(&e)?;
         self.states.insert(id.clone(), after);
         Ok(())

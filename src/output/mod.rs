@@ -17,12 +17,14 @@
 
 mod audit;
 pub mod checkpoint;
+mod commands;
 mod dashboard;
 mod files;
 mod hooks;
 mod influx;
 mod journal;
 
+pub use commands::Operators;
 pub use dashboard::{send as dashboard_send, DashboardSink};
 pub use files::{FilesSink, JsonlOutputs, Summary};
 pub use hooks::HooksSink;
@@ -134,6 +136,10 @@ pub struct OutputStage {
     /// their place in the output order: (the sample's admission watermark,
     /// the event), in input order.
     process: std::collections::VecDeque<(Option<i64>, AlarmEvent)>,
+    /// Who may act on alarms through requests.
+    operators: Operators,
+    /// Where the replies to requests go.
+    replies: Option<std::sync::mpsc::SyncSender<ctower_model::CommandReply>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -159,7 +165,21 @@ impl OutputStage {
             checkpoints: None,
             audit: None,
             process: std::collections::VecDeque::new(),
+            operators: Operators::default(),
+            replies: None,
         }
+    }
+
+    /// The users who may act on alarms through requests, and where the
+    /// replies go (the command topic's listener).
+    pub fn with_operators(
+        mut self,
+        operators: Operators,
+        replies: std::sync::mpsc::SyncSender<ctower_model::CommandReply>,
+    ) -> Self {
+        self.operators = operators;
+        self.replies = Some(replies);
+        self
     }
 
     /// Records every alarm change and operator action in `trail`
@@ -350,6 +370,16 @@ impl OutputStage {
     pub fn command(&mut self, command: &OperatorCommand) -> bool {
         let now = self.clock.now_ms();
         match command {
+            OperatorCommand::Request(req) => {
+                let mut reply = self.request(req);
+                reply.user.clone_from(&req.user);
+                let ok = reply.ok;
+                if let Some(tx) = &self.replies {
+                    // The listener gone (stopping): nobody waits for it.
+                    let _ = tx.try_send(reply);
+                }
+                ok
+            }
             OperatorCommand::Acknowledge(id) => {
                 let signal = id.signal.as_deref();
                 let before = self
@@ -402,6 +432,7 @@ impl OutputStage {
             while let Ok(command) = commands.try_recv() {
                 self.command(&command);
             }
+            self.expire_shelves();
         }
     }
 

@@ -55,6 +55,10 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         .influx
         .as_ref()
         .and_then(|c| super::influx::check(c, secrets, &mut issues));
+    let commands = raw
+        .commands
+        .as_ref()
+        .and_then(|c| super::commands::check(c, secrets, &mut issues));
     let broker_bind = demo(&raw.demo, &mut issues);
     if !issues.is_empty() {
         return Err(issues);
@@ -67,6 +71,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         ideal_cycle_ms,
         sources,
         alerts: checked_alerts,
+        commands,
         broker_bind,
         influx,
     };
@@ -82,6 +87,7 @@ struct Checked {
     ideal_cycle_ms: HashMap<String, f64>,
     sources: Vec<Source>,
     alerts: ctower_alerts::Alerts,
+    commands: Option<super::CommandsRules>,
     broker_bind: Option<std::net::SocketAddr>,
     influx: Option<crate::influx::InfluxRules>,
 }
@@ -493,6 +499,7 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
             keep_bytes: raw.raw_journal.keep_mib << 20,
         }),
         influx: c.influx,
+        commands: c.commands,
         hook_outbox_budget_bytes: c.alerts.outbox_budget_bytes,
         flood: c.alerts.flood,
         rules: c.alerts.rules,

@@ -22,7 +22,9 @@
 //! wrong in step 2 is not reported again by step 3.
 
 mod checks;
+mod commands;
 mod influx;
+pub use commands::CommandsRules;
 mod input;
 mod raw;
 mod schema;
@@ -81,6 +83,8 @@ pub struct Settings {
     pub audit_path: PathBuf,
     /// The InfluxDB output (`None`: the journal only).
     pub influx: Option<crate::influx::InfluxRules>,
+    /// The alarm command topic (`None`: off).
+    pub commands: Option<CommandsRules>,
     /// The alarm rules.
     pub rules: Vec<Rule>,
     /// The alarm hooks.
@@ -111,6 +115,10 @@ impl Settings {
         self.sources
             .iter()
             .any(|s| s.broker == BrokerAddr::Embedded)
+            || self
+                .commands
+                .as_ref()
+                .is_some_and(|c| c.broker == BrokerAddr::Embedded)
     }
 }
 

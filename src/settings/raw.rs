@@ -41,6 +41,10 @@ pub struct RawSettings {
     /// `[alerts]`: rules and hooks.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// `[commands]`: the alarm command topic (none: only the in-process
+    /// dashboard acts on alarms).
+    #[serde(default)]
+    pub commands: Option<CommandsConfig>,
     /// `[demo]`.
     #[serde(default)]
     pub demo: DemoConfig,
@@ -264,6 +268,37 @@ impl Default for RawJournalConfig {
 pub struct AuditConfig {
     /// The trail's file (default: `audit.jsonl` in the journal's directory).
     pub path: Option<PathBuf>,
+}
+
+/// `[commands]`: operators' requests over MQTT (`ctower alarms …`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// The broker of the command topic: `embedded`, `mqtt://HOST:PORT`,
+    /// `mqtts://HOST:PORT`.
+    pub broker_url: String,
+    /// Topic prefix (default `ctower`).
+    pub topic_prefix: Option<String>,
+    /// The engine's MQTT client id (default `ctower-commands`).
+    pub client_id: Option<String>,
+    /// The engine's broker user.
+    pub username: Option<String>,
+    /// The environment variable holding its password.
+    pub password_env: Option<String>,
+    /// Who may act on alarms.
+    #[serde(default)]
+    pub users: Vec<CommandUser>,
+}
+
+/// One `[[commands.users]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandUser {
+    /// The user's name: their broker user, the last level of their topics.
+    pub name: String,
+    /// What they may do (default all: acknowledge, shelve, unshelve,
+    /// comment, remove_from_service, return_to_service; `list` always).
+    pub actions: Option<Vec<ctower_model::CommandAction>>,
 }
 
 /// `[influx]`: the InfluxDB output (`crate::influx`).

@@ -214,6 +214,21 @@ pub(crate) fn base_options(
     Ok(o)
 }
 
+/// Options for a plain client of a broker (the alarm command topic, a
+/// command line's `--broker`): keep-alive 30 s, TLS with the system's
+/// trusted roots for `mqtts://`, and the credentials if given.
+pub fn client_options(
+    client_id: &str,
+    endpoint: &BrokerEndpoint,
+    credentials: Option<(String, String)>,
+) -> Result<MqttOptions, CollectorError> {
+    let mut o = base_options(client_id, endpoint, Duration::from_secs(30), None)?;
+    if let Some((user, password)) = credentials {
+        o.set_credentials(user, password);
+    }
+    Ok(o)
+}
+
 /// A Sparkplug host application's STATE topic and its two retained
 /// messages (Sparkplug 3.0: JSON, the will's timestamp repeated in the
 /// online message).

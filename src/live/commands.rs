@@ -1,0 +1,148 @@
+//! The alarm command topic: operators' requests over MQTT (what
+//! `ctower alarms …` sends) into the output stage, and its replies back.
+//!
+//! Topics (README, "Operator commands"): requests on
+//! `<prefix>/cmd/<user>` (QoS 1), replies on `<prefix>/reply/<user>`
+//! (QoS 1, not retained). The user is the topic's last level: the broker
+//! must let each user publish only on their own `cmd` topic and read only
+//! their own `reply` topic (Mosquitto: `pattern write ctower/cmd/%u`,
+//! `pattern read ctower/reply/%u`), so the broker's authentication is the
+//! operator's identity. A payload naming another user is refused.
+//!
+//! Every request is hostile until checked: at most 16 KiB of JSON of the
+//! documented shape; a request the stage's queue cannot take at once is
+//! answered "busy" (never waits in the MQTT loop).
+
+use crate::settings::CommandsRules;
+use anyhow::Context;
+use ctower_collector::endpoint::BrokerEndpoint;
+use ctower_model::{CommandReply, CommandRequest, OperatorCommand};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+/// Largest request payload taken.
+const MAX_REQUEST_BYTES: usize = 16 << 10;
+
+/// Starts the listener on `rt`: requests to `commands`, replies from
+/// `replies` published back. Runs until the process ends.
+pub fn start(
+    rt: &tokio::runtime::Handle,
+    rules: &CommandsRules,
+    embedded: Option<&BrokerEndpoint>,
+    commands: SyncSender<OperatorCommand>,
+    replies: Receiver<CommandReply>,
+) -> anyhow::Result<()> {
+    let endpoint = BrokerEndpoint::resolve(&rules.broker, embedded)
+        .context("the command topic's broker (commands.broker_url)")?;
+    let options = ctower_collector::mqtt::client_options(
+        &rules.client_id,
+        &endpoint,
+        rules.credentials.clone(),
+    )?;
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let prefix = rules.topic_prefix.clone();
+    let filter = format!("{prefix}/cmd/+");
+    // Replies: a blocking thread, so the stage's channel is never read
+    // inside the async loop.
+    let reply_client = client.clone();
+    let reply_prefix = prefix.clone();
+    std::thread::Builder::new()
+        .name("command-replies".into())
+        .spawn(move || {
+            for reply in replies {
+                publish_reply(&reply_client, &reply_prefix, &reply);
+            }
+        })
+        .context("starting the command reply thread")?;
+    tracing::info!(broker = %endpoint, topics = %filter, "alarm command topic");
+    rt.spawn(async move {
+        let mut failing = false;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    failing = false;
+                    if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
+                        tracing::error!(error = %e, "cannot subscribe to the command topic");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    handle(&client, &prefix, &p.topic, &p.payload, &commands);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(broker = %endpoint, error = %e, "command topic: broker connection lost; operators' requests wait until it is back");
+                        failing = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+fn publish_reply(client: &AsyncClient, prefix: &str, reply: &CommandReply) {
+    let topic = format!("{prefix}/reply/{}", reply.user);
+    match serde_json::to_vec(reply) {
+        Ok(body) => {
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, body) {
+                tracing::warn!(error = %e, id = %reply.id, "cannot publish a command reply");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a command reply"),
+    }
+}
+
+/// One message on `<prefix>/cmd/<user>`.
+fn handle(
+    client: &AsyncClient,
+    prefix: &str,
+    topic: &str,
+    payload: &[u8],
+    commands: &SyncSender<OperatorCommand>,
+) {
+    let Some(user) = topic
+        .strip_prefix(prefix)
+        .and_then(|t| t.strip_prefix("/cmd/"))
+        .filter(|u| !u.is_empty() && !u.contains('/'))
+    else {
+        return;
+    };
+    let answer = |id: &str, message: String| {
+        tracing::warn!(user, message = %message, "operator request refused");
+        publish_reply(
+            client,
+            prefix,
+            &CommandReply {
+                id: id.to_string(),
+                user: user.to_string(),
+                ok: false,
+                message,
+                state: None,
+                alarms: Vec::new(),
+            },
+        );
+    };
+    if payload.len() > MAX_REQUEST_BYTES {
+        return answer("", format!("request larger than {MAX_REQUEST_BYTES} bytes"));
+    }
+    let mut req: CommandRequest = match serde_json::from_slice(payload) {
+        Ok(r) => r,
+        Err(e) => return answer("", format!("not a request: {e}")),
+    };
+    if !req.user.is_empty() && req.user != user {
+        return answer(
+            &req.id,
+            format!("the request names user `{}` on `{user}`'s topic", req.user),
+        );
+    }
+    req.user = user.to_string();
+    let id = req.id.clone();
+    match commands.try_send(OperatorCommand::Request(req)) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => answer(&id, "busy: try again".into()),
+        Err(TrySendError::Disconnected(_)) => answer(&id, "the engine is stopping".into()),
+    }
+}
