@@ -151,9 +151,9 @@ pub struct ReportArgs {
     /// The configuration file (its `journal.dir`) [default: as for `run`].
     #[arg(short, long, env = "CTOWER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// The site.
+    /// The site (required but for `alarms`, where it picks one console).
     #[arg(long)]
-    pub site: String,
+    pub site: Option<String>,
     /// The period's start, RFC 3339 (records starting at or after it).
     #[arg(long)]
     pub from: String,

@@ -65,14 +65,32 @@ fn report(log: &str, a: ReportArgs) -> anyhow::Result<()> {
     }
     let config = locate::config_path(a.config)?;
     let settings = settings::load(&config)?;
-    let site = a.site.clone();
+    if a.kind == report::Kind::Alarms {
+        if a.format == Format::Html {
+            bail!("the alarms report is a table, CSV or JSON");
+        }
+        let events = report::alarms::read_alarms(&settings.journal_dir, to)?;
+        let (lines, actors) = report::alarms::kpis(&events, from, to, a.site.as_deref());
+        if lines.is_empty() {
+            bail!(
+                "no alarm in the journal {} up to {}",
+                settings.journal_dir.display(),
+                a.to
+            );
+        }
+        let text = report::alarms::render(&lines, &actors, a.format)?;
+        return write_out(a.output.as_deref(), &text);
+    }
+    let Some(site) = a.site.clone() else {
+        bail!("--site is required for the {} report", a.kind.as_str());
+    };
     let records = report::read::read_kpis(&settings.journal_dir, from, to, &|r| {
         r.scope.site.as_deref() == Some(site.as_str())
     })?;
     if records.is_empty() {
         bail!(
             "no KPI records of site `{}` between {} and {} in the journal {}",
-            a.site,
+            site,
             a.from,
             a.to,
             settings.journal_dir.display()
@@ -80,7 +98,7 @@ fn report(log: &str, a: ReportArgs) -> anyhow::Result<()> {
     }
     let spec = report::Spec {
         kind: a.kind,
-        site: a.site,
+        site,
         from_ms: from,
         to_ms: to,
         by: a.by,
@@ -92,7 +110,12 @@ fn report(log: &str, a: ReportArgs) -> anyhow::Result<()> {
         Format::Json => format!("{:#}\n", report::render::json(&r)),
         Format::Html => report::html::html(&r),
     };
-    match &a.output {
+    write_out(a.output.as_deref(), &text)
+}
+
+/// A report to its file, or to standard output.
+fn write_out(output: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
         }

@@ -305,6 +305,8 @@ pub fn html(r: &Report) -> String {
                 Unit::Ratio,
             );
         }
+        // Not a KPI-table report (its own renderer).
+        Kind::Alarms => {}
     }
     // The table, every column.
     out.push_str("<table><thead><tr>");

@@ -9,6 +9,7 @@
 //! ([`KpiRatios::from_sums`](ctower_model::kpi::KpiRatios)), never an
 //! average of ratios. Unknown stays unknown: an empty cell, `null`.
 
+pub mod alarms;
 pub mod html;
 pub mod read;
 pub mod render;
@@ -29,6 +30,9 @@ pub enum Kind {
     Water,
     /// OEE with availability, performance, quality, TEEP and the six big losses.
     Oee,
+    /// The alarm system's KPIs (ISA-18.2, EEMUA 191) per console, against
+    /// their benchmarks (`--site` optional, `--by` unused).
+    Alarms,
 }
 
 /// The rows.
@@ -149,6 +153,7 @@ impl Kind {
             Kind::Energy => ENERGY,
             Kind::Water => WATER,
             Kind::Oee => OEE,
+            Kind::Alarms => &[],
         }
     }
 
@@ -158,6 +163,7 @@ impl Kind {
             Kind::Energy => "energy",
             Kind::Water => "water",
             Kind::Oee => "oee",
+            Kind::Alarms => "alarms",
         }
     }
 }
