@@ -48,6 +48,7 @@ pub fn stream_config(settings: &Settings, workers: usize) -> StreamConfig {
             .iter()
             .filter_map(|r| r.sample_signal().cloned())
             .collect(),
+        tee_states: settings.rules.iter().any(|r| !r.suppress_when.is_empty()),
     }
 }
 

@@ -112,6 +112,7 @@ fn an_operator_acknowledgement_reaches_every_sink() {
         on_delay_ms: 0,
         off_delay_ms: 0,
         kind: ctower_alerts::detect::Kind::Threshold,
+        suppress_when: Vec::new(),
         priority: Priority::High,
         message: "WFI conductivity above the USP limit".into(),
         filter: ScopeFilter::default(),

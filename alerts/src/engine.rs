@@ -33,11 +33,14 @@ use crate::config::{Rule, RuleSource, ScopeFilter, Stat};
 use crate::detect::{Detector, Kind, Reading};
 use crate::lifecycle::{Input as LifeInput, Lifecycle, Transition};
 use ctower_model::{
-    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, AssetKey, Level, Observation, Priority,
-    ScopeKey, StreamOutput,
+    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, AssetKey, Bucket, Level, Observation,
+    Priority, ScopeKey, StreamOutput, Value,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+/// Machine states by line (site, area, line), then by asset.
+type LineModes = BTreeMap<(Arc<str>, Arc<str>, Arc<str>), BTreeMap<Arc<str>, Bucket>>;
 
 /// Identity of one alarm: rule (by index), scope, signal.
 type AlarmKey = (usize, ScopeKey, Option<Arc<str>>);
@@ -149,6 +152,8 @@ pub struct AlarmEngine {
     deadmen: BTreeMap<Arc<str>, BTreeSet<AlarmKey>>,
     site_clock: BTreeMap<Arc<str>, i64>,
     chatter_detected: u64,
+    /// The machine state of each asset, by line (for design suppression).
+    modes: LineModes,
 }
 
 fn filter_matches(
@@ -259,23 +264,40 @@ fn event(rule: &Rule, scope: &ScopeKey, signal: &Option<Arc<str>>, c: Change) ->
     }
 }
 
+/// Whether any machine of `a`'s line is in one of `states`.
+fn line_in(modes: &LineModes, a: &AssetKey, states: &[Bucket]) -> bool {
+    !states.is_empty()
+        && modes
+            .get(&(a.site.clone(), a.area.clone(), a.line.clone()))
+            .is_some_and(|m| m.values().any(|b| states.contains(b)))
+}
+
 /// One reading of a rule's detector for the alarm in `slot`: on-delay
 /// before raising, off-delay (and the chatter hold) before clearing, and
 /// the change it makes, if any. `start_ms`..`end_ms` bound the input (a
 /// window; a sample has both at its time).
-fn step(rule: &Rule, slot: &mut Slot, r: Reading, start_ms: i64, end_ms: i64) -> Option<Change> {
-    let to_change = |t: Transition, threshold: f64| Change {
-        kind: t.kind,
-        state: t.to,
-        value: Some(r.value),
-        threshold,
-        ts_ms: end_ms,
+fn step(rule: &Rule, slot: &mut Slot, r: Reading, start_ms: i64, end_ms: i64) -> Vec<Change> {
+    let to_changes = |ts: Vec<Transition>| -> Vec<Change> {
+        ts.into_iter()
+            .map(|t| Change {
+                kind: t.kind,
+                state: t.to,
+                value: Some(r.value),
+                threshold: match t.kind {
+                    AlarmEventKind::Cleared => rule.clear_at,
+                    _ => rule.threshold,
+                },
+                ts_ms: end_ms,
+            })
+            .collect()
     };
-    let cond = r.condition?; // unknown: hold
+    let Some(cond) = r.condition else {
+        return Vec::new(); // unknown: hold
+    };
     if slot.life.condition() {
         if cond {
             slot.clear_start_ms = None;
-            return None;
+            return Vec::new();
         }
         let since = *slot.clear_start_ms.get_or_insert(start_ms);
         let hold = match slot.chattering {
@@ -283,39 +305,46 @@ fn step(rule: &Rule, slot: &mut Slot, r: Reading, start_ms: i64, end_ms: i64) ->
             false => rule.off_delay_ms,
         };
         if end_ms - since < hold {
-            return None;
+            return Vec::new();
         }
         slot.clear_start_ms = None;
         slot.chattering = false;
-        let t = slot.life.apply(LifeInput::Condition(false), end_ms).pop()?;
-        slot.changed_ms = end_ms;
-        return Some(to_change(t, rule.clear_at));
+        // An expired shelf ends first: every change is told.
+        let ts = slot.life.apply(LifeInput::Condition(false), end_ms);
+        if !ts.is_empty() {
+            slot.changed_ms = end_ms;
+        }
+        return to_changes(ts);
     }
     if !cond {
         slot.run_start_ms = None;
-        return None;
+        return Vec::new();
     }
     let start = *slot.run_start_ms.get_or_insert(start_ms);
     if end_ms - start < rule.on_delay_ms {
-        return None;
+        return Vec::new();
     }
     slot.run_start_ms = None;
-    let t = slot.life.apply(LifeInput::Condition(true), end_ms).pop()?;
-    slot.raised_ms = Some(end_ms);
-    slot.changed_ms = end_ms;
-    slot.raises.push_back(end_ms);
-    while slot
-        .raises
-        .front()
-        .is_some_and(|t| *t <= end_ms - CHATTER_WINDOW_MS)
-    {
-        slot.raises.pop_front();
+    let ts = slot.life.apply(LifeInput::Condition(true), end_ms);
+    if !ts.is_empty() {
+        slot.changed_ms = end_ms;
     }
-    if slot.raises.len() >= CHATTER_RAISES && !slot.chattering {
-        slot.chattering = true;
-        tracing::warn!(rule = %rule.name, raises = slot.raises.len(), "alarm chattering: held active until its condition has been gone for a minute");
+    if ts.iter().any(|t| t.kind == AlarmEventKind::Raised) {
+        slot.raised_ms = Some(end_ms);
+        slot.raises.push_back(end_ms);
+        while slot
+            .raises
+            .front()
+            .is_some_and(|t| *t <= end_ms - CHATTER_WINDOW_MS)
+        {
+            slot.raises.pop_front();
+        }
+        if slot.raises.len() >= CHATTER_RAISES && !slot.chattering {
+            slot.chattering = true;
+            tracing::warn!(rule = %rule.name, raises = slot.raises.len(), "alarm chattering: held active until its condition has been gone for a minute");
+        }
     }
-    Some(to_change(t, rule.threshold))
+    to_changes(ts)
 }
 
 impl AlarmEngine {
@@ -336,6 +365,7 @@ impl AlarmEngine {
             deadmen: BTreeMap::new(),
             site_clock: BTreeMap::new(),
             chatter_detected: 0,
+            modes: BTreeMap::new(),
         }
     }
 
@@ -404,7 +434,7 @@ impl AlarmEngine {
             let active = slot.life.condition();
             let reading = slot.detector.observe(rule, window_end_ms, v, active);
             let raised_before = slot.chattering;
-            if let Some(change) = step(rule, slot, reading, window_start_ms, window_end_ms) {
+            for change in step(rule, slot, reading, window_start_ms, window_end_ms) {
                 let (_, scope, signal) = &key;
                 events.push(event(rule, scope, signal, change));
             }
@@ -431,6 +461,12 @@ impl AlarmEngine {
         self.rules.iter().any(|r| r.sample_signal().is_some())
     }
 
+    /// Whether a rule is suppressed by machine states (the stream then
+    /// sends every state sample too).
+    pub fn watches_states(&self) -> bool {
+        self.rules.iter().any(|r| !r.suppress_when.is_empty())
+    }
+
     /// Evaluates one sample against every `sample` rule, at the sample's
     /// event time: process alarms, milliseconds after the sample arrives.
     /// Then the deadman rules of its site see the site's event time move.
@@ -439,6 +475,9 @@ impl AlarmEngine {
     pub fn sample(&mut self, obs: &Observation) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
         let a = &obs.asset;
+        if let Value::State { bucket, .. } = &obs.value {
+            self.set_mode(obs, *bucket, &mut events);
+        }
         let x = obs.value.as_f64().filter(|v| v.is_finite());
         for (idx, rule) in self.rules.iter().enumerate() {
             if rule.sample_signal() != Some(&obs.signal)
@@ -481,8 +520,31 @@ impl AlarmEngine {
             slot.last_value = Some(x);
             let active = slot.life.condition();
             let reading = slot.detector.observe(rule, obs.ts_ms, x, active);
+            // An alarm that would raise while its line is in a state that
+            // suppresses it by design is shown suppressed instead.
+            if reading.condition == Some(true)
+                && !active
+                && !slot.life.suppressed()
+                && line_in(&self.modes, a, &rule.suppress_when)
+            {
+                for t in slot.life.apply(LifeInput::Suppress(true), obs.ts_ms) {
+                    slot.changed_ms = obs.ts_ms;
+                    events.push(event(
+                        rule,
+                        &key.1,
+                        &key.2,
+                        Change {
+                            kind: t.kind,
+                            state: t.to,
+                            value: Some(x),
+                            threshold: rule.threshold,
+                            ts_ms: obs.ts_ms,
+                        },
+                    ));
+                }
+            }
             let chattering = slot.chattering;
-            if let Some(change) = step(rule, slot, reading, obs.ts_ms, obs.ts_ms) {
+            for change in step(rule, slot, reading, obs.ts_ms, obs.ts_ms) {
                 events.push(event(rule, &key.1, &key.2, change));
             }
             if slot.chattering && !chattering {
@@ -497,6 +559,53 @@ impl AlarmEngine {
         let clock = *clock;
         events.extend(self.deadman_check(&a.site, clock));
         events
+    }
+
+    /// An asset's machine state changed: the design suppression of the
+    /// sample alarms of its line follows (in input order, so a replay
+    /// suppresses the same way).
+    fn set_mode(&mut self, obs: &Observation, bucket: Bucket, events: &mut Vec<AlarmEvent>) {
+        let a = &obs.asset;
+        let line = (a.site.clone(), a.area.clone(), a.line.clone());
+        let was = self.modes.get(&line).and_then(|m| m.get(&a.asset)).copied();
+        if was == Some(bucket) {
+            return;
+        }
+        self.modes
+            .entry(line)
+            .or_default()
+            .insert(a.asset.clone(), bucket);
+        for ((idx, scope, signal), slot) in self.alarms.iter_mut() {
+            let rule = &self.rules[*idx];
+            if rule.suppress_when.is_empty()
+                || scope.site.as_ref() != Some(&a.site)
+                || scope.area.as_ref() != Some(&a.area)
+                || scope.line.as_ref() != Some(&a.line)
+            {
+                continue;
+            }
+            let want = line_in(&self.modes, a, &rule.suppress_when);
+            // A normal alarm is not told it is suppressed: it is when it
+            // would raise (`sample`).
+            if want == slot.life.suppressed() || (want && slot.life.state() == AlarmState::Normal) {
+                continue;
+            }
+            for t in slot.life.apply(LifeInput::Suppress(want), obs.ts_ms) {
+                slot.changed_ms = obs.ts_ms;
+                events.push(event(
+                    rule,
+                    scope,
+                    signal,
+                    Change {
+                        kind: t.kind,
+                        state: t.to,
+                        value: slot.last_value,
+                        threshold: rule.threshold,
+                        ts_ms: obs.ts_ms,
+                    },
+                ));
+            }
+        }
     }
 
     /// Deadman alarms of `site` at its event time `clock_ms` (the newest
@@ -527,7 +636,7 @@ impl AlarmEngine {
                 Some(true) => slot.last_end_ms,
                 _ => clock_ms,
             };
-            if let Some(change) = step(rule, slot, reading, start, clock_ms) {
+            for change in step(rule, slot, reading, start, clock_ms) {
                 events.push(event(rule, &key.1, &key.2, change));
             }
         }
@@ -758,6 +867,7 @@ mod tests {
             on_delay_ms,
             off_delay_ms: 0,
             kind: Kind::Threshold,
+            suppress_when: Vec::new(),
             priority: Priority::High,
             message: "m".into(),
             filter: ScopeFilter::default(),

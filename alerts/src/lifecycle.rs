@@ -116,6 +116,11 @@ impl Lifecycle {
         self.condition
     }
 
+    /// Whether its design suppression is on.
+    pub fn suppressed(&self) -> bool {
+        self.suppressed
+    }
+
     /// When the shelf expires, while shelved.
     pub fn shelved_until_ms(&self) -> Option<i64> {
         self.shelved_until_ms

@@ -381,3 +381,127 @@ fn a_command_hook_gets_the_envelope_on_stdin_and_is_retried() {
     assert_eq!(got["type"], "alarm.raised");
     assert_eq!(got["data"]["rule"], "pw-conductivity-high");
 }
+
+fn hooks(text: &str) -> Vec<Hook> {
+    let cfg: AlertsConfig = toml::from_str(text).expect("test config parses");
+    let env = |k: &str| (k == "TEST_PD_KEY").then(|| "R0UT1NGKEY".to_string());
+    let mut issues = Vec::new();
+    match cfg.check("alerts", Secrets::Required(&env), &mut issues) {
+        Some(alerts) => alerts.hooks,
+        None => panic!("test config invalid: {issues:?}"),
+    }
+}
+
+/// Issue #12's escalation point through the real dispatcher, on a manual
+/// clock: an unacknowledged urgent alarm goes to the primary's PagerDuty
+/// service; 15 minutes later (and not before) to the lead's; the
+/// acknowledgement reaches both as PagerDuty `acknowledge` (and nothing
+/// more follows), the return to normal as `resolve`.
+#[test]
+fn an_unacknowledged_alarm_escalates_on_schedule_and_an_ack_stops_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let primary = Server::start(vec![202, 202, 202], None);
+    let lead = Server::start(vec![202, 202, 202], None);
+    let text = format!(
+        r#"
+        [[hooks]]
+        kind = "pagerduty"
+        name = "primary"
+        url = "{}"
+        routing_key_env = "TEST_PD_KEY"
+        escalate_after_secs = 900
+        escalate_to = "lead"
+
+        [[hooks]]
+        kind = "pagerduty"
+        name = "lead"
+        url = "{}"
+        routing_key_env = "TEST_PD_KEY"
+        escalation_only = true
+        "#,
+        primary.url, lead.url
+    );
+    let (clock, time) = ctower_model::Clock::manual(NOW_SECS * 1000);
+    let opts = DispatcherOptions {
+        clock,
+        tick: Duration::from_millis(5),
+        shutdown_wait: Duration::from_secs(5),
+        ..DispatcherOptions::new(dir.path().to_path_buf())
+    };
+    let d = HookDispatcher::start(hooks(&text), opts).expect("start");
+    let raised = event(1_772_427_600_000);
+    d.send(&raised);
+    let trigger = body(&primary.next_request());
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    let key = trigger["dedup_key"].clone();
+    // 14 minutes: nothing for the lead.
+    time.advance(14 * 60_000);
+    assert!(lead
+        .requests
+        .recv_timeout(Duration::from_millis(300))
+        .is_err());
+    time.advance(60_000);
+    let escalated = body(&lead.next_request());
+    assert_eq!(escalated["event_action"], "trigger");
+    assert_eq!(escalated["dedup_key"], key);
+    // The acknowledgement: both told, as PagerDuty acknowledge.
+    let mut ack = raised.clone();
+    ack.kind = AlarmEventKind::Acknowledged;
+    ack.state = AlarmState::AckActive;
+    ack.ts_ms += 60_000;
+    d.send(&ack);
+    for s in [&primary, &lead] {
+        let b = body(&s.next_request());
+        assert_eq!(b["event_action"], "acknowledge");
+        assert_eq!(b["dedup_key"], key);
+    }
+    // Much later: no repeat, no further escalation.
+    time.advance(3 * 3_600_000);
+    assert!(primary
+        .requests
+        .recv_timeout(Duration::from_millis(300))
+        .is_err());
+    // Back to normal: resolve.
+    let mut clear = raised.clone();
+    clear.kind = AlarmEventKind::Cleared;
+    clear.state = AlarmState::Normal;
+    clear.ts_ms += 120_000;
+    d.send(&clear);
+    for s in [&primary, &lead] {
+        let b = body(&s.next_request());
+        assert_eq!(b["event_action"], "resolve");
+        assert_eq!(b["dedup_key"], key);
+    }
+    assert_eq!(d.shutdown().delivered, 6);
+    assert_eq!(primary.finish(), 0);
+    assert_eq!(lead.finish(), 0);
+}
+
+/// A synthetic flood through the real dispatcher: 25 alarms of one site in
+/// 5 minutes reach the receiver as 10 triggers and one flood summary.
+#[test]
+fn a_synthetic_flood_sends_one_flood_notification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(vec![200; 11], None);
+    let d = HookDispatcher::start(webhook(&server.url, ""), options(dir.path())).expect("start");
+    for i in 0..25 {
+        let mut ev = event(1_772_427_600_000 + i * 12_000);
+        ev.rule = format!("rule-{i}").into();
+        ev.priority = Priority::High;
+        d.send(&ev);
+    }
+    let bodies: Vec<serde_json::Value> = (0..11).map(|_| body(&server.next_request())).collect();
+    let types: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types.iter().filter(|t| **t == "alarm.raised").count(), 10);
+    assert_eq!(types.iter().filter(|t| **t == "alarm.flood").count(), 1);
+    let flood = &bodies[10]["data"];
+    assert_eq!(flood["site"], "lyon-fill");
+    assert_eq!(flood["alarms_in_window"], 11);
+    let stats = d.shutdown();
+    assert_eq!(stats.delivered, 11);
+    assert_eq!(server.finish(), 0, "the held-back alarms were not sent");
+}

@@ -174,6 +174,8 @@ struct Shared {
     share: Option<Arc<Cluster>>,
     /// Signals whose samples worker 0 sends to the output as ingested.
     tee_signals: Arc<std::collections::BTreeSet<Arc<str>>>,
+    /// Machine-state samples too.
+    tee_states: bool,
 }
 
 /// Starts the timely workers and returns the input and the results.
@@ -218,6 +220,7 @@ fn start_on(
             .map_or(0, |c| c.process * cfg.workers.max(1)),
         share: cluster.clone().map(Arc::new),
         tee_signals: Arc::new(cfg.tee_signals.iter().cloned().collect()),
+        tee_states: cfg.tee_states,
     });
     let (allocators, others) = match &cluster {
         Some(c) => c.allocators(cfg.workers.max(1))?,
@@ -296,8 +299,10 @@ fn build(worker: &mut Worker, shared: &Shared) {
         finished: shared.finished.clone(),
         aborted: shared.aborted.clone(),
         // Worker 0 ingests (it is its process's first worker) and emits.
-        tee: match (&output, shared.tee_signals.is_empty()) {
-            (Some(tx), false) if first => Some((tx.clone(), shared.tee_signals.clone())),
+        tee: match (&output, shared.tee_signals.is_empty() && !shared.tee_states) {
+            (Some(tx), false) if first => {
+                Some((tx.clone(), shared.tee_signals.clone(), shared.tee_states))
+            }
             _ => None,
         },
     };

@@ -61,6 +61,9 @@ pub struct StreamConfig {
     /// ingested ([`WindowOutput::samples`]), for alarm rules evaluated per
     /// sample; empty: none.
     pub tee_signals: Vec<std::sync::Arc<str>>,
+    /// Also every machine-state sample (alarm rules suppressed by machine
+    /// states follow them).
+    pub tee_states: bool,
 }
 
 /// What can go wrong in the stream processor.

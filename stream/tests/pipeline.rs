@@ -107,6 +107,7 @@ fn run_with_cfg(workers: usize) -> StreamConfig {
         input_capacity: 4,
         output_capacity: 4,
         tee_signals: Vec::new(),
+        tee_states: false,
     }
 }
 

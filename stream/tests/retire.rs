@@ -36,6 +36,7 @@ fn config(workers: usize) -> StreamConfig {
         input_capacity: 4,
         output_capacity: 64,
         tee_signals: Vec::new(),
+        tee_states: false,
     }
 }
 

@@ -41,6 +41,7 @@ fn config() -> StreamConfig {
         input_capacity: 4,
         output_capacity: 64,
         tee_signals: Vec::new(),
+        tee_states: false,
     }
 }
 

@@ -140,6 +140,10 @@ pub struct RuleConfig {
     pub cusum_target: Option<f64>,
     /// CUSUM: the allowance per input (k), ≥ 0; default 0.
     pub cusum_slack: Option<f64>,
+    /// Sample rules: suppressed by design while the asset's line is in one
+    /// of these machine states (`planned_stop`, `changeover`, `no_shift`,
+    /// `unknown`): a machine of the line reports it.
+    pub suppress_when: Option<Vec<ctower_model::Bucket>>,
     /// A ready-made rule: `usp_conductivity` or `usp_toc` (fills source,
     /// signal, condition, threshold, priority and message).
     pub preset: Option<Preset>,
@@ -225,6 +229,8 @@ pub struct Rule {
     pub off_delay_ms: i64,
     /// What the condition is.
     pub kind: Kind,
+    /// Machine states of the line that suppress its alarms by design.
+    pub suppress_when: Vec<ctower_model::Bucket>,
     /// Priority of the alarm's events.
     pub priority: Priority,
     /// Text for the operator.
@@ -342,6 +348,7 @@ impl RuleConfig {
         }
         let message = non_empty(&self.message, &k("message"), issues);
         let filter = self.check_filter(key, issues);
+        let suppress_when = self.check_suppression(key, issues);
         if issues.len() != before {
             return None;
         }
@@ -367,6 +374,7 @@ impl RuleConfig {
             on_delay_ms,
             off_delay_ms,
             kind,
+            suppress_when,
             priority: self.priority?,
             message,
             filter,
@@ -582,6 +590,36 @@ impl RuleConfig {
             signal: signal?,
             stat: self.stat?,
         })
+    }
+
+    /// `suppress_when`: sample rules only (a window rule's KPIs already
+    /// leave planned stops, changeovers and time outside shifts out), and
+    /// only the states that are no loss of their own.
+    fn check_suppression(
+        &self,
+        key: &str,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Vec<ctower_model::Bucket> {
+        use ctower_model::Bucket;
+        let Some(states) = &self.suppress_when else {
+            return Vec::new();
+        };
+        let k = key_field(key, "suppress_when");
+        if self.source != Some(SourceKind::Sample) {
+            issues.push(ConfigIssue::new(
+                k.clone(),
+                "only for sample rules (a window rule's KPIs already leave planned stops, changeovers and time outside shifts out)",
+            ));
+        }
+        for b in states {
+            if matches!(b, Bucket::Running | Bucket::UnplannedStop) {
+                issues.push(ConfigIssue::new(
+                    k.clone(),
+                    format!("`{}` cannot suppress alarms by design (planned_stop, changeover, no_shift or unknown)", serde_json::to_value(b).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+                ));
+            }
+        }
+        states.clone()
     }
 
     /// A `sample` rule: a signal, no statistic, no KPI fields.

@@ -425,3 +425,155 @@ priority = "high"
     );
     assert!(has("alerts.rules[3].cusum_target: missing"), "{text:#?}");
 }
+
+fn state(asset: &str, ts_ms: i64, bucket: ctower_model::Bucket, seq: u64) -> Observation {
+    Observation {
+        signal: "state".into(),
+        role: Role::State,
+        value: Value::State {
+            bucket,
+            code: "x".into(),
+            reason: None,
+        },
+        ..obs(asset, "state", ts_ms, 0.0, seq)
+    }
+}
+
+/// Design suppression: while a machine of the line is in a changeover,
+/// the line's alarms of the rule are suppressed (an excursion then is
+/// followed, not annunciated); when it ends, an alarm whose condition
+/// still holds comes back unacknowledged.
+#[test]
+fn a_changeover_suppresses_the_lines_alarms_by_design() {
+    use ctower_model::Bucket;
+    let mut e = engine(&format!("{THRESHOLD}suppress_when = [\"changeover\"]\n"));
+    // Active before the changeover: suppressed when it starts.
+    let evs = feed(&mut e, &[(0, 1.5)]);
+    assert_eq!(kinds(&evs), vec![(AlarmEventKind::Raised, 0)]);
+    let evs = e.sample(&state("filler", T0 + S, Bucket::Changeover, 10));
+    assert_eq!(kinds(&evs), vec![(AlarmEventKind::Suppressed, S)]);
+    assert_eq!(evs[0].state, AlarmState::Suppressed);
+    // During it: clear and raise again, silently.
+    assert!(feed(&mut e, &[(2 * S, 1.0), (3 * S, 1.6)]).is_empty());
+    // Another alarm of the line raised during it: shown suppressed.
+    let born = e.sample(&obs("loop2", "x", T0 + 4 * S, 1.7, 11));
+    assert_eq!(kinds(&born), vec![(AlarmEventKind::Suppressed, 4 * S)]);
+    // Running again: both come back, unacknowledged.
+    let evs = e.sample(&state("filler", T0 + 5 * S, Bucket::Running, 12));
+    assert_eq!(evs.len(), 2, "{:?}", kinds(&evs));
+    assert!(evs
+        .iter()
+        .all(|e| e.kind == AlarmEventKind::Unsuppressed && e.state == AlarmState::UnackActive));
+    // A machine of another line does not suppress this one.
+    let mut other = state("filler", T0 + 6 * S, Bucket::Changeover, 13);
+    other.asset = AssetKey::new("lyon", "utilities", "other-line", "filler");
+    assert!(e.sample(&other).is_empty());
+}
+
+mod properties {
+    use super::*;
+    use crate::lifecycle::{legal, Input};
+    use ctower_model::{AlarmId, Bucket};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// One step of a random plant: a sample of one of three assets, a
+    /// machine-state change, an operator's input, or time passing.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Sample(usize, f64),
+        State(Bucket),
+        Ack(usize),
+        Shelve(usize, i64),
+        Service(usize, bool),
+        Wait(i64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            10 => (0usize..3, 0.0f64..2.0).prop_map(|(a, v)| Step::Sample(a, v)),
+            1 => prop_oneof![Just(Bucket::Running), Just(Bucket::Changeover)].prop_map(Step::State),
+            2 => (0usize..3).prop_map(Step::Ack),
+            1 => (0usize..3, 1i64..120).prop_map(|(a, s)| Step::Shelve(a, s)),
+            1 => (0usize..3, any::<bool>()).prop_map(|(a, on)| Step::Service(a, on)),
+            2 => (1i64..200).prop_map(Step::Wait),
+        ]
+    }
+
+    fn id(asset: usize) -> AlarmId {
+        AlarmId {
+            rule: "wfi-cond".into(),
+            scope: AssetKey::new("lyon", "utilities", "wfi", &format!("m{asset}"))
+                .scope(ctower_model::Level::Asset),
+            signal: Some("x".into()),
+        }
+    }
+
+    proptest! {
+        /// Random samples, machine states, acknowledgements, shelves,
+        /// services and clock steps through the engine: every event is a
+        /// legal ISA-18.2 transition from its alarm's previous state, each
+        /// alarm has one state (one alarm per rule, scope and signal, never
+        /// a second), and a shelf ends by itself when its time is up.
+        #[test]
+        fn every_change_is_legal_and_each_alarm_is_one(
+            steps in proptest::collection::vec(step(), 1..150),
+            delays in (0i64..3, 0i64..3),
+        ) {
+            let rules = format!(
+                "{THRESHOLD}on_delay_secs = {}\noff_delay_secs = {}\nsuppress_when = [\"changeover\"]\n",
+                delays.0, delays.1
+            );
+            let mut e = engine(&rules);
+            let mut t = 0i64;
+            let mut seq = 0u64;
+            let mut states: BTreeMap<AlarmId, AlarmState> = BTreeMap::new();
+            let mut shelves: BTreeMap<AlarmId, i64> = BTreeMap::new();
+            for s in steps {
+                t += S;
+                seq += 1;
+                let evs = match s {
+                    Step::Sample(a, v) => e.sample(&obs(&format!("m{a}"), "x", T0 + t, v, seq)),
+                    Step::State(b) => e.sample(&state("filler", T0 + t, b, seq)),
+                    Step::Ack(a) => e.operate(&id(a), Input::Acknowledge, T0 + t).unwrap_or_default(),
+                    Step::Shelve(a, secs) => {
+                        let evs = e.operate(&id(a), Input::Shelve { until_ms: T0 + t + secs * S }, T0 + t).unwrap_or_default();
+                        if evs.iter().any(|ev| ev.kind == AlarmEventKind::Shelved) {
+                            shelves.insert(id(a), T0 + t + secs * S);
+                        }
+                        evs
+                    }
+                    Step::Service(a, on) => e.operate(&id(a), Input::OutOfService(!on), T0 + t).unwrap_or_default(),
+                    Step::Wait(secs) => {
+                        t += secs * S;
+                        e.expire_shelves(T0 + t)
+                    }
+                };
+                for ev in &evs {
+                    let before = states.get(&ev.id()).copied().unwrap_or(AlarmState::Normal);
+                    prop_assert!(legal(before, ev.state), "{:?} -> {:?} by {:?}", before, ev.state, ev.kind);
+                    if ev.kind == AlarmEventKind::Unshelved {
+                        if let Some(until) = shelves.remove(&ev.id()) {
+                            prop_assert!(ev.ts_ms >= until || before == AlarmState::Shelved);
+                        }
+                    }
+                    states.insert(ev.id(), ev.state);
+                }
+                // One alarm per id, in the state its events say.
+                let listed: Vec<_> = e.active().collect();
+                let mut ids: Vec<AlarmId> = listed.iter().map(|a| a.id()).collect();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), listed.len());
+                for a in &listed {
+                    if let Some(s) = states.get(&a.id()) {
+                        prop_assert_eq!(*s, a.state);
+                    }
+                }
+            }
+            // Every shelf whose time is up has ended.
+            let far = T0 + t + 1_000 * S;
+            e.expire_shelves(far);
+            prop_assert!(e.active().all(|a| a.state != AlarmState::Shelved));
+        }
+    }
+}

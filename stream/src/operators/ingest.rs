@@ -37,10 +37,11 @@ pub(crate) struct Feed {
     pub(crate) tee: Option<Tee>,
 }
 
-/// The output and the signals teed to it.
+/// The output, the signals teed to it, and whether machine states are too.
 pub(crate) type Tee = (
     std::sync::mpsc::SyncSender<crate::WindowOutput>,
     Arc<std::collections::BTreeSet<Arc<str>>>,
+    bool,
 );
 
 /// The `Ingest` source on a scope.
@@ -170,10 +171,13 @@ impl Ingest {
         let mut obs = batch.observations;
         // Before the batch can close a window (the frontier moves below),
         // and before a cluster keeps only its share: every sample.
-        if let Some((tx, signals)) = &self.tee {
+        if let Some((tx, signals, states)) = &self.tee {
             let samples: Vec<Observation> = obs
                 .iter()
-                .filter(|o| signals.contains(&o.signal))
+                .filter(|o| {
+                    signals.contains(&o.signal)
+                        || (*states && matches!(o.value, ctower_model::Value::State { .. }))
+                })
                 .cloned()
                 .collect();
             if !samples.is_empty() {
