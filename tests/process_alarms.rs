@@ -132,6 +132,35 @@ fn process_alarms_have_sample_times_fire_on_injected_events_and_are_deterministi
             "{rule} on the clean recording"
         );
     }
+    // The committed recording's alarms, with their priorities: the plants'
+    // incidents (a standby draw, an RO recovery dip, a filler breakdown, a
+    // site gone silent), each raised and cleared once.
+    let clean: Vec<[String; 4]> = read_jsonl(&dir.join("clean/alarms.jsonl"))
+        .iter()
+        .map(|a| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            [
+                s(&a["rule"]),
+                s(&a["kind"]),
+                s(&a["priority"]),
+                s(&a["scope"]["site"]),
+            ]
+        })
+        .collect();
+    let want: Vec<[String; 4]> = [
+        ["standby-energy-high", "raised", "medium", "lyon-fill"],
+        ["water-recovery-low", "raised", "medium", "basel-api"],
+        ["standby-energy-high", "cleared", "medium", "lyon-fill"],
+        ["line-availability-low", "raised", "high", "lyon-fill"],
+        ["line-availability-low", "cleared", "high", "lyon-fill"],
+        ["water-recovery-low", "cleared", "medium", "basel-api"],
+        ["site-data-stale", "raised", "high", "shanghai-pack"],
+        ["site-data-stale", "cleared", "high", "shanghai-pack"],
+    ]
+    .iter()
+    .map(|r| r.map(str::to_string))
+    .collect();
+    assert_eq!(clean, want);
 
     let rec = dir.join("injected.jsonl.gz");
     let inj = inject(&rec);

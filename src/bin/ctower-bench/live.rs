@@ -42,7 +42,7 @@ struct Run {
     dropped: u64,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -50,9 +50,9 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// A Mosquitto of its own: no persistence, unlimited queues, 1000 in
 /// flight, `$SYS` every second.
-struct Broker {
+pub(crate) struct Broker {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Broker {
@@ -62,7 +62,7 @@ impl Drop for Broker {
     }
 }
 
-fn start_broker(bin: &Path, dir: &Path) -> anyhow::Result<Broker> {
+pub(crate) fn start_broker(bin: &Path, dir: &Path) -> anyhow::Result<Broker> {
     let port = free_port()?;
     let conf = dir.join("mosquitto.conf");
     std::fs::write(

@@ -21,6 +21,7 @@
 mod ab;
 mod env;
 mod influx;
+mod latency;
 mod live;
 mod measure;
 mod phases;
@@ -100,6 +101,9 @@ enum Command {
     /// A journal's lines to VictoriaMetrics: ctower's InfluxDB output
     /// against the server's own bulk import of the same file.
     Influx(influx::InfluxOptions),
+    /// Publish → webhook latency of a process alarm through Mosquitto and a
+    /// running engine, beside the MQTT floor.
+    AlarmLatency(latency::LatencyOptions),
     /// (Used by the RSS phase.) One batch run in this process, its RSS
     /// sampled as event time passes each hour; prints JSON on stdout.
     #[command(hide = true)]
@@ -141,6 +145,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             decode_threads,
         }) => rss::rss_child(&settings, &recording, &out, workers, decode_threads),
         Some(Command::Influx(o)) => influx::influx(&o),
+        Some(Command::AlarmLatency(o)) => {
+            let ctower = std::env::current_exe()
+                .context("this program's path")?
+                .with_file_name("ctower");
+            latency::alarm_latency(&o, &ctower)
+        }
         Some(Command::Live(o)) => {
             let ctower = std::env::current_exe()
                 .context("this program's path")?
@@ -230,10 +240,10 @@ fn compare(
 }
 
 /// A scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new() -> anyhow::Result<Self> {
+    pub(crate) fn new() -> anyhow::Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
