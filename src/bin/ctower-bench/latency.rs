@@ -206,9 +206,15 @@ async fn probe(
             }
         }
     };
+    // Event times strictly increase per signal (a sample not newer than
+    // the last one of its alarm is a duplicate, and ignored): in release
+    // builds a raise and its clear can fall within one millisecond.
+    let last_ts = std::cell::Cell::new(0i64);
     let sample = |asset: &str, value: f64| {
+        let ts = ctower_model::wall_ms().max(last_ts.get() + 1);
+        last_ts.set(ts);
         let topic = format!("acme/bench-site/utilities/{asset}/skid/conductivity_us_cm");
-        let payload = format!("{{\"ts\":{},\"value\":{value}}}", ctower_model::wall_ms());
+        let payload = format!("{{\"ts\":{ts},\"value\":{value}}}");
         (topic, payload)
     };
     // Warm-up: until the engine is subscribed and its hook answers.
