@@ -15,6 +15,7 @@ struct Seen {
     kpis: Vec<Vec<u8>>,
     signals: u64,
     alarms: Vec<String>,
+    held: Vec<AlarmEvent>,
 }
 
 struct Counting(Arc<Mutex<Seen>>);
@@ -34,6 +35,9 @@ impl Sink for Counting {
     fn alarm(&mut self, ev: &AlarmEvent) {
         let line = serde_json::to_string(ev).unwrap();
         self.0.lock().unwrap().alarms.push(line);
+    }
+    fn held_alarm(&mut self, ev: &AlarmEvent) {
+        self.0.lock().unwrap().held.push(ev.clone());
     }
     fn end_window(&mut self, window: &WindowOutput, _now_ms: i64) {
         if window.closes_window {
@@ -157,4 +161,50 @@ fn an_operator_acknowledgement_reaches_every_sink() {
     assert_eq!(acked.state, AlarmState::AckActive);
     assert_eq!(acked.id(), raised.id());
     assert_eq!(acked.ts_ms, 90_000, "stamped by the stage's clock");
+}
+
+/// A restart puts the alarms back as the audit trail left them, and tells
+/// the sinks (the hooks) what they had been told: the raise at its own
+/// time (so PagerDuty's dedup key is the same incident's), then the state.
+#[test]
+fn a_restart_restores_alarms_from_the_trail_and_tells_the_hooks() {
+    use ctower::output::{FaultPolicy, OutputStage};
+    use ctower_model::{AlarmEventKind, AlarmState, Clock};
+    let settings = ctower::settings::load(
+        format!("{}/configs/default.toml", env!("CARGO_MANIFEST_DIR")).as_ref(),
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (clock, _t) = Clock::manual(1_772_440_000_000);
+    let mut stage = OutputStage::new(settings.rules.clone(), FaultPolicy::Stop, clock)
+        .with_sink(Counting(seen.clone()));
+    let rec = |ts: &str, user: &str, action: &str, before: &str, after: &str| {
+        format!(
+            r#"{{"seq":1,"ts":"{ts}","user":"{user}","action":"{action}","rule":"line-availability-low","scope":"lyon-fill/aseptic/fill-1","signal":null,"before":"{before}","after":"{after}","reason":"","prev":"0","hash":"0"}}"#
+        )
+    };
+    let trail = [
+        rec("2026-03-02T05:50:00.000Z", "system", "raised", "normal", "unack_active"),
+        rec("2026-03-02T06:10:00.000Z", "alice", "acknowledge", "unack_active", "ack_active"),
+        r#"{"seq":3,"ts":"2026-03-02T06:11:00.000Z","user":"system","action":"raised","rule":"ctower.journal","scope":"group","signal":null,"before":"normal","after":"unack_active","reason":"","prev":"0","hash":"0"}"#.to_string(),
+    ]
+    .join("\n");
+    assert_eq!(
+        stage.restore_from_trail(&trail),
+        1,
+        "the system alarm is not a rule's"
+    );
+    let held = seen.lock().unwrap().held.clone();
+    let kinds: Vec<(AlarmEventKind, AlarmState)> = held.iter().map(|e| (e.kind, e.state)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (AlarmEventKind::Raised, AlarmState::UnackActive),
+            (AlarmEventKind::Acknowledged, AlarmState::AckActive)
+        ]
+    );
+    assert_eq!(
+        held[0].ts_ms, 1_772_430_600_000,
+        "the raise at its own time"
+    );
 }

@@ -93,6 +93,21 @@ pub fn last_records(
     out
 }
 
+/// The time (RFC 3339) of each alarm's last `raised` record.
+pub fn last_raises(
+    text: &str,
+) -> std::collections::BTreeMap<(String, String, Option<String>), String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Ok(e) = serde_json::from_str::<Entry>(line) {
+            if e.action == "raised" {
+                out.insert((e.rule, e.scope, e.signal), e.ts);
+            }
+        }
+    }
+    out
+}
+
 /// The first problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broken {

@@ -816,6 +816,31 @@ impl AlarmEngine {
         true
     }
 
+    /// An event of `kind` into `state` for an alarm of a known rule at
+    /// `ts_ms`, as the engine would have made it (to tell the hooks, after
+    /// a restart, what they were told before it).
+    pub fn event_for(
+        &self,
+        id: &AlarmId,
+        kind: AlarmEventKind,
+        state: AlarmState,
+        ts_ms: i64,
+    ) -> Option<AlarmEvent> {
+        let rule = &self.rules[*self.by_name.get(&id.rule)?];
+        Some(event(
+            rule,
+            &id.scope,
+            &id.signal,
+            Change {
+                kind,
+                state,
+                value: None,
+                threshold: rule.threshold,
+                ts_ms,
+            },
+        ))
+    }
+
     /// Current alarms: every alarm not Normal (active, or returned to
     /// normal and still unacknowledged), in rule order, then scope, then
     /// signal.

@@ -168,15 +168,6 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         .with_context(|| format!("opening the audit trail {}", settings.audit_path.display()))?;
     tracing::info!(audit = %trail.path().display(), "audit trail open");
     stage = stage.with_audit(trail);
-    if !matches!(resume, Some((_, Some(_)))) {
-        // No raw-journal replay to rebuild the alarms: their last states
-        // in the trail are put back.
-        let text = std::fs::read_to_string(&settings.audit_path).unwrap_or_default();
-        let n = stage.restore_from_trail(&text);
-        if n > 0 {
-            tracing::info!(alarms = n, "alarm states restored from the audit trail");
-        }
-    }
     if let (Some(rules), Some(tx)) = (&settings.commands, plan.replies.take()) {
         stage = stage.with_operators(rules.operators.clone(), tx);
     }
@@ -185,6 +176,7 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         let append = matches!(resume, Some((_, Some(_))));
         stage = stage.with_sink(FilesSink::open(dir, append)?);
     }
+    let replayed = matches!(resume, Some((_, Some(_))));
     if let Some((dir, position)) = resume {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         stage = stage.with_checkpoints(dir, position);
@@ -197,6 +189,16 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
     }
     if let Some(tx) = &plan.dashboard {
         stage = stage.with_sink(DashboardSink::new(tx.clone()));
+    }
+    if !replayed {
+        // No raw-journal replay to rebuild the alarms: their last states
+        // in the trail are put back (after the sinks are there: the hooks
+        // learn what they were told before).
+        let text = std::fs::read_to_string(&settings.audit_path).unwrap_or_default();
+        let n = stage.restore_from_trail(&text);
+        if n > 0 {
+            tracing::info!(alarms = n, "alarm states restored from the audit trail");
+        }
     }
     Ok(stage)
 }

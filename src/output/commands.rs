@@ -210,6 +210,45 @@ impl OutputStage {
         }
     }
 
+    /// A restored alarm as the hooks knew it before the restart (its raise,
+    /// then where it stands), noted, not sent: its acknowledgement or
+    /// clear then reaches the hooks it reached (PagerDuty resolves the same
+    /// incident, by the raise's dedup key), and an active unacknowledged
+    /// one escalates again from the restart.
+    fn tell_hooks_restored(
+        &mut self,
+        id: &AlarmId,
+        state: AlarmState,
+        raised_ms: Option<i64>,
+        now: i64,
+    ) {
+        use ctower_model::AlarmEventKind as K;
+        let Some(raised_ms) = raised_ms else {
+            return;
+        };
+        let mut events = Vec::new();
+        events.extend(
+            self.engine
+                .event_for(id, K::Raised, AlarmState::UnackActive, raised_ms),
+        );
+        let after = match state {
+            AlarmState::AckActive => Some(K::Acknowledged),
+            AlarmState::UnackRtn => Some(K::Cleared),
+            AlarmState::Shelved => Some(K::Shelved),
+            AlarmState::Suppressed => Some(K::Suppressed),
+            AlarmState::OutOfService => Some(K::RemovedFromService),
+            _ => None,
+        };
+        if let Some(kind) = after {
+            events.extend(self.engine.event_for(id, kind, state, now));
+        }
+        for ev in &events {
+            for sink in &mut self.sinks {
+                sink.held_alarm(ev);
+            }
+        }
+    }
+
     /// Shelves that ran out come back (between windows, on the wall clock).
     pub(super) fn expire_shelves(&mut self) {
         let now = self.clock.now_ms();
@@ -225,6 +264,7 @@ impl OutputStage {
     pub fn restore_from_trail(&mut self, text: &str) -> usize {
         let now = self.clock.now_ms();
         let mut n = 0;
+        let raises = ctower_alerts::audit::last_raises(text);
         for ((rule, scope, signal), e) in ctower_alerts::audit::last_records(text) {
             let Ok(state) = e.after.parse::<AlarmState>() else {
                 continue;
@@ -241,6 +281,10 @@ impl OutputStage {
                 if let Some(a) = &mut self.audit {
                     a.seed(&id, state);
                 }
+                let raised = raises
+                    .get(&(rule.clone(), scope.clone(), signal.clone()))
+                    .and_then(|t| parse_rfc3339_ms(t));
+                self.tell_hooks_restored(&id, state, raised, now);
                 n += 1;
             }
         }

@@ -44,4 +44,9 @@ impl Sink for DashboardSink {
     fn immediate(&self) -> bool {
         true
     }
+
+    /// Alarms from before a restart: the dashboard shows them as they stand.
+    fn held_alarm(&mut self, ev: &AlarmEvent) {
+        send(&self.tx, Update::Alarm(ev.clone()));
+    }
 }
