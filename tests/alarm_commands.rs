@@ -73,6 +73,21 @@ fn start(config: &Path, dir: &Path, what: &str) -> Spawned {
         what,
     );
     live.wait_line("source subscribed source=plant", Duration::from_secs(60));
+    // The command topic's subscription is the engine's own (a request
+    // before it would be lost: no session).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !live
+        .output()
+        .iter()
+        .any(|l| l.contains("command topic subscribed"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the command topic was not subscribed: {}",
+            live.tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     live
 }
 
@@ -254,10 +269,20 @@ actions = ["comment"]
 
     // A restart finds the states in the trail.
     let mut again = start(&config, &dir, "ctower run (restart)");
-    assert!(again
+    // The output stage logs it while it starts, beside the sources.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !again
         .output()
         .iter()
-        .any(|l| l.contains("alarm states restored from the audit trail")));
+        .any(|l| l.contains("alarm states restored from the audit trail alarms=3"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no restore line: {}",
+            again.tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let after = list(&url);
     assert_eq!(state_of(&after, "line-availability-low"), None);
     assert_eq!(

@@ -66,6 +66,17 @@ pub fn start(
                         tracing::error!(error = %e, "cannot subscribe to the command topic");
                     }
                 }
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    let granted = ack
+                        .return_codes
+                        .iter()
+                        .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
+                    if granted {
+                        tracing::info!(topics = %filter, "command topic subscribed");
+                    } else {
+                        tracing::error!(topics = %filter, "the broker refused the command topic's subscription: operators' requests cannot reach this engine");
+                    }
+                }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     handle(&client, &prefix, &p.topic, &p.payload, &commands);
                 }
