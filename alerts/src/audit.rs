@@ -78,8 +78,8 @@ pub fn line(seq: u64, entry: &Entry, prev: &str) -> (String, String) {
     (format!("{open},\"hash\":\"{hash}\"}}\n"), hash)
 }
 
-/// The last record of each alarm in a trail's text: (rule, scope,
-/// signal) → that record (lines that do not parse are skipped: `verify`
+/// The last state-changing record of each alarm in a trail's text: (rule,
+/// scope, signal) → that record (lines that do not parse are skipped: `verify`
 /// is the check).
 pub fn last_records(
     text: &str,
@@ -87,7 +87,11 @@ pub fn last_records(
     let mut out = std::collections::BTreeMap::new();
     for line in text.lines() {
         if let Ok(e) = serde_json::from_str::<Entry>(line) {
-            out.insert((e.rule.clone(), e.scope.clone(), e.signal.clone()), e);
+            // A comment or a refusal changes no state (and carries no
+            // shelf's end): the record before it says where the alarm is.
+            if e.action != "comment" && e.action != "refused" {
+                out.insert((e.rule.clone(), e.scope.clone(), e.signal.clone()), e);
+            }
         }
     }
     out

@@ -226,7 +226,8 @@ impl Detector {
                         value: 0.0,
                     };
                 };
-                *t = t.saturating_add(1);
+                // (1 − λ)^2t is 0 long before this: no overflow, ever.
+                *t = (*t + 1).min(100_000);
                 *z = lambda * x + (1.0 - lambda) * *z;
                 let var = lambda / (2.0 - lambda) * (1.0 - (1.0 - lambda).powi(2 * *t));
                 let score = (*z - mean) / (sd * var.sqrt());

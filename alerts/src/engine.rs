@@ -695,6 +695,14 @@ impl AlarmEngine {
             .ok_or_else(|| format!("no rule is named `{}`", id.rule))?;
         let key: AlarmKey = (idx, id.scope.clone(), id.signal.clone());
         let rule = &self.rules[idx];
+        if matches!(rule.kind, Kind::Deadman { .. }) {
+            if let Some(site) = &id.scope.site {
+                self.deadmen
+                    .entry(site.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
         let slot = self
             .alarms
             .entry(key.clone())
@@ -807,6 +815,14 @@ impl AlarmEngine {
         slot.life = Lifecycle::restored(state, shelved_until_ms);
         if slot.life.condition() {
             slot.raised_ms = Some(at_ms);
+        }
+        if matches!(rule.kind, Kind::Deadman { .. }) {
+            if let Some(site) = &id.scope.site {
+                self.deadmen
+                    .entry(site.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
         }
         if slot.is_idle(rule) {
             self.alarms.remove(&key);

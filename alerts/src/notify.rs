@@ -315,6 +315,21 @@ impl Notifier {
                     self.tracked.insert(id, t);
                 }
             }
+            kind if !self.tracked.contains_key(&id)
+                && ev.state == AlarmState::UnackActive
+                && matches!(
+                    kind,
+                    AlarmEventKind::Unshelved
+                        | AlarmEventKind::Unsuppressed
+                        | AlarmEventKind::ReturnedToService
+                ) =>
+            {
+                // Raised while masked (no hook was told): now it is seen,
+                // so it is a new alarm for the hooks.
+                let mut raised = ev.clone();
+                raised.kind = AlarmEventKind::Raised;
+                return self.on_event(&raised, now_ms);
+            }
             kind => {
                 let Some(t) = self.tracked.get_mut(&id) else {
                     return out;
@@ -324,16 +339,28 @@ impl Notifier {
                     AlarmEventKind::Cleared => Action::Resolve,
                     _ => Action::Update,
                 };
-                let keeps_timers = matches!(
+                // Back from a mask into an active, unacknowledged alarm:
+                // its repeats and escalation start again.
+                let unmasked = matches!(
                     kind,
                     AlarmEventKind::Unshelved
                         | AlarmEventKind::Unsuppressed
                         | AlarmEventKind::ReturnedToService
                 ) && ev.state == AlarmState::UnackActive;
-                if !keeps_timers {
-                    t.timers.clear();
+                t.timers.clear();
+                let told = t.told.clone();
+                if unmasked {
+                    let timers: Vec<Timers> = told
+                        .iter()
+                        .filter_map(|&i| self.timers(i, now_ms))
+                        .collect();
+                    if let Some(t) = self.tracked.get_mut(&id) {
+                        t.timers = timers;
+                    }
                 }
-                let t = t.clone();
+                let Some(t) = self.tracked.get(&id).cloned() else {
+                    return out;
+                };
                 for &i in &t.told {
                     let mut n = self.notification(i, action, &t, now_ms);
                     n.event = Some(ev.clone());
@@ -459,16 +486,17 @@ impl Notifier {
             let mut timers = std::mem::take(&mut t.timers);
             for timer in &mut timers {
                 let r = &self.routes[timer.hook];
-                while let (Some(at), Some(every)) = (timer.next_repeat_ms, r.repeat) {
-                    if at > now_ms {
-                        break;
+                if let (Some(at), Some(every)) = (timer.next_repeat_ms, r.repeat) {
+                    if at <= now_ms {
+                        // One repeat, however many periods passed (a
+                        // clock jump, a pause): no burst.
+                        timer.repeats += 1;
+                        let mut n = self.notification(timer.hook, Action::Repeat, &t, now_ms);
+                        n.repeat = timer.repeats;
+                        out.push(n);
+                        timer.next_repeat_ms =
+                            Some(now_ms.saturating_add((every.as_millis() as i64).max(1)));
                     }
-                    timer.repeats += 1;
-                    let mut n = self.notification(timer.hook, Action::Repeat, &t, now_ms);
-                    n.repeat = timer.repeats;
-                    out.push(n);
-                    timer.next_repeat_ms =
-                        Some(at.saturating_add((every.as_millis() as i64).max(1)));
                 }
                 if timer.escalate_at_ms.is_some_and(|at| at <= now_ms) {
                     timer.escalate_at_ms = None;
@@ -519,6 +547,12 @@ impl Notifier {
                 &ts.to_string(),
                 &n.repeat.to_string(),
                 n.escalated_from.as_deref().unwrap_or(""),
+                // Repeats and escalations happen on the wall clock: after
+                // a restart their numbers start again, their ids must not.
+                &match n.action {
+                    Action::Repeat | Action::Escalate => n.created_ms.to_string(),
+                    _ => String::new(),
+                },
             ],
         )
     }

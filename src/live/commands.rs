@@ -35,11 +35,14 @@ pub fn start(
 ) -> anyhow::Result<()> {
     let endpoint = BrokerEndpoint::resolve(&rules.broker, embedded)
         .context("the command topic's broker (commands.broker_url)")?;
-    let options = ctower_collector::mqtt::client_options(
+    let mut options = ctower_collector::mqtt::client_options(
         &rules.client_id,
         &endpoint,
         rules.credentials.clone(),
     )?;
+    // A request is at most 16 KiB: a larger packet is refused by the
+    // client before it is buffered. Replies (a `list`) may be larger.
+    options.set_max_packet_size(MAX_REQUEST_BYTES + 1024, 8 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let prefix = rules.topic_prefix.clone();
     let filter = format!("{prefix}/cmd/+");

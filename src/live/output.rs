@@ -194,7 +194,10 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         // No raw-journal replay to rebuild the alarms: their last states
         // in the trail are put back (after the sinks are there: the hooks
         // learn what they were told before).
-        let text = std::fs::read_to_string(&settings.audit_path).unwrap_or_default();
+        // The trail opened and was checked above; a line that is not UTF-8
+        // is skipped like any unparsable one, not the whole trail.
+        let bytes = std::fs::read(&settings.audit_path).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         let n = stage.restore_from_trail(&text);
         if n > 0 {
             tracing::info!(alarms = n, "alarm states restored from the audit trail");

@@ -62,9 +62,13 @@ impl OutputStage {
                 action.as_str()
             );
             tracing::warn!(user = %req.user, action = action.as_str(), "operator request refused: not authorised");
+            // Audited only for an alarm of a known rule (no trail flooding
+            // with made-up alarms).
             if let (Some(alarm), Some(a)) = (&req.alarm, &mut self.audit) {
-                let state = self.engine.state_of(alarm);
-                let _ = a.action(&req.user, now, alarm, (state, state), "refused", &msg);
+                if self.engine.has_rule(&alarm.rule) {
+                    let state = self.engine.state_of(alarm);
+                    let _ = a.action(&req.user, now, alarm, (state, state), "refused", &msg);
+                }
             }
             return refuse(&id, msg);
         }
@@ -252,7 +256,14 @@ impl OutputStage {
     /// Shelves that ran out come back (between windows, on the wall clock).
     pub(super) fn expire_shelves(&mut self) {
         let now = self.clock.now_ms();
-        for ev in self.engine.expire_shelves(now) {
+        let events = self.engine.expire_shelves(now);
+        if events.is_empty() {
+            return;
+        }
+        // The process alarms before it first, in every record.
+        let held = self.held();
+        self.flush_process(None, held);
+        for ev in events {
             self.deliver(&ev);
         }
     }

@@ -368,6 +368,14 @@ impl OutputStage {
     /// clock. `false` when there was nothing to do (the alarm is unknown,
     /// normal or already acknowledged).
     pub fn command(&mut self, command: &OperatorCommand) -> bool {
+        // The process alarms already raised come first in the journal and
+        // the audit trail (an acknowledgement never precedes its raise).
+        // Operator actions are on the wall clock anyway.
+        let reads_only = matches!(command, OperatorCommand::Request(r) if r.action == ctower_model::CommandAction::List);
+        if !reads_only {
+            let held = self.held();
+            self.flush_process(None, held);
+        }
         let now = self.clock.now_ms();
         match command {
             OperatorCommand::Request(req) => {
@@ -429,10 +437,11 @@ impl OutputStage {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
+            // Expired shelves first: a command then finds the alarm as it is.
+            self.expire_shelves();
             while let Ok(command) = commands.try_recv() {
                 self.command(&command);
             }
-            self.expire_shelves();
         }
     }
 

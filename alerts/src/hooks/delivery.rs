@@ -128,7 +128,11 @@ impl Worker {
                 }
             }
             if let Err(e) = self.outbox.ack(batch.end) {
-                tracing::error!(hook = %self.hook.name, outbox = %self.outbox.dir().display(), error = %e, "cannot move the hook outbox's cursor: this notification may be sent again after a restart (same webhook-id)");
+                tracing::error!(hook = %self.hook.name, outbox = %self.outbox.dir().display(), error = %e, "cannot move the hook outbox's cursor: this notification may be sent again (same webhook-id)");
+                // Not a tight loop of re-sends while the disk is full.
+                if self.abort.sleep(backoff.next_delay()) {
+                    return;
+                }
             }
         }
     }

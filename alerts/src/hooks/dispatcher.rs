@@ -273,10 +273,15 @@ impl HookDispatcher {
                 .spawn(move || {
                     while !s.sleep(every) {
                         let now = clock.now_ms();
-                        let notes = lock(&n).tick(now);
+                        // Held across the write, so that no repeat or
+                        // escalation lands after the ack or clear that
+                        // ended it.
+                        let mut notifier = lock(&n);
+                        let notes = notifier.tick(now);
                         if !notes.is_empty() {
                             write(&h, notes, now);
                         }
+                        drop(notifier);
                     }
                 })
                 .map_err(|source| AlertsError::Spawn {
@@ -312,7 +317,8 @@ impl HookDispatcher {
             return;
         }
         let now = self.clock.now_ms();
-        let notes = lock(&self.notifier).on_event(ev, now);
+        let mut notifier = lock(&self.notifier);
+        let notes = notifier.on_event(ev, now);
         write(&self.hooks, notes, now);
     }
 

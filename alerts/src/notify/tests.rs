@@ -333,3 +333,52 @@ fn ids_are_deterministic_and_rebuild_tells_no_one() {
     assert_eq!(summary(&rep), vec![("p".into(), Action::Repeat)]);
     assert_ne!(rep[0].id, x[0].id);
 }
+
+/// An alarm raised while shelved was told to no hook: when the shelf ends
+/// with the alarm still active it is a new alarm for them; one that was
+/// told and then shelved gets its repeats back when unshelved.
+#[test]
+fn an_alarm_seen_again_after_a_mask_is_told_and_escalates_again() {
+    let primary = Route {
+        repeat: Some(Duration::from_secs(60)),
+        ..route("p")
+    };
+    let mut n = Notifier::new(vec![primary], FloodLimits::default());
+    let unshelved = |ts| {
+        ev(
+            "r",
+            "s1",
+            AlarmEventKind::Unshelved,
+            AlarmState::UnackActive,
+            ts,
+            Priority::High,
+        )
+    };
+    // Never told: the unshelve is its trigger.
+    let out = n.on_event(&unshelved(5), 0);
+    assert_eq!(summary(&out), vec![("p".into(), Action::Trigger)]);
+    // Told, shelved (timers stop), unshelved (timers again).
+    let shelved = ev(
+        "r",
+        "s1",
+        AlarmEventKind::Shelved,
+        AlarmState::Shelved,
+        6,
+        Priority::High,
+    );
+    assert_eq!(
+        summary(&n.on_event(&shelved, 10_000)),
+        vec![("p".into(), Action::Update)]
+    );
+    assert!(n.tick(10 * MIN).is_empty());
+    assert_eq!(
+        summary(&n.on_event(&unshelved(7), 10 * MIN)),
+        vec![("p".into(), Action::Update)]
+    );
+    assert_eq!(
+        summary(&n.tick(11 * MIN)),
+        vec![("p".into(), Action::Repeat)]
+    );
+    // After a long pause: one repeat, not one per missed minute.
+    assert_eq!(n.tick(60 * MIN).len(), 1);
+}
