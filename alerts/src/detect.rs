@@ -92,6 +92,24 @@ struct Base {
     sd: f64,
 }
 
+/// What a detector says while it cannot tell yet.
+const HELD: Reading = Reading {
+    condition: None,
+    value: 0.0,
+};
+
+/// Adds `x` to a baseline being filled; once it holds `n` inputs, its mean
+/// and spread (and the buffer is emptied).
+fn fill_baseline(filling: &mut Vec<f64>, n: usize, x: f64) -> Option<Base> {
+    filling.push(x);
+    if filling.len() < n {
+        return None;
+    }
+    let b = base_of(filling);
+    filling.clear();
+    Some(b)
+}
+
 fn base_of(xs: &[f64]) -> Base {
     let mean = xs.mean();
     let sd = xs.std_dev();
@@ -214,17 +232,11 @@ impl Detector {
                 Kind::Ewma { lambda, baseline },
             ) => {
                 let Some((mean, sd)) = *base else {
-                    filling.push(x);
-                    if filling.len() >= *baseline {
-                        let b = base_of(filling);
+                    if let Some(b) = fill_baseline(filling, *baseline, x) {
                         *base = Some((b.mean, b.sd));
                         *z = b.mean;
-                        filling.clear();
                     }
-                    return Reading {
-                        condition: None,
-                        value: 0.0,
-                    };
+                    return HELD;
                 };
                 // (1 − λ)^2t is 0 long before this: no overflow, ever.
                 *t = (*t + 1).min(100_000);
@@ -245,16 +257,10 @@ impl Detector {
                 Kind::Spc { baseline },
             ) => {
                 let Some((mean, sd)) = *base else {
-                    filling.push(x);
-                    if filling.len() >= *baseline {
-                        let b = base_of(filling);
+                    if let Some(b) = fill_baseline(filling, *baseline, x) {
                         *base = Some((b.mean, b.sd));
-                        filling.clear();
                     }
-                    return Reading {
-                        condition: None,
-                        value: 0.0,
-                    };
+                    return HELD;
                 };
                 let u = (x - mean) / sd;
                 recent.push_back(u);

@@ -264,6 +264,30 @@ fn event(rule: &Rule, scope: &ScopeKey, signal: &Option<Arc<str>>, c: Change) ->
     }
 }
 
+/// The event of a transition an operator or a mask made (shelf,
+/// suppression, service): the rule's threshold, `value` if known.
+fn mask_event(
+    rule: &Rule,
+    scope: &ScopeKey,
+    signal: &Option<Arc<str>>,
+    t: Transition,
+    value: Option<f64>,
+    ts_ms: i64,
+) -> AlarmEvent {
+    event(
+        rule,
+        scope,
+        signal,
+        Change {
+            kind: t.kind,
+            state: t.to,
+            value,
+            threshold: rule.threshold,
+            ts_ms,
+        },
+    )
+}
+
 /// Whether any machine of `a`'s line is in one of `states`.
 fn line_in(modes: &LineModes, a: &AssetKey, states: &[Bucket]) -> bool {
     !states.is_empty()
@@ -529,18 +553,7 @@ impl AlarmEngine {
             {
                 for t in slot.life.apply(LifeInput::Suppress(true), obs.ts_ms) {
                     slot.changed_ms = obs.ts_ms;
-                    events.push(event(
-                        rule,
-                        &key.1,
-                        &key.2,
-                        Change {
-                            kind: t.kind,
-                            state: t.to,
-                            value: Some(x),
-                            threshold: rule.threshold,
-                            ts_ms: obs.ts_ms,
-                        },
-                    ));
+                    events.push(mask_event(rule, &key.1, &key.2, t, Some(x), obs.ts_ms));
                 }
             }
             let chattering = slot.chattering;
@@ -592,17 +605,13 @@ impl AlarmEngine {
             }
             for t in slot.life.apply(LifeInput::Suppress(want), obs.ts_ms) {
                 slot.changed_ms = obs.ts_ms;
-                events.push(event(
+                events.push(mask_event(
                     rule,
                     scope,
                     signal,
-                    Change {
-                        kind: t.kind,
-                        state: t.to,
-                        value: slot.last_value,
-                        threshold: rule.threshold,
-                        ts_ms: obs.ts_ms,
-                    },
+                    t,
+                    slot.last_value,
+                    obs.ts_ms,
                 ));
             }
         }
@@ -710,18 +719,7 @@ impl AlarmEngine {
         let mut events = Vec::new();
         for t in slot.life.apply(input, now_ms) {
             slot.changed_ms = now_ms;
-            events.push(event(
-                rule,
-                &key.1,
-                &key.2,
-                Change {
-                    kind: t.kind,
-                    state: t.to,
-                    value: None,
-                    threshold: rule.threshold,
-                    ts_ms: now_ms,
-                },
-            ));
+            events.push(mask_event(rule, &key.1, &key.2, t, None, now_ms));
         }
         if slot.is_idle(rule) {
             self.alarms.remove(&key);
