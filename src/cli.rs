@@ -55,6 +55,42 @@ pub enum Command {
     /// (`[commands]` of its configuration), as a named user.
     #[command(subcommand)]
     Alarms(AlarmsCommand),
+    /// The control-room dashboard attached to a running engine over MQTT
+    /// (its `[commands]` broker): any number of viewers, each acting as
+    /// its broker user.
+    Tui(TuiArgs),
+}
+
+/// `ctower tui`.
+#[derive(Args, Debug)]
+pub struct TuiArgs {
+    /// The engine's broker: mqtt://HOST:PORT or mqtts://HOST:PORT.
+    #[arg(long, env = "CTOWER_BROKER")]
+    pub broker: String,
+    /// Who watches and acts: the broker user, and the user the engine's
+    /// `[commands]` authorises.
+    #[arg(long, env = "CTOWER_USER")]
+    pub user: String,
+    /// Environment variable holding the user's broker password.
+    #[arg(long)]
+    pub password_env: Option<String>,
+    /// PEM file of the CA the broker's certificate must be signed by
+    /// [default: the system's trusted roots].
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a broker that requires one.
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// The engine's topic prefix (`commands.topic_prefix`).
+    #[arg(long, default_value = "ctower")]
+    pub prefix: String,
+    /// Where the viewer logs [default: ctower-tui-USER.log in the
+    /// temporary directory].
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
 }
 
 /// `ctower alarms …`.

@@ -25,6 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report(a)) => report(&cli.log, a),
         Some(Command::Audit(crate::cli::AuditCommand::Verify(a))) => audit_verify(&cli.log, a),
         Some(Command::Alarms(a)) => crate::alarms::run(&cli.log, a),
+        Some(Command::Tui(a)) => crate::attach::run(&cli.log, a),
     }
 }
 

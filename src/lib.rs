@@ -6,12 +6,14 @@
 //!   outputs, metrics), each returning a handle, with one ordered shutdown;
 //! - [`batch`] runs a recording through the same pipeline, deterministically;
 //! - [`output`] is the one output stage both use: the alarm engine and the
-//!   [`output::Sink`]s (journal, JSON Lines files, hooks, dashboard);
+//!   [`output::Sink`]s (journal, JSON Lines files, hooks, dashboard feed);
+//! - [`attach`] is `ctower tui`, the dashboard attached over MQTT;
 //! - [`pipeline`] builds what both modes share from the [`settings`];
 //! - [`journal`] is the local line-protocol journal;
 //! - [`check`] validates a configuration (`ctower check`), [`locate`] finds it.
 
 pub mod alarms;
+pub mod attach;
 pub mod batch;
 pub mod check;
 pub mod cli;

@@ -1,99 +1,23 @@
-//! End to end, as a person runs it: the demo in a real terminal (tmux), the
-//! dashboard shows the three plants and keeps updating, `?` opens the key
-//! list and Esc closes it, `q` quits cleanly, and the journal holds the
-//! KPIs. Configuration overrides come from `CTOWER__…` environment
-//! variables, so their layering is exercised too.
+//! End to end, as a person runs it: the demo in a real terminal (tmux),
+//! the dashboard in-process through the same feed as an attached viewer:
+//! the three plants on the fleet, Enter drills into a site and a line, the
+//! alarm console acknowledges an alarm as the process's user, `?` opens
+//! the help and any key closes it, `q` quits cleanly, and the journal
+//! holds the KPIs and the acknowledgement. Configuration overrides come
+//! from `CTOWER__…` environment variables, so their layering is exercised
+//! too.
 //!
 //! Every wait is on what the screen shows (or on the exit-code file), with
 //! a deadline; no sleep stands in for readiness.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step fails the test
 
+mod common;
+
+use common::tmux::Tmux;
 use ctower_testkit::services::{self, TMUX};
-use ctower_testkit::{process, wait};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use ctower_testkit::wait;
+use std::path::Path;
 use std::time::Duration;
-
-/// One tmux client command (they return at once; the margin is for a
-/// loaded machine).
-const TMUX_COMMAND: Duration = Duration::from_secs(10);
-
-/// A tmux server of our own, killed on drop. Its socket is in the test's
-/// temporary directory (`-S`), so nothing is left behind in tmux's own
-/// socket directory.
-struct Tmux {
-    bin: PathBuf,
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        // Outside any tmux the test may run in: `TMUX` would make the new
-        // session a nested one.
-        c.env_remove("TMUX").arg("-S").arg(&self.socket).args(args);
-        c
-    }
-
-    /// Runs a tmux command within [`TMUX_COMMAND`] and returns its output,
-    /// whatever its status.
-    fn run(&self, args: &[&str]) -> Output {
-        process::run(
-            &mut self.command(args),
-            &format!("tmux {}", args.join(" ")),
-            TMUX_COMMAND,
-        )
-    }
-
-    /// Runs a tmux command that must succeed.
-    fn run_ok(&self, args: &[&str]) -> Output {
-        process::run_ok(
-            &mut self.command(args),
-            &format!("tmux {}", args.join(" ")),
-            TMUX_COMMAND,
-        )
-    }
-
-    fn send_keys(&self, key: &str) {
-        self.run_ok(&["send-keys", "-t", "demo", key]);
-    }
-
-    /// The pane's text; once the demo has exited the pane is gone, and this
-    /// says so instead.
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", "demo"]);
-        if out.status.success() {
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        } else {
-            format!(
-                "(no screen: {})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
-        }
-    }
-
-    /// Polls the screen until `pred` holds (a readiness wait with a
-    /// deadline) and returns it; past the deadline, fails with the last
-    /// screen.
-    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        match wait::try_poll(timeout, || {
-            last = self.screen();
-            pred(&last).then(|| last.clone())
-        }) {
-            Some(screen) => screen,
-            None => panic!("timed out after {timeout:?} waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Never panics (this may run while a failure unwinds): ends the
-        // demo if it still runs.
-        let _ = process::try_run(&mut self.command(&["kill-server"]), TMUX_COMMAND);
-    }
-}
 
 /// The dashboard header's "data to …" timestamp, which moves as windows close.
 fn data_time(screen: &str) -> Option<String> {
@@ -125,70 +49,85 @@ fn demo_shows_three_plants_live_and_quits_cleanly() {
         bin,
         socket: dir.path().join("tmux.sock"),
     };
-    tmux.run_ok(&[
-        "new-session",
-        "-d",
-        "-s",
+    tmux.session("demo", 140, 45, &script);
+
+    let first = tmux.wait_for(
         "demo",
-        "-x",
-        "140",
-        "-y",
-        "45",
-        &script,
-    ]);
-
-    let first = tmux.wait_for("three site tiles with OEE", Duration::from_secs(90), |s| {
-        ["lyon-fill", "basel-api", "shanghai-pack"]
-            .iter()
-            .all(|site| s.contains(site))
-            && s.contains("OEE")
-            && data_time(s).is_some()
-    });
+        "three site tiles with OEE",
+        Duration::from_secs(90),
+        |s| {
+            ["lyon-fill", "basel-api", "shanghai-pack"]
+                .iter()
+                .all(|site| s.contains(site))
+                && s.contains("OEE")
+                && data_time(s).is_some()
+        },
+    );
     let t0 = data_time(&first).expect("data time shown");
-    let later = tmux.wait_for("the dashboard to update", Duration::from_secs(60), |s| {
-        data_time(s).is_some_and(|t| t != t0)
-    });
-    println!("dashboard:\n{later}");
-    assert!(
-        later.contains("Lines of"),
-        "the line table of the selected site:\n{later}"
+    let later = tmux.wait_for(
+        "demo",
+        "the dashboard to update",
+        Duration::from_secs(60),
+        |s| data_time(s).is_some_and(|t| t != t0),
     );
-    assert!(
-        later.contains("msg/s"),
-        "self-metrics in the header:\n{later}"
+    println!("fleet:\n{later}");
+    assert!(later.contains("in-process"), "the link shown:\n{later}");
+
+    // Enter: the site under the cursor; ↓ Enter: its second line.
+    tmux.send_keys("demo", "Enter");
+    let site = tmux.wait_for("demo", "the site view", Duration::from_secs(10), |s| {
+        s.contains("Lines of") && s.contains("Six big losses")
+    });
+    println!("site:\n{site}");
+    tmux.send_keys("demo", "Down");
+    tmux.send_keys("demo", "Enter");
+    let line = tmux.wait_for("demo", "the line view", Duration::from_secs(10), |s| {
+        s.contains("State timeline")
+    });
+    println!("line:\n{line}");
+
+    // The alarm console (6), unacknowledged only (f), the first row (↓),
+    // acknowledged (a) as the process's user; the engine answers.
+    tmux.send_keys("demo", "6");
+    tmux.send_keys("demo", "f");
+    tmux.wait_for(
+        "demo",
+        "an unacknowledged alarm",
+        Duration::from_secs(90),
+        |s| s.contains("UNACK ACTIVE") || s.contains("unack rtn"),
     );
+    tmux.send_keys("demo", "Down");
+    tmux.send_keys("demo", "a");
+    let acked = tmux.wait_for(
+        "demo",
+        "the acknowledgement",
+        Duration::from_secs(30),
+        |s| s.contains("acknowledge ") && s.contains(": done"),
+    );
+    println!("console:\n{acked}");
 
-    // Issue #9: an operator acknowledges an alarm from the dashboard (↓ puts
-    // the cursor on the first row, `a` acknowledges it); the tower answers
-    // with the acknowledgement, shown and journaled.
-    tmux.wait_for("an unacknowledged alarm", Duration::from_secs(90), |s| {
-        s.contains("UNACK")
-    });
-    tmux.send_keys("Down");
-    tmux.send_keys("a");
-    tmux.wait_for("the acknowledgement", Duration::from_secs(30), |s| {
-        s.contains("acknowledged ") && s.contains("ACKED")
-    });
-
-    // `?` opens the key list, Esc closes it, `q` quits. Each key waits for
+    // `?` opens the help, any key closes it, `q` quits. Each key waits for
     // the screen to show the previous one's effect: `q` sent right after
     // Esc could reach the demo as one Alt-q sequence.
-    const HELP: &str = "close help, else quit";
-    assert!(!later.contains(HELP), "help shown before `?`:\n{later}");
-    tmux.send_keys("?");
-    tmux.wait_for("the help overlay", Duration::from_secs(10), |s| {
+    const HELP: &str = "Any key closes this help";
+    assert!(!acked.contains(HELP), "help shown before `?`:\n{acked}");
+    tmux.send_keys("demo", "?");
+    tmux.wait_for("demo", "the help overlay", Duration::from_secs(10), |s| {
         s.contains(HELP)
     });
-    tmux.send_keys("Escape");
-    tmux.wait_for("the help overlay to close", Duration::from_secs(10), |s| {
-        !s.contains(HELP) && s.contains("OEE")
-    });
-    tmux.send_keys("q");
+    tmux.send_keys("demo", "Escape");
+    tmux.wait_for(
+        "demo",
+        "the help overlay to close",
+        Duration::from_secs(10),
+        |s| !s.contains(HELP) && s.contains("Alarm console"),
+    );
+    tmux.send_keys("demo", "q");
     wait::try_poll(Duration::from_secs(30), || exit_file.exists().then_some(())).unwrap_or_else(
         || {
             panic!(
                 "the demo did not exit within 30 s after `q`; screen:\n{}",
-                tmux.screen()
+                tmux.screen("demo")
             )
         },
     );

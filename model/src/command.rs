@@ -20,6 +20,11 @@ pub enum OperatorCommand {
     Acknowledge(AlarmId),
     /// A named user's request (the command topic).
     Request(CommandRequest),
+    /// A request from the in-process dashboard, at the engine's own
+    /// terminal: its user (the process's) may take every action, as the
+    /// person who started the engine there; the reply goes back to that
+    /// dashboard.
+    Console(CommandRequest),
 }
 
 /// What a request asks.

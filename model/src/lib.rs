@@ -8,6 +8,7 @@
 pub mod alarm;
 pub mod asset;
 pub mod backoff;
+pub mod board;
 pub mod clock;
 pub mod command;
 pub mod config;
@@ -31,15 +32,3 @@ pub use obs::{Batch, Bucket, Observation, Role, Value};
 pub use replay::{
     RecordChunk, RecordPos, RecordRef, ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter,
 };
-
-/// What a viewer (the TUI) is fed: everything it shows arrives as one of these.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Update {
-    /// A KPI record (the dashboard keeps the ones it shows).
-    Kpi(Box<KpiRecord>),
-    /// A change of an alarm.
-    Alarm(AlarmEvent),
-    /// The pipeline's self-metrics, about once a second.
-    Metrics(PipelineMetrics),
-}

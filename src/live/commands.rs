@@ -9,17 +9,28 @@
 //! `pattern read ctower/reply/%u`), so the broker's authentication is the
 //! operator's identity. A payload naming another user is refused.
 //!
+//! The same connection publishes the dashboard feed
+//! ([`ctower_model::board`]): retained, its status topic the connection's
+//! will (`online: false`), a heartbeat every 500 ms, so a viewer knows
+//! within 2 s that the engine is gone.
+//!
 //! Every request is hostile until checked: at most 16 KiB of JSON of the
 //! documented shape; a request the stage's queue cannot take at once is
 //! answered "busy" (never waits in the MQTT loop).
 
+use crate::output::BoardFeed;
 use crate::settings::CommandsRules;
 use anyhow::Context;
 use ctower_collector::endpoint::BrokerEndpoint;
+use ctower_model::board::{BoardInbox, BoardMessage, BoardTopic};
 use ctower_model::{CommandReply, CommandRequest, OperatorCommand};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the engine's status is published (the viewers' heartbeat).
+const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Largest request payload taken.
 const MAX_REQUEST_BYTES: usize = 16 << 10;
@@ -32,6 +43,7 @@ pub fn start(
     embedded: Option<&BrokerEndpoint>,
     commands: SyncSender<OperatorCommand>,
     replies: Receiver<CommandReply>,
+    board: Option<(Arc<BoardInbox>, BoardFeed)>,
 ) -> anyhow::Result<()> {
     let endpoint = BrokerEndpoint::resolve(&rules.broker, embedded)
         .context("the command topic's broker (commands.broker_url)")?;
@@ -43,8 +55,18 @@ pub fn start(
     // A request is at most 16 KiB: a larger packet is refused by the
     // client before it is buffered. Replies (a `list`) may be larger.
     options.set_max_packet_size(MAX_REQUEST_BYTES + 1024, 8 << 20);
-    let (client, mut eventloop) = AsyncClient::new(options, 64);
     let prefix = rules.topic_prefix.clone();
+    if let Some((_, feed)) = &board {
+        // The broker tells the viewers when this connection dies.
+        let will = feed.status_message(false, 0);
+        options.set_last_will(LastWill::new(
+            will.topic.topic(&prefix),
+            will.payload.unwrap_or_default(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
     let filter = format!("{prefix}/cmd/+");
     // Replies: a blocking thread, so the stage's channel is never read
     // inside the async loop.
@@ -58,6 +80,14 @@ pub fn start(
             }
         })
         .context("starting the command reply thread")?;
+    if let Some((inbox, feed)) = board {
+        let (client, board_prefix, rt) = (client.clone(), prefix.clone(), rt.clone());
+        std::thread::Builder::new()
+            .name("board-publisher".into())
+            .spawn(move || publish_board(&rt, &client, &board_prefix, &inbox, &feed))
+            .context("starting the dashboard feed's publisher")?;
+        tracing::info!(broker = %endpoint, topics = %format!("{prefix}/board/#"), "dashboard feed published");
+    }
     tracing::info!(broker = %endpoint, topics = %filter, "alarm command topic");
     rt.spawn(async move {
         let mut failing = false;
@@ -95,6 +125,49 @@ pub fn start(
         }
     });
     Ok(())
+}
+
+/// The feed's publisher: the inbox's newest payloads, retained (an empty
+/// payload deletes an alarm that is back to normal), and the heartbeat.
+/// A publish waits while the client's queue is full (the broker away):
+/// meanwhile the inbox keeps only the newest payload of each topic.
+fn publish_board(
+    rt: &tokio::runtime::Handle,
+    client: &AsyncClient,
+    prefix: &str,
+    inbox: &BoardInbox,
+    feed: &BoardFeed,
+) {
+    let mut beat = Instant::now();
+    while let Some((msgs, _dropped)) = inbox.wait_take(HEARTBEAT) {
+        for m in msgs {
+            publish_one(rt, client, prefix, m);
+        }
+        if beat.elapsed() >= HEARTBEAT {
+            beat = Instant::now();
+            publish_one(
+                rt,
+                client,
+                prefix,
+                feed.status_message(true, ctower_model::wall_ms()),
+            );
+        }
+    }
+    // Closed: the last message (offline) was in the inbox and is sent.
+    tracing::info!("dashboard feed: engine stopped, viewers told");
+}
+
+fn publish_one(rt: &tokio::runtime::Handle, client: &AsyncClient, prefix: &str, m: BoardMessage) {
+    // Alarms and the status at least once; figures are replaced soon anyway.
+    let qos = match m.topic {
+        BoardTopic::Alarm(_) | BoardTopic::Status => QoS::AtLeastOnce,
+        _ => QoS::AtMostOnce,
+    };
+    let topic = m.topic.topic(prefix);
+    let payload = m.payload.unwrap_or_default();
+    if let Err(e) = rt.block_on(client.publish(topic, qos, true, payload)) {
+        tracing::warn!(error = %e, "cannot publish to the dashboard feed");
+    }
 }
 
 fn publish_reply(client: &AsyncClient, prefix: &str, reply: &CommandReply) {

@@ -15,9 +15,11 @@
 //!   pipeline input (`pipeline.queue_batches`); full: the ingest thread waits;
 //! - timely workers (their own threads) → closed windows
 //!   ([`crate::pipeline::OUTPUT_QUEUE_WINDOWS`]); full: the dataflow waits;
-//! - output thread ([`output`]): the output stage → dashboard updates
-//!   ([`DASHBOARD_QUEUE`]); full: KPI and metric updates for the dashboard
-//!   are dropped (the next window replaces them), alarm events wait;
+//! - output thread ([`output`]): the output stage → the dashboard feed's
+//!   inboxes ([`ctower_model::board::BoardInbox`]: the newest payload per
+//!   topic, so bounded by the topics; a slow consumer skips intermediate
+//!   states, never the newest) → the in-process dashboard, and the MQTT
+//!   publisher of the `[commands]` connection;
 //! - dashboard → output thread: operators' commands ([`COMMAND_QUEUE`]),
 //!   taken between windows; full: the dashboard says it was not sent;
 //! - metrics thread ([`ticker`]): self-metrics once a second.
@@ -29,13 +31,14 @@ mod rawjournal;
 mod sources;
 mod ticker;
 
+use crate::output::BoardFeed;
 use crate::pipeline::{runtime, stream_config};
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::broker::EmbeddedBroker;
 use ctower_collector::rawjournal::RawJournal;
-use ctower_model::{Clock, OperatorCommand, PipelineMetrics, Update};
-use ctower_tui::WindowTiming;
+use ctower_model::board::{BoardInbox, EngineStatus, BOARD_VERSION};
+use ctower_model::{Clock, CommandReply, OperatorCommand, PipelineMetrics};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -43,9 +46,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
-
-/// Updates queued for the dashboard.
-pub const DASHBOARD_QUEUE: usize = 10_000;
 
 /// Operators' commands queued for the output stage; full (a stage stuck on
 /// a window for long), the dashboard says the command was not sent.
@@ -78,7 +78,7 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         // Before anything starts: without a terminal, say to use --headless.
         ctower_tui::ensure_terminal()?;
     }
-    let timing = window_timing(
+    let status = engine_status(
         &settings,
         opts.demo_replay.as_ref().map(|(_, speed)| *speed),
     );
@@ -112,7 +112,12 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         opts.stop_after,
         metrics.clone(),
     )?;
-    let (dashboard_tx, dashboard_rx) = dashboard_channel(opts.tui);
+    // The dashboard feed: to the in-process dashboard, and published on
+    // the command topic's broker for attached viewers.
+    let tui_inbox = opts.tui.then(BoardInbox::new);
+    let mqtt_inbox = settings.commands.as_ref().map(|_| BoardInbox::new());
+    let inboxes: Vec<_> = tui_inbox.iter().chain(mqtt_inbox.iter()).cloned().collect();
+    let board = (!inboxes.is_empty()).then(|| BoardFeed::new(inboxes, status));
     let (commands_tx, commands) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     // The command topic: operators' requests in, replies out.
     let replies_tx = match &settings.commands {
@@ -124,10 +129,18 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
                 embedded.as_ref(),
                 commands_tx.clone(),
                 rx,
+                mqtt_inbox.zip(board.clone()),
             )?;
             Some(tx)
         }
         None => None,
+    };
+    let (console_tx, console_rx) = match opts.tui {
+        true => {
+            let (tx, rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
     };
     let faults = Arc::default();
     let influx = settings
@@ -141,7 +154,8 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let plan = output::OutputPlan {
         settings: settings.clone(),
         out_dir: opts.out_dir.clone(),
-        dashboard: dashboard_tx.clone(),
+        board: board.clone(),
+        console: console_tx,
         metrics: metrics.clone(),
         faults: Arc::clone(&faults),
         raw_journal: raw_journal_health.clone(),
@@ -164,16 +178,16 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         hooks: hooks_health,
         windows_closed: pipeline.windows_closed,
         late_dropped: pipeline.late_dropped,
-        dashboard: dashboard_tx,
+        board: board.clone(),
     })?;
     if let (Some((recording, speed)), Some(endpoint)) = (opts.demo_replay, embedded) {
         sources::start_demo_replay(&rt, recording, speed, endpoint);
     }
 
-    let dashboard = dashboard_rx.map(|updates| Dashboard {
-        updates,
+    let dashboard = tui_inbox.zip(console_rx).map(|(inbox, replies)| Dashboard {
+        inbox,
         commands: commands_tx,
-        timing,
+        replies,
     });
     let result = foreground(&rt, dashboard, ingest.done, output.failed);
 
@@ -189,6 +203,10 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         move || drop(workers.join()),
         Instant::now() + STOP_WAIT,
     );
+    if let Some(feed) = &board {
+        // The viewers learn the engine stopped (the MQTT will covers a crash).
+        feed.close(ctower_model::wall_ms());
+    }
     rt.shutdown_timeout(Duration::from_secs(2));
     drop(broker);
     result?;
@@ -224,15 +242,6 @@ fn open_raw_journal(
     Ok((r.messages, Some(journal)))
 }
 
-/// The dashboard's update channel ([`DASHBOARD_QUEUE`]), if it runs.
-fn dashboard_channel(tui: bool) -> (Option<SyncSender<Update>>, Option<Receiver<Update>>) {
-    if !tui {
-        return (None, None);
-    }
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Update>(DASHBOARD_QUEUE);
-    (Some(tx), Some(rx))
-}
-
 /// The embedded broker, when a source or the demo uses it.
 fn start_broker(settings: &Settings, demo: bool) -> anyhow::Result<Option<EmbeddedBroker>> {
     if !settings.uses_embedded_broker() && !demo {
@@ -266,26 +275,85 @@ fn foreground(
     // In raw mode Ctrl-C is a key the dashboard handles; a signal from
     // outside (kill -INT/-TERM) must still give the terminal back.
     rt.spawn(restore_terminal_on_signal());
-    let app = ctower_tui::App::new("ctower · group control tower").with_timing(d.timing);
-    ctower_tui::run_app(d.updates, app, false, Some(d.commands)).map_err(anyhow::Error::from)
+    let user = console_user();
+    let app = ctower_tui::App::new("ctower · group control tower", user);
+    let (events_tx, events) = ctower_tui::event_queue();
+    // Replies to the dashboard's requests, onto its event queue.
+    let tx = events_tx.clone();
+    std::thread::Builder::new()
+        .name("console-replies".into())
+        .spawn(move || {
+            for r in d.replies {
+                if tx.send(ctower_tui::AppEvent::Reply(r)).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the console reply thread")?;
+    let _ = events_tx.try_send(ctower_tui::AppEvent::Link(ctower_tui::LinkState::Up));
+    let commands = d.commands;
+    let send = Box::new(move |req: ctower_model::CommandRequest| {
+        commands
+            .try_send(OperatorCommand::Console(req))
+            .map_err(|e| match e {
+                std::sync::mpsc::TrySendError::Full(_) => {
+                    "the tower is busy, try again".to_string()
+                }
+                std::sync::mpsc::TrySendError::Disconnected(_) => {
+                    "the tower's output stage has stopped".to_string()
+                }
+            })
+    });
+    let link = ctower_tui::Link {
+        inbox: d.inbox,
+        events,
+        events_tx,
+        send,
+    };
+    ctower_tui::run_viewer(app, link).map_err(anyhow::Error::from)
 }
 
-/// What the dashboard gets: updates, the way back for operators' commands,
-/// the window timing.
+/// The in-process dashboard's user: the operating system's, at this
+/// terminal (the engine audits it as `USER@dashboard`).
+fn console_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map(|u| format!("{u}@dashboard"))
+        .unwrap_or_else(|_| "dashboard".into())
+}
+
+/// What the in-process dashboard gets: the feed, the way to the output
+/// stage for its requests, and their replies.
 struct Dashboard {
-    updates: Receiver<Update>,
+    inbox: Arc<BoardInbox>,
     commands: SyncSender<OperatorCommand>,
-    timing: WindowTiming,
+    replies: Receiver<CommandReply>,
 }
 
-/// What decides when the first KPIs appear, for the dashboard to say while
-/// it waits: `replay_speed` is the demo's event time per wall time.
-fn window_timing(settings: &Settings, replay_speed: Option<f64>) -> WindowTiming {
-    WindowTiming {
-        window_ms: settings.admission.window_ms,
-        allowed_lateness_ms: settings.admission.allowed_lateness_ms,
-        lookahead_ms: settings.accum.lookahead_ms(),
-        replay_speed,
+/// What the engine says of itself on the feed: `replay_speed` is the
+/// demo's event time per wall time (its windows close that much faster).
+fn engine_status(settings: &Settings, replay_speed: Option<f64>) -> EngineStatus {
+    let window_ms = settings.admission.window_ms;
+    // A site is stale when it missed a window beyond the time the first
+    // one takes to close (window, allowed lateness, look-ahead).
+    let plant_ms =
+        2 * window_ms + settings.admission.allowed_lateness_ms + settings.accum.lookahead_ms();
+    let speed = replay_speed
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .unwrap_or(1.0);
+    EngineStatus {
+        version: BOARD_VERSION,
+        online: true,
+        ts_ms: 0,
+        engine: settings
+            .commands
+            .as_ref()
+            .map_or_else(|| "ctower".to_string(), |c| c.client_id.clone()),
+        window_ms,
+        freshness_ms: ((plant_ms as f64 / speed) as i64).max(5_000),
+        conductivity_limit_us_cm: settings.accum.conductivity_limit_us_cm,
+        toc_limit_ppb: settings.accum.toc_limit_ppb,
+        commands: settings.commands.is_some(),
     }
 }
 

@@ -6,11 +6,12 @@
 use crate::journal::Journal;
 use crate::output::checkpoint;
 use crate::output::{
-    DashboardSink, FaultPolicy, FilesSink, HooksSink, InfluxSink, JournalSink, OutputStage, RunInfo,
+    BoardFeed, BoardSink, FaultPolicy, FilesSink, HooksSink, InfluxSink, JournalSink, OutputStage,
+    RunInfo,
 };
 use crate::settings::Settings;
 use anyhow::Context;
-use ctower_model::{Clock, Fault, OperatorCommand, PipelineMetrics, Update};
+use ctower_model::{Clock, Fault, OperatorCommand, PipelineMetrics};
 use ctower_stream::WindowOutput;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +26,9 @@ pub struct OutputPlan {
     pub settings: Arc<Settings>,
     /// Also write `kpis.jsonl`, `alarms.jsonl`, `summary.json` here.
     pub out_dir: Option<PathBuf>,
-    /// The dashboard's channel, if it runs.
-    pub dashboard: Option<SyncSender<Update>>,
+    /// The dashboard feed (the in-process dashboard, the MQTT
+    /// publisher), when anything consumes it.
+    pub board: Option<BoardFeed>,
     /// The ingest's metrics (its dead-letter fault, the final counts).
     pub metrics: Arc<Mutex<PipelineMetrics>>,
     /// The raw journal's fault, while it cannot write.
@@ -49,6 +51,8 @@ pub struct OutputPlan {
     /// Operators' commands (the dashboard's acknowledgements, the
     /// command topic's requests).
     pub commands: Receiver<OperatorCommand>,
+    /// Where replies to the in-process dashboard's requests go.
+    pub console: Option<SyncSender<ctower_model::CommandReply>>,
     /// Where replies to the command topic's requests go (`None`: off).
     pub replies: Option<SyncSender<ctower_model::CommandReply>>,
 }
@@ -168,6 +172,9 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         .with_context(|| format!("opening the audit trail {}", settings.audit_path.display()))?;
     tracing::info!(audit = %trail.path().display(), "audit trail open");
     stage = stage.with_audit(trail);
+    if let Some(tx) = plan.console.take() {
+        stage = stage.with_console(tx);
+    }
     if let (Some(rules), Some(tx)) = (&settings.commands, plan.replies.take()) {
         stage = stage.with_operators(rules.operators.clone(), tx);
     }
@@ -187,8 +194,8 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
     if let Some(influx) = plan.influx.take() {
         stage = stage.with_sink(InfluxSink::new(influx, plan.clock.clone(), LIVE_DRAIN_WAIT));
     }
-    if let Some(tx) = &plan.dashboard {
-        stage = stage.with_sink(DashboardSink::new(tx.clone()));
+    if let Some(feed) = &plan.board {
+        stage = stage.with_sink(BoardSink::new(feed.clone()));
     }
     if !replayed {
         // No raw-journal replay to rebuild the alarms: their last states

@@ -3,11 +3,10 @@
 //! `pipeline` log line every 30 s (an error line while a stage fails —
 //! never "all is well" while one cannot write).
 
-use crate::output::dashboard_send;
+use crate::output::BoardFeed;
 use anyhow::Context;
-use ctower_model::{Fault, PipelineMetrics, Update};
+use ctower_model::{Fault, PipelineMetrics};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,8 +29,9 @@ pub struct TickerInputs {
     pub windows_closed: Arc<AtomicU64>,
     /// Late observations the pipeline dropped.
     pub late_dropped: Arc<AtomicU64>,
-    /// The dashboard's channel, if it runs.
-    pub dashboard: Option<SyncSender<Update>>,
+    /// The dashboard feed, when anything consumes it: the metrics and
+    /// the engine's heartbeat go to it.
+    pub board: Option<BoardFeed>,
 }
 
 /// The running ticker; [`Ticker::stop`] ends it at once.
@@ -91,10 +91,8 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
             logged = Instant::now();
             log(&m);
         }
-        if let Some(tx) = &inputs.dashboard {
-            if !dashboard_send(tx, Update::Metrics(m)) {
-                break;
-            }
+        if let Some(feed) = &inputs.board {
+            feed.beat(Some(&m), true, ctower_model::wall_ms());
         }
     }
 }

@@ -16,16 +16,16 @@
 //! listed (`live::run`, `batch::run`, or [`OutputStage::with_sink`]).
 
 mod audit;
+pub mod board;
 pub mod checkpoint;
 mod commands;
-mod dashboard;
 mod files;
 mod hooks;
 mod influx;
 mod journal;
 
+pub use board::{BoardFeed, BoardSink};
 pub use commands::Operators;
-pub use dashboard::{send as dashboard_send, DashboardSink};
 pub use files::{FilesSink, JsonlOutputs, Summary};
 pub use hooks::HooksSink;
 pub use influx::InfluxSink;
@@ -140,6 +140,8 @@ pub struct OutputStage {
     operators: Operators,
     /// Where the replies to requests go.
     replies: Option<std::sync::mpsc::SyncSender<ctower_model::CommandReply>>,
+    /// Where the replies to the in-process dashboard's requests go.
+    console_replies: Option<std::sync::mpsc::SyncSender<ctower_model::CommandReply>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -167,6 +169,7 @@ impl OutputStage {
             process: std::collections::VecDeque::new(),
             operators: Operators::default(),
             replies: None,
+            console_replies: None,
         }
     }
 
@@ -179,6 +182,16 @@ impl OutputStage {
     ) -> Self {
         self.operators = operators;
         self.replies = Some(replies);
+        self
+    }
+
+    /// Takes requests from the in-process dashboard
+    /// ([`OperatorCommand::Console`]) and sends their replies to `replies`.
+    pub fn with_console(
+        mut self,
+        replies: std::sync::mpsc::SyncSender<ctower_model::CommandReply>,
+    ) -> Self {
+        self.console_replies = Some(replies);
         self
     }
 
@@ -371,13 +384,24 @@ impl OutputStage {
         // The process alarms already raised come first in the journal and
         // the audit trail (an acknowledgement never precedes its raise).
         // Operator actions are on the wall clock anyway.
-        let reads_only = matches!(command, OperatorCommand::Request(r) if r.action == ctower_model::CommandAction::List);
+        let reads_only = matches!(command, OperatorCommand::Request(r) | OperatorCommand::Console(r) if r.action == ctower_model::CommandAction::List);
         if !reads_only {
             let held = self.held();
             self.flush_process(None, held);
         }
         let now = self.clock.now_ms();
         match command {
+            OperatorCommand::Console(req) => {
+                let mut req = req.clone();
+                req.user = operator();
+                let mut reply = self.request_as(&req, true);
+                reply.user.clone_from(&req.user);
+                let ok = reply.ok;
+                if let Some(tx) = &self.console_replies {
+                    let _ = tx.try_send(reply);
+                }
+                ok
+            }
             OperatorCommand::Request(req) => {
                 let mut reply = self.request(req);
                 reply.user.clone_from(&req.user);

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 use ctower_testkit::process;
+
+pub mod tmux;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,767 +1,603 @@
-//! The dashboard's state: pure, no I/O, no clock of its own.
-//!
-//! Everything the screen shows is derived from this state by
-//! [`crate::render`]; the terminal loop ([`crate::run`]) only feeds it
-//! updates, keys and the wall time.
+//! The dashboard's state: pure, no I/O, no clock of its own (the wall
+//! time is passed in). Everything on screen is drawn from it by
+//! [`crate::render`]; the terminal loop feeds it the feed's messages,
+//! keys, mouse clicks and replies ([`crate::AppEvent`]).
 
-use crate::timing::WindowTiming;
-use ctower_model::{
-    AlarmEvent, AlarmEventKind, AlarmId, AlarmState, KpiRecord, Level, OperatorCommand, Period,
-    PipelineMetrics, ScopeKey, Update,
+use ctower_model::board::{
+    BoardHealth, BoardMessage, BoardTopic, EngineStatus, LineBoard, SiteBoard, SiteTrend,
+    TrendPoint, BOARD_VERSION,
 };
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ctower_model::{AlarmEvent, AlarmId, AlarmState, CommandReply, CommandRequest, Priority};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What the terminal loop should do after a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Nothing beyond redrawing.
-    None,
-    /// Leave the dashboard.
-    Quit,
-    /// Send an operator's command to the tower (the alarm engine answers
-    /// with an alarm event, which comes back as an update).
-    Command(OperatorCommand),
+/// Data coverage below which a figure is marked partial.
+pub const PARTIAL_COVERAGE: f64 = 0.9;
+
+/// The views, in Tab order; their digit is their position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum View {
+    /// A tile per site.
+    Fleet,
+    /// The lines of a site.
+    Site,
+    /// One line: timeline and counters.
+    Line,
+    /// A site's energy.
+    Energy,
+    /// A site's water.
+    Water,
+    /// The alarm console.
+    Alarms,
+    /// The pipeline's health.
+    Health,
 }
 
-/// What the dashboard knows about one site.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SiteState {
-    /// Newest window of the site-level KPI (latest revision of it).
-    pub kpi: Option<KpiRecord>,
-    /// Wall time (ms since the epoch) of the last KPI of this site, any level.
-    pub last_update_ms: Option<i64>,
-    /// The site's latest finished (or corrected) shift record.
-    pub last_shift: Option<KpiRecord>,
+impl View {
+    /// Every view, in Tab order.
+    pub const ALL: [View; 7] = [
+        View::Fleet,
+        View::Site,
+        View::Line,
+        View::Energy,
+        View::Water,
+        View::Alarms,
+        View::Health,
+    ];
+
+    /// Its tab label.
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Fleet => "Fleet",
+            View::Site => "Site",
+            View::Line => "Line",
+            View::Energy => "Energy",
+            View::Water => "Water",
+            View::Alarms => "Alarms",
+            View::Health => "Health",
+        }
+    }
 }
+
+/// The link to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not yet connected.
+    Connecting,
+    /// Connected to the broker (or in-process).
+    Up,
+    /// The broker connection is lost: why.
+    Lost(String),
+}
+
+/// How the fleet's tiles are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetOrder {
+    /// Sites in trouble first: unacknowledged urgent/high alarms, stale,
+    /// lowest OEE.
+    Trouble,
+    /// By name.
+    Name,
+    /// By shift OEE, lowest first.
+    Oee,
+}
+
+/// The alarm console's state filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Every listed alarm.
+    All,
+    /// Waiting for an acknowledgement.
+    Unacked,
+    /// Active (acknowledged or not).
+    Active,
+    /// Shelved, suppressed or out of service.
+    Masked,
+}
+
+impl StateFilter {
+    /// Its label.
+    pub fn label(self) -> &'static str {
+        match self {
+            StateFilter::All => "all",
+            StateFilter::Unacked => "unacked",
+            StateFilter::Active => "active",
+            StateFilter::Masked => "shelved/oos",
+        }
+    }
+
+    /// Whether `s` passes.
+    pub fn admits(self, s: AlarmState) -> bool {
+        match self {
+            StateFilter::All => true,
+            StateFilter::Unacked => matches!(s, AlarmState::UnackActive | AlarmState::UnackRtn),
+            StateFilter::Active => s.is_active(),
+            StateFilter::Masked => !matches!(
+                s,
+                AlarmState::UnackActive
+                    | AlarmState::UnackRtn
+                    | AlarmState::AckActive
+                    | AlarmState::Normal
+            ),
+        }
+    }
+}
+
+/// What the operator is typing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// The `/` filter of the current view.
+    Filter,
+    /// Shelve the alarm: "MINUTES REASON".
+    Shelve(AlarmId),
+    /// A comment on the alarm.
+    Comment(AlarmId),
+}
+
+/// A site as known: its figures and its trend.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteView {
+    /// The newest figures.
+    pub board: Option<SiteBoard>,
+    /// The newest trend (joined with the figures' recent points).
+    pub trend: Option<SiteTrend>,
+}
+
+impl SiteView {
+    /// The shift's points: the trend's, then the newer recent ones.
+    pub fn points(&self) -> Vec<TrendPoint> {
+        let mut v: Vec<TrendPoint> = self
+            .trend
+            .as_ref()
+            .map(|t| t.shift.clone())
+            .unwrap_or_default();
+        if let Some(b) = &self.board {
+            let shift_start = b.shift.as_ref().map_or(i64::MIN, |s| s.start_ms);
+            v.retain(|p| p.end_ms > shift_start);
+            let last = v.last().map_or(i64::MIN, |p| p.end_ms);
+            for p in &b.recent {
+                if p.end_ms > last && p.end_ms > shift_start {
+                    v.push(p.clone());
+                } else if let Some(q) = v.iter_mut().find(|q| q.end_ms == p.end_ms) {
+                    // A recent point is newer (a correction, the water maxima).
+                    *q = p.clone();
+                }
+            }
+        }
+        v
+    }
+}
+
+/// A line: site, area, line.
+pub type LineKey = (Arc<str>, Arc<str>, Arc<str>);
 
 /// The dashboard state.
 #[derive(Debug, Clone)]
 pub struct App {
-    title: String,
-    sites: BTreeMap<Arc<str>, SiteState>,
-    /// Newest line-level KPI per line scope.
-    lines: BTreeMap<ScopeKey, KpiRecord>,
-    /// Newest group-level KPI.
-    group: Option<KpiRecord>,
-    alarms: BTreeMap<AlarmId, AlarmEvent>,
-    metrics: Option<PipelineMetrics>,
-    /// Event time (window end) of the newest window seen, ms since the epoch.
-    newest_window_end_ms: Option<i64>,
-    selected: usize,
-    /// The alarm the cursor is on (↑/↓), by identity: it stays on the same
-    /// alarm while the list reorders.
-    alarm_selected: Option<AlarmId>,
-    /// What became of the operator's last command, for the footer.
-    notice: Option<String>,
-    show_help: bool,
-    feed_lost: bool,
-    /// KPI records received as corrections (revision above 0).
-    corrections: u64,
-    /// The pipeline's window timing, when the binary gave it.
-    timing: Option<WindowTiming>,
-}
-
-/// The dashboard's rule for which KPI records it shows: the windows of the
-/// group, the sites and the lines, and the sites' shift records. Asset
-/// windows, line and group shifts and every production day are for the
-/// files, the journal and the reports, not for this screen.
-///
-/// The one place of this rule: [`App::apply`] ignores any other record, and
-/// the output stage calls it to send the dashboard only these, so the
-/// dashboard's channel carries no record it would drop.
-pub fn wants(k: &KpiRecord) -> bool {
-    match k.period {
-        Period::Window => matches!(k.scope.level, Level::Group | Level::Site | Level::Line),
-        Period::Shift => k.scope.level == Level::Site,
-        Period::Day => false,
-    }
-}
-
-/// Whether `new` should replace `old` as the shown window of one scope:
-/// a newer window does, and so does a correction (same window, revision
-/// not lower). An older window arriving late is not shown.
-fn supersedes(new: &KpiRecord, old: &KpiRecord) -> bool {
-    (new.window_end_ms, new.window_start_ms, new.revision)
-        >= (old.window_end_ms, old.window_start_ms, old.revision)
-}
-
-fn upsert(slot: &mut Option<KpiRecord>, k: &KpiRecord) {
-    match slot {
-        Some(old) if !supersedes(k, old) => {}
-        _ => *slot = Some(k.clone()),
-    }
+    pub(crate) title: String,
+    pub(crate) user: String,
+    pub(crate) prefix_hint: Option<String>,
+    pub(crate) link: LinkState,
+    /// Whether the engine is watched by its heartbeat (attached over MQTT).
+    pub(crate) heartbeat_ms: Option<i64>,
+    pub(crate) status: Option<EngineStatus>,
+    /// Viewer wall time when the status arrived.
+    pub(crate) status_at_ms: Option<i64>,
+    pub(crate) health: Option<BoardHealth>,
+    pub(crate) sites: BTreeMap<Arc<str>, SiteView>,
+    pub(crate) lines: BTreeMap<LineKey, LineBoard>,
+    pub(crate) alarms: BTreeMap<String, AlarmEvent>,
+    pub(crate) bad_messages: u64,
+    pub(crate) last_bad: Option<String>,
+    pub(crate) view: View,
+    pub(crate) site: Option<Arc<str>>,
+    pub(crate) line: Option<(Arc<str>, Arc<str>)>,
+    pub(crate) fleet_order: FleetOrder,
+    pub(crate) fleet_sel: usize,
+    pub(crate) line_sel: usize,
+    pub(crate) line_order: usize,
+    pub(crate) alarm_sel: Option<AlarmId>,
+    pub(crate) min_priority: Priority,
+    pub(crate) state_filter: StateFilter,
+    pub(crate) health_scroll: usize,
+    pub(crate) filter: String,
+    pub(crate) prompt: Option<(Prompt, String)>,
+    pub(crate) notice: Option<(String, bool)>,
+    pub(crate) show_help: bool,
+    pub(crate) next_request: u64,
+    pub(crate) pending: BTreeMap<String, String>,
+    /// The terminal's size at the last frame (for the mouse and the grid).
+    pub(crate) screen: ratatui::layout::Rect,
 }
 
 impl App {
-    /// An empty dashboard titled `title`.
-    pub fn new(title: impl Into<String>) -> Self {
+    /// An empty dashboard titled `title`, acting as `user`.
+    pub fn new(title: impl Into<String>, user: impl Into<String>) -> App {
         App {
             title: title.into(),
+            user: user.into(),
+            prefix_hint: None,
+            link: LinkState::Connecting,
+            heartbeat_ms: None,
+            status: None,
+            status_at_ms: None,
+            health: None,
             sites: BTreeMap::new(),
             lines: BTreeMap::new(),
-            group: None,
             alarms: BTreeMap::new(),
-            metrics: None,
-            newest_window_end_ms: None,
-            selected: 0,
-            alarm_selected: None,
+            bad_messages: 0,
+            last_bad: None,
+            view: View::Fleet,
+            site: None,
+            line: None,
+            fleet_order: FleetOrder::Trouble,
+            fleet_sel: 0,
+            line_sel: 0,
+            line_order: 0,
+            alarm_sel: None,
+            min_priority: Priority::Low,
+            state_filter: StateFilter::All,
+            health_scroll: 0,
+            filter: String::new(),
+            prompt: None,
             notice: None,
             show_help: false,
-            feed_lost: false,
-            corrections: 0,
-            timing: None,
+            next_request: 1,
+            pending: BTreeMap::new(),
+            screen: ratatui::layout::Rect::new(0, 0, 80, 24),
         }
     }
 
-    /// The same dashboard, knowing how the pipeline times its windows: it
-    /// then says, while no KPI has come, how long the first ones take.
-    pub fn with_timing(mut self, timing: WindowTiming) -> Self {
-        self.timing = Some(timing);
+    /// Attached over MQTT to `broker`: the engine is taken for gone when
+    /// its heartbeat is older than `heartbeat_timeout_ms`.
+    pub fn attached(mut self, broker: impl Into<String>, heartbeat_timeout_ms: i64) -> App {
+        self.prefix_hint = Some(broker.into());
+        self.heartbeat_ms = Some(heartbeat_timeout_ms);
         self
     }
 
-    /// The pipeline's window timing, if known.
-    pub fn timing(&self) -> Option<&WindowTiming> {
-        self.timing.as_ref()
+    /// The terminal's size (each frame, and on a resize).
+    pub fn set_screen(&mut self, screen: ratatui::layout::Rect) {
+        self.screen = screen;
     }
 
-    /// KPI records received as corrections of earlier results (late data).
-    pub fn corrections(&self) -> u64 {
-        self.corrections
+    /// The link's state changed.
+    pub fn set_link(&mut self, link: LinkState) {
+        self.link = link;
     }
 
-    /// Applies one update received at wall time `now_ms` (ms since the
-    /// epoch). KPI records the dashboard does not show ([`wants`]) are
-    /// ignored, and not counted as corrections either.
-    pub fn apply(&mut self, u: &Update, now_ms: i64) {
-        match u {
-            Update::Kpi(k) => self.apply_kpi(k, now_ms),
-            Update::Alarm(a) => self.apply_alarm(a),
-            Update::Metrics(m) => {
-                for s in &m.stale_sites {
-                    self.ensure_site(s);
-                }
-                self.metrics = Some(m.clone());
-            }
-        }
-    }
-
-    fn apply_kpi(&mut self, k: &KpiRecord, now_ms: i64) {
-        if !wants(k) {
-            return;
-        }
-        if k.revision > 0 {
-            self.corrections += 1;
-        }
-        if k.period == Period::Shift {
-            // A site's shift record feeds its tile.
-            if let Some(site) = &k.scope.site {
-                self.ensure_site(site);
-                if let Some(state) = self.sites.get_mut(site) {
-                    upsert(&mut state.last_shift, k);
-                }
-            }
-            return;
-        }
-        self.newest_window_end_ms = Some(
-            self.newest_window_end_ms
-                .map_or(k.window_end_ms, |t| t.max(k.window_end_ms)),
-        );
-        if k.scope.level == Level::Group {
-            upsert(&mut self.group, k);
-            return;
-        }
-        let Some(site) = k.scope.site.clone() else {
-            return;
+    /// One message of the feed received at viewer wall time `now_ms`.
+    /// A payload that does not parse is counted and shown on the health
+    /// view, never applied.
+    pub fn apply(&mut self, m: &BoardMessage, now_ms: i64) {
+        let bad = |app: &mut App, what: String| {
+            app.bad_messages += 1;
+            app.last_bad = Some(what);
         };
-        self.ensure_site(&site);
-        let Some(state) = self.sites.get_mut(&site) else {
-            return;
-        };
-        state.last_update_ms = Some(state.last_update_ms.map_or(now_ms, |t| t.max(now_ms)));
-        match k.scope.level {
-            Level::Site => upsert(&mut state.kpi, k),
-            Level::Line => {
-                let slot = self
-                    .lines
-                    .entry(k.scope.clone())
-                    .or_insert_with(|| k.clone());
-                if supersedes(k, slot) {
-                    *slot = k.clone();
+        let payload = m.payload.as_deref();
+        macro_rules! parse {
+            ($t:ty) => {
+                match payload.map(serde_json::from_slice::<$t>) {
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        bad(self, format!("{:?}: {e}", m.topic));
+                        return;
+                    }
+                    None => None,
+                }
+            };
+        }
+        match &m.topic {
+            BoardTopic::Status => {
+                if let Some(s) = parse!(EngineStatus) {
+                    if s.version != BOARD_VERSION {
+                        bad(
+                            self,
+                            format!(
+                                "the engine's feed is version {}, this viewer reads {BOARD_VERSION}",
+                                s.version
+                            ),
+                        );
+                        return;
+                    }
+                    self.status = Some(s);
+                    self.status_at_ms = Some(now_ms);
                 }
             }
-            // Not wanted (asset) or handled above (group).
-            Level::Group | Level::Asset => {}
-        }
-    }
-
-    fn apply_alarm(&mut self, a: &AlarmEvent) {
-        let key = a.id();
-        if a.kind == AlarmEventKind::Acknowledged {
-            self.notice = Some(format!("acknowledged {} at {}", a.rule, a.scope));
-        }
-        if a.state == AlarmState::Normal {
-            self.alarms.remove(&key);
-            return;
-        }
-        if let Some(site) = &a.scope.site {
-            self.ensure_site(site);
-        }
-        self.alarms.insert(key, a.clone());
-    }
-
-    /// Adds a site to the list, keeping the same site selected.
-    fn ensure_site(&mut self, site: &str) {
-        if self.sites.contains_key(site) {
-            return;
-        }
-        let had_sites = !self.sites.is_empty();
-        let pos = self.sites.keys().filter(|k| &***k < site).count();
-        self.sites.insert(site.into(), SiteState::default());
-        if had_sites && pos <= self.selected {
-            self.selected += 1;
-        }
-    }
-
-    /// Handles one key press.
-    pub fn on_key(&mut self, key: KeyEvent) -> Action {
-        if key.kind == KeyEventKind::Release {
-            return Action::None;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('c') if ctrl => return Action::Quit,
-            KeyCode::Char('q') => return Action::Quit,
-            KeyCode::Esc if self.show_help => self.show_help = false,
-            KeyCode::Esc => return Action::Quit,
-            KeyCode::Char('?') => self.show_help = !self.show_help,
-            KeyCode::Right | KeyCode::Tab => self.select_next(),
-            KeyCode::Left | KeyCode::BackTab => self.select_prev(),
-            KeyCode::Down | KeyCode::Char('j') => self.move_alarm_cursor(1),
-            KeyCode::Up | KeyCode::Char('k') => self.move_alarm_cursor(-1),
-            KeyCode::Char('a') => return self.acknowledge_selected(),
-            KeyCode::Char(c @ '1'..='9') => {
-                let n = c as usize - '1' as usize;
-                if n < self.sites.len() {
-                    self.selected = n;
+            BoardTopic::Health => {
+                if let Some(h) = parse!(BoardHealth) {
+                    self.health = Some(h);
                 }
             }
-            _ => {}
+            BoardTopic::Site(name) => {
+                if let Some(b) = parse!(SiteBoard) {
+                    self.sites.entry(name.clone()).or_default().board = Some(b);
+                }
+            }
+            BoardTopic::Trend(name) => {
+                if let Some(t) = parse!(SiteTrend) {
+                    self.sites.entry(name.clone()).or_default().trend = Some(t);
+                }
+            }
+            BoardTopic::Line(s, a, l) => {
+                if let Some(b) = parse!(LineBoard) {
+                    self.sites.entry(s.clone()).or_default();
+                    self.lines.insert((s.clone(), a.clone(), l.clone()), b);
+                }
+            }
+            BoardTopic::Alarm(key) => match parse!(AlarmEvent) {
+                Some(ev) => {
+                    if let Some(site) = &ev.scope.site {
+                        self.sites.entry(site.clone()).or_default();
+                    }
+                    if ev.kind == ctower_model::AlarmEventKind::Acknowledged {
+                        self.note(format!("acknowledged {}", ev.id()), false);
+                    }
+                    self.alarms.insert(key.clone(), ev);
+                }
+                None => {
+                    self.alarms.remove(key);
+                }
+            },
         }
-        Action::None
     }
 
-    /// Moves the alarm cursor `step` rows in the list's order (from no
-    /// selection, onto the first row), staying within the list.
-    fn move_alarm_cursor(&mut self, step: isize) {
-        let ids: Vec<AlarmId> = self.alarms().iter().map(|a| a.id()).collect();
-        if ids.is_empty() {
-            self.alarm_selected = None;
-            return;
+    /// A reply to one of this viewer's requests.
+    pub fn on_reply(&mut self, r: &CommandReply) {
+        let what = self
+            .pending
+            .remove(&r.id)
+            .unwrap_or_else(|| "request".into());
+        if r.ok {
+            self.note(format!("{what}: done"), false);
+        } else {
+            self.note(format!("{what}: REFUSED: {}", r.message), true);
         }
-        let at = self
-            .alarm_selected
+    }
+
+    /// A request could not be sent.
+    pub fn send_failed(&mut self, req: &CommandRequest, why: &str) {
+        self.pending.remove(&req.id);
+        self.note(format!("not sent: {why}"), true);
+    }
+
+    pub(crate) fn note(&mut self, text: String, error: bool) {
+        self.notice = Some((text, error));
+    }
+
+    /// The notice of the footer, and whether it is an error.
+    pub fn notice(&self) -> Option<(&str, bool)> {
+        self.notice.as_ref().map(|(t, e)| (t.as_str(), *e))
+    }
+
+    /// The view shown.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The engine's newest status.
+    pub fn status(&self) -> Option<&EngineStatus> {
+        self.status.as_ref()
+    }
+
+    /// Why the engine is taken for gone at viewer time `now_ms`, if it is:
+    /// the broker connection lost, the engine's will (offline), or no
+    /// heartbeat for longer than the timeout.
+    pub fn disconnected(&self, now_ms: i64) -> Option<String> {
+        if let LinkState::Lost(why) = &self.link {
+            return Some(format!("broker connection lost: {why}"));
+        }
+        if let Some(s) = &self.status {
+            if !s.online {
+                return Some("the engine is offline".into());
+            }
+        }
+        let timeout = self.heartbeat_ms?;
+        match self.status_at_ms {
+            Some(at) if now_ms - at > timeout => Some(format!(
+                "no heartbeat from the engine for {}",
+                crate::ui::fmt_age(now_ms - at)
+            )),
+            None if self.link == LinkState::Up => Some("no engine on this prefix yet".into()),
+            _ => None,
+        }
+    }
+
+    /// Age of data published at engine time `published_ms`, on the
+    /// engine's clock: (status time − published) + time since the status
+    /// arrived. `None` before any status.
+    pub fn age_ms(&self, published_ms: i64, now_ms: i64) -> Option<i64> {
+        let (s, at) = (self.status.as_ref()?, self.status_at_ms?);
+        Some((s.ts_ms - published_ms).max(0) + (now_ms - at).max(0))
+    }
+
+    /// Whether data published at `published_ms` is older than the
+    /// engine's freshness limit (or the engine is gone).
+    pub fn is_stale(&self, published_ms: i64, now_ms: i64) -> bool {
+        let limit = self.status.as_ref().map_or(i64::MAX, |s| s.freshness_ms);
+        self.disconnected(now_ms).is_some()
+            || self.age_ms(published_ms, now_ms).is_some_and(|a| a > limit)
+    }
+
+    /// Whether the pipeline itself marked a site silent.
+    pub fn marked_stale(&self, site: &str) -> bool {
+        self.health
             .as_ref()
-            .and_then(|sel| ids.iter().position(|id| id == sel));
-        let next = match at {
-            None => 0,
-            Some(i) => i.saturating_add_signed(step).min(ids.len() - 1),
-        };
-        self.alarm_selected = ids.into_iter().nth(next);
+            .is_some_and(|h| h.metrics.stale_sites.iter().any(|s| s == site))
     }
 
-    /// `a`: the command acknowledging the alarm under the cursor, if it
-    /// waits for an acknowledgement; otherwise a notice says why not.
-    fn acknowledge_selected(&mut self) -> Action {
-        let Some(id) = self.alarm_selected.clone() else {
-            self.notice = Some("select an alarm with ↑/↓ first".into());
-            return Action::None;
+    /// Alarms listed for `site` (every state but normal) by priority.
+    pub fn alarm_counts(&self, site: &str) -> [usize; 4] {
+        let mut c = [0; 4];
+        for a in self.alarms.values() {
+            if a.scope.site.as_deref() == Some(site) {
+                c[priority_index(a.priority)] += 1;
+            }
+        }
+        c
+    }
+
+    /// Whether `site` has an unacknowledged alarm of priority high or above.
+    pub fn site_unacked_high(&self, site: &str) -> bool {
+        self.alarms.values().any(|a| {
+            a.scope.site.as_deref() == Some(site)
+                && a.priority >= Priority::High
+                && matches!(a.state, AlarmState::UnackActive | AlarmState::UnackRtn)
+        })
+    }
+
+    /// Sites passing the fleet's filter, in the fleet's order.
+    pub fn fleet(&self, now_ms: i64) -> Vec<&Arc<str>> {
+        let f = self.filter.to_lowercase();
+        let mut v: Vec<&Arc<str>> = self
+            .sites
+            .keys()
+            .filter(|s| f.is_empty() || s.to_lowercase().contains(&f))
+            .collect();
+        let oee = |s: &str| {
+            self.sites
+                .get(s)
+                .and_then(|v| v.board.as_ref())
+                .and_then(|b| b.shift.as_ref())
+                .and_then(|x| x.ratios.oee)
         };
-        match self.alarms.get(&id).map(|a| a.state) {
-            Some(AlarmState::UnackActive | AlarmState::UnackRtn) => {
-                self.notice = Some(format!("acknowledging {} at {}", id.rule, id.scope));
-                Action::Command(OperatorCommand::Acknowledge(id))
+        match self.fleet_order {
+            FleetOrder::Name => {}
+            FleetOrder::Oee => v.sort_by(|a, b| {
+                let (x, y) = (oee(a).unwrap_or(f64::MAX), oee(b).unwrap_or(f64::MAX));
+                x.total_cmp(&y).then(a.cmp(b))
+            }),
+            FleetOrder::Trouble => {
+                let trouble = |s: &str| {
+                    let c = self.alarm_counts(s);
+                    let stale = self
+                        .sites
+                        .get(s)
+                        .and_then(|v| v.board.as_ref())
+                        .is_none_or(|b| self.is_stale(b.published_ms, now_ms))
+                        || self.marked_stale(s);
+                    (
+                        std::cmp::Reverse(self.site_unacked_high(s)),
+                        std::cmp::Reverse(c[0] + c[1]),
+                        std::cmp::Reverse(stale),
+                    )
+                };
+                v.sort_by(|a, b| {
+                    trouble(a)
+                        .cmp(&trouble(b))
+                        .then_with(|| {
+                            let (x, y) = (oee(a).unwrap_or(f64::MAX), oee(b).unwrap_or(f64::MAX));
+                            x.total_cmp(&y)
+                        })
+                        .then(a.cmp(b))
+                });
             }
-            Some(_) => {
-                self.notice = Some("already acknowledged".into());
-                Action::None
-            }
+        }
+        v
+    }
+
+    /// The site the site-level views show: the chosen one, else the one
+    /// under the fleet's cursor.
+    pub fn current_site(&self, now_ms: i64) -> Option<Arc<str>> {
+        self.site.clone().or_else(|| {
+            let f = self.fleet(now_ms);
+            f.get(self.fleet_sel.min(f.len().saturating_sub(1)))
+                .map(|s| (*s).clone())
+        })
+    }
+
+    /// Lines of `site` passing the filter, in the site view's order.
+    pub fn site_lines(&self, site: &str) -> Vec<&LineBoard> {
+        let f = self.filter.to_lowercase();
+        let mut v: Vec<&LineBoard> = self
+            .lines
+            .iter()
+            .filter(|((s, _, _), _)| &**s == site)
+            .map(|(_, b)| b)
+            .filter(|b| {
+                f.is_empty()
+                    || b.scope
+                        .line
+                        .as_deref()
+                        .is_some_and(|l| l.to_lowercase().contains(&f))
+            })
+            .collect();
+        let key = |b: &LineBoard| -> f64 {
+            let r = b.shift.as_ref().map(|s| &s.ratios);
+            let v = match self.line_order {
+                1 => r.and_then(|r| r.oee),
+                2 => r.and_then(|r| r.availability),
+                3 => b.shift.as_ref().map(|s| -(s.sums.unplanned_stop_ms as f64)),
+                _ => None,
+            };
+            v.unwrap_or(f64::MAX)
+        };
+        if self.line_order > 0 {
+            v.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        }
+        v
+    }
+
+    /// The line the line view shows.
+    pub fn current_line(&self, now_ms: i64) -> Option<&LineBoard> {
+        let site = self.current_site(now_ms)?;
+        match &self.line {
+            Some((a, l)) => self.lines.get(&(site, a.clone(), l.clone())),
             None => {
-                self.notice = Some("that alarm is no longer listed".into());
-                Action::None
+                let v = self.site_lines(&site);
+                v.get(self.line_sel.min(v.len().saturating_sub(1))).copied()
             }
         }
     }
 
-    /// The alarm under the cursor, if any.
-    pub fn selected_alarm(&self) -> Option<&AlarmId> {
-        self.alarm_selected.as_ref()
-    }
-
-    /// What became of the operator's last command, if anything is to say.
-    pub fn notice(&self) -> Option<&str> {
-        self.notice.as_deref()
-    }
-
-    /// Says what became of an operator's command (the terminal loop, when
-    /// it could not send one).
-    pub fn set_notice(&mut self, notice: impl Into<String>) {
-        self.notice = Some(notice.into());
-    }
-
-    fn select_next(&mut self) {
-        let n = self.sites.len();
-        if n > 0 {
-            self.selected = (self.selected + 1) % n;
-        }
-    }
-
-    fn select_prev(&mut self) {
-        let n = self.sites.len();
-        if n > 0 {
-            self.selected = (self.selected + n - 1) % n;
-        }
-    }
-
-    /// Marks the update feed as lost (its sender hung up); shown in the header.
-    pub fn set_feed_lost(&mut self, lost: bool) {
-        self.feed_lost = lost;
-    }
-
-    /// Whether the update feed is lost (its sender hung up).
-    pub fn feed_lost(&self) -> bool {
-        self.feed_lost
-    }
-
-    /// Shown at the top left.
-    pub fn title(&self) -> &str {
-        &self.title
-    }
-
-    /// Sites in display order (by name) with their state.
-    pub fn sites(&self) -> impl ExactSizeIterator<Item = (&Arc<str>, &SiteState)> {
-        self.sites.iter()
-    }
-
-    /// Number of sites known (from KPIs, alarms or stale marks).
-    pub fn site_count(&self) -> usize {
-        self.sites.len()
-    }
-
-    /// Index of the selected site in [`App::sites`] (0 when there is none).
-    pub fn selected_index(&self) -> usize {
-        self.selected
-    }
-
-    /// Name of the selected site (`None` before the first site).
-    pub fn selected_site(&self) -> Option<&Arc<str>> {
-        self.sites.keys().nth(self.selected)
-    }
-
-    /// Newest line-level KPIs of one site, in line order.
-    pub fn lines_of<'a>(&'a self, site: &'a str) -> impl Iterator<Item = &'a KpiRecord> + 'a {
-        self.lines
+    /// Alarms passing the console's filters, highest priority first, then
+    /// unacknowledged first, then newest.
+    pub fn console_alarms(&self) -> Vec<&AlarmEvent> {
+        let f = self.filter.to_lowercase();
+        let mut v: Vec<&AlarmEvent> = self
+            .alarms
             .values()
-            .filter(move |k| k.scope.site.as_deref() == Some(site))
-    }
-
-    /// Newest group-level window.
-    pub fn group_kpi(&self) -> Option<&KpiRecord> {
-        self.group.as_ref()
-    }
-
-    /// Listed alarms (every state but Normal), highest priority first, then
-    /// newest first.
-    pub fn alarms(&self) -> Vec<&AlarmEvent> {
-        let mut v: Vec<&AlarmEvent> = self.alarms.values().collect();
+            .filter(|a| a.priority >= self.min_priority && self.state_filter.admits(a.state))
+            .filter(|a| f.is_empty() || a.id().to_string().to_lowercase().contains(&f))
+            .collect();
         v.sort_by(|a, b| {
             b.priority
                 .cmp(&a.priority)
+                .then_with(|| unacked(b).cmp(&unacked(a)))
                 .then(b.ts_ms.cmp(&a.ts_ms))
-                .then_with(|| a.scope.cmp(&b.scope))
-                .then_with(|| a.rule.cmp(&b.rule))
+                .then_with(|| a.id().cmp(&b.id()))
         });
         v
     }
 
-    /// Listed alarms (every state but Normal).
-    pub fn alarm_count(&self) -> usize {
-        self.alarms.len()
-    }
-
-    /// Listed alarms nobody has acknowledged yet.
-    pub fn unacked_count(&self) -> usize {
-        self.alarms
+    /// A flood: more than 10 alarms raised in the last 10 minutes of event
+    /// time (EEMUA 191), as the viewer sees them.
+    pub fn flood(&self) -> Option<usize> {
+        let newest = self.alarms.values().map(|a| a.ts_ms).max()?;
+        let n = self
+            .alarms
             .values()
-            .filter(|a| matches!(a.state, AlarmState::UnackActive | AlarmState::UnackRtn))
-            .count()
+            .filter(|a| a.ts_ms > newest - 600_000 && a.state.is_active())
+            .count();
+        (n > 10).then_some(n)
     }
 
-    /// Listed alarms whose scope lies in `site`.
-    pub fn site_alarm_count(&self, site: &str) -> usize {
-        self.alarms
-            .values()
-            .filter(|a| a.scope.site.as_deref() == Some(site))
-            .count()
-    }
-
-    /// The pipeline's latest self-metrics.
-    pub fn metrics(&self) -> Option<&PipelineMetrics> {
-        self.metrics.as_ref()
-    }
-
-    /// Event time (ms since the epoch) of the end of the newest window
-    /// shown; `None` before the first KPI.
-    pub fn newest_window_end_ms(&self) -> Option<i64> {
-        self.newest_window_end_ms
-    }
-
-    /// Whether the help overlay is open.
-    pub fn show_help(&self) -> bool {
-        self.show_help
-    }
-
-    /// A site is stale when its newest site KPI covers less than 90 % of
-    /// its asset-time with data, or when the pipeline marked it silent.
-    pub fn site_is_stale(&self, site: &str) -> bool {
-        let low_coverage = self
-            .sites
-            .get(site)
-            .and_then(|s| s.kpi.as_ref())
-            .and_then(|k| k.ratios.data_coverage)
-            .is_some_and(|c| c < STALE_COVERAGE);
-        let marked = self
-            .metrics
-            .as_ref()
-            .is_some_and(|m| m.stale_sites.iter().any(|s| s == site));
-        low_coverage || marked
+    /// Listed alarms waiting for an acknowledgement.
+    pub fn unacked(&self) -> usize {
+        self.alarms.values().filter(|a| unacked(a)).count()
     }
 }
 
-/// Data coverage below which a site is shown STALE.
-pub const STALE_COVERAGE: f64 = 0.9;
+fn unacked(a: &AlarmEvent) -> bool {
+    matches!(a.state, AlarmState::UnackActive | AlarmState::UnackRtn)
+}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ctower_model::kpi::KpiSums;
-    use ctower_model::{AlarmEventKind, AssetKey, Priority};
-
-    fn line(site: &str, line: &str) -> ScopeKey {
-        AssetKey::new(site, "packaging", line, "x").scope(Level::Line)
-    }
-
-    fn site(site: &str) -> ScopeKey {
-        AssetKey::new(site, "a", "l", "x").scope(Level::Site)
-    }
-
-    fn kpi(scope: ScopeKey, end_ms: i64, good: u64) -> Update {
-        let sums = KpiSums {
-            running_ms: 50_000,
-            unplanned_stop_ms: 10_000,
-            produced: Some(100),
-            good: Some(good),
-            ideal_time_ms: 40_000.0,
-            ..Default::default()
-        };
-        Update::Kpi(Box::new(KpiRecord::new(
-            end_ms - 60_000,
-            end_ms,
-            scope,
-            sums,
-        )))
-    }
-
-    fn alarm(scope: ScopeKey, state: AlarmState) -> Update {
-        Update::Alarm(AlarmEvent {
-            ts_ms: 1_000,
-            rule: "oee_low".into(),
-            scope,
-            signal: None,
-            kind: AlarmEventKind::Raised,
-            state,
-            priority: Priority::High,
-            metric: "oee".into(),
-            value: Some(0.4),
-            threshold: 0.6,
-            message: "OEE below 60 %".into(),
-        })
-    }
-
-    fn press(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
-    }
-
-    fn app_with_sites(names: &[&str]) -> App {
-        let mut app = App::new("t");
-        for n in names {
-            app.apply(&kpi(site(n), 60_000, 99), 0);
-        }
-        app
-    }
-
-    #[test]
-    fn the_alarm_under_the_cursor_is_acknowledged_once() {
-        let mut app = App::new("t");
-        assert_eq!(app.on_key(press(KeyCode::Char('a'))), Action::None);
-        assert_eq!(app.notice(), Some("select an alarm with ↑/↓ first"));
-        app.apply(&alarm(site("a"), AlarmState::UnackActive), 0);
-        app.apply(&alarm(site("b"), AlarmState::UnackActive), 0);
-        // ↓ from nothing: the first row; ↓↓ stops at the last; ↑ back.
-        app.on_key(press(KeyCode::Down));
-        let first = app.alarms()[0].id();
-        assert_eq!(app.selected_alarm(), Some(&first));
-        app.on_key(press(KeyCode::Char('j')));
-        app.on_key(press(KeyCode::Down));
-        let second = app.alarms()[1].id();
-        assert_eq!(app.selected_alarm(), Some(&second));
-        app.on_key(press(KeyCode::Up));
-        assert_eq!(app.selected_alarm(), Some(&first));
-
-        let action = app.on_key(press(KeyCode::Char('a')));
-        assert_eq!(
-            action,
-            Action::Command(OperatorCommand::Acknowledge(first.clone()))
-        );
-        // The tower answers with the acknowledgement event.
-        let Update::Alarm(mut ack) = alarm(first.scope.clone(), AlarmState::AckActive) else {
-            unreachable!("alarm() gives an alarm")
-        };
-        ack.kind = AlarmEventKind::Acknowledged;
-        app.apply(&Update::Alarm(ack), 0);
-        assert!(app
-            .notice()
-            .is_some_and(|n| n.starts_with("acknowledged oee_low")));
-        assert_eq!(app.unacked_count(), 1);
-        assert_eq!(app.on_key(press(KeyCode::Char('a'))), Action::None);
-        assert_eq!(app.notice(), Some("already acknowledged"));
-    }
-
-    #[test]
-    fn wants_windows_of_group_sites_lines_and_site_shifts_only() {
-        let scopes = [
-            ScopeKey::group(),
-            site("s"),
-            line("s", "l"),
-            AssetKey::new("s", "a", "l", "x").scope(Level::Asset),
-        ];
-        let wanted = |period: Period| -> Vec<bool> {
-            scopes
-                .iter()
-                .map(|scope| {
-                    let mut k = KpiRecord::new(0, 60_000, scope.clone(), KpiSums::default());
-                    k.period = period;
-                    wants(&k)
-                })
-                .collect()
-        };
-        //                                group  site   line   asset
-        assert_eq!(wanted(Period::Window), [true, true, true, false]);
-        assert_eq!(wanted(Period::Shift), [false, true, false, false]);
-        assert_eq!(wanted(Period::Day), [false, false, false, false]);
-    }
-
-    #[test]
-    fn records_not_wanted_leave_the_state_alone() {
-        let mut app = App::new("t");
-        let mut asset = KpiRecord::new(
-            0,
-            60_000,
-            AssetKey::new("s", "a", "l", "x").scope(Level::Asset),
-            KpiSums::default(),
-        );
-        asset.revision = 1;
-        let mut day = KpiRecord::new(0, 86_400_000, site("s"), KpiSums::default());
-        day.period = Period::Day;
-        day.revision = 1;
-        for k in [asset, day] {
-            app.apply(&Update::Kpi(Box::new(k)), 0);
-        }
-        assert_eq!(app.site_count(), 0);
-        assert_eq!(app.corrections(), 0);
-        assert_eq!(app.newest_window_end_ms(), None);
-    }
-
-    #[test]
-    fn selection_wraps_both_ways() {
-        let mut app = app_with_sites(&["a", "b", "c"]);
-        assert_eq!(app.selected_index(), 0);
-        app.on_key(press(KeyCode::Left));
-        assert_eq!(app.selected_index(), 2);
-        app.on_key(press(KeyCode::Right));
-        assert_eq!(app.selected_index(), 0);
-        app.on_key(press(KeyCode::Tab));
-        app.on_key(press(KeyCode::Tab));
-        app.on_key(press(KeyCode::Tab));
-        assert_eq!(app.selected_index(), 0);
-        app.on_key(press(KeyCode::BackTab));
-        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
-    }
-
-    #[test]
-    fn selection_on_empty_dashboard_is_harmless() {
-        let mut app = App::new("t");
-        app.on_key(press(KeyCode::Right));
-        app.on_key(press(KeyCode::Left));
-        app.on_key(press(KeyCode::Char('3')));
-        assert_eq!(app.selected_index(), 0);
-        assert!(app.selected_site().is_none());
-    }
-
-    #[test]
-    fn digits_jump_to_existing_sites_only() {
-        let mut app = app_with_sites(&["a", "b", "c"]);
-        app.on_key(press(KeyCode::Char('3')));
-        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
-        app.on_key(press(KeyCode::Char('9')));
-        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
-        app.on_key(press(KeyCode::Char('1')));
-        assert_eq!(app.selected_site().map(|s| &**s), Some("a"));
-    }
-
-    #[test]
-    fn a_new_site_does_not_move_the_selection() {
-        let mut app = app_with_sites(&["b", "c"]);
-        app.on_key(press(KeyCode::Right));
-        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
-        app.apply(&kpi(site("a"), 60_000, 99), 0);
-        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
-        app.apply(&kpi(site("d"), 60_000, 99), 0);
-        assert_eq!(app.selected_site().map(|s| &**s), Some("c"));
-    }
-
-    #[test]
-    fn correction_replaces_and_older_window_does_not() {
-        let mut app = App::new("t");
-        let scope = line("s", "l1");
-        app.apply(&kpi(scope.clone(), 120_000, 90), 0);
-        let mut corr = kpi(scope.clone(), 120_000, 95);
-        if let Update::Kpi(k) = &mut corr {
-            k.revision = 1;
-        }
-        app.apply(&corr, 1);
-        let shown: Vec<_> = app.lines_of("s").collect();
-        assert_eq!(shown.len(), 1);
-        assert_eq!((shown[0].sums.good, shown[0].revision), (Some(95), 1));
-
-        // A late first revision of the same window does not undo the correction.
-        app.apply(&kpi(scope.clone(), 120_000, 90), 2);
-        assert_eq!(app.lines_of("s").next().and_then(|k| k.sums.good), Some(95));
-        // An older window does not replace a newer one.
-        app.apply(&kpi(scope.clone(), 60_000, 10), 3);
-        assert_eq!(app.lines_of("s").next().and_then(|k| k.sums.good), Some(95));
-        // A newer window does.
-        app.apply(&kpi(scope, 180_000, 80), 4);
-        let k = app.lines_of("s").next().cloned();
-        assert_eq!(
-            k.map(|k| (k.window_end_ms, k.sums.good)),
-            Some((180_000, Some(80)))
-        );
-        assert_eq!(
-            app.sites().next().and_then(|(_, s)| s.last_update_ms),
-            Some(4)
-        );
-    }
-
-    #[test]
-    fn site_kpi_correction_replaces() {
-        let mut app = App::new("t");
-        app.apply(&kpi(site("s"), 60_000, 90), 0);
-        let mut corr = kpi(site("s"), 60_000, 97);
-        if let Update::Kpi(k) = &mut corr {
-            k.revision = 2;
-        }
-        app.apply(&corr, 0);
-        let good = app
-            .sites()
-            .next()
-            .and_then(|(_, s)| s.kpi.as_ref())
-            .map(|k| k.sums.good);
-        assert_eq!(good, Some(Some(97)));
-    }
-
-    #[test]
-    fn alarm_leaves_on_normal_and_rtn_stays() {
-        let mut app = App::new("t");
-        let scope = line("s", "l1");
-        app.apply(&alarm(scope.clone(), AlarmState::UnackActive), 0);
-        assert_eq!((app.alarm_count(), app.unacked_count()), (1, 1));
-        assert_eq!(app.site_alarm_count("s"), 1);
-        app.apply(&alarm(scope.clone(), AlarmState::AckActive), 0);
-        assert_eq!((app.alarm_count(), app.unacked_count()), (1, 0));
-        app.apply(&alarm(scope.clone(), AlarmState::UnackRtn), 0);
-        assert_eq!(app.alarm_count(), 1);
-        assert_eq!(app.alarms()[0].state, AlarmState::UnackRtn);
-        app.apply(&alarm(scope, AlarmState::Normal), 0);
-        assert_eq!(app.alarm_count(), 0);
-        // The alarm's site stays on the dashboard.
-        assert_eq!(app.site_count(), 1);
-    }
-
-    #[test]
-    fn alarms_sort_by_priority_then_newest() {
-        let mut app = App::new("t");
-        let mk = |rule: &str, p: Priority, ts: i64| {
-            let Update::Alarm(mut a) = alarm(site("s"), AlarmState::UnackActive) else {
-                unreachable!()
-            };
-            a.rule = rule.into();
-            a.priority = p;
-            a.ts_ms = ts;
-            Update::Alarm(a)
-        };
-        app.apply(&mk("low_new", Priority::Low, 9), 0);
-        app.apply(&mk("urgent_old", Priority::Urgent, 1), 0);
-        app.apply(&mk("high_old", Priority::High, 2), 0);
-        app.apply(&mk("high_new", Priority::High, 5), 0);
-        let order: Vec<&str> = app.alarms().iter().map(|a| &*a.rule).collect();
-        assert_eq!(order, ["urgent_old", "high_new", "high_old", "low_new"]);
-    }
-
-    #[test]
-    fn keys_quit_and_help() {
-        let mut app = App::new("t");
-        assert_eq!(app.on_key(press(KeyCode::Char('?'))), Action::None);
-        assert!(app.show_help());
-        // Esc closes the overlay first, then quits.
-        assert_eq!(app.on_key(press(KeyCode::Esc)), Action::None);
-        assert!(!app.show_help());
-        assert_eq!(app.on_key(press(KeyCode::Esc)), Action::Quit);
-        app.on_key(press(KeyCode::Char('?')));
-        assert_eq!(app.on_key(press(KeyCode::Char('q'))), Action::Quit);
-        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(app.on_key(ctrl_c), Action::Quit);
-        assert_eq!(app.on_key(press(KeyCode::Char('c'))), Action::None);
-        // Key releases (sent on some platforms) are ignored.
-        let mut release = press(KeyCode::Char('q'));
-        release.kind = KeyEventKind::Release;
-        assert_eq!(app.on_key(release), Action::None);
-    }
-
-    #[test]
-    fn stale_by_coverage_or_by_metrics() {
-        let mut app = App::new("t");
-        let sums = KpiSums {
-            running_ms: 50_000,
-            unknown_ms: 10_000,
-            ..Default::default()
-        };
-        app.apply(
-            &Update::Kpi(Box::new(KpiRecord::new(0, 60_000, site("s"), sums))),
-            0,
-        );
-        assert!(app.site_is_stale("s"));
-        app.apply(&kpi(site("t"), 60_000, 99), 0);
-        assert!(!app.site_is_stale("t"));
-        let m = PipelineMetrics {
-            stale_sites: vec!["t".into(), "u".into()],
-            ..Default::default()
-        };
-        app.apply(&Update::Metrics(m), 0);
-        assert!(app.site_is_stale("t"));
-        assert!(app.site_is_stale("u"));
-        assert_eq!(app.site_count(), 3);
+/// 0 urgent … 3 low.
+pub fn priority_index(p: Priority) -> usize {
+    match p {
+        Priority::Urgent => 0,
+        Priority::High => 1,
+        Priority::Medium => 2,
+        Priority::Low => 3,
     }
 }

@@ -1,35 +1,37 @@
-//! The terminal dashboard of ctower, for site managers: every plant of the
-//! group at a glance (OEE with availability, performance and quality, power,
-//! energy per good unit, water recovery, alarms and data freshness per site),
-//! the lines of the selected site, and the active alarms, with the
-//! pipeline's own health (ingest rate, watermark lag, dead letters) in the
-//! header.
+//! The control-room dashboard of ctower, for site managers and on-call
+//! staff: the fleet of sites at a glance (OEE of the shift so far, power,
+//! energy per unit, water, alarms, freshness), a site's lines, losses and
+//! downtime reasons, a line's state timeline, a site's energy and water,
+//! the alarm console (acknowledge, shelve, comment) and the pipeline's
+//! health.
 //!
-//! It is fed [`ctower_model::Update`]s (KPI records, alarm events, pipeline
-//! metrics) over a channel and never talks back to the pipeline. Which KPI
-//! records it shows is decided once, by [`wants`], which the output stage
-//! calls too.
+//! It reads the engine's dashboard feed ([`ctower_model::board`]): over
+//! MQTT when attached to a running engine (`ctower tui --broker …`), or
+//! from the engine's own process through the same topics and payloads in
+//! a [`BoardInbox`](ctower_model::board::BoardInbox). Its requests go back
+//! as [`ctower_model::CommandRequest`]s, which the engine checks and
+//! audits.
 //!
 //! The crate is split the way gitui is:
-//! - [`App`]: the state, pure (no I/O, no clock: the wall time is passed in),
-//!   updated by [`App::apply`] and [`App::on_key`];
-//! - [`render`]: draws an [`App`] on a ratatui [`Frame`](ratatui::Frame), a
-//!   pure function of the state and the wall time, snapshot-tested; one
-//!   module per part of the screen (header, health, sites and their tiles,
-//!   lines, alarms, footer, help);
-//! - [`run_app`] (and [`run`]): the thin blocking terminal loop (raw mode,
-//!   alternate screen, input, redraws at most 10 times a second),
-//!   restoring the terminal on every exit path; [`ensure_terminal`] tells
-//!   beforehand whether it can run at all.
+//! - [`App`]: the state, pure (no I/O, no clock: the wall time is passed
+//!   in), changed by feed messages ([`App::apply`]), keys and clicks
+//!   ([`App::on_key`], [`App::on_mouse`]) and replies;
+//! - [`render`]: draws an [`App`], a pure function of the state, the wall
+//!   time and the [`Theme`]; one component per view, snapshot-tested;
+//! - [`run_viewer`]: the thin terminal loop on one event queue
+//!   ([`AppEvent`]), restoring the terminal on every exit path.
 
 #![warn(missing_docs)]
 
 mod app;
+mod keys;
 mod term;
-mod timing;
 mod ui;
 
-pub use app::{wants, Action, App, SiteState, STALE_COVERAGE};
-pub use term::{ensure_terminal, restore_terminal, run, run_app, TuiError, TuiOptions};
-pub use timing::WindowTiming;
-pub use ui::render;
+pub use app::{App, FleetOrder, LinkState, Prompt, SiteView, StateFilter, View, PARTIAL_COVERAGE};
+pub use keys::Action;
+pub use term::{
+    ensure_terminal, event_queue, restore_terminal, run_viewer, AppEvent, Link, TuiError,
+    EVENT_QUEUE,
+};
+pub use ui::{fmt_age, render, Theme};

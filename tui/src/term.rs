@@ -1,44 +1,24 @@
 //! The thin terminal loop: terminal set-up and restore, input, redraws.
 
-use crate::app::{Action, App};
-use crate::ui::render;
-use ctower_model::{wall_ms, OperatorCommand, Update};
-use ratatui::crossterm::event::{self, Event};
+use crate::app::{App, LinkState};
+use crate::keys::Action;
+use crate::ui::{render, Theme};
+use ctower_model::board::BoardInbox;
+use ctower_model::{wall_ms, CommandReply, CommandRequest};
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use ratatui::crossterm::{cursor, execute};
+use ratatui::layout::Rect;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Once;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 /// Longest wait for a key before looking at the updates again.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(250);
 /// Shortest time between two frames (at most 10 frames per second).
 const FRAME: Duration = Duration::from_millis(100);
 /// Redraw at least this often, so the freshness of each site ticks on.
 const IDLE_REDRAW: Duration = Duration::from_secs(1);
-/// Most updates applied between two looks at the keyboard, so a flood of
-/// updates cannot starve input handling.
-const MAX_UPDATES_PER_TURN: usize = 10_000;
-
-/// Options of [`run`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TuiOptions {
-    /// Shown at the top left of the dashboard.
-    pub title: String,
-    /// Return when the updates channel disconnects. When `false` the
-    /// dashboard stays up (showing FEED LOST) until the user quits.
-    pub exit_on_disconnect: bool,
-}
-
-impl Default for TuiOptions {
-    fn default() -> Self {
-        TuiOptions {
-            title: "ctower".to_string(),
-            exit_on_disconnect: false,
-        }
-    }
-}
-
 /// Errors of the terminal dashboard.
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
@@ -96,6 +76,7 @@ static PANIC_HOOK: Once = Once::new();
 pub fn restore_terminal() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         // Errors are ignored: there is nothing better to do while leaving.
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
         let _ = ratatui::try_restore();
         let _ = execute!(std::io::stdout(), cursor::Show);
     }
@@ -123,174 +104,153 @@ impl Drop for RestoreGuard {
     }
 }
 
-/// What draining the updates channel did.
-#[derive(Debug, Default)]
-struct Drained {
-    /// Some update changed the state.
-    changed: bool,
-    /// The turn's share was used up: more updates are probably waiting.
-    backlog: bool,
-    /// The channel's sender hung up.
-    disconnected: bool,
+/// One thing for the dashboard's loop: every input arrives on one queue.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// A key, a mouse click, a resize.
+    Input(Event),
+    /// The feed's inbox has something.
+    Board,
+    /// A reply to one of this viewer's requests.
+    Reply(CommandReply),
+    /// The link to the engine changed.
+    Link(LinkState),
 }
 
-/// Applies pending updates, at most [`MAX_UPDATES_PER_TURN`]; marks the
-/// feed lost when the channel has disconnected.
-fn drain(updates: &Receiver<Update>, app: &mut App) -> Drained {
-    let mut d = Drained::default();
-    let mut applied = 0;
-    while applied < MAX_UPDATES_PER_TURN {
-        match updates.try_recv() {
-            Ok(u) => {
-                app.apply(&u, wall_ms());
-                applied += 1;
-                d.changed = true;
-            }
-            Err(TryRecvError::Empty) => break,
-            Err(TryRecvError::Disconnected) => {
-                if !app.feed_lost() {
-                    tracing::info!("tui: update feed disconnected");
-                    app.set_feed_lost(true);
-                    d.changed = true;
-                }
-                d.disconnected = true;
-                break;
-            }
-        }
-    }
-    d.backlog = applied == MAX_UPDATES_PER_TURN;
-    d
+/// Events queued for the loop; full, a producer's event waits (input,
+/// replies) or is dropped as redundant (an inbox wake-up).
+pub const EVENT_QUEUE: usize = 1_024;
+
+/// What a viewer is connected to.
+pub struct Link {
+    /// The feed's messages.
+    pub inbox: Arc<BoardInbox>,
+    /// The loop's queue; its sender is given to the producers.
+    pub events: Receiver<AppEvent>,
+    /// A sender on the queue, for the inbox's wake-ups and the input thread.
+    pub events_tx: SyncSender<AppEvent>,
+    /// Sends a request to the engine; `Err` says why it could not.
+    pub send: Box<dyn FnMut(CommandRequest) -> Result<(), String> + Send>,
 }
 
-/// How long to wait for input: not at all while updates are piling up,
-/// nor past the moment a pending redraw is due.
-fn input_timeout(backlog: bool, dirty: bool, last_draw: Option<Instant>) -> Duration {
-    if backlog {
-        Duration::ZERO
-    } else if dirty {
-        let e = last_draw.map_or(FRAME, |t| t.elapsed());
-        FRAME.saturating_sub(e).min(POLL)
-    } else {
-        POLL
-    }
+/// A new event queue.
+pub fn event_queue() -> (SyncSender<AppEvent>, Receiver<AppEvent>) {
+    std::sync::mpsc::sync_channel(EVENT_QUEUE)
 }
 
-/// What the terminal said while we waited.
-enum Input {
-    /// Nothing that needs an answer.
-    Nothing,
-    /// Redraw at once (a key was handled, the terminal was resized).
-    Redraw,
-    /// The user quits.
-    Quit,
-}
-
-/// Waits up to `timeout` for a terminal event and handles it.
-fn wait_input(
-    app: &mut App,
-    timeout: Duration,
-    commands: Option<&SyncSender<OperatorCommand>>,
-) -> Result<Input, TuiError> {
-    if !event::poll(timeout).map_err(TuiError::Input)? {
-        return Ok(Input::Nothing);
-    }
-    Ok(match event::read().map_err(TuiError::Input)? {
-        Event::Key(key) => match app.on_key(key) {
-            Action::Quit => Input::Quit,
-            Action::Command(c) => {
-                send_command(app, commands, c);
-                Input::Redraw
-            }
-            // Keys are answered at once, not at the next frame slot.
-            Action::None => Input::Redraw,
-        },
-        Event::Resize(..) => Input::Redraw,
-        _ => Input::Nothing,
-    })
-}
-
-/// Runs the dashboard titled `opts.title` until the user quits, or until
-/// `updates` disconnects when `opts.exit_on_disconnect` is set: see
-/// [`run_app`], which it calls with a new [`App`].
-pub fn run(updates: Receiver<Update>, opts: TuiOptions) -> Result<(), TuiError> {
-    run_app(updates, App::new(opts.title), opts.exit_on_disconnect, None)
-}
-
-/// Runs the dashboard on `app` (for instance one made
-/// [`App::with_timing`]) until the user quits, or until `updates`
-/// disconnects when `exit_on_disconnect` is set. Blocking: run it on its
-/// own thread.
+/// Runs the dashboard on `app` until the user quits. Blocking.
 ///
 /// Fails at once ([`TuiError::NotATerminal`]) unless standard input and
-/// output are terminals ([`ensure_terminal`]). The terminal is switched to
-/// raw mode and the alternate screen; a panic hook (ratatui's) restores it
-/// before the panic message is printed, and a guard restores it on every
-/// return.
-///
-/// Operators' commands (an acknowledgement) go to `commands`; without it
-/// (a viewer that cannot act) the dashboard says so.
-pub fn run_app(
-    updates: Receiver<Update>,
-    mut app: App,
-    exit_on_disconnect: bool,
-    commands: Option<SyncSender<OperatorCommand>>,
-) -> Result<(), TuiError> {
+/// output are terminals. The terminal is switched to raw mode, the
+/// alternate screen and mouse capture; a panic hook restores it before
+/// the panic message is printed, and a guard on every return.
+pub fn run_viewer(mut app: App, link: Link) -> Result<(), TuiError> {
     ensure_terminal()?;
-    // The guard comes first so that a half-done set-up is undone too.
     let _guard = RestoreGuard;
     ACTIVE.store(true, Ordering::SeqCst);
-    // Installs ratatui's panic hook, then raw mode and the alternate screen.
     let mut terminal = ratatui::try_init().map_err(TuiError::Init)?;
     install_panic_hook();
-    tracing::debug!("tui started");
-
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    let theme = Theme::from_env();
+    let Link {
+        inbox,
+        events,
+        events_tx,
+        mut send,
+    } = link;
+    let wake = events_tx.clone();
+    inbox.set_waker(Box::new(move || {
+        let _ = wake.try_send(AppEvent::Board);
+    }));
+    let input_tx = events_tx;
+    std::thread::Builder::new()
+        .name("tui-input".into())
+        .spawn(move || loop {
+            match event::read() {
+                Ok(ev) => {
+                    if input_tx.send(AppEvent::Input(ev)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "tui: cannot read the terminal");
+                    break;
+                }
+            }
+        })
+        .map_err(TuiError::Input)?;
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     loop {
-        let drained = drain(&updates, &mut app);
-        dirty |= drained.changed;
-        if drained.disconnected && exit_on_disconnect {
-            return Ok(());
+        // Pending feed messages first (also those put before the waker).
+        let (msgs, _) = inbox.take();
+        let now = wall_ms();
+        for m in &msgs {
+            app.apply(m, now);
         }
-
-        // Redraw: at most every FRAME, at least every IDLE_REDRAW.
+        dirty |= !msgs.is_empty();
         let due = last_draw.is_none_or(|t| {
             let e = t.elapsed();
             (dirty && e >= FRAME) || e >= IDLE_REDRAW
         });
         if due {
             let now = wall_ms();
+            let size = terminal.size().map_err(TuiError::Draw)?;
+            app.set_screen(Rect::new(0, 0, size.width, size.height));
             terminal
-                .draw(|f| render(f, &app, now))
+                .draw(|f| render(f, &app, now, theme))
                 .map_err(TuiError::Draw)?;
             last_draw = Some(Instant::now());
             dirty = false;
         }
-
-        let timeout = input_timeout(drained.backlog, dirty, last_draw);
-        match wait_input(&mut app, timeout, commands.as_ref())? {
-            Input::Nothing => {}
-            Input::Redraw => last_draw = None,
-            Input::Quit => {
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.map_or(FRAME, |t| t.elapsed()))
+        } else {
+            POLL
+        };
+        let ev = match events.recv_timeout(wait) {
+            Ok(ev) => ev,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        let now = wall_ms();
+        let action = match ev {
+            AppEvent::Input(Event::Key(k)) => {
+                // Keys are answered at once, not at the next frame slot.
+                last_draw = None;
+                app.on_key(k, now)
+            }
+            AppEvent::Input(Event::Mouse(m)) => {
+                last_draw = None;
+                app.on_mouse(m, app.screen, now)
+            }
+            AppEvent::Input(Event::Resize(..)) => {
+                last_draw = None;
+                Action::None
+            }
+            AppEvent::Input(_) | AppEvent::Board => Action::None,
+            AppEvent::Reply(r) => {
+                dirty = true;
+                app.on_reply(&r);
+                Action::None
+            }
+            AppEvent::Link(l) => {
+                dirty = true;
+                app.set_link(l);
+                Action::None
+            }
+        };
+        match action {
+            Action::None => {}
+            Action::Quit => {
                 tracing::debug!("tui: quit by user");
                 return Ok(());
             }
-        }
-    }
-}
-
-/// Sends an operator's command without waiting: the queue full or gone,
-/// the dashboard says it was not sent rather than freezing.
-fn send_command(app: &mut App, commands: Option<&SyncSender<OperatorCommand>>, c: OperatorCommand) {
-    let Some(tx) = commands else {
-        app.set_notice("this dashboard cannot send commands");
-        return;
-    };
-    match tx.try_send(c) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) => app.set_notice("not sent: the tower is busy, try again"),
-        Err(TrySendError::Disconnected(_)) => {
-            app.set_notice("not sent: the tower's output stage has stopped")
+            Action::Send(req) => {
+                if let Err(why) = send(req.clone()) {
+                    app.send_failed(&req, &why);
+                }
+            }
         }
     }
 }

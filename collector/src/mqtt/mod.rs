@@ -222,7 +222,18 @@ pub fn client_options(
     endpoint: &BrokerEndpoint,
     credentials: Option<(String, String)>,
 ) -> Result<MqttOptions, CollectorError> {
-    let mut o = base_options(client_id, endpoint, Duration::from_secs(30), None)?;
+    client_options_tls(client_id, endpoint, credentials, None)
+}
+
+/// [`client_options`] with a TLS setup of its own (a CA file, a client
+/// certificate) for `mqtts://`.
+pub fn client_options_tls(
+    client_id: &str,
+    endpoint: &BrokerEndpoint,
+    credentials: Option<(String, String)>,
+    tls: Option<&Tls>,
+) -> Result<MqttOptions, CollectorError> {
+    let mut o = base_options(client_id, endpoint, Duration::from_secs(30), tls)?;
     if let Some((user, password)) = credentials {
         o.set_credentials(user, password);
     }

@@ -1,106 +1,118 @@
-//! The header's second line: the pipeline's own health (ingest rate,
-//! watermark lag, dead letters, failing stages, outboxes, corrections,
-//! late drops)
-//! and the alarm counts.
+//! The pipeline's health: ingest rate, lag and watermark, dead letters
+//! by reason, outboxes, faults, late corrections, the feed itself.
 
-use super::format::{fmt_duration_ms, fmt_rate};
-use crate::app::App;
-use ctower_model::PipelineMetrics;
+use super::format::{fmt_age, num, utc_full, DASH};
+use super::Ctx;
 use ratatui::layout::Rect;
-use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-/// Draws the health line.
-pub(super) fn render(frame: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![Span::raw(" ")];
-    match app.metrics() {
-        Some(m) => pipeline_spans(&mut spans, m, app.corrections()),
-        None => spans.push(Span::raw("pipeline metrics: none yet").dark_gray()),
-    }
-    spans.push(sep());
-    spans.push(alarm_span(app));
-    frame.render_widget(Line::from(spans), area);
-}
-
-fn sep() -> Span<'static> {
-    Span::raw(" │ ").dark_gray()
-}
-
-/// The pipeline's figures, from its latest self-metrics.
-fn pipeline_spans(spans: &mut Vec<Span<'static>>, m: &PipelineMetrics, corrections: u64) {
-    spans.push(Span::raw(format!(
-        "ingest {} msg/s",
-        fmt_rate(m.ingest_rate_per_s)
-    )));
-    spans.push(sep());
-    spans.push(Span::raw(format!(
-        "watermark lag {}",
-        fmt_duration_ms(m.watermark_lag_ms)
-    )));
-    spans.push(sep());
-    let dl = m.dead_letter_total();
-    let dl_span = Span::raw(format!("dead letters {dl}"));
-    spans.push(if dl > 0 { dl_span.yellow() } else { dl_span });
-    for f in &m.faults {
-        spans.push(sep());
-        spans.push(
-            Span::raw(format!(
-                "{}: {} ({}, {} lost)",
-                f.stage, f.error, f.path, f.lost
-            ))
-            .red()
-            .bold(),
-        );
-    }
-    for o in &m.outboxes {
-        spans.push(sep());
-        spans.push(outbox_span(o));
-    }
-    nonzero(spans, "corrections", corrections, Style::new().cyan());
-    // Admitted but too late for any window the stream still keeps.
-    nonzero(spans, "late dropped", m.late_dropped, Style::new().yellow());
-}
-
-/// An outbox in front of a remote store: its depth (and age) when lines
-/// wait, yellow while writes fail.
-fn outbox_span(o: &ctower_model::OutboxStatus) -> Span<'static> {
-    let text = match o.oldest_age_ms {
-        Some(age) if o.pending_lines > 0 => format!(
-            "{} outbox {} lines, {} old",
-            o.name,
-            o.pending_lines,
-            fmt_duration_ms(age)
-        ),
-        _ => format!("{} outbox empty", o.name),
+pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
+    let app = cx.app;
+    let t = cx.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    let link = match app.disconnected(cx.now_ms) {
+        Some(why) => Span::styled(format!("DISCONNECTED: {why}"), t.bad()),
+        None => Span::styled("connected", t.good()),
     };
-    let span = Span::raw(text);
-    if o.last_error.is_some() || o.lost > 0 {
-        span.yellow().bold()
-    } else {
-        span
+    lines.push(Line::from(vec![Span::raw("engine link      "), link]));
+    match &app.health {
+        None => lines.push(Line::from("no health report from the engine yet")),
+        Some(h) => {
+            let m = &h.metrics;
+            let age = app.age_ms(h.published_ms, cx.now_ms);
+            lines.push(Line::from(format!(
+                "report age       {}",
+                age.map_or(DASH.into(), fmt_age)
+            )));
+            lines.push(Line::from(format!(
+                "ingest           {} msg/s · received {} · accepted {}",
+                num(Some(m.ingest_rate_per_s)),
+                m.received,
+                m.accepted
+            )));
+            lines.push(Line::from(format!(
+                "watermark        {} UTC · lag {}",
+                m.watermark_ms.map_or(DASH.into(), utc_full),
+                fmt_age(m.watermark_lag_ms)
+            )));
+            lines.push(Line::from(format!(
+                "windows closed   {} · late dropped {} · late corrections {}",
+                m.windows_closed, m.late_dropped, h.corrections
+            )));
+            let dl: u64 = m.dead_letters.values().sum();
+            lines.push(Line::from(Span::styled(
+                format!("dead letters     {dl}"),
+                if dl > 0 { t.mark() } else { t.good() },
+            )));
+            for (reason, n) in &m.dead_letters {
+                lines.push(Line::from(format!("  {reason:<24} {n}")));
+            }
+            if !m.stale_sites.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!("silent sites     {}", m.stale_sites.join(", ")),
+                    t.bad(),
+                )));
+            }
+            lines.push(Line::from(format!("outboxes         {}", m.outboxes.len())));
+            for o in &m.outboxes {
+                let style = if o.last_error.is_some() || o.lost > 0 {
+                    t.bad()
+                } else {
+                    ratatui::style::Style::new()
+                };
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "  {:<16} {:>7} pending · {:.1}/{:.0} MiB · oldest {} · written {} · lost {}{}",
+                        o.name,
+                        o.pending_lines,
+                        o.used_bytes as f64 / 1048576.0,
+                        o.budget_bytes as f64 / 1048576.0,
+                        o.oldest_age_ms.map_or(DASH.into(), fmt_age),
+                        o.written,
+                        o.lost,
+                        o.last_error.as_ref().map_or(String::new(), |e| format!(" · {e}"))
+                    ),
+                    style,
+                )));
+            }
+            lines.push(Line::from(Span::styled(
+                format!("faults           {}", m.faults.len()),
+                if m.faults.is_empty() {
+                    t.good()
+                } else {
+                    t.bad()
+                },
+            )));
+            for f in &m.faults {
+                lines.push(Line::from(Span::styled(
+                    format!("  {} {}: {} (lost {})", f.stage, f.path, f.error, f.lost),
+                    t.bad(),
+                )));
+            }
+            lines.push(Line::from(format!(
+                "feed             {} payloads dropped by the engine",
+                h.board_dropped
+            )));
+        }
     }
-}
-
-/// Adds `label n` (after a separator) when `n` is not zero: a count that
-/// is only news when something happened.
-fn nonzero(spans: &mut Vec<Span<'static>>, label: &str, n: u64, style: Style) {
-    if n > 0 {
-        spans.push(sep());
-        spans.push(Span::raw(format!("{label} {n}")).style(style));
-    }
-}
-
-/// Listed and unacknowledged alarms: red while any is unacknowledged.
-fn alarm_span(app: &App) -> Span<'static> {
-    let alarms = app.alarm_count();
-    let unack = app.unacked_count();
-    let span = Span::raw(format!("alarms {alarms} ({unack} unack)"));
-    if unack > 0 {
-        span.red().bold()
-    } else if alarms > 0 {
-        span.yellow()
-    } else {
-        span
-    }
+    lines.push(Line::from(format!(
+        "this viewer      {} bad feed messages{}",
+        app.bad_messages,
+        app.last_bad
+            .as_ref()
+            .map_or(String::new(), |b| format!(" (last: {b})"))
+    )));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Health (↑/↓ scroll) ");
+    let inner_h = usize::from(block.inner(body).height);
+    let scroll = app.health_scroll.min(lines.len().saturating_sub(inner_h));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((scroll as u16, 0)),
+        body,
+    );
 }

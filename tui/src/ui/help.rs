@@ -1,47 +1,48 @@
-//! The help overlay: every key and what the screen's marks mean.
+//! `?`: the keys, and what each mark on screen means.
 
-use ratatui::layout::{Constraint, Rect};
-use ratatui::style::Stylize;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
+use super::Ctx;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-/// Draws the help box over the middle of `area`.
-pub(super) fn render(frame: &mut Frame, area: Rect) {
-    let key = |k: &'static str| Span::from(format!("{k:<17}")).bold().cyan();
-    let text = vec![
-        Line::from(vec![key("← / →"), Span::raw("previous / next site")]),
-        Line::from(vec![
-            key("Tab / Shift-Tab"),
-            Span::raw("next / previous site"),
-        ]),
-        Line::from(vec![key("1 … 9"), Span::raw("jump to site n")]),
-        Line::from(vec![
-            key("↑ / ↓, k / j"),
-            Span::raw("move in the alarm list"),
-        ]),
-        Line::from(vec![key("a"), Span::raw("acknowledge the alarm")]),
-        Line::from(vec![key("?"), Span::raw("show / hide this help")]),
-        Line::from(vec![key("Esc"), Span::raw("close help, else quit")]),
-        Line::from(vec![key("q, Ctrl-C"), Span::raw("quit")]),
-        Line::from(""),
-        Line::from("OEE: ≥ 85 % green, ≥ 60 % yellow, else red.").dark_gray(),
-        Line::from("P↑: measured above 100 % (ideal rate too slow?).").dark_gray(),
-        Line::from("kW: last reading; ~kW: mean from the kWh meters.").dark_gray(),
-        Line::from("STALE: data for < 90 % of the time, or silent.").dark_gray(),
-        Line::from("RTN: alarm cleared, not yet acknowledged.").dark_gray(),
-        Line::from("Times are event times, UTC.").dark_gray(),
-    ];
-    let h = text.len() as u16 + 2;
-    let popup = area.centered(Constraint::Length(52), Constraint::Length(h));
-    frame.render_widget(Clear, popup);
+const HELP: &[&str] = &[
+    "Keys",
+    "  1–7 / Tab / Shift-Tab   views: fleet, site, line, energy, water, alarms, health",
+    "  ↑↓←→ or hjkl, PgUp/PgDn move · Enter drill in (fleet → site → line) · Esc back",
+    "  /  filter (Esc clears)   o  order / sort   q  quit   mouse: click tabs, tiles, rows",
+    "  Alarm console: a acknowledge · s shelve (MINUTES REASON) · c comment",
+    "                 p minimum priority · f state filter",
+    "Marks",
+    "  STALE 3m05s  older than the engine's freshness limit: dimmed, never current",
+    "  ~  partial: under 90 % of the asset-time had data",
+    "  *  corrected by late data after it was first shown",
+    "  !  ideal rate suspect: faster than its ideal rate (performance capped)",
+    "  —  unknown (no data), never zero",
+    "  URG HI MED LOW  alarm priorities · UNACK ACTIVE in bold",
+    "  DISCONNECTED  no heartbeat from the engine: figures are the last known",
+    "Figures are of the shift so far unless a title says otherwise.",
+    "Any key closes this help.",
+];
+
+pub(super) fn draw(frame: &mut Frame, cx: &Ctx, screen: Rect) {
+    let w = screen.width.min(86);
+    let h = (HELP.len() as u16 + 2).min(screen.height);
+    let area = Rect::new(
+        screen.x + (screen.width - w) / 2,
+        screen.y + (screen.height - h) / 2,
+        w,
+        h,
+    );
+    frame.render_widget(Clear, area);
+    let lines: Vec<Line> = HELP.iter().map(|l| Line::from(*l)).collect();
     frame.render_widget(
-        Paragraph::new(text).block(
-            Block::bordered()
-                .border_type(BorderType::Double)
-                .title(" Help — keys ")
-                .title_bottom(Line::from(" ? or Esc to close ").right_aligned()),
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Help ")
+                .title_style(cx.theme.title()),
         ),
-        popup,
+        area,
     );
 }

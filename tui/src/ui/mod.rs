@@ -1,70 +1,154 @@
-//! Rendering: a pure function of the [`App`] state and the wall time.
-//!
-//! One module per part of the screen, each drawing one area:
-//!
-//! ```text
-//! header   title, failing stages, group OEE, time of the newest data
-//! health   ingest rate, watermark lag, dead letters, corrections, alarm counts
-//! sites    one tile per site (tile), or why there is no site yet
-//! lines    the lines of the selected site
-//! alarms   the listed alarms
-//! footer   the main keys
-//! help     the help overlay (on top of everything)
-//! ```
-//!
-//! `format` holds the number and time formats they share.
+//! Drawing: a pure function of the [`App`], the viewer's wall time and the
+//! theme, one component per view (fleet, site, line, energy, water, alarm
+//! console, health) plus the header, the tabs, the banner, the footer and
+//! the help. Draw functions read the state only.
 
 mod alarms;
-mod footer;
+mod energy;
+mod fleet;
 mod format;
-mod header;
 mod health;
 mod help;
-mod lines;
-mod sites;
-mod tile;
+pub(crate) mod layout;
+mod line;
+mod site;
+mod theme;
+mod water;
 
-use crate::app::App;
-use ratatui::layout::{Constraint, Layout};
+pub use format::fmt_age;
+pub use theme::Theme;
+
+use crate::app::{App, Prompt, View};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-use tile::TILE_H;
 
-/// Draws the whole dashboard. `now_ms` is the wall time (ms since the
-/// epoch), used only for the data freshness of each site.
-pub fn render(frame: &mut Frame, app: &App, now_ms: i64) {
-    let area = frame.area();
-    let [header, body, footer] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Fill(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let [title, health] = Layout::vertical([Constraint::Length(1); 2]).areas(header);
+/// What every draw function gets.
+pub(crate) struct Ctx<'a> {
+    pub app: &'a App,
+    pub now_ms: i64,
+    pub theme: Theme,
+}
 
-    header::render(frame, app, title);
-    health::render(frame, app, health);
-    footer::render(frame, app, footer);
+/// Draws the dashboard at viewer wall time `now_ms`.
+pub fn render(frame: &mut Frame, app: &App, now_ms: i64, theme: Theme) {
+    let cx = Ctx { app, now_ms, theme };
+    let a = layout::areas(app, frame.area(), now_ms);
+    header(frame, &cx, a.header);
+    tabs(frame, &cx, a.tabs);
+    if let Some(b) = a.banner {
+        banner(frame, &cx, b);
+    }
+    match app.view {
+        View::Fleet => fleet::draw(frame, &cx, a.body),
+        View::Site => site::draw(frame, &cx, a.body),
+        View::Line => line::draw(frame, &cx, a.body),
+        View::Energy => energy::draw(frame, &cx, a.body),
+        View::Water => water::draw(frame, &cx, a.body),
+        View::Alarms => alarms::draw(frame, &cx, a.body),
+        View::Health => health::draw(frame, &cx, a.body),
+    }
+    footer(frame, &cx, a.footer);
+    if app.show_help {
+        help::draw(frame, &cx, frame.area());
+    }
+}
 
-    if app.site_count() == 0 {
-        sites::render_waiting(frame, app, body);
-    } else {
-        let tile_rows = sites::tile_rows_shown(app.site_count(), body);
-        let n_lines = app
-            .selected_site()
-            .map_or(0, |s| app.lines_of(s).count())
-            .max(1) as u16;
-        let [tiles, lines, alarms] = Layout::vertical([
-            Constraint::Length(tile_rows * TILE_H),
-            Constraint::Max(n_lines + 3),
-            Constraint::Min(3),
+fn header(frame: &mut Frame, cx: &Ctx, area: Rect) {
+    let app = cx.app;
+    let t = cx.theme;
+    let mut spans = vec![Span::styled(app.title.clone(), t.title())];
+    if let Some(s) = &app.status {
+        spans.push(Span::raw(format!(" · {}", s.engine)));
+    }
+    let link = match app.disconnected(cx.now_ms) {
+        Some(_) => Span::styled(" DISCONNECTED ", t.banner()),
+        None => match (&app.prefix_hint, &app.link) {
+            (_, crate::app::LinkState::Connecting) => Span::styled(" connecting… ", t.mark()),
+            (Some(b), _) => Span::styled(format!(" ● {b} "), t.good()),
+            (None, _) => Span::styled(" ● in-process ", t.good()),
+        },
+    };
+    spans.push(Span::raw("  "));
+    spans.push(link);
+    let unacked = app.unacked();
+    if unacked > 0 {
+        spans.push(Span::styled(format!(" {unacked} unacked "), t.bad()));
+    }
+    spans.push(Span::raw(format!(" user {}", app.user)));
+    if let Some(h) = &app.health {
+        if let Some(w) = h.metrics.watermark_ms {
+            spans.push(Span::raw(format!(" · data to {}", format::utc_hm(w))));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn tabs(frame: &mut Frame, cx: &Ctx, area: Rect) {
+    let t = cx.theme;
+    let mut spans = Vec::new();
+    for (i, v) in View::ALL.iter().enumerate() {
+        let label = layout::tab_label(cx.app, *v, i);
+        let style = if *v == cx.app.view {
+            t.selected().add_modifier(ratatui::style::Modifier::BOLD)
+        } else {
+            ratatui::style::Style::new()
+        };
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw(" "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn banner(frame: &mut Frame, cx: &Ctx, area: Rect) {
+    let t = cx.theme;
+    let mut spans = Vec::new();
+    if let Some(why) = cx.app.disconnected(cx.now_ms) {
+        spans.push(Span::styled(
+            format!(" ENGINE DISCONNECTED: {why}; the figures are the last known "),
+            t.banner(),
+        ));
+    }
+    if let Some(n) = cx.app.flood() {
+        spans.push(Span::styled(
+            format!(" ALARM FLOOD: {n} active alarms raised within 10 min "),
+            t.banner(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn footer(frame: &mut Frame, cx: &Ctx, area: Rect) {
+    let t = cx.theme;
+    let app = cx.app;
+    let line = if let Some((p, text)) = &app.prompt {
+        let label = match p {
+            Prompt::Filter => "filter: ".to_string(),
+            Prompt::Shelve(id) => format!("shelve {id} — MINUTES REASON: "),
+            Prompt::Comment(id) => format!("comment on {id}: "),
+        };
+        Line::from(vec![
+            Span::styled(label, t.title()),
+            Span::raw(text.clone()),
+            Span::styled("█", t.selected()),
+            Span::raw("  (Enter: send · Esc: cancel)"),
         ])
-        .areas(body);
-        sites::render_tiles(frame, app, tiles, now_ms);
-        lines::render(frame, app, lines);
-        alarms::render(frame, app, alarms);
-    }
-
-    if app.show_help() {
-        help::render(frame, area);
-    }
+    } else if let Some((n, err)) = app.notice() {
+        let style = if err { t.bad() } else { t.good() };
+        Line::from(Span::styled(n.to_string(), style))
+    } else {
+        let keys = match app.view {
+            View::Fleet => {
+                "↑↓←→ move · Enter site · / filter · o order · Tab views · ? help · q quit"
+            }
+            View::Site => "↑↓ line · Enter line · o sort · ←→ site · Esc fleet · ? help · q quit",
+            View::Alarms => {
+                "↑↓ alarm · a ack · s shelve · c comment · p priority · f state · / filter · ? help"
+            }
+            _ => "←→ site · Tab views · Esc back · ? help · q quit",
+        };
+        Line::from(Span::styled(keys, t.stale()))
+    };
+    frame.render_widget(Paragraph::new(line), area);
 }

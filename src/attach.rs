@@ -1,0 +1,166 @@
+//! `ctower tui --broker URL --user U`: the dashboard attached to a running
+//! engine through its MQTT feed (`<prefix>/board/#`, retained, so the
+//! current picture arrives at once) and its command topic (requests on
+//! `<prefix>/cmd/<user>`, replies on `<prefix>/reply/<user>`). Any number
+//! of viewers can attach; the engine authorises and audits each request.
+//!
+//! The MQTT loop never waits on the dashboard: feed messages go to the
+//! [`BoardInbox`] (newest per topic), replies and link changes to the
+//! dashboard's event queue without blocking (a full queue drops a link
+//! change, never a reply: replies are few and the queue large).
+
+use crate::cli::TuiArgs;
+use crate::logs;
+use anyhow::Context;
+use ctower_collector::endpoint::BrokerEndpoint;
+use ctower_collector::tls::TlsConfig;
+use ctower_model::board::{BoardInbox, BoardMessage, BoardTopic, MAX_BOARD_PAYLOAD};
+use ctower_model::CommandReply;
+use ctower_tui::{AppEvent, LinkState};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A viewer takes the engine for gone after this long without its
+/// heartbeat (published every 500 ms): well within 2 s.
+pub const HEARTBEAT_TIMEOUT_MS: i64 = 1_600;
+
+/// Runs `ctower tui`.
+pub fn run(log: &str, a: TuiArgs) -> anyhow::Result<()> {
+    ctower_tui::ensure_terminal()?;
+    let log_file = a
+        .log_file
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("ctower-tui-{}.log", a.user)));
+    logs::init_file(log, &log_file)?;
+    if a.user.is_empty() || a.user.contains(['/', '+', '#']) {
+        anyhow::bail!("--user must be one MQTT topic level (no `/`, `+` or `#`)");
+    }
+    let endpoint = BrokerEndpoint::from_url(&a.broker, None).context("--broker")?;
+    let tls = if a.ca_file.is_some() || a.client_cert.is_some() {
+        let mut issues = Vec::new();
+        let t = TlsConfig {
+            ca_file: a.ca_file.clone(),
+            client_cert_file: a.client_cert.clone(),
+            client_key_file: a.client_key.clone(),
+        }
+        .check("tls", &mut issues);
+        match t {
+            Some(t) => Some(t),
+            None => {
+                let all: Vec<String> = issues.iter().map(ToString::to_string).collect();
+                anyhow::bail!("TLS: {}", all.join("; "));
+            }
+        }
+    } else {
+        None
+    };
+    let password = match &a.password_env {
+        Some(var) => Some(std::env::var(var).with_context(|| {
+            format!("environment variable `{var}` (--password-env) is not set")
+        })?),
+        None => None,
+    };
+    let client_id = format!("ctower-tui-{}-{}", a.user, std::process::id());
+    let mut options = ctower_collector::mqtt::client_options_tls(
+        &client_id,
+        &endpoint,
+        password.map(|p| (a.user.clone(), p)),
+        tls.as_ref(),
+    )?;
+    options.set_max_packet_size(MAX_BOARD_PAYLOAD + 4096, 64 << 10);
+    let (client, eventloop) = AsyncClient::new(options, 64);
+    let inbox = BoardInbox::new();
+    let (events_tx, events) = ctower_tui::event_queue();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let prefix = a.prefix.clone();
+    let user = a.user.clone();
+    {
+        let (client, inbox, tx) = (client.clone(), inbox.clone(), events_tx.clone());
+        let (prefix, user) = (prefix.clone(), user.clone());
+        std::thread::Builder::new()
+            .name("tui-mqtt".into())
+            .spawn(move || rt.block_on(follow(client, eventloop, &prefix, &user, &inbox, &tx)))
+            .context("starting the MQTT thread")?;
+    }
+    tracing::info!(broker = %endpoint, user = %a.user, prefix = %prefix, "tui attaching");
+    let cmd_topic = format!("{prefix}/cmd/{user}");
+    let send = Box::new(move |req: ctower_model::CommandRequest| {
+        let body = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+        client
+            .try_publish(cmd_topic.clone(), QoS::AtLeastOnce, false, body)
+            .map_err(|e| format!("the MQTT client cannot take it ({e})"))
+    });
+    let app = ctower_tui::App::new("ctower", a.user.clone())
+        .attached(endpoint.to_string(), HEARTBEAT_TIMEOUT_MS);
+    let link = ctower_tui::Link {
+        inbox,
+        events,
+        events_tx,
+        send,
+    };
+    ctower_tui::run_viewer(app, link)?;
+    Ok(())
+}
+
+/// The MQTT loop: subscribe at each connection, route what arrives.
+async fn follow(
+    client: AsyncClient,
+    mut eventloop: rumqttc::EventLoop,
+    prefix: &str,
+    user: &str,
+    inbox: &Arc<BoardInbox>,
+    events: &SyncSender<AppEvent>,
+) {
+    let board = format!("{prefix}/board/#");
+    let reply = format!("{prefix}/reply/{user}");
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let _ = events.try_send(AppEvent::Link(LinkState::Up));
+                for t in [&board, &reply] {
+                    if let Err(e) = client.subscribe(t.clone(), QoS::AtLeastOnce).await {
+                        tracing::error!(topic = %t, error = %e, "cannot subscribe");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused = ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                if refused {
+                    let _ = events.try_send(AppEvent::Link(LinkState::Lost(
+                        "the broker refused a subscription (ACL?)".into(),
+                    )));
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if p.topic == reply {
+                    match serde_json::from_slice::<CommandReply>(&p.payload) {
+                        Ok(r) => {
+                            // Waits for room: a reply is never dropped.
+                            let _ = events.send(AppEvent::Reply(r));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a reply that does not parse"),
+                    }
+                } else if let Some(topic) = BoardTopic::parse(prefix, &p.topic) {
+                    let payload = (!p.payload.is_empty()).then(|| p.payload.to_vec());
+                    inbox.put(BoardMessage { topic, payload });
+                } else {
+                    tracing::debug!(topic = %p.topic, "not a feed topic: ignored");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "broker connection lost");
+                let _ = events.try_send(AppEvent::Link(LinkState::Lost(e.to_string())));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
