@@ -19,7 +19,7 @@ use ctower_model::CommandReply;
 use ctower_tui::{AppEvent, LinkState};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A viewer takes the engine for gone after this long without its
@@ -79,15 +79,48 @@ pub fn run(log: &str, a: TuiArgs) -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     let prefix = a.prefix.clone();
     let user = a.user.clone();
+    // The line filter of the site shown: set by the dashboard, subscribed
+    // again at each connection.
+    let focused: Arc<Mutex<Option<String>>> = Arc::default();
     {
         let (client, inbox, tx) = (client.clone(), inbox.clone(), events_tx.clone());
+        let focused = focused.clone();
         let (prefix, user) = (prefix.clone(), user.clone());
         std::thread::Builder::new()
             .name("tui-mqtt".into())
-            .spawn(move || rt.block_on(follow(client, eventloop, &prefix, &user, &inbox, &tx)))
+            .spawn(move || {
+                rt.block_on(async {
+                    tokio::select! {
+                        () = follow(client, eventloop, &prefix, &user, &inbox, &tx, &focused) => {}
+                        () = crate::live::restore_terminal_on_signal() => {}
+                    }
+                });
+            })
             .context("starting the MQTT thread")?;
     }
     tracing::info!(broker = %endpoint, user = %a.user, prefix = %prefix, "tui attaching");
+    let focus_client = client.clone();
+    let focus_prefix = prefix.clone();
+    let focus_state = focused.clone();
+    let focus = Box::new(move |site: Option<&str>| {
+        // The lines of the site shown, and no other site's: the fleet
+        // needs none of them (a group's lines are most of the feed).
+        let Ok(mut current) = focus_state.lock() else {
+            return;
+        };
+        if let Some(old) = current.take() {
+            let _ = focus_client.try_unsubscribe(old);
+        }
+        if let Some(site) = site.filter(|s| !s.contains(['/', '+', '#'])) {
+            let filter = format!("{focus_prefix}/board/line/{site}/#");
+            if let Err(e) = focus_client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                tracing::warn!(error = %e, "cannot subscribe to the site's lines");
+            }
+            // Kept even when the client was busy: the next connection
+            // subscribes it.
+            *current = Some(filter);
+        }
+    });
     let cmd_topic = format!("{prefix}/cmd/{user}");
     let send = Box::new(move |req: ctower_model::CommandRequest| {
         let body = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
@@ -102,6 +135,7 @@ pub fn run(log: &str, a: TuiArgs) -> anyhow::Result<()> {
         events,
         events_tx,
         send,
+        focus,
     };
     ctower_tui::run_viewer(app, link)?;
     Ok(())
@@ -115,14 +149,20 @@ async fn follow(
     user: &str,
     inbox: &Arc<BoardInbox>,
     events: &SyncSender<AppEvent>,
+    focused: &Mutex<Option<String>>,
 ) {
-    let board = format!("{prefix}/board/#");
+    // Everything but the lines, which follow the site shown (`focus`).
+    let board: Vec<String> = ["status", "health", "site/+", "trend/+", "alarm/+"]
+        .iter()
+        .map(|t| format!("{prefix}/board/{t}"))
+        .collect();
     let reply = format!("{prefix}/reply/{user}");
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 let _ = events.try_send(AppEvent::Link(LinkState::Up));
-                for t in [&board, &reply] {
+                let line = focused.lock().ok().and_then(|f| f.clone());
+                for t in board.iter().chain([&reply]).chain(line.as_ref()) {
                     if let Err(e) = client.subscribe(t.clone(), QoS::AtLeastOnce).await {
                         tracing::error!(topic = %t, error = %e, "cannot subscribe");
                     }

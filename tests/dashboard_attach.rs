@@ -88,6 +88,16 @@ fn passwd_tool() -> PathBuf {
     .expect("mosquitto_passwd (Debian package mosquitto) beside mosquitto")
 }
 
+/// The first row of the lines table, when it has one.
+fn first_row(screen: &str) -> Option<String> {
+    let mut lines = screen.lines().skip_while(|l| !l.starts_with("│line "));
+    lines.next()?;
+    let row = lines
+        .next()?
+        .trim_matches(|c: char| c == '│' || c.is_whitespace());
+    (!row.is_empty() && !row.starts_with('└')).then(|| row.to_string())
+}
+
 fn unacked(screen: &str) -> Option<u32> {
     let at = screen.find(" unacked")?;
     screen[..at].rsplit(' ').next()?.parse().ok()
@@ -179,8 +189,9 @@ fn viewers_attach_over_tls_act_as_their_users_and_see_the_engine_go() {
     }
     // alice: fleet → site → line in three keys.
     tmux.send_keys("alice", "Enter");
-    let site = tmux.wait_for("alice", "the site view", SCREEN, |s| {
-        s.contains("Lines of") && s.contains("Six big losses") && s.contains("Top downtime")
+    // The site's lines are subscribed when its view opens: wait for them.
+    let site = tmux.wait_for("alice", "the site view with its lines", SCREEN, |s| {
+        s.contains("Six big losses") && s.contains("Top downtime") && first_row(s).is_some()
     });
     println!("== site ==\n{site}");
     tmux.send_keys("alice", "Down");

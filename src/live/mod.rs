@@ -309,6 +309,8 @@ fn foreground(
         events,
         events_tx,
         send,
+        // In-process, every line is in the inbox already.
+        focus: Box::new(|_| {}),
     };
     ctower_tui::run_viewer(app, link).map_err(anyhow::Error::from)
 }
@@ -357,7 +359,11 @@ fn engine_status(settings: &Settings, replay_speed: Option<f64>) -> EngineStatus
     }
 }
 
-async fn restore_terminal_on_signal() {
+/// Waits for SIGINT or SIGTERM, gives the terminal back and exits (130):
+/// in raw mode Ctrl-C is a key, and a signal from outside must still leave
+/// the terminal usable. Never returns otherwise (no signal handling to
+/// install: it waits forever).
+pub(crate) async fn restore_terminal_on_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -365,7 +371,10 @@ async fn restore_terminal_on_signal() {
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         ) else {
-            return;
+            tracing::warn!(
+                "cannot watch SIGINT/SIGTERM: the terminal is restored only on a normal exit"
+            );
+            return std::future::pending().await;
         };
         tokio::select! {
             _ = int.recv() => {}
@@ -375,6 +384,8 @@ async fn restore_terminal_on_signal() {
         tracing::warn!("signal received: terminal restored, exiting");
         std::process::exit(130);
     }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
 }
 
 /// Waits (until `deadline`) for each stage in order, then the workers; a

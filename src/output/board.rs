@@ -317,8 +317,28 @@ impl BoardBuilder {
     }
 }
 
+/// Encodes a payload without its `null` fields: an absent field is as
+/// unknown as a null one to the viewer (every such field is an `Option`),
+/// and a line's or a site's board carries dozens of them (water and
+/// energy ratios of a packaging line …): the feed goes over thin links.
+fn encode<T: serde::Serialize>(v: &T) -> serde_json::Result<Vec<u8>> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(v)?;
+    strip(&mut value);
+    serde_json::to_vec(&value)
+}
+
 fn push<T: serde::Serialize>(out: &mut Vec<BoardMessage>, topic: BoardTopic, v: &T) {
-    match serde_json::to_vec(v) {
+    match encode(v) {
         Ok(p) => out.push(BoardMessage {
             topic,
             payload: Some(p),

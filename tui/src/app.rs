@@ -506,6 +506,13 @@ impl App {
         })
     }
 
+    /// The site whose lines the current view shows (site and line views).
+    pub fn line_focus(&self, now_ms: i64) -> Option<Arc<str>> {
+        matches!(self.view, View::Site | View::Line)
+            .then(|| self.current_site(now_ms))
+            .flatten()
+    }
+
     /// Lines of `site` passing the filter, in the site view's order.
     pub fn site_lines(&self, site: &str) -> Vec<&LineBoard> {
         let f = self.filter.to_lowercase();

@@ -31,7 +31,7 @@ mod ui;
 pub use app::{App, FleetOrder, LinkState, Prompt, SiteView, StateFilter, View, PARTIAL_COVERAGE};
 pub use keys::Action;
 pub use term::{
-    ensure_terminal, event_queue, restore_terminal, run_viewer, AppEvent, Link, TuiError,
-    EVENT_QUEUE,
+    ensure_terminal, event_queue, restore_terminal, run_viewer, AppEvent, FocusFn, Link, SendFn,
+    TuiError, EVENT_QUEUE,
 };
 pub use ui::{fmt_age, render, Theme};

@@ -121,6 +121,12 @@ pub enum AppEvent {
 /// replies) or is dropped as redundant (an inbox wake-up).
 pub const EVENT_QUEUE: usize = 1_024;
 
+/// Sends a request to the engine; `Err` says why it could not.
+pub type SendFn = Box<dyn FnMut(CommandRequest) -> Result<(), String> + Send>;
+
+/// Told the site whose lines the views need.
+pub type FocusFn = Box<dyn FnMut(Option<&str>) + Send>;
+
 /// What a viewer is connected to.
 pub struct Link {
     /// The feed's messages.
@@ -130,7 +136,11 @@ pub struct Link {
     /// A sender on the queue, for the inbox's wake-ups and the input thread.
     pub events_tx: SyncSender<AppEvent>,
     /// Sends a request to the engine; `Err` says why it could not.
-    pub send: Box<dyn FnMut(CommandRequest) -> Result<(), String> + Send>,
+    pub send: SendFn,
+    /// Told the site whose lines the views need (`None`: no site view
+    /// open), each time it changes: an attached viewer subscribes to that
+    /// site's lines only, so the fleet costs no line traffic.
+    pub focus: FocusFn,
 }
 
 /// A new event queue.
@@ -157,7 +167,9 @@ pub fn run_viewer(mut app: App, link: Link) -> Result<(), TuiError> {
         events,
         events_tx,
         mut send,
+        mut focus,
     } = link;
+    let mut focused: Option<Option<Arc<str>>> = None;
     let wake = events_tx.clone();
     inbox.set_waker(Box::new(move || {
         let _ = wake.try_send(AppEvent::Board);
@@ -185,6 +197,11 @@ pub fn run_viewer(mut app: App, link: Link) -> Result<(), TuiError> {
         // Pending feed messages first (also those put before the waker).
         let (msgs, _) = inbox.take();
         let now = wall_ms();
+        let want = app.line_focus(now);
+        if focused.as_ref() != Some(&want) {
+            focus(want.as_deref());
+            focused = Some(want);
+        }
         for m in &msgs {
             app.apply(m, now);
         }

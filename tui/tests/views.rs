@@ -528,3 +528,66 @@ fn a_refusal_is_shown_on_screen() {
     let screen = t.backend().to_string();
     assert!(screen.contains("REFUSED: user `alice` may not"), "{screen}");
 }
+
+#[test]
+fn every_view_draws_at_every_size_down_to_one_cell() {
+    let mut app = fixture();
+    for i in 10..40 {
+        app.apply(
+            &alarm(
+                i,
+                "aarhus",
+                Priority::Low,
+                AlarmState::AckActive,
+                T0 - i as i64,
+            ),
+            T0,
+        );
+    }
+    let keys = ['1', '2', '3', '4', '5', '6', '7', '?'];
+    for (w, h) in [
+        (1, 1),
+        (2, 3),
+        (10, 4),
+        (20, 6),
+        (39, 8),
+        (40, 12),
+        (79, 23),
+        (80, 24),
+        (81, 25),
+        (120, 30),
+        (250, 80),
+    ] {
+        for k in keys {
+            let mut a = app.clone();
+            a.set_screen(ratatui::layout::Rect::new(0, 0, w, h));
+            key(&mut a, KeyCode::Char(k));
+            for code in [KeyCode::Down, KeyCode::Right, KeyCode::End, KeyCode::Enter] {
+                key(&mut a, code);
+                let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+                t.draw(|f| render(f, &a, T0, Theme { mono: false }))
+                    .unwrap();
+                // A click anywhere lands on something or nothing, never a panic.
+                for (x, y) in [
+                    (0, 0),
+                    (w / 2, h / 2),
+                    (w - 1, h - 1),
+                    (w / 3, 3.min(h - 1)),
+                ] {
+                    a.on_mouse(
+                        ratatui::crossterm::event::MouseEvent {
+                            kind: ratatui::crossterm::event::MouseEventKind::Down(
+                                ratatui::crossterm::event::MouseButton::Left,
+                            ),
+                            column: x,
+                            row: y,
+                            modifiers: KeyModifiers::NONE,
+                        },
+                        ratatui::layout::Rect::new(0, 0, w, h),
+                        T0,
+                    );
+                }
+            }
+        }
+    }
+}

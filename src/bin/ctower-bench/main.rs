@@ -19,6 +19,7 @@
 //! the batch mode of two binaries as fresh processes ([`ab`]).
 
 mod ab;
+mod dashboard;
 mod env;
 mod influx;
 mod latency;
@@ -104,6 +105,12 @@ enum Command {
     /// Publish → webhook latency of a process alarm through Mosquitto and a
     /// running engine, beside the MQTT floor.
     AlarmLatency(latency::LatencyOptions),
+    /// Time per frame of the dashboard's views (fleet of 100 sites, site
+    /// of 50 lines) beside ratatui's floors.
+    DashboardFrames(dashboard::FrameOptions),
+    /// The dashboard feed's bytes per second to one viewer during a
+    /// replay, and an attached viewer's CPU, busy and idle.
+    DashboardFeed(dashboard::FeedOptions),
     /// (Used by the RSS phase.) One batch run in this process, its RSS
     /// sampled as event time passes each hour; prints JSON on stdout.
     #[command(hide = true)]
@@ -150,6 +157,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("this program's path")?
                 .with_file_name("ctower");
             latency::alarm_latency(&o, &ctower)
+        }
+        Some(Command::DashboardFrames(o)) => dashboard::frames(&o),
+        Some(Command::DashboardFeed(o)) => {
+            let ctower = std::env::current_exe()
+                .context("this program's path")?
+                .with_file_name("ctower");
+            dashboard::feed(&o, &ctower)
         }
         Some(Command::Live(o)) => {
             let ctower = std::env::current_exe()

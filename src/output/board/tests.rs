@@ -162,3 +162,28 @@ fn an_alarm_back_to_normal_deletes_its_retained_message() {
     assert_eq!(normal.topic, raised.topic);
     assert_eq!(normal.payload, None);
 }
+
+#[test]
+fn payloads_leave_out_unknown_fields_and_still_read_back() {
+    let mut b = BoardBuilder::new();
+    b.record(&window(Level::Line, 1, "early", batchy(4)));
+    b.record(&window(Level::Site, 1, "early", batchy(4)));
+    for m in b.flush(7) {
+        let raw = m.payload.expect("payload");
+        let text = String::from_utf8(raw.clone()).expect("utf-8");
+        assert!(!text.contains("null"), "{text}");
+        match m.topic {
+            BoardTopic::Line(..) => {
+                let l: LineBoard = serde_json::from_slice(&raw).expect("a line board");
+                let r = &l.shift.expect("shift").ratios;
+                assert_eq!((r.water_recovery, r.conductivity_within_usp), (None, None));
+                assert!(r.oee.is_some());
+            }
+            BoardTopic::Site(_) => {
+                let s: SiteBoard = serde_json::from_slice(&raw).expect("a site board");
+                assert_eq!(s.recent[0].conductivity_max, None);
+            }
+            _ => {}
+        }
+    }
+}

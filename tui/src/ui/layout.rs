@@ -123,7 +123,11 @@ pub(crate) fn offset(sel: usize, rows: usize) -> usize {
 /// The console's first alarm shown.
 pub(crate) fn alarm_offset(app: &App, screen: Rect, now_ms: i64) -> usize {
     let body = areas(app, screen, now_ms).body;
-    let rows = table_rows(body.height.saturating_sub(1) - detail_height(body));
+    let rows = table_rows(
+        body.height
+            .saturating_sub(1)
+            .saturating_sub(detail_height(body)),
+    );
     let list = app.console_alarms();
     let sel = app
         .alarm_sel
