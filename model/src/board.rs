@@ -166,6 +166,12 @@ pub struct SoFar {
     pub windows: u32,
     /// Of them, corrected by late data after they were first summed.
     pub corrected: u32,
+    /// The engine saw the period from its start: `false` when its first
+    /// window here was the first the engine saw of this scope (it started,
+    /// or the scope appeared, during the period), so the sums cover only
+    /// part of it.
+    #[serde(default)]
+    pub from_start: bool,
     /// The sums.
     pub sums: KpiSums,
     /// Ratios of the sums (over `end_ms − start_ms`).

@@ -39,12 +39,14 @@ struct Span {
     end_ms: i64,
     windows: u32,
     corrected: u32,
+    from_start: bool,
     sums: KpiSums,
 }
 
 impl Span {
-    fn new(k: &KpiRecord) -> Span {
+    fn new(k: &KpiRecord, from_start: bool) -> Span {
         Span {
+            from_start,
             day: k.production_day.clone(),
             shift: k.shift.clone(),
             start_ms: k.window_start_ms,
@@ -63,6 +65,7 @@ impl Span {
             end_ms: self.end_ms,
             windows: self.windows,
             corrected: self.corrected,
+            from_start: self.from_start,
             ratios: KpiRatios::from_sums(&self.sums, self.end_ms - self.start_ms),
             sums: self.sums.clone(),
             expected_kwh,
@@ -392,12 +395,16 @@ fn fold(acc: &mut ScopeAcc, k: &KpiRecord, site: bool) -> bool {
         .as_ref()
         .is_none_or(|s| s.shift != k.shift || s.day != k.production_day);
     if new_shift {
-        acc.shift = Some(Span::new(k));
+        // A shift that began before this scope's first window here is
+        // seen only in part.
+        let seen_before = acc.shift.is_some();
+        acc.shift = Some(Span::new(k, seen_before));
         acc.points.clear();
         acc.marks.clear();
     }
     if acc.day.as_ref().is_none_or(|d| d.day != k.production_day) {
-        acc.day = Some(Span::new(k));
+        let seen_before = acc.day.is_some();
+        acc.day = Some(Span::new(k, seen_before));
         acc.hours.clear();
     }
     for span in [&mut acc.shift, &mut acc.day].into_iter().flatten() {

@@ -94,6 +94,7 @@ fn so_far(s: KpiSums, windows: u32) -> SoFar {
         end_ms: T0,
         windows,
         corrected: 0,
+        from_start: true,
         ratios: KpiRatios::from_sums(&s, i64::from(windows) * MIN),
         sums: s,
         expected_kwh: Some(700.0),

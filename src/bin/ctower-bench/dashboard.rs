@@ -108,6 +108,7 @@ fn so_far(s: KpiSums) -> SoFar {
         end_ms: T0,
         windows: 400,
         corrected: 0,
+        from_start: true,
         ratios: KpiRatios::from_sums(&s, 400 * MIN),
         sums: s,
         expected_kwh: Some(1_500.0),

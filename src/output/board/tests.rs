@@ -74,6 +74,10 @@ fn a_new_shift_starts_over_and_the_day_goes_on() {
     let board = site_board(&b.flush(0));
     let shift = board.shift.expect("shift");
     assert_eq!((shift.shift.as_deref(), shift.windows), (Some("late"), 1));
+    // The late shift was seen from its start; the day was not (the engine
+    // came in during it).
+    assert!(shift.from_start);
+    assert!(!board.day.as_ref().expect("day").from_start);
     assert_eq!(shift.start_ms, 3 * MIN);
     assert_eq!(board.day.expect("day").windows, 4);
 }

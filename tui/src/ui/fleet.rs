@@ -171,7 +171,8 @@ fn tile(frame: &mut Frame, cx: &Ctx, site: &str, selected: bool, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// The honesty marks of a figure (`?` explains them): `~` partial data,
+/// The honesty marks of a figure (`?` explains them): `~` partial data
+/// (coverage under 90 %, or the shift not seen from its start),
 /// `*` corrected by late data, `!` ideal rate suspect.
 pub(super) fn marks(s: Option<&ctower_model::board::SoFar>, revision: u32) -> String {
     let mut m = String::new();
@@ -181,6 +182,7 @@ pub(super) fn marks(s: Option<&ctower_model::board::SoFar>, revision: u32) -> St
     if s.ratios
         .data_coverage
         .is_some_and(|c| c < crate::app::PARTIAL_COVERAGE)
+        || !s.from_start
     {
         m.push('~');
     }
