@@ -29,14 +29,15 @@ pub const HEARTBEAT_TIMEOUT_MS: i64 = 1_600;
 /// Runs `ctower tui`.
 pub fn run(log: &str, a: TuiArgs) -> anyhow::Result<()> {
     ctower_tui::ensure_terminal()?;
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+    if a.user.is_empty() || a.user.len() > 64 || !a.user.chars().all(valid) {
+        anyhow::bail!("--user must be 1 to 64 of A-Za-z0-9-_.@ (one MQTT topic level, as `[commands.users]` names them)");
+    }
     let log_file = a
         .log_file
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("ctower-tui-{}.log", a.user)));
     logs::init_file(log, &log_file)?;
-    if a.user.is_empty() || a.user.contains(['/', '+', '#']) {
-        anyhow::bail!("--user must be one MQTT topic level (no `/`, `+` or `#`)");
-    }
     let endpoint = BrokerEndpoint::from_url(&a.broker, None).context("--broker")?;
     let tls = if a.ca_file.is_some() || a.client_cert.is_some() {
         let mut issues = Vec::new();
@@ -69,7 +70,10 @@ pub fn run(log: &str, a: TuiArgs) -> anyhow::Result<()> {
         password.map(|p| (a.user.clone(), p)),
         tls.as_ref(),
     )?;
-    options.set_max_packet_size(MAX_BOARD_PAYLOAD + 4096, 64 << 10);
+    // Above the feed's cap, so an oversize message (not from an engine:
+    // it never publishes one) is dropped here rather than failing the
+    // connection, which would fetch the same retained message again.
+    options.set_max_packet_size(4 * MAX_BOARD_PAYLOAD, 64 << 10);
     let (client, eventloop) = AsyncClient::new(options, 64);
     let inbox = BoardInbox::new();
     let (events_tx, events) = ctower_tui::event_queue();
@@ -162,8 +166,10 @@ async fn follow(
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 let _ = events.try_send(AppEvent::Link(LinkState::Up));
                 let line = focused.lock().ok().and_then(|f| f.clone());
+                // Never awaited: this loop is what drains the client's
+                // queue (requests may have filled it while disconnected).
                 for t in board.iter().chain([&reply]).chain(line.as_ref()) {
-                    if let Err(e) = client.subscribe(t.clone(), QoS::AtLeastOnce).await {
+                    if let Err(e) = client.try_subscribe(t.clone(), QoS::AtLeastOnce) {
                         tracing::error!(topic = %t, error = %e, "cannot subscribe");
                     }
                 }
@@ -183,11 +189,16 @@ async fn follow(
                 if p.topic == reply {
                     match serde_json::from_slice::<CommandReply>(&p.payload) {
                         Ok(r) => {
-                            // Waits for room: a reply is never dropped.
-                            let _ = events.send(AppEvent::Reply(r));
+                            // The poll loop never waits on the dashboard; a
+                            // queue of 1,024 events full means it is stuck.
+                            if events.try_send(AppEvent::Reply(r)).is_err() {
+                                tracing::warn!("the dashboard's queue is full: a reply dropped");
+                            }
                         }
                         Err(e) => tracing::warn!(error = %e, "a reply that does not parse"),
                     }
+                } else if p.payload.len() > MAX_BOARD_PAYLOAD {
+                    tracing::warn!(topic = %p.topic, bytes = p.payload.len(), "a feed message over the limit: dropped");
                 } else if let Some(topic) = BoardTopic::parse(prefix, &p.topic) {
                     let payload = (!p.payload.is_empty()).then(|| p.payload.to_vec());
                     inbox.put(BoardMessage { topic, payload });

@@ -118,7 +118,7 @@ fn viewers_attach_over_tls_act_as_their_users_and_see_the_engine_go() {
         .local_addr()
         .unwrap()
         .port();
-    let mq = broker(&mosquitto, &pki, plain, &["alice", "bob", "mallory"]);
+    let mut mq = broker(&mosquitto, &pki, plain, &["alice", "bob", "mallory"]);
     let inside = format!("mqtt://127.0.0.1:{plain}");
     let outside = format!("mqtts://127.0.0.1:{}", mq.port());
     let ca = dir.join("ca.pem");
@@ -259,6 +259,42 @@ fn viewers_attach_over_tls_act_as_their_users_and_see_the_engine_go() {
     assert!(records
         .iter()
         .any(|r| r["user"] == "mallory" && r["action"] == "refused"));
+
+    // The broker restarts and loses its retained messages (no
+    // persistence): the engine publishes its whole state again, its
+    // command topic works again, and the viewers come back to it.
+    mq.restart();
+    // The viewer noticed (it waits a second before connecting again).
+    tmux.wait_for("alice", "the broker's loss shown", SCREEN, |s| {
+        s.contains("DISCONNECTED")
+    });
+    ctower_testkit::wait::until(
+        "the engine to publish its state again",
+        Duration::from_secs(60),
+        || {
+            live.output()
+                .iter()
+                .any(|l| l.contains("connected again, publishing the whole state"))
+        },
+    );
+    let back = tmux.wait_for(
+        "alice",
+        "the picture back after the broker's restart",
+        Duration::from_secs(60),
+        |s| !s.contains("DISCONNECTED") && unacked(s) == Some(3) && s.contains("Alarm console"),
+    );
+    println!("== alice after the broker's restart ==\n{back}");
+    let listed = ctower()
+        .args([
+            "--log", "warn", "alarms", "list", "--broker", &inside, "--user", "alice",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "the command topic after the broker's restart: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
 
     // The engine dies: every viewer says so within 2 s.
     let killed = Instant::now();

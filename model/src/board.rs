@@ -143,7 +143,8 @@ pub struct BoardHealth {
     pub published_ms: i64,
     /// Ingest, lag, dead letters, outboxes, faults.
     pub metrics: PipelineMetrics,
-    /// Corrections (late data) the board applied so far.
+    /// Late corrections seen so far, one per scope corrected (applied to
+    /// the sums when their window is among the newest 120).
     pub corrections: u64,
     /// Feed messages the engine could not publish (viewer links too slow).
     pub board_dropped: u64,
@@ -254,7 +255,9 @@ pub struct SiteBoard {
     pub recent: Vec<TrendPoint>,
     /// Lines of the site (`area/line`).
     pub lines: Vec<String>,
-    /// The baseline's expected kWh per good unit, when fitted.
+    /// The fitted baseline's slope: kWh per unit produced, on top of its
+    /// fixed part per day (not comparable with the actual kWh per good
+    /// unit by itself: the day's `expected_kwh` over its good units is).
     pub baseline_kwh_per_unit: Option<f64>,
 }
 
@@ -512,6 +515,18 @@ impl BoardInbox {
     /// Topics dropped so far (the inbox was full of others).
     pub fn dropped(&self) -> u64 {
         self.inner.lock().map_or(0, |i| i.dropped)
+    }
+
+    /// Counts a payload its consumer could not pass on.
+    pub fn count_dropped(&self) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.dropped += 1;
+        }
+    }
+
+    /// Whether [`BoardInbox::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().map_or(true, |i| i.closed)
     }
 
     /// No more puts: a waiting consumer ends once it has taken the rest.

@@ -120,10 +120,11 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let board = (!inboxes.is_empty()).then(|| BoardFeed::new(inboxes, status));
     let (commands_tx, commands) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     // The command topic: operators' requests in, replies out.
+    let mut board_publisher = None;
     let replies_tx = match &settings.commands {
         Some(rules) => {
             let (tx, rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
-            commands::start(
+            board_publisher = commands::start(
                 rt.handle(),
                 rules,
                 embedded.as_ref(),
@@ -204,8 +205,17 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         Instant::now() + STOP_WAIT,
     );
     if let Some(feed) = &board {
-        // The viewers learn the engine stopped (the MQTT will covers a crash).
+        // The viewers learn the engine stopped (the MQTT will covers a
+        // crash): the publisher hands the last figures and the offline
+        // status to its client, which gets a moment to send them.
         feed.close(ctower_model::wall_ms());
+        if let Some(p) = board_publisher.take() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !p.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     rt.shutdown_timeout(Duration::from_secs(2));
     drop(broker);

@@ -44,10 +44,10 @@ struct Span {
 }
 
 impl Span {
-    fn new(k: &KpiRecord, from_start: bool) -> Span {
+    fn new(k: &KpiRecord, day: Option<Arc<str>>, from_start: bool) -> Span {
         Span {
             from_start,
-            day: k.production_day.clone(),
+            day,
             shift: k.shift.clone(),
             start_ms: k.window_start_ms,
             end_ms: k.window_end_ms,
@@ -187,15 +187,18 @@ impl BoardBuilder {
                 if fold(acc, k, false) {
                     self.corrections += 1;
                 }
-                acc.ideal_rate_per_h = (k.sums.ideal_time_ms > 0.0)
-                    .then(|| {
-                        k.sums
-                            .produced
-                            .map(|p| p as f64 * 3_600_000.0 / k.sums.ideal_time_ms)
-                    })
-                    .flatten()
-                    .or(acc.ideal_rate_per_h);
-                acc.assets = k.sums.assets;
+                // The newest window's, not a correction's of an older one.
+                if k.revision == 0 && k.window_end_ms == acc.now.end_ms {
+                    acc.ideal_rate_per_h = (k.sums.ideal_time_ms > 0.0)
+                        .then(|| {
+                            k.sums
+                                .produced
+                                .map(|p| p as f64 * 3_600_000.0 / k.sums.ideal_time_ms)
+                        })
+                        .flatten()
+                        .or(acc.ideal_rate_per_h);
+                    acc.assets = k.sums.assets;
+                }
                 if let (Some(a), Some(l)) = (&k.scope.area, &k.scope.line) {
                     self.sites
                         .entry(site.clone())
@@ -304,7 +307,8 @@ impl BoardBuilder {
                 scope: scope.clone(),
                 now: acc.now.clone(),
                 shift: acc.shift.as_ref().map(|s| s.so_far(None)),
-                timeline_start_ms: acc.shift.as_ref().map_or(0, |s| s.start_ms),
+                // The first window kept (a long shift's oldest are cut).
+                timeline_start_ms: acc.points.first().map_or(0, |p| p.end_ms - acc.step_ms),
                 step_ms: acc.step_ms,
                 timeline: acc.marks.clone(),
                 ideal_rate_per_h: round(acc.ideal_rate_per_h, 1),
@@ -386,25 +390,37 @@ fn fold(acc: &mut ScopeAcc, k: &KpiRecord, site: bool) -> bool {
         }
         return true;
     }
+    let day = day_key(k);
     if k.window_end_ms <= acc.now.end_ms {
-        // Out of order (cannot happen in the stream's output order).
+        // A window older than the newest (late data backfilling a window
+        // that had none): into the periods it falls in, in its place.
+        backfill(acc, k, &day, site);
         return false;
     }
-    let new_shift = acc
-        .shift
-        .as_ref()
-        .is_none_or(|s| s.shift != k.shift || s.day != k.production_day);
+    // A shift is its name; a shift crossing the production day's start
+    // stays one (the stream names it by the day it began). Without a
+    // calendar (no name), the UTC day is the period; a shift longer than a
+    // day (a single 24-hour shift) starts over each day.
+    let new_shift = acc.shift.as_ref().is_none_or(|s| {
+        s.shift != k.shift
+            || (k.shift.is_none() && s.day.as_deref() != Some(&*day))
+            || k.window_end_ms - s.start_ms > 86_400_000
+    });
     if new_shift {
         // A shift that began before this scope's first window here is
         // seen only in part.
         let seen_before = acc.shift.is_some();
-        acc.shift = Some(Span::new(k, seen_before));
+        acc.shift = Some(Span::new(k, Some(day.clone()), seen_before));
         acc.points.clear();
         acc.marks.clear();
     }
-    if acc.day.as_ref().is_none_or(|d| d.day != k.production_day) {
+    if acc
+        .day
+        .as_ref()
+        .is_none_or(|d| d.day.as_deref() != Some(&*day))
+    {
         let seen_before = acc.day.is_some();
-        acc.day = Some(Span::new(k, seen_before));
+        acc.day = Some(Span::new(k, Some(day.clone()), seen_before));
         acc.hours.clear();
     }
     for span in [&mut acc.shift, &mut acc.day].into_iter().flatten() {
@@ -431,6 +447,61 @@ fn fold(acc: &mut ScopeAcc, k: &KpiRecord, site: bool) -> bool {
     acc.now = now(k);
     acc.step_ms = k.window_end_ms - k.window_start_ms;
     false
+}
+
+/// A late first result of a window older than the newest: its sums join
+/// the periods that hold it, and its point and mark go in their place.
+fn backfill(acc: &mut ScopeAcc, k: &KpiRecord, day: &str, site: bool) {
+    if acc.recent.iter().any(|r| r.0 == k.window_start_ms) {
+        return; // Already folded (a repeat).
+    }
+    let mut in_shift = false;
+    for (span, is_shift) in [(&mut acc.shift, true), (&mut acc.day, false)] {
+        if let Some(span) = span {
+            let same = if is_shift {
+                span.shift == k.shift
+            } else {
+                span.day.as_deref() == Some(day)
+            };
+            if same && k.window_start_ms >= span.start_ms {
+                span.sums.add(&k.sums);
+                span.windows += 1;
+                in_shift |= is_shift;
+            }
+        }
+    }
+    if site
+        && acc
+            .day
+            .as_ref()
+            .is_some_and(|d| d.day.as_deref() == Some(day))
+    {
+        acc.hours
+            .entry(hour(k.window_start_ms))
+            .or_default()
+            .add(&k.sums);
+    }
+    let at = acc.recent.partition_point(|r| r.0 < k.window_start_ms);
+    acc.recent.insert(at, (k.window_start_ms, k.sums.clone()));
+    while acc.recent.len() > CORRECTABLE_WINDOWS {
+        acc.recent.pop_front();
+    }
+    if in_shift {
+        let j = acc.points.partition_point(|p| p.end_ms < k.window_end_ms);
+        acc.points.insert(j, point(k));
+        if j <= acc.marks.len() {
+            acc.marks.insert(j, TimelineMark::of(&k.sums).code());
+        }
+    }
+}
+
+/// The day a window counts in: its site's production day, or without a
+/// calendar its UTC date.
+fn day_key(k: &KpiRecord) -> Arc<str> {
+    k.production_day.clone().unwrap_or_else(|| {
+        let t = ctower_model::time::rfc3339_ms(k.window_start_ms);
+        format!("{} UTC", t.get(..10).unwrap_or("?")).into()
+    })
 }
 
 fn now(k: &KpiRecord) -> Now {

@@ -200,7 +200,9 @@ pub struct App {
     pub(crate) min_priority: Priority,
     pub(crate) state_filter: StateFilter,
     pub(crate) health_scroll: usize,
-    pub(crate) filter: String,
+    /// The `/` filters: of the fleet (site names), of a site's lines,
+    /// of the console (alarm ids); each view keeps its own.
+    pub(crate) filters: [String; 3],
     pub(crate) prompt: Option<(Prompt, String)>,
     pub(crate) notice: Option<(String, bool)>,
     pub(crate) show_help: bool,
@@ -238,7 +240,7 @@ impl App {
             min_priority: Priority::Low,
             state_filter: StateFilter::All,
             health_scroll: 0,
-            filter: String::new(),
+            filters: Default::default(),
             prompt: None,
             notice: None,
             show_help: false,
@@ -261,8 +263,13 @@ impl App {
         self.screen = screen;
     }
 
-    /// The link's state changed.
+    /// The link's state changed. Back up after a loss, the alarms are
+    /// forgotten: the broker sends every current one again (retained), and
+    /// one that returned to normal meanwhile would otherwise stay listed.
     pub fn set_link(&mut self, link: LinkState) {
+        if link == LinkState::Up && matches!(self.link, LinkState::Lost(_)) {
+            self.alarms.clear();
+        }
         self.link = link;
     }
 
@@ -300,8 +307,21 @@ impl App {
                         );
                         return;
                     }
-                    self.status = Some(s);
-                    self.status_at_ms = Some(now_ms);
+                    if s.online {
+                        self.status = Some(s);
+                        self.status_at_ms = Some(now_ms);
+                    } else {
+                        // The will carries no time of its own: the ages
+                        // go on from the last online status; without one
+                        // they are unknown.
+                        match &mut self.status {
+                            Some(last) if last.online => last.online = false,
+                            _ => {
+                                self.status = Some(s);
+                                self.status_at_ms = None;
+                            }
+                        }
+                    }
                 }
             }
             BoardTopic::Health => {
@@ -370,6 +390,27 @@ impl App {
         self.notice.as_ref().map(|(t, e)| (t.as_str(), *e))
     }
 
+    /// Which filter the view uses: the fleet's for the fleet and every
+    /// view of a site chosen from it, the lines' for the site view, the
+    /// console's.
+    pub(crate) fn filter_index(&self) -> usize {
+        match self.view {
+            View::Site => 1,
+            View::Alarms => 2,
+            _ => 0,
+        }
+    }
+
+    /// The current view's `/` filter.
+    pub fn filter(&self) -> &str {
+        &self.filters[self.filter_index()]
+    }
+
+    pub(crate) fn filter_mut(&mut self) -> &mut String {
+        let i = self.filter_index();
+        &mut self.filters[i]
+    }
+
     /// The view shown.
     pub fn view(&self) -> View {
         self.view
@@ -394,9 +435,9 @@ impl App {
         }
         let timeout = self.heartbeat_ms?;
         match self.status_at_ms {
-            Some(at) if now_ms - at > timeout => Some(format!(
+            Some(at) if now_ms.saturating_sub(at) > timeout => Some(format!(
                 "no heartbeat from the engine for {}",
-                crate::ui::fmt_age(now_ms - at)
+                crate::ui::fmt_age(now_ms.saturating_sub(at))
             )),
             None if self.link == LinkState::Up => Some("no engine on this prefix yet".into()),
             _ => None,
@@ -408,7 +449,12 @@ impl App {
     /// arrived. `None` before any status.
     pub fn age_ms(&self, published_ms: i64, now_ms: i64) -> Option<i64> {
         let (s, at) = (self.status.as_ref()?, self.status_at_ms?);
-        Some((s.ts_ms - published_ms).max(0) + (now_ms - at).max(0))
+        Some(
+            s.ts_ms
+                .saturating_sub(published_ms)
+                .max(0)
+                .saturating_add(now_ms.saturating_sub(at).max(0)),
+        )
     }
 
     /// Whether data published at `published_ms` is older than the
@@ -448,7 +494,7 @@ impl App {
 
     /// Sites passing the fleet's filter, in the fleet's order.
     pub fn fleet(&self, now_ms: i64) -> Vec<&Arc<str>> {
-        let f = self.filter.to_lowercase();
+        let f = self.filters[0].to_lowercase();
         let mut v: Vec<&Arc<str>> = self
             .sites
             .keys()
@@ -468,28 +514,32 @@ impl App {
                 x.total_cmp(&y).then(a.cmp(b))
             }),
             FleetOrder::Trouble => {
-                let trouble = |s: &str| {
-                    let c = self.alarm_counts(s);
+                // One pass over the alarms, then one key per site: the
+                // order that matters most during a flood stays cheap.
+                let mut unacked_high: BTreeMap<&str, usize> = BTreeMap::new();
+                for a in self.alarms.values() {
+                    if a.priority >= Priority::High && unacked(a) {
+                        if let Some(site) = a.scope.site.as_deref() {
+                            *unacked_high.entry(site).or_default() += 1;
+                        }
+                    }
+                }
+                v.sort_by_cached_key(|s| {
                     let stale = self
                         .sites
-                        .get(s)
+                        .get(*s)
                         .and_then(|v| v.board.as_ref())
                         .is_none_or(|b| self.is_stale(b.published_ms, now_ms))
                         || self.marked_stale(s);
+                    // Lowest OEE first; unknown last. Ordered as integers
+                    // (per mille) so the key is `Ord`.
+                    let oee_key = oee(s).map_or(i64::MAX, |o| (o * 1000.0).round() as i64);
                     (
-                        std::cmp::Reverse(self.site_unacked_high(s)),
-                        std::cmp::Reverse(c[0] + c[1]),
+                        std::cmp::Reverse(unacked_high.get(&***s).copied().unwrap_or(0)),
                         std::cmp::Reverse(stale),
+                        oee_key,
+                        (*s).clone(),
                     )
-                };
-                v.sort_by(|a, b| {
-                    trouble(a)
-                        .cmp(&trouble(b))
-                        .then_with(|| {
-                            let (x, y) = (oee(a).unwrap_or(f64::MAX), oee(b).unwrap_or(f64::MAX));
-                            x.total_cmp(&y)
-                        })
-                        .then(a.cmp(b))
                 });
             }
         }
@@ -515,7 +565,7 @@ impl App {
 
     /// Lines of `site` passing the filter, in the site view's order.
     pub fn site_lines(&self, site: &str) -> Vec<&LineBoard> {
-        let f = self.filter.to_lowercase();
+        let f = self.filters[1].to_lowercase();
         let mut v: Vec<&LineBoard> = self
             .lines
             .iter()
@@ -560,7 +610,7 @@ impl App {
     /// Alarms passing the console's filters, highest priority first, then
     /// unacknowledged first, then newest.
     pub fn console_alarms(&self) -> Vec<&AlarmEvent> {
-        let f = self.filter.to_lowercase();
+        let f = self.filters[2].to_lowercase();
         let mut v: Vec<&AlarmEvent> = self
             .alarms
             .values()
@@ -579,12 +629,24 @@ impl App {
 
     /// A flood: more than 10 alarms raised in the last 10 minutes of event
     /// time (EEMUA 191), as the viewer sees them.
+    /// Counted on event time up to the engine's watermark (the newest
+    /// alarm's time before any health report), from alarms whose last
+    /// change was their raise: an acknowledgement of old alarms is no
+    /// flood.
     pub fn flood(&self) -> Option<usize> {
-        let newest = self.alarms.values().map(|a| a.ts_ms).max()?;
+        let now = self
+            .health
+            .as_ref()
+            .and_then(|h| h.metrics.watermark_ms)
+            .or_else(|| self.alarms.values().map(|a| a.ts_ms).max())?;
         let n = self
             .alarms
             .values()
-            .filter(|a| a.ts_ms > newest - 600_000 && a.state.is_active())
+            .filter(|a| {
+                a.kind == ctower_model::AlarmEventKind::Raised
+                    && a.state.is_active()
+                    && a.ts_ms > now.saturating_sub(600_000)
+            })
             .count();
         (n > 10).then_some(n)
     }

@@ -46,8 +46,8 @@ impl App {
             KeyCode::Char('q') => return Action::Quit,
             KeyCode::Char('?') => self.show_help = true,
             KeyCode::Esc => self.back(),
-            KeyCode::Tab => self.cycle_view(1),
-            KeyCode::BackTab => self.cycle_view(-1),
+            KeyCode::Tab => self.cycle_view(1, now_ms),
+            KeyCode::BackTab => self.cycle_view(-1, now_ms),
             KeyCode::Char(c @ '1'..='7') => {
                 self.go(View::ALL[c as usize - '1' as usize], now_ms);
             }
@@ -60,7 +60,7 @@ impl App {
             KeyCode::PageUp => self.move_cursor(0, -10, now_ms),
             KeyCode::Home | KeyCode::Char('g') => self.move_cursor(0, -100_000, now_ms),
             KeyCode::End | KeyCode::Char('G') => self.move_cursor(0, 100_000, now_ms),
-            KeyCode::Char('/') => self.prompt = Some((Prompt::Filter, self.filter.clone())),
+            KeyCode::Char('/') => self.prompt = Some((Prompt::Filter, self.filter().to_string())),
             KeyCode::Char('o') => self.cycle_order(),
             KeyCode::Char('a') => return self.act(CommandAction::Acknowledge, None, String::new()),
             KeyCode::Char('s') => self.open_alarm_prompt(true),
@@ -95,7 +95,8 @@ impl App {
         match key.code {
             KeyCode::Esc => {
                 if prompt == Prompt::Filter {
-                    self.filter.clear();
+                    self.filter_mut().clear();
+                    self.clamp_alarm_cursor();
                 }
                 return Action::None;
             }
@@ -108,9 +109,12 @@ impl App {
         }
         if prompt == Prompt::Filter {
             // The filter applies while it is typed.
-            self.filter.clone_from(&text);
-            self.fleet_sel = 0;
-            self.line_sel = 0;
+            self.filter_mut().clone_from(&text);
+            match self.view {
+                View::Site => self.line_sel = 0,
+                View::Alarms => self.clamp_alarm_cursor(),
+                _ => self.fleet_sel = 0,
+            }
         }
         self.prompt = Some((prompt, text));
         Action::None
@@ -119,7 +123,8 @@ impl App {
     fn submit(&mut self, prompt: Prompt, text: String) -> Action {
         match prompt {
             Prompt::Filter => {
-                self.filter = text;
+                *self.filter_mut() = text;
+                self.clamp_alarm_cursor();
                 Action::None
             }
             Prompt::Shelve(id) => {
@@ -201,8 +206,9 @@ impl App {
     }
 
     fn back(&mut self) {
-        if !self.filter.is_empty() {
-            self.filter.clear();
+        if !self.filter().is_empty() {
+            self.filter_mut().clear();
+            self.clamp_alarm_cursor();
             return;
         }
         self.view = match self.view {
@@ -219,10 +225,13 @@ impl App {
         };
     }
 
-    fn cycle_view(&mut self, step: isize) {
+    fn cycle_view(&mut self, step: isize, now_ms: i64) {
         let i = View::ALL.iter().position(|v| *v == self.view).unwrap_or(0);
         let n = View::ALL.len() as isize;
-        self.view = View::ALL[(i as isize + step).rem_euclid(n) as usize];
+        self.go(
+            View::ALL[(i as isize + step).rem_euclid(n) as usize],
+            now_ms,
+        );
     }
 
     /// Opens `view`; the site-level views take the site under the
@@ -241,8 +250,8 @@ impl App {
         match self.view {
             View::Fleet => {
                 self.site = self.current_site(now_ms);
+                self.line = None;
                 self.line_sel = 0;
-                self.filter.clear();
                 self.view = View::Site;
             }
             View::Site => {
@@ -257,7 +266,8 @@ impl App {
                 let site = self.alarm_sel.as_ref().and_then(|id| id.scope.site.clone());
                 if let Some(site) = site {
                     self.site = Some(site);
-                    self.filter.clear();
+                    self.line = None;
+                    self.line_sel = 0;
                     self.view = View::Site;
                 }
             }
@@ -292,6 +302,7 @@ impl App {
                 let i = self.fleet_sel as isize + step;
                 self.fleet_sel = i.clamp(0, n as isize - 1) as usize;
             }
+            View::Site if dx != 0 => self.step_site(dx, now_ms),
             View::Site => {
                 let n = self
                     .current_site(now_ms)
@@ -314,11 +325,15 @@ impl App {
         let Some(cur) = self.current_site(now_ms) else {
             return;
         };
+        if fleet.is_empty() {
+            return;
+        }
         let i = fleet.iter().position(|s| *s == cur).unwrap_or(0);
         let j = clamp_add(i, dx, fleet.len());
         self.site = fleet.get(j).cloned();
         self.fleet_sel = j;
         self.line = None;
+        self.line_sel = 0;
         if self.view == View::Line {
             self.view = View::Site;
         }
@@ -376,9 +391,11 @@ impl App {
                         let n = self
                             .current_site(now_ms)
                             .map_or(0, |s| self.site_lines(&s).len());
-                        let row = layout::row_at(self, screen, pos, layout::SITE_TABLE_TOP, now_ms)
-                            .map(|r| r + layout::line_offset(self, screen, now_ms, n))
-                            .filter(|i| *i < n);
+                        let (first, rows) = layout::line_rows(self, screen, now_ms, n);
+                        let row =
+                            layout::row_at(self, screen, pos, layout::SITE_TABLE_TOP, rows, now_ms)
+                                .map(|r| r + first)
+                                .filter(|i| *i < n);
                         if let Some(i) = row {
                             if i == self.line_sel {
                                 self.drill(now_ms);
@@ -388,8 +405,10 @@ impl App {
                         }
                     }
                     View::Alarms => {
+                        let body = layout::areas(self, screen, now_ms).body;
+                        let rows = layout::table_rows(layout::alarm_table(body).height);
                         if let Some(i) =
-                            layout::row_at(self, screen, pos, layout::ALARM_TABLE_TOP, now_ms)
+                            layout::row_at(self, screen, pos, layout::ALARM_TABLE_TOP, rows, now_ms)
                         {
                             let offset = layout::alarm_offset(self, screen, now_ms);
                             let id = self.console_alarms().get(offset + i).map(|a| a.id());

@@ -191,3 +191,51 @@ fn payloads_leave_out_unknown_fields_and_still_read_back() {
         }
     }
 }
+
+fn dated(end_min: i64, shift: Option<&str>, day: Option<&str>) -> StreamOutput {
+    let scope = AssetKey::new("basel", "pack", "l1", "x").scope(Level::Site);
+    let mut k = KpiRecord::new((end_min - 1) * MIN, end_min * MIN, scope, batchy(4));
+    k.shift = shift.map(Into::into);
+    k.production_day = day.map(Into::into);
+    StreamOutput::Kpi(Box::new(k))
+}
+
+#[test]
+fn without_a_calendar_the_utc_day_is_the_period() {
+    let mut b = BoardBuilder::new();
+    let day = 24 * 60;
+    // 23:59 and 00:00–00:01 UTC of the next day, no calendar.
+    b.record(&dated(day, None, None));
+    b.record(&dated(day + 1, None, None));
+    let board = site_board(&b.flush(0));
+    let shift = board.shift.expect("shift");
+    assert_eq!(shift.windows, 1, "the new UTC day starts over");
+    assert_eq!(shift.production_day.as_deref(), Some("1970-01-02 UTC"));
+    assert_eq!(board.day.expect("day").windows, 1);
+}
+
+#[test]
+fn a_night_shift_across_the_production_days_start_stays_one() {
+    let mut b = BoardBuilder::new();
+    b.record(&dated(10, Some("night"), Some("2026-03-01")));
+    b.record(&dated(11, Some("night"), Some("2026-03-02")));
+    let board = site_board(&b.flush(0));
+    assert_eq!(board.shift.expect("shift").windows, 2);
+    assert_eq!(board.day.expect("day").windows, 1);
+}
+
+#[test]
+fn a_late_first_result_of_an_older_window_is_folded_in_its_place() {
+    let mut b = BoardBuilder::new();
+    b.record(&window(Level::Site, 1, "early", batchy(4)));
+    b.record(&window(Level::Site, 3, "early", batchy(4)));
+    b.record(&window(Level::Site, 2, "early", batchy(4)));
+    // The same window again is not counted twice.
+    b.record(&window(Level::Site, 2, "early", batchy(4)));
+    let board = site_board(&b.flush(0));
+    let shift = board.shift.expect("shift");
+    assert_eq!((shift.windows, shift.sums.produced), (3, Some(120)));
+    let ends: Vec<i64> = board.recent.iter().map(|p| p.end_ms).collect();
+    assert_eq!(ends, [MIN, 2 * MIN, 3 * MIN]);
+    assert_eq!(board.now.end_ms, 3 * MIN);
+}

@@ -3,10 +3,10 @@
 //! and comment from here (the engine checks the user and audits).
 
 use super::format::{fit, num, utc_full};
-use super::layout::{detail_height, offset, table_rows};
+use super::layout::{alarm_table, offset, table_rows};
 use super::Ctx;
 use ctower_model::{AlarmState, Priority};
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
@@ -44,10 +44,10 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
         Span::styled(" · state ", t.stale()),
         Span::raw(format!("{} (f)", app.state_filter.label())),
         Span::styled(" · text ", t.stale()),
-        Span::raw(if app.filter.is_empty() {
+        Span::raw(if app.filter().is_empty() {
             "— (/)".to_string()
         } else {
-            format!("`{}`", app.filter)
+            format!("`{}`", app.filter())
         }),
         Span::styled(
             format!(" · {} of {} alarms", list.len(), app.alarms.len()),
@@ -55,14 +55,16 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
         ),
     ]);
     frame.render_widget(Paragraph::new(filter), Rect { height: 1, ..body });
-    let rest = Rect {
-        y: body.y + 1,
-        height: body.height.saturating_sub(1),
+    // The same split as a click's (`layout::alarm_table`).
+    let table_area = alarm_table(body);
+    let detail = Rect {
+        y: table_area.y + table_area.height,
+        height: body
+            .height
+            .saturating_sub(1)
+            .saturating_sub(table_area.height),
         ..body
     };
-    let dh = detail_height(body);
-    let [table_area, detail] =
-        Layout::vertical([Constraint::Min(4), Constraint::Length(dh)]).areas(rest);
     let rows_visible = table_rows(table_area.height);
     let sel = app
         .alarm_sel

@@ -118,8 +118,9 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
             pct0(co2_cov)
         )),
         Line::from(format!(
-            "kWh/unit  {} (baseline {})",
+            "kWh/unit  {} (baseline {}; slope {}/unit)",
             num(day.and_then(|d| d.ratios.kwh_per_good_unit)),
+            num(day.and_then(super::fleet::expected_per_good_unit)),
             num(board.and_then(|b| b.baseline_kwh_per_unit))
         )),
     ];

@@ -27,7 +27,7 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
         } else {
             format!(
                 "No site matches the filter `{}` (Esc clears it).",
-                app.filter
+                app.filter()
             )
         };
         frame.render_widget(Paragraph::new(text), body);
@@ -59,8 +59,8 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
     if after > 0 {
         info.push_str(&format!(" · +{after} more (↓)"));
     }
-    if !app.filter.is_empty() {
-        info.push_str(&format!(" · filter `{}`", app.filter));
+    if !app.filter().is_empty() {
+        info.push_str(&format!(" · filter `{}`", app.filter()));
     }
     let y = body.y + (g.rows as u16 * TILE_H).min(body.height.saturating_sub(1));
     frame.render_widget(
@@ -136,7 +136,11 @@ fn tile(frame: &mut Frame, cx: &Ctx, site: &str, selected: bool, area: Rect) {
         ),
     ]));
     let kwh_u = r.and_then(|r| r.kwh_per_good_unit);
-    let baseline = board.and_then(|b| b.baseline_kwh_per_unit);
+    // What the baseline expects per good unit for today's production so
+    // far (its fixed part and its part per unit), against the actual.
+    let baseline = board
+        .and_then(|b| b.day.as_ref())
+        .and_then(expected_per_good_unit);
     lines.push(Line::from(Span::styled(
         format!(
             "kWh/u {} (base {}) water {}",
@@ -169,6 +173,12 @@ fn tile(frame: &mut Frame, cx: &Ctx, site: &str, selected: bool, area: Rect) {
     }
     lines.push(Line::from(last));
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The baseline's expected energy of a period per good unit made in it.
+pub(super) fn expected_per_good_unit(d: &ctower_model::board::SoFar) -> Option<f64> {
+    let good = d.sums.good.filter(|g| *g > 0)? as f64;
+    Some(d.expected_kwh? / good)
 }
 
 /// The honesty marks of a figure (`?` explains them): `~` partial data

@@ -41,7 +41,10 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
                 "windows closed   {} · late dropped {} · late corrections {}",
                 m.windows_closed, m.late_dropped, h.corrections
             )));
-            let dl: u64 = m.dead_letters.values().sum();
+            let dl = m
+                .dead_letters
+                .values()
+                .fold(0u64, |a, b| a.saturating_add(*b));
             lines.push(Line::from(Span::styled(
                 format!("dead letters     {dl}"),
                 if dl > 0 { t.mark() } else { t.good() },

@@ -104,10 +104,13 @@ pub(crate) const SITE_TABLE_TOP: u16 = 3;
 /// Rows of the console above its first alarm row (filter line, border, header).
 pub(crate) const ALARM_TABLE_TOP: u16 = 3;
 
-/// Height of the site view's lines table (with its border and header).
-pub(crate) fn site_table_height(body: Rect, lines: usize) -> u16 {
-    let want = lines as u16 + 3;
-    want.min(body.height.saturating_sub(1) / 2).max(4)
+/// Height of the site view's lines table (with its border and header),
+/// in `rest` (the body less the summary line).
+pub(crate) fn site_table_height(rest: Rect, lines: usize) -> u16 {
+    let want = u16::try_from(lines).unwrap_or(u16::MAX).saturating_add(3);
+    want.min(rest.height.saturating_sub(1) / 2)
+        .max(4)
+        .min(rest.height)
 }
 
 /// Data rows visible in a table of `height` (border and header taken off).
@@ -120,14 +123,23 @@ pub(crate) fn offset(sel: usize, rows: usize) -> usize {
     sel.saturating_sub(rows.saturating_sub(1))
 }
 
+/// The console's table: the body less its filter line and the detail
+/// pane (the same split for drawing and for clicks).
+pub(crate) fn alarm_table(body: Rect) -> Rect {
+    Rect {
+        y: body.y + 1.min(body.height),
+        height: body
+            .height
+            .saturating_sub(1)
+            .saturating_sub(detail_height(body)),
+        ..body
+    }
+}
+
 /// The console's first alarm shown.
 pub(crate) fn alarm_offset(app: &App, screen: Rect, now_ms: i64) -> usize {
     let body = areas(app, screen, now_ms).body;
-    let rows = table_rows(
-        body.height
-            .saturating_sub(1)
-            .saturating_sub(detail_height(body)),
-    );
+    let rows = table_rows(alarm_table(body).height);
     let list = app.console_alarms();
     let sel = app
         .alarm_sel
@@ -146,27 +158,30 @@ pub(crate) fn detail_height(body: Rect) -> u16 {
     }
 }
 
-/// The site view's first line shown.
-pub(crate) fn line_offset(app: &App, screen: Rect, now_ms: i64, lines: usize) -> usize {
+/// The site view's first line shown and the rows its table shows.
+pub(crate) fn line_rows(app: &App, screen: Rect, now_ms: i64, lines: usize) -> (usize, usize) {
     let body = areas(app, screen, now_ms).body;
-    let h = site_table_height(body.inner_height(), lines);
-    offset(app.line_sel, table_rows(h))
+    let rows = table_rows(site_table_height(body.inner_height(), lines));
+    (offset(app.line_sel, rows), rows)
 }
 
 /// The data row (0-based, before the scroll offset) at `pos`, in a table
-/// whose first data row is `top` rows below the body's top.
+/// whose first data row is `top` rows below the body's top and which
+/// shows `rows` rows: a click on its border or below it is on no row.
 pub(crate) fn row_at(
     app: &App,
     screen: Rect,
     pos: Position,
     top: u16,
+    rows: usize,
     now_ms: i64,
 ) -> Option<usize> {
     let body = areas(app, screen, now_ms).body;
     if !body.contains(pos) || pos.y < body.y + top {
         return None;
     }
-    Some(usize::from(pos.y - body.y - top))
+    let row = usize::from(pos.y - body.y - top);
+    (row < rows).then_some(row)
 }
 
 trait InnerHeight {
