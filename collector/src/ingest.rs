@@ -191,6 +191,9 @@ pub struct Ingestor {
     received: u64,
     accepted: u64,
     dead_letters: BTreeMap<Reason, u64>,
+    /// Per source (by index): messages, admitted observations, newest
+    /// admitted event time, last receive time.
+    per_source: Vec<ctower_model::SourceHealth>,
 }
 
 impl Ingestor {
@@ -219,6 +222,7 @@ impl Ingestor {
             received: 0,
             accepted: 0,
             dead_letters: BTreeMap::new(),
+            per_source: Vec::new(),
         }
     }
 
@@ -303,6 +307,7 @@ impl Ingestor {
             );
         }
         self.received += 1;
+        self.count_message(msg.source, msg.recv_ms);
         let decoded = match (msg.truncated_from, self.decoders.decoders.get(msg.source)) {
             // Its source kept only a prefix of a payload over the limit.
             (Some(size), Some(d)) => Err(d.oversized(size)),
@@ -333,6 +338,7 @@ impl Ingestor {
             let b = match r.decoded {
                 Some(decoded) => {
                     self.received += 1;
+                    self.count_message(r.source, r.recv_ms);
                     let raw = || {
                         let rec = chunk.record_at(r.pos)?;
                         Ok((rec.topic, rec.payload))
@@ -392,6 +398,11 @@ impl Ingestor {
         match result {
             Ok(obs) => {
                 self.accepted += 1;
+                if let Some(h) = self.per_source.get_mut(source) {
+                    h.accepted += 1;
+                    h.newest_event_ms =
+                        Some(h.newest_event_ms.map_or(obs.ts_ms, |t| t.max(obs.ts_ms)));
+                }
                 self.batch.push(obs);
                 Ok(())
             }
@@ -415,6 +426,7 @@ impl Ingestor {
         truncated_from: Option<usize>,
     ) -> Result<Option<Batch>, CollectorError> {
         self.received += 1;
+        self.count_message(source, recv_ms);
         let Some(host) = self.hosts.get_mut(source).and_then(Option::as_mut) else {
             return Ok(None); // is_sparkplug said so: unreachable
         };
@@ -537,6 +549,18 @@ impl Ingestor {
         self.batch.len()
     }
 
+    /// A message of `source` received at `recv_ms`. The table grows to
+    /// the highest index seen (the sources of the configuration).
+    fn count_message(&mut self, source: usize, recv_ms: i64) {
+        if source >= self.per_source.len() && source < 4096 {
+            self.per_source.resize_with(source + 1, Default::default);
+        }
+        if let Some(h) = self.per_source.get_mut(source) {
+            h.received += 1;
+            h.last_recv_ms = Some(h.last_recv_ms.map_or(recv_ms, |t| t.max(recv_ms)));
+        }
+    }
+
     /// Counters for the TUI and logs (the rate is the caller's: it owns the clock).
     pub fn metrics(&self) -> PipelineMetrics {
         let watermark = self.admission.watermark();
@@ -557,6 +581,18 @@ impl Ingestor {
             windows_closed: 0,
             late_dropped: 0,
             stale_sites: self.admission.stale_sites(),
+            sources: self
+                .per_source
+                .iter()
+                .enumerate()
+                .map(|(i, h)| ctower_model::SourceHealth {
+                    name: self
+                        .names
+                        .get(i)
+                        .map_or_else(String::new, |n| n.to_string()),
+                    ..h.clone()
+                })
+                .collect(),
             faults: self
                 .dead_letter_health()
                 .filter(|h| h.failing)
@@ -632,6 +668,14 @@ mod tests {
         let m = ing.metrics();
         assert_eq!((m.received, m.accepted, m.dead_letter_total()), (4, 2, 2));
         assert_eq!(m.dead_letters.get("malformed_json"), Some(&1));
+        // Per source: its messages, its admitted observations, its own
+        // newest event time.
+        assert_eq!(m.sources.len(), 1);
+        let s = &m.sources[0];
+        assert_eq!(s.name, "plant");
+        assert_eq!((s.received, s.accepted), (4, 2));
+        assert_eq!(s.newest_event_ms, Some(1_772_427_700_000));
+        assert!(s.last_recv_ms.is_some());
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()

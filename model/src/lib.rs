@@ -27,7 +27,7 @@ pub use clock::{wall_ms, Clock, ManualClock};
 pub use command::{AlarmLine, CommandAction, CommandReply, CommandRequest, OperatorCommand};
 pub use config::{key_field, key_index, ConfigIssue};
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
-pub use metrics::{Fault, OutboxStatus, PipelineMetrics};
+pub use metrics::{Fault, OutboxStatus, PipelineMetrics, SourceHealth};
 pub use obs::{Batch, Bucket, Observation, Role, Value};
 pub use replay::{
     RecordChunk, RecordPos, RecordRef, ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter,

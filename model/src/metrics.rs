@@ -38,6 +38,32 @@ pub struct PipelineMetrics {
     /// and last error. Empty when none is configured.
     #[serde(default)]
     pub outboxes: Vec<OutboxStatus>,
+    /// Each source: its connection and what it brought.
+    #[serde(default)]
+    pub sources: Vec<SourceHealth>,
+}
+
+/// One source of telemetry: its broker connection and its traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceHealth {
+    /// The source's name (`sources[].name`).
+    pub name: String,
+    /// Its connection: `connecting`, `connected`, `subscribed`,
+    /// `refused: …`, `disconnected: …` (empty: not known, e.g. a replay).
+    #[serde(default)]
+    pub state: String,
+    /// Messages received from it since start.
+    pub received: u64,
+    /// Of its observations, those admitted.
+    pub accepted: u64,
+    /// Messages per second over the last interval.
+    #[serde(default)]
+    pub rate_per_s: f64,
+    /// Newest event time admitted from it (its own watermark), ms since
+    /// the epoch.
+    pub newest_event_ms: Option<i64>,
+    /// Wall time of its last message, ms since the epoch.
+    pub last_recv_ms: Option<i64>,
 }
 
 /// An on-disk outbox in front of a remote store: what waits, since when,

@@ -180,6 +180,12 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         windows_closed: pipeline.windows_closed,
         late_dropped: pipeline.late_dropped,
         board: board.clone(),
+        source_states: sources.states.clone(),
+        source_names: settings
+            .sources
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect(),
     })?;
     if let (Some((recording, speed)), Some(endpoint)) = (opts.demo_replay, embedded) {
         sources::start_demo_replay(&rt, recording, speed, endpoint);

@@ -32,10 +32,16 @@ pub struct Sources {
     /// failing source, while it fails: the dashboard, the periodic log line
     /// and a `ctower.source.<name>` system alarm show them.
     pub faults: SourceFaults,
+    /// Each source's connection state (by source index), for the health
+    /// view.
+    pub states: SourceStates,
 }
 
 /// The sources' faults, shared with the metrics ticker and the output stage.
 pub type SourceFaults = Arc<Mutex<Vec<Fault>>>;
+
+/// Each source's connection, in words (`subscribed`, `disconnected: …`).
+pub type SourceStates = Arc<Mutex<Vec<String>>>;
 
 /// The raw journal stage's side of the sources ([`super::rawjournal`]).
 pub struct JournalFeed {
@@ -70,6 +76,10 @@ pub fn start(
     let (deliveries_tx, deliveries) = mpsc::channel::<Delivery>(JOURNAL_QUEUE);
     let mut acks = Vec::new();
     let faults = SourceFaults::default();
+    let states: SourceStates = Arc::new(Mutex::new(vec![
+        "connecting".to_string();
+        settings.sources.len()
+    ]));
     for (i, spec) in settings.sources.iter().enumerate() {
         let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
         let (rebirth_tx, rebirth_rx) = match spec.sparkplug {
@@ -93,7 +103,12 @@ pub fn start(
             journal,
         };
         let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
-        rt.spawn(log_status(spec.name.clone(), status_rx, faults.clone()));
+        rt.spawn(log_status(
+            spec.name.clone(),
+            status_rx,
+            faults.clone(),
+            (states.clone(), i),
+        ));
         let (clock, embedded) = (clock.clone(), embedded.clone());
         rt.spawn(async move {
             let name = spec.name.clone();
@@ -115,6 +130,7 @@ pub fn start(
         rebirths,
         journal,
         faults,
+        states,
     }
 }
 
@@ -124,9 +140,27 @@ async fn log_status(
     name: Arc<str>,
     mut status: watch::Receiver<SourceStatus>,
     faults: SourceFaults,
+    (states, index): (SourceStates, usize),
 ) {
     while status.changed().await.is_ok() {
         let s = status.borrow_and_update().clone();
+        let words = match &s {
+            SourceStatus::Connecting => "connecting".to_string(),
+            SourceStatus::Connected { connection } => {
+                format!("connected (connection {connection})")
+            }
+            SourceStatus::Subscribed { refused, .. } if refused.is_empty() => {
+                "subscribed".to_string()
+            }
+            SourceStatus::Subscribed { refused, .. } => format!("refused: {}", refused.join(" ")),
+            SourceStatus::Disconnected { attempt, error, .. } => {
+                format!("disconnected (attempt {attempt}): {error}")
+            }
+            _ => "stopped".to_string(),
+        };
+        if let Some(slot) = states.lock().ok().as_mut().and_then(|v| v.get_mut(index)) {
+            *slot = words;
+        }
         match s {
             SourceStatus::Subscribed {
                 connection,

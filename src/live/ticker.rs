@@ -29,6 +29,10 @@ pub struct TickerInputs {
     pub windows_closed: Arc<AtomicU64>,
     /// Late observations the pipeline dropped.
     pub late_dropped: Arc<AtomicU64>,
+    /// Each source's connection state.
+    pub source_states: super::sources::SourceStates,
+    /// The sources' names, by index.
+    pub source_names: Vec<String>,
     /// The dashboard feed, when anything consumes it: the metrics and
     /// the engine's heartbeat go to it.
     pub board: Option<BoardFeed>,
@@ -61,6 +65,7 @@ impl Ticker {
 
 fn tick(inputs: TickerInputs, done: &AtomicBool) {
     let (mut last, mut at) = (0u64, Instant::now());
+    let mut last_by_source: Vec<u64> = Vec::new();
     let mut logged = Instant::now();
     while !done.load(Ordering::Relaxed) {
         std::thread::park_timeout(Duration::from_secs(1));
@@ -84,6 +89,26 @@ fn tick(inputs: TickerInputs, done: &AtomicBool) {
         m.faults.extend(inputs.hooks.faults(now));
         let dt = at.elapsed().as_secs_f64().max(1e-3);
         m.ingest_rate_per_s = (m.received.saturating_sub(last)) as f64 / dt;
+        let states = inputs
+            .source_states
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        // A source that sent nothing yet is listed too, with its state.
+        if m.sources.len() < states.len() {
+            m.sources.resize_with(states.len(), Default::default);
+        }
+        last_by_source.resize(m.sources.len(), 0);
+        for (i, h) in m.sources.iter_mut().enumerate() {
+            h.rate_per_s = h.received.saturating_sub(last_by_source[i]) as f64 / dt;
+            last_by_source[i] = h.received;
+            if let Some(state) = states.get(i) {
+                h.state.clone_from(state);
+            }
+            if h.name.is_empty() {
+                h.name = inputs.source_names.get(i).cloned().unwrap_or_default();
+            }
+        }
         m.windows_closed = inputs.windows_closed.load(Ordering::Relaxed);
         m.late_dropped = inputs.late_dropped.load(Ordering::Relaxed);
         (last, at) = (m.received, Instant::now());

@@ -254,6 +254,26 @@ fn health() -> BoardMessage {
                 windows_closed: 220,
                 late_dropped: 4,
                 stale_sites: vec!["cork".into()],
+                sources: vec![
+                    ctower_model::SourceHealth {
+                        name: "plants-eu".into(),
+                        state: "subscribed".into(),
+                        received: 1_100_000,
+                        accepted: 1_099_990,
+                        rate_per_s: 2_200.0,
+                        newest_event_ms: Some(T0 - 30_000),
+                        last_recv_ms: Some(T0 - 1_000),
+                    },
+                    ctower_model::SourceHealth {
+                        name: "plants-cn".into(),
+                        state: "disconnected (attempt 3): connection refused".into(),
+                        received: 104_331,
+                        accepted: 104_326,
+                        rate_per_s: 0.0,
+                        newest_event_ms: Some(T0 - 540_000),
+                        last_recv_ms: Some(T0 - 540_000),
+                    },
+                ],
                 outboxes: vec![OutboxStatus {
                     name: "influx".into(),
                     target: "http://influx:8086".into(),

@@ -41,6 +41,33 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
                 "windows closed   {} · late dropped {} · late corrections {}",
                 m.windows_closed, m.late_dropped, h.corrections
             )));
+            lines.push(Line::from(format!("sources          {}", m.sources.len())));
+            let newest = m.sources.iter().filter_map(|x| x.newest_event_ms).max();
+            for src in &m.sources {
+                let ok = src.state == "subscribed" || src.state.is_empty();
+                let behind = newest
+                    .zip(src.newest_event_ms)
+                    .map(|(n, t)| fmt_age(n.saturating_sub(t)));
+                let last = src
+                    .last_recv_ms
+                    .and_then(|t| app.age_ms(t, cx.now_ms))
+                    .map_or(DASH.into(), fmt_age);
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {:<16} ", src.name)),
+                    Span::styled(
+                        if src.state.is_empty() { DASH.to_string() } else { src.state.clone() },
+                        if ok { t.good() } else { t.bad() },
+                    ),
+                    Span::raw(format!(
+                        " · {} msg/s · received {} · watermark {} UTC (behind {}) · last message {} ago",
+                        num(Some(src.rate_per_s)),
+                        src.received,
+                        src.newest_event_ms.map_or(DASH.into(), utc_full),
+                        behind.unwrap_or_else(|| DASH.into()),
+                        last
+                    )),
+                ]));
+            }
             let dl = m
                 .dead_letters
                 .values()
@@ -115,7 +142,8 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
-            .scroll((scroll as u16, 0)),
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0)),
         body,
     );
 }
