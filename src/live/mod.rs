@@ -291,7 +291,9 @@ fn foreground(
     // In raw mode Ctrl-C is a key the dashboard handles; a signal from
     // outside (kill -INT/-TERM) must still give the terminal back.
     rt.spawn(restore_terminal_on_signal());
-    let user = console_user();
+    // The terminal's user, as the output stage audits the console's
+    // requests.
+    let user = crate::output::operator();
     let app = ctower_tui::App::new("ctower · group control tower", user);
     let (events_tx, events) = ctower_tui::event_queue();
     // Replies to the dashboard's requests, onto its event queue.
@@ -329,15 +331,6 @@ fn foreground(
         focus: Box::new(|_| {}),
     };
     ctower_tui::run_viewer(app, link).map_err(anyhow::Error::from)
-}
-
-/// The in-process dashboard's user: the operating system's, at this
-/// terminal (the engine audits it as `USER@dashboard`).
-fn console_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .map(|u| format!("{u}@dashboard"))
-        .unwrap_or_else(|_| "dashboard".into())
 }
 
 /// What the in-process dashboard gets: the feed, the way to the output

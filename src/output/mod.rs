@@ -82,7 +82,7 @@ pub trait Sink: Send {
 /// Who acts at this terminal: the operating system's user (the dashboard
 /// runs in the engine's process; remote operators come with the command
 /// topic).
-fn operator() -> String {
+pub fn operator() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .map(|u| format!("{u}@dashboard"))
