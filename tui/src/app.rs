@@ -465,6 +465,17 @@ impl App {
             || self.age_ms(published_ms, now_ms).is_some_and(|a| a > limit)
     }
 
+    /// Whether a site's figures are stale: none yet, older than the
+    /// freshness limit (or the engine gone), or the pipeline marked the
+    /// site silent. The one rule of the fleet, site, energy and water views.
+    pub fn site_is_stale(&self, site: &str, now_ms: i64) -> bool {
+        self.sites
+            .get(site)
+            .and_then(|v| v.board.as_ref())
+            .is_none_or(|b| self.is_stale(b.published_ms, now_ms))
+            || self.marked_stale(site)
+    }
+
     /// Whether the pipeline itself marked a site silent.
     pub fn marked_stale(&self, site: &str) -> bool {
         self.health
@@ -525,12 +536,7 @@ impl App {
                     }
                 }
                 v.sort_by_cached_key(|s| {
-                    let stale = self
-                        .sites
-                        .get(*s)
-                        .and_then(|v| v.board.as_ref())
-                        .is_none_or(|b| self.is_stale(b.published_ms, now_ms))
-                        || self.marked_stale(s);
+                    let stale = self.site_is_stale(s, now_ms);
                     // Lowest OEE first; unknown last. Ordered as integers
                     // (per mille) so the key is `Ord`.
                     let oee_key = oee(s).map_or(i64::MAX, |o| (o * 1000.0).round() as i64);

@@ -2,7 +2,7 @@
 //! the ISO 50006 baseline, the baseline's CUSUM over the last days, and
 //! the cost and CO2e of the day.
 
-use super::format::{fmt_age, num, pct0, spark, DASH};
+use super::format::{num, pct0, spark, DASH};
 use super::site::bar;
 use super::Ctx;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -11,15 +11,16 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
-    let app = cx.app;
     let t = cx.theme;
-    let Some(site) = app.current_site(cx.now_ms) else {
-        frame.render_widget(Paragraph::new("No site yet."), body);
+    let Some(super::SiteCtx {
+        site,
+        view,
+        board,
+        stale,
+    }) = super::site_ctx(frame, cx, body)
+    else {
         return;
     };
-    let view = app.sites.get(&site);
-    let board = view.and_then(|v| v.board.as_ref());
-    let stale = board.is_none_or(|b| app.is_stale(b.published_ms, cx.now_ms));
     let points = view.map(|v| v.points()).unwrap_or_default();
     let kw: Vec<Option<f64>> = points.iter().map(|p| p.kw).collect();
     let [chart, lower] = Layout::vertical([Constraint::Length(6), Constraint::Min(4)]).areas(body);
@@ -27,12 +28,8 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
         " {site} · demand, kW, this shift{} ",
         if stale {
             format!(
-                " · STALE {}",
-                fmt_age(
-                    board
-                        .and_then(|b| app.age_ms(b.published_ms, cx.now_ms))
-                        .unwrap_or(0)
-                )
+                " · {}",
+                super::stale_label(cx, board.map(|b| b.published_ms))
             )
         } else {
             String::new()

@@ -74,8 +74,7 @@ fn tile(frame: &mut Frame, cx: &Ctx, site: &str, selected: bool, area: Rect) {
     let app = cx.app;
     let view = app.sites.get(site);
     let board = view.and_then(|v| v.board.as_ref());
-    let stale =
-        board.is_none_or(|b| app.is_stale(b.published_ms, cx.now_ms)) || app.marked_stale(site);
+    let stale = app.site_is_stale(site, cx.now_ms);
     let age = board.and_then(|b| app.age_ms(b.published_ms, cx.now_ms));
     let fresh = match (stale, age) {
         (true, Some(a)) => Span::styled(format!(" STALE {} ", fmt_age(a)), t.bad()),

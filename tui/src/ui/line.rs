@@ -43,10 +43,7 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
     ];
     if stale {
         head.push(Span::styled(
-            format!(
-                "STALE {}",
-                fmt_age(app.age_ms(l.published_ms, cx.now_ms).unwrap_or(0))
-            ),
+            super::stale_label(cx, Some(l.published_ms)),
             t.bad(),
         ));
     }

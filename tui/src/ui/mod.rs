@@ -31,6 +31,38 @@ pub(crate) struct Ctx<'a> {
     pub theme: Theme,
 }
 
+/// The site a site-level view shows, with what is known of it.
+pub(crate) struct SiteCtx<'a> {
+    pub site: std::sync::Arc<str>,
+    pub view: Option<&'a crate::app::SiteView>,
+    pub board: Option<&'a ctower_model::board::SiteBoard>,
+    pub stale: bool,
+}
+
+/// The current site of the site, energy and water views; without one,
+/// says so in `body` and gives `None`.
+pub(crate) fn site_ctx<'a>(frame: &mut Frame, cx: &Ctx<'a>, body: Rect) -> Option<SiteCtx<'a>> {
+    let app = cx.app;
+    let Some(site) = app.current_site(cx.now_ms) else {
+        frame.render_widget(Paragraph::new("No site yet."), body);
+        return None;
+    };
+    let view = app.sites.get(&site);
+    Some(SiteCtx {
+        stale: app.site_is_stale(&site, cx.now_ms),
+        board: view.and_then(|v| v.board.as_ref()),
+        view,
+        site,
+    })
+}
+
+/// `STALE 3m05s` for figures published at `published_ms` (engine time),
+/// `STALE (no data)` when there are none.
+pub(crate) fn stale_label(cx: &Ctx, published_ms: Option<i64>) -> String {
+    let age = published_ms.and_then(|p| cx.app.age_ms(p, cx.now_ms));
+    format!("STALE {}", age.map_or("(no data)".into(), fmt_age))
+}
+
 /// Draws the dashboard at viewer wall time `now_ms`.
 pub fn render(frame: &mut Frame, app: &App, now_ms: i64, theme: Theme) {
     let cx = Ctx { app, now_ms, theme };

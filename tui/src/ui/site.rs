@@ -17,14 +17,15 @@ const SORTS: [&str; 4] = ["name", "OEE", "availability", "stop minutes"];
 pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
     let app = cx.app;
     let t = cx.theme;
-    let Some(site) = app.current_site(cx.now_ms) else {
-        frame.render_widget(Paragraph::new("No site yet."), body);
+    let Some(super::SiteCtx {
+        site,
+        view,
+        board,
+        stale,
+    }) = super::site_ctx(frame, cx, body)
+    else {
         return;
     };
-    let view = app.sites.get(&site);
-    let board = view.and_then(|v| v.board.as_ref());
-    let stale =
-        board.is_none_or(|b| app.is_stale(b.published_ms, cx.now_ms)) || app.marked_stale(&site);
     let shift = board.and_then(|b| b.shift.as_ref());
     let summary = summary_line(cx, &site, shift, board.map(|b| b.published_ms), stale);
     frame.render_widget(Paragraph::new(summary), Rect { height: 1, ..body });
@@ -143,11 +144,7 @@ fn summary_line(
         )),
     ];
     if stale {
-        let age = published.and_then(|p| cx.app.age_ms(p, cx.now_ms));
-        spans.push(Span::styled(
-            format!("STALE {}", age.map_or("(no data)".into(), fmt_age)),
-            t.bad(),
-        ));
+        spans.push(Span::styled(super::stale_label(cx, published), t.bad()));
     }
     let m = marks(s, 0);
     if !m.is_empty() {

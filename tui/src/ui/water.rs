@@ -1,7 +1,7 @@
 //! A site's water: RO recovery, and conductivity and TOC through the
 //! shift against the USP <645> and <643> limits, excursions marked.
 
-use super::format::{fmt_age, num, pct, DASH};
+use super::format::{num, pct, DASH};
 use super::Ctx;
 use ctower_model::board::TrendPoint;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,13 +12,15 @@ use ratatui::Frame;
 pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
     let app = cx.app;
     let t = cx.theme;
-    let Some(site) = app.current_site(cx.now_ms) else {
-        frame.render_widget(Paragraph::new("No site yet."), body);
+    let Some(super::SiteCtx {
+        site,
+        view,
+        board,
+        stale,
+    }) = super::site_ctx(frame, cx, body)
+    else {
         return;
     };
-    let view = app.sites.get(&site);
-    let board = view.and_then(|v| v.board.as_ref());
-    let stale = board.is_none_or(|b| app.is_stale(b.published_ms, cx.now_ms));
     let shift = board.and_then(|b| b.shift.as_ref());
     let points = view.map(|v| v.points()).unwrap_or_default();
     let (cond_lim, toc_lim) = app.status.as_ref().map_or((1.3, 500.0), |s| {
@@ -42,12 +44,8 @@ pub(super) fn draw(frame: &mut Frame, cx: &Ctx, body: Rect) {
             Span::styled(
                 if stale {
                     format!(
-                        "  STALE {}",
-                        fmt_age(
-                            board
-                                .and_then(|b| app.age_ms(b.published_ms, cx.now_ms))
-                                .unwrap_or(0)
-                        )
+                        "  {}",
+                        super::stale_label(cx, board.map(|b| b.published_ms))
                     )
                 } else {
                     String::new()
