@@ -372,15 +372,9 @@ pub fn feed(o: &FeedOptions, ctower: &Path) -> anyhow::Result<()> {
     let dir = scratch.0.as_path();
     let broker = start_broker(&o.mosquitto, dir)?;
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    let base = std::fs::read_to_string("configs/default.toml").context("configs/default.toml")?;
-    let at = base
-        .find("[[sources]]")
-        .context("a [[sources]] in default.toml")?;
-    let end = base[at..].find("\n\n").context("a blank line")? + at;
     let text = format!(
-        "{}[[sources]]\nname = \"plant\"\nbroker_url = \"{url}\"\nsubscriptions = [\"acme/#\"]\n{}\n[commands]\nbroker_url = \"{url}\"\n\n[[commands.users]]\nname = \"bench\"\n",
-        &base[..at],
-        &base[end..]
+        "{}\n[commands]\nbroker_url = \"{url}\"\n\n[[commands.users]]\nname = \"bench\"\n",
+        crate::live::default_with_source(broker.port, None)?
     );
     let config = dir.join("feed.toml");
     std::fs::write(&config, text)?;

@@ -93,16 +93,9 @@ pub fn alarm_latency(o: &LatencyOptions, ctower: &std::path::Path) -> anyhow::Re
     let broker = start_broker(&o.mosquitto, dir.as_path())?;
     let (hook_port, hooks) = receiver()?;
     let config = dir.as_path().join("latency.toml");
-    let base = std::fs::read_to_string("configs/default.toml").context("configs/default.toml")?;
-    let at = base
-        .find("[[sources]]")
-        .context("a [[sources]] in default.toml")?;
-    let end = base[at..].find("\n\n").context("a blank line")? + at;
     let text = format!(
-        "{}[[sources]]\nname = \"plant\"\nbroker_url = \"mqtt://127.0.0.1:{}\"\nsubscriptions = [\"acme/#\"]\n{}\n[[alerts.hooks]]\nkind = \"webhook\"\nname = \"bench\"\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nmin_priority = \"urgent\"\nrules = [\"pw-conductivity-usp\"]\n",
-        &base[..at],
-        broker.port,
-        &base[end..]
+        "{}\n[[alerts.hooks]]\nkind = \"webhook\"\nname = \"bench\"\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nmin_priority = \"urgent\"\nrules = [\"pw-conductivity-usp\"]\n",
+        crate::live::default_with_source(broker.port, None)?
     );
     std::fs::write(&config, text)?;
     let mut engine = Command::new(ctower)

@@ -172,19 +172,28 @@ fn round(
     })
 }
 
-/// The ctower configuration: the default one, its source on the broker,
-/// the raw journal on in `dir`.
-fn config(port: u16, dir: &Path, client_id: &str) -> anyhow::Result<PathBuf> {
+/// `configs/default.toml` with its `[[sources]]` replaced by one source,
+/// `plant`, reading `acme/#` from the broker on `port` (under
+/// `client_id` when given): what every bench's engine runs, each adding
+/// its own sections.
+pub(crate) fn default_with_source(port: u16, client_id: Option<&str>) -> anyhow::Result<String> {
     let text = std::fs::read_to_string("configs/default.toml").context("configs/default.toml")?;
     let at = text
         .find("[[sources]]")
         .context("a [[sources]] in default.toml")?;
     let end = text[at..].find("\n\n").map_or(text.len(), |e| e + at);
+    let client_id = client_id.map_or(String::new(), |c| format!("client_id = \"{c}\"\n"));
     let sources = format!(
         "[[sources]]\nname = \"plant\"\nbroker_url = \"mqtt://127.0.0.1:{port}\"\n\
-         client_id = \"{client_id}\"\nsubscriptions = [\"acme/#\"]\n"
+         {client_id}subscriptions = [\"acme/#\"]\n"
     );
-    let text = format!("{}{sources}{}", &text[..at], &text[end..]).replace(
+    Ok(format!("{}{sources}{}", &text[..at], &text[end..]))
+}
+
+/// The ctower configuration: the default one, its source on the broker,
+/// the raw journal on in `dir`.
+fn config(port: u16, dir: &Path, client_id: &str) -> anyhow::Result<PathBuf> {
+    let text = default_with_source(port, Some(client_id))?.replace(
         "[raw_journal]\nenabled = false",
         "[raw_journal]\nenabled = true",
     );
