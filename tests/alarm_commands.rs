@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{default_config_with_sources, read_jsonl, recording, root, scratch};
+use common::{
+    assert_audit_verifies, ctower, default_config_with_sources, read_jsonl, recording, scratch,
+};
 use ctower_testkit::process::{self, Spawned};
 use ctower_testkit::services::{self, MOSQUITTO};
 use ctower_testkit::Mosquitto;
@@ -19,12 +21,6 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const RUN: Duration = Duration::from_secs(300);
-
-fn ctower() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
-    c.current_dir(root());
-    c
-}
 
 /// `ctower alarms ARGS --broker B --user U`: (success, stdout + stderr).
 fn alarms(broker: &str, user: &str, args: &[&str]) -> (bool, String) {
@@ -256,16 +252,7 @@ actions = ["comment"]
         "out_of_service"
     );
     stop(&mut live);
-    let verify = ctower()
-        .args(["--log", "warn", "audit", "verify", "--path"])
-        .arg(&trail)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    assert_audit_verifies(&trail);
 
     // A restart finds the states in the trail.
     let mut again = start(&config, &dir, "ctower run (restart)");

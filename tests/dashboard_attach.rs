@@ -17,23 +17,19 @@
 mod common;
 
 use common::tmux::Tmux;
-use common::{default_config_with_sources, read_jsonl, recording, root, scratch};
-use ctower_testkit::pki::{write_readable, TestPki};
+use common::{
+    assert_audit_verifies, ctower, default_config_with_sources, read_jsonl, recording, scratch,
+};
+use ctower_testkit::pki::{mosquitto_password_file_users, write_readable, TestPki};
 use ctower_testkit::process::{self, Spawned};
 use ctower_testkit::services::{self, MOSQUITTO, TMUX};
 use ctower_testkit::Mosquitto;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RUN: Duration = Duration::from_secs(300);
 const SCREEN: Duration = Duration::from_secs(30);
-
-fn ctower() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
-    c.current_dir(root());
-    c
-}
 
 /// Mosquitto: TLS with passwords and per-user ACLs on its port (the
 /// viewers'), and an anonymous plain listener on `plain` (the engine's and
@@ -43,18 +39,12 @@ fn broker(bin: &Path, pki: &TestPki, plain: u16, users: &[&str]) -> Mosquitto {
         let ca = write_readable(dir, "ca.pem", &pki.ca_pem);
         let cert = write_readable(dir, "server.pem", &pki.server.0);
         let key = write_readable(dir, "server.key", &pki.server.1);
-        let passwd = write_readable(dir, "passwd", "");
-        for u in users {
-            let ok = Command::new(passwd_tool())
-                .arg("-b")
-                .arg(&passwd)
-                .args([*u, &format!("pw-{u}")])
-                .status()
-                .unwrap();
-            assert!(ok.success(), "mosquitto_passwd {u}");
-        }
-        std::fs::set_permissions(&passwd, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .unwrap();
+        let pw: Vec<(String, String)> = users
+            .iter()
+            .map(|u| (u.to_string(), format!("pw-{u}")))
+            .collect();
+        let pw: Vec<(&str, &str)> = pw.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
+        let passwd = mosquitto_password_file_users(dir, &pw);
         // Each user reads the feed, writes only its own command topic and
         // reads only its own replies: the broker vouches for the identity.
         let acl = write_readable(
@@ -73,19 +63,6 @@ fn broker(bin: &Path, pki: &TestPki, plain: u16, users: &[&str]) -> Mosquitto {
             acl.display(),
         )
     })
-}
-
-fn passwd_tool() -> PathBuf {
-    let broker = MOSQUITTO.locate().expect("mosquitto");
-    [
-        "/usr/bin/mosquitto_passwd",
-        "/usr/local/bin/mosquitto_passwd",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .chain(broker.parent().map(|d| d.join("mosquitto_passwd")))
-    .find(|p| p.exists())
-    .expect("mosquitto_passwd (Debian package mosquitto) beside mosquitto")
 }
 
 /// The first row of the lines table, when it has one.
@@ -311,16 +288,7 @@ fn viewers_attach_over_tls_act_as_their_users_and_see_the_engine_go() {
         assert!(took < Duration::from_secs(2), "{user}: {took:?}\n{s}");
     }
     live.wait_exit(RUN);
-    let verify = ctower()
-        .args(["--log", "warn", "audit", "verify", "--path"])
-        .arg(&trail)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    assert_audit_verifies(&trail);
     // q quits each viewer; the terminal is given back.
     for user in ["alice", "bob", "mallory"] {
         tmux.send_keys(user, "q");

@@ -56,6 +56,11 @@ pub fn write_readable(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// Mosquitto's password file `dir/passwd` for `user` and `password`, made
 /// by `mosquitto_passwd` (Debian package `mosquitto`, beside the broker).
 pub fn mosquitto_password_file(dir: &Path, user: &str, password: &str) -> PathBuf {
+    mosquitto_password_file_users(dir, &[(user, password)])
+}
+
+/// [`mosquitto_password_file`] for several `(user, password)`.
+pub fn mosquitto_password_file_users(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let broker = crate::services::MOSQUITTO
         .locate()
         .expect("mosquitto (the password file goes with it)");
@@ -69,13 +74,15 @@ pub fn mosquitto_password_file(dir: &Path, user: &str, password: &str) -> PathBu
     .find(|p| p.exists())
     .expect("mosquitto_passwd (Debian package mosquitto) beside mosquitto");
     let passwd = write_readable(dir, "passwd", "");
-    let made = std::process::Command::new(tool)
-        .arg("-b")
-        .arg(&passwd)
-        .args([user, password])
-        .status()
-        .expect("mosquitto_passwd runs");
-    assert!(made.success(), "mosquitto_passwd: {made}");
+    for (user, password) in users {
+        let made = std::process::Command::new(&tool)
+            .arg("-b")
+            .arg(&passwd)
+            .args([user, password])
+            .status()
+            .expect("mosquitto_passwd runs");
+        assert!(made.success(), "mosquitto_passwd {user}: {made}");
+    }
     std::fs::set_permissions(&passwd, std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .expect("password file readable");
     passwd

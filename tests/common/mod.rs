@@ -12,6 +12,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The `ctower` binary, to be run from the package's root.
+pub fn ctower() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ctower"));
+    c.current_dir(root());
+    c
+}
+
+/// `ctower audit verify --path TRAIL` passes (the hash chain is whole).
+pub fn assert_audit_verifies(trail: &Path) {
+    let verify = ctower()
+        .args(["--log", "warn", "audit", "verify", "--path"])
+        .arg(trail)
+        .output()
+        .expect("ctower audit verify runs");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
 /// The root package's directory: the working directory of every run.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
