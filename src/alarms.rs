@@ -23,14 +23,10 @@ pub fn run(log: &str, cmd: AlarmsCommand) -> anyhow::Result<()> {
         AlarmsCommand::OutOfService(a) => split(a, CommandAction::RemoveFromService, None)?,
         AlarmsCommand::InService(a) => split(a, CommandAction::ReturnToService, None)?,
     };
-    let req = CommandRequest {
-        id: request_id(),
-        user: conn.user.clone(),
-        action,
-        minutes,
-        alarm,
-        reason,
-    };
+    let mut req = CommandRequest::new(request_id(), conn.user.clone(), action);
+    req.minutes = minutes;
+    req.alarm = alarm;
+    req.reason = reason;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -68,6 +68,10 @@ pub enum BoardTopic {
     Line(Arc<str>, Arc<str>, Arc<str>),
     /// One alarm, by [`alarm_key`].
     Alarm(String),
+    /// The writable parameters ([`crate::ParamBoard`]).
+    Params,
+    /// One parameter write request, by its id ([`crate::ParamRequestView`]).
+    Param(String),
 }
 
 impl BoardTopic {
@@ -80,6 +84,8 @@ impl BoardTopic {
             BoardTopic::Trend(s) => format!("{prefix}/board/trend/{s}"),
             BoardTopic::Line(s, a, l) => format!("{prefix}/board/line/{s}/{a}/{l}"),
             BoardTopic::Alarm(k) => format!("{prefix}/board/alarm/{k}"),
+            BoardTopic::Params => format!("{prefix}/board/params"),
+            BoardTopic::Param(id) => format!("{prefix}/board/param/{id}"),
         }
     }
 
@@ -98,6 +104,8 @@ impl BoardTopic {
             ["trend", s] => BoardTopic::Trend((*s).into()),
             ["line", s, a, l] => BoardTopic::Line((*s).into(), (*a).into(), (*l).into()),
             ["alarm", k] => BoardTopic::Alarm((*k).to_string()),
+            ["params"] => BoardTopic::Params,
+            ["param", id] => BoardTopic::Param((*id).to_string()),
             _ => return None,
         })
     }
@@ -553,6 +561,8 @@ mod tests {
             BoardTopic::Trend("basel".into()),
             line,
             BoardTopic::Alarm("00ff".into()),
+            BoardTopic::Params,
+            BoardTopic::Param("P000012".into()),
         ] {
             assert_eq!(BoardTopic::parse("ct", &t.topic("ct")), Some(t));
         }

@@ -8,10 +8,11 @@
 //! (the command topic's payloads; README, "Operator commands").
 
 use crate::alarm::{AlarmId, AlarmState, Priority};
+use crate::param::{ParamEntryView, ParamRequestView, ParamValue};
 use serde::{Deserialize, Serialize};
 
 /// An operator's action on the alarm system.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OperatorCommand {
     /// Acknowledge this alarm (ANSI/ISA-18.2: unacknowledged and active →
     /// acknowledged, returned to normal while unacknowledged → normal),
@@ -45,6 +46,16 @@ pub enum CommandAction {
     RemoveFromService,
     /// Put it back in service.
     ReturnToService,
+    /// Request a parameter write (`asset`, `param`, `value`, `reason`,
+    /// `signature`).
+    Set,
+    /// Approve another user's write request (`request`, `signature`).
+    Approve,
+    /// Reject another user's write request (`request`, `reason`,
+    /// `signature`).
+    Reject,
+    /// The writable parameters and the recent write requests.
+    Params,
 }
 
 impl CommandAction {
@@ -58,12 +69,16 @@ impl CommandAction {
             CommandAction::Comment => "comment",
             CommandAction::RemoveFromService => "remove_from_service",
             CommandAction::ReturnToService => "return_to_service",
+            CommandAction::Set => "set",
+            CommandAction::Approve => "approve",
+            CommandAction::Reject => "reject",
+            CommandAction::Params => "params",
         }
     }
 }
 
 /// A named user's request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// Chosen by the sender (at most 64 characters); the reply carries it back.
@@ -80,9 +95,58 @@ pub struct CommandRequest {
     /// The alarm (every action but `list`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm: Option<AlarmId>,
-    /// Why (required for every action but `list` and `acknowledge`).
+    /// Why (required for every action but `list`, `params`, `approve`
+    /// and `acknowledge`).
     #[serde(default)]
     pub reason: String,
+    /// For `set`: the asset, `site/area/line/asset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    /// For `set`: the catalogue's parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    /// For `set`: the value asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<ParamValue>,
+    /// For `approve` and `reject`: the write request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// For `set`, `approve` and `reject`: the user's signature secret (an
+    /// electronic signature, checked against its salted hash; never
+    /// logged nor stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+impl CommandRequest {
+    /// A request of `action` by `user`, every optional field empty.
+    pub fn new(id: impl Into<String>, user: impl Into<String>, action: CommandAction) -> Self {
+        CommandRequest {
+            id: id.into(),
+            user: user.into(),
+            action,
+            minutes: None,
+            alarm: None,
+            reason: String::new(),
+            asset: None,
+            param: None,
+            value: None,
+            request: None,
+            signature: None,
+        }
+    }
+}
+
+/// A user's signature secret: on the wire as a plain string (inside TLS),
+/// never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Signature(pub String);
+
+impl std::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signature(***)")
+    }
 }
 
 /// One current alarm in a reply to `list`.
@@ -123,4 +187,27 @@ pub struct CommandReply {
     /// For `list`: the current alarms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmLine>,
+    /// For `set`, `approve`, `reject`: the request after it; for
+    /// `params`: the recent requests, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<ParamRequestView>,
+    /// For `params`: the writable parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<ParamEntryView>,
+}
+
+impl CommandReply {
+    /// A reply to request `id`, every list empty.
+    pub fn new(id: impl Into<String>, ok: bool, message: impl Into<String>) -> Self {
+        CommandReply {
+            id: id.into(),
+            user: String::new(),
+            ok,
+            message: message.into(),
+            state: None,
+            alarms: Vec::new(),
+            requests: Vec::new(),
+            params: Vec::new(),
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub mod hash;
 pub mod kpi;
 pub mod metrics;
 pub mod obs;
+pub mod param;
 pub mod replay;
 pub mod time;
 
@@ -24,11 +25,17 @@ pub use asset::{
     AssetKey, AssetKeyHasher, AssetMap, AssetPath, Level, NameMap, ScopeKey, RETIRED_ASSETS,
 };
 pub use clock::{wall_ms, Clock, ManualClock};
-pub use command::{AlarmLine, CommandAction, CommandReply, CommandRequest, OperatorCommand};
+pub use command::{
+    AlarmLine, CommandAction, CommandReply, CommandRequest, OperatorCommand, Signature,
+};
 pub use config::{key_field, key_index, ConfigIssue};
 pub use kpi::{KpiRecord, Period, SignalWindow, StreamOutput};
 pub use metrics::{Fault, OutboxStatus, PipelineMetrics, SourceHealth};
 pub use obs::{Batch, Bucket, Observation, Role, Value};
+pub use param::{
+    ParamBoard, ParamEntryView, ParamRequestView, ParamState, ParamType, ParamValue, ParamWrite,
+    UnsCommand,
+};
 pub use replay::{
     RecordChunk, RecordPos, RecordRef, ReplayChunks, ReplayReader, ReplayRecord, ReplayWriter,
 };

@@ -302,6 +302,8 @@ fn handle(
                 message,
                 state: None,
                 alarms: Vec::new(),
+                requests: Vec::new(),
+                params: Vec::new(),
             },
         );
     };

@@ -37,6 +37,8 @@ fn refuse(id: &str, message: String) -> CommandReply {
         message,
         state: None,
         alarms: Vec::new(),
+        requests: Vec::new(),
+        params: Vec::new(),
     }
 }
 
@@ -81,6 +83,18 @@ impl OutputStage {
         if action == CommandAction::List {
             return self.list(&id);
         }
+        if matches!(
+            action,
+            CommandAction::Set
+                | CommandAction::Approve
+                | CommandAction::Reject
+                | CommandAction::Params
+        ) {
+            return refuse(
+                &id,
+                "parameter control is not configured on this engine ([control])".into(),
+            );
+        }
         let Some(alarm) = req.alarm.clone() else {
             return refuse(&id, format!("`{}` needs an alarm", action.as_str()));
         };
@@ -110,6 +124,10 @@ impl OutputStage {
             CommandAction::ReturnToService => LifeInput::OutOfService(false),
             CommandAction::Comment => return self.comment(&id, &req.user, &alarm, reason, now),
             CommandAction::List => return self.list(&id),
+            CommandAction::Set
+            | CommandAction::Approve
+            | CommandAction::Reject
+            | CommandAction::Params => unreachable!("parameter requests are answered above"),
         };
         let Some((before, after)) = self.engine.preview(&alarm, input, now) else {
             let state = self.engine.state_of(&alarm);
@@ -162,6 +180,8 @@ impl OutputStage {
             },
             state: Some(after),
             alarms: Vec::new(),
+            requests: Vec::new(),
+            params: Vec::new(),
         }
     }
 
@@ -190,6 +210,8 @@ impl OutputStage {
             message: format!("{alarm}: comment recorded"),
             state: Some(state),
             alarms: Vec::new(),
+            requests: Vec::new(),
+            params: Vec::new(),
         }
     }
 
@@ -217,6 +239,8 @@ impl OutputStage {
             message: format!("{} alarm(s)", alarms.len()),
             state: None,
             alarms,
+            requests: Vec::new(),
+            params: Vec::new(),
         }
     }
 

@@ -187,6 +187,10 @@ pub struct App {
     pub(crate) sites: BTreeMap<Arc<str>, SiteView>,
     pub(crate) lines: BTreeMap<LineKey, LineBoard>,
     pub(crate) alarms: BTreeMap<String, AlarmEvent>,
+    /// The writable parameters (`board/params`).
+    pub(crate) params: ctower_model::ParamBoard,
+    /// Parameter write requests by id (`board/param/<id>`).
+    pub(crate) param_requests: BTreeMap<String, ctower_model::ParamRequestView>,
     pub(crate) bad_messages: u64,
     pub(crate) last_bad: Option<String>,
     pub(crate) view: View,
@@ -227,6 +231,8 @@ impl App {
             sites: BTreeMap::new(),
             lines: BTreeMap::new(),
             alarms: BTreeMap::new(),
+            params: ctower_model::ParamBoard::default(),
+            param_requests: BTreeMap::new(),
             bad_messages: 0,
             last_bad: None,
             view: View::Fleet,
@@ -269,6 +275,7 @@ impl App {
     pub fn set_link(&mut self, link: LinkState) {
         if link == LinkState::Up && matches!(self.link, LinkState::Lost(_)) {
             self.alarms.clear();
+            self.param_requests.clear();
         }
         self.link = link;
     }
@@ -357,6 +364,19 @@ impl App {
                 }
                 None => {
                     self.alarms.remove(key);
+                }
+            },
+            BoardTopic::Params => {
+                if let Some(p) = parse!(ctower_model::ParamBoard) {
+                    self.params = p;
+                }
+            }
+            BoardTopic::Param(id) => match parse!(ctower_model::ParamRequestView) {
+                Some(r) => {
+                    self.param_requests.insert(id.clone(), r);
+                }
+                None => {
+                    self.param_requests.remove(id);
                 }
             },
         }

@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{
 use ratatui::layout::{Position, Rect};
 
 /// What the terminal loop should do after an input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Nothing beyond redrawing.
     None,
@@ -195,14 +195,11 @@ impl App {
         let what = format!("{} {id}", action.as_str());
         self.note(format!("{what}: sent as {}", self.user), false);
         self.pending.insert(req_id.clone(), what);
-        Action::Send(CommandRequest {
-            id: req_id,
-            user: self.user.clone(),
-            action,
-            minutes,
-            alarm: Some(id),
-            reason,
-        })
+        let mut req = CommandRequest::new(req_id, self.user.clone(), action);
+        req.minutes = minutes;
+        req.alarm = Some(id);
+        req.reason = reason;
+        Action::Send(req)
     }
 
     fn back(&mut self) {

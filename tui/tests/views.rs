@@ -544,6 +544,8 @@ fn a_refusal_is_shown_on_screen() {
         message: "user `alice` may not acknowledge alarms here".into(),
         state: None,
         alarms: Vec::new(),
+        requests: Vec::new(),
+        params: Vec::new(),
     });
     let t = draw(&mut app, 80, 24, T0);
     let screen = t.backend().to_string();
