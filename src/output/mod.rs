@@ -79,6 +79,18 @@ pub trait Sink: Send {
     }
 }
 
+/// The way from the engine to the plants: a parameter write
+/// ([`ctower_model::ParamWrite`]) handed to the live source it goes
+/// through, which publishes it at QoS 1 (Sparkplug NCMD/DCMD with the
+/// metric's name and alias from its birth, or JSON on the UNS command
+/// topic). Never waits: a full queue is an `Err`.
+pub trait PlantLink: Send {
+    /// Queues `w` on its source's connection: `Ok(topic)` it goes to, or
+    /// `Err(why)` it cannot go (an unknown source, no birth names the
+    /// metric, the node is dead, the queue is full).
+    fn write(&mut self, w: &ctower_model::ParamWrite) -> Result<String, String>;
+}
+
 /// Who acts at this terminal: the operating system's user (the dashboard
 /// runs in the engine's process; remote operators come with the command
 /// topic).
