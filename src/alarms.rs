@@ -58,11 +58,11 @@ fn split(a: AlarmArgs, action: CommandAction, minutes: Option<u32>) -> anyhow::R
 
 /// Unique enough for one user's requests in flight: the time and the
 /// process id.
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     format!("{}-{}", ctower_model::wall_ms(), std::process::id())
 }
 
-async fn ask(conn: &AlarmsConn, req: &CommandRequest) -> anyhow::Result<CommandReply> {
+pub(crate) async fn ask(conn: &AlarmsConn, req: &CommandRequest) -> anyhow::Result<CommandReply> {
     let endpoint = BrokerEndpoint::from_url(&conn.broker, None)?;
     let password = match &conn.password_env {
         Some(var) => Some(std::env::var(var).with_context(|| {

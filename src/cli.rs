@@ -59,6 +59,76 @@ pub enum Command {
     /// (its `[commands]` broker): any number of viewers, each acting as
     /// its broker user.
     Tui(TuiArgs),
+    /// Request a write of a catalogue parameter (`[[control.parameters]]`)
+    /// of a running engine, as a named user, signed: it waits for a second
+    /// person's approval where the catalogue says so, then goes to the
+    /// plant and is confirmed by its read-back.
+    Set(SetArgs),
+    /// Approve another user's parameter write request (signed).
+    Approve(DecideArgs),
+    /// Reject another user's parameter write request (signed, with a reason).
+    Reject(DecideArgs),
+    /// The writable parameters of a running engine, their read-backs and
+    /// the recent write requests with their states.
+    Params(AlarmsConn),
+    /// Electronic signatures of the parameter control.
+    #[command(subcommand)]
+    Signature(SignatureCommand),
+}
+
+/// `ctower set`.
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// The asset: SITE/AREA/LINE/ASSET.
+    pub asset: String,
+    /// The catalogue's parameter name.
+    pub param: String,
+    /// The value: a number, or true/false (on/off) for a switch.
+    pub value: String,
+    /// Why (required; the audit trail keeps it).
+    #[arg(long)]
+    pub reason: String,
+    /// How to sign.
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// How to reach the engine.
+    #[command(flatten)]
+    pub conn: AlarmsConn,
+}
+
+/// `ctower approve` / `ctower reject`.
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    /// The request's id (`P000012`), as `ctower params` prints it.
+    pub request: String,
+    /// Why (required to reject).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// How to sign.
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// How to reach the engine.
+    #[command(flatten)]
+    pub conn: AlarmsConn,
+}
+
+/// Where the user's signature secret comes from.
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// Environment variable holding the user's signature secret [default:
+    /// asked on the terminal, not echoed; or the first line of stdin].
+    #[arg(long)]
+    pub signature_env: Option<String>,
+}
+
+/// `ctower signature …`.
+#[derive(Subcommand, Debug)]
+pub enum SignatureCommand {
+    /// Hash a signature secret (asked on the terminal, not echoed; or the
+    /// first line of stdin) into the salted argon2id PHC string for
+    /// `commands.users[].signature_hash`. The secret itself is stored
+    /// nowhere.
+    Hash,
 }
 
 /// `ctower tui`.

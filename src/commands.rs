@@ -25,6 +25,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report(a)) => report(&cli.log, a),
         Some(Command::Audit(crate::cli::AuditCommand::Verify(a))) => audit_verify(&cli.log, a),
         Some(Command::Alarms(a)) => crate::alarms::run(&cli.log, a),
+        Some(Command::Set(a)) => crate::params::set(&cli.log, a),
+        Some(Command::Approve(a)) => crate::params::decide(&cli.log, a, true),
+        Some(Command::Reject(a)) => crate::params::decide(&cli.log, a, false),
+        Some(Command::Params(c)) => crate::params::list(&cli.log, c),
+        Some(Command::Signature(crate::cli::SignatureCommand::Hash)) => crate::params::hash(),
         Some(Command::Tui(a)) => crate::attach::run(&cli.log, a),
     }
 }

@@ -8,6 +8,8 @@
 //! - [`output`] is the one output stage both use: the alarm engine and the
 //!   [`output::Sink`]s (journal, JSON Lines files, hooks, dashboard feed);
 //! - [`attach`] is `ctower tui`, the dashboard attached over MQTT;
+//! - [`params`] is `ctower set|approve|reject|params|signature`, remote
+//!   parameter control through the command topic;
 //! - [`pipeline`] builds what both modes share from the [`settings`];
 //! - [`journal`] is the local line-protocol journal;
 //! - [`check`] validates a configuration (`ctower check`), [`locate`] finds it.
@@ -24,6 +26,7 @@ pub mod live;
 pub mod locate;
 pub mod logs;
 pub mod output;
+pub mod params;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

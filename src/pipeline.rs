@@ -43,10 +43,16 @@ pub fn stream_config(settings: &Settings, workers: usize) -> StreamConfig {
         accum: settings.accum.clone(),
         input_capacity: settings.queue_batches,
         output_capacity: OUTPUT_QUEUE_WINDOWS,
+        // The sample rules' signals (not the stage's own, `!…`) and the
+        // parameters' read-backs.
         tee_signals: settings
             .rules
             .iter()
             .filter_map(|r| r.sample_signal().cloned())
+            .filter(|s| !s.starts_with('!'))
+            .chain(settings.write_signals())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect(),
         tee_states: settings.rules.iter().any(|r| !r.suppress_when.is_empty()),
     }

@@ -50,6 +50,28 @@ pub struct Entry {
     /// For a shelf: when it ends, RFC 3339 (a restart puts it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// Parameter records (`param_*` actions; `rule` is `param`, `scope`
+    /// the asset, `signal` the parameter, `before`/`after` the request's
+    /// states): the write request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Parameter records: the value before (the read-back when requested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// Parameter records: the value asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+    /// Whether the user signed this action with their electronic signature
+    /// (checked against its salted hash before the record was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<bool>,
+}
+
+impl Entry {
+    /// Whether this is a parameter record (not an alarm's).
+    pub fn is_param(&self) -> bool {
+        self.action.starts_with("param_")
+    }
 }
 
 #[derive(Serialize)]
@@ -89,7 +111,7 @@ pub fn last_records(
         if let Ok(e) = serde_json::from_str::<Entry>(line) {
             // A comment or a refusal changes no state (and carries no
             // shelf's end): the record before it says where the alarm is.
-            if e.action != "comment" && e.action != "refused" {
+            if e.action != "comment" && e.action != "refused" && !e.is_param() {
                 out.insert((e.rule.clone(), e.scope.clone(), e.signal.clone()), e);
             }
         }
@@ -326,6 +348,10 @@ mod tests {
             after: "ack_active".into(),
             reason: format!("checked the filler, \"jam\" #{i}"),
             until: None,
+            request: None,
+            old: None,
+            new: None,
+            signed: None,
         }
     }
 

@@ -168,6 +168,8 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         clock,
         commands,
         replies: replies_tx,
+        // Set once the sources give a way to the plants.
+        plant_link: None,
     };
     let output = output::start(plan, pipeline.outputs)?;
     let ticker = ticker::Ticker::start(ticker::TickerInputs {

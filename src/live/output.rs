@@ -7,7 +7,7 @@ use crate::journal::Journal;
 use crate::output::checkpoint;
 use crate::output::{
     BoardFeed, BoardSink, FaultPolicy, FilesSink, HooksSink, InfluxSink, JournalSink, OutputStage,
-    RunInfo,
+    PlantLink, RunInfo, StageParams,
 };
 use crate::settings::Settings;
 use anyhow::Context;
@@ -55,6 +55,8 @@ pub struct OutputPlan {
     pub console: Option<SyncSender<ctower_model::CommandReply>>,
     /// Where replies to the command topic's requests go (`None`: off).
     pub replies: Option<SyncSender<ctower_model::CommandReply>>,
+    /// The way to the plants for parameter writes (`None`: no live source).
+    pub plant_link: Option<Box<dyn PlantLink>>,
 }
 
 /// How long live mode, stopping, waits for InfluxDB to take what the
@@ -197,14 +199,38 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
     if let Some(feed) = &plan.board {
         stage = stage.with_sink(BoardSink::new(feed.clone()));
     }
+    // The trail opened and was checked above; a line that is not UTF-8
+    // is skipped like any unparsable one, not the whole trail.
+    let bytes = std::fs::read(&settings.audit_path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(control) = &settings.control {
+        let desk = ctower_control::Desk::new(control.catalogue.clone(), control.read_only);
+        let signatures = ctower_control::Signatures::new(
+            settings
+                .commands
+                .as_ref()
+                .map(|c| c.operators.signatures.clone())
+                .unwrap_or_default(),
+        );
+        stage = stage.with_params(StageParams::new(desk, signatures, plan.plant_link.take()));
+        // Requests the last run left open end, recorded; ids go on.
+        let n = stage.restore_params_from_trail(&text);
+        if n > 0 {
+            tracing::warn!(
+                requests = n,
+                "parameter requests left open by the last run ended (expired or unconfirmed)"
+            );
+        }
+        tracing::info!(
+            parameters = control.catalogue.params.len(),
+            read_only = control.read_only,
+            "parameter control on"
+        );
+    }
     if !replayed {
         // No raw-journal replay to rebuild the alarms: their last states
         // in the trail are put back (after the sinks are there: the hooks
         // learn what they were told before).
-        // The trail opened and was checked above; a line that is not UTF-8
-        // is skipped like any unparsable one, not the whole trail.
-        let bytes = std::fs::read(&settings.audit_path).unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
         let n = stage.restore_from_trail(&text);
         if n > 0 {
             tracing::info!(alarms = n, "alarm states restored from the audit trail");

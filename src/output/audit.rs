@@ -7,7 +7,7 @@
 
 use ctower_alerts::audit::{AuditTrail, Entry};
 use ctower_model::time::rfc3339_ms;
-use ctower_model::{AlarmEvent, AlarmId, AlarmState, Fault};
+use ctower_model::{AlarmEvent, AlarmId, AlarmState, Fault, ParamState};
 use std::collections::BTreeMap;
 
 /// The trail and the alarms' last states (each record's `before`).
@@ -49,6 +49,10 @@ impl StageAudit {
             after: after.as_str().to_string(),
             reason: reason.to_string(),
             until: None,
+            request: None,
+            old: None,
+            new: None,
+            signed: None,
         }
     }
 
@@ -126,6 +130,49 @@ impl StageAudit {
         Ok(())
     }
 
+    /// A parameter write request's change (`param_<what>`): `Err` when it
+    /// cannot be recorded (then it must not take effect). A change by the
+    /// engine itself (`system`: sent, expiry, confirmation) that cannot be
+    /// recorded raises the trail's fault like an alarm change.
+    pub fn param(&mut self, rec: &ParamRecord<'_>) -> std::io::Result<()> {
+        let state = |s: Option<ParamState>| s.map_or("none", ParamState::as_str).to_string();
+        let e = Entry {
+            ts: rfc3339_ms(rec.ts_ms),
+            user: rec.user.to_string(),
+            action: format!("param_{}", rec.what),
+            rule: "param".into(),
+            scope: rec.asset.to_string(),
+            signal: Some(rec.param.to_string()),
+            before: state(rec.before),
+            after: state(rec.after),
+            reason: rec.reason.to_string(),
+            until: None,
+            request: rec.request.map(str::to_string),
+            old: rec.old.map(str::to_string),
+            new: rec.new.map(str::to_string),
+            signed: rec.signed.then_some(true),
+        };
+        let system = rec.user == "system";
+        match self.trail.append(&e) {
+            Ok(_) => {
+                if system {
+                    self.error = None;
+                }
+                Ok(())
+            }
+            Err(err) => {
+                if system {
+                    self.lost += 1;
+                    if self.error.is_none() {
+                        tracing::error!(path = %self.trail.path().display(), error = %err, "cannot write the audit trail: a parameter request's change goes unrecorded");
+                    }
+                    self.error = Some(err.to_string());
+                }
+                Err(err)
+            }
+        }
+    }
+
     /// The trail's fault, while it cannot write.
     pub fn fault(&self) -> Option<Fault> {
         self.error.as_ref().map(|error| Fault {
@@ -135,4 +182,33 @@ impl StageAudit {
             lost: self.lost,
         })
     }
+}
+
+/// One parameter record ([`StageAudit::param`]).
+pub struct ParamRecord<'a> {
+    /// Who: the user, or `system` for the engine's own changes.
+    pub user: &'a str,
+    /// When (UTC ms).
+    pub ts_ms: i64,
+    /// What: `requested`, `approved`, `rejected`, `sent`, `confirmed`,
+    /// `unconfirmed`, `expired`, `refused`.
+    pub what: &'a str,
+    /// The request's id (`None`: a refused new request).
+    pub request: Option<&'a str>,
+    /// The asset.
+    pub asset: &'a str,
+    /// The parameter.
+    pub param: &'a str,
+    /// The value before (the read-back when requested).
+    pub old: Option<&'a str>,
+    /// The value asked for.
+    pub new: Option<&'a str>,
+    /// The request's state before (`None`: none yet).
+    pub before: Option<ParamState>,
+    /// Its state after.
+    pub after: Option<ParamState>,
+    /// Why: the user's reason, or what happened.
+    pub reason: &'a str,
+    /// Whether the user's signature was checked for it.
+    pub signed: bool,
 }

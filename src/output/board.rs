@@ -623,6 +623,20 @@ impl Sink for BoardSink {
         true
     }
 
+    fn params(&mut self, board: &ctower_model::ParamBoard) {
+        self.feed.put(BoardMessage {
+            topic: BoardTopic::Params,
+            payload: encode(board).ok(),
+        });
+    }
+
+    fn param_request(&mut self, id: &str, view: Option<&ctower_model::ParamRequestView>) {
+        self.feed.put(BoardMessage {
+            topic: BoardTopic::Param(id.to_string()),
+            payload: view.and_then(|v| encode(v).ok()),
+        });
+    }
+
     /// Alarms from before a restart: shown as they stand.
     fn held_alarm(&mut self, ev: &AlarmEvent) {
         self.feed.put(BoardBuilder::alarm(ev));

@@ -13,11 +13,16 @@ use std::collections::BTreeMap;
 const MAX_ID: usize = 64;
 const MAX_REASON: usize = 500;
 
-/// The users authorised to act on alarms, and their actions.
+/// The users authorised to act on alarms, and their actions; their roles
+/// and signature hashes for parameter control.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Operators {
     /// User name → the actions they may take (`list` is allowed to all of them).
     pub users: BTreeMap<String, Vec<CommandAction>>,
+    /// User name → their parameter control roles.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// User name → their signature's argon2 hash (PHC string).
+    pub signatures: BTreeMap<String, String>,
 }
 
 impl Operators {
@@ -62,6 +67,16 @@ impl OutputStage {
                 &id,
                 format!("the request id must have 1 to {MAX_ID} characters"),
             );
+        }
+        if matches!(
+            action,
+            CommandAction::Set
+                | CommandAction::Approve
+                | CommandAction::Reject
+                | CommandAction::Params
+        ) {
+            // Roles and signatures, not the alarm actions, rule these.
+            return self.param_request(&id, req, console);
         }
         if !console && !self.operators.may(&req.user, action) {
             let msg = format!(

@@ -23,6 +23,7 @@ mod files;
 mod hooks;
 mod influx;
 mod journal;
+mod params;
 
 pub use board::{BoardFeed, BoardSink};
 pub use commands::Operators;
@@ -30,6 +31,7 @@ pub use files::{FilesSink, JsonlOutputs, Summary};
 pub use hooks::HooksSink;
 pub use influx::InfluxSink;
 pub use journal::JournalSink;
+pub use params::{unconfirmed_rule, unconfirmed_rules, unconfirmed_signal, StageParams};
 
 use ctower_alerts::{AlarmEngine, Rule, SystemAlarms};
 use ctower_model::{AlarmEvent, Clock, Fault, OperatorCommand, PipelineMetrics, StreamOutput};
@@ -48,6 +50,12 @@ pub trait Sink: Send {
     fn record(&mut self, out: &StreamOutput);
     /// One alarm event (from the rules, or a system alarm).
     fn alarm(&mut self, ev: &AlarmEvent);
+    /// The writable parameters and their read-backs changed (the dashboard
+    /// shows them).
+    fn params(&mut self, _board: &ctower_model::ParamBoard) {}
+    /// A parameter write request changed (recorded in the audit trail
+    /// already); `None` with its id: the stage no longer holds it.
+    fn param_request(&mut self, _id: &str, _view: Option<&ctower_model::ParamRequestView>) {}
     /// An alarm event from before a restart, which this sink already had
     /// (a raw-journal restart computes it again): state only, no output.
     fn held_alarm(&mut self, _ev: &AlarmEvent) {}
@@ -154,6 +162,8 @@ pub struct OutputStage {
     replies: Option<std::sync::mpsc::SyncSender<ctower_model::CommandReply>>,
     /// Where the replies to the in-process dashboard's requests go.
     console_replies: Option<std::sync::mpsc::SyncSender<ctower_model::CommandReply>>,
+    /// Remote parameter control.
+    params: Option<StageParams>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -182,6 +192,7 @@ impl OutputStage {
             operators: Operators::default(),
             replies: None,
             console_replies: None,
+            params: None,
         }
     }
 
@@ -257,6 +268,7 @@ impl OutputStage {
     /// and to the others at their place in the output order
     /// ([`Self::flush_process`]).
     fn samples(&mut self, window: &WindowOutput) {
+        self.param_samples(&window.samples);
         let held = self.held();
         for obs in &window.samples {
             for ev in self.engine.sample(obs) {
@@ -475,6 +487,7 @@ impl OutputStage {
             }
             // Expired shelves first: a command then finds the alarm as it is.
             self.expire_shelves();
+            self.param_tick();
             while let Ok(command) = commands.try_recv() {
                 self.command(&command);
             }

@@ -48,7 +48,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
     let ideal_cycle_ms = products(&raw.products, &mut issues);
     let sources = sources(&raw.sources, secrets, &mut issues);
     sparkplug_hold(&sources, p.stale_after_secs, &mut issues);
-    let checked_alerts = alerts(&raw.alerts, secrets, &mut issues);
+    let mut checked_alerts = alerts(&raw.alerts, secrets, &mut issues);
     water(&raw, &mut issues);
     journal(&raw, &mut issues);
     let influx = raw
@@ -59,6 +59,25 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         .commands
         .as_ref()
         .and_then(|c| super::commands::check(c, secrets, &mut issues));
+    let control = raw
+        .control
+        .as_ref()
+        .and_then(|c| super::control::check(c, &sources, p.stale_after_secs, &mut issues));
+    if let Some(c) = &control {
+        let rules = super::control::unconfirmed_rules(c, &mut issues);
+        checked_alerts.rules.extend(rules);
+    }
+    if raw
+        .control
+        .as_ref()
+        .is_some_and(|c| !c.parameters.is_empty())
+        && raw.commands.is_none()
+    {
+        issues.push(ConfigIssue::new(
+            "control",
+            "parameter control needs [commands]: its users, roles and signatures, and the command topic",
+        ));
+    }
     let broker_bind = demo(&raw.demo, &mut issues);
     if !issues.is_empty() {
         return Err(issues);
@@ -72,6 +91,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         sources,
         alerts: checked_alerts,
         commands,
+        control,
         broker_bind,
         influx,
     };
@@ -88,6 +108,7 @@ struct Checked {
     sources: Vec<Source>,
     alerts: ctower_alerts::Alerts,
     commands: Option<super::CommandsRules>,
+    control: Option<super::ControlRules>,
     broker_bind: Option<std::net::SocketAddr>,
     influx: Option<crate::influx::InfluxRules>,
 }
@@ -500,6 +521,7 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
         }),
         influx: c.influx,
         commands: c.commands,
+        control: c.control,
         hook_outbox_budget_bytes: c.alerts.outbox_budget_bytes,
         flood: c.alerts.flood,
         rules: c.alerts.rules,

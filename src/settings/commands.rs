@@ -111,6 +111,22 @@ pub(super) fn check(
         }
         let actions = u.actions.clone().unwrap_or_else(|| ALL.to_vec());
         operators.users.insert(u.name.clone(), actions);
+        let roles = u.roles.clone().unwrap_or_default();
+        if roles.iter().any(|r| !name_ok(r)) {
+            push(
+                format!("{key}.roles"),
+                "role names are 1 to 64 of A-Z a-z 0-9 - _ .".into(),
+            );
+        }
+        operators.roles.insert(u.name.clone(), roles);
+        if let Some(h) = &u.signature_hash {
+            match ctower_control::signature::check_hash(h) {
+                Ok(()) => {
+                    operators.signatures.insert(u.name.clone(), h.clone());
+                }
+                Err(e) => push(format!("{key}.signature_hash"), e.to_string()),
+            }
+        }
     }
     if issues.len() != before {
         return None;

@@ -23,8 +23,10 @@
 
 mod checks;
 mod commands;
+mod control;
 mod influx;
 pub use commands::CommandsRules;
+pub use control::ControlRules;
 mod input;
 mod raw;
 mod schema;
@@ -85,6 +87,8 @@ pub struct Settings {
     pub influx: Option<crate::influx::InfluxRules>,
     /// The alarm command topic (`None`: off).
     pub commands: Option<CommandsRules>,
+    /// Remote parameter control (`None`: nothing is ever written).
+    pub control: Option<ControlRules>,
     /// The alarm rules.
     pub rules: Vec<Rule>,
     /// The alarm hooks.
@@ -110,6 +114,14 @@ pub struct CheckedDemo {
 }
 
 impl Settings {
+    /// The read-back signals of the parameter catalogue (filled by [control]).
+    pub fn write_signals(&self) -> std::collections::BTreeSet<std::sync::Arc<str>> {
+        self.control
+            .iter()
+            .flat_map(|c| c.catalogue.readback_signals())
+            .collect()
+    }
+
     /// Whether a source names the embedded broker (`broker_url = "embedded"`).
     pub fn uses_embedded_broker(&self) -> bool {
         self.sources

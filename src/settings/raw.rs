@@ -45,6 +45,10 @@ pub struct RawSettings {
     /// dashboard acts on alarms).
     #[serde(default)]
     pub commands: Option<CommandsConfig>,
+    /// `[control]`: remote parameter control (none: nothing is ever
+    /// written to a plant).
+    #[serde(default)]
+    pub control: Option<ControlConfig>,
     /// `[demo]`.
     #[serde(default)]
     pub demo: DemoConfig,
@@ -299,6 +303,74 @@ pub struct CommandUser {
     /// What they may do (default all: acknowledge, shelve, unshelve,
     /// comment, remove_from_service, return_to_service; `list` always).
     pub actions: Option<Vec<ctower_model::CommandAction>>,
+    /// Their roles for parameter control (`[[control.parameters]]`
+    /// `request_roles`, `approve_roles`); default none.
+    pub roles: Option<Vec<String>>,
+    /// Their electronic signature: the salted argon2id hash (PHC string)
+    /// of a secret of their own (`ctower signature hash`); required to
+    /// request, approve or reject a parameter write.
+    pub signature_hash: Option<String>,
+}
+
+/// `[control]`: remote parameter control.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Refuse every write (default false).
+    #[serde(default)]
+    pub read_only: bool,
+    /// The first level of the UNS command topics of JSON sources
+    /// (`<prefix>/<site>/<area>/<line>/<asset>/<param>`); default
+    /// `ctower-cmd`.
+    pub uns_command_prefix: Option<String>,
+    /// The writable parameters.
+    #[serde(default)]
+    pub parameters: Vec<ParamConfig>,
+}
+
+/// One `[[control.parameters]]`: a writable parameter of some assets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamConfig {
+    /// Its name (1 to 64 of A-Z a-z 0-9 - _ .).
+    pub name: String,
+    /// The assets that have it: `site/area/line/asset`, `*` for any level.
+    pub assets: Vec<String>,
+    /// The `[[sources]]` name its commands go through.
+    pub source: String,
+    /// Its unit (`%`, `degC`, `upm` …).
+    #[serde(default)]
+    pub unit: String,
+    /// `float`, `int` or `bool`.
+    #[serde(rename = "type")]
+    pub ty: ctower_model::ParamType,
+    /// Least value (numbers; required for them).
+    pub min: Option<f64>,
+    /// Greatest value (numbers; required for them).
+    pub max: Option<f64>,
+    /// Largest change in one request (numbers; default: no limit but min/max).
+    pub max_step: Option<f64>,
+    /// The signal reporting the value the plant runs with (default: `name`).
+    pub readback_signal: Option<String>,
+    /// How far the read-back may be from the value asked (default 0; floats
+    /// 0.001).
+    pub tolerance: Option<f64>,
+    /// How long the read-back may take after sending, s (default 30).
+    pub confirm_secs: Option<u64>,
+    /// How long a request waits for approval, s (default 900).
+    pub approval_secs: Option<u64>,
+    /// Least time between two requests on one asset's parameter, s
+    /// (default 60).
+    pub min_interval_secs: Option<u64>,
+    /// A read-back older than this means the source is stale, s (default
+    /// `pipeline.stale_after_secs`).
+    pub stale_secs: Option<u64>,
+    /// Roles that may request a write (at least one).
+    pub request_roles: Vec<String>,
+    /// Roles that may approve or reject (default: `request_roles`).
+    pub approve_roles: Option<Vec<String>>,
+    /// Whether a second person must approve (default true).
+    pub two_person: Option<bool>,
 }
 
 /// `[influx]`: the InfluxDB output (`crate::influx`).

@@ -1,0 +1,267 @@
+//! `[control]`, checked: the catalogue of writable parameters (README,
+//! "Parameter control").
+
+use super::raw::ControlConfig;
+use ctower_collector::config::Source;
+use ctower_control::{AssetPattern, Catalogue, ParamSpec};
+use ctower_model::{ConfigIssue, ParamType};
+
+/// The checked `[control]`.
+#[derive(Debug, Clone)]
+pub struct ControlRules {
+    /// The writable parameters.
+    pub catalogue: Catalogue,
+    /// Every write refused.
+    pub read_only: bool,
+    /// The UNS command topics' first level.
+    pub uns_command_prefix: String,
+}
+
+fn push(issues: &mut Vec<ConfigIssue>, key: String, m: String) {
+    issues.push(ConfigIssue::new(key, m));
+}
+
+fn name_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Checks `[control]` against the sources; every problem is pushed with
+/// its key.
+pub(super) fn check(
+    c: &ControlConfig,
+    sources: &[Source],
+    stale_after_secs: u64,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<ControlRules> {
+    let before = issues.len();
+    let prefix = c
+        .uns_command_prefix
+        .clone()
+        .unwrap_or_else(|| "ctower-cmd".into());
+    if prefix.is_empty() || prefix.contains(['+', '#', '\0', '/']) {
+        push(
+            issues,
+            "control.uns_command_prefix".into(),
+            "one topic level without wildcards".into(),
+        );
+    }
+    let mut params = Vec::new();
+    for (i, p) in c.parameters.iter().enumerate() {
+        let key = format!("control.parameters[{i}]");
+        if !name_ok(&p.name) {
+            push(
+                issues,
+                format!("{key}.name"),
+                "1 to 64 of A-Z a-z 0-9 - _ . (it is a topic level)".into(),
+            );
+        }
+        let mut assets = Vec::new();
+        if p.assets.is_empty() {
+            push(
+                issues,
+                format!("{key}.assets"),
+                "name at least one asset".into(),
+            );
+        }
+        for (j, a) in p.assets.iter().enumerate() {
+            match AssetPattern::parse(a) {
+                Some(pat) => assets.push(pat),
+                None => push(
+                    issues,
+                    format!("{key}.assets[{j}]"),
+                    format!("`{a}` is not `site/area/line/asset` (each level a name or `*`)"),
+                ),
+            }
+        }
+        match sources.iter().find(|s| *s.name == *p.source) {
+            None => push(
+                issues,
+                format!("{key}.source"),
+                format!("no [[sources]] is named `{}`", p.source),
+            ),
+            Some(s) if s.sparkplug.is_none() => {
+                // JSON: the command topic must not come back as telemetry.
+                let probe = format!("{prefix}/s/a/l/x/{}", p.name);
+                if s.subscriptions.iter().any(|f| topic_matches(f, &probe)) {
+                    push(
+                        issues,
+                        format!("{key}.source"),
+                        format!(
+                            "source `{}` subscribes to the command topics `{prefix}/…`: its own commands would come back as telemetry (change control.uns_command_prefix or the subscriptions)",
+                            p.source
+                        ),
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+        let numeric = p.ty != ParamType::Bool;
+        for (k, v) in [("min", p.min), ("max", p.max), ("max_step", p.max_step)] {
+            if v.is_some_and(|x| !x.is_finite()) {
+                push(issues, format!("{key}.{k}"), "a finite number".into());
+            }
+            if !numeric && v.is_some() {
+                push(
+                    issues,
+                    format!("{key}.{k}"),
+                    "a switch (`bool`) has no bounds".into(),
+                );
+            }
+        }
+        if numeric {
+            match (p.min, p.max) {
+                (Some(lo), Some(hi)) if lo > hi => {
+                    push(
+                        issues,
+                        format!("{key}.max"),
+                        format!("{hi} is below min {lo}"),
+                    );
+                }
+                (Some(_), Some(_)) => {}
+                _ => push(
+                    issues,
+                    format!("{key}.min"),
+                    "a number parameter needs both `min` and `max`".into(),
+                ),
+            }
+        }
+        if p.max_step.is_some_and(|s| s <= 0.0) {
+            push(issues, format!("{key}.max_step"), "more than 0".into());
+        }
+        if p.tolerance.is_some_and(|t| !t.is_finite() || t < 0.0) {
+            push(issues, format!("{key}.tolerance"), "0 or more".into());
+        }
+        let readback = p.readback_signal.clone().unwrap_or_else(|| p.name.clone());
+        if !name_ok(&readback) {
+            push(
+                issues,
+                format!("{key}.readback_signal"),
+                "a signal name (1 to 64 of A-Z a-z 0-9 - _ .)".into(),
+            );
+        }
+        let secs = |k: &str, v: Option<u64>, default: u64, issues: &mut Vec<ConfigIssue>| {
+            let v = v.unwrap_or(default);
+            if v == 0 || v > 86_400 {
+                issues.push(ConfigIssue::new(
+                    format!("{key}.{k}"),
+                    format!("{v} is outside 1..=86400"),
+                ));
+            }
+            v as i64 * 1000
+        };
+        let confirm_ms = secs("confirm_secs", p.confirm_secs, 30, issues);
+        let approval_ms = secs("approval_secs", p.approval_secs, 900, issues);
+        let stale_ms = secs("stale_secs", p.stale_secs, stale_after_secs, issues);
+        let min_interval_ms = p.min_interval_secs.unwrap_or(60) as i64 * 1000;
+        if p.min_interval_secs.is_some_and(|s| s > 86_400) {
+            push(
+                issues,
+                format!("{key}.min_interval_secs"),
+                "at most a day (86400)".into(),
+            );
+        }
+        let approve_roles = p
+            .approve_roles
+            .clone()
+            .unwrap_or_else(|| p.request_roles.clone());
+        for (k, roles) in [
+            ("request_roles", &p.request_roles),
+            ("approve_roles", &approve_roles),
+        ] {
+            if roles.is_empty() {
+                push(
+                    issues,
+                    format!("{key}.{k}"),
+                    "name at least one role".into(),
+                );
+            }
+            if roles.iter().any(|r| !name_ok(r)) {
+                push(
+                    issues,
+                    format!("{key}.{k}"),
+                    "role names are 1 to 64 of A-Z a-z 0-9 - _ .".into(),
+                );
+            }
+        }
+        if params
+            .iter()
+            .any(|q: &ParamSpec| *q.name == *p.name && q.assets == assets)
+        {
+            push(
+                issues,
+                format!("{key}.name"),
+                format!("`{}` is listed twice for the same assets", p.name),
+            );
+        }
+        params.push(ParamSpec {
+            name: p.name.as_str().into(),
+            assets,
+            source: p.source.clone(),
+            unit: p.unit.clone(),
+            ty: p.ty,
+            min: p.min,
+            max: p.max,
+            max_step: p.max_step,
+            readback: readback.as_str().into(),
+            tolerance: p.tolerance.unwrap_or(match p.ty {
+                ParamType::Float => 0.001,
+                _ => 0.0,
+            }),
+            confirm_ms,
+            approval_ms,
+            min_interval_ms,
+            stale_ms,
+            request_roles: p.request_roles.clone(),
+            approve_roles,
+            two_person: p.two_person.unwrap_or(true),
+        });
+    }
+    if issues.len() != before {
+        return None;
+    }
+    Some(ControlRules {
+        catalogue: Catalogue { params },
+        read_only: c.read_only,
+        uns_command_prefix: prefix,
+    })
+}
+
+/// The unconfirmed-write alarm rules of the catalogue
+/// ([`crate::output::unconfirmed_rules`]).
+pub(super) fn unconfirmed_rules(
+    c: &ControlRules,
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<ctower_alerts::Rule> {
+    crate::output::unconfirmed_rules(&c.catalogue, issues)
+}
+
+/// Whether MQTT filter `filter` matches `topic`.
+fn topic_matches(filter: &str, topic: &str) -> bool {
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (f, Some(l)) if f == l => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn filters_match_as_mqtt_does() {
+        assert!(topic_matches("#", "a/b"));
+        assert!(topic_matches("a/+/c", "a/b/c"));
+        assert!(!topic_matches("a/+/c", "a/b/c/d"));
+        assert!(topic_matches("a/#", "a/b/c/d"));
+        assert!(!topic_matches("+/+/+/+/+", "ctower-cmd/s/a/l/x/p"));
+    }
+}
