@@ -43,6 +43,8 @@
 //! refused as a whole with reasons when any part is wrong.
 
 mod physics;
+#[cfg(test)]
+mod tests;
 
 use ctower_model::ParamValue;
 use physics::Plant;
