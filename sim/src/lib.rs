@@ -15,6 +15,11 @@
 //! minutes late, beyond the pipeline's allowed lateness; the summary lists
 //! them ([`SimSummary::very_late_messages`]).
 //!
+//! Besides recordings, [`edge`] simulates a plant live: [`EdgePlant`], a
+//! pure Sparkplug B edge node with a small utility plant behind it that
+//! obeys parameter writes (NCMD/DCMD) and reports their read-back at once,
+//! for a driver to publish over MQTT.
+//!
 //! Same [`SimConfig`] → byte-identical output: all randomness comes from a
 //! seeded SplitMix64 generator, nothing depends on the wall clock, on hash
 //! map order or on threads. Records are streamed out in receive-time order
@@ -30,6 +35,7 @@
 
 mod assets;
 mod calendar;
+pub mod edge;
 mod malformed;
 mod plant;
 mod rng;
@@ -37,6 +43,10 @@ mod sink;
 mod timeline;
 mod very_late;
 
+pub use edge::{
+    AcceptedWrite, CommandMetric, CommandOutcome, EdgeCommand, EdgeConfig, EdgeError, EdgeKind,
+    EdgeMessage, EdgeMetric, EdgePlant, EdgeType, EdgeValue, Refusal, RefuseReason,
+};
 pub use plant::PRODUCTS;
 
 use ctower_model::ReplayWriter;
