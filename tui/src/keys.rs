@@ -18,7 +18,8 @@ pub enum Action {
     /// Leave the dashboard.
     Quit,
     /// Send this request to the engine (its reply comes back as an event).
-    Send(CommandRequest),
+    /// Boxed: a request is large beside the other actions.
+    Send(Box<CommandRequest>),
 }
 
 impl App {
@@ -199,7 +200,7 @@ impl App {
         req.minutes = minutes;
         req.alarm = Some(id);
         req.reason = reason;
-        Action::Send(req)
+        Action::Send(Box::new(req))
     }
 
     fn back(&mut self) {
