@@ -1247,3 +1247,38 @@ fn clicks_select_rows_in_both_tables() {
         "{text}"
     );
 }
+
+#[test]
+fn both_parameter_tables_scroll_with_the_selection_at_80x24() {
+    let mut app = fixture();
+    for n in 10..40 {
+        let mut r = param_requests()[3].clone();
+        r.id = format!("P{n:06}");
+        r.requested_ms = T0 - 60 * MIN + n * MIN;
+        app.apply(&msg(BoardTopic::Param(r.id.clone()), &r), T0);
+    }
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Right);
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Down);
+    }
+    let text = screen(&mut app, 80, 24);
+    // 38 requests, 8 rows shown, the 20th selected: 12 above, 18 below.
+    assert!(text.contains("+12 above · +18 more ↓"), "{text}");
+    assert!(text.contains("P000020 bob confirmed"), "{text}");
+    // The parameters' table scrolls too when it is short of rows.
+    let mut board = param_board(false);
+    for i in 0..12 {
+        let mut e = board.entries[0].clone();
+        e.param = format!("speed_{i:02}");
+        board.entries.push(e);
+    }
+    app.apply(&msg(BoardTopic::Params, &board), T0);
+    key(&mut app, KeyCode::Left);
+    for _ in 0..15 {
+        key(&mut app, KeyCode::Down);
+    }
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("▸ Writable parameters · +"), "{text}");
+    assert!(text.contains("filler speed_10"), "{text}");
+}
