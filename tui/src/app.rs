@@ -7,8 +7,11 @@ use ctower_model::board::{
     BoardHealth, BoardMessage, BoardTopic, EngineStatus, LineBoard, SiteBoard, SiteTrend,
     TrendPoint, BOARD_VERSION,
 };
-use ctower_model::{AlarmEvent, AlarmId, AlarmState, CommandReply, CommandRequest, Priority};
-use std::collections::BTreeMap;
+use ctower_model::{
+    AlarmEvent, AlarmId, AlarmState, CommandReply, CommandRequest, ParamEntryView,
+    ParamRequestView, Priority, Signature,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Data coverage below which a figure is marked partial.
@@ -31,11 +34,13 @@ pub enum View {
     Alarms,
     /// The pipeline's health.
     Health,
+    /// The writable parameters and the write requests.
+    Params,
 }
 
 impl View {
     /// Every view, in Tab order.
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Fleet,
         View::Site,
         View::Line,
@@ -43,6 +48,7 @@ impl View {
         View::Water,
         View::Alarms,
         View::Health,
+        View::Params,
     ];
 
     /// Its tab label.
@@ -55,6 +61,7 @@ impl View {
             View::Water => "Water",
             View::Alarms => "Alarms",
             View::Health => "Health",
+            View::Params => "Params",
         }
     }
 }
@@ -132,6 +139,23 @@ pub enum Prompt {
     Shelve(AlarmId),
     /// A comment on the alarm.
     Comment(AlarmId),
+    /// Request a write of the parameter (asset, param): "VALUE REASON".
+    SetParam(String, String),
+    /// Reject the write request: "REASON".
+    Reject(String),
+    /// The user's signature secret, before the first signed request of
+    /// the session. What is typed is kept masked in the [`App`], never in
+    /// the prompt's text.
+    Signature,
+}
+
+/// Which table of the parameter view the cursor is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamFocus {
+    /// The writable parameters.
+    Params,
+    /// The write requests.
+    Requests,
 }
 
 /// A site as known: its figures and its trend.
@@ -204,9 +228,25 @@ pub struct App {
     pub(crate) min_priority: Priority,
     pub(crate) state_filter: StateFilter,
     pub(crate) health_scroll: usize,
+    /// The parameter view's table with the cursor.
+    pub(crate) param_focus: ParamFocus,
+    /// The parameter under the cursor (asset, param).
+    pub(crate) param_sel: Option<(String, String)>,
+    /// The write request under the cursor.
+    pub(crate) request_sel: Option<String>,
+    /// The user's signature secret, kept for the session once typed
+    /// (never drawn; its `Debug` is redacted).
+    pub(crate) signature: Option<Signature>,
+    /// The signature being typed at the signature prompt (masked).
+    pub(crate) signature_typed: Signature,
+    /// The request waiting for the signature prompt, and what it is.
+    pub(crate) unsigned: Option<(CommandRequest, String)>,
+    /// Requests sent with a signature, waiting for their reply.
+    pub(crate) signed: BTreeSet<String>,
     /// The `/` filters: of the fleet (site names), of a site's lines,
-    /// of the console (alarm ids); each view keeps its own.
-    pub(crate) filters: [String; 3],
+    /// of the console (alarm ids), of the parameter view (asset/param,
+    /// request ids); each view keeps its own.
+    pub(crate) filters: [String; 4],
     pub(crate) prompt: Option<(Prompt, String)>,
     pub(crate) notice: Option<(String, bool)>,
     pub(crate) show_help: bool,
@@ -246,6 +286,13 @@ impl App {
             min_priority: Priority::Low,
             state_filter: StateFilter::All,
             health_scroll: 0,
+            param_focus: ParamFocus::Params,
+            param_sel: None,
+            request_sel: None,
+            signature: None,
+            signature_typed: Signature(String::new()),
+            unsigned: None,
+            signed: BTreeSet::new(),
             filters: Default::default(),
             prompt: None,
             notice: None,
@@ -382,14 +429,43 @@ impl App {
         }
     }
 
-    /// A reply to one of this viewer's requests.
+    /// A reply to one of this viewer's requests. A signed request's reply
+    /// carries the write request after it (shown at once, unless the feed
+    /// already brought a newer state); a signed request refused for its
+    /// signature forgets the session's signature, so the next one asks
+    /// for it again.
     pub fn on_reply(&mut self, r: &CommandReply) {
         let what = self
             .pending
             .remove(&r.id)
             .unwrap_or_else(|| "request".into());
+        let signed = self.signed.remove(&r.id);
+        if signed {
+            for req in &r.requests {
+                let newer = self
+                    .param_requests
+                    .get(&req.id)
+                    .is_none_or(|known| known.updated_ms <= req.updated_ms);
+                if newer {
+                    self.param_requests.insert(req.id.clone(), req.clone());
+                }
+            }
+        }
         if r.ok {
-            self.note(format!("{what}: done"), false);
+            let after = match (signed, r.requests.first()) {
+                (true, Some(req)) => format!(" ({} {})", req.id, req.state.as_str()),
+                _ => String::new(),
+            };
+            self.note(format!("{what}: done{after}"), false);
+        } else if signed && r.message.to_lowercase().contains("signature") {
+            self.signature = None;
+            self.note(
+                format!(
+                    "{what}: REFUSED: {}; the signature will be asked again",
+                    r.message
+                ),
+                true,
+            );
         } else {
             self.note(format!("{what}: REFUSED: {}", r.message), true);
         }
@@ -398,6 +474,7 @@ impl App {
     /// A request could not be sent.
     pub fn send_failed(&mut self, req: &CommandRequest, why: &str) {
         self.pending.remove(&req.id);
+        self.signed.remove(&req.id);
         self.note(format!("not sent: {why}"), true);
     }
 
@@ -417,6 +494,7 @@ impl App {
         match self.view {
             View::Site => 1,
             View::Alarms => 2,
+            View::Params => 3,
             _ => 0,
         }
     }
@@ -475,6 +553,13 @@ impl App {
                 .max(0)
                 .saturating_add(now_ms.saturating_sub(at).max(0)),
         )
+    }
+
+    /// The engine's clock at viewer time `now_ms`: its last status's time
+    /// plus the time since it arrived. `None` before any status.
+    pub fn engine_now_ms(&self, now_ms: i64) -> Option<i64> {
+        let (s, at) = (self.status.as_ref()?, self.status_at_ms?);
+        Some(s.ts_ms.saturating_add(now_ms.saturating_sub(at).max(0)))
     }
 
     /// Whether data published at `published_ms` is older than the
@@ -675,6 +760,60 @@ impl App {
             })
             .count();
         (n > 10).then_some(n)
+    }
+
+    /// The writable parameters passing the parameter view's filter, in
+    /// the engine's order (by asset, then name).
+    pub fn param_entries(&self) -> Vec<&ParamEntryView> {
+        let f = self.filters[3].to_lowercase();
+        self.params
+            .entries
+            .iter()
+            .filter(|e| {
+                f.is_empty()
+                    || format!("{}/{}", e.asset, e.param)
+                        .to_lowercase()
+                        .contains(&f)
+            })
+            .collect()
+    }
+
+    /// The write requests passing the parameter view's filter (on the id,
+    /// the asset/param and the requester), newest first.
+    pub fn param_request_list(&self) -> Vec<&ParamRequestView> {
+        let f = self.filters[3].to_lowercase();
+        let mut v: Vec<&ParamRequestView> = self
+            .param_requests
+            .values()
+            .filter(|r| {
+                f.is_empty()
+                    || r.id.to_lowercase().contains(&f)
+                    || format!("{}/{}", r.asset, r.param)
+                        .to_lowercase()
+                        .contains(&f)
+                    || r.requested_by.to_lowercase().contains(&f)
+            })
+            .collect();
+        // Newest first: by request time, then by the id's number (`P10`
+        // after `P9`), then by the id.
+        let num = |id: &str| {
+            id.trim_start_matches(|c: char| !c.is_ascii_digit())
+                .parse::<u64>()
+                .unwrap_or(0)
+        };
+        v.sort_by(|a, b| {
+            b.requested_ms
+                .cmp(&a.requested_ms)
+                .then_with(|| num(&b.id).cmp(&num(&a.id)))
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        v
+    }
+
+    /// Whether the session's signature is kept (typed once, not refused
+    /// since).
+    pub fn has_signature(&self) -> bool {
+        self.signature.is_some()
     }
 
     /// Listed alarms waiting for an acknowledgement.

@@ -2,9 +2,12 @@
 //! acts on alarms (k9s / htop / gitui habits). Pure: a key changes the
 //! [`App`] and may ask the loop to quit or to send a request.
 
-use crate::app::{App, FleetOrder, Prompt, StateFilter, View};
+use crate::app::{App, FleetOrder, ParamFocus, Prompt, StateFilter, View};
 use crate::ui::layout;
-use ctower_model::{AlarmId, AlarmState, CommandAction, CommandRequest, Priority};
+use ctower_model::{
+    AlarmId, AlarmState, CommandAction, CommandRequest, ParamState, ParamType, ParamValue,
+    Priority, Signature,
+};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
@@ -18,7 +21,8 @@ pub enum Action {
     /// Leave the dashboard.
     Quit,
     /// Send this request to the engine (its reply comes back as an event).
-    Send(CommandRequest),
+    /// Boxed: a request is large beside the other actions.
+    Send(Box<CommandRequest>),
 }
 
 impl App {
@@ -48,7 +52,7 @@ impl App {
             KeyCode::Esc => self.back(),
             KeyCode::Tab => self.cycle_view(1, now_ms),
             KeyCode::BackTab => self.cycle_view(-1, now_ms),
-            KeyCode::Char(c @ '1'..='7') => {
+            KeyCode::Char(c @ '1'..='8') => {
                 self.go(View::ALL[c as usize - '1' as usize], now_ms);
             }
             KeyCode::Enter => self.drill(now_ms),
@@ -63,6 +67,9 @@ impl App {
             KeyCode::Char('/') => self.prompt = Some((Prompt::Filter, self.filter().to_string())),
             KeyCode::Char('o') => self.cycle_order(),
             KeyCode::Char('a') => return self.act(CommandAction::Acknowledge, None, String::new()),
+            KeyCode::Char('s') if self.view == View::Params => self.open_set_prompt(),
+            KeyCode::Char('y') if self.view == View::Params => return self.approve(),
+            KeyCode::Char('x') if self.view == View::Params => self.open_reject_prompt(),
             KeyCode::Char('s') => self.open_alarm_prompt(true),
             KeyCode::Char('c') => self.open_alarm_prompt(false),
             KeyCode::Char('p') if self.view == View::Alarms => {
@@ -92,11 +99,14 @@ impl App {
         let Some((prompt, mut text)) = self.prompt.take() else {
             return Action::None;
         };
+        if prompt == Prompt::Signature {
+            return self.on_signature_key(key);
+        }
         match key.code {
             KeyCode::Esc => {
                 if prompt == Prompt::Filter {
                     self.filter_mut().clear();
-                    self.clamp_alarm_cursor();
+                    self.clamp_cursors();
                 }
                 return Action::None;
             }
@@ -112,7 +122,7 @@ impl App {
             self.filter_mut().clone_from(&text);
             match self.view {
                 View::Site => self.line_sel = 0,
-                View::Alarms => self.clamp_alarm_cursor(),
+                View::Alarms | View::Params => self.clamp_cursors(),
                 _ => self.fleet_sel = 0,
             }
         }
@@ -124,7 +134,7 @@ impl App {
         match prompt {
             Prompt::Filter => {
                 *self.filter_mut() = text;
-                self.clamp_alarm_cursor();
+                self.clamp_cursors();
                 Action::None
             }
             Prompt::Shelve(id) => {
@@ -152,7 +162,251 @@ impl App {
                 self.alarm_sel = Some(id);
                 self.act(CommandAction::Comment, None, text.trim().to_string())
             }
+            Prompt::SetParam(asset, param) => self.submit_set(asset, param, &text),
+            Prompt::Reject(id) => {
+                let reason = text.trim();
+                if reason.is_empty() {
+                    self.note(
+                        format!("reject {id}: a reason is required, nothing sent"),
+                        true,
+                    );
+                    return Action::None;
+                }
+                let mut req =
+                    CommandRequest::new(self.next_id(), self.user.clone(), CommandAction::Reject);
+                req.request = Some(id.clone());
+                req.reason = reason.to_string();
+                self.signed_send(req, format!("reject {id}"))
+            }
+            // Typed through `on_signature_key`, never here.
+            Prompt::Signature => Action::None,
         }
+    }
+
+    /// A key at the signature prompt: what is typed goes to the masked
+    /// secret, never to the prompt's text.
+    fn on_signature_key(&mut self, key: KeyEvent) -> Action {
+        let typed = &mut self.signature_typed.0;
+        match key.code {
+            KeyCode::Esc => {
+                typed.clear();
+                if let Some((_, what)) = self.unsigned.take() {
+                    self.note(format!("{what}: cancelled, nothing sent"), true);
+                }
+                return Action::None;
+            }
+            KeyCode::Enter => {
+                let secret = std::mem::take(typed);
+                let Some((mut req, what)) = self.unsigned.take() else {
+                    return Action::None;
+                };
+                if secret.is_empty() {
+                    self.note(format!("{what}: no signature typed, nothing sent"), true);
+                    return Action::None;
+                }
+                let sig = Signature(secret);
+                req.signature = Some(sig.clone());
+                self.signature = Some(sig);
+                return self.send_signed(req, what);
+            }
+            KeyCode::Backspace => {
+                typed.pop();
+            }
+            KeyCode::Char(c) if !c.is_control() && typed.chars().count() < 200 => typed.push(c),
+            _ => {}
+        }
+        self.prompt = Some((Prompt::Signature, String::new()));
+        Action::None
+    }
+
+    fn next_id(&mut self) -> String {
+        let id = format!("tui-{}", self.next_request);
+        self.next_request += 1;
+        id
+    }
+
+    /// Sends `req` signed with the session's signature; without one yet,
+    /// asks for it first (the request waits).
+    fn signed_send(&mut self, mut req: CommandRequest, what: String) -> Action {
+        match self.signature.clone() {
+            Some(sig) => {
+                req.signature = Some(sig);
+                self.send_signed(req, what)
+            }
+            None => {
+                self.unsigned = Some((req, what));
+                self.signature_typed.0.clear();
+                self.prompt = Some((Prompt::Signature, String::new()));
+                Action::None
+            }
+        }
+    }
+
+    fn send_signed(&mut self, req: CommandRequest, what: String) -> Action {
+        self.note(format!("{what}: sent as {}", self.user), false);
+        self.pending.insert(req.id.clone(), what);
+        self.signed.insert(req.id.clone());
+        Action::Send(Box::new(req))
+    }
+
+    /// `s` in the parameter view: the prompt for a value and a reason.
+    fn open_set_prompt(&mut self) {
+        if self.params.read_only {
+            self.note("READ-ONLY: the engine refuses every write".into(), true);
+            return;
+        }
+        if self.param_focus != ParamFocus::Params {
+            self.note("← to the parameters, ↑/↓ to one, then s".into(), true);
+            return;
+        }
+        match self.selected_entry() {
+            Some((asset, param)) => {
+                self.prompt = Some((Prompt::SetParam(asset, param), String::new()))
+            }
+            None => self.note("select a parameter with ↑/↓ first".into(), true),
+        }
+    }
+
+    /// The parameter under the cursor, when it is listed.
+    fn selected_entry(&self) -> Option<(String, String)> {
+        let sel = self.param_sel.as_ref()?;
+        self.param_entries()
+            .iter()
+            .any(|e| e.asset == sel.0 && e.param == sel.1)
+            .then(|| sel.clone())
+    }
+
+    fn submit_set(&mut self, asset: String, param: String, text: &str) -> Action {
+        let Some(entry) = self
+            .params
+            .entries
+            .iter()
+            .find(|e| e.asset == asset && e.param == param)
+            .cloned()
+        else {
+            self.note(
+                format!("set: {asset} {param} is no longer listed, nothing sent"),
+                true,
+            );
+            return Action::None;
+        };
+        let text = text.trim();
+        let (value_text, reason) = text.split_once(' ').unwrap_or((text, ""));
+        let reason = reason.trim();
+        let Some(value) = ParamValue::parse(value_text, entry.ty) else {
+            let want = match entry.ty {
+                ParamType::Bool => "on/off, true/false or 1/0",
+                ParamType::Int => "an integer",
+                ParamType::Float => "a number",
+            };
+            let shown = if value_text.is_empty() {
+                "nothing"
+            } else {
+                value_text
+            };
+            self.note(
+                format!("set {param}: `{shown}` is not {want}; type VALUE REASON, nothing sent"),
+                true,
+            );
+            return Action::None;
+        };
+        if reason.is_empty() {
+            self.note(
+                format!("set {param}: a reason is required (VALUE REASON), nothing sent"),
+                true,
+            );
+            return Action::None;
+        }
+        if entry.ty != ParamType::Bool {
+            let v = value.as_f64();
+            let below = entry.min.is_some_and(|m| v < m);
+            let above = entry.max.is_some_and(|m| v > m);
+            if below || above {
+                let range = crate::ui::range_label(&entry);
+                self.note(
+                    format!("set {param}: {value} is outside {range}, nothing sent"),
+                    true,
+                );
+                return Action::None;
+            }
+        }
+        let mut req = CommandRequest::new(self.next_id(), self.user.clone(), CommandAction::Set);
+        req.asset = Some(asset.clone());
+        req.param = Some(param.clone());
+        req.value = Some(value);
+        req.reason = reason.to_string();
+        let unit = if entry.unit.is_empty() || entry.ty == ParamType::Bool {
+            String::new()
+        } else {
+            format!(" {}", entry.unit)
+        };
+        self.signed_send(req, format!("set {asset} {param} = {value}{unit}"))
+    }
+
+    /// The write request under the cursor, when the requests have the
+    /// focus and it is listed; else says what to do.
+    fn selected_request(&mut self, key: char) -> Option<(String, ParamState, String)> {
+        if self.param_focus != ParamFocus::Requests {
+            self.note(format!("→ to the requests, ↑/↓ to one, then {key}"), true);
+            return None;
+        }
+        let found = self.request_sel.as_ref().and_then(|sel| {
+            self.param_request_list()
+                .into_iter()
+                .find(|r| r.id == *sel)
+                .map(|r| (r.id.clone(), r.state, r.requested_by.clone()))
+        });
+        if found.is_none() {
+            self.note("select a request with ↑/↓ first".into(), true);
+        }
+        found
+    }
+
+    /// `y`: approve the request under the cursor.
+    fn approve(&mut self) -> Action {
+        let Some((id, state, by)) = self.selected_request('y') else {
+            return Action::None;
+        };
+        if state != ParamState::Requested {
+            self.note(
+                format!(
+                    "{id} is {}: only a requested change waits for approval",
+                    state.as_str()
+                ),
+                true,
+            );
+            return Action::None;
+        }
+        if by == self.user {
+            self.note("you cannot approve your own request".into(), true);
+            return Action::None;
+        }
+        if self.params.read_only {
+            self.note("READ-ONLY: the engine refuses every write".into(), true);
+            return Action::None;
+        }
+        let mut req =
+            CommandRequest::new(self.next_id(), self.user.clone(), CommandAction::Approve);
+        req.request = Some(id.clone());
+        self.signed_send(req, format!("approve {id}"))
+    }
+
+    /// `x`: the prompt for the reason to reject the request under the cursor.
+    fn open_reject_prompt(&mut self) {
+        let Some((id, state, _)) = self.selected_request('x') else {
+            return;
+        };
+        if state != ParamState::Requested {
+            self.note(
+                format!(
+                    "{id} is {}: only a requested change can be rejected",
+                    state.as_str()
+                ),
+                true,
+            );
+            return;
+        }
+        self.prompt = Some((Prompt::Reject(id), String::new()));
     }
 
     fn open_alarm_prompt(&mut self, shelve: bool) {
@@ -190,8 +444,7 @@ impl App {
             self.note(format!("{id} does not wait for an acknowledgement"), true);
             return Action::None;
         }
-        let req_id = format!("tui-{}", self.next_request);
-        self.next_request += 1;
+        let req_id = self.next_id();
         let what = format!("{} {id}", action.as_str());
         self.note(format!("{what}: sent as {}", self.user), false);
         self.pending.insert(req_id.clone(), what);
@@ -199,13 +452,13 @@ impl App {
         req.minutes = minutes;
         req.alarm = Some(id);
         req.reason = reason;
-        Action::Send(req)
+        Action::Send(Box::new(req))
     }
 
     fn back(&mut self) {
         if !self.filter().is_empty() {
             self.filter_mut().clear();
-            self.clamp_alarm_cursor();
+            self.clamp_cursors();
             return;
         }
         self.view = match self.view {
@@ -218,7 +471,7 @@ impl App {
                 self.line = None;
                 View::Fleet
             }
-            View::Alarms | View::Health | View::Fleet => View::Fleet,
+            View::Alarms | View::Health | View::Params | View::Fleet => View::Fleet,
         };
     }
 
@@ -307,6 +560,9 @@ impl App {
                 self.line_sel = clamp_add(self.line_sel, dy, n);
             }
             View::Alarms => self.move_alarm_cursor(dy),
+            View::Params if dx < 0 => self.param_focus = ParamFocus::Params,
+            View::Params if dx > 0 => self.param_focus = ParamFocus::Requests,
+            View::Params => self.move_param_cursor(dy),
             View::Health => self.health_scroll = clamp_add(self.health_scroll, dy, 10_000),
             View::Line | View::Energy | View::Water => {
                 if dx != 0 {
@@ -351,6 +607,51 @@ impl App {
             Some(i) => clamp_add(i, dy, ids.len()),
         };
         self.alarm_sel = ids.into_iter().nth(next);
+    }
+
+    /// ↑/↓ in the parameter view's focused table.
+    fn move_param_cursor(&mut self, dy: isize) {
+        match self.param_focus {
+            ParamFocus::Params => {
+                let keys: Vec<(String, String)> = self
+                    .param_entries()
+                    .iter()
+                    .map(|e| (e.asset.clone(), e.param.clone()))
+                    .collect();
+                let at = self
+                    .param_sel
+                    .as_ref()
+                    .and_then(|sel| keys.iter().position(|k| k == sel));
+                self.param_sel = step_in(keys, at, dy);
+            }
+            ParamFocus::Requests => {
+                let ids: Vec<String> = self
+                    .param_request_list()
+                    .iter()
+                    .map(|r| r.id.clone())
+                    .collect();
+                let at = self
+                    .request_sel
+                    .as_ref()
+                    .and_then(|sel| ids.iter().position(|id| id == sel));
+                self.request_sel = step_in(ids, at, dy);
+            }
+        }
+    }
+
+    /// Drops selections the filters no longer list.
+    fn clamp_cursors(&mut self) {
+        self.clamp_alarm_cursor();
+        if self.selected_entry().is_none() {
+            self.param_sel = None;
+        }
+        let listed = self
+            .request_sel
+            .as_ref()
+            .is_some_and(|sel| self.param_request_list().iter().any(|r| r.id == *sel));
+        if !listed {
+            self.request_sel = None;
+        }
     }
 
     fn clamp_alarm_cursor(&mut self) {
@@ -401,6 +702,31 @@ impl App {
                             }
                         }
                     }
+                    View::Params => {
+                        let body = layout::areas(self, screen, now_ms).body;
+                        let a = layout::param_areas(self, body);
+                        if let Some(i) = layout::table_row_at(a.params, pos) {
+                            let first = layout::param_offset(self, a.params);
+                            let key = self
+                                .param_entries()
+                                .get(first + i)
+                                .map(|e| (e.asset.clone(), e.param.clone()));
+                            if key.is_some() {
+                                self.param_focus = ParamFocus::Params;
+                                self.param_sel = key;
+                            }
+                        } else if let Some(i) = layout::table_row_at(a.requests, pos) {
+                            let first = layout::request_offset(self, a.requests);
+                            let id = self
+                                .param_request_list()
+                                .get(first + i)
+                                .map(|r| r.id.clone());
+                            if id.is_some() {
+                                self.param_focus = ParamFocus::Requests;
+                                self.request_sel = id;
+                            }
+                        }
+                    }
                     View::Alarms => {
                         let body = layout::areas(self, screen, now_ms).body;
                         let rows = layout::table_rows(layout::alarm_table(body).height);
@@ -421,6 +747,18 @@ impl App {
         }
         Action::None
     }
+}
+
+/// The item `dy` rows from `at` (the first one when none is selected).
+fn step_in<T>(items: Vec<T>, at: Option<usize>, dy: isize) -> Option<T> {
+    if items.is_empty() {
+        return None;
+    }
+    let next = match at {
+        None => 0,
+        Some(i) => clamp_add(i, dy, items.len()),
+    };
+    items.into_iter().nth(next)
 }
 
 fn clamp_add(i: usize, d: isize, n: usize) -> usize {

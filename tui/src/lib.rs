@@ -2,8 +2,10 @@
 //! staff: the fleet of sites at a glance (OEE of the shift so far, power,
 //! energy per unit, water, alarms, freshness), a site's lines, losses and
 //! downtime reasons, a line's state timeline, a site's energy and water,
-//! the alarm console (acknowledge, shelve, comment) and the pipeline's
-//! health.
+//! the alarm console (acknowledge, shelve, comment), the pipeline's
+//! health, and the writable parameters with their write requests
+//! (request, approve, reject; each signed with the user's signature,
+//! asked once per session).
 //!
 //! It reads the engine's dashboard feed ([`ctower_model::board`]): over
 //! MQTT when attached to a running engine (`ctower tui --broker …`), or

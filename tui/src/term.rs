@@ -264,7 +264,7 @@ pub fn run_viewer(mut app: App, link: Link) -> Result<(), TuiError> {
                 return Ok(());
             }
             Action::Send(req) => {
-                if let Err(why) = send(req.clone()) {
+                if let Err(why) = send((*req).clone()) {
                     app.send_failed(&req, &why);
                 }
             }

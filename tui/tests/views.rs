@@ -1,7 +1,9 @@
 //! Snapshot tests of every view at 80×24 and 160×48 from one fixed state
 //! (TestBackend + insta), with stale data, a disconnected engine and an
 //! alarm flood; and style checks, so a priority or a stale mark is seen
-//! in its style, not only in its characters.
+//! in its style, not only in its characters. The parameter view's keys
+//! (set, approve, reject, the session's signature) are tested here too,
+//! on the same state.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
 use ctower_model::board::{
@@ -10,10 +12,11 @@ use ctower_model::board::{
 };
 use ctower_model::kpi::{KpiRatios, KpiSums};
 use ctower_model::{
-    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, Level, OutboxStatus, PipelineMetrics,
-    Priority,
+    AlarmEvent, AlarmEventKind, AlarmState, AssetKey, CommandAction, CommandReply, Level,
+    OutboxStatus, ParamBoard, ParamEntryView, ParamRequestView, ParamState, ParamType, ParamValue,
+    PipelineMetrics, Priority, Signature,
 };
-use ctower_tui::{render, App, LinkState, Theme};
+use ctower_tui::{render, Action, App, LinkState, Theme};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Modifier;
@@ -294,8 +297,252 @@ fn health() -> BoardMessage {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    asset: &str,
+    param: &str,
+    unit: &str,
+    ty: ParamType,
+    range: Option<(f64, f64, f64)>,
+    two_person: bool,
+    value: Option<ParamValue>,
+    value_ms: Option<i64>,
+    in_flight: &str,
+) -> ParamEntryView {
+    ParamEntryView {
+        asset: asset.into(),
+        param: param.into(),
+        unit: unit.into(),
+        ty,
+        min: range.map(|r| r.0),
+        max: range.map(|r| r.1),
+        max_step: range.map(|r| r.2),
+        two_person,
+        request_roles: vec!["operator".into()],
+        approve_roles: vec!["supervisor".into()],
+        value,
+        value_ms,
+        in_flight: (!in_flight.is_empty()).then(|| in_flight.to_string()),
+    }
+}
+
+const FILLER: &str = "basel/packaging/line-1/filler";
+const CONVEYOR: &str = "basel/packaging/line-2/conveyor";
+const RO: &str = "basel/utilities/ro/ro-1";
+const OVEN: &str = "lyon/ovens/line-1/oven-2";
+
+/// The writable parameters: a fresh float, a switch, a stale float (9
+/// minutes old, limit 3), an integer with no read-back yet.
+fn param_board(read_only: bool) -> ParamBoard {
+    ParamBoard {
+        read_only,
+        entries: vec![
+            entry(
+                FILLER,
+                "speed",
+                "%",
+                ParamType::Float,
+                Some((0.0, 100.0, 10.0)),
+                true,
+                Some(ParamValue::Float(75.0)),
+                Some(T0 - 20_000),
+                "P000007",
+            ),
+            entry(
+                CONVEYOR,
+                "enabled",
+                "",
+                ParamType::Bool,
+                None,
+                false,
+                Some(ParamValue::Bool(true)),
+                Some(T0 - 5_000),
+                "P000006",
+            ),
+            entry(
+                RO,
+                "recovery_setpoint",
+                "%",
+                ParamType::Float,
+                Some((50.0, 85.0, 10.0)),
+                true,
+                Some(ParamValue::Float(74.0)),
+                Some(T0 - 9 * MIN),
+                "P000005",
+            ),
+            entry(
+                OVEN,
+                "temperature_setpoint",
+                "°C",
+                ParamType::Int,
+                Some((150.0, 250.0, 25.0)),
+                true,
+                None,
+                None,
+                "P000008",
+            ),
+        ],
+    }
+}
+
+/// A write request: `n` minutes after the first, by `by`.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    n: i64,
+    asset: &str,
+    param: &str,
+    unit: &str,
+    old: Option<ParamValue>,
+    new: ParamValue,
+    state: ParamState,
+    by: &str,
+    decided_by: Option<&str>,
+    deadline_ms: Option<i64>,
+    note: &str,
+) -> ParamRequestView {
+    let requested_ms = T0 - 120 * MIN + n * 10 * MIN;
+    ParamRequestView {
+        id: format!("P{n:06}"),
+        asset: asset.into(),
+        param: param.into(),
+        unit: unit.into(),
+        old,
+        new,
+        state,
+        requested_by: by.into(),
+        reason: format!("reason of request {n}"),
+        decided_by: decided_by.map(str::to_string),
+        two_person: !matches!(new, ParamValue::Bool(_)),
+        requested_ms,
+        updated_ms: requested_ms + MIN,
+        deadline_ms,
+        readback: None,
+        note: note.into(),
+    }
+}
+
+/// One request in each state (and a second requested one, alice's own).
+fn param_requests() -> Vec<ParamRequestView> {
+    use ParamState as S;
+    use ParamValue::{Bool, Float, Int};
+    vec![
+        request(
+            1,
+            RO,
+            "recovery_setpoint",
+            "%",
+            Some(Float(72.0)),
+            Float(78.0),
+            S::Expired,
+            "carol",
+            None,
+            None,
+            "nobody approved it within 30m",
+        ),
+        request(
+            2,
+            OVEN,
+            "temperature_setpoint",
+            "°C",
+            Some(Int(180)),
+            Int(230),
+            S::Rejected,
+            "bob",
+            Some("alice"),
+            None,
+            "rejected: step too large",
+        ),
+        request(
+            3,
+            FILLER,
+            "speed",
+            "%",
+            Some(Float(70.0)),
+            Float(75.0),
+            S::Unconfirmed,
+            "alice",
+            Some("bob"),
+            None,
+            "no read-back of 75 within 60s; alarm raised",
+        ),
+        request(
+            4,
+            CONVEYOR,
+            "enabled",
+            "",
+            Some(Bool(false)),
+            Bool(true),
+            S::Confirmed,
+            "bob",
+            None,
+            None,
+            "read-back true",
+        ),
+        request(
+            5,
+            RO,
+            "recovery_setpoint",
+            "%",
+            Some(Float(74.0)),
+            Float(76.0),
+            S::Sent,
+            "alice",
+            Some("bob"),
+            Some(T0 + 45_000),
+            "sent as DCMD",
+        ),
+        request(
+            6,
+            CONVEYOR,
+            "enabled",
+            "",
+            Some(Bool(true)),
+            Bool(false),
+            S::Approved,
+            "bob",
+            None,
+            None,
+            "",
+        ),
+        request(
+            7,
+            FILLER,
+            "speed",
+            "%",
+            Some(Float(75.0)),
+            Float(82.0),
+            S::Requested,
+            "bob",
+            None,
+            Some(T0 + 14 * MIN + 30_000),
+            "",
+        ),
+        request(
+            8,
+            OVEN,
+            "temperature_setpoint",
+            "°C",
+            None,
+            Int(200),
+            S::Requested,
+            "alice",
+            None,
+            Some(T0 + 29 * MIN),
+            "",
+        ),
+    ]
+}
+
+fn with_params(app: &mut App, read_only: bool) {
+    app.apply(&msg(BoardTopic::Params, &param_board(read_only)), T0);
+    for r in param_requests() {
+        app.apply(&msg(BoardTopic::Param(r.id.clone()), &r), T0);
+    }
+}
+
 /// The fixed state: five sites (cork stale), lines, trends, four alarms,
-/// health, the engine online at T0.
+/// health, writable parameters and their requests, the engine online at
+/// T0.
 fn fixture() -> App {
     let mut app = App::new("ctower", "alice").attached("mqtts://tower.example:8883", 1_600);
     app.set_link(LinkState::Up);
@@ -315,6 +562,7 @@ fn fixture() -> App {
     {
         app.apply(&alarm(i, site, p, s, T0 - (i as i64 + 1) * 5 * MIN), T0);
     }
+    with_params(&mut app, false);
     app
 }
 
@@ -567,7 +815,7 @@ fn every_view_draws_at_every_size_down_to_one_cell() {
             T0,
         );
     }
-    let keys = ['1', '2', '3', '4', '5', '6', '7', '?'];
+    let keys = ['1', '2', '3', '4', '5', '6', '7', '8', '?'];
     for (w, h) in [
         (1, 1),
         (2, 3),
@@ -613,4 +861,424 @@ fn every_view_draws_at_every_size_down_to_one_cell() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------
+// The parameter view.
+
+fn act(app: &mut App, code: KeyCode) -> Action {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE), T0)
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        assert_eq!(act(app, KeyCode::Char(c)), Action::None);
+    }
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    draw(app, w, h, T0).backend().to_string()
+}
+
+fn notice(app: &App) -> String {
+    app.notice().map(|(n, _)| n.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn params_view() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    assert_eq!(app.view(), ctower_tui::View::Params);
+    // The second request (bob's, waiting for approval) under the cursor.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    both_sizes("params", &mut app, T0);
+}
+
+#[test]
+fn params_view_read_only() {
+    let mut app = fixture();
+    with_params(&mut app, true);
+    key(&mut app, KeyCode::Char('8'));
+    let t = draw(&mut app, 80, 24, T0);
+    insta::assert_snapshot!("params_read_only_80x24", t.backend());
+    // `s` is refused here: the engine would refuse it anyway.
+    key(&mut app, KeyCode::Down);
+    assert_eq!(act(&mut app, KeyCode::Char('s')), Action::None);
+    assert!(notice(&app).contains("READ-ONLY"), "{}", notice(&app));
+    assert!(!screen(&mut app, 80, 24).contains("VALUE REASON:"));
+}
+
+#[test]
+fn request_states_and_stale_values_have_their_styles() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    for mono in [false, true] {
+        app.set_screen(ratatui::layout::Rect::new(0, 0, 160, 48));
+        let mut t = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        t.draw(|f| render(f, &app, T0, Theme { mono })).unwrap();
+        let buf = t.backend().buffer().clone();
+        let unconfirmed = buf[find(&t, "UNCONFIRMED")].style();
+        assert!(
+            unconfirmed
+                .add_modifier
+                .contains(Modifier::BOLD | Modifier::REVERSED),
+            "{unconfirmed:?}"
+        );
+        let expired = buf[find(&t, "expired")].style();
+        assert!(expired.add_modifier.contains(Modifier::DIM), "{expired:?}");
+        let (x, y) = find(&t, "requested ");
+        let requested = buf[(x, y)].style();
+        assert!(
+            requested.add_modifier.contains(Modifier::BOLD),
+            "{requested:?}"
+        );
+        let confirmed = buf[find(&t, "confirmed")].style();
+        assert!(
+            !confirmed
+                .add_modifier
+                .intersects(Modifier::BOLD | Modifier::REVERSED | Modifier::DIM),
+            "{confirmed:?}"
+        );
+        // The stale read-back: labelled with its age and dimmed, value too.
+        let stale = buf[find(&t, "STALE 9m00s")].style();
+        assert!(stale.add_modifier.contains(Modifier::DIM), "{stale:?}");
+        let stale_value = buf[find(&t, "74 %")].style();
+        assert!(stale_value.add_modifier.contains(Modifier::DIM));
+        let fresh_value = buf[find(&t, "75 %")].style();
+        assert!(!fresh_value.add_modifier.contains(Modifier::DIM));
+        if mono {
+            for cell in buf.content() {
+                let s = cell.style();
+                assert!(
+                    matches!(s.fg, None | Some(ratatui::style::Color::Reset))
+                        && matches!(s.bg, None | Some(ratatui::style::Color::Reset)),
+                    "monochrome: no colour, got {s:?} at `{}`",
+                    cell.symbol()
+                );
+            }
+        } else {
+            assert!(unconfirmed.fg.is_some());
+        }
+    }
+}
+
+#[test]
+fn set_asks_the_signature_once_then_sends_the_value_and_the_reason() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    // The RO unit's recovery setpoint: the third parameter.
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Down);
+    }
+    assert_eq!(act(&mut app, KeyCode::Char('s')), Action::None);
+    assert!(screen(&mut app, 160, 48).contains(&format!(
+        "set {RO} recovery_setpoint (float, %) — VALUE REASON:"
+    )));
+    type_text(&mut app, "80 raise recovery");
+    // Not sent yet: the signature first.
+    assert_eq!(act(&mut app, KeyCode::Enter), Action::None);
+    assert!(screen(&mut app, 80, 24).contains("signature for alice: "));
+    type_text(&mut app, "Zq9-secret");
+    assert!(screen(&mut app, 80, 24).contains("signature for alice: **********█"));
+    let Action::Send(req) = act(&mut app, KeyCode::Enter) else {
+        panic!("a set request");
+    };
+    assert_eq!(req.action, CommandAction::Set);
+    assert_eq!(req.user, "alice");
+    assert_eq!(req.asset.as_deref(), Some(RO));
+    assert_eq!(req.param.as_deref(), Some("recovery_setpoint"));
+    assert_eq!(req.value, Some(ParamValue::Float(80.0)));
+    assert_eq!(req.reason, "raise recovery");
+    assert_eq!(req.signature, Some(Signature("Zq9-secret".into())));
+    // The next one is signed at once.
+    key(&mut app, KeyCode::Char('s'));
+    type_text(&mut app, "81 a bit more");
+    let Action::Send(again) = act(&mut app, KeyCode::Enter) else {
+        panic!("signed with the kept signature");
+    };
+    assert_eq!(again.signature, Some(Signature("Zq9-secret".into())));
+    assert_ne!(again.id, req.id);
+}
+
+#[test]
+fn a_bad_value_a_missing_reason_or_a_value_out_of_range_sends_nothing() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Down);
+    }
+    for (typed, why) in [
+        ("abc raise recovery", "`abc` is not a number"),
+        ("80", "a reason is required"),
+        ("95 beyond the range", "outside 50–85"),
+        ("", "`nothing` is not a number"),
+    ] {
+        key(&mut app, KeyCode::Char('s'));
+        type_text(&mut app, typed);
+        assert_eq!(act(&mut app, KeyCode::Enter), Action::None, "{typed}");
+        let n = notice(&app);
+        assert!(
+            n.contains(why) && n.contains("nothing sent"),
+            "{typed}: {n}"
+        );
+        // No signature prompt either: the prompt is closed.
+        assert!(!screen(&mut app, 80, 24).contains("signature for"));
+    }
+    // A switch takes on/off; an integer no fraction.
+    key(&mut app, KeyCode::Home);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('s'));
+    type_text(&mut app, "maybe stop the conveyor");
+    assert_eq!(act(&mut app, KeyCode::Enter), Action::None);
+    assert!(notice(&app).contains("on/off"), "{}", notice(&app));
+    // Esc cancels the prompt.
+    key(&mut app, KeyCode::Char('s'));
+    type_text(&mut app, "off");
+    assert_eq!(act(&mut app, KeyCode::Esc), Action::None);
+    assert!(!screen(&mut app, 80, 24).contains("VALUE REASON:"));
+    assert_eq!(act(&mut app, KeyCode::Enter), Action::None);
+}
+
+#[test]
+fn approve_and_reject_act_on_the_selected_request_but_not_on_ones_own() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    // From the parameters' table, `y` says where to go.
+    assert_eq!(act(&mut app, KeyCode::Char('y')), Action::None);
+    assert!(notice(&app).contains("→ to the requests"));
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    // P000008 is alice's own: not sent.
+    assert!(screen(&mut app, 80, 24).contains("P000008 alice requested"));
+    assert_eq!(act(&mut app, KeyCode::Char('y')), Action::None);
+    assert_eq!(notice(&app), "you cannot approve your own request");
+    assert!(!screen(&mut app, 80, 24).contains("signature for"));
+    // P000007 is bob's: approved, after the signature.
+    key(&mut app, KeyCode::Down);
+    assert_eq!(act(&mut app, KeyCode::Char('y')), Action::None);
+    type_text(&mut app, "Zq9-secret");
+    let Action::Send(approve) = act(&mut app, KeyCode::Enter) else {
+        panic!("an approval");
+    };
+    assert_eq!(approve.action, CommandAction::Approve);
+    assert_eq!(approve.request.as_deref(), Some("P000007"));
+    assert_eq!(approve.signature, Some(Signature("Zq9-secret".into())));
+    // Reject: a reason is required.
+    key(&mut app, KeyCode::Char('x'));
+    assert!(screen(&mut app, 80, 24).contains("reject P000007 — REASON:"));
+    assert_eq!(act(&mut app, KeyCode::Enter), Action::None);
+    assert!(notice(&app).contains("a reason is required"));
+    key(&mut app, KeyCode::Char('x'));
+    type_text(&mut app, "step too large");
+    let Action::Send(reject) = act(&mut app, KeyCode::Enter) else {
+        panic!("a rejection");
+    };
+    assert_eq!(reject.action, CommandAction::Reject);
+    assert_eq!(reject.request.as_deref(), Some("P000007"));
+    assert_eq!(reject.reason, "step too large");
+    assert!(reject.signature.is_some());
+    // Only a requested change is approved or rejected.
+    key(&mut app, KeyCode::Down);
+    assert_eq!(act(&mut app, KeyCode::Char('y')), Action::None);
+    assert!(
+        notice(&app).contains("P000006 is approved"),
+        "{}",
+        notice(&app)
+    );
+    assert_eq!(act(&mut app, KeyCode::Char('x')), Action::None);
+    assert!(!screen(&mut app, 80, 24).contains("REASON:"));
+}
+
+#[test]
+fn the_signature_is_never_drawn_nor_in_debug_output() {
+    const SECRET: &str = "Zq9-very-secret";
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('y'));
+    let check = |app: &mut App| {
+        for view in ['1', '2', '3', '4', '5', '6', '7', '8', '?'] {
+            let mut a = app.clone();
+            // While the prompt is open a digit is typed into it: draw it as
+            // it is, then every view once it is closed.
+            for (w, h) in [(80, 24), (160, 48)] {
+                let text = screen(&mut a, w, h);
+                assert!(!text.contains("Zq9"), "{text}");
+            }
+            if !a.has_signature() {
+                continue;
+            }
+            key(&mut a, KeyCode::Char(view));
+            for (w, h) in [(80, 24), (160, 48), (250, 80)] {
+                let text = screen(&mut a, w, h);
+                assert!(!text.contains("Zq9"), "view {view}: {text}");
+            }
+        }
+        let debug = format!("{app:?}");
+        assert!(!debug.contains("Zq9"), "{debug}");
+    };
+    type_text(&mut app, SECRET);
+    check(&mut app);
+    let Action::Send(req) = act(&mut app, KeyCode::Enter) else {
+        panic!("an approval");
+    };
+    assert!(format!("{req:?}").contains("Signature(***)"));
+    check(&mut app);
+    assert!(app.has_signature());
+}
+
+#[test]
+fn a_refusal_for_the_signature_forgets_it_and_other_refusals_keep_it() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('y'));
+    type_text(&mut app, "wrong");
+    let Action::Send(req) = act(&mut app, KeyCode::Enter) else {
+        panic!("an approval");
+    };
+    // Refused for another reason: the signature is kept.
+    app.on_reply(&CommandReply::new(
+        req.id.clone(),
+        false,
+        "user `alice` may not approve here",
+    ));
+    assert!(app.has_signature());
+    let Action::Send(req) = act(&mut app, KeyCode::Char('y')) else {
+        panic!("signed at once");
+    };
+    // Refused for the signature: forgotten, asked again.
+    app.on_reply(&CommandReply::new(
+        req.id.clone(),
+        false,
+        "the signature of `alice` does not match",
+    ));
+    assert!(!app.has_signature());
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains(
+            "REFUSED: the signature of `alice` does not match; the signature will be asked again"
+        ),
+        "{text}"
+    );
+    assert_eq!(act(&mut app, KeyCode::Char('y')), Action::None);
+    assert!(screen(&mut app, 80, 24).contains("signature for alice: "));
+    // Esc at the signature prompt sends nothing.
+    type_text(&mut app, "abc");
+    assert_eq!(act(&mut app, KeyCode::Esc), Action::None);
+    assert!(notice(&app).contains("cancelled, nothing sent"));
+    assert!(!app.has_signature());
+}
+
+#[test]
+fn a_reply_shows_the_request_after_it() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('s'));
+    type_text(&mut app, "80 trial batch");
+    key(&mut app, KeyCode::Enter);
+    type_text(&mut app, "pw");
+    let Action::Send(req) = act(&mut app, KeyCode::Enter) else {
+        panic!("a set");
+    };
+    let mut reply = CommandReply::new(req.id, true, "requested");
+    let mut after = param_requests()[6].clone();
+    after.id = "P000009".into();
+    after.requested_ms = T0;
+    after.requested_by = "alice".into();
+    after.new = ParamValue::Float(80.0);
+    reply.requests = vec![after];
+    app.on_reply(&reply);
+    assert!(
+        notice(&app).ends_with(": done (P000009 requested)"),
+        "{}",
+        notice(&app)
+    );
+    let text = screen(&mut app, 160, 48);
+    assert!(text.contains("P000009"), "{text}");
+}
+
+#[test]
+fn clicks_select_rows_in_both_tables() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    let click = |app: &mut App, (x, y): (u16, u16)| {
+        app.on_mouse(
+            ratatui::crossterm::event::MouseEvent {
+                kind: ratatui::crossterm::event::MouseEventKind::Down(
+                    ratatui::crossterm::event::MouseButton::Left,
+                ),
+                column: x,
+                row: y,
+                modifiers: KeyModifiers::NONE,
+            },
+            ratatui::layout::Rect::new(0, 0, 80, 24),
+            T0,
+        );
+    };
+    // The tab.
+    key(&mut app, KeyCode::Char('1'));
+    let t = draw(&mut app, 80, 24, T0);
+    click(&mut app, find(&t, "8 Params"));
+    assert_eq!(app.view(), ctower_tui::View::Params);
+    // A request's row: `x` rejects that one.
+    let t = draw(&mut app, 80, 24, T0);
+    // (The first `P000007 ` on screen is the request's id: the
+    // parameters' table has it last in its row.)
+    click(&mut app, find(&t, "P000007 "));
+    key(&mut app, KeyCode::Char('x'));
+    assert!(screen(&mut app, 80, 24).contains("reject P000007 — REASON:"));
+    key(&mut app, KeyCode::Esc);
+    // A parameter's row: `s` sets that one.
+    let t = draw(&mut app, 80, 24, T0);
+    let (_, y) = find(&t, "74 %");
+    click(&mut app, (3, y));
+    key(&mut app, KeyCode::Char('s'));
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        text.contains("set basel/utilities/ro/ro-1 recovery_setpoint"),
+        "{text}"
+    );
+}
+
+#[test]
+fn both_parameter_tables_scroll_with_the_selection_at_80x24() {
+    let mut app = fixture();
+    for n in 10..40 {
+        let mut r = param_requests()[3].clone();
+        r.id = format!("P{n:06}");
+        r.requested_ms = T0 - 60 * MIN + n * MIN;
+        app.apply(&msg(BoardTopic::Param(r.id.clone()), &r), T0);
+    }
+    key(&mut app, KeyCode::Char('8'));
+    key(&mut app, KeyCode::Right);
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Down);
+    }
+    let text = screen(&mut app, 80, 24);
+    // 38 requests, 8 rows shown, the 20th selected: 12 above, 18 below.
+    assert!(text.contains("+12 above · +18 more ↓"), "{text}");
+    assert!(text.contains("P000020 bob confirmed"), "{text}");
+    // The parameters' table scrolls too when it is short of rows.
+    let mut board = param_board(false);
+    for i in 0..12 {
+        let mut e = board.entries[0].clone();
+        e.param = format!("speed_{i:02}");
+        board.entries.push(e);
+    }
+    app.apply(&msg(BoardTopic::Params, &board), T0);
+    key(&mut app, KeyCode::Left);
+    for _ in 0..15 {
+        key(&mut app, KeyCode::Down);
+    }
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("▸ Writable parameters · +"), "{text}");
+    assert!(text.contains("filler speed_10"), "{text}");
 }

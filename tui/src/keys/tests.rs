@@ -50,7 +50,14 @@ fn esc_goes_back_a_level_and_q_quits() {
     assert_eq!(app.view(), View::Site);
     press(&mut app, KeyCode::BackTab);
     press(&mut app, KeyCode::BackTab);
+    // Back from the first view wraps round to the last one.
+    assert_eq!(app.view(), View::Params);
+    press(&mut app, KeyCode::BackTab);
     assert_eq!(app.view(), View::Health);
+    press(&mut app, KeyCode::Char('8'));
+    assert_eq!(app.view(), View::Params);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.view(), View::Fleet);
     // Help: any key closes it, then q quits.
     press(&mut app, KeyCode::Char('?'));
     assert!(app.show_help);

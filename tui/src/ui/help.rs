@@ -8,11 +8,13 @@ use ratatui::Frame;
 
 const HELP: &[&str] = &[
     "Keys",
-    "  1–7 Tab Shift-Tab  views: fleet site line energy water alarms health",
+    "  1–8 Tab Shift-Tab  views: fleet site line energy water alarms health params",
     "  ↑↓←→ hjkl PgUp PgDn  move · Enter  drill in (fleet→site→line) · Esc  back",
     "  /  filter (Esc clears) · o  order, sort · q  quit · mouse: tabs, tiles, rows",
     "  Alarm console: a acknowledge · s shelve (MINUTES REASON) · c comment",
     "                 p minimum priority · f state filter",
+    "  Params: ←→ parameters/requests · s set (VALUE REASON) · y approve · x reject",
+    "          each write is signed: your signature is asked once per session",
     "Marks",
     "  STALE 3m05s  older than the engine's freshness limit: dimmed, never current",
     "  ~  partial: under 90 % of the asset-time had data, or the shift began",
@@ -22,6 +24,9 @@ const HELP: &[&str] = &[
     "  —  unknown (no data), never zero",
     "  URG HI MED LOW  alarm priorities · UNACK ACTIVE in bold",
     "  DISCONNECTED  no heartbeat from the engine: figures are the last known",
+    "Requests: requested (bold) waits for a second person until its deadline ·",
+    "  approved · sent: published, waits for the read-back · confirmed: it matched",
+    "  UNCONFIRMED: no read-back in time, alarm raised · rejected, expired: dimmed",
     "Figures are of the shift so far unless a title says otherwise.",
     "Any key closes this help.",
 ];

@@ -39,7 +39,8 @@ pub(crate) fn tab_label(app: &App, v: View, i: usize) -> String {
     }
 }
 
-/// The view whose tab is at `pos`.
+/// The view whose tab is at `pos` (the tabs are drawn side by side, each
+/// padded by a space, so the eight fit in 80 columns).
 pub(crate) fn tab_at(app: &App, screen: Rect, pos: Position) -> Option<View> {
     if pos.y != screen.y + 1 {
         return None;
@@ -50,7 +51,7 @@ pub(crate) fn tab_at(app: &App, screen: Rect, pos: Position) -> Option<View> {
         if pos.x >= x && pos.x < x + w {
             return Some(*v);
         }
-        x += w + 1;
+        x += w;
     }
     None
 }
@@ -196,4 +197,79 @@ impl InnerHeight for Rect {
             ..self
         }
     }
+}
+
+/// The parameter view's parts: its header line, the parameters' table,
+/// the requests' table, the detail of the selected row.
+pub(crate) struct ParamAreas {
+    pub header: Rect,
+    pub params: Rect,
+    pub requests: Rect,
+    pub detail: Rect,
+}
+
+/// Splits the parameter view's `body`: the parameters' table as tall as
+/// its rows (at most half of the tables' room), the requests the rest.
+pub(crate) fn param_areas(app: &App, body: Rect) -> ParamAreas {
+    let header = Rect {
+        height: 1.min(body.height),
+        ..body
+    };
+    let detail_h = if body.height >= 30 { 4 } else { 2 };
+    let rest_h = body.height.saturating_sub(1).saturating_sub(detail_h);
+    let want = u16::try_from(app.param_entries().len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(3);
+    let params_h = want.min(rest_h / 2).max(4).min(rest_h);
+    let params = Rect {
+        y: body.y + header.height,
+        height: params_h,
+        ..body
+    };
+    let requests = Rect {
+        y: params.y + params_h,
+        height: rest_h - params_h,
+        ..body
+    };
+    let detail = Rect {
+        y: requests.y + requests.height,
+        height: body
+            .height
+            .saturating_sub(header.height + params_h + requests.height),
+        ..body
+    };
+    ParamAreas {
+        header,
+        params,
+        requests,
+        detail,
+    }
+}
+
+/// The data row (0-based, before the scroll offset) at `pos` in a
+/// bordered table with a header row drawn in `table`.
+pub(crate) fn table_row_at(table: Rect, pos: Position) -> Option<usize> {
+    if !table.contains(pos) || pos.y < table.y + 2 || pos.y + 1 >= table.y + table.height {
+        return None;
+    }
+    Some(usize::from(pos.y - table.y - 2))
+}
+
+/// The parameters' first row shown in `table` (the selected one visible).
+pub(crate) fn param_offset(app: &App, table: Rect) -> usize {
+    let sel = app.param_sel.as_ref().and_then(|(asset, param)| {
+        app.param_entries()
+            .iter()
+            .position(|e| e.asset == *asset && e.param == *param)
+    });
+    offset(sel.unwrap_or(0), table_rows(table.height))
+}
+
+/// The requests' first row shown in `table` (the selected one visible).
+pub(crate) fn request_offset(app: &App, table: Rect) -> usize {
+    let sel = app
+        .request_sel
+        .as_ref()
+        .and_then(|id| app.param_request_list().iter().position(|r| r.id == *id));
+    offset(sel.unwrap_or(0), table_rows(table.height))
 }

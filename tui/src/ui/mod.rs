@@ -1,6 +1,6 @@
 //! Drawing: a pure function of the [`App`], the viewer's wall time and the
 //! theme, one component per view (fleet, site, line, energy, water, alarm
-//! console, health) plus the header, the tabs, the banner, the footer and
+//! console, health, parameters) plus the header, the tabs, the banner, the footer and
 //! the help. Draw functions read the state only.
 
 mod alarms;
@@ -11,11 +11,13 @@ mod health;
 mod help;
 pub(crate) mod layout;
 mod line;
+mod params;
 mod site;
 mod theme;
 mod water;
 
 pub use format::fmt_age;
+pub(crate) use params::range_label;
 pub use theme::Theme;
 
 use crate::app::{App, Prompt, View};
@@ -80,6 +82,7 @@ pub fn render(frame: &mut Frame, app: &App, now_ms: i64, theme: Theme) {
         View::Water => water::draw(frame, &cx, a.body),
         View::Alarms => alarms::draw(frame, &cx, a.body),
         View::Health => health::draw(frame, &cx, a.body),
+        View::Params => params::draw(frame, &cx, a.body),
     }
     footer(frame, &cx, a.footer);
     if app.show_help {
@@ -128,7 +131,6 @@ fn tabs(frame: &mut Frame, cx: &Ctx, area: Rect) {
             ratatui::style::Style::new()
         };
         spans.push(Span::styled(label, style));
-        spans.push(Span::raw(" "));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -159,10 +161,33 @@ fn footer(frame: &mut Frame, cx: &Ctx, area: Rect) {
             Prompt::Filter => "filter: ".to_string(),
             Prompt::Shelve(id) => format!("shelve {id} — MINUTES REASON: "),
             Prompt::Comment(id) => format!("comment on {id}: "),
+            Prompt::SetParam(asset, param) => {
+                let ty = app
+                    .params
+                    .entries
+                    .iter()
+                    .find(|e| e.asset == *asset && e.param == *param)
+                    .map_or(String::new(), |e| {
+                        if e.unit.is_empty() || e.ty == ctower_model::ParamType::Bool {
+                            format!(" ({})", e.ty.as_str())
+                        } else {
+                            format!(" ({}, {})", e.ty.as_str(), e.unit)
+                        }
+                    });
+                format!("set {asset} {param}{ty} — VALUE REASON: ")
+            }
+            Prompt::Reject(id) => format!("reject {id} — REASON: "),
+            Prompt::Signature => format!("signature for {}: ", app.user),
+        };
+        // The signature is never drawn: a star per character.
+        let typed = if *p == Prompt::Signature {
+            "*".repeat(app.signature_typed.0.chars().count())
+        } else {
+            text.clone()
         };
         Line::from(vec![
             Span::styled(label, t.title()),
-            Span::raw(text.clone()),
+            Span::raw(typed),
             Span::styled("█", t.selected()),
             Span::raw("  (Enter: send · Esc: cancel)"),
         ])
@@ -177,6 +202,9 @@ fn footer(frame: &mut Frame, cx: &Ctx, area: Rect) {
             View::Site => "↑↓ line · Enter line · o sort · ←→ site · Esc fleet · ? help · q quit",
             View::Alarms => {
                 "↑↓ alarm · a ack · s shelve · c comment · p priority · f state · / filter · ? help"
+            }
+            View::Params => {
+                "↑↓ row · ←→ params/requests · s set · y approve · x reject · / filter · ? help"
             }
             _ => "←→ site · Tab views · Esc back · ? help · q quit",
         };

@@ -3,7 +3,7 @@
 //! and dim. No colour is ever the only carrier of a meaning: priorities
 //! have their letter, stale figures their age.
 
-use ctower_model::Priority;
+use ctower_model::{ParamState, Priority};
 use ratatui::style::{Color, Modifier, Style};
 
 /// Colours or none.
@@ -48,6 +48,22 @@ impl Theme {
             Priority::High => self.fg(VERMILLION).add_modifier(Modifier::BOLD),
             Priority::Medium => self.fg(ORANGE).add_modifier(Modifier::UNDERLINED),
             Priority::Low => self.fg(SKY),
+        }
+    }
+
+    /// A write request's state; its name is always written too. Waiting
+    /// for a second person: bold; not confirmed by the read-back: bold
+    /// and reversed (an alarm is raised); confirmed: plain; rejected and
+    /// expired (nothing was sent): dimmed.
+    pub fn param_state(self, s: ParamState) -> Style {
+        match s {
+            ParamState::Requested => self.fg(ORANGE).add_modifier(Modifier::BOLD),
+            ParamState::Approved | ParamState::Sent => self.fg(SKY),
+            ParamState::Confirmed => self.fg(GREEN),
+            ParamState::Unconfirmed => self
+                .fg(VERMILLION)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            ParamState::Rejected | ParamState::Expired => self.stale(),
         }
     }
 
