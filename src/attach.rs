@@ -156,10 +156,12 @@ async fn follow(
     focused: &Mutex<Option<String>>,
 ) {
     // Everything but the lines, which follow the site shown (`focus`).
-    let board: Vec<String> = ["status", "health", "site/+", "trend/+", "alarm/+"]
-        .iter()
-        .map(|t| format!("{prefix}/board/{t}"))
-        .collect();
+    let board: Vec<String> = [
+        "status", "health", "site/+", "trend/+", "alarm/+", "params", "param/+",
+    ]
+    .iter()
+    .map(|t| format!("{prefix}/board/{t}"))
+    .collect();
     let reply = format!("{prefix}/reply/{user}");
     loop {
         match eventloop.poll().await {

@@ -74,6 +74,37 @@ pub enum Command {
     /// Electronic signatures of the parameter control.
     #[command(subcommand)]
     Signature(SignatureCommand),
+    /// A live simulated Sparkplug B edge node (an RO unit, an HVAC and a
+    /// packaging line) on a broker, in real time, that obeys the engine's
+    /// parameter writes (NCMD/DCMD) and reports them back.
+    Plant(PlantArgs),
+}
+
+/// `ctower plant`.
+#[derive(Args, Debug)]
+pub struct PlantArgs {
+    /// The broker: mqtt://HOST:PORT or mqtts://HOST:PORT.
+    #[arg(long, env = "CTOWER_BROKER")]
+    pub broker: String,
+    /// The Sparkplug group id (the engine's site, by default mapping).
+    #[arg(long, default_value = "zurich-live")]
+    pub group: String,
+    /// The edge node id (the engine's line).
+    #[arg(long, default_value = "utilities")]
+    pub node: String,
+    /// Seed of the plant's noise.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Accept writes on the wire but never apply them (the read-back keeps
+    /// the old value: the engine's unconfirmed alarm).
+    #[arg(long)]
+    pub ignore_commands: bool,
+    /// Broker user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Environment variable holding the broker password.
+    #[arg(long, requires = "user")]
+    pub password_env: Option<String>,
 }
 
 /// `ctower set`.

@@ -30,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Reject(a)) => crate::params::decide(&cli.log, a, false),
         Some(Command::Params(c)) => crate::params::list(&cli.log, c),
         Some(Command::Signature(crate::cli::SignatureCommand::Hash)) => crate::params::hash(),
+        Some(Command::Plant(a)) => crate::plant::main(&cli.log, a),
         Some(Command::Tui(a)) => crate::attach::run(&cli.log, a),
     }
 }

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod output;
 pub mod params;
 pub mod pipeline;
+pub mod plant;
 pub mod progress;
 pub mod report;
 pub mod settings;

@@ -189,7 +189,19 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
             .map(|s| s.name.to_string())
             .collect(),
     })?;
+    // Held until the run ends: dropping it stops the demo's live plant.
+    let (_plant_stop, plant_stop_rx) = tokio::sync::watch::channel(false);
     if let (Some((recording, speed)), Some(endpoint)) = (opts.demo_replay, embedded) {
+        if let Some(group) = settings.demo.live_plant_group.clone() {
+            crate::plant::start_demo_plant(
+                &rt,
+                endpoint.clone(),
+                group,
+                &recording,
+                speed,
+                plant_stop_rx,
+            );
+        }
         sources::start_demo_replay(&rt, recording, speed, endpoint);
     }
 

@@ -23,6 +23,9 @@ pub struct Operators {
     pub roles: BTreeMap<String, Vec<String>>,
     /// User name → their signature's argon2 hash (PHC string).
     pub signatures: BTreeMap<String, String>,
+    /// Who the in-process dashboard's user is for parameter control
+    /// (`None`: the operating system's user).
+    pub console_user: Option<String>,
 }
 
 impl Operators {

@@ -217,7 +217,10 @@ impl OutputStage {
     ) -> CommandReply {
         let now = self.clock.now_ms();
         let user = if console {
-            console_user()
+            self.operators
+                .console_user
+                .clone()
+                .unwrap_or_else(console_user)
         } else {
             req.user.clone()
         };
@@ -580,6 +583,11 @@ impl OutputStage {
     /// Read-back samples (from the stream's teed samples): noted, and the
     /// writes they confirm are recorded and committed.
     pub(super) fn param_samples(&mut self, samples: &[Observation]) {
+        // Samples computed again from the raw journal after a restart are
+        // not fresh read-backs: the plant must report again.
+        if self.held() {
+            return;
+        }
         let Some(p) = &mut self.params else {
             return;
         };
@@ -592,13 +600,10 @@ impl OutputStage {
             let Some(x) = obs.value.as_f64() else {
                 continue;
             };
-            // Seen at the wall clock, or at the sample's own time if that
-            // is older (a replayed or delayed sample is not fresh).
-            let seen = now.min(obs.ts_ms);
-            confirmed.extend(
-                p.desk
-                    .readback(&obs.asset.to_string(), &obs.signal, x, seen),
-            );
+            // Fresh by its arrival on the engine's clock, not by the
+            // plant's (a plant clock off by minutes must not make every
+            // value look stale, nor fresh).
+            confirmed.extend(p.desk.readback(&obs.asset.to_string(), &obs.signal, x, now));
             p.board_dirty = true;
         }
         // The latest read-back shows on the writes waiting for it.
@@ -656,7 +661,7 @@ impl OutputStage {
         let Some(p) = &mut self.params else {
             return;
         };
-        if !p.board_dirty || (!force && now_ms - p.board_at_ms < BOARD_EVERY_MS) {
+        if !p.board_dirty || (!force && now_ms.saturating_sub(p.board_at_ms) < BOARD_EVERY_MS) {
             return;
         }
         p.board_dirty = false;

@@ -448,6 +448,14 @@ fn demo(d: &DemoConfig, issues: &mut Vec<ConfigIssue>) -> Option<std::net::Socke
             format!("{} must be a positive factor", d.speed),
         ));
     }
+    if let Some(g) = &d.live_plant_group {
+        if g.is_empty() || g.contains(['/', '+', '#']) || g.len() > 64 {
+            issues.push(ConfigIssue::new(
+                "demo.live_plant_group",
+                "a Sparkplug group id: 1 to 64 characters, no / + #",
+            ));
+        }
+    }
     let bind = d.broker_bind.parse().ok();
     if bind.is_none() {
         issues.push(ConfigIssue::new(
@@ -532,6 +540,7 @@ fn assemble(raw: RawSettings, c: Checked) -> Settings {
             broker_bind: c
                 .broker_bind
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            live_plant_group: raw.demo.live_plant_group.clone(),
         },
     }
 }

@@ -128,6 +128,15 @@ pub(super) fn check(
             }
         }
     }
+    if let Some(u) = &c.console_user {
+        if !operators.users.contains_key(u) {
+            push(
+                "commands.console_user".into(),
+                format!("`{u}` is not one of commands.users"),
+            );
+        }
+        operators.console_user = Some(u.clone());
+    }
     if issues.len() != before {
         return None;
     }

@@ -111,6 +111,8 @@ pub struct CheckedDemo {
     pub speed: f64,
     /// Where the embedded broker listens (port 0: any free port).
     pub broker_bind: std::net::SocketAddr,
+    /// The group of the live simulated edge node (none: no live plant).
+    pub live_plant_group: Option<String>,
 }
 
 impl Settings {

@@ -292,6 +292,10 @@ pub struct CommandsConfig {
     /// Who may act on alarms.
     #[serde(default)]
     pub users: Vec<CommandUser>,
+    /// Who acts at the engine's own terminal (the in-process dashboard)
+    /// for parameter control: a listed user (default: the operating
+    /// system's user, if listed).
+    pub console_user: Option<String>,
 }
 
 /// One `[[commands.users]]`.
@@ -447,6 +451,10 @@ pub struct DemoConfig {
     pub speed: f64,
     /// Address of the embedded broker (`127.0.0.1:0` = any free port).
     pub broker_bind: String,
+    /// The Sparkplug group of a live simulated edge node the demo runs on
+    /// its embedded broker (`ctower plant`), on the replay's clock, that
+    /// obeys parameter writes (none: no live plant).
+    pub live_plant_group: Option<String>,
 }
 
 impl Default for DemoConfig {
@@ -455,6 +463,7 @@ impl Default for DemoConfig {
             recording: PathBuf::from("replay-data/plants-2h.jsonl.gz"),
             speed: 10.0,
             broker_bind: "127.0.0.1:0".into(),
+            live_plant_group: None,
         }
     }
 }

@@ -377,7 +377,7 @@ fn a_recovery_write_by_alias_is_read_back_at_once_and_the_plant_follows() {
         "concentrate {conc1} vs {conc0} per minute"
     );
     let cond1 = host.num("ro-1", "conductivity_us_cm");
-    assert!(cond1 > cond0 + 0.3, "conductivity {cond1} vs {cond0}");
+    assert!(cond1 > cond0 + 0.03, "conductivity {cond1} vs {cond0}");
     assert_eq!(
         p.value("ro-1", "recovery_setpoint_pct"),
         Some(EdgeValue::Double(80.0))
