@@ -468,7 +468,7 @@ impl Desk {
             let Some(r) = self.requests.get(n) else {
                 continue;
             };
-            if !r.view.deadline_ms.is_some_and(|d| now_ms >= d) {
+            if r.view.deadline_ms.is_none_or(|d| now_ms < d) {
                 continue;
             }
             let mut r = r.clone();
@@ -511,10 +511,8 @@ impl Desk {
                 self.last_request.insert(key.clone(), r.view.requested_ms);
             }
             self.open.insert(key, r.n);
-        } else if r.view.state.is_final() {
-            if self.open.get(&key) == Some(&r.n) {
-                self.open.remove(&key);
-            }
+        } else if r.view.state.is_final() && self.open.get(&key) == Some(&r.n) {
+            self.open.remove(&key);
         }
         self.requests.insert(r.n, r);
         // Forget the oldest final requests beyond the bound.

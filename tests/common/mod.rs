@@ -161,11 +161,29 @@ pub fn assert_same_files(
     }
 }
 
-/// `configs/default.toml` with its `[[sources]]` replaced by `sources`
-/// (TOML text), written to `path`.
-pub fn default_config_with_sources(path: &Path, sources: &str) -> PathBuf {
+/// `configs/default.toml` without the demo's live plant and parameter
+/// control (its own source, `[commands]`, `[control]`): what a test that
+/// configures those itself starts from.
+pub fn default_config_text() -> String {
     let text = std::fs::read_to_string(root().join("configs/default.toml"))
         .unwrap_or_else(|e| panic!("reading configs/default.toml: {e}"));
+    let begin = "# --- the demo's live plant and parameter control: begin ---";
+    let end = "# --- the demo's live plant and parameter control: end ---\n";
+    let (a, b) = (
+        text.find(begin).expect("the demo block's begin"),
+        text.find(end).expect("the demo block's end") + end.len(),
+    );
+    format!("{}{}", &text[..a], &text[b..])
+        .lines()
+        .filter(|l| !l.contains("# --- demo live plant ---"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `configs/default.toml` ([`default_config_text`]) with its `[[sources]]`
+/// replaced by `sources` (TOML text), written to `path`.
+pub fn default_config_with_sources(path: &Path, sources: &str) -> PathBuf {
+    let text = default_config_text();
     let at = text
         .find("[[sources]]")
         .expect("a [[sources]] in default.toml");
