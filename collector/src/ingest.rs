@@ -821,3 +821,95 @@ mod tests {
         assert_eq!(ing.metrics().accepted, 1);
     }
 }
+
+#[cfg(test)]
+mod write_directory_tests {
+    use super::*;
+    use crate::sparkplug::wire;
+    use prost::Message;
+
+    fn birth(seq: u64, metrics: Vec<wire::Metric>) -> Vec<u8> {
+        wire::Payload {
+            timestamp: Some(1_772_427_600_000),
+            metrics,
+            seq: Some(seq),
+            uuid: None,
+            body: None,
+        }
+        .encode_to_vec()
+    }
+
+    fn metric(name: &str, alias: u64, datatype: u32, v: wire::MetricValue) -> wire::Metric {
+        wire::Metric {
+            name: Some(name.into()),
+            alias: Some(alias),
+            datatype: Some(datatype),
+            value: Some(v),
+            ..Default::default()
+        }
+    }
+
+    /// The Sparkplug sources' births fill the directory under their own
+    /// source index, whether the directory came before or after
+    /// `with_sparkplug`; a JSON source records nothing.
+    #[test]
+    fn births_of_sparkplug_sources_fill_the_write_directory() {
+        let rules = || DecodeRules::default_uns();
+        let sources = vec![
+            ("uns".into(), rules()),
+            ("sp1".into(), rules()),
+            ("sp2".into(), rules()),
+        ];
+        let dir = WriteDirectory::default();
+        let signals: BTreeSet<Arc<str>> = [Arc::from("temp_sp")].into();
+        let admission = AdmissionRules {
+            window_ms: 60_000,
+            allowed_lateness_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_future_ms: 300_000,
+            correction_horizon_ms: 0,
+        };
+        let mut ing = Ingestor::new(sources, admission, None, 100)
+            .with_sparkplug(1, SparkplugRules::default())
+            .with_write_directory(dir.clone(), signals)
+            .with_sparkplug(2, SparkplugRules::default());
+        let t = 1_772_427_600_000;
+        for source in [1, 2] {
+            let push = |ing: &mut Ingestor, topic: &str, payload: Vec<u8>| {
+                let m = RawMessage {
+                    source,
+                    topic: topic.into(),
+                    payload,
+                    recv_ms: t,
+                    truncated_from: None,
+                };
+                ing.push(&m).unwrap();
+            };
+            let nb = birth(
+                0,
+                vec![metric("bdSeq", 0, 8, wire::MetricValue::LongValue(1))],
+            );
+            push(&mut ing, "spBv1.0/lyon/NBIRTH/line-1", nb);
+            let db = birth(
+                1,
+                vec![metric(
+                    "temp_sp",
+                    4,
+                    10,
+                    wire::MetricValue::DoubleValue(70.0),
+                )],
+            );
+            push(&mut ing, "spBv1.0/lyon/DBIRTH/line-1/filler", db);
+        }
+        let a = "lyon/-/line-1/filler";
+        for source in [1, 2] {
+            let target = dir.get(source, a, "temp_sp").unwrap();
+            assert_eq!(
+                (target.alias, target.alive),
+                (Some(4), true),
+                "source {source}"
+            );
+        }
+        assert_eq!(dir.len(), 2);
+    }
+}

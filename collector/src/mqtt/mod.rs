@@ -1009,6 +1009,78 @@ mod tests {
         assert_eq!((s.stats.received, s.stats.oversized), (2, 1));
     }
 
+    /// With rumqttc's request channel full, a QoS 1 outgoing publish
+    /// waits (in order, at most [`MAX_PENDING_OUTGOING`]) and goes as room
+    /// comes back; a QoS 0 one is dropped; nothing waits in the loop.
+    #[tokio::test]
+    async fn qos_1_publishes_wait_in_order_for_room_and_qos_0_ones_are_dropped() {
+        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 2);
+        let mut l = SourceLoop {
+            session: Session::new(0, 1024, true),
+            filters: vec![],
+            tx: mpsc::channel(1).0,
+            clock: Clock::from_fn(|| 0),
+            stop: watch::channel(false).1,
+            status: None,
+            host_state: None,
+            outgoing: None,
+            journal: None,
+            pending_acks: Default::default(),
+            pending_out: Default::default(),
+            subscribe_due: false,
+            state_due: false,
+            since_connect: 0,
+            broker_dropped: None,
+            sys: SysWatch::Off,
+        };
+        let o = |topic: String, qos| Outgoing {
+            source: 0,
+            topic,
+            payload: vec![1],
+            qos,
+        };
+        // w0 and w1 fill rumqttc's channel; w2.. wait; the rebirth is dropped.
+        for i in 0..2 + MAX_PENDING_OUTGOING + 1 {
+            l.publish(&client, o(format!("w{i}"), 1));
+            if i == 2 {
+                l.publish(&client, o("rebirth".into(), 0));
+            }
+        }
+        assert_eq!(
+            l.pending_out.len(),
+            MAX_PENDING_OUTGOING,
+            "the last one dropped"
+        );
+        let topics = |e: &mut EventLoop| -> Vec<(String, QoS)> {
+            e.clean(); // takes what the channel holds
+            e.pending
+                .drain(..)
+                .filter_map(|r| match r {
+                    rumqttc::Request::Publish(p) => Some((p.topic, p.qos)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            topics(&mut eventloop),
+            [
+                ("w0".into(), QoS::AtLeastOnce),
+                ("w1".into(), QoS::AtLeastOnce)
+            ]
+        );
+        // Room again: the next two go, in order, at the next turn.
+        l.send_requests(&client);
+        assert_eq!(
+            topics(&mut eventloop),
+            [
+                ("w2".into(), QoS::AtLeastOnce),
+                ("w3".into(), QoS::AtLeastOnce)
+            ]
+        );
+        assert_eq!(l.pending_out.len(), MAX_PENDING_OUTGOING - 2);
+        assert_eq!(l.pending_out.back().map(|o| o.topic.as_str()), Some("w65"));
+    }
+
     #[test]
     fn qos_above_2_is_an_error() {
         assert!(qos_from_u8(3).is_err());
