@@ -6,6 +6,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::deadletter::DeadLetterFile;
 use ctower_collector::decode::DecodeRules;
+use ctower_collector::sparkplug::WriteDirectory;
 use ctower_collector::Ingestor;
 use ctower_stream::StreamConfig;
 use std::sync::Arc;
@@ -34,6 +35,19 @@ pub fn ingestor(settings: &Settings, dead: Option<DeadLetterFile>) -> Ingestor {
         }
     }
     ing
+}
+
+/// [`ingestor`] for live mode: its Sparkplug hosts also record, in
+/// `directory`, the metric behind each read-back signal of the parameter
+/// catalogue ([`Settings::write_signals`]) from the births, for parameter
+/// writes (`crate::live::plant_link`). A replay addresses no plant: batch
+/// mode uses [`ingestor`].
+pub fn live_ingestor(
+    settings: &Settings,
+    dead: Option<DeadLetterFile>,
+    directory: WriteDirectory,
+) -> Ingestor {
+    ingestor(settings, dead).with_write_directory(directory, settings.write_signals())
 }
 
 /// The stream pipeline's configuration with `workers` timely workers.

@@ -3,7 +3,7 @@
 //! [`crate::rawjournal`]): each message with the acknowledgement it is
 //! owed, and the acknowledgements coming back, in arrival order.
 
-use crate::ingest::{RawMessage, Rebirth};
+use crate::ingest::{Outgoing, RawMessage};
 use rumqttc::{Publish, QoS};
 use tokio::sync::mpsc;
 
@@ -62,8 +62,10 @@ pub struct JournalLink {
 /// What a source loop may be given beyond its messages' channel.
 #[derive(Debug, Default)]
 pub struct SourceExtras {
-    /// A Sparkplug source's rebirth requests to publish.
-    pub rebirths: Option<mpsc::Receiver<Rebirth>>,
+    /// Publishes to make on the source's broker (rebirth requests at QoS 0,
+    /// parameter writes at QoS 1), from a bounded channel its creator
+    /// sizes ([`crate::mqtt::run_source`] says what happens when full).
+    pub outgoing: Option<mpsc::Receiver<Outgoing>>,
     /// With a raw journal: manual acknowledgements, each message to the
     /// journal first.
     pub journal: Option<JournalLink>,

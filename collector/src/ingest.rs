@@ -13,12 +13,12 @@ use crate::admission::{Admission, AdmissionRules};
 use crate::deadletter::{DeadLetterFile, DeadLetterHealth};
 use crate::decode::{DecodeRules, Decoder, Reason, Rejection};
 use crate::limits::{LimitRules, Limits};
-use crate::sparkplug::{SpOutput, SparkplugHost, SparkplugRules};
+use crate::sparkplug::{SpOutput, SparkplugHost, SparkplugRules, WriteDirectory};
 use crate::CollectorError;
 use ctower_model::replay::ReplayError;
 use ctower_model::{Batch, Observation, PipelineMetrics, RecordChunk, RecordPos};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// One MQTT message as received, before decoding.
@@ -152,15 +152,21 @@ pub fn decode_chunk(
     }
 }
 
-/// An NCMD rebirth request for a live source to publish.
+/// A publish for a live source to make on its broker: a Sparkplug NCMD
+/// rebirth request (QoS 0, from the ingestor) or a parameter write (QoS 1,
+/// [`crate::write::resolve`]). The source loop publishes it without
+/// waiting ([`crate::mqtt::run_source`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rebirth {
-    /// The source (index) whose broker the node is on.
+pub struct Outgoing {
+    /// The source (index) whose broker it goes to.
     pub source: usize,
-    /// `spBv1.0/{group}/NCMD/{node}`.
+    /// The topic (`spBv1.0/{group}/NCMD/{node}` for a rebirth request).
     pub topic: String,
-    /// The encoded `Node Control/Rebirth` payload.
+    /// The payload.
     pub payload: Vec<u8>,
+    /// The MQTT QoS: 0 (a rebirth request: dropped when it cannot be
+    /// queued, the host asks again) or 1 (a write: kept and retried).
+    pub qos: u8,
 }
 
 /// Rebirth requests kept for the live loop; more (between two of its
@@ -177,7 +183,10 @@ pub struct Ingestor {
     /// The host of each Sparkplug source (`None` for a JSON source).
     hosts: Vec<Option<SparkplugHost>>,
     /// Rebirth requests for the live sources to publish.
-    rebirths: Vec<Rebirth>,
+    rebirths: Vec<Outgoing>,
+    /// The write directory and the writable signals, given to every
+    /// Sparkplug host (live mode).
+    writes: Option<(WriteDirectory, Arc<BTreeSet<Arc<str>>>)>,
     rebirths_dropped: u64,
     /// Refusals counted but not written (messages computed again after a
     /// restart: their dead letters were written the first time).
@@ -212,6 +221,7 @@ impl Ingestor {
             decoders: Decoders::new(rules),
             rebirths: Vec::new(),
             rebirths_dropped: 0,
+            writes: None,
             mute_dead_letters: false,
             admission: Admission::new(admission),
             limits: Limits::new(LimitRules::default()),
@@ -239,9 +249,34 @@ impl Ingestor {
             self.hosts.get_mut(source),
             self.decoders.decoders.get(source),
         ) {
-            *h = Some(SparkplugHost::new(rules, d.rules().clone()));
+            let mut host = SparkplugHost::new(rules, d.rules().clone());
+            if let Some((dir, signals)) = &self.writes {
+                host.set_write_directory(dir.clone(), source, signals.clone());
+            }
+            *h = Some(host);
             self.decoders.sparkplug[source] = true;
         }
+        self
+    }
+
+    /// The Sparkplug hosts (those of [`Ingestor::with_sparkplug`], before
+    /// or after this call) record in `dir` the metric behind each of
+    /// `signals` (mapped names: the read-back signals of the writable
+    /// parameters) from the births, and mark them dead with their node or
+    /// device ([`crate::sparkplug::directory`]). Live mode only: a replay
+    /// addresses no plant.
+    pub fn with_write_directory(
+        mut self,
+        dir: WriteDirectory,
+        signals: BTreeSet<Arc<str>>,
+    ) -> Self {
+        let signals = Arc::new(signals);
+        for (source, host) in self.hosts.iter_mut().enumerate() {
+            if let Some(h) = host {
+                h.set_write_directory(dir.clone(), source, signals.clone());
+            }
+        }
+        self.writes = Some((dir, signals));
         self
     }
 
@@ -251,9 +286,9 @@ impl Ingestor {
         self.mute_dead_letters = mute;
     }
 
-    /// The rebirth requests made since the last call, oldest first, for
-    /// the live sources to publish (a replay drops them).
-    pub fn take_rebirths(&mut self) -> Vec<Rebirth> {
+    /// The rebirth requests (QoS 0 publishes) made since the last call,
+    /// oldest first, for the live sources to publish (a replay drops them).
+    pub fn take_rebirths(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.rebirths)
     }
 
@@ -494,10 +529,11 @@ impl Ingestor {
             );
             return;
         }
-        self.rebirths.push(Rebirth {
+        self.rebirths.push(Outgoing {
             source,
             topic,
             payload,
+            qos: 0,
         });
     }
 
@@ -783,5 +819,97 @@ mod tests {
         let e = ing.admit_chunk(d, &mut full).unwrap_err();
         assert!(e.to_string().contains("line 3"), "{e}");
         assert_eq!(ing.metrics().accepted, 1);
+    }
+}
+
+#[cfg(test)]
+mod write_directory_tests {
+    use super::*;
+    use crate::sparkplug::wire;
+    use prost::Message;
+
+    fn birth(seq: u64, metrics: Vec<wire::Metric>) -> Vec<u8> {
+        wire::Payload {
+            timestamp: Some(1_772_427_600_000),
+            metrics,
+            seq: Some(seq),
+            uuid: None,
+            body: None,
+        }
+        .encode_to_vec()
+    }
+
+    fn metric(name: &str, alias: u64, datatype: u32, v: wire::MetricValue) -> wire::Metric {
+        wire::Metric {
+            name: Some(name.into()),
+            alias: Some(alias),
+            datatype: Some(datatype),
+            value: Some(v),
+            ..Default::default()
+        }
+    }
+
+    /// The Sparkplug sources' births fill the directory under their own
+    /// source index, whether the directory came before or after
+    /// `with_sparkplug`; a JSON source records nothing.
+    #[test]
+    fn births_of_sparkplug_sources_fill_the_write_directory() {
+        let rules = || DecodeRules::default_uns();
+        let sources = vec![
+            ("uns".into(), rules()),
+            ("sp1".into(), rules()),
+            ("sp2".into(), rules()),
+        ];
+        let dir = WriteDirectory::default();
+        let signals: BTreeSet<Arc<str>> = [Arc::from("temp_sp")].into();
+        let admission = AdmissionRules {
+            window_ms: 60_000,
+            allowed_lateness_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_future_ms: 300_000,
+            correction_horizon_ms: 0,
+        };
+        let mut ing = Ingestor::new(sources, admission, None, 100)
+            .with_sparkplug(1, SparkplugRules::default())
+            .with_write_directory(dir.clone(), signals)
+            .with_sparkplug(2, SparkplugRules::default());
+        let t = 1_772_427_600_000;
+        for source in [1, 2] {
+            let push = |ing: &mut Ingestor, topic: &str, payload: Vec<u8>| {
+                let m = RawMessage {
+                    source,
+                    topic: topic.into(),
+                    payload,
+                    recv_ms: t,
+                    truncated_from: None,
+                };
+                ing.push(&m).unwrap();
+            };
+            let nb = birth(
+                0,
+                vec![metric("bdSeq", 0, 8, wire::MetricValue::LongValue(1))],
+            );
+            push(&mut ing, "spBv1.0/lyon/NBIRTH/line-1", nb);
+            let db = birth(
+                1,
+                vec![metric(
+                    "temp_sp",
+                    4,
+                    10,
+                    wire::MetricValue::DoubleValue(70.0),
+                )],
+            );
+            push(&mut ing, "spBv1.0/lyon/DBIRTH/line-1/filler", db);
+        }
+        let a = "lyon/-/line-1/filler";
+        for source in [1, 2] {
+            let target = dir.get(source, a, "temp_sp").unwrap();
+            assert_eq!(
+                (target.alias, target.alive),
+                (Some(4), true),
+                "source {source}"
+            );
+        }
+        assert_eq!(dir.len(), 2);
     }
 }

@@ -14,6 +14,7 @@
 //!   keep its internals out of ctower's logs;
 //! - [`replay`]: publish a recording to a broker, record live traffic;
 //! - [`sparkplug`]: Sparkplug B topics and payloads (pure);
+//! - [`write`]: a parameter write → the publish that carries it (pure);
 //! - [`tls`]: TLS to brokers (rustls, `ring`), certificates from PEM files.
 
 pub mod admission;
@@ -31,9 +32,10 @@ pub mod rawjournal;
 pub mod replay;
 pub mod sparkplug;
 pub mod tls;
+pub mod write;
 
 pub use config::{Source, SourceConfig};
-pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, RawMessage, Rebirth};
+pub use ingest::{decode_chunk, DecodedChunk, Decoders, Ingestor, Outgoing, RawMessage};
 
 /// Every error of the collector.
 #[derive(Debug, thiserror::Error)]

@@ -3,11 +3,12 @@
 //! small when idle; a full pipeline input makes this thread wait (and so,
 //! through the raw queue, the sources).
 
-use crate::pipeline::ingestor;
+use crate::pipeline::live_ingestor;
 use crate::settings::Settings;
 use anyhow::Context;
 use ctower_collector::deadletter::DeadLetterFile;
-use ctower_collector::{Ingestor, RawMessage, Rebirth};
+use ctower_collector::sparkplug::WriteDirectory;
+use ctower_collector::{Ingestor, Outgoing, RawMessage};
 use ctower_model::Clock;
 use ctower_model::PipelineMetrics;
 use ctower_stream::PipelineInput;
@@ -29,8 +30,11 @@ pub struct Ingest {
 pub struct Feed {
     /// The sources' messages.
     pub raw: mpsc::Receiver<RawMessage>,
-    /// Each Sparkplug source's rebirth requests (by source index).
-    pub rebirths: Vec<Option<mpsc::Sender<Rebirth>>>,
+    /// Each source's outgoing publishes (by source index): the Sparkplug
+    /// hosts' rebirth requests go there.
+    pub outgoing: Vec<mpsc::Sender<Outgoing>>,
+    /// The write directory the Sparkplug hosts fill from the births.
+    pub directory: WriteDirectory,
     /// The I/O runtime: with a Sparkplug source, the thread waits for
     /// messages at most [`TICK`] through it, then ticks the hosts.
     pub runtime: tokio::runtime::Handle,
@@ -58,7 +62,7 @@ pub fn start(
         .name("ctower-ingest".into())
         .spawn(move || -> anyhow::Result<()> {
             let dead = DeadLetterFile::new(&settings.dead_letters);
-            let mut ing = ingestor(&settings, Some(dead));
+            let mut ing = live_ingestor(&settings, Some(dead), feed.directory.clone());
             Loop {
                 settings: &settings,
                 ing: &mut ing,
@@ -90,7 +94,7 @@ impl Loop<'_> {
         let mut received = 0u64;
         let stop_after = self.stop_after;
         let reached = move |n: u64| stop_after.is_some_and(|s| n >= s);
-        let ticking = self.feed.rebirths.iter().any(Option::is_some);
+        let ticking = self.settings.sources.iter().any(|s| s.sparkplug.is_some());
         received += self.recover()?;
         // `--stop-after` counts the messages computed again too: the raw
         // journal may already hold all of them.
@@ -205,7 +209,7 @@ impl Loop<'_> {
     /// a full queue drops the request, and the host asks again).
     fn send_rebirths(&mut self) {
         for r in self.ing.take_rebirths() {
-            if let Some(Some(tx)) = self.feed.rebirths.get(r.source) {
+            if let Some(tx) = self.feed.outgoing.get(r.source) {
                 if tx.try_send(r).is_err() {
                     tracing::warn!("a Sparkplug rebirth request was dropped: its source's queue is full or closed");
                 }

@@ -27,6 +27,7 @@
 mod commands;
 mod ingest;
 mod output;
+pub mod plant_link;
 mod rawjournal;
 mod sources;
 mod ticker;
@@ -100,7 +101,13 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
     let metrics = Arc::new(Mutex::new(PipelineMetrics::default()));
     let feed = ingest::Feed {
         raw: sources.raw,
-        rebirths: sources.rebirths,
+        outgoing: sources
+            .plant_routes
+            .routes
+            .iter()
+            .map(|r| r.tx.clone())
+            .collect(),
+        directory: sources.plant_routes.directory.clone(),
         runtime: rt.handle().clone(),
         clock: clock.clone(),
         recovered,

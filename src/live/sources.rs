@@ -1,12 +1,15 @@
 //! The MQTT sources of live mode (one rumqttc poll loop per source, on the
 //! tokio runtime) and the demo's looping replay into the embedded broker.
 
+use super::plant_link::{PlantRoutes, Route};
 use crate::settings::Settings;
 use ctower_collector::delivery::{Ack, Delivery, JournalLink, SourceExtras};
 use ctower_collector::endpoint::BrokerEndpoint;
 use ctower_collector::mqtt::{run_source, SourceStatus};
 use ctower_collector::replay::{publish_recording, PublishOptions, Speed};
-use ctower_collector::{RawMessage, Rebirth};
+use ctower_collector::sparkplug::WriteDirectory;
+use ctower_collector::write::SourceKind;
+use ctower_collector::{Outgoing, RawMessage};
 use ctower_model::{Clock, Fault};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,9 +26,13 @@ pub struct Sources {
     pub raw: mpsc::Receiver<RawMessage>,
     /// `true` stops them.
     pub stop: watch::Sender<bool>,
-    /// Where each Sparkplug source takes its rebirth requests (by source
-    /// index; `None` for a JSON source).
-    pub rebirths: Vec<Option<mpsc::Sender<Rebirth>>>,
+    /// Where each source takes its outgoing publishes (by source index):
+    /// rebirth requests from the ingest thread, parameter writes from the
+    /// output stage. Also the write directory the Sparkplug hosts fill
+    /// (the ingest thread's ingestor takes it). The output stage's
+    /// [`super::plant_link::LivePlantLink`] is made from it
+    /// ([`PlantRoutes::plant_link`]).
+    pub plant_routes: PlantRoutes,
     /// With a raw journal: what its stage takes and gives back.
     pub journal: Option<JournalFeed>,
     /// The sources' faults (a subscription the broker refused), one per
@@ -57,13 +64,19 @@ pub struct JournalFeed {
 /// poll loops wait (the broker holds the rest, unacknowledged).
 pub const JOURNAL_QUEUE: usize = 8192;
 
-/// Rebirth requests queued to one Sparkplug source; full: the request is
-/// dropped and logged (the host asks the node again after
-/// `rebirth_interval_secs`).
-pub const REBIRTH_QUEUE: usize = 64;
+/// Publishes queued to one source (Sparkplug rebirth requests, parameter
+/// writes); full: a rebirth request is dropped and logged (the host asks
+/// the node again after `rebirth_interval_secs`), a write is refused with
+/// "the source's outgoing queue is full" (the output stage says it was not
+/// sent). Past this queue, the source loop keeps up to
+/// [`ctower_collector::mqtt::MAX_PENDING_OUTGOING`] writes while rumqttc's
+/// own request channel is full.
+pub const OUTGOING_QUEUE: usize = 64;
 
 /// Starts one task per configured source, each stamping receive times
-/// with `clock`.
+/// with `clock`; every source gets an outgoing queue
+/// ([`OUTGOING_QUEUE`]), and the sources share one write directory
+/// ([`WriteDirectory`], its default bound).
 pub fn start(
     rt: &Runtime,
     settings: &Settings,
@@ -72,7 +85,7 @@ pub fn start(
 ) -> Sources {
     let (raw_tx, raw) = mpsc::channel::<RawMessage>(RAW_QUEUE);
     let (stop, stop_rx) = watch::channel(false);
-    let mut rebirths = Vec::new();
+    let mut routes = Vec::new();
     let (deliveries_tx, deliveries) = mpsc::channel::<Delivery>(JOURNAL_QUEUE);
     let mut acks = Vec::new();
     let faults = SourceFaults::default();
@@ -82,14 +95,15 @@ pub fn start(
     ]));
     for (i, spec) in settings.sources.iter().enumerate() {
         let (spec, tx, stop_rx) = (spec.clone(), raw_tx.clone(), stop_rx.clone());
-        let (rebirth_tx, rebirth_rx) = match spec.sparkplug {
-            Some(_) => {
-                let (t, r) = mpsc::channel(REBIRTH_QUEUE);
-                (Some(t), Some(r))
-            }
-            None => (None, None),
-        };
-        rebirths.push(rebirth_tx);
+        let (out_tx, out_rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+        routes.push(Route {
+            name: spec.name.clone(),
+            kind: match spec.sparkplug {
+                Some(_) => SourceKind::Sparkplug,
+                None => SourceKind::Json,
+            },
+            tx: out_tx,
+        });
         let journal = settings.raw_journal.as_ref().map(|_| {
             let (ack_tx, ack_rx) = mpsc::unbounded_channel();
             acks.push(ack_tx);
@@ -99,7 +113,7 @@ pub fn start(
             }
         });
         let extras = SourceExtras {
-            rebirths: rebirth_rx,
+            outgoing: Some(out_rx),
             journal,
         };
         let (status_tx, status_rx) = watch::channel(SourceStatus::Connecting);
@@ -127,7 +141,10 @@ pub fn start(
     Sources {
         raw,
         stop,
-        rebirths,
+        plant_routes: PlantRoutes {
+            directory: WriteDirectory::default(),
+            routes,
+        },
         journal,
         faults,
         states,

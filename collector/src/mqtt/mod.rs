@@ -16,9 +16,18 @@
 //!   pings are not sent while we wait: a pipeline stalled for more than
 //!   1.5 × keep-alive gets the connection closed by the broker, and we
 //!   reconnect.
-//! - rumqttc's request channel ([`REQUEST_CHANNEL_CAPACITY`]) only carries
-//!   SUBSCRIBE and DISCONNECT requests here, sent with `try_*`: never awaited
-//!   from the poll loop.
+//! - rumqttc's request channel ([`REQUEST_CHANNEL_CAPACITY`]) carries
+//!   SUBSCRIBE, DISCONNECT, acknowledgements and the source's own publishes
+//!   (Sparkplug STATE, [`Outgoing`] rebirth requests and parameter writes),
+//!   all sent with `try_*`: never awaited from the poll loop. When it is
+//!   full, a QoS 0 outgoing publish (a rebirth request) is dropped and
+//!   logged (the host asks again); a QoS 1 one (a parameter write) waits
+//!   in a small queue ([`MAX_PENDING_OUTGOING`]) retried at every turn of
+//!   the loop, in order, and when that queue is full too it is dropped
+//!   and logged as an error (the write's read-back then never confirms
+//!   it, and the engine says so). Once queued, rumqttc keeps a QoS 1
+//!   publish across reconnects (the session is persistent) until the
+//!   broker acknowledges it; it is lost only if the process stops first.
 //! - QoS 1 messages are acknowledged by rumqttc as they are read, before
 //!   they reach the pipeline: delivery is at least once up to this process;
 //!   messages buffered inside it are lost if it crashes.
@@ -59,12 +68,12 @@ use state::Session;
 use crate::config::Source;
 use crate::delivery::{Ack, Delivery, JournalLink, SourceExtras, REDELIVERY_WINDOW};
 use crate::endpoint::BrokerEndpoint;
-use crate::ingest::{RawMessage, Rebirth};
+use crate::ingest::{Outgoing, RawMessage};
 use crate::tls::Tls;
 use crate::CollectorError;
 use ctower_model::Clock;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, QoS,
     SubscribeFilter, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use std::time::Duration;
@@ -91,6 +100,10 @@ pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 pub const MAX_OUTGOING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
 /// Outgoing QoS 1 publishes in flight (replay publishes).
 pub const MAX_INFLIGHT: u16 = 1_000;
+/// QoS 1 [`Outgoing`] publishes a source keeps while rumqttc's request
+/// channel is full, retried at each turn of its loop; more are dropped
+/// and logged.
+pub const MAX_PENDING_OUTGOING: usize = 64;
 
 /// What a source loop did, returned when it stops.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -270,8 +283,8 @@ async fn next_ack(journal: &mut Option<JournalLink>) -> Option<Ack> {
     }
 }
 
-/// The next rebirth request; never, without a channel (or once closed).
-async fn next_rebirth(rx: &mut Option<mpsc::Receiver<Rebirth>>) -> Option<Rebirth> {
+/// The next outgoing publish; never, without a channel (or once closed).
+async fn next_outgoing(rx: &mut Option<mpsc::Receiver<Outgoing>>) -> Option<Outgoing> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -286,7 +299,7 @@ pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) 
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
             match eventloop.poll().await {
-                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
                 Ok(_) => {}
             }
         }
@@ -302,8 +315,12 @@ pub(crate) async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) 
 /// - `tx`: the bounded pipeline channel; a full channel pauses the loop (back-pressure);
 /// - `clock`: wall-clock milliseconds since the epoch, stamped as `recv_ms`;
 /// - `status`: optional connection-state reports ([`SourceStatus`]);
-/// - `extras.rebirths`: a Sparkplug source's NCMD rebirth requests to
-///   publish (QoS 0, dropped while disconnected: the host asks again);
+/// - `extras.outgoing`: publishes to make on the source's broker, each at
+///   its QoS: a Sparkplug source's NCMD rebirth requests (QoS 0, dropped
+///   when rumqttc cannot take them: the host asks again) and parameter
+///   writes (QoS 1, kept in a queue of [`MAX_PENDING_OUTGOING`] while
+///   rumqttc's request channel is full, then dropped with an error; module
+///   docs);
 /// - `extras.journal`: the raw journal stage. With it, QoS 1 messages are
 ///   acknowledged by hand: each goes to the journal (not to `tx`), and its
 ///   PUBACK is sent when the journal gives it back, once on disk, in
@@ -375,9 +392,10 @@ pub async fn run_source(
         stop,
         status,
         host_state,
-        rebirths: extras.rebirths,
+        outgoing: extras.outgoing,
         journal: extras.journal,
         pending_acks: std::collections::VecDeque::new(),
+        pending_out: std::collections::VecDeque::new(),
         subscribe_due: false,
         state_due: false,
         since_connect: 0,
@@ -400,11 +418,14 @@ struct SourceLoop {
     status: Option<watch::Sender<SourceStatus>>,
     /// A Sparkplug host's STATE messages.
     host_state: Option<HostState>,
-    rebirths: Option<mpsc::Receiver<Rebirth>>,
+    outgoing: Option<mpsc::Receiver<Outgoing>>,
     journal: Option<JournalLink>,
     /// Acknowledgements due that rumqttc's request channel had no room
     /// for yet, oldest first.
     pending_acks: std::collections::VecDeque<Ack>,
+    /// QoS 1 outgoing publishes rumqttc's request channel had no room for
+    /// yet, oldest first (at most [`MAX_PENDING_OUTGOING`]).
+    pending_out: std::collections::VecDeque<Outgoing>,
     /// A new connection's SUBSCRIBE, not queued yet.
     subscribe_due: bool,
     /// A new connection's Sparkplug STATE online message, not queued yet.
@@ -446,11 +467,8 @@ impl SourceLoop {
             let event = tokio::select! {
                 biased;
                 () = stop_requested(&mut self.stop) => break,
-                Some(r) = next_rebirth(&mut self.rebirths) => {
-                    // QoS 0 on a full request channel: dropped, asked again.
-                    if let Err(e) = client.try_publish(&r.topic, QoS::AtMostOnce, false, r.payload) {
-                        tracing::warn!(topic = %r.topic, error = %e, "cannot queue the rebirth request");
-                    }
+                Some(o) = next_outgoing(&mut self.outgoing) => {
+                    self.publish(&client, o);
                     continue;
                 }
                 // The network before the acknowledgements (which are
@@ -479,6 +497,12 @@ impl SourceLoop {
             if !go_on {
                 break;
             }
+        }
+        if !self.pending_out.is_empty() {
+            tracing::error!(
+                dropped = self.pending_out.len(),
+                "the source stopped with QoS 1 publishes (parameter writes) not yet queued: they were not sent"
+            );
         }
         if eventloop.network.is_some() {
             if let Some(h) = &self.host_state {
@@ -658,10 +682,42 @@ impl SourceLoop {
         }
         while let Some(a) = self.pending_acks.front() {
             if client.try_ack(&a.publish()).is_err() {
-                break;
+                return;
             }
             self.pending_acks.pop_front();
         }
+        while let Some(o) = self.pending_out.front() {
+            if try_publish(client, o).is_err() {
+                return;
+            }
+            self.pending_out.pop_front();
+        }
+    }
+
+    /// Queues one outgoing publish with rumqttc, never waiting: QoS 0 is
+    /// dropped if there is no room, QoS 1 waits in `pending_out` (behind
+    /// any already waiting, so writes keep their order) unless that is
+    /// full too (module docs).
+    fn publish(&mut self, client: &AsyncClient, o: Outgoing) {
+        if o.qos == 0 {
+            if let Err(e) = try_publish(client, &o) {
+                tracing::warn!(topic = %o.topic, error = %e, "cannot queue a QoS 0 publish (a rebirth request): dropped");
+            }
+            return;
+        }
+        if self.pending_out.is_empty() && try_publish(client, &o).is_ok() {
+            return;
+        }
+        if self.pending_out.len() >= MAX_PENDING_OUTGOING {
+            tracing::error!(
+                topic = %o.topic,
+                waiting = self.pending_out.len(),
+                "too many QoS 1 publishes (parameter writes) waiting for rumqttc's request channel: one dropped, not sent"
+            );
+            return;
+        }
+        self.pending_out.push_back(o);
+        self.send_requests(client);
     }
 
     /// Logs and reports a failed connection, then waits the back-off;
@@ -694,6 +750,21 @@ impl SourceLoop {
         self.report(SourceStatus::Connecting);
         true
     }
+}
+
+/// Hands `o` to rumqttc's request channel if it has room (not retained).
+/// An invalid QoS is refused the same way, and logged.
+fn try_publish(client: &AsyncClient, o: &Outgoing) -> Result<(), String> {
+    let qos = match qos_from_u8(o.qos) {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::error!(topic = %o.topic, error = %e, "an outgoing publish with an invalid QoS: dropped");
+            return Ok(());
+        }
+    };
+    client
+        .try_publish(&o.topic, qos, false, o.payload.clone())
+        .map_err(|e| e.to_string())
 }
 
 /// A connection error for the logs; a refused CONNACK says so in words.
@@ -936,6 +1007,78 @@ mod tests {
         assert_eq!(m.payload.len(), PAYLOAD_PREFIX_BYTES);
         assert_eq!(m.truncated_from, Some(big.len()));
         assert_eq!((s.stats.received, s.stats.oversized), (2, 1));
+    }
+
+    /// With rumqttc's request channel full, a QoS 1 outgoing publish
+    /// waits (in order, at most [`MAX_PENDING_OUTGOING`]) and goes as room
+    /// comes back; a QoS 0 one is dropped; nothing waits in the loop.
+    #[tokio::test]
+    async fn qos_1_publishes_wait_in_order_for_room_and_qos_0_ones_are_dropped() {
+        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 2);
+        let mut l = SourceLoop {
+            session: Session::new(0, 1024, true),
+            filters: vec![],
+            tx: mpsc::channel(1).0,
+            clock: Clock::from_fn(|| 0),
+            stop: watch::channel(false).1,
+            status: None,
+            host_state: None,
+            outgoing: None,
+            journal: None,
+            pending_acks: Default::default(),
+            pending_out: Default::default(),
+            subscribe_due: false,
+            state_due: false,
+            since_connect: 0,
+            broker_dropped: None,
+            sys: SysWatch::Off,
+        };
+        let o = |topic: String, qos| Outgoing {
+            source: 0,
+            topic,
+            payload: vec![1],
+            qos,
+        };
+        // w0 and w1 fill rumqttc's channel; w2.. wait; the rebirth is dropped.
+        for i in 0..2 + MAX_PENDING_OUTGOING + 1 {
+            l.publish(&client, o(format!("w{i}"), 1));
+            if i == 2 {
+                l.publish(&client, o("rebirth".into(), 0));
+            }
+        }
+        assert_eq!(
+            l.pending_out.len(),
+            MAX_PENDING_OUTGOING,
+            "the last one dropped"
+        );
+        let topics = |e: &mut EventLoop| -> Vec<(String, QoS)> {
+            e.clean(); // takes what the channel holds
+            e.pending
+                .drain(..)
+                .filter_map(|r| match r {
+                    rumqttc::Request::Publish(p) => Some((p.topic, p.qos)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            topics(&mut eventloop),
+            [
+                ("w0".into(), QoS::AtLeastOnce),
+                ("w1".into(), QoS::AtLeastOnce)
+            ]
+        );
+        // Room again: the next two go, in order, at the next turn.
+        l.send_requests(&client);
+        assert_eq!(
+            topics(&mut eventloop),
+            [
+                ("w2".into(), QoS::AtLeastOnce),
+                ("w3".into(), QoS::AtLeastOnce)
+            ]
+        );
+        assert_eq!(l.pending_out.len(), MAX_PENDING_OUTGOING - 2);
+        assert_eq!(l.pending_out.back().map(|o| o.topic.as_str()), Some("w65"));
     }
 
     #[test]

@@ -15,16 +15,22 @@
 //! - **death**: a node's (NDEATH, or a sequence gap) or device's (DDEATH)
 //!   state signals become UNKNOWN at once (code `stale`), never downtime,
 //!   and stop being restated until a birth brings values again.
+//!
+//! With a write directory ([`SparkplugHost::set_write_directory`]) it also
+//! records, from each birth, the metric behind every writable signal (its
+//! name, alias and type), and marks them dead with their node or device:
+//! what a parameter write needs to name the metric in a DCMD/NCMD.
 
+use super::directory::{SpTarget, WriteDirectory};
 use super::mapping::{Names, SparkplugRules};
 use super::payload::{decode_payload, DataType, SpValue};
-use super::session::{Event, HostSession, NodeKey};
+use super::session::{Declaration, Event, HostSession, NodeKey};
 use super::topic::{MessageType, SpTopic, NAMESPACE};
 use super::wire;
 use crate::decode::{check_number, check_time, DecodeRules, Reason, Rejection};
 use ctower_model::{AssetKey, Bucket, Observation, Role, Value};
 use prost::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Least receive time between two scans of the held values.
@@ -74,6 +80,18 @@ pub struct SparkplugHost {
     nodes: BTreeMap<NodeKey, NodeView>,
     /// Receive time before which [`SparkplugHost::tick`] has nothing to do.
     next_tick_ms: i64,
+    /// Where births record their writable metrics (live mode only).
+    writes: Option<Writes>,
+}
+
+/// A host's part of the write directory.
+#[derive(Debug)]
+struct Writes {
+    dir: WriteDirectory,
+    /// This host's source (index), the directory's first key.
+    source: usize,
+    /// The signals that may be written (the parameters' read-backs).
+    signals: Arc<BTreeSet<Arc<str>>>,
 }
 
 impl SparkplugHost {
@@ -86,7 +104,24 @@ impl SparkplugHost {
             decode,
             nodes: BTreeMap::new(),
             next_tick_ms: i64::MIN,
+            writes: None,
         }
+    }
+
+    /// Births record the metrics of `signals` (mapped names, as the
+    /// observations get them) in `dir` under source `source`; deaths mark
+    /// them dead (module docs of [`super::directory`]).
+    pub fn set_write_directory(
+        &mut self,
+        dir: WriteDirectory,
+        source: usize,
+        signals: Arc<BTreeSet<Arc<str>>>,
+    ) {
+        self.writes = Some(Writes {
+            dir,
+            source,
+            signals,
+        });
     }
 
     /// The decoding rules (roles, states, payload limit).
@@ -220,7 +255,17 @@ impl SparkplugHost {
                     node,
                     device,
                     at_ms,
-                } => self.stale(&node, device.as_deref(), at_ms, out),
+                } => {
+                    if let Some(w) = &self.writes {
+                        w.dir.died(w.source, &node, device.as_deref());
+                    }
+                    self.stale(&node, device.as_deref(), at_ms, out)
+                }
+                Event::Born {
+                    node,
+                    device,
+                    metrics,
+                } => self.born(&node, device, &metrics),
                 Event::Rebirth { node, why } => out.push(rebirth(&node, why)),
                 Event::Refused { reason, detail } => {
                     out.push(SpOutput::Refused(Rejection { reason, detail }))
@@ -261,19 +306,53 @@ impl SparkplugHost {
         }
     }
 
-    /// A metric's value as an observation of the asset model.
-    fn observation(&self, node: &NodeKey, m: Metric<'_>) -> Result<Observation, Rejection> {
+    /// A birth's metrics whose mapped signal is writable go to the write
+    /// directory (replacing the node's or device's entries).
+    fn born(&self, node: &NodeKey, device: Option<Arc<str>>, metrics: &[Declaration]) {
+        let Some(w) = &self.writes else {
+            return;
+        };
+        let targets = metrics
+            .iter()
+            .filter_map(|d| {
+                // A name the templates cannot map gives no observation
+                // either (refused with its value): nothing to write.
+                let (asset, signal) = self.names(node, device.as_deref(), &d.name).ok()?;
+                w.signals.contains(&signal).then(|| {
+                    let target = SpTarget {
+                        group: node.group.clone(),
+                        node: node.node.clone(),
+                        device: device.clone(),
+                        metric: d.name.clone(),
+                        alias: d.alias,
+                        datatype: d.datatype,
+                        alive: true,
+                    };
+                    (Arc::from(asset.to_string()), signal, target)
+                })
+            })
+            .collect();
+        w.dir.born(w.source, node, device.as_deref(), targets);
+    }
+
+    /// The asset and signal of a metric, through the mapping templates.
+    fn names(
+        &self,
+        node: &NodeKey,
+        device: Option<&str>,
+        metric: &str,
+    ) -> Result<(AssetKey, Arc<str>), Rejection> {
         let names = Names {
             group: &node.group,
             node: &node.node,
-            device: m.device.unwrap_or(&node.node),
-            metric: m.name,
+            device: device.unwrap_or(&node.node),
+            metric,
         };
         let map = &self.rules.mapping;
         let name = |t: &super::mapping::Template, what: &str| {
             t.render(&names).map_err(|e| Rejection {
                 reason: Reason::InvalidName,
-                detail: format!("{what} of metric `{}`: {e}", m.name),
+                detail: format!("{what} of metric `{metric}`: {e}"),
             })
         };
         let asset = AssetKey::from_names(
@@ -282,7 +361,12 @@ impl SparkplugHost {
             name(&map.line, "line")?.into(),
             name(&map.asset, "asset")?.into(),
         );
-        let signal: Arc<str> = name(&map.signal, "signal")?.into();
+        Ok((asset, name(&map.signal, "signal")?.into()))
+    }
+
+    /// A metric's value as an observation of the asset model.
+    fn observation(&self, node: &NodeKey, m: Metric<'_>) -> Result<Observation, Rejection> {
+        let (asset, signal) = self.names(node, m.device, m.name)?;
         let role = self.decode.role_of(&signal);
         let ts_ms = check_time(m.ts_ms)?;
         let value = self.value(role, &signal, m.datatype, m.value)?;
@@ -565,6 +649,106 @@ mod tests {
         let p = decode_payload(&rebirths[0].1).unwrap();
         assert_eq!(p.metrics[0].name.as_deref(), Some("Node Control/Rebirth"));
         assert_eq!(p.metrics[0].raw, Some(V::BooleanValue(true)));
+    }
+
+    /// Births record the writable metrics (by their mapped signal) with
+    /// the birth's alias and type; a rebirth replaces them; deaths mark
+    /// them dead; other signals are not recorded; the bound holds.
+    #[test]
+    fn births_fill_the_write_directory() {
+        let dir = WriteDirectory::new(3);
+        let mut h = host();
+        let signals: BTreeSet<Arc<str>> = ["Filler.temp", "speed_sp", "count_total"]
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        h.set_write_directory(dir.clone(), 4, Arc::new(signals));
+        let nb = encode(
+            T,
+            Some(0),
+            vec![
+                metric(Some("bdSeq"), 0, Some(8), V::LongValue(1)),
+                metric(Some("speed_sp"), 10, Some(3), V::IntValue(5)),
+            ],
+        );
+        h.handle(N, &nb, T);
+        h.handle(D, &dbirth(T, 1, "running", 1), T);
+        let a = "lyon/-/line-1/filler";
+        let temp = dir.get(4, a, "Filler.temp").unwrap();
+        assert_eq!(
+            (&*temp.metric, temp.alias, temp.datatype, temp.alive),
+            ("Filler/temp", Some(3), DataType::Double, true)
+        );
+        assert_eq!(temp.topic(), "spBv1.0/lyon/DCMD/line-1/filler");
+        assert_eq!(dir.get(4, a, "count_total").unwrap().alias, Some(2));
+        let speed = dir.get(4, "lyon/-/line-1/line-1", "speed_sp").unwrap();
+        assert_eq!((speed.alias, speed.datatype), (Some(10), DataType::Int32));
+        assert_eq!(speed.topic(), "spBv1.0/lyon/NCMD/line-1");
+        assert_eq!(dir.get(4, a, "state"), None, "not writable");
+        assert_eq!(dir.len(), 3);
+
+        // A device rebirth with other aliases (and a fourth writable
+        // metric, beyond the bound) replaces them.
+        let again = encode(
+            T + 10,
+            Some(2),
+            vec![
+                metric(Some("Filler/temp"), 30, Some(9), V::FloatValue(2.0)),
+                metric(Some("count_total"), 31, Some(8), V::LongValue(2)),
+            ],
+        );
+        h.handle(D, &again, T + 10);
+        let temp = dir.get(4, a, "Filler.temp").unwrap();
+        assert_eq!((temp.alias, temp.datatype), (Some(30), DataType::Float));
+        assert_eq!(dir.get(4, a, "count_total").unwrap().alias, Some(31));
+        assert_eq!((dir.len(), dir.refused()), (3, 0));
+
+        // DDEATH: the device's entries are dead, the node's still alive.
+        let dd = encode(T + 20, Some(3), vec![]);
+        h.handle("spBv1.0/lyon/DDEATH/line-1/filler", &dd, T + 20);
+        assert!(!dir.get(4, a, "Filler.temp").unwrap().alive);
+        assert!(
+            dir.get(4, "lyon/-/line-1/line-1", "speed_sp")
+                .unwrap()
+                .alive
+        );
+        // NDEATH: all of them.
+        let death = encode(
+            T,
+            None,
+            vec![metric(Some("bdSeq"), 0, Some(8), V::LongValue(1))],
+        );
+        h.handle("spBv1.0/lyon/NDEATH/line-1", &death, T + 30);
+        assert!(
+            !dir.get(4, "lyon/-/line-1/line-1", "speed_sp")
+                .unwrap()
+                .alive
+        );
+        // A new birth: alive again, the devices' entries gone until theirs.
+        h.handle(N, &nb, T + 40);
+        assert!(
+            dir.get(4, "lyon/-/line-1/line-1", "speed_sp")
+                .unwrap()
+                .alive
+        );
+        assert_eq!(dir.get(4, a, "Filler.temp"), None);
+        assert_eq!(dir.len(), 1);
+
+        // The bound: a second node's two writable metrics, room for one.
+        let nb2 = encode(
+            T,
+            Some(0),
+            vec![
+                metric(Some("bdSeq"), 0, Some(8), V::LongValue(1)),
+                metric(Some("speed_sp"), 1, Some(3), V::IntValue(5)),
+                metric(Some("count_total"), 2, Some(8), V::LongValue(5)),
+            ],
+        );
+        h.handle(D, &dbirth(T + 50, 1, "running", 1), T + 50);
+        assert_eq!(dir.len(), 3);
+        h.handle("spBv1.0/lyon/NBIRTH/line-2", &nb2, T + 60);
+        assert_eq!((dir.len(), dir.refused()), (3, 2));
+        assert_eq!(dir.get(4, "lyon/-/line-2/line-2", "speed_sp"), None);
     }
 
     #[test]

@@ -17,13 +17,19 @@
 //!   asset and signal;
 //! - [`host`]: a Sparkplug source for the ingest core: raw messages in,
 //!   observations (held values restated, deaths as UNKNOWN), refusals and
-//!   rebirth requests out.
+//!   rebirth requests out;
+//! - [`directory`]: the write directory, filled from births: the metric
+//!   (name, alias, type) behind each writable signal, and whether its node
+//!   lives;
+//! - [`command`]: a parameter write as an NCMD/DCMD payload.
 //!
 //! Payloads are checked against an independent implementation (the PyPI
 //! package `pysparkplug`, `collector/tests/io/sparkplug.rs`). The MQTT side
 //! (subscriptions, NCMD publishes, the host's STATE with its will) is the
 //! source loop's ([`crate::mqtt`]).
 
+pub mod command;
+pub mod directory;
 pub mod host;
 pub mod mapping;
 pub mod payload;
@@ -31,8 +37,10 @@ pub mod session;
 pub mod topic;
 pub mod wire;
 
+pub use command::encode_write;
+pub use directory::{SpTarget, WriteDirectory};
 pub use host::{SpOutput, SparkplugHost};
 pub use mapping::{SparkplugConfig, SparkplugRules};
 pub use payload::{decode_payload, DataType, SpMetric, SpPayload, SpValue};
-pub use session::{Event, HostSession, NodeKey, SessionLimits};
+pub use session::{Declaration, Event, HostSession, NodeKey, SessionLimits};
 pub use topic::{MessageType, SpTopic};

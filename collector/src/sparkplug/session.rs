@@ -88,6 +88,17 @@ pub enum Event {
         /// When, ms.
         at_ms: i64,
     },
+    /// A birth (NBIRTH: `device` is `None`; DBIRTH) was taken: the
+    /// metrics it declared, for the write directory. Comes after the
+    /// birth's values.
+    Born {
+        /// The edge node.
+        node: NodeKey,
+        /// The device, for a DBIRTH.
+        device: Option<Arc<str>>,
+        /// Each declared metric (not `bdSeq`): name, alias, type.
+        metrics: Vec<Declaration>,
+    },
     /// Ask the node to publish its births again (NCMD `Node
     /// Control/Rebirth`), for `why`.
     Rebirth {
@@ -103,6 +114,17 @@ pub enum Event {
         /// What exactly was wrong.
         detail: String,
     },
+}
+
+/// A metric as a birth declared it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declaration {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its alias, if the node uses aliases.
+    pub alias: Option<u64>,
+    /// Its type.
+    pub datatype: DataType,
 }
 
 /// A name and type bound by a birth.
@@ -429,6 +451,7 @@ fn emit_birth(
     limits: SessionLimits,
     out: &mut Vec<Event>,
 ) {
+    let mut declared = Vec::new();
     for m in &msg.payload.metrics {
         let (Some(name), Some(code)) = (m.name.as_deref().filter(|n| !n.is_empty()), m.datatype)
         else {
@@ -476,11 +499,24 @@ fn emit_birth(
                 },
             );
         }
-        if &*name == "bdSeq" || name.starts_with("Node Control/") {
+        if &*name == "bdSeq" {
+            continue;
+        }
+        declared.push(Declaration {
+            name: name.clone(),
+            alias: m.alias,
+            datatype,
+        });
+        if name.starts_with("Node Control/") {
             continue;
         }
         push_value(key, device.clone(), name, datatype, m, msg, out);
     }
+    out.push(Event::Born {
+        node: key.clone(),
+        device,
+        metrics: declared,
+    });
 }
 
 /// A data message's metrics, resolved by alias or name; the first

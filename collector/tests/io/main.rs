@@ -14,6 +14,7 @@ mod embedded;
 mod half_open;
 mod loop_shift;
 mod mosquitto;
+mod outgoing;
 mod oversized;
 mod record;
 mod sparkplug;

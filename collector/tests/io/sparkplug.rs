@@ -158,3 +158,114 @@ fn what_is_not_a_payload_is_refused_not_a_crash() {
     }
     assert_eq!(decode_payload(b"").unwrap().metrics.len(), 0);
 }
+
+/// The parameter writes ctower sends (DCMD payloads, `encode_write`) decode
+/// with pysparkplug to the metric name, alias, data type and value they
+/// were given: the edge node reads what the engine meant.
+#[test]
+fn write_commands_decode_with_pysparkplug() {
+    use ctower_collector::sparkplug::encode_write;
+    use ctower_model::ParamValue;
+    let Some(python) = ctower_testkit::services::require_pysparkplug() else {
+        return;
+    };
+    let t = 1_772_427_600_000i64;
+    let cases: Vec<(&str, u64, DataType, ParamValue, Value)> = vec![
+        (
+            "Filler/trim",
+            1,
+            DataType::Int8,
+            ParamValue::Int(-5),
+            (-5).into(),
+        ),
+        (
+            "Filler/gap",
+            2,
+            DataType::Int16,
+            ParamValue::Int(-300),
+            (-300).into(),
+        ),
+        (
+            "Filler/offset",
+            3,
+            DataType::Int32,
+            ParamValue::Float(-70_000.0),
+            (-70_000).into(),
+        ),
+        (
+            "Filler/total",
+            4,
+            DataType::Int64,
+            ParamValue::Int(-5_000_000_000),
+            (-5_000_000_000i64).into(),
+        ),
+        (
+            "Filler/mode",
+            5,
+            DataType::UInt8,
+            ParamValue::Int(200),
+            200.into(),
+        ),
+        (
+            "Filler/rpm_sp",
+            6,
+            DataType::UInt16,
+            ParamValue::Int(60_000),
+            60_000.into(),
+        ),
+        (
+            "Filler/count_sp",
+            7,
+            DataType::UInt32,
+            ParamValue::Int(4_000_000_000),
+            4_000_000_000u64.into(),
+        ),
+        (
+            "Filler/big_sp",
+            8,
+            DataType::UInt64,
+            ParamValue::Int(i64::MAX),
+            (i64::MAX as u64).into(),
+        ),
+        (
+            "Filler/temp_sp",
+            9,
+            DataType::Float,
+            ParamValue::Float(72.5),
+            72.5.into(),
+        ),
+        (
+            "Filler/flow_sp",
+            10,
+            DataType::Double,
+            ParamValue::Int(75),
+            75.0.into(),
+        ),
+        (
+            "Filler/enable",
+            11,
+            DataType::Boolean,
+            ParamValue::Bool(true),
+            true.into(),
+        ),
+    ];
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script("pysparkplug_dcmd.py"));
+    for (name, alias, dt, v, _) in &cases {
+        let bytes = encode_write(name, Some(*alias), *dt, *v, t).unwrap();
+        cmd.arg(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    }
+    let decoded = run_cases(cmd);
+    let decoded = decoded.as_array().unwrap();
+    assert_eq!(decoded.len(), cases.len());
+    for ((name, alias, dt, _, want), got) in cases.iter().zip(decoded) {
+        assert_eq!(got["timestamp"].as_i64(), Some(t), "{name}");
+        let m = &got["metrics"].as_array().unwrap()[..];
+        assert_eq!(m.len(), 1, "{name}");
+        assert_eq!(m[0]["name"].as_str(), Some(*name));
+        assert_eq!(m[0]["alias"].as_u64(), Some(*alias), "{name}");
+        let code = m[0]["datatype"].as_u64().unwrap() as u32;
+        assert_eq!(DataType::from_code(code), Some(*dt), "{name}");
+        assert_eq!(&m[0]["value"], want, "{name}");
+    }
+}
