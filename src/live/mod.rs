@@ -175,8 +175,14 @@ pub fn run(settings: Settings, opts: LiveOptions) -> anyhow::Result<()> {
         clock,
         commands,
         replies: replies_tx,
-        // Set once the sources give a way to the plants.
-        plant_link: None,
+        // Parameter writes go out through the live sources' connections.
+        plant_link: settings.control.as_ref().map(|c| {
+            Box::new(
+                sources
+                    .plant_routes
+                    .plant_link(c.uns_command_prefix.clone()),
+            ) as Box<dyn crate::output::PlantLink>
+        }),
     };
     let output = output::start(plan, pipeline.outputs)?;
     let ticker = ticker::Ticker::start(ticker::TickerInputs {

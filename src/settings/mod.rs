@@ -134,11 +134,6 @@ impl Settings {
                 .as_ref()
                 .is_some_and(|c| c.broker == BrokerAddr::Embedded)
     }
-
-    /// The read-back signals of the parameter catalogue (filled by [control]).
-    pub fn write_signals(&self) -> std::collections::BTreeSet<std::sync::Arc<str>> {
-        Default::default()
-    }
 }
 
 /// A configuration read and checked.
