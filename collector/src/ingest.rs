@@ -167,6 +167,9 @@ pub struct Outgoing {
     /// The MQTT QoS: 0 (a rebirth request: dropped when it cannot be
     /// queued, the host asks again) or 1 (a write: kept and retried).
     pub qos: u8,
+    /// Not published after this (receive-time clock, ms): a parameter
+    /// write past its read-back deadline is dropped, never sent late.
+    pub expires_ms: Option<i64>,
 }
 
 /// Rebirth requests kept for the live loop; more (between two of its
@@ -534,6 +537,7 @@ impl Ingestor {
             topic,
             payload,
             qos: 0,
+            expires_ms: None,
         });
     }
 

@@ -52,6 +52,7 @@ pub fn resolve(
         topic,
         payload,
         qos: WRITE_QOS,
+        expires_ms: Some(w.expires_ms),
     })
 }
 
@@ -148,6 +149,7 @@ mod tests {
             value,
             user: "alice+bob".into(),
             ts_ms: 1_772_427_600_000,
+            expires_ms: i64::MAX,
         }
     }
 

@@ -27,6 +27,14 @@ impl AssetPattern {
         ]))
     }
 
+    /// Whether some asset matches both patterns.
+    pub fn overlaps(&self, other: &AssetPattern) -> bool {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .all(|(a, b)| a == "*" || b == "*" || a == b)
+    }
+
     /// Whether `asset` (`site/area/line/asset`) matches.
     pub fn matches(&self, asset: &str) -> bool {
         let mut n = 0;
@@ -153,6 +161,9 @@ mod tests {
         assert!(!p.matches("lyon/utilities/water/ro-10"));
         assert!(!p.matches("lyon/utilities/water/ro-1/x"));
         assert!(!p.matches("lyon/utilities/ro-1"));
+        let q = AssetPattern::parse("lyon/*/water/*").unwrap();
+        assert!(p.overlaps(&q) && q.overlaps(&p));
+        assert!(!p.overlaps(&AssetPattern::parse("*/packaging/*/*").unwrap()));
         for bad in [
             "a/b/c",
             "a/b/c/d/e",

@@ -76,6 +76,23 @@ fn age(ms: i64) -> String {
     }
 }
 
+/// The change from `old` to `new` is within the parameter's largest step.
+fn check_step(p: &ParamSpec, old: ParamValue, new: ParamValue) -> Result<(), String> {
+    if let Some(step) = p.max_step {
+        let d = (new.as_f64() - old.as_f64()).abs();
+        if d > step {
+            return Err(format!(
+                "a change of {} from {} is larger than the largest step {} of `{}`",
+                p.show(ParamValue::Float(d)),
+                p.show(old),
+                p.show(ParamValue::Float(step)),
+                p.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Desk {
     /// A desk for `catalogue`; `read_only` refuses every write.
     pub fn new(catalogue: Catalogue, read_only: bool) -> Self {
@@ -260,16 +277,12 @@ impl Desk {
                 age(p.stale_ms)
             ));
         }
-        if let Some(step) = p.max_step {
-            let d = (x - old.as_f64()).abs();
-            if d > step {
-                return Err(format!(
-                    "a change of {} from {} is larger than the largest step {} of `{param}`",
-                    p.show(ParamValue::Float(d)),
-                    p.show(old),
-                    p.show(ParamValue::Float(step))
-                ));
-            }
+        check_step(p, old, value)?;
+        if p.confirms(value, old) {
+            return Err(format!(
+                "`{param}` of `{asset}` is already at {} (its read-back): nothing to write",
+                p.show(old)
+            ));
         }
         if let Some(n) = self.open.get(&key) {
             let state = self
@@ -355,12 +368,14 @@ impl Desk {
         if r.view.deadline_ms.is_some_and(|d| now_ms >= d) {
             return Err(format!("request {id} has expired: nothing to {what}"));
         }
-        if r.view.requested_by == user {
+        let own = r.view.requested_by == user;
+        if own && what == "approve" {
             return Err(format!(
-                "you cannot {what} your own request {id}: a second person must (two-person rule)"
+                "you cannot approve your own request {id}: a second person must (two-person rule)"
             ));
         }
-        if !p.approve_roles.iter().any(|x| roles.contains(x)) {
+        // The requester may withdraw their own request (a rejection).
+        if !own && !p.approve_roles.iter().any(|x| roles.contains(x)) {
             return Err(format!(
                 "user `{user}` may not {what} writes of `{}` (roles that may: {})",
                 p.name,
@@ -385,15 +400,21 @@ impl Desk {
     ) -> Result<Req, String> {
         let mut r = self.decision(user, roles, id, "approve", now_ms)?;
         let p = &self.catalogue.params[r.spec];
-        match self.values.get(&(r.view.asset.clone(), r.spec)) {
-            Some((_, seen)) if now_ms - seen <= p.stale_ms => {}
+        let now_value = match self.values.get(&(r.view.asset.clone(), r.spec)) {
+            Some((v, seen)) if now_ms - seen <= p.stale_ms => *v,
             _ => {
                 return Err(format!(
                     "the read-back of `{}` from `{}` is stale: its source is stale or dead, approve once it reports again",
                     p.readback, r.view.asset
                 ))
             }
-        }
+        };
+        // The plant may have moved since the request: the step is from
+        // where it is now, and the record says so.
+        check_step(p, now_value, r.view.new).map_err(|e| {
+            format!("{e} (the read-back moved since the request: reject it and ask again)")
+        })?;
+        r.view.old = Some(now_value);
         r.view.state = ParamState::Approved;
         r.view.note = format!("approved by {user}");
         Ok(r)
@@ -410,7 +431,11 @@ impl Desk {
     ) -> Result<Req, String> {
         let mut r = self.decision(user, roles, id, "reject", now_ms)?;
         r.view.state = ParamState::Rejected;
-        r.view.note = format!("rejected by {user}: {reason}");
+        r.view.note = if r.view.requested_by == user {
+            format!("withdrawn by {user}: {reason}")
+        } else {
+            format!("rejected by {user}: {reason}")
+        };
         Ok(r)
     }
 
@@ -430,6 +455,7 @@ impl Desk {
             value: r.view.new,
             user,
             ts_ms: r.view.updated_ms,
+            expires_ms: r.view.updated_ms + p.confirm_ms,
         })
     }
 

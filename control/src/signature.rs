@@ -17,6 +17,13 @@ pub const MAX_FAILURES: u32 = 5;
 pub const LOCKOUT_MS: i64 = 15 * 60_000;
 /// Longest secret taken (argon2 takes more, a request need not).
 pub const MAX_SECRET: usize = 256;
+/// Largest argon2 costs a configured hash may ask (64 MiB, 8 passes, 4
+/// lanes): each check runs on the engine's output thread.
+pub const MAX_M_COST_KIB: u32 = 65_536;
+/// See [`MAX_M_COST_KIB`].
+pub const MAX_T_COST: u32 = 8;
+/// See [`MAX_M_COST_KIB`].
+pub const MAX_P_COST: u32 = 4;
 
 /// Hashes `secret` with a fresh random salt (argon2id, the crate's default
 /// parameters: 19 MiB, 2 passes): the PHC string to put in the
@@ -41,6 +48,17 @@ pub fn check_hash(phc: &str) -> Result<(), ControlError> {
         return Err(ControlError::BadHash(format!(
             "algorithm `{}`, not argon2",
             h.algorithm
+        )));
+    }
+    // Every signed action costs one hash on the engine's output thread: a
+    // hash with huge parameters would stall it.
+    let p = argon2::Params::try_from(&h).map_err(|e| ControlError::BadHash(e.to_string()))?;
+    if p.m_cost() > MAX_M_COST_KIB || p.t_cost() > MAX_T_COST || p.p_cost() > MAX_P_COST {
+        return Err(ControlError::BadHash(format!(
+            "its cost (m={} KiB, t={}, p={}) is above m={MAX_M_COST_KIB}, t={MAX_T_COST}, p={MAX_P_COST}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost()
         )));
     }
     Ok(())
@@ -160,6 +178,14 @@ mod tests {
         check_hash(&a).unwrap();
         assert!(check_hash("$2b$12$abcdefghijklmnopqrstuv").is_err());
         assert!(check_hash("plain text").is_err());
+        let greedy = a.replace("m=19456,t=2,p=1", "m=4194304,t=2,p=1");
+        assert!(
+            check_hash(&greedy)
+                .unwrap_err()
+                .to_string()
+                .contains("cost"),
+            "{greedy}"
+        );
         let mut s = Signatures::new([("alice".to_string(), a)].into());
         assert_eq!(s.verify("alice", Some("correct horse"), 0), Ok(()));
         assert_eq!(

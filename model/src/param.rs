@@ -57,11 +57,13 @@ impl ParamValue {
     }
 
     /// The value as `ty`, when it is one: an integer is a float too, a
-    /// whole float an integer; a number is never a switch (nor the other
-    /// way round): `None`.
+    /// whole float an integer, 1 and 0 a switch's on and off; any other
+    /// number is never a switch (nor a switch a number): `None`.
     pub fn to_type(self, ty: ParamType) -> Option<ParamValue> {
         match (ty, self) {
             (ParamType::Bool, ParamValue::Bool(b)) => Some(ParamValue::Bool(b)),
+            // 1 and 0, as typed on a command line, are a switch's on/off.
+            (ParamType::Bool, ParamValue::Int(i @ (0 | 1))) => Some(ParamValue::Bool(i == 1)),
             (ParamType::Int, ParamValue::Int(i)) => Some(ParamValue::Int(i)),
             (ParamType::Int, ParamValue::Float(f))
                 if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 =>
@@ -289,6 +291,10 @@ pub struct ParamWrite {
     pub user: String,
     /// When (UTC ms).
     pub ts_ms: i64,
+    /// After this (UTC ms, the engine's clock) the write is not to be
+    /// published any more: its read-back deadline has passed, the request
+    /// is unconfirmed, and a late command would surprise everyone.
+    pub expires_ms: i64,
 }
 
 /// The JSON command on the UNS command topic
@@ -322,7 +328,12 @@ mod tests {
             Some(ParamValue::Int(3))
         );
         assert_eq!(ParamValue::Float(3.5).to_type(ParamType::Int), None);
-        assert_eq!(ParamValue::Int(1).to_type(ParamType::Bool), None);
+        assert_eq!(
+            ParamValue::Int(1).to_type(ParamType::Bool),
+            Some(ParamValue::Bool(true))
+        );
+        assert_eq!(ParamValue::Int(2).to_type(ParamType::Bool), None);
+        assert_eq!(ParamValue::Float(1.0).to_type(ParamType::Bool), None);
         assert_eq!(ParamValue::Bool(true).to_type(ParamType::Float), None);
         assert_eq!(
             ParamValue::parse("on", ParamType::Bool),

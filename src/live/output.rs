@@ -200,8 +200,21 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         stage = stage.with_sink(BoardSink::new(feed.clone()));
     }
     // The trail opened and was checked above; a line that is not UTF-8
-    // is skipped like any unparsable one, not the whole trail.
-    let bytes = std::fs::read(&settings.audit_path).unwrap_or_default();
+    // is skipped like any unparsable one, not the whole trail. With
+    // parameter control on, a trail that cannot be read stops the start:
+    // request ids would begin again at P000001.
+    let bytes = match std::fs::read(&settings.audit_path) {
+        Ok(b) => b,
+        Err(e) if settings.control.is_some() => {
+            return Err(e).with_context(|| {
+                format!(
+                    "reading the audit trail {} (parameter request ids go on from it)",
+                    settings.audit_path.display()
+                )
+            })
+        }
+        Err(_) => Vec::new(),
+    };
     let text = String::from_utf8_lossy(&bytes);
     if let Some(control) = &settings.control {
         let desk = ctower_control::Desk::new(control.catalogue.clone(), control.read_only);
@@ -213,14 +226,6 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
                 .unwrap_or_default(),
         );
         stage = stage.with_params(StageParams::new(desk, signatures, plan.plant_link.take()));
-        // Requests the last run left open end, recorded; ids go on.
-        let n = stage.restore_params_from_trail(&text);
-        if n > 0 {
-            tracing::warn!(
-                requests = n,
-                "parameter requests left open by the last run ended (expired or unconfirmed)"
-            );
-        }
         tracing::info!(
             parameters = control.catalogue.params.len(),
             read_only = control.read_only,
@@ -235,6 +240,27 @@ fn build(plan: &mut OutputPlan) -> anyhow::Result<OutputStage> {
         if n > 0 {
             tracing::info!(alarms = n, "alarm states restored from the audit trail");
         }
+    } else {
+        // The replay computes the process alarms again, not those only
+        // the stage raises (an unconfirmed parameter write).
+        let n = stage
+            .restore_from_trail_where(&text, |rule| rule.starts_with("ctower.param_unconfirmed."));
+        if n > 0 {
+            tracing::info!(
+                alarms = n,
+                "unconfirmed-write alarms restored from the audit trail"
+            );
+        }
+    }
+    // After the alarms: requests the last run left open end, recorded
+    // (a write left sent raises its alarm, unless it is active already);
+    // ids go on.
+    let n = stage.restore_params_from_trail(&text);
+    if n > 0 {
+        tracing::warn!(
+            requests = n,
+            "parameter requests left open by the last run ended (expired or unconfirmed)"
+        );
     }
     Ok(stage)
 }

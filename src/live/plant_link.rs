@@ -42,6 +42,10 @@ pub struct PlantRoutes {
     pub directory: WriteDirectory,
     /// Each source, by index.
     pub routes: Vec<Route>,
+    /// Each source's connection, in words: a write goes only through a
+    /// source connected now (a command queued while the connection is
+    /// down would reach the plant whenever it comes back, late).
+    pub states: super::sources::SourceStates,
 }
 
 impl PlantRoutes {
@@ -73,6 +77,22 @@ impl crate::output::PlantLink for LivePlantLink {
         else {
             return Err(format!("source {} is not a live MQTT source", w.source));
         };
+        let state = self
+            .routes
+            .states
+            .lock()
+            .ok()
+            .and_then(|s| s.get(index).cloned())
+            .unwrap_or_default();
+        if !(state.starts_with("subscribed")
+            || state.starts_with("connected")
+            || state.starts_with("refused"))
+        {
+            return Err(format!(
+                "source {} is not connected to its broker ({state}): not sent",
+                w.source
+            ));
+        }
         let out = resolve(
             w,
             (index, route.kind),
@@ -109,6 +129,7 @@ mod tests {
             value: ParamValue::Float(72.5),
             user: "alice".into(),
             ts_ms: 1_772_427_600_000,
+            expires_ms: i64::MAX,
         }
     }
 
@@ -130,6 +151,7 @@ mod tests {
                     tx: json_tx,
                 },
             ],
+            states: Arc::new(std::sync::Mutex::new(vec!["subscribed".into(); 2])),
         };
         let mut link = routes.plant_link("acme/cmd");
         assert_eq!(
@@ -153,5 +175,10 @@ mod tests {
         );
         drop(json_rx);
         assert!(link.write(&write("uns")).unwrap_err().contains("stopped"));
+        // A source whose connection is down takes nothing: a command queued
+        // now would reach the plant late, whenever the broker is back.
+        routes.states.lock().unwrap()[1] = "disconnected (attempt 2): refused".into();
+        let e = link.write(&write("uns")).unwrap_err();
+        assert!(e.contains("is not connected to its broker"), "{e}");
     }
 }

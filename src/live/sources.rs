@@ -144,6 +144,7 @@ pub fn start(
         plant_routes: PlantRoutes {
             directory: WriteDirectory::default(),
             routes,
+            states: states.clone(),
         },
         journal,
         faults,

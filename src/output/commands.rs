@@ -321,10 +321,20 @@ impl OutputStage {
     /// and an acknowledgement, a shelf or an out-of-service survives).
     /// Returns how many alarms were restored.
     pub fn restore_from_trail(&mut self, text: &str) -> usize {
+        self.restore_from_trail_where(text, |_| true)
+    }
+
+    /// [`Self::restore_from_trail`] of the alarms whose rule `pick`s (after
+    /// a raw-journal replay, which cannot compute the alarms only the
+    /// stage raises: `ctower.param_unconfirmed.*`).
+    pub fn restore_from_trail_where(&mut self, text: &str, pick: impl Fn(&str) -> bool) -> usize {
         let now = self.clock.now_ms();
         let mut n = 0;
         let raises = ctower_alerts::audit::last_raises(text);
         for ((rule, scope, signal), e) in ctower_alerts::audit::last_records(text) {
+            if !pick(&rule) {
+                continue;
+            }
             let Ok(state) = e.after.parse::<AlarmState>() else {
                 continue;
             };

@@ -6,7 +6,13 @@
 //! be); signed actions are checked against the user's argon2 hash first;
 //! an approved write goes to the plant through the [`PlantLink`]; a write
 //! the plant does not confirm raises the `ctower.param_unconfirmed.<param>`
-//! alarm on its asset (cleared when a later read-back or write confirms).
+//! alarm on its asset (it returns to normal when a later write of the
+//! parameter is confirmed).
+//!
+//! A user's step is recorded before it takes effect and refused when it
+//! cannot be; a step of the engine's own (sent, confirmed, expired,
+//! unconfirmed) that cannot be recorded still happens, and the trail's
+//! fault raises `ctower.audit` (as for alarm changes).
 
 use super::audit::ParamRecord;
 use super::{OutputStage, PlantLink};
@@ -26,8 +32,19 @@ const MAX_LISTED: usize = 50;
 /// under the viewers' 1 MiB limit).
 const MAX_BOARD_ENTRIES: usize = 2_000;
 /// Least time between two catalogue payloads on the feed, ms (read-backs
-/// arrive every second or so per asset).
-const BOARD_EVERY_MS: i64 = 1_000;
+/// arrive every second or so per asset; a viewer judges their age on the
+/// engine's freshness limit, minutes, so 5 s is plenty). A request's
+/// change is published at once.
+const BOARD_EVERY_MS: i64 = 5_000;
+/// Parameters a `params` reply lists at most (a reply is one MQTT message).
+const MAX_REPLY_ENTRIES: usize = 500;
+/// One refusal per user and target is recorded in this long at most (the
+/// others are logged): a client repeating a refused request cannot flood
+/// the permanent trail.
+const REFUSAL_RECORD_EVERY_MS: i64 = 10_000;
+/// Retained request topics of earlier runs deleted at a start (the feed
+/// kept at most the last 200 final requests of a run).
+const STALE_TOPICS_DELETED: usize = 1_000;
 
 /// The rule name of a parameter's unconfirmed-write alarm.
 pub fn unconfirmed_rule(param: &str) -> String {
@@ -85,6 +102,8 @@ pub struct StageParams {
     shown: BTreeSet<String>,
     /// Requests changed since the feed last showed them.
     changed: BTreeSet<String>,
+    /// (user, target) → when its last refusal was recorded.
+    refusals: std::collections::BTreeMap<(String, String), i64>,
 }
 
 impl StageParams {
@@ -102,6 +121,7 @@ impl StageParams {
             board_at_ms: i64::MIN,
             shown: BTreeSet::new(),
             changed: BTreeSet::new(),
+            refusals: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -156,6 +176,19 @@ impl OutputStage {
         }
         if let Some(max) = last.keys().next_back() {
             p.desk.numbers_after(*max);
+        }
+        // The feed's retained requests of earlier runs: this run does not
+        // hold them, so viewers must not show them waiting.
+        let stale: Vec<String> = last
+            .keys()
+            .rev()
+            .take(STALE_TOPICS_DELETED)
+            .map(|n| ctower_control::desk::request_id(*n))
+            .collect();
+        for sink in &mut self.sinks {
+            for id in &stale {
+                sink.param_request(id, None);
+            }
         }
         let now = self.clock.now_ms();
         let mut ended = 0;
@@ -369,6 +402,13 @@ impl OutputStage {
             ),
         );
         reply.params = p.desk.entries();
+        if reply.params.len() > MAX_REPLY_ENTRIES {
+            reply.message = format!(
+                "{} parameter(s), the first {MAX_REPLY_ENTRIES} listed",
+                reply.params.len()
+            );
+            reply.params.truncate(MAX_REPLY_ENTRIES);
+        }
         reply.requests = p
             .desk
             .recent()
@@ -383,6 +423,25 @@ impl OutputStage {
     /// a GMP record; refusals of made-up names are not, so the trail cannot
     /// be flooded with them).
     fn audit_refusal(&mut self, user: &str, req: &CommandRequest, why: &str, now: i64) {
+        let Some(p) = &mut self.params else {
+            return;
+        };
+        let target = match (&req.request, &req.asset, &req.param) {
+            (Some(r), _, _) => r.clone(),
+            (None, Some(a), Some(x)) => format!("{a}#{x}"),
+            _ => return,
+        };
+        let key = (user.to_string(), target);
+        if p.refusals
+            .get(&key)
+            .is_some_and(|t| now - t < REFUSAL_RECORD_EVERY_MS)
+        {
+            return;
+        }
+        if p.refusals.len() >= 10_000 {
+            p.refusals.clear();
+        }
+        p.refusals.insert(key, now);
         let Some(p) = &self.params else {
             return;
         };
@@ -536,7 +595,7 @@ impl OutputStage {
             "sent",
             Some(ParamState::Approved),
             &sent,
-            &sent.view.note,
+            &format!("queued on source {} (QoS 1)", write.source),
             false,
             now,
         ) {

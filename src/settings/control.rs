@@ -186,14 +186,41 @@ pub(super) fn check(
                 );
             }
         }
-        if params
+        // One asset's parameter is one entry, and one read-back signal
+        // (one Sparkplug metric) is one parameter: otherwise one entry
+        // would shadow another, or two names would write the same thing
+        // past each other's bounds, in-flight check and rate limit.
+        let overlap = |q: &ParamSpec| {
+            q.assets
+                .iter()
+                .any(|a| assets.iter().any(|b| a.overlaps(b)))
+        };
+        if let Some(q) = params
             .iter()
-            .any(|q: &ParamSpec| *q.name == *p.name && q.assets == assets)
+            .find(|q: &&ParamSpec| *q.name == *p.name && overlap(q))
+        {
+            let theirs: Vec<String> = q.assets.iter().map(|a| a.0.join("/")).collect();
+            push(
+                issues,
+                format!("{key}.assets"),
+                format!(
+                    "`{}` is already listed for assets that overlap these ({})",
+                    p.name,
+                    theirs.join(", ")
+                ),
+            );
+        }
+        if let Some(q) = params
+            .iter()
+            .find(|q: &&ParamSpec| *q.readback == *readback && *q.name != *p.name && overlap(q))
         {
             push(
                 issues,
-                format!("{key}.name"),
-                format!("`{}` is listed twice for the same assets", p.name),
+                format!("{key}.readback_signal"),
+                format!(
+                    "`{readback}` is already the read-back of `{}` on overlapping assets: one signal, one parameter",
+                    q.name
+                ),
             );
         }
         params.push(ParamSpec {

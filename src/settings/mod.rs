@@ -432,6 +432,72 @@ mod tests {
         issues.iter().map(ToString::to_string).collect()
     }
 
+    /// A `[control]` catalogue is checked against the sources and the
+    /// users, every problem at once with its key.
+    #[test]
+    fn the_parameter_catalogue_is_checked_with_every_problem_and_its_key() {
+        let base = r##"
+[[sources]]
+name = "uns"
+broker_url = "mqtt://127.0.0.1:1883"
+subscriptions = ["#"]
+
+[commands]
+broker_url = "mqtt://127.0.0.1:1883"
+console_user = "zed"
+
+[[commands.users]]
+name = "alice"
+roles = ["operator"]
+signature_hash = "$2b$12$notargon"
+
+[[control.parameters]]
+name = "sp"
+assets = ["a/b/c/d", "x/y"]
+source = "uns"
+type = "float"
+min = 10.0
+max = 1.0
+request_roles = []
+
+[[control.parameters]]
+name = "sp"
+assets = ["a/*/c/*"]
+source = "nowhere"
+type = "bool"
+min = 0.0
+request_roles = ["operator"]
+
+[[control.parameters]]
+name = "sp2"
+assets = ["a/b/*/d"]
+source = "uns"
+type = "int"
+min = 0
+max = 10
+readback_signal = "sp"
+request_roles = ["operator"]
+"##;
+        let issues = shown(&strict(base, &[]).err().unwrap());
+        for want in [
+            "commands.console_user: `zed` is not one of commands.users",
+            "commands.users[0].signature_hash: not an argon2 hash",
+            "control.parameters[0].assets[1]: `x/y` is not `site/area/line/asset`",
+            "control.parameters[0].source: source `uns` subscribes to the command topics",
+            "control.parameters[0].max: 1 is below min 10",
+            "control.parameters[0].request_roles: name at least one role",
+            "control.parameters[1].source: no [[sources]] is named `nowhere`",
+            "control.parameters[1].min: a switch (`bool`) has no bounds",
+            "control.parameters[1].assets: `sp` is already listed for assets that overlap these",
+            "control.parameters[2].readback_signal: `sp` is already the read-back of `sp`",
+        ] {
+            assert!(
+                issues.iter().any(|i| i.contains(want)),
+                "missing `{want}` in {issues:#?}"
+            );
+        }
+    }
+
     #[test]
     fn the_configuration_types_are_traced() {
         let shape = schema::trace::<RawSettings>().unwrap();

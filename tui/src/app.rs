@@ -239,6 +239,12 @@ pub struct App {
     pub(crate) signature: Option<Signature>,
     /// The signature being typed at the signature prompt (masked).
     pub(crate) signature_typed: Signature,
+    /// When the session's signature was last typed or used (the viewer's
+    /// clock, ms): idle longer than [`crate::keys::SIGNATURE_IDLE_MS`], it
+    /// is forgotten and asked again (21 CFR 11.200: a signing session ends).
+    pub(crate) signature_used_ms: i64,
+    /// The time of the key being handled (the viewer's clock, ms).
+    pub(crate) key_ms: i64,
     /// The request waiting for the signature prompt, and what it is.
     pub(crate) unsigned: Option<(CommandRequest, String)>,
     /// Requests sent with a signature, waiting for their reply.
@@ -291,6 +297,8 @@ impl App {
             request_sel: None,
             signature: None,
             signature_typed: Signature(String::new()),
+            signature_used_ms: 0,
+            key_ms: 0,
             unsigned: None,
             signed: BTreeSet::new(),
             filters: Default::default(),

@@ -13,6 +13,10 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
+/// A session's signature is forgotten after this long without a signed
+/// action (it is asked again), ms.
+pub const SIGNATURE_IDLE_MS: i64 = 15 * 60_000;
+
 /// What the terminal loop should do after an input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -34,6 +38,7 @@ impl App {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Action::Quit;
         }
+        self.key_ms = now_ms;
         if self.prompt.is_some() {
             return self.on_prompt_key(key);
         }
@@ -207,6 +212,7 @@ impl App {
                 let sig = Signature(secret);
                 req.signature = Some(sig.clone());
                 self.signature = Some(sig);
+                self.signature_used_ms = self.key_ms;
                 return self.send_signed(req, what);
             }
             KeyCode::Backspace => {
@@ -228,8 +234,13 @@ impl App {
     /// Sends `req` signed with the session's signature; without one yet,
     /// asks for it first (the request waits).
     fn signed_send(&mut self, mut req: CommandRequest, what: String) -> Action {
+        if self.key_ms.saturating_sub(self.signature_used_ms) > SIGNATURE_IDLE_MS {
+            // A signing session idle this long has ended: sign again.
+            self.signature = None;
+        }
         match self.signature.clone() {
             Some(sig) => {
+                self.signature_used_ms = self.key_ms;
                 req.signature = Some(sig);
                 self.send_signed(req, what)
             }

@@ -1003,6 +1003,31 @@ fn set_asks_the_signature_once_then_sends_the_value_and_the_reason() {
 }
 
 #[test]
+fn an_idle_signing_session_ends_and_the_signature_is_asked_again() {
+    let mut app = fixture();
+    key(&mut app, KeyCode::Char('8'));
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Down);
+    }
+    let at = |app: &mut App, code: KeyCode, now: i64| {
+        app.on_key(KeyEvent::new(code, KeyModifiers::NONE), now)
+    };
+    at(&mut app, KeyCode::Char('s'), T0);
+    type_text(&mut app, "80 raise recovery");
+    at(&mut app, KeyCode::Enter, T0);
+    type_text(&mut app, "Zq9-secret");
+    assert!(matches!(at(&mut app, KeyCode::Enter, T0), Action::Send(_)));
+    // 16 minutes later, with no signed action since: asked again.
+    let later = T0 + 16 * 60_000;
+    at(&mut app, KeyCode::Char('s'), later);
+    for c in "81 a bit more".chars() {
+        at(&mut app, KeyCode::Char(c), later);
+    }
+    assert_eq!(at(&mut app, KeyCode::Enter, later), Action::None);
+    assert!(screen(&mut app, 80, 24).contains("signature for alice: "));
+}
+
+#[test]
 fn a_bad_value_a_missing_reason_or_a_value_out_of_range_sends_nothing() {
     let mut app = fixture();
     key(&mut app, KeyCode::Char('8'));

@@ -283,6 +283,11 @@ async fn next_ack(journal: &mut Option<JournalLink>) -> Option<Ack> {
     }
 }
 
+/// Whether an outgoing publish is past its deadline at `now_ms`.
+fn expired(o: &Outgoing, now_ms: i64) -> bool {
+    o.expires_ms.is_some_and(|e| now_ms >= e)
+}
+
 /// The next outgoing publish; never, without a channel (or once closed).
 async fn next_outgoing(rx: &mut Option<mpsc::Receiver<Outgoing>>) -> Option<Outgoing> {
     match rx {
@@ -686,7 +691,13 @@ impl SourceLoop {
             }
             self.pending_acks.pop_front();
         }
+        let now = self.clock.now_ms();
         while let Some(o) = self.pending_out.front() {
+            if expired(o, now) {
+                tracing::error!(topic = %o.topic, "a parameter write waited past its read-back deadline: dropped, not sent late");
+                self.pending_out.pop_front();
+                continue;
+            }
             if try_publish(client, o).is_err() {
                 return;
             }
@@ -699,6 +710,10 @@ impl SourceLoop {
     /// any already waiting, so writes keep their order) unless that is
     /// full too (module docs).
     fn publish(&mut self, client: &AsyncClient, o: Outgoing) {
+        if expired(&o, self.clock.now_ms()) {
+            tracing::error!(topic = %o.topic, "a parameter write arrived past its read-back deadline: dropped, not sent late");
+            return;
+        }
         if o.qos == 0 {
             if let Err(e) = try_publish(client, &o) {
                 tracing::warn!(topic = %o.topic, error = %e, "cannot queue a QoS 0 publish (a rebirth request): dropped");
@@ -1038,6 +1053,7 @@ mod tests {
             topic,
             payload: vec![1],
             qos,
+            expires_ms: None,
         };
         // w0 and w1 fill rumqttc's channel; w2.. wait; the rebirth is dropped.
         for i in 0..2 + MAX_PENDING_OUTGOING + 1 {
@@ -1079,6 +1095,19 @@ mod tests {
         );
         assert_eq!(l.pending_out.len(), MAX_PENDING_OUTGOING - 2);
         assert_eq!(l.pending_out.back().map(|o| o.topic.as_str()), Some("w65"));
+        // A write past its deadline (the clock reads 0) is never sent late:
+        // dropped on arrival, and dropped from the waiting ones.
+        let late = |topic: &str| Outgoing {
+            expires_ms: Some(0),
+            ..o(topic.into(), 1)
+        };
+        l.publish(&client, late("late"));
+        assert!(l.pending_out.iter().all(|o| o.topic != "late"));
+        l.pending_out.clear();
+        l.pending_out.push_back(late("late-waiting"));
+        l.pending_out.push_back(o("fresh".into(), 1));
+        l.send_requests(&client);
+        assert_eq!(topics(&mut eventloop), [("fresh".into(), QoS::AtLeastOnce)]);
     }
 
     #[test]

@@ -314,6 +314,9 @@ impl SparkplugHost {
         };
         let targets = metrics
             .iter()
+            // The node's own controls (rebirth, reboot, next server) are
+            // never a parameter, whatever the mapping makes of them.
+            .filter(|d| !d.name.starts_with("Node Control/"))
             .filter_map(|d| {
                 // A name the templates cannot map gives no observation
                 // either (refused with its value): nothing to write.

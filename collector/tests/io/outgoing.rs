@@ -73,6 +73,7 @@ async fn writes_arrive_at_their_qos(port: u16, embedded: bool, name: &str) {
                 topic: topic.into(),
                 payload: format!("{{\"qos\":{qos}}}").into_bytes(),
                 qos,
+                expires_ms: None,
             })
             .unwrap();
     }

@@ -284,3 +284,45 @@ fn ids_are_never_used_twice_and_old_requests_are_forgotten() {
     }
     assert_eq!(d.recent().count(), MAX_KEPT_REQUESTS);
 }
+
+#[test]
+fn a_write_to_the_current_value_is_refused() {
+    let d = desk(true);
+    let e = set(&d, 75.02, 2_000).unwrap_err();
+    assert!(e.contains("already at 75 %"), "{e}");
+}
+
+#[test]
+fn the_step_is_checked_again_from_where_the_plant_is_at_approval() {
+    let mut d = desk(true);
+    d.commit(set(&d, 80.0, 2_000).unwrap());
+    // The plant moved to 70 meanwhile (locally, or another system).
+    d.readback(RO, "recovery_setpoint_pct", 70.0, 3_000);
+    let e = d.plan_approve("bob", &sup(), "P000001", 4_000).unwrap_err();
+    assert!(e.contains("larger than the largest step 5 %"), "{e}");
+    assert!(e.contains("moved since the request"), "{e}");
+    // Back near: approved, and the record's `old` is where it is now.
+    d.readback(RO, "recovery_setpoint_pct", 76.0, 5_000);
+    let a = d.plan_approve("bob", &sup(), "P000001", 6_000).unwrap();
+    assert_eq!(a.view.old, Some(ParamValue::Float(76.0)));
+}
+
+#[test]
+fn a_requester_may_withdraw_their_own_request() {
+    let mut d = desk(true);
+    d.commit(set(&d, 80.0, 2_000).unwrap());
+    let r = d
+        .plan_reject("alice", &op(), "P000001", "wrong unit", 3_000)
+        .unwrap();
+    assert_eq!(r.view.state, ParamState::Rejected);
+    assert!(
+        r.view.note.starts_with("withdrawn by alice"),
+        "{}",
+        r.view.note
+    );
+    // Another operator without the approve role may not reject it.
+    let e = d
+        .plan_reject("carol", &op(), "P000001", "x", 3_000)
+        .unwrap_err();
+    assert!(e.contains("may not reject"), "{e}");
+}

@@ -423,3 +423,28 @@ fn a_restart_ends_open_requests_and_ids_go_on() {
     assert_eq!(r.requests[0].id, "P000002", "{r:?}");
     ctower_alerts::audit::verify(&rig.trail(), None).unwrap();
 }
+
+#[test]
+fn an_unconfirmed_alarm_survives_a_restart_that_replays_the_raw_journal() {
+    let mut rig = rig(false);
+    rig.readback(75.0);
+    assert!(rig.set("alice", 80.0).ok);
+    assert!(rig.decide("bob", "P000001", true).ok);
+    rig.tick(31_000);
+    let text = rig.trail();
+    let id = ctower_model::AlarmId::parse(&format!(
+        "ctower.param_unconfirmed.recovery_setpoint_pct@{RO}#!unconfirmed:recovery_setpoint_pct"
+    ))
+    .unwrap();
+    // A new stage, as after a restart whose raw journal replay computes
+    // the process alarms again (not this one): only the stage's own alarms
+    // come back from the trail.
+    let mut issues = Vec::new();
+    let rules = unconfirmed_rules(&catalogue(0), &mut issues);
+    let mut again = OutputStage::new(rules, FaultPolicy::Alarm, Clock::manual(T0 + 40_000).0);
+    assert_eq!(again.engine.state_of(&id), AlarmState::Normal);
+    let n =
+        again.restore_from_trail_where(&text, |rule| rule.starts_with("ctower.param_unconfirmed."));
+    assert_eq!(n, 1);
+    assert_eq!(again.engine.state_of(&id), AlarmState::UnackActive);
+}
