@@ -9,9 +9,12 @@
 //! carries its name as well as its alias, so that a node which lost its
 //! alias table (or never used one) still knows the metric.
 //!
-//! Strict on values: a value must be exactly representable in the metric's
-//! type or it is refused with the reason, never rounded, wrapped or
-//! clamped into something the operator did not ask for.
+//! Strict on values: a value must be representable in the metric's type
+//! or it is refused with the reason, never wrapped or clamped into
+//! something the operator did not ask for. One exception, said here and in
+//! the README: a 32-bit `Float` metric gets the nearest 32-bit float (its
+//! step is 0.002 near 16,000), so the catalogue's `tolerance` must cover
+//! that step or the read-back never confirms.
 
 use super::payload::DataType;
 use super::wire;
