@@ -198,7 +198,7 @@ impl Desk {
                 r.view.state = ParamState::Confirmed;
                 r.view.deadline_ms = None;
                 r.view.updated_ms = now_ms;
-                r.view.note = format!("read-back {}", p.show(v));
+                r.view.note = format!("the read-back reported {}", p.show(v));
                 out.push(r);
             } else {
                 // Not yet: the latest read-back is shown.

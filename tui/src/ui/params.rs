@@ -414,7 +414,8 @@ fn detail(
                     Line::from(format!(
                         "read-back {}{}",
                         value_text(r.readback, &r.unit),
-                        if r.note.is_empty() {
+                        // The note says it already after a confirmation.
+                        if r.note.is_empty() || r.note.starts_with("the read-back") {
                             String::new()
                         } else {
                             format!(" · {}", r.note)
