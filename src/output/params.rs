@@ -336,7 +336,9 @@ impl OutputStage {
             self.audit_refusal(&user, req, &why, now);
             return refuse(id, why);
         }
-        let note = if what == "requested" {
+        // The user's own words when they gave some (an approver's comment
+        // too), else what happened.
+        let note = if what == "requested" || !reason.is_empty() {
             reason
         } else {
             &r.view.note
