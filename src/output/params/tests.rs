@@ -241,6 +241,14 @@ fn two_people_a_write_and_its_read_back() {
         trail.contains(r#""old":"75","new":"80","signed":true"#),
         "{trail}"
     );
+    // The approver's comment is theirs in the record.
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains(r#""action":"param_approved""#)
+                && l.contains(r#""reason":"checked""#)),
+        "{trail}"
+    );
     assert!(!trail.contains("alice-secret") && !trail.contains("bob-secret"));
     ctower_alerts::audit::verify(&trail, None).unwrap();
 }
