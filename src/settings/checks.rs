@@ -64,7 +64,7 @@ pub fn check_with(raw: RawSettings, secrets: Secrets<'_>) -> Result<Settings, Ve
         .as_ref()
         .and_then(|c| super::control::check(c, &sources, p.stale_after_secs, &mut issues));
     if let Some(c) = &control {
-        let rules = super::control::unconfirmed_rules(c, &mut issues);
+        let rules = crate::output::unconfirmed_rules(&c.catalogue, &mut issues);
         checked_alerts.rules.extend(rules);
     }
     if raw

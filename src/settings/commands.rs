@@ -32,7 +32,9 @@ const ALL: [CommandAction; 6] = [
     CommandAction::ReturnToService,
 ];
 
-fn name_ok(s: &str) -> bool {
+/// A name that is one topic level: 1 to 64 of A-Z a-z 0-9 - _ . (users,
+/// roles, parameters, signals).
+pub(super) fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()

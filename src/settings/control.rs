@@ -1,6 +1,7 @@
 //! `[control]`, checked: the catalogue of writable parameters (README,
 //! "Parameter control").
 
+use super::commands::name_ok;
 use super::raw::ControlConfig;
 use ctower_collector::config::Source;
 use ctower_control::{AssetPattern, Catalogue, ParamSpec};
@@ -19,13 +20,6 @@ pub struct ControlRules {
 
 fn push(issues: &mut Vec<ConfigIssue>, key: String, m: String) {
     issues.push(ConfigIssue::new(key, m));
-}
-
-fn name_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Checks `[control]` against the sources; every problem is pushed with
@@ -85,7 +79,7 @@ pub(super) fn check(
             Some(s) if s.sparkplug.is_none() => {
                 // JSON: the command topic must not come back as telemetry.
                 let probe = format!("{prefix}/s/a/l/x/{}", p.name);
-                if s.subscriptions.iter().any(|f| topic_matches(f, &probe)) {
+                if s.subscribes_to(&probe) {
                     push(
                         issues,
                         format!("{key}.source"),
@@ -254,41 +248,4 @@ pub(super) fn check(
         read_only: c.read_only,
         uns_command_prefix: prefix,
     })
-}
-
-/// The unconfirmed-write alarm rules of the catalogue
-/// ([`crate::output::unconfirmed_rules`]).
-pub(super) fn unconfirmed_rules(
-    c: &ControlRules,
-    issues: &mut Vec<ConfigIssue>,
-) -> Vec<ctower_alerts::Rule> {
-    crate::output::unconfirmed_rules(&c.catalogue, issues)
-}
-
-/// Whether MQTT filter `filter` matches `topic`.
-fn topic_matches(filter: &str, topic: &str) -> bool {
-    let mut t = topic.split('/');
-    for f in filter.split('/') {
-        match (f, t.next()) {
-            ("#", _) => return true,
-            ("+", Some(_)) => {}
-            (f, Some(l)) if f == l => {}
-            _ => return false,
-        }
-    }
-    t.next().is_none()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::topic_matches;
-
-    #[test]
-    fn filters_match_as_mqtt_does() {
-        assert!(topic_matches("#", "a/b"));
-        assert!(topic_matches("a/+/c", "a/b/c"));
-        assert!(!topic_matches("a/+/c", "a/b/c/d"));
-        assert!(topic_matches("a/#", "a/b/c/d"));
-        assert!(!topic_matches("+/+/+/+/+", "ctower-cmd/s/a/l/x/p"));
-    }
 }
