@@ -27,11 +27,21 @@ pub fn run(log: &str, cmd: AlarmsCommand) -> anyhow::Result<()> {
     req.minutes = minutes;
     req.alarm = alarm;
     req.reason = reason;
+    send(&conn, &req, print)
+}
+
+/// Sends `req`, prints the reply (JSON with `--json`, else with `print`),
+/// and fails when the engine refused it (the exit status says so).
+pub(crate) fn send(
+    conn: &AlarmsConn,
+    req: &CommandRequest,
+    print: fn(&CommandReply),
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let reply = rt.block_on(ask(&conn, &req))?;
+    let reply = rt.block_on(ask(conn, req))?;
     if conn.json {
         println!("{}", serde_json::to_string_pretty(&reply)?);
     } else {
@@ -62,7 +72,7 @@ pub(crate) fn request_id() -> String {
     format!("{}-{}", ctower_model::wall_ms(), std::process::id())
 }
 
-pub(crate) async fn ask(conn: &AlarmsConn, req: &CommandRequest) -> anyhow::Result<CommandReply> {
+async fn ask(conn: &AlarmsConn, req: &CommandRequest) -> anyhow::Result<CommandReply> {
     let endpoint = BrokerEndpoint::from_url(&conn.broker, None)?;
     let password = match &conn.password_env {
         Some(var) => Some(std::env::var(var).with_context(|| {

@@ -3,7 +3,7 @@
 //! with the user's signature secret; and `ctower signature hash`, which
 //! makes the salted hash the engine's configuration holds.
 
-use crate::alarms::{ask, request_id};
+use crate::alarms::{request_id, send};
 use crate::cli::{AlarmsConn, DecideArgs, SetArgs, SignArgs};
 use crate::logs;
 use anyhow::{bail, Context};
@@ -22,7 +22,7 @@ pub fn set(log: &str, a: SetArgs) -> anyhow::Result<()> {
     req.value = Some(value);
     req.reason = a.reason;
     req.signature = Some(Signature(secret));
-    send(&a.conn, &req)
+    send(&a.conn, &req, print)
 }
 
 /// `ctower approve` (`approve`) or `ctower reject`.
@@ -41,14 +41,14 @@ pub fn decide(log: &str, a: DecideArgs, approve: bool) -> anyhow::Result<()> {
     req.request = Some(a.request);
     req.reason = a.reason;
     req.signature = Some(Signature(secret));
-    send(&a.conn, &req)
+    send(&a.conn, &req, print)
 }
 
 /// `ctower params`.
 pub fn list(log: &str, conn: AlarmsConn) -> anyhow::Result<()> {
     logs::init(log)?;
     let req = CommandRequest::new(request_id(), conn.user.clone(), CommandAction::Params);
-    send(&conn, &req)
+    send(&conn, &req, print)
 }
 
 /// `ctower signature hash`.
@@ -125,23 +125,6 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
     let _ = crossterm::terminal::disable_raw_mode();
     eprintln!();
     result.map(|()| s)
-}
-
-fn send(conn: &AlarmsConn, req: &CommandRequest) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let reply = rt.block_on(ask(conn, req))?;
-    if conn.json {
-        println!("{}", serde_json::to_string_pretty(&reply)?);
-    } else {
-        print(&reply);
-    }
-    if !reply.ok {
-        bail!("refused: {}", reply.message);
-    }
-    Ok(())
 }
 
 fn show(v: Option<ParamValue>) -> String {

@@ -103,10 +103,17 @@ pub trait PlantLink: Send {
 /// runs in the engine's process; remote operators come with the command
 /// topic).
 pub fn operator() -> String {
+    match os_user() {
+        Some(u) => format!("{u}@dashboard"),
+        None => "dashboard".into(),
+    }
+}
+
+/// The operating system's user of this process (`USER`, else `LOGNAME`).
+pub(crate) fn os_user() -> Option<String> {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .map(|u| format!("{u}@dashboard"))
-        .unwrap_or_else(|_| "dashboard".into())
+        .ok()
 }
 
 /// What the sinks learn when the run ends.

@@ -138,14 +138,6 @@ fn asset_key(asset: &str) -> Option<AssetKey> {
     }
 }
 
-/// The OS user at the engine's own terminal (the in-process dashboard):
-/// for a parameter action, a listed user with a signature like any other.
-fn console_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_default()
-}
-
 impl OutputStage {
     /// Takes parameter write requests ([`StageParams`]).
     pub fn with_params(mut self, params: StageParams) -> Self {
@@ -253,7 +245,11 @@ impl OutputStage {
             self.operators
                 .console_user
                 .clone()
-                .unwrap_or_else(console_user)
+                // The OS user at the engine's own terminal: for a
+                // parameter action, a listed user with a signature like
+                // any other.
+                .or_else(super::os_user)
+                .unwrap_or_default()
         } else {
             req.user.clone()
         };
