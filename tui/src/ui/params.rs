@@ -271,16 +271,7 @@ fn params_table(frame: &mut Frame, cx: &Ctx, entries: &[&ParamEntryView], area: 
         header.push("approvers");
     }
     let title = table_title("Writable parameters", focused, first, more);
-    let block = Block::default().borders(Borders::ALL).title(title);
-    let block = if focused {
-        block.border_style(t.title())
-    } else {
-        block
-    };
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(t.title()))
-        .block(block);
-    frame.render_widget(table, area);
+    draw_table(frame, cx, (rows, widths, header), title, focused, area);
 }
 
 fn requests_table(
@@ -364,6 +355,20 @@ fn requests_table(
         .collect();
     let more = requests.len().saturating_sub(first + rows_visible);
     let title = table_title("Write requests, newest first", focused, first, more);
+    draw_table(frame, cx, (rows, widths, header), title, focused, area);
+}
+
+/// One of the view's two tables in its box, the focused one's box in the
+/// title style.
+fn draw_table(
+    frame: &mut Frame,
+    cx: &Ctx,
+    (rows, widths, header): (Vec<Row<'_>>, Vec<Constraint>, Vec<&str>),
+    title: String,
+    focused: bool,
+    area: Rect,
+) {
+    let t = cx.theme;
     let block = Block::default().borders(Borders::ALL).title(title);
     let block = if focused {
         block.border_style(t.title())
