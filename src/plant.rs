@@ -157,8 +157,11 @@ pub async fn run(opts: PlantOptions, mut stop: watch::Receiver<bool>) -> anyhow:
                 ev = eventloop.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         backoff.reset();
-                        let _ = client.try_subscribe(&ncmd, QoS::AtLeastOnce);
-                        let _ = client.try_subscribe(&dcmd, QoS::AtLeastOnce);
+                        for t in [&ncmd, &dcmd] {
+                            if let Err(e) = client.try_subscribe(t, QoS::AtLeastOnce) {
+                                tracing::error!(topic = %t, error = %e, "cannot subscribe to the commands: writes will not reach this plant");
+                            }
+                        }
                         match plant.births(now()) {
                             Ok(msgs) => {
                                 publish(&client, &plant, &msgs);

@@ -560,12 +560,6 @@ impl Desk {
             }
         }
     }
-
-    /// The ids of requests forgotten since they were final: none are
-    /// tracked here (the feed deletes what the desk no longer holds).
-    pub fn holds(&self, id: &str) -> bool {
-        self.get(id).is_some()
-    }
 }
 
 #[cfg(test)]

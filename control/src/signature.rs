@@ -106,11 +106,6 @@ impl Signatures {
         }
     }
 
-    /// Whether `user` can sign at all.
-    pub fn enrolled(&self, user: &str) -> bool {
-        self.hashes.contains_key(user)
-    }
-
     /// Checks `user`'s `secret` at `now_ms`. A success clears the failures;
     /// the fifth wrong secret in a row locks signing for [`LOCKOUT_MS`].
     /// Costs one argon2 hash (tens of ms): the caller does it for signed

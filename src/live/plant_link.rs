@@ -84,10 +84,7 @@ impl crate::output::PlantLink for LivePlantLink {
             .ok()
             .and_then(|s| s.get(index).cloned())
             .unwrap_or_default();
-        if !(state.starts_with("subscribed")
-            || state.starts_with("connected")
-            || state.starts_with("refused"))
-        {
+        if !super::sources::is_connected(&state) {
             return Err(format!(
                 "source {} is not connected to its broker ({state}): not sent",
                 w.source

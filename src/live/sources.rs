@@ -50,6 +50,13 @@ pub type SourceFaults = Arc<Mutex<Vec<Fault>>>;
 /// Each source's connection, in words (`subscribed`, `disconnected: …`).
 pub type SourceStates = Arc<Mutex<Vec<String>>>;
 
+/// Whether a source's state in words (as [`SourceStates`] holds them) is a
+/// live broker connection (subscribed, or connected with its SUBSCRIBE
+/// under way or partly refused).
+pub fn is_connected(words: &str) -> bool {
+    words == "subscribed" || words.starts_with("connected") || words.starts_with("refused")
+}
+
 /// The raw journal stage's side of the sources ([`super::rawjournal`]).
 pub struct JournalFeed {
     /// The sources' messages, each owed its acknowledgement.

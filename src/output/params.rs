@@ -473,7 +473,7 @@ impl OutputStage {
             }
         };
         if let Some(a) = &mut self.audit {
-            let _ = a.param(&ParamRecord {
+            let recorded = a.param(&ParamRecord {
                 user,
                 ts_ms: now,
                 what: "refused",
@@ -487,6 +487,9 @@ impl OutputStage {
                 reason: &format!("{}: {why}", req.action.as_str()),
                 signed: false,
             });
+            if let Err(e) = recorded {
+                tracing::error!(user, asset = %asset, param = %param, error = %e, "the audit trail cannot record a refused parameter request");
+            }
         }
     }
 
@@ -649,11 +652,14 @@ impl OutputStage {
             return;
         };
         let now = self.clock.now_ms();
+        let untracked = p.desk.untracked();
         let mut confirmed = Vec::new();
+        let mut read = false;
         for obs in samples {
             if !p.readbacks.contains(&obs.signal) {
                 continue;
             }
+            read = true;
             let Some(x) = obs.value.as_f64() else {
                 continue;
             };
@@ -662,6 +668,16 @@ impl OutputStage {
             // value look stale, nor fresh).
             confirmed.extend(p.desk.readback(&obs.asset.to_string(), &obs.signal, x, now));
             p.board_dirty = true;
+        }
+        if !read {
+            return;
+        }
+        if p.desk.untracked() > untracked {
+            tracing::warn!(
+                untracked = p.desk.untracked(),
+                bound = ctower_control::desk::MAX_VALUES,
+                "parameter read-backs beyond the tracked bound: those parameters cannot be written (no read-back)"
+            );
         }
         // The latest read-back shows on the writes waiting for it.
         let waiting: Vec<String> = p
@@ -745,16 +761,6 @@ impl OutputStage {
                 sink.param_request(id, None);
             }
         }
-    }
-
-    /// Everything again (a new dashboard sink after a restart).
-    pub fn republish_params(&mut self) {
-        if let Some(p) = &mut self.params {
-            p.changed = p.desk.recent().map(|r| r.view.clone().id).collect();
-            p.board_dirty = true;
-        }
-        let now = self.clock.now_ms();
-        self.publish_params(now, true);
     }
 }
 
